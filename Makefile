@@ -1,0 +1,40 @@
+# One venv, two entry points: `make demo` and `make test` (see README).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: demo test check install install-dev bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.embedded: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[embedded]'
+	touch $@
+
+$(VENV)/.dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.embedded
+
+install: $(VENV)/.embedded
+install-dev: $(VENV)/.dev
+
+demo: install
+	$(BIN)/pilotshare demo
+
+# pytest exits 5 when it ran no test, which make treats as failure like any non-zero code.
+test: install-dev
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+check: install-dev
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+bench: install-dev
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

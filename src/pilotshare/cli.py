@@ -1,0 +1,173 @@
+"""The ``pilotshare`` command (CONTRACT §4).
+
+Each command builds its settings and services here, in the composition root, and hands them to
+the package that does the work. Errors reach the user as one line on standard error: exit 2 for
+bad arguments or configuration, 1 for anything else; ``PILOTSHARE_DEBUG=1`` adds the traceback.
+Secrets alone go to standard output, so ``KEY=$(pilotshare keys create …)`` works.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Coroutine
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+
+from pilotshare.core.errors import ConfigError, PilotshareError
+from pilotshare.core.settings import Settings, load_settings
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="pilotshare",
+    help="Backend for shared pilot-line instruments: telemetry, twin, bookings, forecasts.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(keys_app, name="keys")
+
+
+class RoleChoice(StrEnum):
+    admin = "admin"
+    planner = "planner"
+    operator = "operator"
+
+
+def _settings() -> Settings:
+    settings = load_settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    return settings
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine; Ctrl-C ends it cleanly (the coroutine's finally blocks run)."""
+    try:
+        return asyncio.run(coro)
+    except KeyboardInterrupt:
+        print("stopped", file=sys.stderr)
+        raise SystemExit(130) from None
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database to the current schema (idempotent)."""
+    from pilotshare.runtime import database
+
+    from pilotshare.core.db.migrate import migrate as apply, uses_timescale
+    from pilotshare.core.db.pool import connect
+
+    settings = _settings()
+
+    async def main() -> None:
+        async with database(settings) as (url, _):
+            conn = await connect(url)
+            try:
+                applied = await apply(conn)
+                backend = "TimescaleDB" if await uses_timescale(conn) else "PostgreSQL"
+            finally:
+                await conn.close()
+        names = ", ".join(f"{m.version:04d}_{m.name}" for m in applied) or "nothing to apply"
+        print(f"schema current on {backend}: {names}", file=sys.stderr)
+
+    _run(main())
+
+
+@keys_app.command("create")
+def keys_create(
+    org: Annotated[str, typer.Option(help="organisation slug; created if new")],
+    role: Annotated[RoleChoice, typer.Option(help="admin, planner or operator")],
+) -> None:
+    """Create an API key; prints the secret alone on standard output, once."""
+    from pilotshare.api.keys import create_key_command
+
+    settings = _settings()
+    secret = _run(create_key_command(settings, org=org, role=role.value))
+    print(secret)
+
+
+@app.command()
+def api(
+    host: Annotated[str | None, typer.Option(help="listen address")] = None,
+    port: Annotated[int | None, typer.Option(help="listen port", min=0, max=65535)] = None,
+) -> None:
+    """Serve the HTTP API."""
+    from pilotshare.services import serve_api
+
+    settings = _settings()
+    _run(serve_api(settings, host=host or settings.api_host, port=port or settings.api_port))
+
+
+@app.command()
+def ingest() -> None:
+    """Ingest telemetry from MQTT into the database and keep the live twin."""
+    from pilotshare.services import run_ingest
+
+    _run(run_ingest(_settings()))
+
+
+@app.command()
+def agent(
+    config: Annotated[
+        Path, typer.Option("--config", help="agent TOML file", exists=True, dir_okay=False)
+    ],
+) -> None:
+    """Run an edge agent beside one instrument."""
+    from pilotshare.edge_agent.runner import run_from_config
+
+    logging.basicConfig(level=os.environ.get("PILOTSHARE_LOG_LEVEL", "INFO").upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _run(run_from_config(config))
+
+
+@app.command()
+def demo(
+    host: Annotated[str, typer.Option(help="API listen address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="API listen port", min=1, max=65535)] = 8000,
+) -> None:
+    """Everything in one process on embedded defaults, with a seeded demo site."""
+    from pilotshare.demo import run_demo
+
+    _run(run_demo(_settings(), host=host, port=port))
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    print(f"pilotshare: error: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: one-line errors, never a traceback unless PILOTSHARE_DEBUG is set."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except typer.Abort:
+        _fail("aborted", 130)
+    except typer.TyperException as exc:  # usage errors (exit 2) and other argument errors
+        text = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        _fail(" ".join(text.split()), int(getattr(exc, "exit_code", 2)))
+    except ConfigError as exc:
+        _fail(str(exc), 2)
+    except PilotshareError as exc:
+        _fail(str(exc), 1)
+    except SystemExit:
+        raise
+    except Exception as exc:
+        if os.environ.get("PILOTSHARE_DEBUG"):
+            raise
+        _fail(f"{type(exc).__name__}: {exc} (set PILOTSHARE_DEBUG=1 for the traceback)", 1)
+
+
+if __name__ == "__main__":
+    main()

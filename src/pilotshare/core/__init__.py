@@ -1,0 +1,1 @@
+"""The shared kernel: wire contract, domain types, settings, clock, errors and database."""

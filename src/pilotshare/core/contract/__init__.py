@@ -1,0 +1,40 @@
+"""The wire contract (CONTRACT §2): the only code that knows topics and payload shapes.
+
+Agents and the backend both encode and decode through here, so a change of the wire format is
+a change of this package and of its golden payloads in ``tests/contract``.
+"""
+
+from pilotshare.core.contract.payloads import (
+    MAX_PAYLOAD_BYTES,
+    MAX_FUTURE,
+    Ack,
+    Command,
+    Sample,
+    Status,
+    TelemetryBatch,
+    decode_ack,
+    decode_command,
+    decode_status,
+    decode_telemetry,
+    encode,
+)
+from pilotshare.core.contract.topics import Channel, Topic, parse_topic, subscription
+
+__all__ = [
+    "MAX_FUTURE",
+    "MAX_PAYLOAD_BYTES",
+    "Ack",
+    "Channel",
+    "Command",
+    "Sample",
+    "Status",
+    "TelemetryBatch",
+    "Topic",
+    "decode_ack",
+    "decode_command",
+    "decode_status",
+    "decode_telemetry",
+    "encode",
+    "parse_topic",
+    "subscription",
+]

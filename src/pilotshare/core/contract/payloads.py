@@ -1,0 +1,171 @@
+"""Payload models of CONTRACT §2, their encoder and their validating decoders.
+
+msgspec does the structural work in C (types, ranges, the metric-name pattern, a time zone on
+every timestamp); the few rules it cannot state (finite metric values, the 5-minute future
+limit) are checked after it. Every failure is a ``BadInput`` whose ``reason`` is one of
+``REASONS``, stable enough to be a metric label and a stored reject's reason.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from typing import Annotated, Final, Literal, TypeVar
+
+import msgspec
+
+from pilotshare.core.domain import InstrumentState
+from pilotshare.core.errors import BadInput
+
+MAX_PAYLOAD_BYTES: Final = 256 * 1024
+MAX_FUTURE: Final = timedelta(minutes=5)
+MAX_METRICS: Final = 64
+MAX_BATCH: Final = 2**63 - 1
+
+#: Every reason a telemetry message can be rejected for, with what it means.
+REASONS: Final[dict[str, str]] = {
+    "too_large": "payload over 256 KiB",
+    "bad_json": "not UTF-8 JSON",
+    "bad_version": "'v' is not 1",
+    "bad_field": "a field is missing, unknown or of the wrong type",
+    "empty_batch": "a batch with no samples",
+    "bad_batch": "'batch' is not an integer in [0, 2^63)",
+    "bad_ts": "'ts' is not RFC 3339 with an offset",
+    "future_ts": "a sample more than 5 minutes in the future",
+    "bad_state": "'state' is not one of running, idle, setup, down, maintenance",
+    "bad_utilization": "'utilization' is not a number in [0, 1]",
+    "bad_metrics": "'metrics' is not a flat map of at most 64 names to finite numbers",
+    "bad_topic": "the topic is not pilotshare/v1/<site>/<instrument>/<channel>",
+    "unknown_instrument": "the instrument is not registered at this site",
+}
+
+MetricName = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
+Utilization = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
+BatchNumber = Annotated[int, msgspec.Meta(ge=0, le=MAX_BATCH)]
+Slugless = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+
+
+class Sample(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
+    """One observation of an instrument."""
+
+    ts: AwareDatetime
+    state: InstrumentState
+    utilization: Utilization | None = None
+    metrics: Annotated[dict[MetricName, float], msgspec.Meta(max_length=MAX_METRICS)] = {}
+
+
+class TelemetryBatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """A numbered batch of samples; the unit of the outbox and of the ack."""
+
+    v: Literal[1] = 1
+    agent: Slugless
+    batch: BatchNumber
+    samples: tuple[Sample, ...]
+
+
+class Status(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """An agent's retained presence; its last will has ``online`` false."""
+
+    v: Literal[1] = 1
+    online: bool
+    agent: Slugless
+    agent_version: str
+    ts: AwareDatetime
+
+
+class Ack(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """The batches the backend has committed to the database."""
+
+    v: Literal[1] = 1
+    batches: tuple[BatchNumber, ...]
+
+
+class Command(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """An interlock command for the instrument's agent."""
+
+    v: Literal[1] = 1
+    cmd: Literal["unlock", "lock"]
+    booking: str
+    until: AwareDatetime
+
+
+Payload = TelemetryBatch | Status | Ack | Command
+P = TypeVar("P", TelemetryBatch, Status, Ack, Command)
+
+_encoder = msgspec.json.Encoder()
+_decoders: dict[type, msgspec.json.Decoder[object]] = {
+    cls: msgspec.json.Decoder(cls) for cls in (TelemetryBatch, Status, Ack, Command)
+}
+
+
+def encode(payload: Payload) -> bytes:
+    """UTF-8 JSON bytes of a payload, field order as declared."""
+    return _encoder.encode(payload)
+
+
+def _reason_for(message: str) -> str:
+    """Map msgspec's error text (which names the JSON path) to a stable reason code."""
+    path = message.rsplit("at `", 1)[-1] if "at `" in message else ""
+    if "malformed" in message.lower() or "invalid utf" in message.lower() or "truncated" in message:
+        return "bad_json"
+    if path.startswith("$.v`"):
+        return "bad_version"
+    if path.startswith("$.batch`"):
+        return "bad_batch"
+    if ".ts`" in path:
+        return "bad_ts"
+    if ".state`" in path:
+        return "bad_state"
+    if ".utilization`" in path:
+        return "bad_utilization"
+    if ".metrics" in path:
+        return "bad_metrics"
+    return "bad_field"
+
+
+def _decode(raw: bytes, cls: type[P]) -> P:
+    if len(raw) > MAX_PAYLOAD_BYTES:
+        raise BadInput("too_large", f"payload is {len(raw)} bytes, over {MAX_PAYLOAD_BYTES}")
+    try:
+        value = _decoders[cls].decode(raw)
+    except msgspec.ValidationError as exc:
+        raise BadInput(_reason_for(str(exc)), str(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise BadInput("bad_json", str(exc)) from None
+    assert isinstance(value, cls)  # noqa: S101 - the decoder was built for cls
+    return value
+
+
+def decode_telemetry(raw: bytes, now: datetime) -> TelemetryBatch:
+    """Decode and validate a telemetry batch received at ``now``."""
+    batch = _decode(raw, TelemetryBatch)
+    if not batch.samples:
+        raise BadInput("empty_batch", "'samples' is empty")
+    limit = now + MAX_FUTURE
+    for i, sample in enumerate(batch.samples):
+        if sample.ts > limit:
+            raise BadInput(
+                "future_ts",
+                f"samples[{i}].ts {sample.ts.isoformat()} is more than 5 minutes ahead of "
+                f"{now.isoformat()}",
+            )
+        for name, value in sample.metrics.items():
+            if not math.isfinite(value):
+                raise BadInput("bad_metrics", f"samples[{i}].metrics.{name} is not finite")
+    return batch
+
+
+def decode_status(raw: bytes) -> Status:
+    """Decode an agent's status (or last will)."""
+    return _decode(raw, Status)
+
+
+def decode_ack(raw: bytes) -> Ack:
+    """Decode an ack from the backend."""
+    return _decode(raw, Ack)
+
+
+def decode_command(raw: bytes) -> Command:
+    """Decode an interlock command."""
+    return _decode(raw, Command)

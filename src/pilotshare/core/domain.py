@@ -1,0 +1,65 @@
+"""Value types and enumerations of the domain, shared by every package."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Final
+
+SLUG_RE: Final = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+class InstrumentState(StrEnum):
+    """What an instrument is doing, as its agent reports it (CONTRACT §2)."""
+
+    RUNNING = "running"
+    IDLE = "idle"
+    SETUP = "setup"
+    DOWN = "down"
+    MAINTENANCE = "maintenance"
+
+
+#: The derived state of an instrument whose agent is gone; never sent on the wire.
+OFFLINE: Final = "offline"
+
+
+class BookingStatus(StrEnum):
+    """The lifecycle of a booking (CONTRACT §3)."""
+
+    CONFIRMED = "confirmed"
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    NO_SHOW = "no_show"
+    RELEASED = "released"
+
+
+#: Statuses whose time range holds the instrument: two of them may never overlap.
+HOLDING_STATUSES: Final = frozenset({BookingStatus.CONFIRMED, BookingStatus.ACTIVE})
+
+
+class Role(StrEnum):
+    """API key roles, from most to least powerful."""
+
+    ADMIN = "admin"
+    PLANNER = "planner"
+    OPERATOR = "operator"
+
+    def at_least(self, other: Role) -> bool:
+        """Whether this role may do what ``other`` may (admin ⊇ planner ⊇ operator)."""
+        order = (Role.OPERATOR, Role.PLANNER, Role.ADMIN)
+        return order.index(self) >= order.index(other)
+
+
+class JobStatus(StrEnum):
+    """The states of a forecast or simulation job."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+def is_slug(value: str) -> bool:
+    """Whether ``value`` is a valid site or instrument slug."""
+    return bool(SLUG_RE.match(value))

