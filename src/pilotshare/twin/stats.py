@@ -1,0 +1,273 @@
+"""What an instrument's history says about its behaviour (pure: numpy and scipy only).
+
+``intervals`` turns ordered samples into state intervals; ``learn`` turns intervals into a
+``Behaviour``: MTBF and MTTR with confidence intervals, fitted run, idle and repair length
+distributions, and an hour-of-week utilisation profile. The scheduler reads availability from
+it and the forecast calibrates its SimPy model with it, so every estimate says how much data
+it rests on (``n``, ``failures``, ``observed_hours``) and how well a fit fits (``ks_pvalue``).
+
+Assumptions, stated: failures are a Poisson process while the instrument operates, so the
+MTBF interval is the chi-square interval of an exponential time-truncated test; the MTTR
+interval is Student's t on the mean repair time. Operating time is time running, idle or in
+setup: ``down`` is repair, ``maintenance`` is planned and counts as neither.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+from scipy import stats as st
+
+from pilotshare.core.domain import InstrumentState
+
+HOURS_OF_WEEK = 168
+CONFIDENCE = 0.90
+#: Fewer observations than this: only the exponential (one parameter) is fitted.
+MIN_FOR_SHAPE = 8
+OPERATING = frozenset({InstrumentState.RUNNING, InstrumentState.IDLE, InstrumentState.SETUP})
+
+
+@dataclass(frozen=True, slots=True)
+class Interval:
+    """The instrument was in ``state`` from ``start`` to ``end``."""
+
+    state: InstrumentState
+    start: datetime
+    end: datetime
+
+    @property
+    def seconds(self) -> float:
+        return (self.end - self.start).total_seconds()
+
+
+def intervals(
+    samples: Iterable[tuple[datetime, InstrumentState | str]], *, gap: timedelta | float
+) -> list[Interval]:
+    """State intervals from samples ordered by time.
+
+    A sample's state lasts until the next sample; silence longer than ``gap`` means the
+    instrument was offline, so the interval ends at the last sample before the silence.
+    Zero-length intervals (a lone sample between silences) are dropped.
+    """
+    limit = gap if isinstance(gap, timedelta) else timedelta(seconds=gap)
+    out: list[Interval] = []
+    state: InstrumentState | None = None
+    start: datetime | None = None
+    last: datetime | None = None
+
+    def close(end: datetime) -> None:
+        if state is not None and start is not None and end > start:
+            out.append(Interval(state, start, end))
+
+    for ts, raw in samples:
+        current = InstrumentState(raw)
+        if last is not None and ts < last:
+            raise ValueError("samples must be ordered by time")
+        if last is None or start is None or ts - last > limit:
+            if last is not None:
+                close(last)
+            state, start = current, ts
+        elif current != state:
+            close(ts)
+            state, start = current, ts
+        last = ts
+    if last is not None:
+        close(last)
+    return out
+
+
+#: The name the brief of the scheduler and forecast use.
+intervals_from_samples = intervals
+
+
+@dataclass(frozen=True)
+class DistributionFit:
+    """A fitted duration distribution (seconds); ``params`` are scipy's, location 0."""
+
+    family: str
+    params: dict[str, float]
+    mean_s: float
+    n: int
+    ks_pvalue: float | None
+    aic: float | None = None
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """``size`` durations in seconds drawn with ``rng``."""
+        p = self.params
+        if self.family == "exponential":
+            return rng.exponential(p["scale"], size)
+        if self.family == "weibull":
+            return p["scale"] * rng.weibull(p["shape"], size)
+        if self.family == "lognormal":
+            return rng.lognormal(math.log(p["scale"]), p["sigma"], size)
+        if self.family == "gamma":
+            return rng.gamma(p["shape"], p["scale"], size)
+        raise ValueError(f"unknown family {self.family!r}")
+
+
+def fit(durations_s: Sequence[float] | np.ndarray) -> DistributionFit | None:
+    """The best of exponential, Weibull, lognormal and gamma by AIC (None: no data)."""
+    x = np.asarray(durations_s, dtype=float)
+    x = x[np.isfinite(x) & (x > 0)]
+    n = int(x.size)
+    if n == 0:
+        return None
+    candidates: list[tuple[float, str, dict[str, float], tuple[float, ...], st.rv_continuous]] = []
+    scale = float(x.mean())
+    candidates.append(_scored("exponential", {"scale": scale}, (0.0, scale), st.expon, x))
+    if n >= MIN_FOR_SHAPE and float(x.std()) > 0:
+        with np.errstate(all="ignore"):
+            c, _, s = st.weibull_min.fit(x, floc=0)
+            candidates.append(
+                _scored("weibull", {"shape": c, "scale": s}, (c, 0.0, s), st.weibull_min, x)
+            )
+            sig, _, s = st.lognorm.fit(x, floc=0)
+            candidates.append(
+                _scored("lognormal", {"sigma": sig, "scale": s}, (sig, 0.0, s), st.lognorm, x)
+            )
+            a, _, s = st.gamma.fit(x, floc=0)
+            candidates.append(_scored("gamma", {"shape": a, "scale": s}, (a, 0.0, s), st.gamma, x))
+    finite = [c for c in candidates if math.isfinite(c[0])]
+    aic, family, params, args, dist = min(finite or candidates, key=lambda c: c[0])
+    ks: float | None = None
+    if n >= 2:
+        ks = float(st.kstest(x, dist.cdf, args=args).pvalue)
+    mean = float(dist.mean(*args))
+    return DistributionFit(
+        family=family,
+        params={k: float(v) for k, v in params.items()},
+        mean_s=mean if math.isfinite(mean) else scale,
+        n=n,
+        ks_pvalue=ks,
+        aic=float(aic) if math.isfinite(aic) else None,
+    )
+
+
+def _scored(
+    family: str,
+    params: dict[str, float],
+    args: tuple[float, ...],
+    dist: st.rv_continuous,
+    x: np.ndarray,
+) -> tuple[float, str, dict[str, float], tuple[float, ...], st.rv_continuous]:
+    with np.errstate(all="ignore"):
+        loglik = float(np.sum(dist.logpdf(x, *args)))
+    aic = 2 * len(params) - 2 * loglik if math.isfinite(loglik) else math.inf
+    return aic, family, params, args, dist
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """An instrument's learned behaviour over an observed history."""
+
+    mtbf_hours: float | None
+    mtbf_ci: tuple[float, float] | None
+    mttr_hours: float | None
+    mttr_ci: tuple[float, float] | None
+    failures: int
+    run_length: DistributionFit | None
+    idle_length: DistributionFit | None
+    repair_length: DistributionFit | None
+    #: Share of observed time running, per hour of the week (index weekday*24 + hour, UTC);
+    #: an hour never observed gets the overall share.
+    hourly_profile: tuple[float, ...]
+    observed_hours: float
+    operating_hours: float = 0.0
+    state_hours: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def availability(self) -> float | None:
+        """MTBF / (MTBF + MTTR); 1.0 when operated without failure; None when unknown."""
+        if self.failures == 0:
+            return 1.0 if self.operating_hours > 0 else None
+        if self.mtbf_hours is None or self.mttr_hours is None:
+            return None
+        return self.mtbf_hours / (self.mtbf_hours + self.mttr_hours)
+
+
+def _episodes(ivs: Sequence[Interval], state: InstrumentState) -> list[float]:
+    """Durations of maximal runs of ``state``; a run interrupted only by silence is one run."""
+    out: list[float] = []
+    current: float | None = None
+    for iv in ivs:
+        if iv.state == state:
+            current = (current or 0.0) + iv.seconds
+        elif current is not None:
+            out.append(current)
+            current = None
+    if current is not None:
+        out.append(current)
+    return out
+
+
+def _mtbf(operating_s: float, failures: int) -> tuple[float | None, tuple[float, float] | None]:
+    if failures == 0 or operating_s <= 0:
+        return None, None
+    hours = operating_s / 3600
+    alpha = 1 - CONFIDENCE
+    lo = 2 * hours / st.chi2.ppf(1 - alpha / 2, 2 * failures + 2)
+    hi = 2 * hours / st.chi2.ppf(alpha / 2, 2 * failures)
+    return hours / failures, (float(lo), float(hi))
+
+
+def _mttr(repairs_s: Sequence[float]) -> tuple[float | None, tuple[float, float] | None]:
+    if not repairs_s:
+        return None, None
+    h = np.asarray(repairs_s) / 3600
+    mean = float(h.mean())
+    if h.size < 2:
+        return mean, None
+    half = float(st.t.ppf(1 - (1 - CONFIDENCE) / 2, h.size - 1) * h.std(ddof=1) / math.sqrt(h.size))
+    return mean, (max(mean - half, 0.0), mean + half)
+
+
+def hourly_profile(ivs: Sequence[Interval]) -> tuple[float, ...]:
+    """Share of observed time spent running per hour of the week (168 values)."""
+    observed = np.zeros(HOURS_OF_WEEK)
+    running = np.zeros(HOURS_OF_WEEK)
+    for iv in ivs:
+        t = iv.start
+        while t < iv.end:
+            hour_start = t.replace(minute=0, second=0, microsecond=0)
+            nxt = min(hour_start + timedelta(hours=1), iv.end)
+            slot = t.weekday() * 24 + t.hour
+            seconds = (nxt - t).total_seconds()
+            observed[slot] += seconds
+            if iv.state == InstrumentState.RUNNING:
+                running[slot] += seconds
+            t = nxt
+    total = observed.sum()
+    overall = float(running.sum() / total) if total > 0 else 0.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(observed > 0, running / np.where(observed > 0, observed, 1), overall)
+    return tuple(float(v) for v in share)
+
+
+def learn(ivs: Sequence[Interval]) -> Behaviour:
+    """Learn an instrument's behaviour from its state intervals (ordered by time)."""
+    state_s: dict[str, float] = {s.value: 0.0 for s in InstrumentState}
+    for iv in ivs:
+        state_s[iv.state.value] += iv.seconds
+    operating = sum(state_s[s.value] for s in OPERATING)
+    repairs = _episodes(ivs, InstrumentState.DOWN)
+    failures = len(repairs)
+    mtbf, mtbf_ci = _mtbf(operating, failures)
+    mttr, mttr_ci = _mttr(repairs)
+    return Behaviour(
+        mtbf_hours=mtbf,
+        mtbf_ci=mtbf_ci,
+        mttr_hours=mttr,
+        mttr_ci=mttr_ci,
+        failures=failures,
+        run_length=fit(_episodes(ivs, InstrumentState.RUNNING)),
+        idle_length=fit(_episodes(ivs, InstrumentState.IDLE)),
+        repair_length=fit(repairs),
+        hourly_profile=hourly_profile(ivs),
+        observed_hours=sum(state_s.values()) / 3600,
+        operating_hours=operating / 3600,
+        state_hours={k: v / 3600 for k, v in state_s.items()},
+    )
