@@ -150,8 +150,11 @@ def _fail_on_unhandled_loop_errors() -> Iterator[None]:
         yield
     finally:
         logger.removeHandler(handler)
-    unhandled = [r for r in handler.records if "exception was never retrieved" in r.getMessage()
-                 or "Unhandled" in r.getMessage()]
+    unhandled = [
+        r
+        for r in handler.records
+        if "exception was never retrieved" in r.getMessage() or "Unhandled" in r.getMessage()
+    ]
     if unhandled:
         pytest.fail("unhandled exception in the event loop: " + unhandled[0].getMessage())
 

@@ -64,10 +64,10 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
 @app.command()
 def migrate() -> None:
     """Bring the database to the current schema (idempotent)."""
-    from pilotshare.runtime import database
-
-    from pilotshare.core.db.migrate import migrate as apply, uses_timescale
+    from pilotshare.core.db.migrate import migrate as apply
+    from pilotshare.core.db.migrate import uses_timescale
     from pilotshare.core.db.pool import connect
+    from pilotshare.runtime import database
 
     settings = _settings()
 
@@ -91,10 +91,24 @@ def keys_create(
     role: Annotated[RoleChoice, typer.Option(help="admin, planner or operator")],
 ) -> None:
     """Create an API key; prints the secret alone on standard output, once."""
-    from pilotshare.api.keys import create_key_command
+    from pilotshare.api.keys import create_key
+    from pilotshare.core.db.migrate import migrate as apply
+    from pilotshare.core.db.pool import connect
+    from pilotshare.runtime import database
 
     settings = _settings()
-    secret = _run(create_key_command(settings, org=org, role=role.value))
+
+    async def main() -> str:
+        async with database(settings) as (url, _):
+            conn = await connect(url)
+            try:
+                await apply(conn)
+                return await create_key(conn, org=org, role=role.value)
+            finally:
+                await conn.close()
+
+    secret = _run(main())
+    print(f"created a {role.value} key for organisation {org}; it is shown once", file=sys.stderr)
     print(secret)
 
 
@@ -104,10 +118,20 @@ def api(
     port: Annotated[int | None, typer.Option(help="listen port", min=0, max=65535)] = None,
 ) -> None:
     """Serve the HTTP API."""
+    from pilotshare.runtime import stop_on_signals
     from pilotshare.services import serve_api
 
     settings = _settings()
-    _run(serve_api(settings, host=host or settings.api_host, port=port or settings.api_port))
+
+    async def main() -> None:
+        await serve_api(
+            settings,
+            host=host or settings.api_host,
+            port=port or settings.api_port,
+            stop=stop_on_signals(),
+        )
+
+    _run(main())
 
 
 @app.command()
@@ -127,8 +151,10 @@ def agent(
     """Run an edge agent beside one instrument."""
     from pilotshare.edge_agent.runner import run_from_config
 
-    logging.basicConfig(level=os.environ.get("PILOTSHARE_LOG_LEVEL", "INFO").upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("PILOTSHARE_LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     _run(run_from_config(config))
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -102,3 +103,13 @@ async def runtime(settings: Settings, *, migrate_first: bool = True) -> AsyncIte
             finally:
                 await conn.close()
         yield Runtime(db_url, mq_url, db_embedded, mq_emb)
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event set by SIGINT or SIGTERM, so services stop cleanly on Ctrl-C and ``kill``."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    return stop

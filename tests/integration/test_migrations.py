@@ -42,6 +42,7 @@ async def test_database_refuses_overlapping_confirmed_bookings(db_url: str) -> N
             "INSERT INTO bookings (instrument_id, org_id, period, status) "
             "VALUES ('sem-1', 'acme', tstzrange($1::timestamptz, $2::timestamptz), $3)"
         )
+
         def at(hour: int) -> datetime:
             return datetime(2026, 12, 1, hour, tzinfo=UTC)
 
@@ -62,18 +63,28 @@ async def test_timescale_steps_when_offered(db_url: str) -> None:
     try:
         if not await uses_timescale(conn):
             pytest.skip("the test database does not offer TimescaleDB; plain PostgreSQL path used")
-        assert await conn.fetchval(
-            "SELECT count(*) FROM timescaledb_information.hypertables "
-            "WHERE hypertable_name = 'telemetry'"
-        ) == 1
-        assert await conn.fetchval(
-            "SELECT count(*) FROM timescaledb_information.continuous_aggregates "
-            "WHERE view_name = 'telemetry_hourly'"
-        ) == 1
+        assert (
+            await conn.fetchval(
+                "SELECT count(*) FROM timescaledb_information.hypertables "
+                "WHERE hypertable_name = 'telemetry'"
+            )
+            == 1
+        )
+        assert (
+            await conn.fetchval(
+                "SELECT count(*) FROM timescaledb_information.continuous_aggregates "
+                "WHERE view_name = 'telemetry_hourly'"
+            )
+            == 1
+        )
         jobs = {
             r["proc_name"]
             for r in await conn.fetch("SELECT proc_name FROM timescaledb_information.jobs")
         }
-        assert {"policy_compression", "policy_retention", "policy_refresh_continuous_aggregate"} <= jobs
+        assert {
+            "policy_compression",
+            "policy_retention",
+            "policy_refresh_continuous_aggregate",
+        } <= jobs
     finally:
         await conn.close()

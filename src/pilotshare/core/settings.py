@@ -62,7 +62,9 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="postgresql://user:pass@host:port/db; unset: embedded"
     )
-    mqtt_url: str | None = Field(default=None, description="mqtt://user:pass@host:port; unset: embedded")
+    mqtt_url: str | None = Field(
+        default=None, description="mqtt://user:pass@host:port; unset: embedded"
+    )
     data_dir: Path = Field(default=Path(".pilotshare"), description="where embedded state lives")
     site: str = Field(default="demo", description="the site slug of this agent or service")
 

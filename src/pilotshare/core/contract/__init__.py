@@ -5,8 +5,8 @@ a change of this package and of its golden payloads in ``tests/contract``.
 """
 
 from pilotshare.core.contract.payloads import (
-    MAX_PAYLOAD_BYTES,
     MAX_FUTURE,
+    MAX_PAYLOAD_BYTES,
     Ack,
     Command,
     Sample,

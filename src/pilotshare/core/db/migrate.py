@@ -57,7 +57,9 @@ async def _enable_timescale(conn: asyncpg.Connection) -> bool:
     try:
         await conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
     except asyncpg.PostgresError as exc:  # offered but not preloaded, or no privilege
-        log.warning("TimescaleDB is offered but cannot be enabled (%s); using plain PostgreSQL", exc)
+        log.warning(
+            "TimescaleDB is offered but cannot be enabled (%s); using plain PostgreSQL", exc
+        )
         return False
     return True
 
@@ -98,5 +100,7 @@ async def migrate(conn: asyncpg.Connection) -> list[Migration]:
 async def uses_timescale(conn: asyncpg.Connection) -> bool:
     """Whether this database's telemetry is a hypertable."""
     return bool(
-        await conn.fetchval("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')")
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')"
+        )
     )

@@ -1,0 +1,108 @@
+"""The FastAPI application: ``create_app(settings, *, pool, clock, registry, …)``.
+
+Everything the routes need is passed in and kept on ``app.state``; the composition root
+(``pilotshare.services``, ``pilotshare.demo``) opens the pool and the MQTT connection and hands
+them over, so tests can build the same app on a test database.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+import pilotshare
+from pilotshare.api.routes import health, instruments, twin
+from pilotshare.core.clock import Clock
+from pilotshare.core.errors import BadInput, Conflict, NotFound
+from pilotshare.core.messaging import Publisher
+from pilotshare.core.settings import MqttEndpoint, Settings
+
+#: One line per area; each module exposes ``router``.
+ROUTERS = [
+    health.router,
+    instruments.router,
+    twin.router,
+]
+
+
+def _errors(app: FastAPI) -> None:
+    async def bad_input(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, BadInput)  # noqa: S101
+        return JSONResponse({"detail": exc.detail, "reason": exc.reason}, 422)
+
+    async def not_found(_: Request, exc: Exception) -> Response:
+        return JSONResponse({"detail": str(exc)}, 404)
+
+    async def conflict(_: Request, exc: Exception) -> Response:
+        return JSONResponse({"detail": str(exc)}, 409)
+
+    async def unavailable(_: Request, exc: Exception) -> Response:
+        return JSONResponse({"detail": f"database unavailable: {type(exc).__name__}"}, 503)
+
+    app.add_exception_handler(BadInput, bad_input)
+    app.add_exception_handler(NotFound, not_found)
+    app.add_exception_handler(Conflict, conflict)
+    app.add_exception_handler(asyncpg.InterfaceError, unavailable)
+    app.add_exception_handler(OSError, unavailable)
+
+
+def _http_metrics(app: FastAPI, registry: CollectorRegistry) -> None:
+    requests = Counter(
+        "pilotshare_http_requests",
+        "HTTP requests by route and status",
+        ["method", "route", "status"],
+        registry=registry,
+    )
+    latency = Histogram(
+        "pilotshare_http_request_seconds",
+        "HTTP request latency by route",
+        ["method", "route"],
+        registry=registry,
+        buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+    )
+
+    @app.middleware("http")
+    async def measure(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        start = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        if not path.endswith("/events"):  # streams would skew the latency histogram
+            latency.labels(request.method, path).observe(time.perf_counter() - start)
+        requests.labels(request.method, path, str(response.status_code)).inc()
+        return response
+
+
+def create_app(
+    settings: Settings,
+    *,
+    pool: asyncpg.Pool,
+    clock: Clock,
+    registry: CollectorRegistry,
+    publisher: Publisher | None = None,
+    mqtt: MqttEndpoint | None = None,
+) -> FastAPI:
+    """Build the API on an open pool; ``mqtt`` is the broker ``/readyz`` checks."""
+    app = FastAPI(
+        title="pilotshare",
+        version=pilotshare.__version__,
+        description="Shared pilot-line instruments: telemetry, live twin, bookings, forecasts.",
+    )
+    app.state.settings = settings
+    app.state.pool = pool
+    app.state.clock = clock
+    app.state.registry = registry
+    app.state.publisher = publisher
+    app.state.mqtt = mqtt
+    _errors(app)
+    _http_metrics(app, registry)
+    for router in ROUTERS:
+        app.include_router(router)
+    return app

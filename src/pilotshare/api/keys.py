@@ -1,0 +1,78 @@
+"""API keys: generation, hashing and lookup.
+
+A key is ``ps_<id>_<secret>``: the id is a public prefix for listings and logs, the secret 32
+random bytes. Only SHA-256 of the whole key is stored; with 256 bits of entropy a slow password
+hash would add latency to every request and no protection.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+import asyncpg
+
+from pilotshare.core.domain import Role, is_slug
+from pilotshare.core.errors import ConfigError
+
+PREFIX = "ps"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the key's organisation and role."""
+
+    org: str
+    role: Role
+    key_id: str
+
+
+def _hash(key: str) -> bytes:
+    return hashlib.sha256(key.encode()).digest()
+
+
+def new_key() -> tuple[str, str]:
+    """A fresh ``(key_id, key)``."""
+    key_id = secrets.token_hex(4)
+    return key_id, f"{PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
+
+
+async def ensure_org(conn: asyncpg.Connection, org: str, name: str | None = None) -> None:
+    """Create the organisation if it is new."""
+    await conn.execute(
+        "INSERT INTO organisations (id, name) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+        org,
+        name or org,
+    )
+
+
+async def create_key(conn: asyncpg.Connection, *, org: str, role: Role | str) -> str:
+    """Store a new key for ``org`` (created if new); returns the key, which is never stored."""
+    if not is_slug(org):
+        raise ConfigError(f"--org {org!r} is not a slug (lowercase letters, digits, - and _)")
+    role = Role(role)
+    key_id, key = new_key()
+    async with conn.transaction():
+        await ensure_org(conn, org)
+        await conn.execute(
+            "INSERT INTO api_keys (id, org_id, role, secret_hash) VALUES ($1, $2, $3, $4)",
+            key_id,
+            org,
+            role.value,
+            _hash(key),
+        )
+    return key
+
+
+async def authenticate(pool: asyncpg.Pool, key: str) -> Principal | None:
+    """The principal of a presented key, or None when it is unknown or revoked."""
+    if not key.startswith(f"{PREFIX}_"):
+        return None
+    row = await pool.fetchrow(
+        "SELECT id, org_id, role FROM api_keys WHERE secret_hash = $1 AND revoked_at IS NULL",
+        _hash(key),
+    )
+    if row is None:
+        return None
+    return Principal(org=row["org_id"], role=Role(row["role"]), key_id=row["id"])

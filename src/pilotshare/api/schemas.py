@@ -1,0 +1,106 @@
+"""HTTP models shared across routes (``XBase`` / ``XCreate`` / ``XPublic``, as in CONTRACT §3).
+
+Times are RFC 3339 with an offset (``AwareDatetime``): a naive time in a request is a 422, not a
+guess about the caller's time zone.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    field_validator,
+)
+
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+Timestamp = AwareDatetime
+#: Money: exact in the database and in arithmetic, a plain JSON number on the wire.
+Money = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_HHMM = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d$|^24:00$")
+
+
+class Problem(BaseModel):
+    """An error answer: ``{"detail": …}``."""
+
+    detail: str | list[object]
+
+
+class BookingRules(BaseModel):
+    """Per-instrument booking rules; every field has a default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    operating_hours: dict[str, list[tuple[str, str]]] | None = Field(
+        default=None,
+        description='weekly calendar in the site\'s time zone, e.g. {"mon": [["08:00", "18:00"]]};'
+        " days left out are closed; null means always open",
+        examples=[{"mon": [["08:00", "18:00"]], "tue": [["08:00", "18:00"]]}],
+    )
+    setup_buffer_s: int = Field(
+        default=0, ge=0, le=86400, description="changeover between bookings"
+    )
+    min_booking_s: int = Field(default=900, gt=0)
+    max_booking_s: int = Field(default=86400, gt=0)
+    min_notice_s: int = Field(default=0, ge=0)
+    max_horizon_s: int = Field(default=90 * 86400, gt=0)
+    billing: Literal["booked", "measured"] = "booked"
+    requires_qualification: bool = False
+
+    @field_validator("operating_hours")
+    @classmethod
+    def _calendar(
+        cls, value: dict[str, list[tuple[str, str]]] | None
+    ) -> dict[str, list[tuple[str, str]]] | None:
+        if value is None:
+            return value
+        for day, spans in value.items():
+            if day not in WEEKDAYS:
+                raise ValueError(f"operating_hours: {day!r} is not one of {', '.join(WEEKDAYS)}")
+            for start, end in spans:
+                if not (_HHMM.match(start) and _HHMM.match(end)) or start == "24:00":
+                    raise ValueError(f"operating_hours.{day}: {start}-{end} is not HH:MM-HH:MM")
+                if start >= end:
+                    raise ValueError(f"operating_hours.{day}: {start}-{end} ends before it starts")
+        return value
+
+
+class InstrumentBase(BaseModel):
+    """What describes an instrument."""
+
+    kind: Slug
+    name: str | None = Field(default=None, max_length=200, description="default: the id")
+    capabilities: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = []
+    hourly_rate: Money = Field(default=Decimal(0), ge=0, max_digits=12, decimal_places=2)
+    owner_org: Slug | None = Field(default=None, description="the organisation that owns it")
+
+
+class InstrumentCreate(InstrumentBase, BookingRules):
+    """``POST /api/v1/instruments``: id, site and kind required."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: Slug
+    site: Slug
+    site_timezone: str | None = Field(
+        default=None,
+        description="IANA time zone of the site, used when this instrument creates it",
+        examples=["Asia/Shanghai"],
+    )
+
+
+class InstrumentPublic(InstrumentBase, BookingRules):
+    """An instrument as the API shows it."""
+
+    id: str
+    site: str
+    name: str  # always filled in the answer

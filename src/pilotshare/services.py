@@ -1,0 +1,82 @@
+"""Long-running services, wired in the composition root: the API and the ingest.
+
+Each opens its own resources (pool, registry, MQTT connection) from ``Settings`` through
+``pilotshare.runtime`` and hands them to the packages below; ``pilotshare.demo`` reuses these
+pieces to run everything in one process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator
+
+import uvicorn
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from pilotshare.api.app import create_app
+from pilotshare.core.clock import SystemClock
+from pilotshare.core.db.pool import create_pool
+from pilotshare.core.messaging import Publisher
+from pilotshare.core.settings import MqttEndpoint, Settings
+from pilotshare.runtime import runtime
+
+log = logging.getLogger(__name__)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the process's ``stop`` event rules."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def serve_app(
+    app: FastAPI, *, host: str, port: int, stop: asyncio.Event | None = None
+) -> None:
+    """Serve ``app`` with uvicorn until cancelled or ``stop`` is set."""
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", access_log=False, lifespan="on"
+    )
+    server = _Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        if stop is None:
+            await task
+        else:
+            waiter = asyncio.create_task(stop.wait())
+            await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def serve_api(
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    stop: asyncio.Event | None = None,
+    publisher: Publisher | None = None,
+) -> None:
+    """``pilotshare api``: the HTTP API on the configured (or embedded) services."""
+    async with runtime(settings) as rt:
+        pool = await create_pool(rt.database_url, min_size=2, max_size=20)
+        try:
+            registry = CollectorRegistry()
+            app = create_app(
+                settings,
+                pool=pool,
+                clock=SystemClock(),
+                registry=registry,
+                publisher=publisher,
+                mqtt=MqttEndpoint.parse(rt.mqtt_url),
+            )
+            log.info("API on http://%s:%d (docs at /docs)", host, port)
+            await serve_app(app, host=host, port=port, stop=stop)
+        finally:
+            await pool.close()

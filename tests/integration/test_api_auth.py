@@ -1,0 +1,96 @@
+"""The API's keys and roles on a real database (CONTRACT §3: 401, 403, 201, 409)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import asyncpg
+import httpx
+import pytest
+from prometheus_client import CollectorRegistry
+
+from pilotshare.api.app import create_app
+from pilotshare.api.keys import create_key
+from pilotshare.core.clock import FakeClock
+from pilotshare.core.settings import Settings
+
+
+@pytest.fixture
+async def client(pool: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(Settings(), pool=pool, clock=FakeClock(), registry=CollectorRegistry())
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test"
+    ) as c:
+        yield c
+
+
+async def _key(pool: asyncpg.Pool, org: str, role: str) -> dict[str, str]:
+    async with pool.acquire() as conn:
+        return {"Authorization": f"Bearer {await create_key(conn, org=org, role=role)}"}
+
+
+OVEN = {"id": "oven-1", "site": "s1", "kind": "reflow-oven", "hourly_rate": 120}
+
+
+async def test_no_key_is_401_and_bad_key_is_401(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/api/v1/instruments")).status_code == 401
+    r = await client.get("/api/v1/instruments", headers={"Authorization": "Bearer ps_x_nope"})
+    assert r.status_code == 401
+    assert r.json()["detail"]
+    assert (await client.post("/api/v1/instruments", json=OVEN)).status_code == 401
+
+
+async def test_operator_may_not_create_instruments(
+    client: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
+    operator = await _key(pool, "acme", "operator")
+    r = await client.post("/api/v1/instruments", json=OVEN, headers=operator)
+    assert r.status_code == 403
+    assert (await client.get("/api/v1/instruments", headers=operator)).json() == []
+
+
+async def test_admin_creates_then_conflicts(client: httpx.AsyncClient, pool: asyncpg.Pool) -> None:
+    admin = await _key(pool, "platform", "admin")
+    r = await client.post("/api/v1/instruments", json=OVEN, headers=admin)
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["id"] == "oven-1"
+    assert body["name"] == "oven-1"
+    assert body["hourly_rate"] == 120
+    assert (await client.post("/api/v1/instruments", json=OVEN, headers=admin)).status_code == 409
+    listed = (await client.get("/api/v1/instruments", headers=admin)).json()
+    assert [i["id"] for i in listed] == ["oven-1"]
+    assert {"id", "site", "name", "kind", "capabilities", "hourly_rate"} <= set(listed[0])
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"site": "s1", "kind": "sem"},
+        {"id": "Bad Id", "site": "s1", "kind": "sem"},
+        {"id": "x", "site": "s1", "kind": "sem", "hourly_rate": -1},
+        {"id": "x", "site": "s1", "kind": "sem", "operating_hours": {"funday": []}},
+        {"id": "x", "site": "s1", "kind": "sem", "operating_hours": {"mon": [["18:00", "08:00"]]}},
+        {"id": "x", "site": "s1", "kind": "sem", "colour": "red"},
+    ],
+)
+async def test_bad_bodies_are_422_with_a_reason(
+    client: httpx.AsyncClient, pool: asyncpg.Pool, body: dict[str, object]
+) -> None:
+    admin = await _key(pool, "platform", "admin")
+    r = await client.post("/api/v1/instruments", json=body, headers=admin)
+    assert r.status_code == 422
+    assert r.json()["detail"]
+
+
+async def test_health_ready_and_metrics(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["database"] == "ok"
+    await client.get("/api/v1/instruments")
+    text = (await client.get("/metrics")).text
+    assert (
+        'pilotshare_http_requests_total{method="GET",route="/api/v1/instruments",status="401"}'
+        in text
+    )
