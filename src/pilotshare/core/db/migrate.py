@@ -51,14 +51,50 @@ async def timescale_available(conn: asyncpg.Connection) -> bool:
     )
 
 
+def _lists_timescale(preload: str) -> bool:
+    """Whether a ``shared_preload_libraries`` value names the TimescaleDB loader."""
+    names = (item.strip().strip('"').rsplit("/", 1)[-1] for item in preload.split(","))
+    return "timescaledb" in names
+
+
 async def _enable_timescale(conn: asyncpg.Connection) -> bool:
+    """Enable TimescaleDB when the server can run it; otherwise say why not, once.
+
+    ``CREATE EXTENSION timescaledb`` on a server that has the extension's files but does not
+    preload its library is not an ordinary error: the server ends the session (FATAL). So the
+    extension is created only when ``shared_preload_libraries`` names it; a role that may not
+    read that setting cannot create the extension either, unless it already exists here.
+    """
+    if await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')"
+    ):
+        return True
     if not await timescale_available(conn):
+        return False
+    preload = await conn.fetchval(
+        "SELECT setting FROM pg_settings WHERE name = 'shared_preload_libraries'"
+    )
+    if preload is None:
+        log.warning(
+            "TimescaleDB is installed on the server but this role cannot read "
+            "shared_preload_libraries, so it cannot enable the extension; using plain "
+            "PostgreSQL (create the extension as a superuser to use TimescaleDB)"
+        )
+        return False
+    if not _lists_timescale(preload):
+        log.warning(
+            "TimescaleDB is installed on the server but not preloaded "
+            "(shared_preload_libraries = %r); using plain PostgreSQL. To use it, add "
+            "timescaledb to shared_preload_libraries and restart the server before the "
+            "first migration",
+            preload,
+        )
         return False
     try:
         await conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
-    except asyncpg.PostgresError as exc:  # offered but not preloaded, or no privilege
+    except asyncpg.PostgresError as exc:  # e.g. no privilege to create it
         log.warning(
-            "TimescaleDB is offered but cannot be enabled (%s); using plain PostgreSQL", exc
+            "TimescaleDB is preloaded but cannot be enabled (%s); using plain PostgreSQL", exc
         )
         return False
     return True
@@ -98,9 +134,18 @@ async def migrate(conn: asyncpg.Connection) -> list[Migration]:
 
 
 async def uses_timescale(conn: asyncpg.Connection) -> bool:
-    """Whether this database's telemetry is a hypertable."""
+    """Whether this database's telemetry is a hypertable.
+
+    Not merely whether the extension exists: a database migrated on plain PostgreSQL keeps a
+    plain telemetry table even if the extension is created later.
+    """
+    if not await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')"
+    ):
+        return False
     return bool(
         await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')"
+            "SELECT EXISTS (SELECT 1 FROM timescaledb_information.hypertables "
+            "WHERE hypertable_schema = current_schema() AND hypertable_name = 'telemetry')"
         )
     )
