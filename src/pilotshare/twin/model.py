@@ -1,0 +1,556 @@
+"""A SimPy model of one site: instruments that fail and are repaired, bookings that run late,
+overrun or do not show, and new demand placed by the scheduler in virtual time.
+
+Theory of operation
+===================
+
+Inputs are plain frozen data in seconds from the model's origin (``SiteSpec.origin``, the
+moment the forecast starts from): instruments with their open time (calendar minus
+maintenance), failure and repair distributions, the bookings already held, and demand
+streams per kind. Outputs (``Replication``) are arrays: running and up seconds per
+instrument and day, whether each existing booking was served as booked, and the wait of
+every new request. Same ``SiteSpec``, same desk and same seed: same arrays.
+
+Events are kept few, because a forecast runs hundreds of replications:
+
+- *Failures cost no events.* Each instrument's up/down timeline for the whole horizon is
+  drawn with numpy before the run (alternating draws from ``FailureSpec.up`` and
+  ``FailureSpec.repair``; calendar time). "Is it down at t?" and "when does a run of w
+  seconds that starts at t finish, pausing through repairs (preemptive resume)?" are
+  bisections on that timeline.
+- *A booking costs one event*: a timeout at its slot start whose callback decides, from the
+  timeline and the instrument's ``busy_until``, whether it is served as booked (up and free
+  at its start), when it really starts (late start, a previous overrun, a repair) and when
+  it ends (run ratio, repairs). Nothing needs to happen at its end: the next booking reads
+  ``busy_until``. A booking that cannot start within ``UsageSpec.max_delay_s`` is lost,
+  and its owner asks the scheduler again (a *rebook*).
+- *Demand costs one event per request*: one SimPy process per demand stream walks arrival
+  times drawn up front (a Poisson process thinned by the hour-of-week profile) and asks the
+  ``Desk`` to place each request. The desk is the scheduler: ``scheduler.forecast`` wraps
+  ``scheduler.allocation.allocate`` (the function the API books with) so the model never
+  imports the scheduler (layers: twin sits below scheduler).
+
+Random streams: every stream (one instrument's failures, one instrument's usage, one demand
+stream) gets its own generator derived from the replication's ``SeedSequence`` and a stable
+hash of the stream's name. Adding an instrument or a demand stream therefore leaves every
+other stream's draws unchanged, which is what paired (common random numbers) comparisons of
+scenarios need.
+
+Approximations, stated: failures run on calendar time (also while closed); a down
+instrument is offered to new requests only from ``now + mean repair``; a session that
+starts keeps running past closing time if it must (only open time counts as utilisation).
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from bisect import bisect_right
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+import simpy
+
+from pilotshare.twin.distributions import Empirical, Exponential, Fixed, Lognormal, Sampler
+from pilotshare.twin.timeline import (
+    DAY,
+    Intervals,
+    amounts_per_bin,
+    cumulative,
+    failure_timeline,
+    subtract,
+)
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class FailureSpec:
+    """Time between failures and time to repair, in calendar seconds.
+
+    ``prior``: true when these are configured defaults, not learned from telemetry (the
+    forecast result flags such instruments).
+    """
+
+    up: Sampler
+    repair: Sampler
+    prior: bool = False
+
+    @property
+    def availability(self) -> float:
+        return self.up.mean_s / (self.up.mean_s + self.repair.mean_s)
+
+
+@dataclass(frozen=True, slots=True)
+class UsageSpec:
+    """How booked sessions of one kind really go.
+
+    ``late_start``: delay after the slot start before running; ``run_ratio``: run seconds per
+    booked second (above 1 is an overrun, below an early finish); ``max_delay_s``: a session
+    that cannot start within this of its slot start is lost and rebooked (``None``: the slot
+    length, i.e. lost when it cannot start inside its slot).
+    """
+
+    kind: str
+    no_show_p: float = 0.0
+    late_start: Sampler | None = None
+    run_ratio: Sampler | None = None
+    max_delay_s: float | None = None
+    prior: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class InstrumentSpec:
+    """One instrument. ``calendar``: open intervals (None: always open); ``maintenance``:
+    planned closures. ``p_up`` is what the scheduler is told about its availability."""
+
+    id: str
+    kind: str
+    capabilities: frozenset[str] = frozenset()
+    calendar: Intervals | None = None
+    maintenance: Intervals = ()
+    failures: FailureSpec | None = None
+    down_at_start: bool = False
+    setup_buffer_s: float = 0.0
+    min_booking_s: float = 0.0
+    max_booking_s: float | None = None
+    min_notice_s: float = 0.0
+    hourly_rate: float = 0.0
+    p_up: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class BookingSpec:
+    """A booking already held at the origin: ``[start, end)`` on ``instrument``."""
+
+    id: str
+    instrument: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True, slots=True)
+class DemandSpec:
+    """A stream of new requests for one kind.
+
+    Requests arrive as a Poisson process of ``rate_per_hour`` (times ``weekly_profile``
+    [hour of week, Monday 00:00 UTC = 0; mean 1] when given), want ``duration`` seconds,
+    starting no earlier than ``lead`` after they are made and finishing within ``window_s``
+    of that. ``name`` keys the stream's random numbers (default: the kind).
+    """
+
+    kind: str
+    rate_per_hour: float
+    duration: Sampler
+    lead: Sampler | None = None
+    window_s: float = 14 * DAY
+    weekly_profile: tuple[float, ...] | None = None
+    capabilities: frozenset[str] = frozenset()
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SiteSpec:
+    """Everything one replication needs; times in seconds from ``origin`` (UTC)."""
+
+    origin: datetime
+    horizon_s: float
+    instruments: tuple[InstrumentSpec, ...]
+    bookings: tuple[BookingSpec, ...] = ()
+    demand: tuple[DemandSpec, ...] = ()
+    usage: tuple[UsageSpec, ...] = ()
+    rebook: bool = True
+    #: Requests arriving before this are placed (they load the site) but not reported.
+    warmup_s: float = 0.0
+
+    @property
+    def days(self) -> int:
+        return max(1, math.ceil(self.horizon_s / DAY - 1e-9))
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return tuple(sorted({i.kind for i in self.instruments}))
+
+    def open_intervals(self, index: int) -> Intervals:
+        """Open time of one instrument within the horizon: calendar minus maintenance."""
+        spec = self.instruments[index]
+        base = spec.calendar if spec.calendar is not None else ((0.0, self.horizon_s),)
+        clipped = tuple((max(a, 0.0), min(b, self.horizon_s)) for a, b in base)
+        return subtract(tuple((a, b) for a, b in clipped if a < b), spec.maintenance)
+
+
+@dataclass(frozen=True, slots=True)
+class SlotRequest:
+    """A request as the desk sees it (seconds from the origin); ``latest`` bounds the end."""
+
+    id: int
+    kind: str
+    duration: float
+    earliest: float
+    latest: float
+    capabilities: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """The desk's answer: instrument index and slot ``[start, end)``."""
+
+    instrument: int
+    start: float
+    end: float
+
+
+class Desk(Protocol):
+    """The scheduler as the model sees it: one fresh desk per replication.
+
+    ``place`` must book the slot it returns (so later requests see it taken).
+    ``not_before`` maps the index of each instrument that is down at ``now`` to the time
+    from which it may be offered.
+    """
+
+    def place(
+        self, request: SlotRequest, now: float, not_before: dict[int, float]
+    ) -> Placement | None: ...
+
+
+#: Builds the desk of one replication from the site (existing bookings already held).
+DeskFactory = Callable[[SiteSpec], Desk]
+
+
+@dataclass(slots=True)
+class Replication:
+    """What one replication produced (arrays; picklable and small)."""
+
+    #: Running seconds inside open time, per instrument and day: shape (instruments, days).
+    run_s: FloatArray
+    #: Up seconds inside open time, per instrument and day.
+    up_s: FloatArray
+    #: Per existing booking (site order): instrument up and free at its start.
+    served: npt.NDArray[np.bool_]
+    #: New requests after warm-up: kind index (into ``SiteSpec.kinds``), arrival and requested
+    #: seconds, wait from earliest start to placed start (NaN: not placed in its window).
+    req_kind: npt.NDArray[np.int16]
+    req_time: FloatArray
+    req_duration: FloatArray
+    req_wait: FloatArray
+    #: Bookings lost to a failure or an overrun and asked again, per kind index.
+    rebooked: npt.NDArray[np.int64]
+    #: SimPy events processed.
+    events: int = 0
+    #: Sessions actually run, per kind index.
+    sessions: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+
+
+def stream(seq: np.random.SeedSequence, name: str) -> np.random.Generator:
+    """The generator of one named stream of a replication (stable under added streams)."""
+    key = zlib.crc32(name.encode())
+    child = np.random.SeedSequence(seq.entropy, spawn_key=(*seq.spawn_key, key))
+    return np.random.default_rng(child)
+
+
+@dataclass(slots=True)
+class _Booking:
+    start: float
+    end: float
+    unit: _Unit
+    existing: int  # index in SiteSpec.bookings, or -1
+
+
+class _Unit:
+    """One instrument inside one replication: its timeline and its sessions."""
+
+    __slots__ = (
+        "busy_until",
+        "down_e",
+        "down_s",
+        "index",
+        "kind",
+        "repair_mean",
+        "rng",
+        "run_e",
+        "run_s",
+        "spec",
+        "usage",
+    )
+
+    def __init__(
+        self,
+        index: int,
+        spec: InstrumentSpec,
+        *,
+        kind: int,
+        usage: UsageSpec,
+        horizon: float,
+        seq: np.random.SeedSequence,
+    ) -> None:
+        self.index, self.spec, self.kind, self.usage = index, spec, kind, usage
+        self.busy_until = -math.inf
+        self.run_s: list[float] = []
+        self.run_e: list[float] = []
+        self.rng = stream(seq, f"usage/{spec.id}")
+        f = spec.failures
+        if f is None:
+            self.down_s: list[float] = []
+            self.down_e: list[float] = []
+            self.repair_mean = 0.0
+        else:
+            s, e = failure_timeline(
+                stream(seq, f"failures/{spec.id}"),
+                f.up,
+                f.repair,
+                horizon,
+                down_at_start=spec.down_at_start,
+            )
+            self.down_s, self.down_e = s.tolist(), e.tolist()
+            self.repair_mean = f.repair.mean_s
+
+    def down_until(self, t: float) -> float:
+        """The end of the repair under way at ``t`` (``t`` itself when up)."""
+        j = bisect_right(self.down_s, t) - 1
+        if j >= 0 and t < self.down_e[j]:
+            return self.down_e[j]
+        return t
+
+    def run(self, t: float, work: float) -> float:
+        """Run ``work`` seconds from ``t`` (up), pausing through repairs; returns the end."""
+        j = bisect_right(self.down_s, t)
+        ds, de, n = self.down_s, self.down_e, len(self.down_s)
+        while j < n and t + work > ds[j]:
+            if ds[j] > t:
+                self.run_s.append(t)
+                self.run_e.append(ds[j])
+                work -= ds[j] - t
+            t = de[j]
+            j += 1
+        self.run_s.append(t)
+        self.run_e.append(t + work)
+        return t + work
+
+
+class SiteModel:
+    """One replication of a site: build with a seed and a desk, then ``run()``."""
+
+    def __init__(self, site: SiteSpec, desk: Desk, seed: np.random.SeedSequence) -> None:
+        self.site, self.desk, self.seed = site, desk, seed
+        self.env = simpy.Environment()
+        self.kinds = site.kinds
+        kind_index = {k: n for n, k in enumerate(self.kinds)}
+        usage = {u.kind: u for u in site.usage}
+        self.units = [
+            _Unit(
+                n,
+                spec,
+                kind=kind_index[spec.kind],
+                usage=usage.get(spec.kind, UsageSpec(spec.kind)),
+                horizon=site.horizon_s,
+                seq=seed,
+            )
+            for n, spec in enumerate(site.instruments)
+        ]
+        self.by_id = {u.spec.id: u for u in self.units}
+        self.by_kind: dict[str, list[_Unit]] = {k: [] for k in self.kinds}
+        for u in self.units:
+            self.by_kind[u.spec.kind].append(u)
+        self.kind_index = kind_index
+        self.window = {d.kind: d.window_s for d in site.demand}
+        self.served = np.zeros(len(site.bookings), dtype=bool)
+        self.rebooked = np.zeros(len(self.kinds), dtype=np.int64)
+        self.sessions = np.zeros(len(self.kinds), dtype=np.int64)
+        self.events = 0
+        self.req: list[tuple[int, float, float, float]] = []
+        self._next_id = 0
+
+    # -- bookings ---------------------------------------------------------------------------
+
+    def _schedule(self, booking: _Booking) -> None:
+        delay = max(booking.start - self.env.now, 0.0)
+        ev = self.env.timeout(delay, booking)
+        ev.callbacks.append(self._on_start)
+        self.events += 1
+
+    def _on_start(self, event: simpy.Event) -> None:
+        b = event.value
+        assert isinstance(b, _Booking)  # noqa: S101 - only _schedule creates these events
+        unit, t = b.unit, self.env.now
+        up_at = unit.down_until(t)
+        if b.existing >= 0:
+            self.served[b.existing] = up_at == t and unit.busy_until <= t
+        use = unit.usage
+        if use.no_show_p > 0 and unit.rng.random() < use.no_show_p:
+            return
+        start = t + (float(use.late_start.sample(unit.rng, 1)[0]) if use.late_start else 0.0)
+        start = unit.down_until(max(start, unit.busy_until))
+        length = b.end - b.start
+        limit = use.max_delay_s if use.max_delay_s is not None else length
+        if start - b.start >= limit:
+            self.rebooked[unit.kind] += 1
+            if self.site.rebook:
+                self._request(
+                    unit.spec.kind,
+                    length,
+                    t,
+                    self.window.get(unit.spec.kind, 14 * DAY),
+                    unit.spec.capabilities,
+                    report=False,
+                )
+            return
+        ratio = float(use.run_ratio.sample(unit.rng, 1)[0]) if use.run_ratio else 1.0
+        unit.busy_until = unit.run(start, length * max(ratio, 0.0))
+        self.sessions[unit.kind] += 1
+
+    # -- demand -----------------------------------------------------------------------------
+
+    def _request(
+        self,
+        kind: str,
+        duration: float,
+        earliest: float,
+        window: float,
+        caps: frozenset[str],
+        *,
+        report: bool,
+    ) -> None:
+        now = self.env.now
+        not_before = {}
+        for u in self.by_kind.get(kind, ()):
+            if u.down_until(now) > now:
+                not_before[u.index] = now + u.repair_mean
+        self._next_id += 1
+        request = SlotRequest(self._next_id, kind, duration, earliest, earliest + window, caps)
+        got = self.desk.place(request, now, not_before)
+        if got is not None:
+            self._schedule(_Booking(got.start, got.end, self.units[got.instrument], -1))
+        if report and now >= self.site.warmup_s:
+            wait = got.start - earliest if got is not None else math.nan
+            self.req.append((self.kind_index[kind], now, duration, wait))
+
+    def _arrivals(self, spec: DemandSpec) -> FloatArray:
+        rng = stream(self.seed, f"demand/{spec.name or spec.kind}")
+        profile = np.asarray(spec.weekly_profile, dtype=float) if spec.weekly_profile else None
+        peak = float(profile.max()) if profile is not None else 1.0
+        rate = spec.rate_per_hour * peak / 3600.0
+        if rate <= 0:
+            return np.zeros((0, 3))
+        n = int(rng.poisson(rate * self.site.horizon_s))
+        times = np.sort(rng.uniform(0.0, self.site.horizon_s, n))
+        if profile is not None:
+            o = self.site.origin.astimezone(UTC)
+            how0 = o.weekday() * 24 + o.hour + o.minute / 60 + o.second / 3600
+            hour = ((how0 + times / 3600.0) % 168).astype(int)
+            times = times[rng.random(n) * peak < profile[hour]]
+        durations = spec.duration.sample(rng, times.size)
+        leads = spec.lead.sample(rng, times.size) if spec.lead else np.zeros(times.size)
+        return np.column_stack([times, durations, leads])
+
+    def _demand(self, spec: DemandSpec) -> simpy.events.ProcessGenerator:
+        for t, duration, lead in self._arrivals(spec):
+            self.events += 1
+            yield self.env.timeout(t - self.env.now)
+            self._request(
+                spec.kind,
+                float(duration),
+                float(t + lead),
+                spec.window_s,
+                spec.capabilities,
+                report=True,
+            )
+
+    # -- run --------------------------------------------------------------------------------
+
+    def run(self) -> Replication:
+        """Run the replication to the horizon and return its arrays."""
+        for n, b in enumerate(self.site.bookings):
+            unit = self.by_id[b.instrument]
+            if b.end > 0:
+                self._schedule(_Booking(max(b.start, 0.0), b.end, unit, n))
+        for spec in self.site.demand:
+            self.env.process(self._demand(spec))
+            self.events += 1
+        self.env.run(until=self.site.horizon_s)
+        return self._collect()
+
+    def _collect(self) -> Replication:
+        site = self.site
+        edges = np.minimum(np.arange(site.days + 1, dtype=float) * DAY, site.horizon_s)
+        run = np.zeros((len(self.units), site.days))
+        up = np.zeros_like(run)
+        for u in self.units:
+            cum = cumulative(site.open_intervals(u.index))
+            opened = np.diff(cum(edges))
+            run[u.index] = amounts_per_bin(u.run_s, u.run_e, cum, edges)
+            up[u.index] = opened - amounts_per_bin(u.down_s, u.down_e, cum, edges)
+        req = np.asarray(self.req, dtype=float).reshape(-1, 4)
+        return Replication(
+            run_s=run,
+            up_s=up,
+            served=self.served,
+            req_kind=req[:, 0].astype(np.int16),
+            req_time=req[:, 1].copy(),
+            req_duration=req[:, 2].copy(),
+            req_wait=req[:, 3].copy(),
+            rebooked=self.rebooked,
+            events=self.events,
+            sessions=self.sessions,
+        )
+
+
+def replicate(
+    site: SiteSpec, desk_factory: DeskFactory, seed: np.random.SeedSequence
+) -> Replication:
+    """One replication: a fresh desk from ``desk_factory(site)``, streams from ``seed``.
+
+    This is the unit of work a process pool or a Dask worker runs: everything it takes
+    pickles, and it reads no clock and no global random state.
+    """
+    return SiteModel(site, desk_factory(site), seed).run()
+
+
+def seeds(seed: int, replications: int) -> list[np.random.SeedSequence]:
+    """Independent replication streams from one ``SeedSequence``: replication i gets the
+    same stream whatever the number of replications or workers."""
+    return np.random.SeedSequence(seed).spawn(replications)
+
+
+def open_seconds(site: SiteSpec) -> FloatArray:
+    """Open seconds per instrument and day (the utilisation denominator; the same every
+    replication)."""
+    edges = np.minimum(np.arange(site.days + 1, dtype=float) * DAY, site.horizon_s)
+    return (
+        np.vstack(
+            [
+                np.diff(cumulative(site.open_intervals(i))(edges))
+                for i in range(len(site.instruments))
+            ]
+        )
+        if site.instruments
+        else np.zeros((0, site.days))
+    )
+
+
+__all__: Sequence[str] = (
+    "BookingSpec",
+    "DemandSpec",
+    "Desk",
+    "DeskFactory",
+    "Empirical",
+    "Exponential",
+    "FailureSpec",
+    "Fixed",
+    "InstrumentSpec",
+    "Lognormal",
+    "Placement",
+    "Replication",
+    "Sampler",
+    "SiteModel",
+    "SiteSpec",
+    "SlotRequest",
+    "UsageSpec",
+    "open_seconds",
+    "replicate",
+    "seeds",
+    "stream",
+)
