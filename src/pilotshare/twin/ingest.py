@@ -1,0 +1,494 @@
+"""The ingest: MQTT telemetry in, committed rows and acks out, the live twin kept current.
+
+Entry point (what ``pilotshare ingest`` and ``pilotshare demo`` run)::
+
+    ingest = Ingest(pool, MqttEndpoint.parse(url), clock=SystemClock(), registry=registry)
+    ingest.add_listener(callback)          # optional: async callback per twin change
+    await ingest.run(stop)                 # until ``stop`` (an asyncio.Event) is set
+
+    async with Ingest(...) as ingest:      # or as a context manager: runs in a task
+        await ingest.ready.wait()          # subscribed
+        await ingest.publisher.publish(topic, payload)   # the scheduler's interlock commands
+
+Theory of operation. One MQTT connection reads ``…/telemetry`` (through the shared
+subscription ``$share/<group>/…`` on an MQTT 5 broker, so several ingests split the stream;
+a plain subscription on an MQTT 3.1.1 broker such as the embedded one) and ``…/status``
+(always plain: retained messages are never delivered to shared subscriptions). Each message
+is validated on arrival by ``core.contract``; a bad one becomes a reject item. Items wait in
+one bounded buffer; ``writers`` tasks each take a chunk (up to ``flush_samples`` samples, or
+whatever is there after ``flush_age_s``) and store it in one transaction (``twin.writer``).
+Only after the commit are the batch numbers acknowledged on ``…/ack``. A failed transaction
+puts its chunk back at the head of the buffer and the writer backs off; while the buffer is
+full the reader stops taking messages, and what then overflows aiomqtt's bounded queue is
+dropped *unacknowledged*, so the agents resend it: memory stays bounded and nothing acked is
+ever lost. A lost broker is reconnected with backoff and resubscribed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections import deque
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from types import TracebackType
+from typing import Self
+
+import aiomqtt
+import asyncpg
+from aiomqtt.exceptions import MqttConnectError
+from prometheus_client import CollectorRegistry
+
+from pilotshare.core.clock import Clock, SystemClock
+from pilotshare.core.contract import (
+    Ack,
+    Channel,
+    decode_status,
+    decode_telemetry,
+    encode,
+    parse_topic,
+    subscription,
+)
+from pilotshare.core.db.migrate import uses_timescale
+from pilotshare.core.errors import BadInput
+from pilotshare.core.settings import MqttEndpoint
+from pilotshare.twin.metrics import IngestMetrics
+from pilotshare.twin.state import Live
+from pilotshare.twin.writer import (
+    FlushResult,
+    Item,
+    RejectItem,
+    StatusItem,
+    TelemetryItem,
+    TelemetryWriter,
+)
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[Live], Awaitable[None]]
+
+TRANSIENT: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.TransactionRollbackError,
+    asyncpg.exceptions.InsufficientResourcesError,
+)
+
+
+class Backoff:
+    """Exponential backoff from ``first`` to ``cap`` seconds."""
+
+    def __init__(self, first: float = 0.2, cap: float = 5.0) -> None:
+        self.first, self.cap, self._next = first, cap, first
+
+    def next(self) -> float:
+        delay, self._next = self._next, min(self._next * 2, self.cap)
+        return delay
+
+    def reset(self) -> None:
+        self._next = self.first
+
+
+class _MqttPublisher:
+    """``core.messaging.Publisher`` over the ingest's current MQTT connection."""
+
+    def __init__(self, ingest: Ingest) -> None:
+        self._ingest = ingest
+
+    async def publish(
+        self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False
+    ) -> None:
+        client = self._ingest._client  # the publisher is part of the ingest
+        if client is None:
+            raise ConnectionError("not connected to the MQTT broker")
+        try:
+            await client.publish(topic, payload, qos=qos, retain=retain)
+        except aiomqtt.MqttError as exc:
+            raise ConnectionError(f"publish to {topic} failed: {exc}") from exc
+
+
+class Ingest:
+    """Telemetry ingest and live-twin keeper; see the module docstring."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        mqtt: MqttEndpoint,
+        *,
+        clock: Clock | None = None,
+        registry: CollectorRegistry | None = None,
+        shared: bool | None = None,
+        group: str = "pilotshare-ingest",
+        site: str = "+",
+        offline_after_s: float = 30.0,
+        writers: int = 2,
+        flush_samples: int = 5000,
+        flush_age_s: float = 0.1,
+        max_buffer_samples: int = 200_000,
+        mqtt_queue: int = 20_000,
+        drain_timeout_s: float = 10.0,
+        sweep_interval_s: float | None = None,
+    ) -> None:
+        self._pool = pool
+        self._mqtt = mqtt
+        self._clock = clock or SystemClock()
+        self.metrics = IngestMetrics(registry or CollectorRegistry())
+        self._shared = shared
+        self._group = group
+        self._site = site
+        self._offline_after = timedelta(seconds=offline_after_s)
+        self._writers = writers
+        self._flush_samples = flush_samples
+        self._flush_age = flush_age_s
+        self._max_buffer = max_buffer_samples
+        self._mqtt_queue = mqtt_queue
+        self._drain_timeout = drain_timeout_s
+        self._sweep_interval = sweep_interval_s or min(offline_after_s / 3, 5.0)
+        self._queue: deque[Item] = deque()
+        self._queued = 0  # samples waiting in the queue
+        self._held = 0  # samples queued or being written: the bound applies to this
+        self._wakeup = asyncio.Event()
+        self._space = asyncio.Event()
+        self._space.set()
+        self._stopping = asyncio.Event()
+        self._draining = False
+        self._drained = asyncio.Event()
+        self._client: aiomqtt.Client | None = None
+        self._listeners: list[Listener] = []
+        self._writer: TelemetryWriter | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stop_event: asyncio.Event | None = None
+        self.ready = asyncio.Event()
+        self.publisher = _MqttPublisher(self)
+        self.client_id = f"pilotshare-ingest-{secrets.token_hex(4)}"
+
+    # -- public surface ---------------------------------------------------------------------
+
+    def add_listener(self, callback: Listener) -> None:
+        """Call ``callback(live)`` after each commit that changed an instrument's live state."""
+        self._listeners.append(callback)
+
+    @property
+    def buffered_samples(self) -> int:
+        """Samples held in memory (queued or being written)."""
+        return self._held
+
+    @property
+    def shared(self) -> bool | None:
+        """Whether the telemetry subscription is shared (None until connected once)."""
+        return self._shared
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set, then store what is buffered (bounded by a timeout)."""
+        async with self._pool.acquire() as conn:
+            timescale = await uses_timescale(conn)
+        self._writer = TelemetryWriter(
+            self._pool, timescale=timescale, offline_after=self._offline_after
+        )
+        tasks = [asyncio.create_task(self._mqtt_loop(), name="ingest-mqtt")]
+        tasks += [
+            asyncio.create_task(self._write_loop(), name=f"ingest-writer-{i}")
+            for i in range(self._writers)
+        ]
+        sweeper = asyncio.create_task(self._sweep_loop(), name="ingest-sweep")
+        stopped = asyncio.create_task(stop.wait())
+        try:
+            done, _ = await asyncio.wait([*tasks, stopped], return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task is not stopped:
+                    task.result()  # a crashed task ends the ingest with its error
+            self._draining = True
+            self._stopping.set()
+            self._wake()
+            writers = tasks[1:]
+            _, pending = await asyncio.wait(writers, timeout=self._drain_timeout)
+            if pending:
+                log.warning("stopped with %d samples not stored (unacknowledged)", self._held)
+        finally:
+            self._drained.set()
+            self._stopping.set()
+            for task in [*tasks, sweeper, stopped]:
+                task.cancel()
+            await asyncio.gather(*tasks, sweeper, stopped, return_exceptions=True)
+            self._client = None
+            self.ready.clear()
+
+    async def __aenter__(self) -> Self:
+        self._stop_event = asyncio.Event()
+        self._task = asyncio.create_task(self.run(self._stop_event), name="ingest")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._stop_event is not None  # noqa: S101
+        assert self._task is not None  # noqa: S101
+        self._stop_event.set()
+        await self._task
+
+    # -- MQTT side --------------------------------------------------------------------------
+
+    def _client_for(self, v5: bool) -> aiomqtt.Client:
+        return aiomqtt.Client(
+            self._mqtt.host,
+            self._mqtt.port,
+            username=self._mqtt.username,
+            password=self._mqtt.password,
+            identifier=self.client_id,
+            protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
+            tls_params=aiomqtt.TLSParameters() if self._mqtt.tls else None,
+            max_queued_incoming_messages=self._mqtt_queue,
+            logger=_QUIET_MQTT,
+            timeout=10,
+        )
+
+    async def _mqtt_loop(self) -> None:
+        backoff = Backoff()
+        while not self._stopping.is_set():
+            v5 = self._shared is not False
+            try:
+                async with self._client_for(v5) as client:
+                    if self._shared is None:
+                        self._shared = True
+                    await self._serve(client)
+                    backoff.reset()
+                    return
+            except MqttConnectError as exc:
+                if v5 and self._shared is None:
+                    log.info("broker refused MQTT 5 (%s): plain subscription over 3.1.1", exc)
+                    self._shared = False
+                    continue
+                log.warning("MQTT connect to %s refused: %s", self._mqtt.url(), exc)
+            except aiomqtt.MqttError as exc:
+                log.warning("MQTT connection to %s lost: %s", self._mqtt.url(), exc)
+            finally:
+                self._client = None
+                self.ready.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), backoff.next())
+
+    async def _serve(self, client: aiomqtt.Client) -> None:
+        telemetry = subscription(Channel.TELEMETRY, site=self._site)
+        if self._shared:
+            telemetry = f"$share/{self._group}/{telemetry}"
+        await client.subscribe(telemetry, qos=1)
+        await client.subscribe(subscription(Channel.STATUS, site=self._site), qos=1)
+        self._client = client
+        self.ready.set()
+        log.info("ingest subscribed to %s on %s", telemetry, self._mqtt.url())
+        reader = asyncio.create_task(self._read(client))
+        stopping = asyncio.create_task(self._stopping.wait())
+        try:
+            await asyncio.wait([reader, stopping], return_when=asyncio.FIRST_COMPLETED)
+            if reader.done():
+                reader.result()
+                return
+            reader.cancel()
+            await self._drained.wait()  # stay connected: the last acks go out on it
+        finally:
+            reader.cancel()
+            stopping.cancel()
+
+    async def _read(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            while self._held >= self._max_buffer:
+                self._space.clear()
+                await self._space.wait()
+            payload = message.payload
+            raw = payload if isinstance(payload, bytes) else str(payload or "").encode()
+            self._accept(str(message.topic), raw, retained=bool(message.retain))
+
+    def _accept(self, topic_text: str, raw: bytes, *, retained: bool) -> None:
+        """Validate one message and queue it (as a reject if it is bad)."""
+        now = self._clock.now()
+        mono = self._clock.monotonic()
+        item: Item
+        try:
+            topic = parse_topic(topic_text)
+            if topic.channel is Channel.TELEMETRY:
+                self.metrics.messages.labels("telemetry").inc()
+                item = TelemetryItem(topic, decode_telemetry(raw, now), raw, now, mono)
+            elif topic.channel is Channel.STATUS:
+                if not raw:
+                    return  # an empty retained message clears a status: nothing to apply
+                self.metrics.messages.labels("status").inc()
+                item = StatusItem(topic, decode_status(raw), raw, now, mono)
+            else:
+                return
+        except BadInput as exc:
+            item = RejectItem(topic_text, exc.reason, exc.detail, raw, now, mono)
+        self._queue.append(item)
+        self._queued += item.weight
+        self._held += item.weight
+        self.metrics.buffer.set(self._held)
+        if self._queued >= self._flush_samples or len(self._queue) == 1:
+            self._wake()
+
+    # -- database side ----------------------------------------------------------------------
+
+    def _wake(self) -> None:
+        self._wakeup.set()
+
+    async def _take(self) -> list[Item] | None:
+        while True:
+            if self._queue:
+                age = self._clock.monotonic() - self._queue[0].received
+                if self._queued >= self._flush_samples or age >= self._flush_age or self._draining:
+                    return self._pop_chunk()
+                timeout: float | None = self._flush_age - age
+            elif self._draining:
+                return None
+            else:
+                timeout = None
+            self._wakeup.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), timeout)
+
+    def _pop_chunk(self) -> list[Item]:
+        chunk: list[Item] = []
+        size = 0
+        while self._queue and (not chunk or size + self._queue[0].weight <= self._flush_samples):
+            item = self._queue.popleft()
+            chunk.append(item)
+            size += item.weight
+        self._queued -= size
+        if self._queue:
+            self._wake()  # another writer may take the rest
+        return chunk
+
+    def _put_back(self, chunk: list[Item]) -> None:
+        self._queue.extendleft(reversed(chunk))
+        self._queued += sum(i.weight for i in chunk)
+
+    async def _write_loop(self) -> None:
+        assert self._writer is not None  # noqa: S101
+        backoff = Backoff()
+        while True:
+            chunk = await self._take()
+            if chunk is None:
+                return
+            started = self._clock.monotonic()
+            try:
+                result = await self._writer.write(chunk, self._clock.now())
+            except TRANSIENT as exc:
+                self._put_back(chunk)
+                self.metrics.db_errors.inc()
+                delay = backoff.next()
+                log.warning("database write failed (%s); retrying in %.1f s", exc, delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._drained.wait(), delay)
+                continue
+            except asyncpg.PostgresError:
+                log.exception("the database refused a flush; isolating the message at fault")
+                result = await self._isolate(chunk)
+            backoff.reset()
+            committed = self._clock.monotonic()
+            self.metrics.commit_latency.observe(committed - started)
+            weight = sum(i.weight for i in chunk)
+            self._held -= weight
+            self.metrics.buffer.set(self._held)
+            if self._held < self._max_buffer:
+                self._space.set()
+            self._record(result, chunk)
+            await self._acknowledge(result, chunk)
+            await self._announce(result.changes)
+
+    async def _isolate(self, chunk: list[Item]) -> FlushResult:
+        """Store a chunk message by message; one the database refuses becomes a reject."""
+        assert self._writer is not None  # noqa: S101
+        total = FlushResult()
+        for item in chunk:
+            try:
+                part = await self._writer.write([item], self._clock.now())
+            except asyncpg.PostgresError as exc:
+                if isinstance(exc, TRANSIENT) or isinstance(item, RejectItem):
+                    raise
+                bad = RejectItem(
+                    str(item.topic),
+                    "bad_field",
+                    f"the database refused the message: {exc}",
+                    item.raw,
+                    self._clock.now(),
+                    item.received,
+                )
+                part = await self._writer.write([bad], self._clock.now())
+            total.stored += part.stored
+            total.samples += part.samples
+            for topic, batches in part.acks.items():
+                total.acks.setdefault(topic, []).extend(batches)
+            total.changes.extend(part.changes)
+            for reason, n in part.rejects.items():
+                total.rejects[reason] = total.rejects.get(reason, 0) + n
+        return total
+
+    def _record(self, result: FlushResult, chunk: list[Item]) -> None:
+        m = self.metrics
+        m.samples.inc(result.stored)
+        m.duplicates.inc(result.samples - result.stored)
+        m.flush_samples.observe(result.samples)
+        for reason, n in result.rejects.items():
+            m.rejects.labels(reason).inc(n)
+        if result.changes:
+            online = sum(1 for c in result.changes if c.online)
+            log.debug("%d twin changes (%d online)", len(result.changes), online)
+        _ = chunk
+
+    async def _acknowledge(self, result: FlushResult, chunk: list[Item]) -> None:
+        client = self._client
+        if client is None or not result.acks:
+            return
+        sends = [
+            client.publish(str(topic), encode(Ack(batches=tuple(sorted(set(batches))))), qos=1)
+            for topic, batches in result.acks.items()
+        ]
+        outcomes = await asyncio.gather(*sends, return_exceptions=True)
+        failed = [o for o in outcomes if isinstance(o, BaseException)]
+        if failed:
+            log.info("%d acks not sent (%s); agents will resend", len(failed), failed[0])
+        now = self._clock.monotonic()
+        oldest = min((i.received for i in chunk if isinstance(i, TelemetryItem)), default=now)
+        self.metrics.ack_latency.observe(now - oldest)
+
+    async def _announce(self, changes: list[Live]) -> None:
+        for live in changes:
+            for callback in self._listeners:
+                try:
+                    await callback(live)
+                except Exception:
+                    log.exception("twin change listener failed")
+
+    async def _sweep_loop(self) -> None:
+        assert self._writer is not None  # noqa: S101
+        while True:
+            await asyncio.sleep(self._sweep_interval)
+            try:
+                changes = await self._writer.sweep(self._clock.now())
+                async with self._pool.acquire() as conn:
+                    online = await conn.fetchval(
+                        "SELECT count(*) FROM instrument_live WHERE online"
+                    )
+                self.metrics.online.set(online)
+                self._writer.forget()
+            except TRANSIENT as exc:
+                log.info("offline sweep skipped: %s", exc)
+                continue
+            await self._announce(changes)
+
+
+class _DiscardFilter(logging.Filter):
+    """Keep aiomqtt's per-message 'queue is full' warnings out of the log (counted instead)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "queue is full" not in record.getMessage()
+
+
+_QUIET_MQTT = logging.getLogger("pilotshare.twin.ingest.mqtt")
+_QUIET_MQTT.addFilter(_DiscardFilter())

@@ -1,0 +1,154 @@
+"""Helpers for ingest tests: register instruments, publish raw bytes with paho, collect acks.
+
+paho (not aiomqtt) plays the agent, so the tests drive the ingest the way any MQTT client
+would, byte for byte, over MQTT 3.1.1 (which both the embedded broker and Mosquitto speak).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+from pilotshare.core.clock import Clock
+from pilotshare.core.contract import Sample, TelemetryBatch, encode
+from pilotshare.core.domain import InstrumentState
+from pilotshare.core.settings import MqttEndpoint
+from pilotshare.twin.ingest import Ingest
+
+
+async def register(pool: asyncpg.Pool, site: str, *instruments: str, kind: str = "oven") -> None:
+    """Create ``site`` and its instruments."""
+    await pool.execute(
+        "INSERT INTO sites (id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING", site, site
+    )
+    for name in instruments:
+        await pool.execute(
+            "INSERT INTO instruments (id, site_id, name, kind) VALUES ($1, $2, $3, $4)",
+            name,
+            site,
+            name,
+            kind,
+        )
+
+
+def topic(site: str, instrument: str, channel: str = "telemetry") -> str:
+    return f"pilotshare/v1/{site}/{instrument}/{channel}"
+
+
+def batch_bytes(
+    batch: int,
+    start: datetime,
+    n: int,
+    *,
+    state: InstrumentState | Callable[[int], InstrumentState] = InstrumentState.RUNNING,
+    step_s: float = 1.0,
+    agent: str = "agent-1",
+    utilization: float | None = 0.5,
+) -> bytes:
+    """An encoded telemetry batch of ``n`` samples from ``start``, ``step_s`` apart."""
+    samples = tuple(
+        Sample(
+            ts=start + timedelta(seconds=i * step_s),
+            state=state(i) if callable(state) else state,
+            utilization=utilization,
+            metrics={"power_w": 100.0 + i},
+        )
+        for i in range(n)
+    )
+    return encode(TelemetryBatch(agent=agent, batch=batch, samples=samples))
+
+
+class RawClient:
+    """A paho MQTT 3.1.1 client: publishes raw bytes with QoS 1, records what it receives."""
+
+    def __init__(self, endpoint: MqttEndpoint) -> None:
+        self.received: list[tuple[str, bytes]] = []
+        self._lock = threading.Lock()
+        self._client = paho.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=f"test-{secrets.token_hex(4)}",
+            protocol=paho.MQTTv311,
+        )
+        if endpoint.username:
+            self._client.username_pw_set(endpoint.username, endpoint.password)
+        self._client.on_message = self._on_message
+        self._client.connect_async(endpoint.host, endpoint.port)
+        self._client.loop_start()
+
+    def _on_message(self, _c: object, _u: object, msg: paho.MQTTMessage) -> None:
+        with self._lock:
+            self.received.append((msg.topic, bytes(msg.payload)))
+
+    async def subscribe(self, pattern: str) -> None:
+        result, _ = self._client.subscribe(pattern, qos=1)
+        assert result == paho.MQTT_ERR_SUCCESS
+        await asyncio.sleep(0.3)
+
+    async def publish(self, name: str, payload: bytes, *, retain: bool = False) -> None:
+        """Publish and wait for the broker's PUBACK (off the loop: the broker may be in it)."""
+        info = self._client.publish(name, payload, qos=1, retain=retain)
+        await asyncio.to_thread(info.wait_for_publish, 10)
+
+    def messages(self) -> list[tuple[str, bytes]]:
+        with self._lock:
+            return list(self.received)
+
+    def close(self) -> None:
+        self._client.loop_stop()
+        self._client.disconnect()
+
+
+@contextlib.asynccontextmanager
+async def raw_client(endpoint: MqttEndpoint) -> AsyncIterator[RawClient]:
+    """A connected ``RawClient`` (connecting off the loop: the broker may run in it)."""
+    client = RawClient(endpoint)
+    try:
+        deadline = time.monotonic() + 10
+        while not client._client.is_connected():
+            if time.monotonic() > deadline:
+                raise AssertionError("test MQTT client could not connect")
+            await asyncio.sleep(0.02)
+        yield client
+    finally:
+        client.close()
+
+
+async def wait_for(
+    check: Callable[[], Awaitable[bool]], *, timeout: float = 20.0, every: float = 0.05
+) -> None:
+    """Poll ``check`` until it is true; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(every)
+
+
+@contextlib.asynccontextmanager
+async def running_ingest(
+    pool: asyncpg.Pool,
+    endpoint: MqttEndpoint,
+    site: str,
+    *,
+    clock: Clock | None = None,
+    **options: object,
+) -> AsyncIterator[Ingest]:
+    """An ingest on this test's site only, subscribed before the block starts."""
+    options.setdefault("group", f"g{secrets.token_hex(4)}")
+    async with Ingest(pool, endpoint, clock=clock, site=site, **options) as ingest:  # type: ignore[arg-type]
+        await asyncio.wait_for(ingest.ready.wait(), 20)
+        await asyncio.sleep(0.1)
+        yield ingest
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
