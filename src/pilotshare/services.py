@@ -80,3 +80,40 @@ async def serve_api(
             await serve_app(app, host=host, port=port, stop=stop)
         finally:
             await pool.close()
+
+
+async def run_ingest(
+    settings: Settings,
+    *,
+    stop: asyncio.Event | None = None,
+    registry: CollectorRegistry | None = None,
+) -> None:
+    """``pilotshare ingest``: MQTT telemetry into the database, the live twin kept current.
+
+    Stops cleanly (storing and acknowledging what it holds) on SIGTERM or when ``stop`` is set.
+    """
+    import signal
+
+    from pilotshare.twin.ingest import Ingest
+    from pilotshare.twin.retention import apply_policies
+
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+    async with runtime(settings) as rt:
+        pool = await create_pool(rt.database_url, min_size=2, max_size=8)
+        try:
+            await apply_policies(pool, settings)
+            ingest = Ingest(
+                pool,
+                rt.mqtt,
+                clock=SystemClock(),
+                registry=registry or CollectorRegistry(),
+                group=settings.ingest_group,
+                offline_after_s=settings.offline_after_s,
+            )
+            log.info("ingest from %s", rt.mqtt.url())
+            await ingest.run(stop)
+        finally:
+            await pool.close()
