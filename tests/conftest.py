@@ -21,7 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from pilotshare.core.db.migrate import migrate
+from pilotshare.core.db.migrate import migrate, uses_timescale
 from pilotshare.core.db.pool import connect, create_pool
 from pilotshare.core.embedded import EmbeddedPostgres, embedded_broker
 from pilotshare.core.settings import MqttEndpoint
@@ -58,8 +58,22 @@ async def pg_template(pg_admin_url: str) -> AsyncIterator[str]:
     conn = await connect(_with_db(pg_admin_url, _TEMPLATE))
     try:
         await migrate(conn)
+        if await uses_timescale(conn):
+            # Tests run TimescaleDB's jobs themselves (run_job, refresh_continuous_aggregate):
+            # a policy firing in the middle of a test would race it.
+            await conn.execute(
+                "SELECT alter_job(job_id, scheduled => false) FROM timescaledb_information.jobs "
+                "WHERE job_id >= 1000"
+            )
     finally:
         await conn.close()
+    # CREATE DATABASE … TEMPLATE refuses a template anyone is connected to, and TimescaleDB
+    # keeps a scheduler connected to every database with the extension unless the database
+    # refuses connections (its clones accept them again).
+    await admin.execute(f'ALTER DATABASE "{_TEMPLATE}" WITH ALLOW_CONNECTIONS false')
+    await admin.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", _TEMPLATE
+    )
     try:
         yield _TEMPLATE
     finally:

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Coroutine
 from enum import StrEnum
 from pathlib import Path
@@ -43,6 +44,8 @@ class RoleChoice(StrEnum):
 
 
 def _settings() -> Settings:
+    # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); harmless for us
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     settings = load_settings()
     logging.basicConfig(
         level=settings.log_level.upper(),
@@ -66,6 +69,7 @@ def migrate() -> None:
     """Bring the database to the current schema (idempotent)."""
     from pilotshare.core.db.migrate import migrate as apply
     from pilotshare.core.db.migrate import uses_timescale
+    from pilotshare.core.db.policies import apply_policies
     from pilotshare.core.db.pool import connect
     from pilotshare.runtime import database
 
@@ -77,10 +81,17 @@ def migrate() -> None:
             try:
                 applied = await apply(conn)
                 backend = "TimescaleDB" if await uses_timescale(conn) else "PostgreSQL"
+                policies = await apply_policies(
+                    conn,
+                    compress_after_days=settings.compress_after_days,
+                    retention_days=settings.retention_days,
+                )
             finally:
                 await conn.close()
         names = ", ".join(f"{m.version:04d}_{m.name}" for m in applied) or "nothing to apply"
         print(f"schema current on {backend}: {names}", file=sys.stderr)
+        if policies is not None:
+            print(f"telemetry policies: {policies.describe()}", file=sys.stderr)
 
     _run(main())
 
