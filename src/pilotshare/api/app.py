@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 import pilotshare
-from pilotshare.api.routes import health, instruments, twin
+from pilotshare.api.routes import availability, bookings, health, instruments, qualifications, twin
 from pilotshare.core.clock import Clock
 from pilotshare.core.errors import BadInput, Conflict, NotFound
 from pilotshare.core.messaging import Publisher
@@ -27,6 +27,9 @@ ROUTERS = [
     health.router,
     instruments.router,
     twin.router,
+    bookings.router,
+    availability.router,
+    qualifications.router,
 ]
 
 

@@ -1,0 +1,410 @@
+"""Bookings as a service: load → decide (policy, allocation) → persist → report.
+
+The database has the last word on conflicts: whatever this module checked first, two
+holding bookings whose held ranges overlap cannot both commit (migration 0020). An
+``ExclusionViolationError`` is therefore the normal answer to a lost race: for an explicit
+slot it becomes a ``Conflict`` naming the booking in the way; for a slot the scheduler
+picked, the scheduler looks again. Serialisation failures and deadlocks are retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Final, TypeVar
+from uuid import UUID
+
+import asyncpg
+
+from pilotshare.core.clock import Clock
+from pilotshare.core.errors import BadInput, Conflict, NotFound, PilotshareError
+from pilotshare.scheduler import store
+from pilotshare.scheduler.allocation import Candidate, Request, allocate
+from pilotshare.scheduler.metrics import BookingMetrics
+from pilotshare.scheduler.policy import Interval, check_slot, free_intervals
+from pilotshare.scheduler.store import Booking, Instrument
+
+T = TypeVar("T")
+
+RETRIES: Final = 8
+MAX_WINDOW: Final = timedelta(days=62)
+P_UP_HISTORY: Final = timedelta(days=30)
+P_UP_TTL_S: Final = 300.0
+_RETRYABLE = (asyncpg.exceptions.SerializationError, asyncpg.exceptions.DeadlockDetectedError)
+
+
+class NotQualified(PilotshareError):  # noqa: N818 - reads as the answer it is (403)
+    """The organisation may not book this instrument (it requires a qualification)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who asks: their organisation, whether they are an admin, and their key."""
+
+    org: str
+    admin: bool = False
+    key_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BookingRequest:
+    """An explicit slot (``start``/``end``) or a search (``duration`` in a window)."""
+
+    instrument: str | None = None
+    kind: str | None = None
+    capabilities: frozenset[str] = frozenset()
+    start: datetime | None = None
+    end: datetime | None = None
+    duration: timedelta | None = None
+    earliest: datetime | None = None
+    latest: datetime | None = None
+    purpose: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """A free interval of one instrument: any ``duration`` inside it can be booked."""
+
+    instrument: str
+    start: datetime
+    end: datetime
+
+
+def _fmt(t: datetime) -> str:
+    return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _period_of(period: str, at: datetime) -> Interval:
+    """The UTC calendar day, ISO week or month containing ``at``."""
+    day = at.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == "day":
+        return day, day + timedelta(days=1)
+    if period == "week":
+        monday = day - timedelta(days=day.weekday())
+        return monday, monday + timedelta(days=7)
+    first = day.replace(day=1)
+    nxt = (first + timedelta(days=32)).replace(day=1)
+    return first, nxt
+
+
+class BookingService:
+    """Creates, finds, cancels and measures bookings on a pool."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        clock: Clock,
+        metrics: BookingMetrics | None = None,
+        *,
+        max_gap: timedelta = timedelta(seconds=30),
+    ) -> None:
+        self._pool = pool
+        self._clock = clock
+        self._metrics = metrics
+        self._max_gap = max_gap
+        self._p_up_cache: dict[str, tuple[float, float]] = {}  # instrument -> (value, fetched at)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    async def get(self, caller: Caller, booking_id: UUID) -> Booking:
+        """A booking of the caller's organisation (any, for an admin); ``NotFound`` otherwise."""
+        found = await store.get_booking(self._pool, booking_id)
+        if found is None or (not caller.admin and found.org != caller.org):
+            raise NotFound(f"no booking {booking_id}")
+        return found
+
+    async def list_for(
+        self,
+        caller: Caller,
+        *,
+        window: Interval | None = None,
+        instrument: str | None = None,
+        limit: int = 1000,
+    ) -> list[Booking]:
+        """The caller's organisation's bookings (every organisation's, for an admin)."""
+        org = None if caller.admin else caller.org
+        return await store.list_bookings(
+            self._pool, org=org, window=window, instrument=instrument, limit=limit
+        )
+
+    async def usage(self, caller: Caller, booking_id: UUID) -> dict[str, object]:
+        """Booked, used and running seconds, measured from telemetry (stored once ended)."""
+        booking = await self.get(caller, booking_id)
+        booked = (booking.end - booking.start).total_seconds()
+        if booking.used_s is not None and booking.running_s is not None:
+            used, running = booking.used_s, booking.running_s
+        else:
+            until = min(booking.end, booking.ended_at or booking.end, self._clock.now())
+            used, running = await store.measure(
+                self._pool, booking.instrument, booking.start, until, self._max_gap
+            )
+        return {
+            "booked_seconds": booked,
+            "used_seconds": used,
+            "running_seconds": running,
+            "status": booking.status,
+        }
+
+    async def availability(
+        self,
+        caller: Caller,
+        *,
+        instrument: str | None,
+        kind: str | None,
+        capabilities: frozenset[str] = frozenset(),
+        duration: timedelta | None,
+        earliest: datetime | None,
+        latest: datetime | None,
+        limit: int = 50,
+    ) -> list[Slot]:
+        """Free intervals that can hold ``duration``, earliest first, across instruments."""
+        now = self._clock.now()
+        window = self._window(earliest, latest, now)
+        instruments = await self._instruments(caller, instrument, kind, capabilities)
+        booked, closed = await store.busy(self._pool, [i.id for i in instruments], window)
+        slots: list[Slot] = []
+        for inst in instruments:
+            need = duration or inst.rules.min_length
+            if not inst.rules.min_length <= need <= inst.rules.max_length:
+                continue
+            for a, b in free_intervals(
+                inst.rules,
+                window=window,
+                now=now,
+                bookings=booked.get(inst.id, ()),
+                closures=closed.get(inst.id, ()),
+            ):
+                if b - a >= need:
+                    slots.append(Slot(inst.id, a, b))
+        slots.sort(key=lambda s: (s.start, s.end, s.instrument))
+        return slots[:limit]
+
+    # -- writing ---------------------------------------------------------------------------
+
+    async def create(self, caller: Caller, req: BookingRequest) -> Booking:
+        """Book an explicit slot, or let the scheduler choose one; see the module docstring."""
+        if (req.instrument is None) == (req.kind is None):
+            raise BadInput("bad_booking", "give exactly one of 'instrument' and 'kind'")
+        if req.start is not None or req.end is not None:
+            if req.start is None or req.end is None or req.instrument is None:
+                raise BadInput("bad_booking", "an explicit slot needs 'instrument', 'start', 'end'")
+            if req.duration is not None:
+                raise BadInput("bad_booking", "give either start/end or duration, not both")
+            booking = await self._create_explicit(caller, req.instrument, (req.start, req.end), req)
+        else:
+            if req.duration is None:
+                raise BadInput("bad_booking", "give either 'start' and 'end' or 'duration'")
+            booking = await self._create_allocated(caller, req)
+        if self._metrics:
+            self._metrics.transitions.labels("confirmed").inc()
+        return booking
+
+    async def cancel(self, caller: Caller, booking_id: UUID) -> Booking:
+        """Cancel a confirmed booking, or release an active one; the row stays as history."""
+        booking = await self.get(caller, booking_id)
+        now = self._clock.now()
+        if booking.status == "confirmed":
+            done = await store.set_status(
+                self._pool, booking.id, status="cancelled", expect=("confirmed",), at=now
+            )
+        elif booking.status == "active":
+            usage = await store.measure(
+                self._pool, booking.instrument, booking.start, min(now, booking.end), self._max_gap
+            )
+            done = await store.set_status(
+                self._pool, booking.id, status="released", expect=("active",), at=now, usage=usage
+            )
+        else:
+            done = None
+        if done is None:
+            fresh = await store.get_booking(self._pool, booking.id)
+            status = fresh.status if fresh else booking.status
+            raise Conflict(f"booking {booking.id} is {status} and can no longer be cancelled")
+        if self._metrics:
+            self._metrics.transitions.labels(done.status).inc()
+        return done
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _window(
+        self, earliest: datetime | None, latest: datetime | None, now: datetime
+    ) -> Interval:
+        lo = earliest or now
+        hi = latest or lo + timedelta(days=7)
+        if hi <= lo:
+            raise BadInput("bad_window", "'latest' must be after 'earliest'")
+        if hi - lo > MAX_WINDOW:
+            raise BadInput("bad_window", f"the window may span at most {MAX_WINDOW.days} days")
+        return lo, hi
+
+    async def _instruments(
+        self, caller: Caller, instrument: str | None, kind: str | None, caps: frozenset[str]
+    ) -> list[Instrument]:
+        if instrument is not None:
+            one = await store.instrument(self._pool, instrument, org=caller.org)
+            if one is None:
+                raise BadInput("unknown_instrument", f"no instrument {instrument!r}")
+            if not caps <= one.capabilities:
+                return []
+            self._authorise(caller, one)
+            return [one]
+        if kind is None:
+            raise BadInput("bad_query", "give 'kind' or 'instrument'")
+        found = await store.instruments_of_kind(self._pool, kind, caps, org=caller.org)
+        allowed = [i for i in found if caller.admin or i.qualified or not i.requires_qualification]
+        if found and not allowed:
+            raise NotQualified(f"organisation {caller.org!r} is not qualified for any {kind!r}")
+        return allowed
+
+    @staticmethod
+    def _authorise(caller: Caller, inst: Instrument) -> None:
+        if inst.requires_qualification and not inst.qualified and not caller.admin:
+            raise NotQualified(
+                f"organisation {caller.org!r} is not qualified to book instrument {inst.id!r}"
+            )
+
+    async def _retrying(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        for n in range(RETRIES):
+            try:
+                return await attempt()
+            except _RETRYABLE:
+                await asyncio.sleep(0.002 * (n + 1))
+        return await attempt()
+
+    async def _insert(
+        self, caller: Caller, inst: Instrument, slot: Interval, purpose: str
+    ) -> Booking:
+        async def attempt() -> Booking:
+            async with self._pool.acquire() as conn, conn.transaction():
+                await self._check_quota(conn, caller, slot)
+                return await store.insert_booking(
+                    conn,
+                    instrument=inst.id,
+                    org=caller.org,
+                    slot=slot,
+                    purpose=purpose,
+                    key_id=caller.key_id,
+                )
+
+        return await self._retrying(attempt)
+
+    async def _check_quota(self, conn: asyncpg.Connection, caller: Caller, slot: Interval) -> None:
+        limits = await store.quotas(conn, caller.org)
+        if not limits:
+            return
+        # One booking transaction per organisation at a time while it has quotas, so two
+        # concurrent requests cannot both fit under the limit.
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('quota:' || $1))", caller.org)
+        hours = (slot[1] - slot[0]).total_seconds() / 3600.0
+        for period, max_hours in sorted(limits.items()):
+            used = await store.booked_hours(conn, caller.org, _period_of(period, slot[0]))
+            if used + hours > max_hours + 1e-9:
+                raise Conflict(
+                    f"quota exceeded: organisation {caller.org!r} may book {max_hours:g} h per "
+                    f"{period} and has {used:g} h booked in the {period} of {_fmt(slot[0])}"
+                )
+
+    async def _create_explicit(
+        self, caller: Caller, instrument: str, slot: Interval, req: BookingRequest
+    ) -> Booking:
+        inst = await store.instrument(self._pool, instrument, org=caller.org)
+        if inst is None:
+            raise BadInput("unknown_instrument", f"no instrument {instrument!r}")
+        self._authorise(caller, inst)
+        check_slot(inst.rules, slot[0], slot[1], now=self._clock.now())
+        for c in await store.closures_overlapping(self._pool, inst.id, slot):
+            raise Conflict(
+                f"instrument {inst.id!r} has a {c['kind']} window from {_fmt(c['a'])} to "
+                f"{_fmt(c['b'])}" + (f" ({c['reason']})" if c["reason"] else "")
+            )
+        try:
+            return await self._insert(caller, inst, slot, req.purpose)
+        except asyncpg.ExclusionViolationError:
+            if self._metrics:
+                self._metrics.conflicts.inc()
+            holder = await store.holder_of(self._pool, inst.id, slot)
+            if holder is None:  # released meanwhile: the caller may simply try again
+                raise Conflict(f"instrument {inst.id!r} was just booked for that slot") from None
+            buffer = inst.rules.setup_buffer
+            extra = f" (plus a {buffer} setup buffer)" if buffer else ""
+            raise Conflict(
+                f"instrument {inst.id!r} is already booked from {_fmt(holder.start)} to "
+                f"{_fmt(holder.end)}{extra}"
+            ) from None
+
+    async def _p_up(self, instruments: list[str]) -> dict[str, float]:
+        now_m = self._clock.monotonic()
+        cache = self._p_up_cache
+        stale = [i for i in instruments if now_m - cache.get(i, (0.0, -1e18))[1] > P_UP_TTL_S]
+        if stale:
+            since = self._clock.now() - P_UP_HISTORY
+            fresh = await store.p_up(self._pool, stale, since)
+            for i in stale:
+                self._p_up_cache[i] = (fresh.get(i, 1.0), now_m)
+        return {i: self._p_up_cache[i][0] for i in instruments}
+
+    async def _create_allocated(self, caller: Caller, req: BookingRequest) -> Booking:
+        assert req.duration is not None  # noqa: S101 - checked by create()
+        if req.duration <= timedelta(0):
+            raise BadInput("bad_duration", "'duration' must be positive")
+        now = self._clock.now()
+        window = self._window(req.earliest, req.latest, now)
+        for _ in range(RETRIES):
+            started = time.perf_counter()
+            instruments = await self._instruments(
+                caller, req.instrument, req.kind, req.capabilities
+            )
+            if not instruments:
+                raise Conflict("no instrument matches the request")
+            by_id = {i.id: i for i in instruments}
+            booked, closed = await store.busy(self._pool, list(by_id), window)
+            p_up = await self._p_up(list(by_id))
+            candidates = [
+                Candidate(
+                    instrument=i.id,
+                    kind=i.kind,
+                    capabilities=i.capabilities,
+                    free=free_intervals(
+                        i.rules,
+                        window=window,
+                        now=now,
+                        bookings=booked.get(i.id, ()),
+                        closures=closed.get(i.id, ()),
+                    ),
+                    p_up=p_up[i.id],
+                    setup_buffer=i.rules.setup_buffer,
+                    min_length=i.rules.min_length,
+                    max_length=i.rules.max_length,
+                )
+                for i in instruments
+            ]
+            want = Request(
+                "api",
+                None,
+                req.duration,
+                window[0],
+                window[1],
+                req.capabilities,
+                caller.org,
+                req.instrument,
+            )
+            chosen = allocate(want, candidates, now)
+            if self._metrics:
+                self._metrics.allocation_seconds.observe(time.perf_counter() - started)
+            if chosen is None:
+                raise Conflict(
+                    f"no free slot of {req.duration} between {_fmt(window[0])} and "
+                    f"{_fmt(window[1])}"
+                )
+            try:
+                return await self._insert(
+                    caller, by_id[chosen.instrument], (chosen.start, chosen.end), req.purpose
+                )
+            except asyncpg.ExclusionViolationError:
+                if self._metrics:
+                    self._metrics.conflicts.inc()
+                continue  # taken meanwhile: look again
+        raise Conflict("the matching instruments are being booked too fast; try again")

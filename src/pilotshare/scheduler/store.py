@@ -1,0 +1,376 @@
+"""Bookings in PostgreSQL: the SQL of the scheduler, and nothing else.
+
+Rows come back as frozen dataclasses; the decisions (rules, allocation, lifecycle) live in
+``policy``, ``allocation``, ``service`` and ``lifecycle``. Holding bookings are found through
+the ``hold`` range of migration 0020, so a query uses the exclusion constraint's GiST index.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Final, TypeAlias
+from uuid import UUID
+
+import asyncpg
+
+from pilotshare.scheduler.policy import BookingRules, Interval
+
+Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
+
+BOOKING_COLUMNS: Final = """b.id, b.instrument_id, b.org_id, lower(b.period) AS start,
+    upper(b.period) AS "end", b.status, b.purpose, b.flags, b.created_at, b.activated_at,
+    b.ended_at, b.used_s, b.running_s, b.billing, b.hourly_rate, i.site_id"""
+
+
+@dataclass(frozen=True, slots=True)
+class Booking:
+    """A booking as stored."""
+
+    id: UUID
+    instrument: str
+    org: str
+    start: datetime
+    end: datetime
+    status: str
+    purpose: str
+    flags: tuple[str, ...]
+    site: str
+    billing: str
+    hourly_rate: Any  # Decimal
+    created_at: datetime
+    activated_at: datetime | None = None
+    ended_at: datetime | None = None
+    used_s: float | None = None
+    running_s: float | None = None
+
+    def public(self) -> dict[str, Any]:
+        """The CONTRACT §3 shape (plus flags)."""
+        return {
+            "id": str(self.id),
+            "instrument": self.instrument,
+            "org": self.org,
+            "start": self.start,
+            "end": self.end,
+            "status": self.status,
+            "purpose": self.purpose,
+            "flags": list(self.flags),
+        }
+
+
+def booking_from(row: asyncpg.Record) -> Booking:
+    return Booking(
+        id=row["id"],
+        instrument=row["instrument_id"],
+        org=row["org_id"],
+        start=row["start"],
+        end=row["end"],
+        status=row["status"],
+        purpose=row["purpose"],
+        flags=tuple(row["flags"]),
+        site=row["site_id"],
+        billing=row["billing"],
+        hourly_rate=row["hourly_rate"],
+        created_at=row["created_at"],
+        activated_at=row["activated_at"],
+        ended_at=row["ended_at"],
+        used_s=row["used_s"],
+        running_s=row["running_s"],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Instrument:
+    """What the scheduler needs to know of an instrument."""
+
+    id: str
+    site: str
+    kind: str
+    capabilities: frozenset[str]
+    requires_qualification: bool
+    qualified: bool  # for the organisation it was loaded for
+    rules: BookingRules
+
+
+_INSTRUMENT_SQL: Final = """
+    SELECT i.id, i.site_id, i.kind, i.capabilities, i.requires_qualification, i.operating_hours,
+           i.setup_buffer_s, i.min_booking_s, i.max_booking_s, i.min_notice_s, i.max_horizon_s,
+           s.timezone,
+           EXISTS (SELECT 1 FROM qualifications q
+                   WHERE q.instrument_id = i.id AND q.org_id = $1) AS qualified
+    FROM instruments i JOIN sites s ON s.id = i.site_id"""
+
+
+def _instrument(row: asyncpg.Record) -> Instrument:
+    return Instrument(
+        id=row["id"],
+        site=row["site_id"],
+        kind=row["kind"],
+        capabilities=frozenset(row["capabilities"]),
+        requires_qualification=row["requires_qualification"],
+        qualified=row["qualified"],
+        rules=BookingRules.from_row(row, row["timezone"]),
+    )
+
+
+async def instrument(conn: Conn, instrument_id: str, *, org: str) -> Instrument | None:
+    """One instrument and whether ``org`` is qualified for it."""
+    row = await conn.fetchrow(_INSTRUMENT_SQL + " WHERE i.id = $2", org, instrument_id)
+    return None if row is None else _instrument(row)
+
+
+async def instruments_of_kind(
+    conn: Conn, kind: str, capabilities: frozenset[str], *, org: str
+) -> list[Instrument]:
+    """Instruments of ``kind`` having every one of ``capabilities``, by id."""
+    rows = await conn.fetch(
+        _INSTRUMENT_SQL + " WHERE i.kind = $2 AND i.capabilities @> $3::text[] ORDER BY i.id",
+        org,
+        kind,
+        sorted(capabilities),
+    )
+    return [_instrument(r) for r in rows]
+
+
+async def busy(
+    conn: Conn, instruments: list[str], window: Interval
+) -> tuple[dict[str, list[Interval]], dict[str, list[Interval]]]:
+    """Holding bookings' periods and maintenance/blackouts overlapping ``window``, per instrument.
+
+    The window is widened by a day each side so that buffers of neighbours are seen.
+    """
+    lo, hi = window[0] - timedelta(days=1), window[1] + timedelta(days=1)
+    booked: dict[str, list[Interval]] = defaultdict(list)
+    closed: dict[str, list[Interval]] = defaultdict(list)
+    rows = await conn.fetch(
+        """SELECT instrument_id, lower(period) AS a, upper(period) AS b FROM bookings
+           WHERE instrument_id = ANY($1::text[]) AND hold && tstzrange($2, $3)
+             AND status IN ('confirmed', 'active')""",
+        instruments,
+        lo,
+        hi,
+    )
+    for r in rows:
+        booked[r["instrument_id"]].append((r["a"], r["b"]))
+    rows = await conn.fetch(
+        """SELECT instrument_id, lower(period) AS a, upper(period) AS b FROM maintenance_windows
+           WHERE instrument_id = ANY($1::text[]) AND period && tstzrange($2, $3)""",
+        instruments,
+        lo,
+        hi,
+    )
+    for r in rows:
+        closed[r["instrument_id"]].append((r["a"] or lo, r["b"] or hi))
+    return booked, closed
+
+
+async def closures_overlapping(
+    conn: Conn, instrument_id: str, slot: Interval
+) -> list[asyncpg.Record]:
+    """Maintenance windows and blackouts that overlap ``slot``."""
+    return list(
+        await conn.fetch(
+            """SELECT kind, reason, lower(period) AS a, upper(period) AS b
+               FROM maintenance_windows WHERE instrument_id = $1 AND period && tstzrange($2, $3)
+               ORDER BY lower(period)""",
+            instrument_id,
+            slot[0],
+            slot[1],
+        )
+    )
+
+
+async def p_up(conn: Conn, instruments: list[str], since: datetime) -> dict[str, float]:
+    """Share of observed time each instrument was not down, from the hourly rollup.
+
+    In steady state this is MTBF / (MTBF + MTTR), the twin's availability; planned maintenance
+    is left out of both sides. Instruments never observed are missing (callers assume 1).
+    """
+    rows = await conn.fetch(
+        """SELECT instrument_id,
+                  sum(n_down)::float8 AS down,
+                  sum(n_running + n_idle + n_setup + n_down)::float8 AS seen
+           FROM telemetry_hourly WHERE instrument_id = ANY($1::text[]) AND bucket >= $2
+           GROUP BY instrument_id""",
+        instruments,
+        since,
+    )
+    return {r["instrument_id"]: 1.0 - r["down"] / r["seen"] for r in rows if r["seen"]}
+
+
+async def insert_booking(
+    conn: asyncpg.Connection,
+    *,
+    instrument: str,
+    org: str,
+    slot: Interval,
+    purpose: str,
+    key_id: str | None,
+) -> Booking:
+    """Insert a confirmed booking; the exclusion constraints may raise."""
+    row = await conn.fetchrow(
+        f"""WITH b AS (
+                INSERT INTO bookings (instrument_id, org_id, period, purpose, created_by)
+                VALUES ($1, $2, tstzrange($3, $4), $5, $6) RETURNING *)
+            SELECT {BOOKING_COLUMNS} FROM b JOIN instruments i ON i.id = b.instrument_id""",
+        instrument,
+        org,
+        slot[0],
+        slot[1],
+        purpose,
+        key_id,
+    )
+    assert row is not None  # noqa: S101 - INSERT … RETURNING gives one row
+    return booking_from(row)
+
+
+async def holder_of(conn: Conn, instrument: str, slot: Interval) -> Booking | None:
+    """The holding booking whose held range (with buffer) meets ``slot``, if any."""
+    row = await conn.fetchrow(
+        f"""SELECT {BOOKING_COLUMNS} FROM bookings b JOIN instruments i ON i.id = b.instrument_id
+            WHERE b.instrument_id = $1 AND b.status IN ('confirmed', 'active')
+              AND b.hold && tstzrange($2::timestamptz, $3::timestamptz + make_interval(secs => i.setup_buffer_s))
+            ORDER BY lower(b.period) LIMIT 1""",
+        instrument,
+        slot[0],
+        slot[1],
+    )
+    return None if row is None else booking_from(row)
+
+
+async def get_booking(conn: Conn, booking_id: UUID) -> Booking | None:
+    row = await conn.fetchrow(
+        f"""SELECT {BOOKING_COLUMNS} FROM bookings b JOIN instruments i ON i.id = b.instrument_id
+            WHERE b.id = $1""",
+        booking_id,
+    )
+    return None if row is None else booking_from(row)
+
+
+async def list_bookings(
+    conn: Conn,
+    *,
+    org: str | None,
+    window: Interval | None,
+    instrument: str | None,
+    limit: int,
+) -> list[Booking]:
+    """Bookings of ``org`` (None: every organisation), oldest start first."""
+    rows = await conn.fetch(
+        f"""SELECT {BOOKING_COLUMNS} FROM bookings b JOIN instruments i ON i.id = b.instrument_id
+            WHERE ($1::text IS NULL OR b.org_id = $1)
+              AND ($2::timestamptz IS NULL OR b.period && tstzrange($2, $3))
+              AND ($4::text IS NULL OR b.instrument_id = $4)
+            ORDER BY lower(b.period), b.id LIMIT $5""",
+        org,
+        window[0] if window else None,
+        window[1] if window else None,
+        instrument,
+        limit,
+    )
+    return [booking_from(r) for r in rows]
+
+
+async def set_status(
+    conn: Conn,
+    booking_id: UUID,
+    *,
+    status: str,
+    expect: tuple[str, ...],
+    at: datetime,
+    usage: tuple[float, float] | None = None,
+    flag: str | None = None,
+) -> Booking | None:
+    """Move a booking from one of ``expect`` to ``status``; None if it was not in ``expect``."""
+    ending = status in ("completed", "cancelled", "no_show", "released")
+    row = await conn.fetchrow(
+        f"""WITH b AS (
+                UPDATE bookings SET status = $2, updated_at = $4,
+                    activated_at = CASE WHEN $2 = 'active' THEN $4 ELSE activated_at END,
+                    ended_at = CASE WHEN $5 THEN $4 ELSE ended_at END,
+                    used_s = coalesce($6, used_s), running_s = coalesce($7, running_s),
+                    flags = CASE WHEN $8::text IS NULL OR $8 = ANY(flags) THEN flags
+                                 ELSE array_append(flags, $8) END
+                WHERE id = $1 AND status = ANY($3::text[]) RETURNING *)
+            SELECT {BOOKING_COLUMNS} FROM b JOIN instruments i ON i.id = b.instrument_id""",
+        booking_id,
+        status,
+        list(expect),
+        at,
+        ending,
+        usage[0] if usage else None,
+        usage[1] if usage else None,
+        flag,
+    )
+    return None if row is None else booking_from(row)
+
+
+async def add_flag(conn: Conn, booking_id: UUID, flag: str) -> None:
+    await conn.execute(
+        """UPDATE bookings SET flags = array_append(flags, $2)
+           WHERE id = $1 AND NOT ($2 = ANY(flags))""",
+        booking_id,
+        flag,
+    )
+
+
+_USAGE: Final = """
+WITH s AS (
+    (SELECT ts, state FROM telemetry WHERE instrument_id = $1 AND ts < $2
+     ORDER BY ts DESC LIMIT 1)
+    UNION ALL
+    SELECT ts, state FROM telemetry WHERE instrument_id = $1 AND ts >= $2 AND ts < $3
+), spans AS (
+    SELECT state, greatest(ts, $2) AS a,
+           least(coalesce(lead(ts) OVER (ORDER BY ts), $3), $3, ts + $4::interval) AS b
+    FROM s
+)
+SELECT coalesce(sum(extract(epoch FROM b - a)) FILTER (WHERE state IN ('running', 'setup')),
+                0)::float8 AS used_s,
+       coalesce(sum(extract(epoch FROM b - a)) FILTER (WHERE state = 'running'), 0)::float8
+           AS running_s
+FROM spans WHERE b > a"""
+
+
+async def measure(
+    conn: Conn, instrument: str, start: datetime, until: datetime, max_gap: timedelta
+) -> tuple[float, float]:
+    """(used, running) seconds of ``[start, until)`` from telemetry.
+
+    Each sample's state lasts until the next sample, but at most ``max_gap`` (a silent agent
+    proves nothing); used time is running plus setup.
+    """
+    if until <= start:
+        return 0.0, 0.0
+    row = await conn.fetchrow(_USAGE, instrument, start, until, max_gap)
+    assert row is not None  # noqa: S101 - an aggregate always returns a row
+    return float(row["used_s"]), float(row["running_s"])
+
+
+async def live_state(conn: Conn, instrument: str) -> tuple[str | None, datetime | None]:
+    """The twin's reported state of an instrument and since when (None when unknown/offline)."""
+    row = await conn.fetchrow(
+        "SELECT online, state, since FROM instrument_live WHERE instrument_id = $1", instrument
+    )
+    if row is None or not row["online"]:
+        return None, None
+    return row["state"], row["since"]
+
+
+async def booked_hours(conn: Conn, org: str, window: Interval) -> float:
+    """Hours of ``org``'s holding and finished-with-use bookings that start in ``window``."""
+    value = await conn.fetchval(
+        """SELECT coalesce(sum(extract(epoch FROM upper(period) - lower(period))), 0)::float8
+           FROM bookings WHERE org_id = $1 AND lower(period) >= $2 AND lower(period) < $3
+             AND status IN ('confirmed', 'active', 'completed', 'no_show')""",
+        org,
+        window[0],
+        window[1],
+    )
+    return float(value) / 3600.0
+
+
+async def quotas(conn: Conn, org: str) -> dict[str, float]:
+    rows = await conn.fetch("SELECT period, max_hours FROM booking_quotas WHERE org_id = $1", org)
+    return {r["period"]: float(r["max_hours"]) for r in rows}

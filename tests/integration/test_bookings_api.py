@@ -1,0 +1,315 @@
+"""Bookings through the real API on a real database: rules, tenancy, qualifications, quotas."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+
+from pilotshare.api.app import create_app
+from pilotshare.api.keys import create_key
+from pilotshare.core.clock import FakeClock
+from pilotshare.core.settings import Settings
+
+MON = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday; the fake clock starts at 08:00
+H = timedelta(hours=1)
+OFFICE = {d: [["08:00", "18:00"]] for d in ("mon", "tue", "wed", "thu", "fri")}
+
+
+def iso(t: datetime) -> str:
+    return t.isoformat().replace("+00:00", "Z")
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(MON + 8 * H)
+
+
+@pytest.fixture
+def registry() -> CollectorRegistry:
+    return CollectorRegistry()
+
+
+@pytest.fixture
+async def client(
+    pool: asyncpg.Pool, clock: FakeClock, registry: CollectorRegistry
+) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(Settings(), pool=pool, clock=clock, registry=registry)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        yield c
+
+
+async def key(pool: asyncpg.Pool, org: str, role: str) -> dict[str, str]:
+    async with pool.acquire() as conn:
+        return {"Authorization": f"Bearer {await create_key(conn, org=org, role=role)}"}
+
+
+@pytest.fixture
+async def admin(pool: asyncpg.Pool) -> dict[str, str]:
+    return await key(pool, "platform", "admin")
+
+
+@pytest.fixture
+async def acme(pool: asyncpg.Pool) -> dict[str, str]:
+    return await key(pool, "acme", "operator")
+
+
+@pytest.fixture
+async def globex(pool: asyncpg.Pool) -> dict[str, str]:
+    return await key(pool, "globex", "operator")
+
+
+async def instrument(
+    client: httpx.AsyncClient, admin: dict[str, str], ident: str, **rules: Any
+) -> None:
+    body = {"id": ident, "site": "lab", "kind": rules.pop("kind", "sem"), **rules}
+    r = await client.post("/api/v1/instruments", json=body, headers=admin)
+    assert r.status_code == 201, r.text
+
+
+async def book(client: httpx.AsyncClient, who: dict[str, str], **body: Any) -> httpx.Response:
+    for name in ("start", "end", "earliest", "latest"):
+        if isinstance(body.get(name), datetime):
+            body[name] = iso(body[name])
+    return await client.post("/api/v1/bookings", json=body, headers=who)
+
+
+async def test_explicit_slot_then_the_same_slot_and_the_buffer_are_409(
+    client: httpx.AsyncClient, admin: dict[str, str], acme: dict[str, str]
+) -> None:
+    await instrument(client, admin, "sem-1", setup_buffer_s=1800)
+    r = await book(
+        client, acme, instrument="sem-1", start=MON + 10 * H, end=MON + 12 * H, purpose="grain size"
+    )
+    assert r.status_code == 201, r.text
+    got = r.json()
+    assert got["instrument"] == "sem-1"
+    assert got["org"] == "acme"
+    assert got["status"] == "confirmed"
+    assert got["purpose"] == "grain size"
+    assert datetime.fromisoformat(got["start"]) == MON + 10 * H
+    taken = await book(client, acme, instrument="sem-1", start=MON + 11 * H, end=MON + 13 * H)
+    assert taken.status_code == 409
+    assert "2026-01-05T10:00:00Z" in taken.json()["detail"]
+    assert "2026-01-05T12:00:00Z" in taken.json()["detail"]
+    # Inside the 30-minute changeover after it: refused; after the buffer: fine.
+    early = await book(client, acme, instrument="sem-1", start=MON + 12 * H, end=MON + 13 * H)
+    assert early.status_code == 409
+    later = MON + 12.5 * H
+    ok = await book(client, acme, instrument="sem-1", start=later, end=later + H)
+    assert ok.status_code == 201, ok.text
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        (
+            {"instrument": "sem-1", "start": "2026-01-05T10:00:00", "end": "2026-01-05T11:00:00Z"},
+            "timezone",
+        ),
+        ({"instrument": "sem-1", "kind": "sem", "duration": "PT1H"}, "exactly one"),
+        ({"instrument": "sem-1"}, "duration"),
+        ({"instrument": "sem-1", "duration": "PT0S"}, "positive"),
+        ({"instrument": "sem-1", "duration": "four hours"}, "duration"),
+        (
+            {"instrument": "sem-1", "start": "2026-01-05T11:00:00Z", "end": "2026-01-05T10:00:00Z"},
+            "after start",
+        ),
+        (
+            {"instrument": "sem-1", "start": "2026-01-05T19:00:00Z", "end": "2026-01-05T20:00:00Z"},
+            "operating hours",
+        ),
+        (
+            {"instrument": "sem-1", "start": "2026-01-05T10:00:00Z", "end": "2026-01-05T10:05:00Z"},
+            "minimum",
+        ),
+        (
+            {"instrument": "sem-1", "start": "2026-01-05T08:10:00Z", "end": "2026-01-05T09:10:00Z"},
+            "notice",
+        ),
+        (
+            {"instrument": "nope", "start": "2026-01-06T10:00:00Z", "end": "2026-01-06T11:00:00Z"},
+            "no instrument",
+        ),
+        ({"instrument": "sem-1", "duration": "PT1H", "colour": "red"}, "colour"),
+    ],
+)
+async def test_bad_requests_are_422_with_a_reason(
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    acme: dict[str, str],
+    body: dict[str, Any],
+    needle: str,
+) -> None:
+    await instrument(client, admin, "sem-1", operating_hours=OFFICE, min_notice_s=3600)
+    r = await client.post("/api/v1/bookings", json=body, headers=acme)
+    assert r.status_code == 422, r.text
+    assert needle in str(r.json()["detail"]).lower().replace("time zone", "timezone")
+    assert "Traceback" not in r.text
+
+
+async def test_scheduler_picks_the_earliest_finish_across_a_kind(
+    client: httpx.AsyncClient, admin: dict[str, str], acme: dict[str, str], pool: asyncpg.Pool
+) -> None:
+    await instrument(client, admin, "sem-1", operating_hours=OFFICE)
+    await instrument(client, admin, "sem-2", operating_hours=OFFICE)
+    await instrument(client, admin, "xrd-1", kind="xrd")
+    await pool.execute(
+        "INSERT INTO maintenance_windows (instrument_id, period) VALUES ('sem-2', $1)",
+        asyncpg.Range(MON + 8 * H, MON + 11 * H),
+    )
+    assert (
+        await book(client, acme, instrument="sem-1", start=MON + 9 * H, end=MON + 12 * H)
+    ).status_code == 201
+    r = await book(
+        client, acme, kind="sem", duration="PT2H", earliest=MON + 9 * H, latest=MON + 30 * H
+    )
+    assert r.status_code == 201, r.text
+    got = r.json()
+    # sem-1 is busy until 12:00, sem-2 in maintenance until 11:00: sem-2 finishes first.
+    assert (got["instrument"], got["start"]) == ("sem-2", "2026-01-05T11:00:00Z")
+    none = await book(client, acme, kind="sem", duration="PT11H")  # longer than a day's hours
+    assert none.status_code == 409
+    assert "no free slot" in none.json()["detail"]
+
+
+async def test_availability_shows_free_intervals_earliest_first(
+    client: httpx.AsyncClient, admin: dict[str, str], acme: dict[str, str], pool: asyncpg.Pool
+) -> None:
+    await instrument(client, admin, "sem-1", operating_hours=OFFICE, setup_buffer_s=900)
+    await instrument(client, admin, "sem-2", operating_hours=OFFICE)
+    await pool.execute(
+        "INSERT INTO maintenance_windows (instrument_id, period, kind) VALUES ('sem-2', $1, "
+        "'blackout')",
+        asyncpg.Range(MON + 24 * H, MON + 48 * H),
+    )
+    assert (
+        await book(client, acme, instrument="sem-1", start=MON + 10 * H, end=MON + 12 * H)
+    ).status_code == 201
+    params = {
+        "kind": "sem",
+        "duration": "PT1H30M",
+        "earliest": iso(MON + 8 * H),
+        "latest": iso(MON + 48 * H),
+    }
+    r = await client.get("/api/v1/availability", params=params, headers=acme)
+    assert r.status_code == 200, r.text
+    slots = [(s["instrument"], s["start"][11:16], s["end"][:16]) for s in r.json()]
+    assert slots == [
+        ("sem-1", "08:00", "2026-01-05T09:45"),  # until the booking minus its buffer
+        ("sem-2", "08:00", "2026-01-05T18:00"),
+        ("sem-1", "12:15", "2026-01-05T18:00"),  # after the booking and its buffer
+        ("sem-1", "08:00", "2026-01-06T18:00"),  # sem-2 is blacked out on Tuesday
+    ]
+    short = await client.get(
+        "/api/v1/availability", params={**params, "duration": "PT9H"}, headers=acme
+    )
+    assert [s["instrument"] for s in short.json()] == ["sem-2", "sem-1"]
+    bad = await client.get("/api/v1/availability", params={"duration": "PT1H"}, headers=acme)
+    assert bad.status_code == 422
+    assert (await client.get("/api/v1/availability", params=params)).status_code == 401
+
+
+async def test_tenancy_other_orgs_bookings_are_404_and_admin_sees_all(
+    client: httpx.AsyncClient, admin: dict[str, str], acme: dict[str, str], globex: dict[str, str]
+) -> None:
+    await instrument(client, admin, "sem-1")
+    mine = (
+        await book(client, acme, instrument="sem-1", start=MON + 10 * H, end=MON + 11 * H)
+    ).json()["id"]
+    theirs = (
+        await book(client, globex, instrument="sem-1", start=MON + 12 * H, end=MON + 13 * H)
+    ).json()["id"]
+    assert (await client.get(f"/api/v1/bookings/{mine}", headers=acme)).status_code == 200
+    for path in (f"/api/v1/bookings/{theirs}", f"/api/v1/bookings/{theirs}/usage"):
+        r = await client.get(path, headers=acme)
+        assert r.status_code == 404
+        assert theirs in r.json()["detail"]
+    assert (await client.delete(f"/api/v1/bookings/{theirs}", headers=acme)).status_code == 404
+    assert [b["id"] for b in (await client.get("/api/v1/bookings", headers=acme)).json()] == [mine]
+    everyone = (await client.get("/api/v1/bookings", headers=admin)).json()
+    assert [b["id"] for b in everyone] == [mine, theirs]
+    assert (await client.get(f"/api/v1/bookings/{mine}")).status_code == 401
+    assert (await client.get("/api/v1/bookings/not-a-uuid", headers=acme)).status_code == 422
+
+
+async def test_qualification_gates_booking_403_until_granted(
+    client: httpx.AsyncClient, admin: dict[str, str], acme: dict[str, str], pool: asyncpg.Pool
+) -> None:
+    await instrument(client, admin, "fib-1", kind="fib", requires_qualification=True)
+    slot = {"instrument": "fib-1", "start": MON + 10 * H, "end": MON + 11 * H}
+    r = await book(client, acme, **slot)
+    assert r.status_code == 403
+    assert "qualified" in r.json()["detail"]
+    assert (await book(client, acme, kind="fib", duration="PT1H")).status_code == 403
+    path = "/api/v1/instruments/fib-1/qualifications/acme"
+    assert (await client.put(path, headers=acme)).status_code == 403  # operators may not
+    assert (await client.put(path, headers=admin)).status_code == 204
+    assert (await client.put(path, headers=admin)).status_code == 204  # idempotent
+    assert (await book(client, acme, **slot)).status_code == 201
+    assert (await client.delete(path, headers=admin)).status_code == 204
+    later = {"instrument": "fib-1", "start": MON + 12 * H, "end": MON + 13 * H}
+    assert (await book(client, acme, **later)).status_code == 403
+    missing = "/api/v1/instruments/nope/qualifications/acme"
+    assert (await client.put(missing, headers=admin)).status_code == 404
+    planner = await key(pool, "acme", "planner")
+    assert (await client.put(path, headers=planner)).status_code == 403
+
+
+async def test_cancel_keeps_history_frees_the_slot_and_only_once(
+    *,
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    acme: dict[str, str],
+    globex: dict[str, str],
+    pool: asyncpg.Pool,
+    registry: CollectorRegistry,
+) -> None:
+    await instrument(client, admin, "sem-1")
+    slot = {"instrument": "sem-1", "start": MON + 10 * H, "end": MON + 11 * H}
+    first = (await book(client, acme, **slot)).json()["id"]
+    assert (await client.delete(f"/api/v1/bookings/{first}", headers=acme)).status_code == 204
+    kept = (await client.get(f"/api/v1/bookings/{first}", headers=acme)).json()
+    assert kept["status"] == "cancelled"
+    again = await client.delete(f"/api/v1/bookings/{first}", headers=acme)
+    assert again.status_code == 409
+    assert "cancelled" in again.json()["detail"]
+    assert (await book(client, globex, **slot)).status_code == 201
+    history = await pool.fetch(
+        "SELECT status FROM booking_events WHERE booking_id = $1 ORDER BY id", kept["id"]
+    )
+    assert [r["status"] for r in history] == ["confirmed", "cancelled"]
+    text = generate_latest(registry).decode()
+    assert 'pilotshare_booking_transitions_total{status="cancelled"} 1.0' in text
+    assert 'pilotshare_booking_transitions_total{status="confirmed"} 2.0' in text
+
+
+async def test_quota_per_week_is_409_past_the_limit(
+    client: httpx.AsyncClient, admin: dict[str, str], acme: dict[str, str]
+) -> None:
+    await instrument(client, admin, "sem-1")
+    quota = "/api/v1/organisations/acme/quotas/week"
+    assert (await client.put(quota, json={"max_hours": 3}, headers=acme)).status_code == 403
+    assert (await client.put(quota, json={"max_hours": -1}, headers=admin)).status_code == 422
+    assert (await client.put(quota, json={"max_hours": 3}, headers=admin)).status_code == 204
+    listed = await client.get("/api/v1/organisations/acme/quotas", headers=acme)
+    assert listed.json() == [{"period": "week", "max_hours": "3.00"}] or listed.json() == [
+        {"period": "week", "max_hours": 3.0}
+    ]
+    assert (
+        await book(client, acme, instrument="sem-1", start=MON + 10 * H, end=MON + 12 * H)
+    ).status_code == 201
+    over = await book(client, acme, instrument="sem-1", start=MON + 13 * H, end=MON + 15 * H)
+    assert over.status_code == 409
+    assert "quota" in over.json()["detail"]
+    # The next week is a new period.
+    week2 = MON + timedelta(days=7)
+    assert (
+        await book(client, acme, instrument="sem-1", start=week2 + 10 * H, end=week2 + 12 * H)
+    ).status_code == 201
