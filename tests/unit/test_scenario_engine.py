@@ -1,0 +1,127 @@
+"""The bridge to the twin model: conversions, determinism and common random numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pilotshare.simulations import engine
+from pilotshare.simulations.changes import apply_changes
+from pilotshare.simulations.metrics import value
+from pilotshare.simulations.scenario import (
+    AddInstruments,
+    Booking,
+    Change,
+    Demand,
+    Durations,
+    Instrument,
+    MaintenancePlan,
+    NewCustomer,
+    Policy,
+    RemoveInstruments,
+    Site,
+)
+
+H = 3600.0
+SITE = Site(
+    id="lab",
+    instruments=(
+        Instrument("sem-1", "sem", hourly_rate=100, mtbf_hours=200, mttr_hours=5),
+        Instrument("sem-2", "sem", hourly_rate=100, mtbf_hours=200, mttr_hours=5),
+        Instrument("xrd-1", "xrd", hourly_rate=50),
+    ),
+    demand=(
+        Demand("sem", 30, Durations(3.0, "exponential")),
+        Demand("xrd", 15, Durations(2.0, "lognormal", 0.5)),
+    ),
+    bookings=(Booking("b1", "sem-1", 30, 4),),
+)
+
+
+def test_weekly_hours_become_open_intervals_from_a_monday() -> None:
+    hours = (("mon", (("08:00", "18:00"),)), ("wed", (("22:00", "06:00"),)))
+    spans = engine.calendar(hours, engine.ORIGIN, 14 * 24 * H)
+    assert spans is not None
+    assert spans[:2] == ((8 * H, 18 * H), ((48 + 22) * H, (72 + 6) * H))
+    assert spans[2] == ((168 + 8) * H, (168 + 18) * H)
+    assert engine.calendar(None, engine.ORIGIN, H) is None
+
+
+def test_maintenance_plans_repeat_within_the_horizon() -> None:
+    windows = engine.maintenance_windows(MaintenancePlan(7, 4, start_hour=10), 21 * 24 * H)
+    assert windows == (
+        (10 * H, 14 * H),
+        ((168 + 10) * H, (168 + 14) * H),
+        ((336 + 10) * H, (336 + 14) * H),
+    )
+    assert engine.maintenance_windows(None, H) == ()
+
+
+def test_site_spec_carries_rates_failures_and_bookings() -> None:
+    spec = engine.site_spec(SITE, 28 * 24, 24)
+    sem = spec.instruments[0]
+    assert sem.failures is not None
+    assert sem.failures.up.mean_s == 200 * H
+    assert sem.p_up == pytest.approx(200 / 205)
+    assert spec.instruments[2].failures is None
+    assert spec.instruments[2].p_up == 1.0
+    assert spec.bookings[0].start == 30 * H
+    assert spec.bookings[0].end == 34 * H
+    assert [d.name for d in spec.demand] == ["platform/sem", "platform/xrd"]
+    assert spec.warmup_s == 24 * H
+
+
+def test_a_replication_is_a_function_of_its_seed() -> None:
+    seed = np.random.SeedSequence(5).spawn(2)
+    a = engine.run_replication(SITE, 28 * 24, 48, seed[0])
+    b = engine.run_replication(SITE, 28 * 24, 48, seed[0])
+    c = engine.run_replication(SITE, 28 * 24, 48, seed[1])
+    assert a == b
+    assert a != c
+    assert a.kinds["sem"].requests > 0
+    assert a.events > 0
+    assert 0 < value(a, "utilisation") < 1
+    assert len(a.kinds["sem"].weekly_open) == 4  # 26 measured days: 3 full weeks and a part
+    assert a.kinds["sem"].revenue == pytest.approx(a.kinds["sem"].busy_hours * 100)
+
+
+def test_a_new_customer_leaves_everyone_elses_random_numbers_alone() -> None:
+    """Common random numbers per stream: xrd demand and the xrd instrument see the same
+    draws when a customer adds sem demand, so xrd's outcome does not move at all."""
+    seed = np.random.SeedSequence(9)
+    more = apply_changes(
+        SITE, [Change(NewCustomer("acme", (Demand("sem", 10, Durations(2.0), "acme"),)))]
+    )
+    a = engine.run_replication(SITE, 28 * 24, 48, seed)
+    b = engine.run_replication(more, 28 * 24, 48, seed)
+    assert a.kinds["xrd"] == b.kinds["xrd"]
+    assert b.kinds["sem"].requests > a.kinds["sem"].requests
+
+
+def test_demand_for_a_removed_kind_arrives_and_is_not_served() -> None:
+    gone = apply_changes(SITE, [Change(RemoveInstruments(ids=("xrd-1",)))])
+    result = engine.run_replication(gone, 28 * 24, 48, np.random.SeedSequence(3))
+    assert result.kinds["xrd"].requests > 0
+    assert result.kinds["xrd"].served == 0
+    assert value(result, "served_share", "xrd") == 0.0
+
+
+def test_first_listed_loads_the_first_instrument_where_pooling_spreads() -> None:
+    quiet = SITE.with_(demand=(Demand("sem", 8, Durations(3.0)),))
+    seed = np.random.SeedSequence(11)
+    pooled = engine.run_replication(quiet, 28 * 24, 0, seed)
+    listed = engine.run_replication(quiet.with_(policy=Policy("first_listed")), 28 * 24, 0, seed)
+    assert listed.instrument_busy["sem-1"] > 3 * listed.instrument_busy["sem-2"]
+    assert pooled.instrument_busy["sem-2"] > listed.instrument_busy["sem-2"]
+    with pytest.raises(ValueError, match="earliest_finish"):
+        engine.desk_factory("lottery")
+
+
+def test_an_added_instrument_takes_work() -> None:
+    seed = np.random.SeedSequence(4)
+    more = apply_changes(SITE, [Change(AddInstruments("sem", 1))])
+    result = engine.run_replication(more, 28 * 24, 48, seed)
+    assert result.instrument_busy["sem-3"] > 0
+    assert value(result, "wait_hours", "sem") <= value(
+        engine.run_replication(SITE, 28 * 24, 48, seed), "wait_hours", "sem"
+    )
