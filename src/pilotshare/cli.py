@@ -180,6 +180,32 @@ def demo(
     _run(run_demo(_settings(), host=host, port=port))
 
 
+@app.command()
+def simulate(
+    scenario: Annotated[Path, typer.Argument(help="scenario YAML file", dir_okay=False)],
+    dask: Annotated[
+        str | None, typer.Option(help="run on an existing Dask cluster, e.g. tcp://host:8786")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="report directory (default: simulations/NAME)")
+    ] = None,
+    replications: Annotated[
+        int | None, typer.Option(help="paired replications (default: the file's)", min=2)
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="root seed (default: the file's)", min=0)] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="local worker processes (default: one per core)", min=1)
+    ] = None,
+) -> None:
+    """Run a what-if scenario against its baseline; writes report.json, report.html and PNGs."""
+    from pilotshare.runtime import database
+    from pilotshare.simulations.command import simulate as run_simulation
+
+    settings = _settings()
+    run_simulation(scenario, dask=dask, out=out, replications=replications, seed=seed,
+                   workers=workers, database=lambda: database(settings))
+
+
 def _fail(message: str, code: int) -> NoReturn:
     print(f"pilotshare: error: {message}", file=sys.stderr)
     raise SystemExit(code)
