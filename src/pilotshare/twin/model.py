@@ -175,12 +175,22 @@ class SiteSpec:
     def kinds(self) -> tuple[str, ...]:
         return tuple(sorted({i.kind for i in self.instruments}))
 
-    def open_intervals(self, index: int) -> Intervals:
-        """Open time of one instrument within the horizon: calendar minus maintenance."""
+    def open_intervals(self, index: int, *, until: float | None = None) -> Intervals:
+        """Open time of one instrument from the origin to ``until`` (default: the horizon):
+        calendar minus maintenance. The desk asks past the horizon, where late requests of
+        the horizon may still be placed; a calendar should cover that far (``calendar_s``).
+        """
         spec = self.instruments[index]
-        base = spec.calendar if spec.calendar is not None else ((0.0, self.horizon_s),)
-        clipped = tuple((max(a, 0.0), min(b, self.horizon_s)) for a, b in base)
+        end = self.horizon_s if until is None else until
+        base = spec.calendar if spec.calendar is not None else ((0.0, end),)
+        clipped = tuple((max(a, 0.0), min(b, end)) for a, b in base)
         return subtract(tuple((a, b) for a, b in clipped if a < b), spec.maintenance)
+
+    @property
+    def calendar_s(self) -> float:
+        """How far calendars should reach: the horizon, plus the longest request window, plus
+        90 days of lead time (a request made late in the horizon may be for much later)."""
+        return self.horizon_s + max((d.window_s for d in self.demand), default=0.0) + 90 * DAY
 
 
 @dataclass(frozen=True, slots=True)
