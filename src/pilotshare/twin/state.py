@@ -88,7 +88,10 @@ def apply_samples(
     """The live state after committed ``samples`` (any order) of batch ``batch``."""
     if not samples:
         return live
-    ordered = sorted(samples, key=lambda s: s.ts)
+    ordered: list[Observation] = []
+    for sample in sorted(samples, key=lambda s: s.ts):  # stable: of equal ts the first wins
+        if not ordered or sample.ts != ordered[-1].ts:
+            ordered.append(sample)
     newest = ordered[-1]
     state, since, last_seen, online = live.state, live.since, live.last_seen, live.online
     utilization = live.utilization

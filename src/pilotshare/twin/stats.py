@@ -178,6 +178,10 @@ class Behaviour:
     observed_hours: float
     operating_hours: float = 0.0
     state_hours: dict[str, float] = field(default_factory=dict)
+    #: Running time per failure: the MTBF of a model in which only running wears the
+    #: instrument (as the simulated instruments and the SimPy model assume).
+    running_mtbf_hours: float | None = None
+    running_mtbf_ci: tuple[float, float] | None = None
 
     @property
     def availability(self) -> float | None:
@@ -257,6 +261,7 @@ def learn(ivs: Sequence[Interval]) -> Behaviour:
     failures = len(repairs)
     mtbf, mtbf_ci = _mtbf(operating, failures)
     mttr, mttr_ci = _mttr(repairs)
+    running_mtbf, running_ci = _mtbf(state_s[InstrumentState.RUNNING.value], failures)
     return Behaviour(
         mtbf_hours=mtbf,
         mtbf_ci=mtbf_ci,
@@ -270,4 +275,6 @@ def learn(ivs: Sequence[Interval]) -> Behaviour:
         observed_hours=sum(state_s.values()) / 3600,
         operating_hours=operating / 3600,
         state_hours={k: v / 3600 for k, v in state_s.items()},
+        running_mtbf_hours=running_mtbf,
+        running_mtbf_ci=running_ci,
     )
