@@ -1,0 +1,105 @@
+"""The command line (CONTRACT §4) as a user meets it: a real process, a real database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import typer.main
+
+from pilotshare.cli import app
+from pilotshare.core.db.pool import connect
+
+
+def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pilotshare.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+def _command_paths() -> list[list[str]]:
+    root = typer.main.get_command(app)
+    paths: list[list[str]] = []
+
+    def walk(command: object, path: list[str]) -> None:
+        paths.append(path)
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, [*path, name])
+
+    walk(root, [])
+    return paths
+
+
+@pytest.mark.parametrize("path", _command_paths(), ids=lambda p: " ".join(p) or "pilotshare")
+def test_every_command_answers_help(path: list[str]) -> None:
+    result = _run(*path, "--help")
+    assert result.returncode == 0, result.stderr
+    assert "Usage:" in result.stdout
+
+
+def test_the_contract_commands_exist() -> None:
+    names = {" ".join(p) for p in _command_paths()}
+    assert {"demo", "api", "ingest", "agent", "migrate", "keys create"} <= names
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["migrate", "--bogus"],
+        ["keys", "create", "--org", "acme", "--role", "boss"],
+        ["keys", "create", "--role", "admin"],
+        ["agent", "--config", "/nonexistent/agent.toml"],
+        ["api", "--port", "99999"],
+        ["no-such-command"],
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(args: list[str]) -> None:
+    result = _run(*args)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("pilotshare: error: ")
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+def test_bad_setting_exits_2_naming_the_variable() -> None:
+    result = _run("migrate", env={"PILOTSHARE_SITE": "Not A Slug"})
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "PILOTSHARE_SITE" in lines[0]
+
+
+async def test_migrate_then_keys_create_prints_the_secret_alone(db_url: str) -> None:
+    env = {"PILOTSHARE_DATABASE_URL": db_url, "PILOTSHARE_LOG_LEVEL": "WARNING"}
+    first = _run("migrate", env=env)
+    assert first.returncode == 0, first.stderr
+    assert "nothing to apply" in first.stderr
+    assert first.stdout == ""
+
+    created = _run("keys", "create", "--org", "newco", "--role", "planner", env=env)
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.strip()
+    assert created.stdout == key + "\n"
+    assert key.startswith("ps_")
+    conn = await connect(db_url)
+    try:
+        row = await conn.fetchrow(
+            "SELECT k.role, o.id FROM api_keys k JOIN organisations o ON o.id = k.org_id"
+        )
+        stored = await conn.fetchval(
+            "SELECT count(*) FROM api_keys WHERE secret_hash::text LIKE $1", f"%{key}%"
+        )
+    finally:
+        await conn.close()
+    assert row is not None
+    assert (row["role"], row["id"]) == ("planner", "newco")
+    assert stored == 0  # only a hash is kept
