@@ -1,0 +1,206 @@
+"""The agent's configuration (CONTRACT §5): a TOML file, or the same structs built in code.
+
+``load_config(path)`` reads ``[agent]`` and ``[adapter]``; an unknown key, a wrong type or a
+value out of range is a ``ConfigError`` whose one line names the key (``agent.batch_max_samples:
+expected int >= 1, got 0``), which the command line turns into exit status 2. The structs
+validate the same way when built in code (then a ``ValueError``/``msgspec`` error), so the demo
+can start agents without a file.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+
+import msgspec
+
+from pilotshare.core.domain import InstrumentState, is_slug
+from pilotshare.core.errors import ConfigError
+from pilotshare.core.settings import MqttEndpoint
+from pilotshare.edge_agent.adapters.base import MetricName
+from pilotshare.edge_agent.adapters.simulated import SimulatedParams
+
+Pos = Annotated[float, msgspec.Meta(gt=0)]
+NonNeg = Annotated[float, msgspec.Meta(ge=0)]
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+AtLeastOne = Annotated[int, msgspec.Meta(ge=1)]
+
+ADAPTER_TYPES = ("simulated", "command", "http", "modbus")
+
+
+class AgentConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``[agent]``: who the agent is, where it sends, how it batches and keeps its outbox."""
+
+    site: str
+    instrument: str
+    mqtt_url: str
+    agent_id: str = ""  # default: "<instrument>-agent"
+    sample_interval_s: Pos = 1.0
+    poll_interval_s: Pos | None = None  # how often the adapter is read; default sample_interval_s
+    batch_max_samples: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 100
+    batch_max_age_s: NonNeg = 5.0
+    outbox_path: str = ""  # default: "<instrument>.outbox.sqlite" beside the config file
+    outbox_max_samples: AtLeastOne = 10_000_000
+    ack_timeout_s: Pos = 30.0
+    max_inflight_batches: AtLeastOne = 32
+    metrics_port: Port = 9108
+    metrics_host: str = "0.0.0.0"  # noqa: S104 - Prometheus scrapes the agent from outside
+    mqtt_protocol: Literal["auto", "5", "3.1.1"] = "auto"
+    session_expiry_s: Annotated[int, msgspec.Meta(ge=0, le=2**32 - 1)] = 86_400
+    keepalive_s: Annotated[int, msgspec.Meta(ge=5, le=65535)] = 30
+    reconnect_min_s: Pos = 0.5
+    reconnect_max_s: Pos = 30.0
+    tls_ca_file: str = ""  # mqtts:// with a private CA; default: the system's CAs
+
+    def __post_init__(self) -> None:
+        for key in ("site", "instrument"):
+            if not is_slug(getattr(self, key)):
+                raise ValueError(f"{key}: {getattr(self, key)!r} is not a slug")
+        try:
+            MqttEndpoint.parse(self.mqtt_url)
+        except ConfigError as exc:
+            raise ValueError(f"mqtt_url: {exc}") from None
+        if self.outbox_max_samples < self.batch_max_samples:
+            raise ValueError("outbox_max_samples: must be at least batch_max_samples")
+
+    @property
+    def agent_name(self) -> str:
+        return self.agent_id or f"{self.instrument}-agent"
+
+    @property
+    def poll_s(self) -> float:
+        return self.poll_interval_s or self.sample_interval_s
+
+
+class SimulatedConfig(
+    SimulatedParams, frozen=True, kw_only=True, tag_field="type", tag="simulated"
+):
+    """``type = "simulated"``: a seed and the ``SimulatedParams`` fields, flat."""
+
+    seed: int = 1
+
+    def params(self) -> SimulatedParams:
+        fields = msgspec.structs.asdict(self)
+        fields.pop("seed")
+        return SimulatedParams(**fields)
+
+
+class CommandConfig(
+    msgspec.Struct,
+    frozen=True,
+    forbid_unknown_fields=True,
+    kw_only=True,
+    tag_field="type",
+    tag="command",
+):
+    """``type = "command"``: a program run once per sample."""
+
+    command: Annotated[list[str], msgspec.Meta(min_length=1)]
+    timeout_s: Pos = 10.0
+
+
+class HttpConfig(
+    msgspec.Struct,
+    frozen=True,
+    forbid_unknown_fields=True,
+    kw_only=True,
+    tag_field="type",
+    tag="http",
+):
+    """``type = "http"``: a JSON endpoint polled per sample, fields picked by JSON pointer."""
+
+    url: str
+    state: str = "/state"
+    state_map: dict[str, InstrumentState] = {}
+    utilization: str = ""
+    utilization_scale: float = 1.0
+    metrics: dict[MetricName, str] = {}
+    headers: dict[str, str] = {}
+    timeout_s: Pos = 5.0
+
+
+class ModbusPoint(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """One value in a Modbus device: where it is and how to read it."""
+
+    address: Annotated[int, msgspec.Meta(ge=0, le=65535)]
+    table: Literal["holding", "input"] = "holding"
+    type: Literal["uint16", "int16", "uint32", "int32", "float32"] = "uint16"
+    scale: float = 1.0
+    word_order: Literal["big", "little"] = "big"
+
+
+class ModbusConfig(
+    msgspec.Struct,
+    frozen=True,
+    forbid_unknown_fields=True,
+    kw_only=True,
+    tag_field="type",
+    tag="modbus",
+):
+    """``type = "modbus"``: registers of a Modbus TCP device mapped to state and metrics."""
+
+    host: str
+    port: Port = 502
+    unit: Annotated[int, msgspec.Meta(ge=0, le=255)] = 1
+    timeout_s: Pos = 3.0
+    state: ModbusPoint
+    state_map: dict[str, InstrumentState]
+    utilization: ModbusPoint | None = None
+    metrics: dict[MetricName, ModbusPoint] = {}
+
+
+AdapterConfig = SimulatedConfig | CommandConfig | HttpConfig | ModbusConfig
+
+
+class ConfigFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    agent: AgentConfig
+    adapter: AdapterConfig
+
+
+_UNKNOWN = re.compile(r"Object contains unknown field `([^`]*)`")
+_KEYED = re.compile(r"^([a-z_]+): (.*)$")
+_MISSING = re.compile(r"Object missing required field `([^`]*)`")
+
+
+def _explain(message: str) -> str:
+    """msgspec's 'Expected `int`, got `str` - at `$.agent.x`' as 'agent.x: expected int, …'."""
+    text, sep, where = message.rpartition(" - at `")
+    if not sep:
+        text, where = message, ""
+    path = where.rstrip("`").removeprefix("$").lstrip(".")
+    if m := _UNKNOWN.match(text):
+        return f"{'.'.join(p for p in (path, m[1]) if p)}: unknown key"
+    if m := _MISSING.match(text):
+        return f"{'.'.join(p for p in (path, m[1]) if p)}: required key is missing"
+    if path == "adapter.type" or (text.startswith("Invalid value") and path == "adapter"):
+        return f"adapter.type: {text.lower()} (one of {', '.join(ADAPTER_TYPES)})"
+    if m := _KEYED.match(text):  # our own __post_init__ checks name their key first
+        return f"{'.'.join(p for p in (path, m[1]) if p)}: {m[2]}"
+    return f"{path or 'config'}: {text[:1].lower()}{text[1:].replace('`', '')}"
+
+
+def parse_config(raw: dict[str, object], *, base: Path) -> ConfigFile:
+    """Validate a parsed TOML document; relative paths are taken from ``base``."""
+    try:
+        config = msgspec.convert(raw, ConfigFile)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(_explain(str(exc))) from None
+    agent = config.agent
+    outbox = Path(agent.outbox_path or f"{agent.instrument}.outbox.sqlite")
+    agent = msgspec.structs.replace(agent, outbox_path=str(base / outbox))
+    if agent.tls_ca_file:
+        agent = msgspec.structs.replace(agent, tls_ca_file=str(base / agent.tls_ca_file))
+    return ConfigFile(agent=agent, adapter=config.adapter)
+
+
+def load_config(path: Path) -> ConfigFile:
+    """Read and validate an agent TOML file; every problem is a one-line ``ConfigError``."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_config(raw, base=path.resolve().parent)

@@ -1,0 +1,478 @@
+"""The running agent: adapter → outbox → MQTT, and acks and commands back.
+
+In-process use (the demo starts one per simulated instrument, no file needed)::
+
+    agent = Agent(AgentConfig(site="demo", instrument="oven-1", mqtt_url=url, metrics_port=0,
+                              outbox_path="/data/oven-1.outbox.sqlite"),
+                  adapter=SimulatedAdapter(SimulatedParams(), seed=1, start=clock.now()),
+                  clock=SystemClock())
+    await agent.run(stop)          # stop: asyncio.Event; returns after a clean goodbye
+
+``Agent(config, adapter, clock, *, registry=None, rng=None)``: ``registry`` is the
+``prometheus_client`` registry its metrics go to (a new one by default; served on
+``config.metrics_port`` unless 0), ``rng`` seeds the reconnect jitter. ``agent.stats`` has the
+counters for tests. ``run_from_config(path)`` is what ``pilotshare agent --config FILE`` runs.
+
+Three tasks share one event loop and so need no locks: the sampler (reads the adapter, commits
+each sample, feeds the protocol), the link (connects with backoff, publishes the retained
+status, reads ``…/ack`` and ``…/cmd``) and the pump (seals, sends and resends as the protocol
+says). This module is the only place the agent touches aiomqtt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.metadata
+import logging
+import random
+import signal
+import ssl
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import aiomqtt
+from aiomqtt.exceptions import MqttConnectError
+from paho.mqtt import client as paho_client
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from pilotshare.core.clock import Clock, SystemClock
+from pilotshare.core.contract import (
+    Channel,
+    Status,
+    Topic,
+    decode_ack,
+    decode_command,
+    encode,
+)
+from pilotshare.core.errors import BadInput
+from pilotshare.core.settings import MqttEndpoint
+from pilotshare.edge_agent.adapters import Adapter, AdapterError, build_adapter
+from pilotshare.edge_agent.config import AgentConfig, load_config
+from pilotshare.edge_agent.metrics import AgentMetrics
+from pilotshare.edge_agent.outbox import Outbox
+from pilotshare.edge_agent.protocol import (
+    Drop,
+    Forget,
+    Limits,
+    OutboxProtocol,
+    Seal,
+    Send,
+    backoff_delay,
+)
+
+log = logging.getLogger(__name__)
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("pilotshare")
+    except importlib.metadata.PackageNotFoundError:
+        return "0.0.0"
+
+
+AGENT_VERSION = _version()
+
+_MIN_STEP = timedelta(milliseconds=1)
+#: How long an MQTT 5 CONNECT may go unanswered before ``auto`` tries 3.1.1.
+PROBE_TIMEOUT_S = 3.0
+
+
+@dataclass(slots=True)
+class AgentStats:
+    """Counters of one agent's life (also exported as Prometheus metrics)."""
+
+    samples: int = 0
+    adapter_errors: int = 0
+    sent: int = 0
+    resent: int = 0
+    acked: int = 0
+    dropped: int = 0
+    connects: int = 0
+    bad_messages: int = 0
+
+
+class Agent:
+    """One instrument's agent. See the module docstring for the in-process API."""
+
+    def __init__(
+        self,
+        config: AgentConfig,
+        adapter: Adapter,
+        clock: Clock | None = None,
+        *,
+        registry: object | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        self.adapter = adapter
+        self.clock: Clock = clock or SystemClock()
+        self.stats = AgentStats()
+        self.metrics = AgentMetrics(registry, instrument=config.instrument)
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not a secret
+        self._topic = Topic(config.site, config.instrument, Channel.TELEMETRY)
+        self._client: aiomqtt.Client | None = None
+        self._wake = asyncio.Event()
+        self._v5: bool | None = {"auto": None, "5": True, "3.1.1": False}[config.mqtt_protocol]
+        self._last_ts: datetime | None = None
+        self.connected = asyncio.Event()
+        first = int(self.clock.now().timestamp() * 1000)
+        self.outbox = Outbox(
+            Path(config.outbox_path or f"{config.instrument}.outbox.sqlite"), first_batch=first
+        )
+        stored = self.outbox.stored()
+        limits = Limits(
+            config.batch_max_samples,
+            config.batch_max_age_s,
+            config.ack_timeout_s,
+            config.outbox_max_samples,
+            config.max_inflight_batches,
+        )
+        self.protocol = OutboxProtocol(
+            limits,
+            next_batch=stored.next_batch,
+            now=self.clock.monotonic(),
+            pending=stored.pending,
+            batches=stored.batches,
+        )
+        if stored.batches or stored.pending:
+            log.info(
+                "%s: the outbox holds %d samples in %d batches from before; resending them",
+                config.instrument,
+                self.protocol.depth,
+                len(stored.batches),
+            )
+        self.metrics.dropped_base(stored.dropped)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set; then say goodbye (retained offline status) and return.
+
+        The outbox is opened when the agent is built and closed when ``run`` returns.
+        """
+        cfg = self.config
+        server = (
+            self.metrics.serve(cfg.metrics_host, cfg.metrics_port) if cfg.metrics_port else None
+        )
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                workers = [
+                    tasks.create_task(self._sampler(stop)),
+                    tasks.create_task(self._pump(stop)),
+                    tasks.create_task(self._link(stop)),
+                ]
+                await stop.wait()
+                self._wake.set()
+                for task in workers[:2]:
+                    task.cancel()
+        finally:
+            if server is not None:
+                server.shutdown()
+            await self.adapter.aclose()
+            self.outbox.close()
+
+    # -- sampler -------------------------------------------------------------------------------
+
+    async def _sampler(self, stop: asyncio.Event) -> None:
+        cfg = self.config
+        last_emit: float | None = None
+        last_state = None
+        while not stop.is_set():
+            now = self.clock.now()
+            mono = self.clock.monotonic()
+            try:
+                sample = await self.adapter.read(now)
+            except AdapterError as exc:
+                self.stats.adapter_errors += 1
+                self.metrics.adapter_errors.inc()
+                log.warning("%s: adapter: %s (sample skipped)", cfg.instrument, exc)
+                sample = None
+            if sample is not None:
+                due = last_emit is None or mono - last_emit >= cfg.sample_interval_s - 1e-3
+                if due or sample.state != last_state:
+                    self._record(sample)
+                    last_emit, last_state = mono, sample.state
+            wait = cfg.poll_s
+            if last_emit is not None:
+                wait = min(wait, max(0.0, last_emit + cfg.sample_interval_s - mono))
+            change = self.adapter.next_change()
+            if change is not None:
+                wait = min(wait, max(0.0, (change - self.clock.now()).total_seconds()))
+            await _sleep_or(stop, max(wait, 0.001))
+
+    def _record(self, sample: object) -> None:
+        from pilotshare.core.contract import Sample
+
+        assert isinstance(sample, Sample)  # noqa: S101
+        if self._last_ts is not None and sample.ts <= self._last_ts:  # (instrument, ts) is unique
+            sample = Sample(
+                ts=self._last_ts + _MIN_STEP,
+                state=sample.state,
+                utilization=sample.utilization,
+                metrics=sample.metrics,
+            )
+        self._last_ts = sample.ts
+        self.outbox.append(sample)
+        self.stats.samples += 1
+        self.metrics.samples.inc()
+        for effect in self.protocol.sample(self.clock.monotonic()):
+            self._store(effect)
+        self._wake.set()
+
+    def _store(self, effect: Seal | Forget | Drop | Send) -> None:
+        self.outbox.apply(effect)
+        if isinstance(effect, Drop):
+            self.stats.dropped += effect.samples
+            self.metrics.dropped.inc(effect.samples)
+            log.error(
+                "%s: OUTBOX FULL (%d samples): dropped the %d oldest samples (batches %s…); "
+                "the backend has not acknowledged for a long time",
+                self.config.instrument,
+                self.config.outbox_max_samples,
+                effect.samples,
+                effect.numbers[0],
+            )
+        elif isinstance(effect, Forget):
+            self.stats.acked += len(effect.numbers)
+            self.metrics.acked.inc(len(effect.numbers))
+
+    # -- pump ----------------------------------------------------------------------------------
+
+    async def _pump(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            self._wake.clear()
+            client = self._client
+            for effect in self.protocol.tick(self.clock.monotonic(), connected=client is not None):
+                if isinstance(effect, Send):
+                    if client is not None:
+                        await self._send(client, effect)
+                else:
+                    self._store(effect)
+            self._update_gauges()
+            deadline = self.protocol.deadline(connected=self._client is not None)
+            wait = 1.0 if deadline is None else deadline - self.clock.monotonic()
+            if wait > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), min(wait, 1.0))
+
+    async def _send(self, client: aiomqtt.Client, effect: Send) -> None:
+        payload = self.outbox.payload(effect.number, self.config.agent_name)
+        try:
+            await client.publish(str(self._topic), payload, qos=1, timeout=10)
+        except aiomqtt.MqttError as exc:
+            log.debug("publish of batch %d failed: %s", effect.number, exc)
+            return
+        self.stats.sent += 1
+        self.metrics.sent.inc()
+        if effect.resend:
+            self.stats.resent += 1
+            self.metrics.resent.inc()
+
+    def _update_gauges(self) -> None:
+        oldest = self.outbox.oldest()
+        age = (self.clock.now() - oldest).total_seconds() if oldest else 0.0
+        self.metrics.update(
+            depth=self.protocol.depth,
+            batches=len(self.protocol.unacked),
+            oldest_age=max(0.0, age),
+            connected=self._client is not None,
+        )
+
+    # -- link ----------------------------------------------------------------------------------
+
+    def _status(self, online: bool) -> bytes:
+        return encode(
+            Status(
+                online=online,
+                agent=self.config.agent_name,
+                agent_version=AGENT_VERSION,
+                ts=self.clock.now(),
+            )
+        )
+
+    def _client_for(self, v5: bool, *, timeout: float) -> aiomqtt.Client:
+        cfg = self.config
+        endpoint = MqttEndpoint.parse(cfg.mqtt_url)
+        status = str(self._topic.sibling(Channel.STATUS))
+        properties = None
+        if v5:
+            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            properties.SessionExpiryInterval = cfg.session_expiry_s
+        tls = None
+        if endpoint.tls:
+            tls = ssl.create_default_context(cafile=cfg.tls_ca_file or None)
+        return aiomqtt.Client(
+            endpoint.host,
+            endpoint.port,
+            username=endpoint.username,
+            password=endpoint.password,
+            identifier=f"pilotshare-agent-{cfg.site}-{cfg.instrument}",
+            protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
+            will=aiomqtt.Will(status, self._status(False), qos=1, retain=True),
+            clean_session=None if v5 else False,
+            clean_start=False if v5 else paho_client.MQTT_CLEAN_START_FIRST_ONLY,
+            properties=properties,
+            keepalive=cfg.keepalive_s,
+            tls_context=tls,
+            timeout=timeout,
+        )
+
+    async def _connect(self) -> aiomqtt.Client:
+        """Connect with the configured protocol; on ``auto`` try MQTT 5, then 3.1.1."""
+        probing = self._v5 is None
+        for v5 in [True, False] if probing else [bool(self._v5)]:
+            client = self._client_for(v5, timeout=PROBE_TIMEOUT_S if probing and v5 else 10.0)
+            try:
+                await client.__aenter__()
+            except aiomqtt.MqttError as exc:
+                if probing and v5 and _refused_version(exc):
+                    log.info(
+                        "%s: the broker refused MQTT 5 (%s); using 3.1.1",
+                        self.config.instrument,
+                        exc,
+                    )
+                    continue
+                raise
+            self._v5 = v5
+            return client
+        raise aiomqtt.MqttError("the broker refused MQTT 5 and 3.1.1")
+
+    async def _link(self, stop: asyncio.Event) -> None:
+        cfg = self.config
+        attempt = 0
+        while not stop.is_set():
+            try:
+                client = await self._connect()
+            except aiomqtt.MqttError as exc:
+                delay = backoff_delay(
+                    attempt, self._rng, base=cfg.reconnect_min_s, cap=cfg.reconnect_max_s
+                )
+                attempt += 1
+                log.warning(
+                    "%s: cannot reach the broker at %s (%s); retry in %.1f s",
+                    cfg.instrument,
+                    MqttEndpoint.parse(cfg.mqtt_url).url(),
+                    exc,
+                    delay,
+                )
+                await _sleep_or(stop, delay)
+                continue
+            attempt = 0
+            try:
+                await self._session(client, stop)
+            except aiomqtt.MqttError as exc:
+                log.warning("%s: connection lost: %s", cfg.instrument, exc)
+            finally:
+                self._client = None
+                self.connected.clear()
+                self.protocol.disconnected()
+                self._update_gauges()
+                with contextlib.suppress(Exception):
+                    await client.__aexit__(None, None, None)
+            if not stop.is_set():
+                await _sleep_or(
+                    stop,
+                    backoff_delay(0, self._rng, base=cfg.reconnect_min_s, cap=cfg.reconnect_max_s),
+                )
+
+    async def _session(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
+        topic = self._topic
+        await client.subscribe(
+            [(str(topic.sibling(Channel.ACK)), 1), (str(topic.sibling(Channel.CMD)), 1)]
+        )
+        await client.publish(
+            str(topic.sibling(Channel.STATUS)), self._status(True), qos=1, retain=True
+        )
+        self.stats.connects += 1
+        self.metrics.connects.inc()
+        log.info(
+            "%s: connected to %s (MQTT %s)",
+            self.config.instrument,
+            MqttEndpoint.parse(self.config.mqtt_url).url(),
+            "5" if self._v5 else "3.1.1",
+        )
+        self._client = client
+        self.connected.set()
+        self._wake.set()
+        reader = asyncio.ensure_future(self._read(client))
+        stopped = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({reader, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+        if reader.done() and not reader.cancelled() and reader.exception() is not None:
+            raise reader.exception()  # type: ignore[misc]
+        if stop.is_set():  # a clean goodbye: no will, so say offline ourselves
+            self._client = None
+            with contextlib.suppress(aiomqtt.MqttError):
+                await client.publish(
+                    str(topic.sibling(Channel.STATUS)),
+                    self._status(False),
+                    qos=1,
+                    retain=True,
+                    timeout=5,
+                )
+
+    async def _read(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            raw = message.payload if isinstance(message.payload, bytes) else b""
+            try:
+                if message.topic.value.endswith("/ack"):
+                    ack = decode_ack(raw)
+                    for effect in self.protocol.ack(ack.batches):
+                        self._store(effect)
+                    self._wake.set()
+                else:
+                    cmd = decode_command(raw)
+                    log.info(
+                        "%s: interlock %s until %s",
+                        self.config.instrument,
+                        cmd.cmd,
+                        cmd.until.isoformat(),
+                    )
+                    await self.adapter.command(cmd, self.clock.now())
+            except BadInput as exc:
+                self.stats.bad_messages += 1
+                self.metrics.bad_messages.inc()
+                log.warning(
+                    "%s: ignored a bad message on %s: %s",
+                    self.config.instrument,
+                    message.topic.value,
+                    exc,
+                )
+
+
+def _refused_version(exc: aiomqtt.MqttError) -> bool:
+    """Whether a failed MQTT 5 connect means 'try 3.1.1'.
+
+    A 3.1.1 broker answers CONNACK 1 (132 in MQTT 5 terms), or, like amqtt given a CONNECT
+    with properties, misreads it and never answers: a timeout.
+    """
+    rc = getattr(exc, "rc", None)
+    if isinstance(exc, MqttConnectError):
+        return getattr(rc, "value", rc) in (1, 132)
+    return "timed out" in str(exc)
+
+
+async def _sleep_or(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
+
+
+async def run_from_config(path: Path) -> None:
+    """``pilotshare agent --config FILE``: run until SIGTERM or Ctrl-C, then say goodbye."""
+    config = load_config(path)
+    clock = SystemClock()
+    adapter = build_adapter(config.adapter, now=clock.now())
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    await Agent(config.agent, adapter, clock).run(stop)

@@ -1,0 +1,215 @@
+"""The agent against a real broker, with a test playing the backend (subscribe, store, ack)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiomqtt
+import pytest
+
+from pilotshare.core.clock import SystemClock
+from pilotshare.core.contract import (
+    Ack,
+    Command,
+    TelemetryBatch,
+    decode_status,
+    decode_telemetry,
+    encode,
+)
+from pilotshare.core.settings import MqttEndpoint
+from pilotshare.edge_agent.adapters import SimulatedAdapter, SimulatedParams
+from pilotshare.edge_agent.config import AgentConfig
+from pilotshare.edge_agent.runner import Agent
+
+FAST = SimulatedParams(run_mean_s=0.3, idle_mean_s=0.2, setup_mean_s=0.05, mtbf_s=5.0, mttr_s=0.3)
+
+
+class Backend:
+    """Plays the backend: keeps every sample by timestamp, acks batches when told to."""
+
+    def __init__(self, endpoint: MqttEndpoint, site: str, instrument: str) -> None:
+        self.endpoint = endpoint
+        self.root = f"pilotshare/v1/{site}/{instrument}"
+        self.samples: dict[datetime, str] = {}
+        self.batches: list[int] = []
+        self.deliveries = 0
+        self.acking = True
+        self.status: list[bytes] = []
+        self.ready = asyncio.Event()
+
+    async def run(self) -> None:
+        async with aiomqtt.Client(self.endpoint.host, self.endpoint.port) as client:
+            await client.subscribe(f"{self.root}/telemetry", qos=1)
+            await client.subscribe(f"{self.root}/status", qos=1)
+            self.ready.set()
+            async for message in client.messages:
+                raw = message.payload
+                assert isinstance(raw, bytes)
+                if message.topic.value.endswith("/status"):
+                    self.status.append(raw)
+                    continue
+                batch = decode_telemetry(raw, datetime.now(UTC))
+                self.deliveries += 1
+                if not self.acking:
+                    continue
+                for sample in batch.samples:
+                    self.samples[sample.ts] = sample.state.value
+                self.batches.append(batch.batch)
+                await client.publish(
+                    f"{self.root}/ack", encode(Ack(batches=(batch.batch,))), qos=1
+                )
+
+
+@contextlib.asynccontextmanager
+async def running(coro_factory: object) -> AsyncIterator[None]:
+    task = asyncio.ensure_future(coro_factory)  # type: ignore[arg-type]
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def config(tmp_path: Path, site: str, url: str, **overrides: object) -> AgentConfig:
+    fields: dict[str, object] = {
+        "site": site,
+        "instrument": "oven-1",
+        "mqtt_url": url,
+        "sample_interval_s": 0.05,
+        "batch_max_samples": 5,
+        "batch_max_age_s": 0.2,
+        "outbox_path": str(tmp_path / "outbox.sqlite"),
+        "ack_timeout_s": 1.0,
+        "metrics_port": 0,
+        "reconnect_min_s": 0.1,
+        "reconnect_max_s": 0.5,
+    }
+    fields.update(overrides)
+    return AgentConfig(**fields)  # type: ignore[arg-type]
+
+
+def agent_for(cfg: AgentConfig, seed: int = 1) -> Agent:
+    clock = SystemClock()
+    return Agent(cfg, SimulatedAdapter(FAST, seed, start=clock.now()), clock)
+
+
+async def wait_until(predicate: object, timeout: float = 15.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():  # type: ignore[operator]
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.05)
+
+
+async def test_batches_are_acked_and_the_outbox_drains(
+    tmp_path: Path, site: str, mqtt_url: str, mqtt_endpoint: MqttEndpoint, mqtt_is_embedded: bool
+) -> None:
+    backend = Backend(mqtt_endpoint, site, "oven-1")
+    stop = asyncio.Event()
+    agent = agent_for(config(tmp_path, site, mqtt_url))
+    async with running(backend.run()):
+        await backend.ready.wait()
+        task = asyncio.ensure_future(agent.run(stop))
+        await wait_until(lambda: len(backend.batches) >= 6)
+        assert agent._v5 is (not mqtt_is_embedded)  # MQTT 5 where offered, else 3.1.1
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        await wait_until(lambda: any(not decode_status(s).online for s in backend.status))
+    assert decode_status(backend.status[0]).online
+    assert backend.batches == sorted(backend.batches)
+    assert len(set(backend.batches)) == len(backend.batches)
+    # every sealed batch is either acked by the backend or still held in the outbox
+    first = min(backend.batches)
+    held = set(agent.protocol.unacked)
+    sealed = set(range(first, agent.protocol.next_batch))
+    assert sealed <= set(backend.batches) | held
+    assert len(backend.samples) <= agent.stats.samples <= len(backend.samples) + agent.protocol.depth
+
+
+async def test_unacked_batches_are_resent_after_the_timeout(
+    tmp_path: Path, site: str, mqtt_url: str, mqtt_endpoint: MqttEndpoint
+) -> None:
+    backend = Backend(mqtt_endpoint, site, "oven-1")
+    backend.acking = False
+    stop = asyncio.Event()
+    agent = agent_for(config(tmp_path, site, mqtt_url, ack_timeout_s=0.5))
+    async with running(backend.run()):
+        await backend.ready.wait()
+        task = asyncio.ensure_future(agent.run(stop))
+        await wait_until(lambda: agent.stats.resent >= 2)
+        backend.acking = True
+        await wait_until(lambda: agent.protocol.depth < 10 and agent.stats.acked >= 3)
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    assert backend.deliveries > len(set(backend.batches))
+
+
+async def test_restart_keeps_unacked_samples_and_the_counter(
+    tmp_path: Path, site: str, mqtt_url: str, mqtt_endpoint: MqttEndpoint
+) -> None:
+    backend = Backend(mqtt_endpoint, site, "oven-1")
+    backend.acking = False
+    cfg = config(tmp_path, site, mqtt_url)
+    first = agent_for(cfg)
+    stop = asyncio.Event()
+    async with running(backend.run()):
+        await backend.ready.wait()
+        task = asyncio.ensure_future(first.run(stop))
+        await wait_until(lambda: first.stats.sent >= 3)
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        taken = first.stats.samples
+        counter = first.protocol.next_batch
+        backend.acking = True
+        second = agent_for(cfg, seed=2)
+        assert second.protocol.next_batch >= counter
+        assert second.protocol.depth == taken
+        stop2 = asyncio.Event()
+        task = asyncio.ensure_future(second.run(stop2))
+        await wait_until(lambda: len(backend.samples) >= taken + 5)
+        stop2.set()
+        await asyncio.wait_for(task, 10)
+    assert min(b for b in backend.batches if b >= counter) >= counter
+    assert len(backend.samples) >= taken
+
+
+async def test_lock_command_reaches_the_simulated_instrument(
+    tmp_path: Path, site: str, mqtt_url: str, mqtt_endpoint: MqttEndpoint
+) -> None:
+    stop = asyncio.Event()
+    agent = agent_for(config(tmp_path, site, mqtt_url))
+    task = asyncio.ensure_future(agent.run(stop))
+    await asyncio.wait_for(agent.connected.wait(), 10)
+    until = datetime.now(UTC) + timedelta(hours=1)
+    async with aiomqtt.Client(mqtt_endpoint.host, mqtt_endpoint.port) as client:
+        await client.publish(f"pilotshare/v1/{site}/oven-1/cmd", b"{not json", qos=1)
+        cmd = Command(cmd="lock", booking="b-1", until=until)
+        await client.publish(f"pilotshare/v1/{site}/oven-1/cmd", encode(cmd), qos=1)
+    adapter = agent.adapter
+    assert isinstance(adapter, SimulatedAdapter)
+    await wait_until(lambda: adapter.instrument.locked(datetime.now(UTC)))
+    assert agent.stats.bad_messages == 1
+    await asyncio.sleep(1.5)  # any run in progress ends within ~1 s; none may start
+    assert adapter.instrument.state.value in ("idle", "down", "maintenance")
+    stop.set()
+    await asyncio.wait_for(task, 10)
+
+
+def test_batch_payload_is_valid_telemetry(tmp_path: Path) -> None:
+    cfg = config(tmp_path, "s", "mqtt://127.0.0.1:1")
+    agent = agent_for(cfg)
+    start = datetime.now(UTC)
+    inst = agent.adapter
+    assert isinstance(inst, SimulatedAdapter)
+    for i in range(5):
+        agent._record(inst.instrument.step(start + timedelta(seconds=i)))
+    number = agent.protocol.unacked[0]
+    batch = decode_telemetry(agent.outbox.payload(number, "oven-1-agent"), start)
+    assert isinstance(batch, TelemetryBatch)
+    assert len(batch.samples) == 5
+    agent.outbox.close()
