@@ -230,7 +230,8 @@ async def holder_of(conn: Conn, instrument: str, slot: Interval) -> Booking | No
     row = await conn.fetchrow(
         f"""SELECT {BOOKING_COLUMNS} FROM bookings b JOIN instruments i ON i.id = b.instrument_id
             WHERE b.instrument_id = $1 AND b.status IN ('confirmed', 'active')
-              AND b.hold && tstzrange($2::timestamptz, $3::timestamptz + make_interval(secs => i.setup_buffer_s))
+              AND b.hold && tstzrange($2::timestamptz,
+                                      $3::timestamptz + make_interval(secs => i.setup_buffer_s))
             ORDER BY lower(b.period) LIMIT 1""",
         instrument,
         slot[0],

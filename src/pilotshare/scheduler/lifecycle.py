@@ -1,0 +1,284 @@
+"""Bookings follow what the instruments actually do: event-driven, never a polling cron.
+
+``BookingLifecycle`` wakes up for exactly three reasons: the twin reports a change of an
+instrument (``NOTIFY twin_changes`` from the ingest, or the in-process hook
+``on_twin_change``), a booking changes (``NOTIFY booking_changes`` from migration 0020's
+trigger), or the next booking deadline arrives (a timer set to the earliest pending start,
+start + grace, or end, read from the database each time). On each wake-up it settles every
+booking that is due, in the database, with conditional updates, so a second instance or a
+restart never applies a transition twice:
+
+- at its start the interlock of the instrument is opened (``unlock`` on ``…/cmd``);
+- a confirmed booking whose instrument runs inside its slot becomes ``active``;
+- a confirmed booking still not started ``grace`` after its start becomes ``no_show``: it no
+  longer holds the instrument, so the rest of its slot is free at once, and the interlock
+  closes;
+- at its end an active booking becomes ``completed`` with the used and running seconds
+  measured from telemetry; one whose instrument is still running is flagged ``overrun``, and
+  the next booking, whose instrument is busy with someone else's run, ``delayed``.
+
+Telemetry missed while the lifecycle was down is not lost: deadlines are settled from the
+stored telemetry, so a booking that ran unseen still completes with its measured usage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import datetime, timedelta
+from typing import Any, Final
+from uuid import UUID
+
+import asyncpg
+from prometheus_client import CollectorRegistry
+
+from pilotshare.core.clock import Clock
+from pilotshare.core.contract import Channel, Command, Topic, encode
+from pilotshare.core.messaging import Publisher
+from pilotshare.scheduler import store
+from pilotshare.scheduler.metrics import booking_metrics
+from pilotshare.twin.state import Live
+
+log = logging.getLogger(__name__)
+
+TWIN_CHANNEL: Final = "twin_changes"
+BOOKING_CHANNEL: Final = "booking_changes"
+_TRANSIENT = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
+
+_ACTIVATE: Final = """
+UPDATE bookings b SET status = 'active', activated_at = $1, updated_at = $1
+FROM instrument_live l
+WHERE b.status = 'confirmed' AND lower(b.period) <= $1 AND upper(b.period) > $1
+  AND l.instrument_id = b.instrument_id AND l.online AND l.state = 'running'
+  AND NOT EXISTS (   -- a run that began before an overrunning booking ended is not ours
+      SELECT 1 FROM bookings p
+      WHERE p.instrument_id = b.instrument_id AND 'overrun' = ANY(p.flags)
+        AND upper(p.period) <= lower(b.period) AND upper(p.period) > l.since)
+RETURNING b.id"""
+
+_DELAYED: Final = """
+UPDATE bookings b SET flags = array_append(b.flags, 'delayed')
+FROM instrument_live l
+WHERE b.status = 'confirmed' AND lower(b.period) <= $1 AND upper(b.period) > $1
+  AND NOT ('delayed' = ANY(b.flags))
+  AND l.instrument_id = b.instrument_id AND l.online AND l.state = 'running'
+  AND EXISTS (SELECT 1 FROM bookings p
+              WHERE p.instrument_id = b.instrument_id AND 'overrun' = ANY(p.flags)
+                AND upper(p.period) <= lower(b.period) AND upper(p.period) > l.since)"""
+
+_UNLOCK: Final = """
+UPDATE bookings b SET unlocked_at = $1
+FROM instruments i
+WHERE i.id = b.instrument_id AND b.status IN ('confirmed', 'active')
+  AND b.unlocked_at IS NULL AND lower(b.period) <= $1 AND upper(b.period) > $1
+RETURNING b.id, b.instrument_id, i.site_id, upper(b.period) AS "end\""""
+
+_LOCK: Final = """
+UPDATE bookings b SET locked_at = $2
+FROM instruments i
+WHERE i.id = b.instrument_id AND b.id = $1 AND b.unlocked_at IS NOT NULL AND b.locked_at IS NULL
+RETURNING b.id, b.instrument_id, i.site_id, upper(b.period) AS "end\""""
+
+_UNSTARTED: Final = """
+SELECT id FROM bookings
+WHERE status = 'confirmed' AND lower(period) + $2::interval <= $1 AND upper(period) > $1
+  AND NOT ('delayed' = ANY(flags))  -- the grace starts only when the instrument is theirs
+ORDER BY lower(period) LIMIT 500"""
+
+_ENDED: Final = """
+SELECT id FROM bookings
+WHERE status IN ('confirmed', 'active') AND upper(period) <= $1
+ORDER BY upper(period) LIMIT 500"""
+
+_NEXT_DUE: Final = """
+SELECT least(
+    (SELECT min(lower(period)) FROM bookings
+     WHERE status IN ('confirmed', 'active') AND unlocked_at IS NULL AND upper(period) > $2),
+    (SELECT min(lower(period)) FROM bookings WHERE status = 'confirmed') + $1::interval,
+    (SELECT min(upper(period)) FROM bookings WHERE status IN ('confirmed', 'active')))"""
+
+
+class BookingLifecycle:
+    """Drives bookings from telemetry and time; run it once per deployment, next to the ingest.
+
+    ``grace``: how long after its start a booking may stay unstarted before it is a no-show
+    (a booking ``delayed`` by the previous one's overrun is never a no-show before its end).
+    ``max_gap``: the longest a telemetry sample's state is trusted to last (silence after
+    that counts as nothing). ``resync``: the longest sleep, a safety net for a lost
+    notification; deadlines themselves are met by their own timer.
+    """
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        publisher: Publisher | None,
+        clock: Clock,
+        *,
+        grace: timedelta = timedelta(minutes=15),
+        max_gap: timedelta = timedelta(seconds=30),
+        resync: timedelta = timedelta(minutes=5),
+        min_interval: float = 0.05,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        self._pool = pool
+        self._publisher = publisher
+        self._clock = clock
+        self.grace = grace
+        self._max_gap = max_gap
+        self._resync = resync
+        self._min_interval = min_interval  # coalesces bursts of notifications
+        self._metrics = booking_metrics(registry)
+        self._wake = asyncio.Event()
+        self.ready = asyncio.Event()
+
+    async def on_twin_change(self, live: Live) -> None:
+        """In-process hook for the ingest (``Ingest.add_listener``): settle bookings now."""
+        del live
+        self._wake.set()
+
+    def _notified(self, *_: Any) -> None:
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Listen and settle until ``stop`` is set; reconnects after database failures."""
+        backoff = 0.2
+        while not stop.is_set():
+            try:
+                async with self._pool.acquire() as conn:
+                    await conn.add_listener(TWIN_CHANNEL, self._notified)
+                    await conn.add_listener(BOOKING_CHANNEL, self._notified)
+                    try:
+                        await self._loop(stop)
+                    finally:
+                        with contextlib.suppress(*_TRANSIENT):
+                            await conn.remove_listener(TWIN_CHANNEL, self._notified)
+                            await conn.remove_listener(BOOKING_CHANNEL, self._notified)
+            except _TRANSIENT as exc:
+                log.warning("booking lifecycle lost the database (%s); retrying", exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), backoff)
+                backoff = min(backoff * 2, 5.0)
+            else:
+                return
+
+    async def _loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            self._wake.clear()
+            started = self._clock.monotonic()
+            await self.settle()
+            self.ready.set()
+            due = await self._pool.fetchval(_NEXT_DUE, self.grace, self._clock.now())
+            delay = self._resync.total_seconds()
+            if due is not None:
+                delay = min(delay, max((due - self._clock.now()).total_seconds(), 0.0) + 0.005)
+            waiters = {asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())}
+            try:
+                await asyncio.wait(waiters, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for w in waiters:
+                    w.cancel()
+            rest = self._min_interval - (self._clock.monotonic() - started)
+            if rest > 0 and not stop.is_set():
+                await asyncio.sleep(rest)
+
+    async def settle(self) -> None:
+        """Apply every transition that is due now (also callable directly, e.g. in tests)."""
+        now = self._clock.now()
+        # Endings first: an overrun flagged here decides whether the next booking's run is
+        # its own.
+        for row in await self._pool.fetch(_ENDED, now):
+            await self._ended(row["id"], now)
+        for row in await self._pool.fetch(_UNLOCK, now):
+            await self._command("unlock", row)
+        await self._pool.execute(_DELAYED, now)
+        for _ in await self._pool.fetch(_ACTIVATE, now):
+            self._count("active")
+        for row in await self._pool.fetch(_UNSTARTED, now, self.grace):
+            await self._unstarted(row["id"], now)
+
+    async def _unstarted(self, booking_id: UUID, now: datetime) -> None:
+        booking = await store.get_booking(self._pool, booking_id)
+        if booking is None or booking.status != "confirmed":
+            return
+        used, running = await store.measure(
+            self._pool, booking.instrument, booking.start, now, self._max_gap
+        )
+        if running > 0:  # it ran and we missed the event: it is active after all
+            if await store.set_status(
+                self._pool, booking.id, status="active", expect=("confirmed",), at=now
+            ):
+                self._count("active")
+            return
+        done = await store.set_status(
+            self._pool,
+            booking.id,
+            status="no_show",
+            expect=("confirmed",),
+            at=now,
+            usage=(used, running),
+        )
+        if done is None:
+            return
+        log.info("booking %s on %s is a no-show; its slot is released", done.id, done.instrument)
+        self._count("no_show")
+        if self._metrics:
+            self._metrics.no_shows.inc()
+        await self._lock(done.id, now)
+
+    async def _ended(self, booking_id: UUID, now: datetime) -> None:
+        booking = await store.get_booking(self._pool, booking_id)
+        if booking is None or booking.status not in ("confirmed", "active"):
+            return
+        used, running = await store.measure(
+            self._pool, booking.instrument, booking.start, booking.end, self._max_gap
+        )
+        # A delayed booking's telemetry is the previous run until a fresh run activates it.
+        ran = booking.status == "active" or (running > 0 and "delayed" not in booking.flags)
+        state, _since = await store.live_state(self._pool, booking.instrument)
+        overrun = ran and state == "running"
+        done = await store.set_status(
+            self._pool,
+            booking.id,
+            status="completed" if ran else "no_show",
+            expect=(booking.status,),
+            at=now,
+            usage=(used, running),
+            flag="overrun" if overrun else None,
+        )
+        if done is None:
+            return
+        self._count(done.status)
+        if self._metrics:
+            self._metrics.booked_hours.inc((booking.end - booking.start).total_seconds() / 3600)
+            self._metrics.measured_hours.inc(used / 3600)
+            if done.status == "no_show":
+                self._metrics.no_shows.inc()
+            if overrun:
+                self._metrics.overruns.inc()
+        await self._lock(done.id, now)
+
+    async def _lock(self, booking_id: UUID, now: datetime) -> None:
+        row = await self._pool.fetchrow(_LOCK, booking_id, now)
+        if row is not None:
+            await self._command("lock", row)
+
+    async def _command(self, cmd: str, row: asyncpg.Record) -> None:
+        if self._publisher is None:
+            return
+        topic = str(Topic(row["site_id"], row["instrument_id"], Channel.CMD))
+        payload = encode(
+            Command(
+                cmd="unlock" if cmd == "unlock" else "lock",
+                booking=str(row["id"]),
+                until=row["end"],
+            )
+        )
+        try:
+            await self._publisher.publish(topic, payload, qos=1)
+        except (ConnectionError, OSError) as exc:  # agents may ignore it anyway; never block
+            log.warning("could not send %s for booking %s: %s", cmd, row["id"], exc)
+
+    def _count(self, status: str) -> None:
+        if self._metrics:
+            self._metrics.transitions.labels(status).inc()
