@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
+from datetime import timedelta
 
 import uvicorn
 from fastapi import FastAPI
@@ -94,6 +95,7 @@ async def run_ingest(
     """
     import signal
 
+    from pilotshare.scheduler.lifecycle import BookingLifecycle
     from pilotshare.twin.ingest import Ingest
     from pilotshare.twin.retention import apply_policies
 
@@ -105,15 +107,25 @@ async def run_ingest(
         pool = await create_pool(rt.database_url, min_size=2, max_size=8)
         try:
             await apply_policies(pool, settings)
+            registry = registry or CollectorRegistry()
             ingest = Ingest(
                 pool,
                 rt.mqtt,
                 clock=SystemClock(),
-                registry=registry or CollectorRegistry(),
+                registry=registry,
                 group=settings.ingest_group,
                 offline_after_s=settings.offline_after_s,
             )
+            # Bookings follow the twin: same process, woken by the ingest's change hook.
+            lifecycle = BookingLifecycle(
+                pool,
+                ingest.publisher,
+                SystemClock(),
+                registry=registry,
+                max_gap=timedelta(seconds=settings.offline_after_s),
+            )
+            ingest.add_listener(lifecycle.on_twin_change)
             log.info("ingest from %s", rt.mqtt.url())
-            await ingest.run(stop)
+            await asyncio.gather(ingest.run(stop), lifecycle.run(stop))
         finally:
             await pool.close()
