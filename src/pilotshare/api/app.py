@@ -16,7 +16,15 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 import pilotshare
-from pilotshare.api.routes import availability, bookings, health, instruments, qualifications, twin
+from pilotshare.api.routes import (
+    availability,
+    bookings,
+    forecasts,
+    health,
+    instruments,
+    qualifications,
+    twin,
+)
 from pilotshare.core.clock import Clock
 from pilotshare.core.errors import BadInput, Conflict, NotFound
 from pilotshare.core.messaging import Publisher
@@ -30,6 +38,7 @@ ROUTERS = [
     bookings.router,
     availability.router,
     qualifications.router,
+    forecasts.router,
 ]
 
 

@@ -1,11 +1,8 @@
 """Capacity forecast: the live site, as the database knows it, replayed many times in SimPy.
 
-``load_inputs`` reads what a forecast starts from at one moment: instruments with their
-booking rules and calendars, maintenance, the bookings that hold instruments, the live
-state (an instrument down now starts down), learned behaviour (``twin.stats.learn`` on the
-telemetry of the last ``history_days``; configured priors where history is too thin, and
-flagged as such), and demand per kind fitted from the bookings made in that history.
-``build_site`` turns that into the model's ``SiteSpec``; ``run_replications`` runs
+``forecast_inputs.load_inputs`` reads what a forecast starts from at one moment (instruments,
+calendars, maintenance, held bookings, live state, learned behaviour, booking history) and
+``forecast_inputs.build_site`` turns it into the model's ``SiteSpec``; ``run_replications`` runs
 ``twin.model.replicate`` with independent streams of one ``SeedSequence`` on a process pool
 (both cores); ``forecast_summary.summarise`` turns the arrays into the result of CONTRACT §3.
 
@@ -15,52 +12,44 @@ forecast books new demand with the same function that books real requests.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import multiprocessing
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
 import asyncpg
 import numpy as np
 
+from pilotshare.core.clock import Clock
 from pilotshare.core.errors import BadInput
+from pilotshare.scheduler.allocation import Candidate
 from pilotshare.scheduler.desk import SchedulerDeskFactory
-from pilotshare.scheduler.policy import BookingRules, OperatingCalendar
-from pilotshare.twin.distributions import Empirical, Exponential, Sampler
-from pilotshare.twin.model import (
-    BookingSpec,
-    DemandSpec,
-    DeskFactory,
-    FailureSpec,
-    InstrumentSpec,
-    Replication,
-    SiteSpec,
-    UsageSpec,
-    replicate,
-    seeds,
+from pilotshare.scheduler.forecast_inputs import (
+    ForecastInputs,
+    build_site,
+    failure_spec,
+    load_inputs,
 )
-from pilotshare.twin.stats import Behaviour, Interval, learn
-from pilotshare.twin.timeline import DAY
+from pilotshare.scheduler.forecast_summary import (
+    ALTERNATIVE_WINDOW,
+    AT_RISK_BELOW,
+    alternatives,
+    summarise,
+)
+from pilotshare.scheduler.jobs import Handler, Job, Progress
+from pilotshare.scheduler.policy import free_intervals
+from pilotshare.twin.model import DeskFactory, Replication, SiteSpec, replicate, seeds
 
 #: Request limits (CONTRACT §3: documented defaults and limits; beyond them: 422).
 HORIZON_DAYS: Final = (1, 92, 14)  # min, max, default
 REPLICATIONS: Final = (2, 1000, 100)
 SEED_MAX: Final = 2**63 - 1
-
-#: Priors used where an instrument's history is too thin; results flag them.
-PRIOR_MTBF_H: Final = 500.0
-PRIOR_MTTR_H: Final = 4.0
-PRIOR_NO_SHOW: Final = 0.05
-PRIOR_WEIGHT: Final = 5  # pseudo-observations of the no-show prior
-MIN_FAILURES: Final = 2  # learned MTBF needs at least this many failures
-MIN_USAGE_OBS: Final = 5
-HISTORY_DAYS: Final = 28
-REQUEST_WINDOW_S: Final = 14 * DAY
-TELEMETRY_GAP_S: Final = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,283 +88,6 @@ class ForecastParams:
             "replications": self.replications,
             "seed": self.seed,
         }
-
-
-@dataclass(frozen=True, slots=True)
-class InstrumentInput:
-    """One instrument as the database describes it at the forecast's start."""
-
-    id: str
-    kind: str
-    capabilities: frozenset[str]
-    rules: BookingRules
-    hourly_rate: float
-    state: str | None
-    behaviour: Behaviour | None
-    maintenance: tuple[tuple[datetime, datetime], ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryBooking:
-    """A booking of the history window (for demand and usage fits)."""
-
-    kind: str
-    created_at: datetime
-    start: datetime
-    end: datetime
-    status: str
-    activated_at: datetime | None
-    running_s: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class ForecastInputs:
-    """Everything a forecast reads from the database, at ``now``."""
-
-    now: datetime
-    instruments: tuple[InstrumentInput, ...]
-    bookings: tuple[tuple[str, str, datetime, datetime], ...]  # id, instrument, start, end
-    history: tuple[HistoryBooking, ...]
-    history_days: float = HISTORY_DAYS
-    notes: list[str] = field(default_factory=list)
-
-
-# -- reading the database ------------------------------------------------------------------
-
-_INTERVALS_SQL = """
-WITH s AS (
-    SELECT ts, state, lag(state) OVER w AS ps, lag(ts) OVER w AS pts, lead(ts) OVER w AS nts
-    FROM telemetry WHERE instrument_id = $1 AND ts >= $2 AND ts < $3
-    WINDOW w AS (ORDER BY ts)
-), m AS (
-    SELECT state, ts,
-           CASE WHEN nts - ts <= $4 THEN nts ELSE ts END AS te,
-           count(*) FILTER (WHERE ps IS DISTINCT FROM state OR ts - pts > $4)
-               OVER (ORDER BY ts) AS grp
-    FROM s
-)
-SELECT state, min(ts) AS start, max(te) AS stop FROM m
-GROUP BY grp, state HAVING max(te) > min(ts) ORDER BY 2
-"""
-
-
-async def load_behaviour(
-    conn: asyncpg.Connection, instrument: str, start: datetime, end: datetime
-) -> Behaviour | None:
-    """``twin.stats.learn`` on an instrument's telemetry in ``[start, end)``; None: no data.
-
-    State intervals are built in SQL (one row per run of one state) with the same rule as
-    ``twin.stats.intervals``: a sample lasts until the next one unless silence follows.
-    """
-    gap = timedelta(seconds=TELEMETRY_GAP_S)
-    rows = await conn.fetch(_INTERVALS_SQL, instrument, start, end, gap)
-    if not rows:
-        return None
-    return learn([Interval(r["state"], r["start"], r["stop"]) for r in rows])
-
-
-async def load_inputs(
-    conn: asyncpg.Connection,
-    now: datetime,
-    horizon: timedelta,
-    *,
-    history_days: float = HISTORY_DAYS,
-) -> ForecastInputs:
-    """The forecast's starting point at ``now`` (one repeatable-read snapshot)."""
-    reach = now + horizon + timedelta(seconds=REQUEST_WINDOW_S + 90 * DAY)
-    since = now - timedelta(days=history_days)
-    async with conn.transaction(isolation="repeatable_read", readonly=True):
-        rows = await conn.fetch(
-            """SELECT i.*, s.timezone, l.state AS live_state, l.online
-               FROM instruments i JOIN sites s ON s.id = i.site_id
-               LEFT JOIN instrument_live l ON l.instrument_id = i.id ORDER BY i.id"""
-        )
-        maint: dict[str, list[tuple[datetime, datetime]]] = {}
-        for r in await conn.fetch(
-            """SELECT instrument_id, lower(period) AS a, upper(period) AS b
-               FROM maintenance_windows WHERE period && tstzrange($1, $2)""",
-            now,
-            reach,
-        ):
-            maint.setdefault(r["instrument_id"], []).append((r["a"], r["b"]))
-        held = await conn.fetch(
-            """SELECT id::text, instrument_id, lower(period) AS a, upper(period) AS b
-               FROM bookings WHERE status IN ('confirmed', 'active')
-                 AND period && tstzrange($1, $2) ORDER BY lower(period), id""",
-            now,
-            reach,
-        )
-        hist = await conn.fetch(
-            """SELECT i.kind, b.created_at, lower(b.period) AS a, upper(b.period) AS b,
-                      b.status, b.activated_at, b.running_s
-               FROM bookings b JOIN instruments i ON i.id = b.instrument_id
-               WHERE b.created_at >= $1 AND b.created_at < $2 ORDER BY b.created_at""",
-            since,
-            now,
-        )
-        instruments = []
-        for r in rows:
-            state = r["live_state"] if r["online"] else None
-            instruments.append(
-                InstrumentInput(
-                    id=r["id"],
-                    kind=r["kind"],
-                    capabilities=frozenset(r["capabilities"]),
-                    rules=BookingRules.from_row(r, r["timezone"]),
-                    hourly_rate=float(r["hourly_rate"]),
-                    state=state,
-                    behaviour=await load_behaviour(conn, r["id"], since, now),
-                    maintenance=tuple(maint.get(r["id"], ())),
-                )
-            )
-    return ForecastInputs(
-        now=now,
-        instruments=tuple(instruments),
-        bookings=tuple((r["id"], r["instrument_id"], r["a"], r["b"]) for r in held),
-        history=tuple(
-            HistoryBooking(
-                r["kind"],
-                r["created_at"],
-                r["a"],
-                r["b"],
-                r["status"],
-                r["activated_at"],
-                r["running_s"],
-            )
-            for r in hist
-        ),
-        history_days=history_days,
-    )
-
-
-# -- building the model's inputs -----------------------------------------------------------
-
-
-def _seconds(origin: datetime, t: datetime) -> float:
-    return (t - origin).total_seconds()
-
-
-def failure_spec(behaviour: Behaviour | None) -> FailureSpec:
-    """Learned failures when the history holds enough of them, else the flagged prior."""
-    if behaviour is not None and behaviour.failures >= MIN_FAILURES and behaviour.mtbf_hours:
-        repair: Sampler = behaviour.repair_length or Exponential(
-            (behaviour.mttr_hours or PRIOR_MTTR_H) * 3600
-        )
-        return FailureSpec(Exponential(behaviour.mtbf_hours * 3600), repair, prior=False)
-    return FailureSpec(
-        Exponential(PRIOR_MTBF_H * 3600), Exponential(PRIOR_MTTR_H * 3600), prior=True
-    )
-
-
-def usage_specs(history: Sequence[HistoryBooking], kinds: Sequence[str]) -> tuple[UsageSpec, ...]:
-    """Per kind: no-show share (shrunk towards the prior), late starts and run ratios."""
-    out = []
-    for kind in kinds:
-        done = [h for h in history if h.kind == kind and h.status in ("completed", "no_show")]
-        shows = [h for h in done if h.status == "completed"]
-        no_shows = len(done) - len(shows)
-        p = (no_shows + PRIOR_NO_SHOW * PRIOR_WEIGHT) / (len(done) + PRIOR_WEIGHT)
-        late = [
-            max((h.activated_at - h.start).total_seconds(), 0.0)
-            for h in shows
-            if h.activated_at is not None
-        ]
-        ratio = [
-            h.running_s / (h.end - h.start).total_seconds()
-            for h in shows
-            if h.running_s is not None and h.end > h.start
-        ]
-        enough = len(late) >= MIN_USAGE_OBS and len(ratio) >= MIN_USAGE_OBS
-        out.append(
-            UsageSpec(
-                kind=kind,
-                no_show_p=p,
-                late_start=Empirical(tuple(late)) if len(late) >= MIN_USAGE_OBS else None,
-                run_ratio=Empirical(tuple(ratio)) if len(ratio) >= MIN_USAGE_OBS else None,
-                prior=not enough,
-            )
-        )
-    return tuple(out)
-
-
-def demand_specs(
-    history: Sequence[HistoryBooking], kinds: Sequence[str], history_days: float
-) -> tuple[DemandSpec, ...]:
-    """Per kind: a Poisson stream at the rate bookings were made, with their durations and
-    lead times resampled from history. A kind with no bookings in history gets no stream."""
-    out = []
-    hours = history_days * 24
-    for kind in kinds:
-        made = [h for h in history if h.kind == kind]
-        if not made:
-            continue
-        out.append(
-            DemandSpec(
-                kind=kind,
-                rate_per_hour=len(made) / hours,
-                duration=Empirical(tuple((h.end - h.start).total_seconds() for h in made)),
-                lead=Empirical(
-                    tuple(max((h.start - h.created_at).total_seconds(), 0.0) for h in made)
-                ),
-                window_s=REQUEST_WINDOW_S,
-            )
-        )
-    return tuple(out)
-
-
-def build_site(inputs: ForecastInputs, horizon: timedelta) -> SiteSpec:
-    """The model's ``SiteSpec`` for the inputs, with time 0 at ``inputs.now``."""
-    origin = inputs.now
-    kinds = sorted({i.kind for i in inputs.instruments})
-    demand = demand_specs(inputs.history, kinds, inputs.history_days)
-    horizon_s = horizon.total_seconds()
-    reach = origin + timedelta(
-        seconds=horizon_s + max((d.window_s for d in demand), default=0.0) + 90 * DAY
-    )
-    specs = []
-    for inst in inputs.instruments:
-        cal: OperatingCalendar | None = inst.rules.calendar
-        calendar = (
-            None
-            if cal is None
-            else tuple(
-                (_seconds(origin, a), _seconds(origin, b))
-                for a, b in cal.open_intervals(origin, reach)
-            )
-        )
-        failures = failure_spec(inst.behaviour)
-        max_len = inst.rules.max_length.total_seconds()
-        specs.append(
-            InstrumentSpec(
-                id=inst.id,
-                kind=inst.kind,
-                capabilities=inst.capabilities,
-                calendar=calendar,
-                maintenance=tuple(
-                    (_seconds(origin, a), _seconds(origin, b)) for a, b in inst.maintenance
-                ),
-                failures=failures,
-                down_at_start=inst.state == "down",
-                setup_buffer_s=inst.rules.setup_buffer.total_seconds(),
-                min_booking_s=inst.rules.min_length.total_seconds(),
-                max_booking_s=max_len,
-                min_notice_s=inst.rules.min_notice.total_seconds(),
-                hourly_rate=inst.hourly_rate,
-                p_up=failures.availability,
-            )
-        )
-    bookings = tuple(
-        BookingSpec(bid, inst, _seconds(origin, a), _seconds(origin, b))
-        for bid, inst, a, b in inputs.bookings
-    )
-    return SiteSpec(
-        origin=origin,
-        horizon_s=horizon_s,
-        instruments=tuple(specs),
-        bookings=bookings,
-        demand=demand,
-        usage=usage_specs(inputs.history, kinds),
-    )
 
 
 # -- running replications ------------------------------------------------------------------
@@ -435,3 +147,139 @@ def run_replications(
             if progress:
                 progress(sum(len(v) for v in results.values()))
     return [r for n in range(len(chunks)) for r in results[n]]
+
+
+# -- at-risk bookings ----------------------------------------------------------------------
+
+
+def _candidates(inputs: ForecastInputs, until: datetime) -> dict[str, list[Candidate]]:
+    """Each kind's instruments as ``allocate`` sees them now (from the database state)."""
+    held: dict[str, list[tuple[datetime, datetime]]] = {}
+    for _, inst, a, b in inputs.bookings:
+        held.setdefault(inst, []).append((a, b))
+    out: dict[str, list[Candidate]] = {}
+    for i in inputs.instruments:
+        if i.state == "down":
+            continue  # an alternative should not be on a broken instrument either
+        free = free_intervals(
+            i.rules,
+            window=(inputs.now, until),
+            now=inputs.now,
+            bookings=held.get(i.id, ()),
+            closures=i.maintenance,
+        )
+        out.setdefault(i.kind, []).append(
+            Candidate(
+                instrument=i.id,
+                kind=i.kind,
+                capabilities=i.capabilities,
+                free=free,
+                p_up=failure_spec(i.behaviour).availability,
+                setup_buffer=i.rules.setup_buffer,
+                min_length=i.rules.min_length,
+                max_length=i.rules.max_length,
+            )
+        )
+    return out
+
+
+def at_risk(
+    inputs: ForecastInputs, result: Mapping[str, Any], *, threshold: float = AT_RISK_BELOW
+) -> list[dict[str, Any]]:
+    """Bookings whose ``p_served`` is below ``threshold``, with the scheduler's alternatives
+    (same kind and length, another instrument, within a week of the original start)."""
+    kind_of = {i.id: i.kind for i in inputs.instruments}
+    down = {i.id for i in inputs.instruments if i.state == "down"}
+    by_id = {b[0]: b for b in inputs.bookings}
+    risky = [
+        r
+        for r in result["bookings"]
+        if r["p_served"] is not None and r["p_served"] < threshold and r["booking"] in by_id
+    ]
+    if not risky:
+        return []
+    latest = max(by_id[r["booking"]][3] for r in risky)
+    cands = _candidates(inputs, latest + ALTERNATIVE_WINDOW * 2)
+    return [
+        {
+            **r,
+            "cause": "instrument down now"
+            if r["instrument"] in down
+            else "failure or overrun risk",
+            "alternatives": alternatives(
+                by_id[r["booking"]], cands.get(kind_of[r["instrument"]], []), inputs.now
+            ),
+        }
+        for r in risky
+    ]
+
+
+# -- the job -------------------------------------------------------------------------------
+
+
+async def compute(
+    conn: asyncpg.Connection,
+    params: ForecastParams,
+    now: datetime,
+    *,
+    workers: int = 2,
+    progress: Callable[[float], None] | None = None,
+) -> dict[str, Any]:
+    """Load, build, run and summarise one forecast (the CPU part runs in a thread that
+    drives the process pool, so the event loop stays free)."""
+    horizon = timedelta(days=params.horizon_days)
+    inputs = await load_inputs(conn, now, horizon)
+    site = build_site(inputs, horizon)
+    if not site.instruments:
+        raise BadInput("no_instruments", "there are no instruments to forecast")
+    started = time.perf_counter()
+
+    def tick(done: int) -> None:
+        if progress is not None:
+            progress(done / params.replications)
+
+    reps = await asyncio.to_thread(
+        run_replications,
+        site,
+        params.replications,
+        params.seed,
+        workers=workers,
+        progress=tick,
+    )
+    elapsed = time.perf_counter() - started
+    result = summarise(site, reps)
+    result["params"] = params.as_dict()
+    result["at_risk"] = at_risk(inputs, result)
+    result["elapsed_s"] = round(elapsed, 3)
+    result["events_per_s"] = round(result["events"] / elapsed) if elapsed > 0 else None
+    return result
+
+
+def forecast_handler(pool: asyncpg.Pool, *, clock: Clock, workers: int = 2) -> Handler:
+    """The ``forecast`` kind for ``scheduler.jobs.Worker``: the job's request is the API
+    body (validated again here), ``now`` is when the job starts."""
+
+    async def handle(job: Job, report: Progress) -> dict[str, Any]:
+        params = ForecastParams.parse(job.request)
+        loop = asyncio.get_running_loop()
+        last = [0.0]
+
+        def progress(fraction: float) -> None:
+            if fraction - last[0] >= 0.05 or fraction >= 1.0:
+                last[0] = fraction
+                loop.call_soon_threadsafe(_spawn, report(min(fraction, 0.99)))
+
+        async with pool.acquire() as conn:
+            return await compute(conn, params, clock.now(), workers=workers, progress=progress)
+
+    return handle
+
+
+_background: set[asyncio.Task[None]] = set()
+
+
+def _spawn(coro: Awaitable[None]) -> None:
+    """Run a progress update without waiting for it (kept referenced until done)."""
+    task: asyncio.Task[None] = asyncio.ensure_future(coro)
+    _background.add(task)
+    task.add_done_callback(_background.discard)

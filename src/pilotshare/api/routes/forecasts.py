@@ -1,0 +1,90 @@
+"""``POST /api/v1/forecasts`` and ``GET /api/v1/forecasts/{id}`` (CONTRACT §3).
+
+A forecast is a job: the POST validates and queues it (202), a ``scheduler.jobs.Worker``
+runs it, and the GET answers ``{"id","status","progress","result"}`` (``detail`` when it
+failed). Planners and admins only; a job is visible to its organisation (admins: all).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter, HTTPException, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from pilotshare.api.deps import PlannerKey, Pool
+from pilotshare.api.schemas import Problem
+from pilotshare.core.domain import Role
+from pilotshare.scheduler import jobs
+from pilotshare.scheduler.forecast import HORIZON_DAYS, REPLICATIONS, SEED_MAX, ForecastParams
+
+router = APIRouter(prefix="/api/v1/forecasts", tags=["forecasts"])
+
+
+class ForecastCreate(BaseModel):
+    """A forecast request; every field is optional."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    horizon_days: int = Field(
+        default=HORIZON_DAYS[2],
+        ge=HORIZON_DAYS[0],
+        le=HORIZON_DAYS[1],
+        description="how far ahead, in days (up to a quarter)",
+    )
+    replications: int = Field(
+        default=REPLICATIONS[2],
+        ge=REPLICATIONS[0],
+        le=REPLICATIONS[1],
+        description="independent runs; more give tighter intervals (about 1/√n)",
+    )
+    seed: int | None = Field(
+        default=None,
+        ge=0,
+        le=SEED_MAX,
+        description="same seed and same database state: same result; drawn when absent",
+    )
+
+
+class JobQueued(BaseModel):
+    id: UUID
+    status: str
+
+
+class JobPublic(BaseModel):
+    """A job's state; ``result`` once done, ``detail`` once failed."""
+
+    id: UUID
+    status: str
+    progress: float
+    result: dict[str, Any] | None = None
+    detail: str | None = None
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobQueued,
+    responses={422: {"model": Problem}},
+)
+async def create_forecast(body: ForecastCreate, pool: Pool, principal: PlannerKey) -> Any:
+    """Queue a capacity forecast from the live state of the platform."""
+    params = ForecastParams.parse(body.model_dump())  # draws the seed when absent
+    job = await jobs.enqueue(pool, kind="forecast", org=principal.org, request=params.as_dict())
+    return {"id": job.id, "status": job.status.value}
+
+
+@router.get(
+    "/{job_id}",
+    response_model=JobPublic,
+    response_model_exclude_unset=True,
+    responses={404: {"model": Problem}},
+)
+async def get_forecast(job_id: UUID, pool: Pool, principal: PlannerKey) -> Any:
+    """The forecast's status and progress, then its result (or why it failed)."""
+    org = None if principal.role is Role.ADMIN else principal.org
+    job = await jobs.get(pool, job_id, kind="forecast", org=org)
+    if job is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such forecast")
+    return job.public()

@@ -1,0 +1,345 @@
+"""A job queue on the ``jobs`` table: forecasts and what-if simulations run here.
+
+Lifecycle (CONTRACT §3): ``queued`` → ``running`` (``progress`` 0..1) → ``done`` with a
+``result``, or ``failed`` with a ``detail`` that says why.
+
+- ``enqueue`` inserts a queued job and notifies ``pilotshare_jobs`` so an idle worker wakes
+  at once (workers also poll, so a lost notification only delays).
+- ``claim`` takes the oldest queued job of the kinds a worker serves with
+  ``FOR UPDATE SKIP LOCKED``: any number of workers, in any number of processes, never run
+  one job twice at the same time.
+- A running job beats (``heartbeat_at``) while it runs; a job whose worker went silent for
+  ``stale_after_s`` (the process died) is queued again, up to ``max_attempts`` runs, then
+  failed. A worker stopped on purpose puts its job back at once.
+
+Running workers, in the API process or the demo (the composition root owns the pool)::
+
+    worker = Worker(pool, {"forecast": forecast_handler(pool, clock=clock)})
+    await worker.run(stop)                      # until the asyncio.Event ``stop`` is set
+
+Other packages add kinds by adding handlers: ``{"simulation": simulation_handler, …}``. A
+handler is ``async def handler(job, progress) -> dict`` (the JSON result); it reports
+progress with ``await progress(fraction)`` and fails by raising: ``BadInput`` and other
+``PilotshareError``\\ s give their own message as ``detail``, anything else
+``"internal error: <type>"`` (and a log line with the traceback).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+from uuid import UUID
+
+import asyncpg
+
+from pilotshare.core.domain import JobStatus
+from pilotshare.core.errors import BadInput, PilotshareError
+
+log = logging.getLogger(__name__)
+
+CHANNEL: Final = "pilotshare_jobs"
+_COLUMNS: Final = (
+    "id, kind, org_id, status, progress, request, result, detail, created_at, started_at, "
+    "finished_at, attempts"
+)
+
+Progress = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One row of ``jobs``."""
+
+    id: UUID
+    kind: str
+    org: str
+    status: JobStatus
+    progress: float
+    request: dict[str, Any]
+    result: dict[str, Any] | None
+    detail: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    attempts: int = 0
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Job:
+        return cls(
+            id=row["id"],
+            kind=row["kind"],
+            org=row["org_id"],
+            status=JobStatus(row["status"]),
+            progress=float(row["progress"]),
+            request=row["request"],
+            result=row["result"],
+            detail=row["detail"],
+            created_at=row["created_at"],
+            started_at=row["started_at"],
+            finished_at=row["finished_at"],
+            attempts=row["attempts"],
+        )
+
+    def public(self) -> dict[str, Any]:
+        """The API's view: ``{"id","status","progress","result"}``, plus ``detail`` on failure."""
+        out: dict[str, Any] = {
+            "id": str(self.id),
+            "status": self.status.value,
+            "progress": round(self.progress, 4),
+            "result": self.result,
+        }
+        if self.status is JobStatus.FAILED:
+            out["detail"] = self.detail
+        return out
+
+
+Handler = Callable[[Job, Progress], Awaitable[Mapping[str, Any]]]
+
+
+async def enqueue(
+    conn: asyncpg.Connection | asyncpg.Pool, *, kind: str, org: str, request: Mapping[str, Any]
+) -> Job:
+    """Queue a job; idle workers are woken by a notification."""
+    row = await conn.fetchrow(
+        f"INSERT INTO jobs (kind, org_id, request) VALUES ($1, $2, $3) RETURNING {_COLUMNS}",
+        kind,
+        org,
+        dict(request),
+    )
+    await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, kind)
+    return Job.from_row(row)
+
+
+async def get(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    job_id: UUID,
+    *,
+    kind: str | None = None,
+    org: str | None = None,
+) -> Job | None:
+    """A job by id; ``kind`` and ``org`` (when given) must match, else None."""
+    row = await conn.fetchrow(
+        f"""SELECT {_COLUMNS} FROM jobs WHERE id = $1 AND ($2::text IS NULL OR kind = $2)
+            AND ($3::text IS NULL OR org_id = $3)""",
+        job_id,
+        kind,
+        org,
+    )
+    return None if row is None else Job.from_row(row)
+
+
+async def claim(
+    conn: asyncpg.Connection | asyncpg.Pool, kinds: Sequence[str], worker: str
+) -> Job | None:
+    """Take the oldest queued job of ``kinds`` (skipping jobs other workers are claiming)."""
+    row = await conn.fetchrow(
+        f"""UPDATE jobs SET status = 'running', started_at = now(), heartbeat_at = now(),
+                   worker = $2, attempts = attempts + 1, progress = 0, detail = NULL
+            WHERE id = (SELECT id FROM jobs WHERE status = 'queued' AND kind = ANY($1::text[])
+                        ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)
+            RETURNING {_COLUMNS}""",
+        list(kinds),
+        worker,
+    )
+    return None if row is None else Job.from_row(row)
+
+
+async def set_progress(
+    conn: asyncpg.Connection | asyncpg.Pool, job_id: UUID, worker: str, progress: float
+) -> None:
+    """Record progress (clamped to [0, 1]) and beat."""
+    await conn.execute(
+        """UPDATE jobs SET progress = greatest(0, least(1, $3::real)), heartbeat_at = now()
+           WHERE id = $1 AND worker = $2 AND status = 'running'""",
+        job_id,
+        worker,
+        progress,
+    )
+
+
+async def finish(
+    conn: asyncpg.Connection | asyncpg.Pool, job_id: UUID, worker: str, result: Mapping[str, Any]
+) -> None:
+    """Mark done with its result."""
+    await conn.execute(
+        """UPDATE jobs SET status = 'done', progress = 1, result = $3, finished_at = now()
+           WHERE id = $1 AND worker = $2 AND status = 'running'""",
+        job_id,
+        worker,
+        dict(result),
+    )
+
+
+async def fail(
+    conn: asyncpg.Connection | asyncpg.Pool, job_id: UUID, worker: str, detail: str
+) -> None:
+    """Mark failed, saying why."""
+    await conn.execute(
+        """UPDATE jobs SET status = 'failed', detail = $3, finished_at = now()
+           WHERE id = $1 AND worker = $2 AND status = 'running'""",
+        job_id,
+        worker,
+        detail,
+    )
+
+
+async def release(conn: asyncpg.Connection | asyncpg.Pool, job_id: UUID, worker: str) -> None:
+    """Put a job back in the queue (its worker is stopping); this run is not counted."""
+    await conn.execute(
+        """UPDATE jobs SET status = 'queued', worker = NULL, progress = 0,
+                  attempts = greatest(attempts - 1, 0)
+           WHERE id = $1 AND worker = $2 AND status = 'running'""",
+        job_id,
+        worker,
+    )
+
+
+async def requeue_stale(
+    conn: asyncpg.Connection | asyncpg.Pool, *, stale_after_s: float, max_attempts: int
+) -> int:
+    """Queue again (or fail, after ``max_attempts``) running jobs whose worker went silent."""
+    rows = await conn.fetch(
+        """UPDATE jobs SET
+               status = CASE WHEN attempts >= $2 THEN 'failed' ELSE 'queued' END,
+               detail = CASE WHEN attempts >= $2
+                        THEN 'the worker running it stopped ' || attempts || ' times'
+                        ELSE detail END,
+               finished_at = CASE WHEN attempts >= $2 THEN now() ELSE NULL END,
+               worker = NULL
+           WHERE status = 'running'
+             AND heartbeat_at < now() - make_interval(secs => $1)
+           RETURNING id""",
+        stale_after_s,
+        max_attempts,
+    )
+    return len(rows)
+
+
+def _detail(exc: BaseException) -> str:
+    if isinstance(exc, BadInput):
+        return exc.detail
+    if isinstance(exc, PilotshareError):
+        return str(exc)
+    return f"internal error: {type(exc).__name__}"
+
+
+class Worker:
+    """Runs queued jobs of the kinds in ``handlers``, one at a time, until stopped."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        handlers: Mapping[str, Handler],
+        *,
+        name: str | None = None,
+        poll_s: float = 2.0,
+        heartbeat_s: float = 5.0,
+        stale_after_s: float = 60.0,
+        max_attempts: int = 3,
+    ) -> None:
+        self.pool = pool
+        self.handlers = dict(handlers)
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self.poll_s, self.heartbeat_s = poll_s, heartbeat_s
+        self.stale_after_s, self.max_attempts = stale_after_s, max_attempts
+        self._wake = asyncio.Event()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Claim and run jobs until ``stop`` is set; a job cut short is queued again."""
+        listener: asyncpg.Connection | None = None
+        try:
+            listener = await self.pool.acquire()
+            await listener.add_listener(CHANNEL, self._notified)
+        except (OSError, asyncpg.PostgresError):  # polling still works
+            log.warning("job worker: no LISTEN connection, polling every %.1fs", self.poll_s)
+        try:
+            while not stop.is_set():
+                try:
+                    await requeue_stale(
+                        self.pool, stale_after_s=self.stale_after_s, max_attempts=self.max_attempts
+                    )
+                    ran = await self.run_once(stop)
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    log.warning("job worker: database error %s; retrying", exc)
+                    ran = False
+                if ran:
+                    continue
+                self._wake.clear()
+                waiters = {
+                    asyncio.ensure_future(stop.wait()),
+                    asyncio.ensure_future(self._wake.wait()),
+                }
+                await asyncio.wait(
+                    waiters, timeout=self.poll_s, return_when=asyncio.FIRST_COMPLETED
+                )
+                for w in waiters:
+                    w.cancel()
+        finally:
+            if listener is not None:
+                with contextlib.suppress(Exception):
+                    await listener.remove_listener(CHANNEL, self._notified)
+                await self.pool.release(listener)
+
+    def _notified(self, *_: object) -> None:
+        self._wake.set()
+
+    async def run_once(self, stop: asyncio.Event | None = None) -> bool:
+        """Claim one job and run it to its end; False when none was queued."""
+        job = await claim(self.pool, list(self.handlers), self.name)
+        if job is None:
+            return False
+        log.info("job %s (%s) started by %s", job.id, job.kind, self.name)
+
+        async def progress(fraction: float) -> None:
+            await set_progress(self.pool, job.id, self.name, fraction)
+
+        task = asyncio.ensure_future(self.handlers[job.kind](job, progress))
+        beat = asyncio.ensure_future(self._beat(job.id))
+        stopper = asyncio.ensure_future(stop.wait()) if stop else None
+        try:
+            waiters = {task} if stopper is None else {task, stopper}
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+                await release(self.pool, job.id, self.name)
+                log.info("job %s put back in the queue: worker stopping", job.id)
+                return True
+            exc = task.exception()
+            if exc is None:
+                await finish(self.pool, job.id, self.name, task.result())
+                log.info("job %s done", job.id)
+            else:
+                if not isinstance(exc, PilotshareError):
+                    log.error("job %s failed", job.id, exc_info=exc)
+                await fail(self.pool, job.id, self.name, _detail(exc))
+        except asyncio.CancelledError:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+            with contextlib.suppress(Exception):
+                await asyncio.shield(release(self.pool, job.id, self.name))
+            raise
+        finally:
+            beat.cancel()
+            if stopper is not None:
+                stopper.cancel()
+        return True
+
+    async def _beat(self, job_id: UUID) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_s)
+            with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                await self.pool.execute(
+                    "UPDATE jobs SET heartbeat_at = now() WHERE id = $1 AND worker = $2",
+                    job_id,
+                    self.name,
+                )
