@@ -169,6 +169,33 @@ def agent(
     _run(run_from_config(config))
 
 
+@app.command("mqtt-credentials")
+def mqtt_credentials(
+    passwd: Annotated[Path, typer.Option("--passwd", help="Mosquitto password file to write")],
+    acl: Annotated[Path, typer.Option("--acl", help="Mosquitto ACL file to write")],
+    site: Annotated[str | None, typer.Option(help="only this site's instruments")] = None,
+    backend_user: Annotated[
+        str, typer.Option(help="broker user of the ingest (reads telemetry, writes ack/cmd)")
+    ] = "pilotshare-ingest",
+) -> None:
+    """Write broker users and ACL: one user per registered instrument, one for the backend.
+
+    New users' passwords are printed once on standard output as "user password" lines.
+    """
+    from pilotshare.credentials import write_credentials
+
+    settings = _settings()
+    created = _run(
+        write_credentials(settings, passwd=passwd, acl=acl, backend_user=backend_user, site=site)
+    )
+    for user, password in created:
+        print(f"{user} {password}")
+    print(
+        f"wrote {passwd} and {acl}; {len(created)} new user(s); reload mosquitto (kill -HUP)",
+        file=sys.stderr,
+    )
+
+
 @app.command()
 def demo(
     host: Annotated[str, typer.Option(help="API listen address")] = "127.0.0.1",

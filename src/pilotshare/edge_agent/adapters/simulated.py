@@ -112,7 +112,7 @@ class SimulatedInstrument:
         self._t = start
         self._until: datetime | None = start + self._secs(_exp(self._rng, params.idle_mean_s))
         self._ttf = _exp(self._rng, params.mtbf_s)  # running seconds to the next failure
-        self._run_end: datetime | None = None
+        self._failing = False  # the current run ends in a failure
         self._util = 0.0
         self._temp = params.ambient_c
         self._next_maintenance = (
@@ -216,9 +216,8 @@ class SimulatedInstrument:
         p = self.params
         self._waiting = False
         if self.state is S.RUNNING:
-            ran = (t - self.since).total_seconds()
-            self._ttf -= ran
-            if self._ttf <= 1e-9:
+            self._ttf -= (t - self.since).total_seconds()
+            if self._failing:
                 self._ttf = _exp(self._rng, p.mtbf_s)
                 self._set(t, S.DOWN, t + self._secs(_exp(self._rng, p.mttr_s)))
             else:
@@ -295,6 +294,7 @@ class SimulatedInstrument:
                 end = slot.end
         self._util = min(1.0, max(0.05, self._rng.gauss(p.utilization_mean, 0.05)))
         failure = t + self._secs(self._ttf)
+        self._failing = failure <= end
         self._set(t, S.RUNNING, min(end, failure))
 
 
