@@ -19,10 +19,15 @@ import pilotshare
 from pilotshare.api.routes import (
     availability,
     bookings,
+    calendars,
+    events,
     forecasts,
     health,
     instruments,
     qualifications,
+    rejects,
+    statements,
+    telemetry,
     twin,
 )
 from pilotshare.core.clock import Clock
@@ -35,9 +40,14 @@ ROUTERS = [
     health.router,
     instruments.router,
     twin.router,
+    telemetry.router,
+    rejects.router,
+    events.router,
     bookings.router,
     availability.router,
     qualifications.router,
+    statements.router,
+    calendars.router,
     forecasts.router,
 ]
 
