@@ -69,3 +69,23 @@ def test_adding_a_server_moves_the_wait_as_erlang_c_says() -> None:
     assert util["scenario"]["mean"] == pytest.approx(LAMBDA * MEAN / 3, rel=0.02)
     assert util["difference"]["mean"] == pytest.approx(LAMBDA * MEAN * (1 / 3 - 1 / 2), rel=0.02)
     assert wait["significant"]
+
+
+def test_booking_by_name_turns_m_m_2_into_two_m_m_1_queues() -> None:
+    """Without pooling each instrument is its own M/M/1 queue with half the arrivals:
+    ``Wq = λ' / (μ (μ − λ'))``, far above the pooled Erlang C wait."""
+    text = SCENARIO.replace(
+        "  - add_instruments: {kind: cell, count: 1}", "  - policy: {allocation: by_name}"
+    )
+    scenario = parse_scenario(text)
+    assert isinstance(scenario.base, Site)
+    outcome = experiment.run(scenario, scenario.base, LocalRunner(2))
+    rows = {(r["metric"], r["kind"]): r for r in report.build(outcome)["comparison"]}
+    wait = rows[("wait_hours", "cell")]
+    mu, half = 1 / MEAN, LAMBDA / 2
+    separate = half / (mu * (mu - half))
+    assert separate == pytest.approx(3.0)
+    assert wait["baseline"]["mean"] == pytest.approx(erlang_c_wait(2, LAMBDA, MEAN), rel=0.08)
+    assert wait["scenario"]["mean"] == pytest.approx(separate, rel=0.10)
+    assert wait["significant"]
+    assert rows[("utilisation", "cell")]["difference"]["mean"] == pytest.approx(0, abs=0.01)

@@ -91,11 +91,11 @@ def test_growth_new_customer_and_policy() -> None:
         [
             Change(DemandGrowth(("oven",), 1.5)),
             Change(NewCustomer("acme", (Demand("sem", 4, Durations(1.0), "acme"),))),
-            Change(SetPolicy(allocation="first_listed", window_hours=48)),
+            Change(SetPolicy(allocation="by_name", window_hours=48)),
         ],
     )
     assert [d.per_week for d in site.demand] == [30, 10, 4]
-    assert site.policy == Policy("first_listed", 48)
+    assert site.policy == Policy("by_name", 48)
     cleared = apply_changes(site, [Change(SetPolicy(clear_window=True))])
     assert cleared.policy.window_hours is None
 

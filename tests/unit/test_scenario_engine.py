@@ -106,13 +106,15 @@ def test_demand_for_a_removed_kind_arrives_and_is_not_served() -> None:
     assert value(result, "served_share", "xrd") == 0.0
 
 
-def test_first_listed_loads_the_first_instrument_where_pooling_spreads() -> None:
-    quiet = SITE.with_(demand=(Demand("sem", 8, Durations(3.0)),))
+def test_by_name_spreads_requests_and_pooling_cuts_the_wait() -> None:
     seed = np.random.SeedSequence(11)
-    pooled = engine.run_replication(quiet, 28 * 24, 0, seed)
-    listed = engine.run_replication(quiet.with_(policy=Policy("first_listed")), 28 * 24, 0, seed)
-    assert listed.instrument_busy["sem-1"] > 3 * listed.instrument_busy["sem-2"]
-    assert pooled.instrument_busy["sem-2"] > listed.instrument_busy["sem-2"]
+    pooled = engine.run_replication(SITE, 28 * 24, 0, seed)
+    named = engine.run_replication(SITE.with_(policy=Policy("by_name")), 28 * 24, 0, seed)
+    busy = [named.instrument_busy["sem-1"], named.instrument_busy["sem-2"]]
+    assert min(busy) > 0.6 * max(busy)
+    assert named.kinds["sem"].requests == pooled.kinds["sem"].requests
+    assert value(named, "wait_hours", "sem") > value(pooled, "wait_hours", "sem")
+    assert named.kinds["xrd"] == pooled.kinds["xrd"]  # one instrument: nothing to choose
     with pytest.raises(ValueError, match="earliest_finish"):
         engine.desk_factory("lottery")
 

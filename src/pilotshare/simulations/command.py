@@ -13,6 +13,7 @@ import asyncio
 import sys
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ async def _live(scenario: Scenario, database: DatabaseOpener | None) -> Site:
     async with database() as (url, _):
         conn = await connect(url)
         try:
-            return await live_site(conn, scenario.base.site, scenario)
+            return await live_site(conn, scenario.base.site, scenario, datetime.now(UTC))
         finally:
             await conn.close()
 

@@ -20,16 +20,16 @@ customer leaves every other stream's arrivals unchanged (common random numbers).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
 
-from pilotshare.scheduler.allocation import Allocation, Candidate, Request, allocate
-from pilotshare.scheduler.desk import AllocateFn, SchedulerDeskFactory
+from pilotshare.scheduler.desk import SchedulerDesk, SchedulerDeskFactory
 from pilotshare.scheduler.policy import OperatingCalendar
 from pilotshare.simulations.metrics import KindOutcome, ReplicationResult
 from pilotshare.simulations.scenario import (
@@ -41,7 +41,7 @@ from pilotshare.simulations.scenario import (
     Site,
     WeeklyHours,
 )
-from pilotshare.twin import model
+from pilotshare.twin import distributions, model
 from pilotshare.twin.timeline import DAY, Intervals, merge
 
 ORIGIN: Final = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday
@@ -50,26 +50,51 @@ HOUR: Final = 3600.0
 DeskFactory = Callable[[model.SiteSpec], model.Desk]
 
 
-def first_listed(
-    request: Request, candidates: Iterable[Candidate], now: datetime
-) -> Allocation | None:
-    """No pooling: the first instrument of the kind, in id order, that can take the request.
+class _ByNameDesk:
+    """No pooling: each request names one instrument of its kind and waits for that one.
 
-    This is how a platform without a scheduler often works (users book "their" instrument
-    and move only when it is full); the desk offers the near future first and widens, so a
-    request moves to another instrument only when its first choice has no slot soon.
+    Which one is a hash of the request's number, so requests spread over the kind's
+    instruments as if each user picked one at random without looking at the others (a
+    deterministic choice: the same replication gives the same answer everywhere). The hash is
+    BLAKE2, not CRC-32: CRC is linear, and consecutive numbers would then alternate between
+    instruments, a round robin that waits less than independent choices. The slot on the named
+    instrument is still the scheduler's: ``allocate`` among a single candidate.
     """
-    for candidate in sorted(candidates, key=lambda c: c.instrument):
-        got = allocate(request, (candidate,), now)
-        if got is not None:
-            return got
-    return None
+
+    def __init__(self, inner: SchedulerDesk) -> None:
+        self.inner = inner
+
+    def place(
+        self, request: model.SlotRequest, now: float, not_before: dict[int, float]
+    ) -> model.Placement | None:
+        members = self.inner.by_kind.get(request.kind)
+        if not members:
+            return None
+        digest = hashlib.blake2b(f"{request.kind}/{request.id}".encode(), digest_size=8).digest()
+        pick = members[int.from_bytes(digest, "big") % len(members)]
+        self.inner.by_kind[request.kind] = [pick]
+        try:
+            return self.inner.place(request, now, not_before)
+        finally:
+            self.inner.by_kind[request.kind] = members
 
 
-#: Allocation policies a scenario may name, as allocate functions the desk runs.
-POLICIES: Final[Mapping[str, AllocateFn]] = {
-    "earliest_finish": allocate,
-    "first_listed": first_listed,
+class ByNameDesks:
+    """``DeskFactory`` of the ``by_name`` policy (picklable, like the scheduler's)."""
+
+    def __init__(self) -> None:
+        self.inner = SchedulerDeskFactory()
+
+    def __call__(self, site: model.SiteSpec) -> model.Desk:
+        return _ByNameDesk(self.inner(site))
+
+
+#: Allocation policies a scenario may name: ``earliest_finish`` is the scheduler's own
+#: allocator choosing among every instrument of the kind (pooling); ``by_name`` books the one
+#: instrument each request names.
+POLICIES: Final[Mapping[str, Callable[[], DeskFactory]]] = {
+    "earliest_finish": SchedulerDeskFactory,
+    "by_name": ByNameDesks,
 }
 
 
@@ -79,11 +104,11 @@ def allocation_policies() -> tuple[str, ...]:
 
 
 def desk_factory(name: str) -> DeskFactory:
-    """The scheduler's desk running the named policy (``earliest_finish``: the API's own)."""
+    """The scheduler's desk running the named policy."""
     if name not in POLICIES:
         known = ", ".join(allocation_policies())
         raise ValueError(f"unknown allocation policy {name!r} (known: {known})")
-    return SchedulerDeskFactory(POLICIES[name])
+    return POLICIES[name]()
 
 
 # --- Site -> SiteSpec --------------------------------------------------------------------
@@ -92,18 +117,20 @@ def desk_factory(name: str) -> DeskFactory:
 def _sampler(d: Durations) -> model.Sampler:
     mean = d.mean_hours * HOUR
     if d.distribution == "exponential":
-        return model.Exponential(mean)
+        return distributions.Exponential(mean)
     if d.distribution == "fixed" or d.cv == 0:
-        return model.Fixed(mean)
-    return model.Lognormal(mean, d.cv)
+        return distributions.Fixed(mean)
+    return distributions.Lognormal(mean, d.cv)
 
 
-def calendar(hours: WeeklyHours | None, origin: datetime, horizon_s: float) -> Intervals | None:
+def calendar(
+    hours: WeeklyHours | None, origin: datetime, horizon_s: float, timezone: str = "UTC"
+) -> Intervals | None:
     """Weekly opening hours as open intervals in seconds from ``origin`` (``None``: always)."""
     if hours is None:
         return None
     spec = {day: [list(span) for span in spans] for day, spans in hours}
-    cal = OperatingCalendar.parse({d: spec.get(d, []) for d in DAYS})
+    cal = OperatingCalendar.parse({d: spec.get(d, []) for d in DAYS}, timezone)
     assert cal is not None  # noqa: S101 - a mapping never parses to "always open"
     spans = cal.open_intervals(origin, origin + timedelta(seconds=horizon_s))
     return tuple(((a - origin).total_seconds(), (b - origin).total_seconds()) for a, b in spans)
@@ -143,7 +170,8 @@ def _failures(i: Instrument) -> model.FailureSpec | None:
         f = learned.failures
         return f if factor == 1 else dataclasses.replace(f, up=Scaled(f.up, factor))
     return model.FailureSpec(
-        model.Exponential(i.mtbf_hours * HOUR), model.Exponential(i.mttr_hours * HOUR)
+        distributions.Exponential(i.mtbf_hours * HOUR),
+        distributions.Exponential(i.mttr_hours * HOUR),
     )
 
 
@@ -157,7 +185,7 @@ def _instrument(i: Instrument, origin: datetime, reach_s: float) -> model.Instru
             id=i.id,
             calendar=learned.calendar
             if i.operating_hours == i.learned_hours
-            else calendar(i.operating_hours, origin, reach_s),
+            else calendar(i.operating_hours, origin, reach_s, i.timezone),
             maintenance=learned.maintenance
             if i.maintenance is None
             else maintenance_windows(i.maintenance, reach_s),
@@ -169,7 +197,7 @@ def _instrument(i: Instrument, origin: datetime, reach_s: float) -> model.Instru
     return model.InstrumentSpec(
         id=i.id,
         kind=i.kind,
-        calendar=calendar(i.operating_hours, origin, reach_s),
+        calendar=calendar(i.operating_hours, origin, reach_s, i.timezone),
         maintenance=maintenance_windows(i.maintenance, reach_s),
         failures=failures,
         setup_buffer_s=i.setup_hours * HOUR,

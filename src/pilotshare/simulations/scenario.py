@@ -55,6 +55,8 @@ class Instrument:
     operating_hours: WeeklyHours | None = None
     maintenance: MaintenancePlan | None = None
     setup_hours: float = 0.0
+    #: The time zone its opening hours are in.
+    timezone: str = "UTC"
     #: Live sites only: the twin's own spec of this instrument (learned distributions), and
     #: the MTBF and opening hours it was read with, so the engine sees what a change altered.
     model: object | None = field(default=None, compare=False, repr=False)
