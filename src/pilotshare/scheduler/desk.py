@@ -131,26 +131,27 @@ class SchedulerDesk:
             f = self.free[n]
             if not f.eligible(request):
                 continue
-            first = lo
-            if f.notice_s and now + f.notice_s > first:
-                first = now + f.notice_s
-            if not_before and n in not_before and not_before[n] > first:
-                first = not_before[n]
-            found = f.first_fit(first, hi, duration)
+            # Bookable from ``avail``, as policy.free_intervals cuts at now + notice; a
+            # down instrument from its ``not_before``. The request's own bounds never cut a
+            # span: allocate's tie-breaks (fragment, leftover) must see whole intervals.
+            avail = now + f.notice_s
+            if not_before and n in not_before and not_before[n] > avail:
+                avail = not_before[n]
+            found = f.first_fit(max(lo, avail), hi, duration)
             if found is not None and found[0] <= best + _TIE:
                 best = min(best, found[0])
-                fits.append((found[0], n, found[1], found[2], first))
+                fits.append((found[0], n, found[1], found[2], avail))
         if not fits:
             return None
         origin = self.origin
         cands = []
-        for end, n, k0, k1, first in fits:
+        for end, n, k0, k1, avail in fits:
             if end > best + _TIE:
                 continue  # finishes later than another candidate: allocate would not pick it
             f = self.free[n]
             spans = f.spans[k0:k1]
-            if f.starts[k0] < first:
-                spans[0] = (origin + timedelta(seconds=first), spans[0][1])
+            if f.starts[k0] < avail:
+                spans[0] = (origin + timedelta(seconds=avail), spans[0][1])
             t = f.template
             cands.append(
                 Candidate(

@@ -66,6 +66,8 @@ from pilotshare.twin.timeline import (
 )
 
 FloatArray = npt.NDArray[np.float64]
+#: Calendars never need to reach further than this (datetimes end in year 9999).
+_MAX_REACH_S = 100 * 365 * DAY
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +192,8 @@ class SiteSpec:
     def calendar_s(self) -> float:
         """How far calendars should reach: the horizon, plus the longest request window, plus
         90 days of lead time (a request made late in the horizon may be for much later)."""
-        return self.horizon_s + max((d.window_s for d in self.demand), default=0.0) + 90 * DAY
+        reach = self.horizon_s + max((d.window_s for d in self.demand), default=0.0) + 90 * DAY
+        return min(reach, _MAX_REACH_S)
 
 
 @dataclass(frozen=True, slots=True)

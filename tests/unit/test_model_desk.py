@@ -1,0 +1,139 @@
+"""The desk hands the scheduler's ``allocate`` a pruned candidate list: the decision must be
+the one ``allocate`` makes on every instrument's full free time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pilotshare.scheduler.allocation import Candidate, Request, allocate
+from pilotshare.scheduler.desk import SchedulerDesk, SchedulerDeskFactory
+from pilotshare.twin.model import BookingSpec, InstrumentSpec, SiteSpec, SlotRequest
+
+H = 3600.0
+ORIGIN = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
+
+
+def _full(desk: SchedulerDesk, kind: str, now: datetime) -> list[Candidate]:
+    """Every instrument's whole free time, cut at ``now`` as ``policy.free_intervals`` does."""
+    out = []
+    for n in desk.by_kind[kind]:
+        f = desk.free[n]
+        t = f.template
+        cut = now + timedelta(seconds=f.notice_s)
+        spans = [(max(a, cut), b) for a, b in f.spans if b > cut]
+        out.append(
+            Candidate(
+                t.instrument,
+                t.kind,
+                t.capabilities,
+                tuple(spans),
+                t.p_up,
+                t.setup_buffer,
+                t.min_length,
+                t.max_length,
+            )
+        )
+    return out
+
+
+instrument = st.tuples(
+    st.sampled_from([0.0, 900.0, 1800.0]),  # setup buffer
+    st.sampled_from([0.9, 0.95, 0.99]),  # p_up
+    st.sampled_from([0.0, 7200.0]),  # minimum notice
+    st.booleans(),  # office hours or always open
+    st.lists(st.tuples(st.integers(0, 200), st.integers(1, 12)), max_size=6),  # bookings (h)
+)
+request = st.tuples(
+    st.integers(0, 150),  # arrival hour
+    st.integers(1, 16),  # duration (h)
+    st.integers(0, 48),  # lead (h)
+    st.integers(0, 120),  # slack (h)
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(instrument, min_size=1, max_size=5), st.lists(request, min_size=1, max_size=25))
+def test_pruned_desk_decides_as_allocate_on_all_candidates(
+    instruments: list[tuple[float, float, float, bool, list[tuple[int, int]]]],
+    requests: list[tuple[int, int, int, int]],
+) -> None:
+    office = tuple((d * 24 * H + 2 * H, d * 24 * H + 12 * H) for d in range(60))
+    specs, held = [], []
+    for n, (buf, p_up, notice, hours, bookings) in enumerate(instruments):
+        specs.append(
+            InstrumentSpec(
+                f"i{n}",
+                "k",
+                calendar=office if hours else None,
+                setup_buffer_s=buf,
+                p_up=p_up,
+                min_notice_s=notice,
+            )
+        )
+        end = -1.0
+        for start_h, length_h in sorted(bookings):
+            start = max(start_h * H, end + 2 * buf + H)
+            held.append(BookingSpec(f"b{n}-{start_h}", f"i{n}", start, start + length_h * H))
+            end = start + length_h * H
+    site = SiteSpec(
+        origin=ORIGIN, horizon_s=30 * 24 * H, instruments=tuple(specs), bookings=tuple(held)
+    )
+    desk = SchedulerDeskFactory()(site)
+    for rid, (at_h, dur_h, lead_h, slack_h) in enumerate(sorted(requests)):
+        now = at_h * H
+        earliest = now + lead_h * H
+        latest = earliest + (dur_h + slack_h) * H
+        expected = allocate(
+            Request(
+                str(rid),
+                "k",
+                timedelta(hours=dur_h),
+                ORIGIN + timedelta(seconds=earliest),
+                ORIGIN + timedelta(seconds=latest),
+            ),
+            _full(desk, "k", ORIGIN + timedelta(seconds=now)),
+            ORIGIN + timedelta(seconds=now),
+        )
+        got = desk.place(SlotRequest(rid, "k", dur_h * H, earliest, latest, frozenset()), now, {})
+        if expected is None:
+            assert got is None
+            continue
+        assert got is not None
+        assert specs[got.instrument].id == expected.instrument
+        assert ORIGIN + timedelta(seconds=got.start) == expected.start
+        assert ORIGIN + timedelta(seconds=got.end) == expected.end
+
+
+def test_a_booked_slot_and_its_buffers_are_no_longer_free() -> None:
+    site = SiteSpec(
+        origin=ORIGIN,
+        horizon_s=10 * 24 * H,
+        instruments=(InstrumentSpec("a", "k", setup_buffer_s=1800.0),),
+    )
+    desk = SchedulerDeskFactory()(site)
+    first = desk.place(SlotRequest(1, "k", 2 * H, 0.0, 10 * H, frozenset()), 0.0, {})
+    second = desk.place(SlotRequest(2, "k", 2 * H, 0.0, 10 * H, frozenset()), 0.0, {})
+    assert first is not None
+    assert second is not None
+    assert (first.start, first.end) == (0.0, 2 * H)
+    assert second.start == first.end + 1800.0  # the changeover after the first booking
+    third = desk.place(SlotRequest(3, "k", 7 * H, 0.0, 10 * H, frozenset()), 0.0, {})
+    assert third is None  # nothing of 7 h is left before the 10 h limit
+
+
+def test_a_down_instrument_is_offered_only_from_its_not_before_time() -> None:
+    site = SiteSpec(
+        origin=ORIGIN,
+        horizon_s=10 * 24 * H,
+        instruments=(InstrumentSpec("a", "k"), InstrumentSpec("b", "k", p_up=0.5)),
+    )
+    desk = SchedulerDeskFactory()(site)
+    got = desk.place(SlotRequest(1, "k", H, 0.0, 48 * H, frozenset()), 0.0, {0: 5 * H})
+    assert got is not None
+    assert (got.instrument, got.start) == (1, 0.0)  # b, although less reliable, is free now
+    again = desk.place(SlotRequest(2, "k", H, 0.0, 48 * H, frozenset()), 0.0, {0: 5 * H, 1: 9 * H})
+    assert again is not None
+    assert (again.instrument, again.start) == (0, 5 * H)
