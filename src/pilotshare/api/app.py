@@ -26,6 +26,7 @@ from pilotshare.api.routes import (
     instruments,
     qualifications,
     rejects,
+    simulations,
     statements,
     telemetry,
     twin,
@@ -49,6 +50,7 @@ ROUTERS = [
     statements.router,
     calendars.router,
     forecasts.router,
+    simulations.router,
 ]
 
 

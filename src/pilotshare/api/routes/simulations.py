@@ -1,0 +1,138 @@
+"""``POST /api/v1/simulations`` and ``GET /api/v1/simulations/{id}`` (CONTRACT §3).
+
+A what-if simulation is a job, like a forecast: the POST checks the scenario and queues it
+(202 ``{"id","status":"queued"}``), a ``scheduler.jobs.Worker`` runs it, and the GET answers
+``{"id","status","progress","result"}`` (``detail`` when it failed); the result is the JSON
+report of ``pilotshare simulate``. The body is either JSON ``{"scenario": …, "replications",
+"seed"}``, where ``scenario`` is the YAML text or the same document as a JSON object, or the
+YAML file itself with ``Content-Type: application/yaml``. A bad scenario is a 422 whose detail
+names the line and key. Planners and admins only; a job is visible to its organisation.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter, HTTPException, Request, status
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pilotshare.api.deps import PlannerKey, Pool
+from pilotshare.api.schemas import Problem
+from pilotshare.core.domain import Role
+from pilotshare.core.errors import BadInput
+from pilotshare.scheduler import jobs
+from pilotshare.simulations.job import (
+    KIND,
+    MAX_REPLICATIONS,
+    MAX_TEXT,
+    SEED_MAX,
+    SimulationRequest,
+)
+
+router = APIRouter(prefix="/api/v1/simulations", tags=["simulations"])
+
+YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain")
+
+
+class SimulationCreate(BaseModel):
+    """A what-if scenario to run against its baseline."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scenario: str | dict[str, Any] = Field(
+        description="the scenario: YAML text, or the same document as a JSON object "
+        "(format: docs/simulations.md)"
+    )
+    replications: int | None = Field(
+        default=None,
+        ge=2,
+        le=MAX_REPLICATIONS,
+        description="paired replications; default: the scenario's own",
+    )
+    seed: int | None = Field(
+        default=None, ge=0, le=SEED_MAX, description="root seed; default: the scenario's own"
+    )
+
+
+class JobQueued(BaseModel):
+    id: UUID
+    status: str
+
+
+class JobPublic(BaseModel):
+    """A job's state; ``result`` once done, ``detail`` once failed."""
+
+    id: UUID
+    status: str
+    progress: float
+    result: dict[str, Any] | None = None
+    detail: str | None = None
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "body"
+    return f"{where}: {err['msg']}"
+
+
+async def _body(request: Request) -> SimulationCreate:
+    raw = await request.body()
+    if len(raw) > MAX_TEXT + 4096:
+        raise BadInput("bad_scenario", f"body is larger than {MAX_TEXT // 1024} KiB")
+    kind = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if kind in YAML_TYPES:
+        try:
+            return SimulationCreate(scenario=raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise BadInput("bad_scenario", "the scenario is not UTF-8 text") from None
+    if kind != "application/json":
+        raise HTTPException(
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+            "send application/json or application/yaml",
+        )
+    try:
+        return SimulationCreate.model_validate(json.loads(raw))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadInput("bad_json", f"body is not JSON: {exc}") from None
+    except ValidationError as exc:
+        raise BadInput("bad_request", _first_error(exc)) from None
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobQueued,
+    responses={422: {"model": Problem}, 415: {"model": Problem}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": SimulationCreate.model_json_schema()},
+                "application/yaml": {"schema": {"type": "string"}},
+            },
+        }
+    },
+)
+async def create_simulation(request: Request, pool: Pool, principal: PlannerKey) -> Any:
+    """Queue a what-if scenario: baseline and scenario with common random numbers."""
+    body = await _body(request)
+    checked, _ = SimulationRequest.parse(body.scenario, body.replications, body.seed)
+    job = await jobs.enqueue(pool, kind=KIND, org=principal.org, request=checked.as_dict())
+    return {"id": job.id, "status": job.status.value}
+
+
+@router.get(
+    "/{job_id}",
+    response_model=JobPublic,
+    response_model_exclude_unset=True,
+    responses={404: {"model": Problem}},
+)
+async def get_simulation(job_id: UUID, pool: Pool, principal: PlannerKey) -> Any:
+    """The simulation's status and progress, then its report (or why it failed)."""
+    org = None if principal.role is Role.ADMIN else principal.org
+    job = await jobs.get(pool, job_id, kind=KIND, org=org)
+    if job is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such simulation")
+    return job.public()
