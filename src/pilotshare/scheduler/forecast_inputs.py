@@ -25,6 +25,7 @@ from typing import Final
 
 import asyncpg
 
+from pilotshare.core.domain import InstrumentState
 from pilotshare.scheduler.policy import BookingRules, OperatingCalendar
 from pilotshare.twin.distributions import Empirical, Exponential, Sampler
 from pilotshare.twin.model import (
@@ -120,7 +121,7 @@ async def load_behaviour(
     rows = await conn.fetch(_INTERVALS_SQL, instrument, start, end, gap)
     if not rows:
         return None
-    return learn([Interval(r["state"], r["start"], r["stop"]) for r in rows])
+    return learn([Interval(InstrumentState(r["state"]), r["start"], r["stop"]) for r in rows])
 
 
 async def load_inputs(
