@@ -283,3 +283,21 @@ def _spawn(coro: Awaitable[None]) -> None:
     task: asyncio.Task[None] = asyncio.ensure_future(coro)
     _background.add(task)
     task.add_done_callback(_background.discard)
+
+
+async def run_once(
+    url: str,
+    params: ForecastParams,
+    now: datetime,
+    *,
+    workers: int = 2,
+    progress: Callable[[float], None] | None = None,
+) -> dict[str, Any]:
+    """One forecast outside the job queue (``pilotshare forecast``), on its own connection."""
+    from pilotshare.core.db.pool import connect
+
+    conn = await connect(url)
+    try:
+        return await compute(conn, params, now, workers=workers, progress=progress)
+    finally:
+        await conn.close()
