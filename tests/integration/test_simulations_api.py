@@ -146,8 +146,7 @@ async def test_too_many_replications_in_all_is_422(
 ) -> None:
     planner = await _key(pool, "acme", "planner")
     big = SCENARIO.replace("  - add_instruments", "  - name: more\n    add_instruments") + (
-        "sweep:\n  parameters:\n"
-        f"    - {{change: more, field: count, values: {list(range(20))}}}\n"
+        f"sweep:\n  parameters:\n    - {{change: more, field: count, values: {list(range(20))}}}\n"
     )
     r = await client.post(
         "/api/v1/simulations", json={"scenario": big, "replications": 1000}, headers=planner

@@ -51,7 +51,8 @@ def erlang_c_wait(c: int, lam: float, mean: float) -> float:
 def test_adding_a_server_moves_the_wait_as_erlang_c_says() -> None:
     scenario = parse_scenario(SCENARIO)
     assert isinstance(scenario.base, Site)
-    outcome = experiment.run(scenario, scenario.base, LocalRunner(2))
+    with LocalRunner(2) as pool:
+        outcome = experiment.run(scenario, scenario.base, pool)
     rows = {(r["metric"], r["kind"]): r for r in report.build(outcome)["comparison"]}
     wait = rows[("wait_hours", "cell")]
     w2, w3 = erlang_c_wait(2, LAMBDA, MEAN), erlang_c_wait(3, LAMBDA, MEAN)
@@ -79,7 +80,8 @@ def test_booking_by_name_turns_m_m_2_into_two_m_m_1_queues() -> None:
     )
     scenario = parse_scenario(text)
     assert isinstance(scenario.base, Site)
-    outcome = experiment.run(scenario, scenario.base, LocalRunner(2))
+    with LocalRunner(2) as pool:
+        outcome = experiment.run(scenario, scenario.base, pool)
     rows = {(r["metric"], r["kind"]): r for r in report.build(outcome)["comparison"]}
     wait = rows[("wait_hours", "cell")]
     mu, half = 1 / MEAN, LAMBDA / 2

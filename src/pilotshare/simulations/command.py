@@ -95,6 +95,7 @@ def simulate(
         )
     finally:
         done()
+        runner.close()
     data = report.build(outcome)
     directory = out or Path("simulations") / scenario.name
     paths = output.write(outcome, directory, data)

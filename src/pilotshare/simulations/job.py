@@ -112,15 +112,19 @@ def simulation_handler(
                 last[0] = fraction
                 loop.call_soon_threadsafe(_spawn, pending, progress(fraction))
 
-        outcome = await asyncio.to_thread(
-            experiment.run,
-            scenario,
-            base,
-            runner_for(dask, workers),
-            replications=request.replications,
-            seed=request.seed,
-            progress=tick,
-        )
+        runner = runner_for(dask, workers)
+        try:
+            outcome = await asyncio.to_thread(
+                experiment.run,
+                scenario,
+                base,
+                runner,
+                replications=request.replications,
+                seed=request.seed,
+                progress=tick,
+            )
+        finally:
+            await asyncio.to_thread(runner.close)
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
         return report.build(outcome)

@@ -14,7 +14,9 @@ tasks give bit-identical results on every runner (``tests/integration/test_simul
   caller, such as a ``LocalCluster``'s). Tasks are submitted with ``pure=False`` and explicit
   keys so two identical scenarios in one cluster never share cached futures.
 
-``progress(done, total)`` is called in the caller's thread after each finished task.
+Both pools send tasks in chunks (several per worker, so the load still balances) because a
+replication can take only milliseconds and a round trip to a worker costs about as much.
+``progress(done, total)`` is called in the caller's thread after each finished chunk.
 """
 
 from __future__ import annotations
@@ -48,11 +50,16 @@ class Runner(Protocol):
         self, fn: Callable[[T], R], tasks: Sequence[T], progress: Progress | None = None
     ) -> list[R]: ...
 
+    def close(self) -> None: ...
+
 
 class InlineRunner:
     """Every task in this process, one after another."""
 
     description = "this process"
+
+    def close(self) -> None:
+        """Nothing to release."""
 
     def map(
         self, fn: Callable[[T], R], tasks: Sequence[T], progress: Progress | None = None
@@ -65,15 +72,52 @@ class InlineRunner:
         return out
 
 
+def chunks(count: int, parts: int) -> list[range]:
+    """``range(count)`` cut into at most ``parts`` contiguous pieces of near-equal size."""
+    parts = max(1, min(parts, count))
+    size, extra = divmod(count, parts)
+    out, start = [], 0
+    for k in range(parts):
+        end = start + size + (1 if k < extra else 0)
+        out.append(range(start, end))
+        start = end
+    return out
+
+
+def run_chunk(fn: Callable[[T], R], chunk: Sequence[T]) -> list[R]:
+    """Run ``fn`` over a chunk of tasks inside one worker (module level: it is shipped)."""
+    return [fn(task) for task in chunk]
+
+
 class LocalRunner:
-    """A pool of worker processes on this machine (default: one per core)."""
+    """A pool of worker processes on this machine (default: one per core).
+
+    Tasks travel in chunks (``CHUNKS_PER_WORKER`` per worker) so that a replication of a few
+    milliseconds does not pay a round trip each; the pool is started on first use and kept
+    until :meth:`close`, so a sweep or a benchmark pays the start-up once.
+    """
+
+    CHUNKS_PER_WORKER = 8
 
     def __init__(self, workers: int | None = None) -> None:
         self.workers = max(1, workers or os.cpu_count() or 1)
+        self._pool: ProcessPoolExecutor | None = None
 
     @property
     def description(self) -> str:
         return f"{self.workers} local processes"
+
+    def close(self) -> None:
+        """Stop the worker processes (the next ``map`` starts new ones)."""
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> LocalRunner:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
     def map(
         self, fn: Callable[[T], R], tasks: Sequence[T], progress: Progress | None = None
@@ -81,23 +125,35 @@ class LocalRunner:
         if self.workers == 1 or len(tasks) <= 1:
             return InlineRunner().map(fn, tasks, progress)
         report = progress or _noop
+        if self._pool is None:
+            context = multiprocessing.get_context("forkserver")
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
         results: list[Any] = [None] * len(tasks)
-        context = multiprocessing.get_context("forkserver")
-        with ProcessPoolExecutor(min(self.workers, len(tasks)), mp_context=context) as pool:
-            futures: dict[Future[R], int] = {pool.submit(fn, t): i for i, t in enumerate(tasks)}
-            try:
-                for done, future in enumerate(as_completed(futures), start=1):
-                    results[futures[future]] = future.result()
-                    report(done, len(tasks))
-            except BaseException:
-                for future in futures:
-                    future.cancel()
-                raise
+        pieces = chunks(len(tasks), self.workers * self.CHUNKS_PER_WORKER)
+        futures: dict[Future[list[R]], range] = {
+            self._pool.submit(run_chunk, fn, [tasks[i] for i in piece]): piece for piece in pieces
+        }
+        done = 0
+        try:
+            for future in as_completed(futures):
+                piece = futures[future]
+                results[piece.start : piece.stop] = future.result()
+                done += len(piece)
+                report(done, len(tasks))
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
         return results
 
 
 class DaskRunner:
-    """Tasks on a Dask cluster: ``address`` (``tcp://host:8786``) or a caller's ``client``."""
+    """Tasks on a Dask cluster: ``address`` (``tcp://host:8786``) or a caller's ``client``.
+
+    Tasks travel in chunks, as on the local pool, sized by the cluster's thread count.
+    """
+
+    CHUNKS_PER_WORKER = 8
 
     def __init__(
         self, address: str | None = None, *, client: Any = None, timeout_s: float = 10.0
@@ -112,6 +168,9 @@ class DaskRunner:
     def description(self) -> str:
         where = self.address or getattr(getattr(self.client, "scheduler", None), "address", "")
         return f"Dask cluster {where}".strip()
+
+    def close(self) -> None:
+        """A client given by the caller stays the caller's to close."""
 
     def _connect(self) -> Any:
         from distributed import Client
@@ -132,16 +191,27 @@ class DaskRunner:
         client = self.client or self._connect()
         try:
             run = uuid.uuid4().hex[:12]
-            keys = [f"pilotshare-sim-{run}-{i}" for i in range(len(tasks))]
+            workers = max(1, sum(client.nthreads().values()))
+            pieces = chunks(len(tasks), workers * self.CHUNKS_PER_WORKER)
             futures = [
-                client.submit(fn, t, key=k, pure=False) for t, k in zip(tasks, keys, strict=True)
+                client.submit(
+                    run_chunk,
+                    fn,
+                    [tasks[i] for i in piece],
+                    key=f"pilotshare-sim-{run}-{k}",
+                    pure=False,
+                )
+                for k, piece in enumerate(pieces)
             ]
-            index = {f.key: i for i, f in enumerate(futures)}
+            index = {f.key: pieces[k] for k, f in enumerate(futures)}
             results: list[Any] = [None] * len(tasks)
+            done = 0
             try:
                 finished = dask_completed(futures)  # type: ignore[no-untyped-call]
-                for done, future in enumerate(finished, start=1):
-                    results[index[future.key]] = future.result()
+                for future in finished:
+                    piece = index[future.key]
+                    results[piece.start : piece.stop] = future.result()
+                    done += len(piece)
                     report(done, len(tasks))
             finally:
                 client.cancel(futures)
