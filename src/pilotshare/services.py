@@ -13,12 +13,13 @@ import logging
 from collections.abc import Iterator
 from datetime import timedelta
 
+import asyncpg
 import uvicorn
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from pilotshare.api.app import create_app
-from pilotshare.core.clock import SystemClock
+from pilotshare.core.clock import Clock, SystemClock
 from pilotshare.core.db.pool import create_pool
 from pilotshare.core.messaging import Publisher
 from pilotshare.core.settings import MqttEndpoint, Settings
@@ -56,6 +57,24 @@ async def serve_app(
         await task
 
 
+async def run_jobs(
+    pool: asyncpg.Pool, *, clock: Clock, stop: asyncio.Event, workers: int = 2
+) -> None:
+    """The job worker of this process: forecasts and what-if simulations, until ``stop``.
+
+    Any number of API processes may each run one; the queue hands every job to one of them.
+    """
+    from pilotshare.scheduler.forecast import forecast_handler
+    from pilotshare.scheduler.jobs import Worker
+    from pilotshare.simulations.job import simulation_handler
+
+    handlers = {
+        "forecast": forecast_handler(pool, clock=clock, workers=workers),
+        "simulation": simulation_handler(pool, clock=clock, workers=workers),
+    }
+    await Worker(pool, handlers).run(stop)
+
+
 async def serve_api(
     settings: Settings,
     *,
@@ -78,7 +97,13 @@ async def serve_api(
                 mqtt=MqttEndpoint.parse(rt.mqtt_url),
             )
             log.info("API on http://%s:%d (docs at /docs)", host, port)
-            await serve_app(app, host=host, port=port, stop=stop)
+            jobs_stop = asyncio.Event()
+            worker = asyncio.create_task(run_jobs(pool, clock=SystemClock(), stop=jobs_stop))
+            try:
+                await serve_app(app, host=host, port=port, stop=stop)
+            finally:
+                jobs_stop.set()
+                await worker
         finally:
             await pool.close()
 
