@@ -32,7 +32,7 @@ from pilotshare.edge_agent.adapters import SimulatedAdapter, SimulatedParams
 from pilotshare.edge_agent.config import AgentConfig
 from pilotshare.edge_agent.runner import Agent
 from pilotshare.runtime import Runtime, runtime, stop_on_signals
-from pilotshare.services import serve_app
+from pilotshare.services import run_jobs, serve_app
 from pilotshare.twin.ingest import Ingest
 
 log = logging.getLogger(__name__)
@@ -248,6 +248,7 @@ async def run_demo(
                 for agent in agents:
                     tasks.create_task(agent.run(stop))
                 tasks.create_task(serve_app(app, host=host, port=port, stop=stop))
+                tasks.create_task(run_jobs(pool, clock=clock, stop=stop))
                 tasks.create_task(
                     _announce_when_up(ingest, host, port, text=text, out=out, stop=stop)
                 )
