@@ -9,7 +9,8 @@ sweep) ``repeats`` times; figures are medians, and the ratio to the in-process r
 within one run of this script because absolute speeds drift with the machine's load. Every
 runner must return bit-identical replications, which the script checks. Overhead per task is
 measured with a task that does almost nothing (one tiny numpy draw), so it is the cost of
-shipping a task and its result, not of simulating. Cluster start-up is reported separately.
+shipping a task and its result, not of simulating; runners send tasks in chunks, so the cost
+of one round trip (one chunk) is shown too. Cluster start-up is reported separately.
 """
 
 from __future__ import annotations
@@ -30,7 +31,13 @@ from distributed import Client, LocalCluster
 
 from pilotshare.simulations import experiment
 from pilotshare.simulations.loader import load_scenario
-from pilotshare.simulations.runner import DaskRunner, InlineRunner, LocalRunner, Runner
+from pilotshare.simulations.runner import (
+    DaskRunner,
+    InlineRunner,
+    LocalRunner,
+    Runner,
+    chunks,
+)
 from pilotshare.simulations.scenario import Site
 
 DEFAULT = Path(str(resources.files("pilotshare.simulations") / "scenarios/smt-second-reflow.yaml"))
@@ -39,6 +46,22 @@ DEFAULT = Path(str(resources.files("pilotshare.simulations") / "scenarios/smt-se
 def tiny(seed: int) -> float:
     """A task that costs almost nothing to run: what is left is the runner's overhead."""
     return float(np.random.default_rng(seed).random())
+
+
+def trips(runner: Runner, client: Client) -> int:
+    """How many round trips (chunks) the overhead run makes on ``runner``."""
+    if isinstance(runner, InlineRunner):
+        return ARGS_TASKS[0]
+    workers = 2 if isinstance(runner, LocalRunner) else sum(client.nthreads().values())
+    per = (
+        LocalRunner.CHUNKS_PER_WORKER
+        if isinstance(runner, LocalRunner)
+        else (DaskRunner.CHUNKS_PER_WORKER)
+    )
+    return len(chunks(ARGS_TASKS[0], workers * per))
+
+
+ARGS_TASKS = [200]
 
 
 def median_time(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
@@ -58,6 +81,7 @@ def main() -> None:
     parser.add_argument("--overhead-tasks", type=int, default=200)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
+    ARGS_TASKS[0] = args.overhead_tasks
 
     scenario = dataclasses.replace(load_scenario(args.scenario), sweep=None)
     assert isinstance(scenario.base, Site)
@@ -104,6 +128,7 @@ def main() -> None:
                     "replications_per_s": round(tasks / wall, 2),
                     "events_per_s": round(events / wall),
                     "overhead_ms_per_task": round(1000 * over / args.overhead_tasks, 3),
+                    "overhead_ms_per_round_trip": round(1000 * over / trips(runner, client), 3),
                     "identical": same,
                 }
             )
