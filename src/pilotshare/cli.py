@@ -176,7 +176,7 @@ def mqtt_credentials(
     site: Annotated[str | None, typer.Option(help="only this site's instruments")] = None,
     backend_user: Annotated[
         str, typer.Option(help="broker user of the ingest (reads telemetry, writes ack/cmd)")
-    ] = "pilotshare-ingest",
+    ] = "ingest",
 ) -> None:
     """Write broker users and ACL: one user per registered instrument, one for the backend.
 

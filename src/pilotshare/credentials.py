@@ -1,8 +1,8 @@
-"""``pilotshare mqtt-credentials``: Mosquitto password and ACL files from the registered instruments.
+"""``pilotshare mqtt-credentials``: Mosquitto password and ACL files from the instruments.
 
 Each instrument gets its own broker user, ``agent-<instrument>``, allowed to publish only its
 own ``pilotshare/v1/<site>/<instrument>/telemetry`` and ``…/status`` (its last will included)
-and to read only its own ``…/ack`` and ``…/cmd``. The backend user (``pilotshare-ingest`` by
+and to read only its own ``…/ack`` and ``…/cmd``. The backend user (``ingest`` by
 default) reads every telemetry and status topic and writes every ack and cmd topic. Anything
 not granted is denied: an agent's password opens no other instrument's topics.
 
@@ -138,7 +138,7 @@ async def write_credentials(
     *,
     passwd: Path,
     acl: Path,
-    backend_user: str = "pilotshare-ingest",
+    backend_user: str = "ingest",
     site: str | None = None,
 ) -> list[tuple[str, str]]:
     """Write both files from the database; returns the new users' passwords."""

@@ -59,9 +59,7 @@ class Backend:
                 for sample in batch.samples:
                     self.samples[sample.ts] = sample.state.value
                 self.batches.append(batch.batch)
-                await client.publish(
-                    f"{self.root}/ack", encode(Ack(batches=(batch.batch,))), qos=1
-                )
+                await client.publish(f"{self.root}/ack", encode(Ack(batches=(batch.batch,))), qos=1)
 
 
 @contextlib.asynccontextmanager
@@ -128,7 +126,9 @@ async def test_batches_are_acked_and_the_outbox_drains(
     held = set(agent.protocol.unacked)
     sealed = set(range(first, agent.protocol.next_batch))
     assert sealed <= set(backend.batches) | held
-    assert len(backend.samples) <= agent.stats.samples <= len(backend.samples) + agent.protocol.depth
+    assert (
+        len(backend.samples) <= agent.stats.samples <= len(backend.samples) + agent.protocol.depth
+    )
 
 
 async def test_unacked_batches_are_resent_after_the_timeout(

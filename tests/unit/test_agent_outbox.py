@@ -17,8 +17,12 @@ T0 = datetime(2026, 11, 28, 1, 0, tzinfo=UTC)
 
 
 def sample(i: int) -> Sample:
-    return Sample(ts=T0 + timedelta(seconds=i), state=InstrumentState.RUNNING, utilization=0.5,
-                  metrics={"power_w": float(i)})
+    return Sample(
+        ts=T0 + timedelta(seconds=i),
+        state=InstrumentState.RUNNING,
+        utilization=0.5,
+        metrics={"power_w": float(i)},
+    )
 
 
 def test_seal_forget_and_reopen(tmp_path: Path) -> None:

@@ -18,8 +18,9 @@ from pilotshare.edge_agent.protocol import (
     backoff_delay,
 )
 
-LIMITS = Limits(batch_max_samples=3, batch_max_age_s=5.0, ack_timeout_s=10.0, max_samples=9,
-                max_inflight=2)
+LIMITS = Limits(
+    batch_max_samples=3, batch_max_age_s=5.0, ack_timeout_s=10.0, max_samples=9, max_inflight=2
+)
 
 
 def test_a_batch_is_sealed_by_count() -> None:
@@ -107,8 +108,13 @@ events = st.lists(
 def test_nothing_is_lost_and_numbers_only_grow(
     history: list[tuple[object, ...]], batch: int, inflight: int, extra: int
 ) -> None:
-    limits = Limits(batch_max_samples=batch, batch_max_age_s=2.0, ack_timeout_s=5.0,
-                    max_samples=batch * (2 + extra), max_inflight=inflight)
+    limits = Limits(
+        batch_max_samples=batch,
+        batch_max_age_s=2.0,
+        ack_timeout_s=5.0,
+        max_samples=batch * (2 + extra),
+        max_inflight=inflight,
+    )
     p = OutboxProtocol(limits, next_batch=1000, now=0)
     now = 0.0
     taken = acked = dropped = 0

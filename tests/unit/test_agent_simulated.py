@@ -16,7 +16,9 @@ S = InstrumentState
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
 
 
-def trace(seed: int, step_s: float, hours: float, params: SimulatedParams) -> list[tuple[datetime, S]]:
+def trace(
+    seed: int, step_s: float, hours: float, params: SimulatedParams
+) -> list[tuple[datetime, S]]:
     inst = SimulatedInstrument(params, seed, start=T0, record=True)
     t = T0
     end = T0 + timedelta(hours=hours)
@@ -44,8 +46,9 @@ def test_same_seed_same_samples() -> None:
 
 
 def test_true_mtbf_mttr_and_run_length_show_in_the_history() -> None:
-    params = SimulatedParams(run_mean_s=1800, idle_mean_s=600, setup_mean_s=0, mtbf_s=6 * 3600,
-                             mttr_s=1800)
+    params = SimulatedParams(
+        run_mean_s=1800, idle_mean_s=600, setup_mean_s=0, mtbf_s=6 * 3600, mttr_s=1800
+    )
     inst = SimulatedInstrument(params, 42, start=T0, record=True)
     inst.advance(T0 + timedelta(days=400))
     assert inst.transitions is not None
@@ -53,8 +56,11 @@ def test_true_mtbf_mttr_and_run_length_show_in_the_history() -> None:
     running = sum((b.at - a.at).total_seconds() for a, b in spans if a.state is S.RUNNING)
     failures = [b for a, b in spans if a.state is S.RUNNING and b.state is S.DOWN]
     repairs = [(b.at - a.at).total_seconds() for a, b in spans if a.state is S.DOWN]
-    runs = [(b.at - a.at).total_seconds() for a, b in spans
-            if a.state is S.RUNNING and b.state is S.IDLE]
+    runs = [
+        (b.at - a.at).total_seconds()
+        for a, b in spans
+        if a.state is S.RUNNING and b.state is S.IDLE
+    ]
     assert abs(running / len(failures) - params.mtbf_s) / params.mtbf_s < 0.1
     assert abs(statistics.mean(repairs) - params.mttr_s) / params.mttr_s < 0.1
     # completed runs are the ones no failure cut short: a little shorter than run_mean_s
@@ -92,9 +98,17 @@ def test_locked_instrument_starts_no_run_until_unlocked() -> None:
 
 
 def test_following_bookings_runs_mostly_inside_them() -> None:
-    params = SimulatedParams(follow_bookings=True, run_mean_s=3600, idle_mean_s=300,
-                             setup_mean_s=300, mtbf_s=10**9, p_no_show=0.2, p_overrun=0.5,
-                             late_start_mean_s=900, overrun_mean_s=1200)
+    params = SimulatedParams(
+        follow_bookings=True,
+        run_mean_s=3600,
+        idle_mean_s=300,
+        setup_mean_s=300,
+        mtbf_s=10**9,
+        p_no_show=0.2,
+        p_overrun=0.5,
+        late_start_mean_s=900,
+        overrun_mean_s=1200,
+    )
     inst = SimulatedInstrument(params, 9, start=T0, record=True)
     slots = []
     for day in range(200):
@@ -110,11 +124,17 @@ def test_following_bookings_runs_mostly_inside_them() -> None:
     used = {i for i, (s, e) in enumerate(slots) if any(s <= t < e for t in starts)}
     no_shows = 1 - len(used) / len(slots)
     assert 0.1 < no_shows < 0.3
-    firsts = [min(t for t in starts if s <= t < e) - s for s, e in slots
-              if any(s <= t < e for t in starts)]
+    firsts = [
+        min(t for t in starts if s <= t < e) - s
+        for s, e in slots
+        if any(s <= t < e for t in starts)
+    ]
     assert statistics.mean(x.total_seconds() for x in firsts) > 300  # late starts happen
-    ends = [t.at for a, t in zip(inst.transitions, inst.transitions[1:], strict=False)
-            if a.state is S.RUNNING]
+    ends = [
+        t.at
+        for a, t in zip(inst.transitions, inst.transitions[1:], strict=False)
+        if a.state is S.RUNNING
+    ]
     overruns = [t for t in ends if not any(s < t <= e for s, e in slots)]
     assert overruns  # some runs end after their slot
 
