@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import signal
 import socket
@@ -188,7 +189,7 @@ async def stored_ts(pool: asyncpg.Pool, instrument: str = "oven-1") -> list[date
 
 
 def largest_gaps(ts: list[datetime], n: int = 2) -> list[float]:
-    gaps = sorted(((b - a).total_seconds() for a, b in zip(ts, ts[1:], strict=False)), reverse=True)
+    gaps = sorted(((b - a).total_seconds() for a, b in itertools.pairwise(ts)), reverse=True)
     return gaps[:n]
 
 

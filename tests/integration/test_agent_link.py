@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiomqtt
-import pytest
 
 from pilotshare.core.clock import SystemClock
 from pilotshare.core.contract import (

@@ -134,7 +134,7 @@ def test_nothing_is_lost_and_numbers_only_grow(
             effects = p.tick(now, connected=connected)
         elif event[0] == "ack":
             chosen = sorted(in_flight)[: max(1, int(len(in_flight) * float(event[1])))]  # type: ignore[arg-type]
-            effects = p.ack(chosen + [1])  # 1 was never a batch: ignored
+            effects = p.ack([*chosen, 1])  # 1 was never a batch: ignored
         else:
             p.disconnected()
             in_flight.clear()
@@ -145,7 +145,8 @@ def test_nothing_is_lost_and_numbers_only_grow(
                 assert 1 <= e.samples <= batch
                 sealed[e.number] = e.samples
             elif isinstance(e, Send):
-                assert connected and event[0] == "tick"
+                assert connected
+                assert event[0] == "tick"
                 assert e.number in sealed
                 in_flight.add(e.number)
             elif isinstance(e, Forget):

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pilotshare.core.contract import decode_telemetry, encode, TelemetryBatch
+from pilotshare.core.contract import TelemetryBatch, decode_telemetry, encode
 from pilotshare.core.domain import InstrumentState
 from pilotshare.edge_agent.adapters import SimulatedInstrument, SimulatedParams
 
@@ -73,7 +73,8 @@ def test_metrics_move_with_the_state() -> None:
     for i in range(20_000):
         s = inst.step(T0 + timedelta(seconds=20 * i))
         by_state.setdefault(s.state, []).append(s.metrics["power_w"])
-        assert s.utilization is not None and 0 <= s.utilization <= 1
+        assert s.utilization is not None
+        assert 0 <= s.utilization <= 1
         if s.state is not S.RUNNING:
             assert s.utilization == 0
     assert statistics.mean(by_state[S.RUNNING]) > 3 * statistics.mean(by_state[S.IDLE])

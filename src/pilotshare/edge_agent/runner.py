@@ -27,6 +27,7 @@ import importlib.metadata
 import logging
 import random
 import signal
+import sqlite3
 import ssl
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -41,6 +42,7 @@ from paho.mqtt.properties import Properties
 from pilotshare.core.clock import Clock, SystemClock
 from pilotshare.core.contract import (
     Channel,
+    Sample,
     Status,
     Topic,
     decode_ack,
@@ -186,14 +188,24 @@ class Agent:
             try:
                 sample = await self.adapter.read(now)
             except AdapterError as exc:
-                self.stats.adapter_errors += 1
-                self.metrics.adapter_errors.inc()
-                log.warning("%s: adapter: %s (sample skipped)", cfg.instrument, exc)
+                self._adapter_failed(f"adapter: {exc}")
+                sample = None
+            except Exception:  # an adapter's own bug must not stop a months-long run
+                log.exception("%s: the adapter failed unexpectedly", cfg.instrument)
+                self._adapter_failed("adapter raised an unexpected error")
                 sample = None
             if sample is not None:
                 due = last_emit is None or mono - last_emit >= cfg.sample_interval_s - 1e-3
                 if due or sample.state != last_state:
-                    self._record(sample)
+                    try:
+                        self._record(sample)
+                    except sqlite3.Error as exc:  # a full or broken disk: say so, keep going
+                        log.error(  # noqa: TRY400 - one loud line, not a traceback per sample
+                            "%s: OUTBOX WRITE FAILED (%s): sample of %s lost",
+                            cfg.instrument,
+                            exc,
+                            sample.ts.isoformat(),
+                        )
                     last_emit, last_state = mono, sample.state
             wait = cfg.poll_s
             if last_emit is not None:
@@ -203,10 +215,13 @@ class Agent:
                 wait = min(wait, max(0.0, (change - self.clock.now()).total_seconds()))
             await _sleep_or(stop, max(wait, 0.001))
 
-    def _record(self, sample: object) -> None:
-        from pilotshare.core.contract import Sample
+    def _adapter_failed(self, why: str) -> None:
+        self.stats.adapter_errors += 1
+        self.metrics.adapter_errors.inc()
+        log.warning("%s: %s (sample skipped)", self.config.instrument, why)
 
-        assert isinstance(sample, Sample)  # noqa: S101
+    def _record(self, sample: Sample) -> None:
+        """Commit one sample to the outbox and let the protocol seal or drop."""
         if self._last_ts is not None and sample.ts <= self._last_ts:  # (instrument, ts) is unique
             sample = Sample(
                 ts=self._last_ts + _MIN_STEP,
@@ -436,7 +451,10 @@ class Agent:
                         cmd.cmd,
                         cmd.until.isoformat(),
                     )
-                    await self.adapter.command(cmd, self.clock.now())
+                    try:
+                        await self.adapter.command(cmd, self.clock.now())
+                    except Exception:
+                        log.exception("%s: the adapter failed on %s", self.config.instrument, cmd)
             except BadInput as exc:
                 self.stats.bad_messages += 1
                 self.metrics.bad_messages.inc()

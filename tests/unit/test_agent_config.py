@@ -1,0 +1,122 @@
+"""The agent's config file: the examples load, every mistake is one line naming its key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pilotshare.cli import main
+from pilotshare.core.errors import ConfigError
+from pilotshare.edge_agent.config import (
+    AgentConfig,
+    CommandConfig,
+    HttpConfig,
+    ModbusConfig,
+    SimulatedConfig,
+    load_config,
+)
+
+EXAMPLES = Path(__file__).parents[2] / "examples" / "agent"
+GOOD = """
+[agent]
+site = "demo"
+instrument = "oven-1"
+mqtt_url = "mqtt://127.0.0.1:1883"
+
+[adapter]
+type = "simulated"
+"""
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("simulated", SimulatedConfig),
+        ("command", CommandConfig),
+        ("http", HttpConfig),
+        ("modbus", ModbusConfig),
+    ],
+)
+def test_every_example_loads(name: str, kind: type) -> None:
+    config = load_config(EXAMPLES / f"{name}.toml")
+    assert isinstance(config.adapter, kind)
+    assert Path(config.agent.outbox_path).is_absolute()
+
+
+def test_defaults_are_the_contract_defaults(tmp_path: Path) -> None:
+    (tmp_path / "a.toml").write_text(GOOD)
+    config = load_config(tmp_path / "a.toml")
+    agent = config.agent
+    assert (agent.sample_interval_s, agent.batch_max_samples, agent.batch_max_age_s) == (1, 100, 5)
+    assert (agent.outbox_max_samples, agent.ack_timeout_s, agent.metrics_port) == (
+        10_000_000,
+        30,
+        9108,
+    )
+    assert agent.outbox_path == str(tmp_path / "oven-1.outbox.sqlite")
+    assert agent.agent_name == "oven-1-agent"
+    assert isinstance(config.adapter, SimulatedConfig)
+    assert config.adapter.seed == 1
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (("[agent]", "[agent]\nbogus = 1"), "agent.bogus: unknown key"),
+        (
+            ("[agent]", '[agent]\nsample_interval_s = "fast"'),
+            "agent.sample_interval_s: expected float, got str",
+        ),
+        (
+            ("[agent]", "[agent]\nbatch_max_samples = 0"),
+            "agent.batch_max_samples: expected int >= 1",
+        ),
+        (('site = "demo"', 'site = "Demo Site"'), "agent.site: 'Demo Site' is not a slug"),
+        (('mqtt_url = "mqtt://127.0.0.1:1883"', 'mqtt_url = "http://x"'), "agent.mqtt_url:"),
+        (('mqtt_url = "mqtt://127.0.0.1:1883"', ""), "agent.mqtt_url: required key is missing"),
+        (('type = "simulated"', 'type = "opcua"'), "adapter.type: invalid value 'opcua'"),
+        (
+            ('type = "simulated"', 'type = "simulated"\nmtbf_s = -1.0'),
+            "adapter.mtbf_s: expected float > 0",
+        ),
+        (('type = "simulated"', 'type = "simulated"\nmtbf = 1.0'), "adapter.mtbf: unknown key"),
+        (("[adapter]", "[adapters]"), "adapters: unknown key"),
+        (
+            ("[agent]", "[agent]\noutbox_max_samples = 5"),
+            "agent.outbox_max_samples: must be at least",
+        ),
+        (("[agent]", "[agent"), "not valid TOML"),
+    ],
+)
+def test_mistakes_are_one_line_naming_the_key(
+    tmp_path: Path, edit: tuple[str, str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "agent.toml"
+    path.write_text(GOOD.replace(*edit, 1))
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+    # the command line: exit 2, one line on standard error, no traceback
+    with pytest.raises(SystemExit) as exited:
+        main(["agent", "--config", str(path)])
+    assert exited.value.code == 2
+    err_text = capsys.readouterr().err.strip()
+    assert err_text.startswith("pilotshare: error: ")
+    assert message in err_text
+    assert len(err_text.splitlines()) == 1
+
+
+def test_a_missing_file_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["agent", "--config", str(tmp_path / "nope.toml")])
+    assert exited.value.code == 2
+    assert "nope.toml" in capsys.readouterr().err
+
+
+def test_config_built_in_code_is_validated() -> None:
+    with pytest.raises(ValueError, match="instrument"):
+        AgentConfig(site="demo", instrument="Oven 1", mqtt_url="mqtt://h")
+    config = AgentConfig(site="demo", instrument="oven-1", mqtt_url="mqtt://h", metrics_port=0)
+    assert config.poll_s == config.sample_interval_s
