@@ -141,14 +141,15 @@ def main() -> None:
     base_rate = rows[0]["replications_per_s"]
     print(
         f"\n{'runner':<32}{'wall s':>9}{'repl/s':>9}{'× inline':>10}{'events/s':>11}"
-        f"{'ms/task':>10}  identical"
+        f"{'ms/task':>10}{'ms/trip':>10}  identical"
     )
     for row in rows:
         row["speedup"] = round(row["replications_per_s"] / base_rate, 2)
         print(
             f"{row['runner']:<32}{row['wall_s']:>9.2f}{row['replications_per_s']:>9.2f}"
             f"{row['speedup']:>10.2f}{row['events_per_s']:>11}"
-            f"{row['overhead_ms_per_task']:>10.3f}  {row['identical']}"
+            f"{row['overhead_ms_per_task']:>10.3f}{row['overhead_ms_per_round_trip']:>10.3f}"
+            f"  {row['identical']}"
         )
     print(f"\nLocalCluster start-up: {startup:.2f} s (paid once per cluster, not per run)")
     if args.json:
