@@ -82,29 +82,6 @@ class _Free:
         self.ends[k0:k1] = [b for _, b in keep_f]
         self.spans[k0:k1] = keep_d
 
-    def eligible(self, request: SlotRequest) -> bool:
-        """``allocation.eligible`` on the request's kind, capabilities and length."""
-        t = self.template
-        if not request.capabilities <= t.capabilities:
-            return False
-        if request.duration < self.min_s:
-            return False
-        return self.max_s is None or request.duration <= self.max_s
-
-    def first_fit(self, lo: float, hi: float, duration: float) -> tuple[float, int, int] | None:
-        """``allocation.first_fit`` in float seconds: the earliest end of a ``duration`` slot
-        in ``[lo, hi]``, with the index range of free spans ``first_fit`` walks to find it."""
-        k0 = bisect_right(self.ends, lo)
-        starts, ends = self.starts, self.ends
-        for k in range(k0, len(starts)):
-            start = starts[k] if starts[k] > lo else lo
-            end = start + duration
-            if end > hi:
-                return None
-            if end <= ends[k]:
-                return end, k0, k + 1
-        return None
-
 
 class SchedulerDesk:
     """A desk for one replication; build many cheaply with ``SchedulerDeskFactory``."""
@@ -127,9 +104,13 @@ class SchedulerDesk:
         duration = request.duration
         fits: list[tuple[float, int, int, int, float]] = []  # end, member, k0, k1, first
         best = math.inf
+        caps = request.capabilities
         for n in self.by_kind.get(request.kind, ()):
             f = self.free[n]
-            if not f.eligible(request):
+            # allocation.eligible, inlined: this loop runs for every instrument of the kind.
+            if caps and not caps <= f.template.capabilities:
+                continue
+            if duration < f.min_s or (f.max_s is not None and duration > f.max_s):
                 continue
             # Bookable from ``avail``, as policy.free_intervals cuts at now + notice; a
             # down instrument from its ``not_before``. The request's own bounds never cut a
@@ -137,10 +118,20 @@ class SchedulerDesk:
             avail = now + f.notice_s
             if not_before and n in not_before and not_before[n] > avail:
                 avail = not_before[n]
-            found = f.first_fit(max(lo, avail), hi, duration)
-            if found is not None and found[0] <= best + _TIE:
-                best = min(best, found[0])
-                fits.append((found[0], n, found[1], found[2], avail))
+            first = lo if lo > avail else avail
+            # allocation.first_fit, in float seconds: the earliest end in [first, hi].
+            starts, ends = f.starts, f.ends
+            k0 = bisect_right(ends, first)
+            for k in range(k0, len(starts)):
+                a = starts[k]
+                end = (a if a > first else first) + duration
+                if end > hi:
+                    break
+                if end <= ends[k]:
+                    if end <= best + _TIE:
+                        best = end if end < best else best
+                        fits.append((end, n, k0, k + 1, avail))
+                    break
         if not fits:
             return None
         origin = self.origin

@@ -13,18 +13,14 @@ forecast books new demand with the same function that books real requests.
 from __future__ import annotations
 
 import asyncio
-import math
-import multiprocessing
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
 import asyncpg
-import numpy as np
 
 from pilotshare.core.clock import Clock
 from pilotshare.core.errors import BadInput
@@ -44,7 +40,8 @@ from pilotshare.scheduler.forecast_summary import (
 )
 from pilotshare.scheduler.jobs import Handler, Job, Progress
 from pilotshare.scheduler.policy import free_intervals
-from pilotshare.twin.model import DeskFactory, Replication, SiteSpec, replicate, seeds
+from pilotshare.twin import replications as replications_pool
+from pilotshare.twin.model import DeskFactory, Replication, SiteSpec
 
 #: Request limits (CONTRACT §3: documented defaults and limits; beyond them: 422).
 HORIZON_DAYS: Final = (1, 92, 14)  # min, max, default
@@ -92,20 +89,6 @@ class ForecastParams:
 
 # -- running replications ------------------------------------------------------------------
 
-_worker_site: SiteSpec | None = None
-_worker_factory: DeskFactory | None = None
-
-
-def _init_worker(site: SiteSpec, factory: DeskFactory) -> None:
-    global _worker_site, _worker_factory
-    _worker_site, _worker_factory = site, factory
-
-
-def _run_chunk(chunk: Sequence[np.random.SeedSequence]) -> list[Replication]:
-    if _worker_site is None or _worker_factory is None:
-        raise RuntimeError("worker process not initialised")
-    return [replicate(_worker_site, _worker_factory, s) for s in chunk]
-
 
 def run_replications(
     site: SiteSpec,
@@ -116,37 +99,18 @@ def run_replications(
     workers: int = 2,
     progress: Callable[[int], None] | None = None,
 ) -> list[Replication]:
-    """``replications`` runs with independent streams of ``SeedSequence(seed)``, in order.
-
-    ``workers`` > 1 uses a process pool (forkserver: safe beside asyncio and asyncpg
-    threads); the result does not depend on it. ``progress(done)`` is called as chunks end.
-    """
-    desk = factory or SchedulerDeskFactory()
-    streams = seeds(seed, replications)
-    if workers <= 1 or replications < 4:
-        out = []
-        for n, s in enumerate(streams, 1):
-            out.append(replicate(site, desk, s))
-            if progress:
-                progress(n)
-        return out
-    size = max(1, min(8, math.ceil(replications / (workers * 6))))
-    chunks = [streams[i : i + size] for i in range(0, replications, size)]
-    results: dict[int, list[Replication]] = {}
-    ctx = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(
-        workers, mp_context=ctx, initializer=_init_worker, initargs=(site, desk)
-    ) as pool:
-        pending: dict[Future[list[Replication]], int] = {
-            pool.submit(_run_chunk, c): n for n, c in enumerate(chunks)
-        }
-        while pending:
-            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in finished:
-                results[pending.pop(fut)] = fut.result()
-            if progress:
-                progress(sum(len(v) for v in results.values()))
-    return [r for n in range(len(chunks)) for r in results[n]]
+    """``twin.replications.run_replications`` with the scheduler's desk (the API's own
+    ``allocate``) unless another ``factory`` is given; same seed, same result, whatever
+    ``workers``."""
+    return replications_pool.run_replications(
+        site,
+        factory or SchedulerDeskFactory(),
+        replications,
+        seed,
+        workers=workers,
+        progress=progress,
+        preload=("pilotshare.scheduler.desk",),
+    )
 
 
 # -- at-risk bookings ----------------------------------------------------------------------

@@ -278,6 +278,7 @@ class _Unit:
 
     __slots__ = (
         "busy_until",
+        "cursor",
         "down_e",
         "down_s",
         "index",
@@ -302,6 +303,7 @@ class _Unit:
     ) -> None:
         self.index, self.spec, self.kind, self.usage = index, spec, kind, usage
         self.busy_until = -math.inf
+        self.cursor = 0
         self.run_s: list[float] = []
         self.run_e: list[float] = []
         self.rng = stream(seq, f"usage/{spec.id}")
@@ -320,6 +322,15 @@ class _Unit:
             )
             self.down_s, self.down_e = s.tolist(), e.tolist()
             self.repair_mean = f.repair.mean_s
+
+    def down_now(self, now: float) -> bool:
+        """Whether a repair is under way at ``now``; ``now`` never decreases between calls
+        (simulation time), so a cursor replaces the bisection."""
+        c, ends = self.cursor, self.down_e
+        while c < len(ends) and ends[c] <= now:
+            c += 1
+        self.cursor = c
+        return c < len(ends) and self.down_s[c] <= now
 
     def down_until(self, t: float) -> float:
         """The end of the repair under way at ``t`` (``t`` itself when up)."""
@@ -430,7 +441,7 @@ class SiteModel:
         now = self.env.now
         not_before = {}
         for u in self.by_kind.get(kind, ()):
-            if u.down_until(now) > now:
+            if u.down_e and u.down_now(now):
                 not_before[u.index] = now + u.repair_mean
         self._next_id += 1
         request = SlotRequest(self._next_id, kind, duration, earliest, earliest + window, caps)
@@ -484,6 +495,9 @@ class SiteModel:
             self.env.process(self._demand(spec))
             self.events += 1
         self.env.run(until=self.site.horizon_s)
+        counter = getattr(self.env, "_eid", None)  # SimPy's count of scheduled events
+        if counter is not None:
+            self.events = next(counter)
         return self._collect()
 
     def _collect(self) -> Replication:
