@@ -42,7 +42,8 @@ def test_undefined_replications_are_dropped_pairwise() -> None:
     d = paired([1.0, math.nan, 3.0, 4.0], [2.0, 5.0, math.nan, 6.0])
     assert d.difference.n == 2
     assert d.difference.mean == pytest.approx(1.5)
-    assert d.as_dict()["baseline"]["n"] == 2  # type: ignore[index]
+    assert d.as_dict()["baseline"]["n"] == 3  # type: ignore[index]
+    assert d.scenario.mean == pytest.approx(13 / 3)
 
 
 def test_nothing_defined_is_null_not_nan() -> None:

@@ -12,7 +12,8 @@ which is narrower than comparing two independent intervals by the factor
 ``√((var a + var b) / var d)``; the report shows that factor as ``variance_reduction`` so a
 reader sees how much the pairing bought. A difference is called significant when its interval
 excludes zero. Replications where a metric is undefined in either arm (no request of that kind
-was served, so no waiting time) are dropped pairwise, and the count kept says so.
+was served, so no waiting time) are dropped from the difference pairwise, and its count says
+so; each arm's own estimate keeps every replication where it is defined.
 
 Pure: numpy arrays in, frozen values out.
 """
@@ -102,12 +103,12 @@ def paired(
     if a.shape != b.shape:
         raise ValueError("paired arms need the same number of replications")
     both = np.isfinite(a) & np.isfinite(b)
-    a, b = a[both], b[both]
-    d = b - a
+    pa, pb = a[both], b[both]
+    d = pb - pa
     reduction: float | None = None
     if d.size > 1:
         var_d = float(d.var(ddof=1))
-        var_sum = float(a.var(ddof=1) + b.var(ddof=1))
+        var_sum = float(pa.var(ddof=1) + pb.var(ddof=1))
         if var_d > 0:
             reduction = var_sum / var_d
     return PairedDifference(
