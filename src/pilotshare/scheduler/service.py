@@ -277,6 +277,18 @@ class BookingService:
     async def _insert(
         self, caller: Caller, inst: Instrument, slot: Interval, purpose: str
     ) -> Booking:
+        """One INSERT (autocommit) when no quota applies; else a transaction that checks it."""
+        if not inst.has_quota:
+            async with self._pool.acquire() as conn:
+                return await store.insert_booking(
+                    conn,
+                    instrument=inst.id,
+                    org=caller.org,
+                    slot=slot,
+                    purpose=purpose,
+                    key_id=caller.key_id,
+                )
+
         async def attempt() -> Booking:
             async with self._pool.acquire() as conn, conn.transaction():
                 await self._check_quota(conn, caller, slot)
@@ -310,15 +322,18 @@ class BookingService:
     async def _create_explicit(
         self, caller: Caller, instrument: str, slot: Interval, req: BookingRequest
     ) -> Booking:
-        inst = await store.instrument(self._pool, instrument, org=caller.org)
+        if slot[1] <= slot[0]:
+            raise BadInput("bad_period", "end must be after start")
+        inst = await store.instrument_for_slot(self._pool, instrument, org=caller.org, slot=slot)
         if inst is None:
             raise BadInput("unknown_instrument", f"no instrument {instrument!r}")
         self._authorise(caller, inst)
         check_slot(inst.rules, slot[0], slot[1], now=self._clock.now())
-        for c in await store.closures_overlapping(self._pool, inst.id, slot):
+        if inst.closures:
+            kind, reason, a, b = inst.closures[0]
             raise Conflict(
-                f"instrument {inst.id!r} has a {c['kind']} window from {_fmt(c['a'])} to "
-                f"{_fmt(c['b'])}" + (f" ({c['reason']})" if c["reason"] else "")
+                f"instrument {inst.id!r} has a {kind} window from {_fmt(a)} to {_fmt(b)}"
+                + (f" ({reason})" if reason else "")
             )
         try:
             return await self._insert(caller, inst, slot, req.purpose)
@@ -347,64 +362,81 @@ class BookingService:
         return {i: self._p_up_cache[i][0] for i in instruments}
 
     async def _create_allocated(self, caller: Caller, req: BookingRequest) -> Booking:
+        """Choose and insert under a per-kind (or per-instrument) lock.
+
+        Concurrent requests for one kind would otherwise all choose the same earliest slot
+        and all but one lose at the constraint; in turn, each sees the others' bookings.
+        Explicit bookings do not take the lock: a lost race with one is retried.
+        """
         assert req.duration is not None  # noqa: S101 - checked by create()
         if req.duration <= timedelta(0):
             raise BadInput("bad_duration", "'duration' must be positive")
         now = self._clock.now()
         window = self._window(req.earliest, req.latest, now)
+        instruments = await self._instruments(caller, req.instrument, req.kind, req.capabilities)
+        if not instruments:
+            raise Conflict("no instrument matches the request")
+        p_up = await self._p_up([i.id for i in instruments])
+        want = Request(
+            "api",
+            None,
+            req.duration,
+            window[0],
+            window[1],
+            req.capabilities,
+            caller.org,
+            req.instrument,
+        )
+        lock = f"alloc:{req.kind}" if req.kind is not None else f"alloc:{req.instrument}"
+
+        async def attempt() -> Booking:
+            async with self._pool.acquire() as conn, conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", lock)
+                started = time.perf_counter()
+                booked, closed = await store.busy(conn, [i.id for i in instruments], window)
+                candidates = [
+                    Candidate(
+                        instrument=i.id,
+                        kind=i.kind,
+                        capabilities=i.capabilities,
+                        free=free_intervals(
+                            i.rules,
+                            window=window,
+                            now=now,
+                            bookings=booked.get(i.id, ()),
+                            closures=closed.get(i.id, ()),
+                        ),
+                        p_up=p_up[i.id],
+                        setup_buffer=i.rules.setup_buffer,
+                        min_length=i.rules.min_length,
+                        max_length=i.rules.max_length,
+                    )
+                    for i in instruments
+                ]
+                chosen = allocate(want, candidates, now)
+                if self._metrics:
+                    self._metrics.allocation_seconds.observe(time.perf_counter() - started)
+                if chosen is None:
+                    raise Conflict(
+                        f"no free slot of {req.duration} between {_fmt(window[0])} and "
+                        f"{_fmt(window[1])}"
+                    )
+                slot = (chosen.start, chosen.end)
+                if instruments[0].has_quota:
+                    await self._check_quota(conn, caller, slot)
+                return await store.insert_booking(
+                    conn,
+                    instrument=chosen.instrument,
+                    org=caller.org,
+                    slot=slot,
+                    purpose=req.purpose,
+                    key_id=caller.key_id,
+                )
+
         for _ in range(RETRIES):
-            started = time.perf_counter()
-            instruments = await self._instruments(
-                caller, req.instrument, req.kind, req.capabilities
-            )
-            if not instruments:
-                raise Conflict("no instrument matches the request")
-            by_id = {i.id: i for i in instruments}
-            booked, closed = await store.busy(self._pool, list(by_id), window)
-            p_up = await self._p_up(list(by_id))
-            candidates = [
-                Candidate(
-                    instrument=i.id,
-                    kind=i.kind,
-                    capabilities=i.capabilities,
-                    free=free_intervals(
-                        i.rules,
-                        window=window,
-                        now=now,
-                        bookings=booked.get(i.id, ()),
-                        closures=closed.get(i.id, ()),
-                    ),
-                    p_up=p_up[i.id],
-                    setup_buffer=i.rules.setup_buffer,
-                    min_length=i.rules.min_length,
-                    max_length=i.rules.max_length,
-                )
-                for i in instruments
-            ]
-            want = Request(
-                "api",
-                None,
-                req.duration,
-                window[0],
-                window[1],
-                req.capabilities,
-                caller.org,
-                req.instrument,
-            )
-            chosen = allocate(want, candidates, now)
-            if self._metrics:
-                self._metrics.allocation_seconds.observe(time.perf_counter() - started)
-            if chosen is None:
-                raise Conflict(
-                    f"no free slot of {req.duration} between {_fmt(window[0])} and "
-                    f"{_fmt(window[1])}"
-                )
             try:
-                return await self._insert(
-                    caller, by_id[chosen.instrument], (chosen.start, chosen.end), req.purpose
-                )
+                return await self._retrying(attempt)
             except asyncpg.ExclusionViolationError:
                 if self._metrics:
                     self._metrics.conflicts.inc()
-                continue  # taken meanwhile: look again
         raise Conflict("the matching instruments are being booked too fast; try again")

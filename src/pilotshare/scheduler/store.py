@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, TypeAlias
 from uuid import UUID
 
@@ -91,6 +91,8 @@ class Instrument:
     requires_qualification: bool
     qualified: bool  # for the organisation it was loaded for
     rules: BookingRules
+    has_quota: bool = False  # the organisation it was loaded for has quotas
+    closures: tuple[tuple[str, str, datetime, datetime], ...] = ()  # (kind, reason, a, b)
 
 
 _INSTRUMENT_SQL: Final = """
@@ -98,8 +100,29 @@ _INSTRUMENT_SQL: Final = """
            i.setup_buffer_s, i.min_booking_s, i.max_booking_s, i.min_notice_s, i.max_horizon_s,
            s.timezone,
            EXISTS (SELECT 1 FROM qualifications q
-                   WHERE q.instrument_id = i.id AND q.org_id = $1) AS qualified
+                   WHERE q.instrument_id = i.id AND q.org_id = $1) AS qualified,
+           EXISTS (SELECT 1 FROM booking_quotas bq WHERE bq.org_id = $1) AS has_quota
     FROM instruments i JOIN sites s ON s.id = i.site_id"""
+
+# The same, with the maintenance windows and blackouts overlapping one slot ($3, $4): an
+# explicit booking needs one round trip before its INSERT.
+_INSTRUMENT_FOR_SLOT_SQL: Final = _INSTRUMENT_SQL.replace(
+    "AS has_quota",
+    """AS has_quota,
+           (SELECT json_agg(json_build_array(m.kind, m.reason,
+                   extract(epoch FROM coalesce(lower(m.period), $3)),
+                   extract(epoch FROM coalesce(upper(m.period), $4)))
+                   ORDER BY lower(m.period))
+            FROM maintenance_windows m
+            WHERE m.instrument_id = i.id AND m.period && tstzrange($3, $4)) AS closures""",
+)
+
+
+def _closures(raw: list[list[Any]] | None) -> tuple[tuple[str, str, datetime, datetime], ...]:
+    return tuple(
+        (k, r, datetime.fromtimestamp(a, UTC), datetime.fromtimestamp(b, UTC))
+        for k, r, a, b in raw or ()
+    )
 
 
 def _instrument(row: asyncpg.Record) -> Instrument:
@@ -111,12 +134,24 @@ def _instrument(row: asyncpg.Record) -> Instrument:
         requires_qualification=row["requires_qualification"],
         qualified=row["qualified"],
         rules=BookingRules.from_row(row, row["timezone"]),
+        has_quota=row["has_quota"],
+        closures=_closures(row["closures"]) if "closures" in row else (),
     )
 
 
 async def instrument(conn: Conn, instrument_id: str, *, org: str) -> Instrument | None:
     """One instrument and whether ``org`` is qualified for it."""
     row = await conn.fetchrow(_INSTRUMENT_SQL + " WHERE i.id = $2", org, instrument_id)
+    return None if row is None else _instrument(row)
+
+
+async def instrument_for_slot(
+    conn: Conn, instrument_id: str, *, org: str, slot: Interval
+) -> Instrument | None:
+    """One instrument, with the closures overlapping ``slot``, in one round trip."""
+    row = await conn.fetchrow(
+        _INSTRUMENT_FOR_SLOT_SQL + " WHERE i.id = $2", org, instrument_id, slot[0], slot[1]
+    )
     return None if row is None else _instrument(row)
 
 
@@ -163,22 +198,6 @@ async def busy(
     for r in rows:
         closed[r["instrument_id"]].append((r["a"] or lo, r["b"] or hi))
     return booked, closed
-
-
-async def closures_overlapping(
-    conn: Conn, instrument_id: str, slot: Interval
-) -> list[asyncpg.Record]:
-    """Maintenance windows and blackouts that overlap ``slot``."""
-    return list(
-        await conn.fetch(
-            """SELECT kind, reason, lower(period) AS a, upper(period) AS b
-               FROM maintenance_windows WHERE instrument_id = $1 AND period && tstzrange($2, $3)
-               ORDER BY lower(period)""",
-            instrument_id,
-            slot[0],
-            slot[1],
-        )
-    )
 
 
 async def p_up(conn: Conn, instruments: list[str], since: datetime) -> dict[str, float]:
