@@ -109,3 +109,13 @@ def test_band_per_period() -> None:
     assert mean.tolist() == pytest.approx([0.2, 0.6])
     assert lo.tolist() == pytest.approx([0.1, 0.5])
     assert hi.tolist() == pytest.approx([0.3, 0.7])
+
+
+def test_shares_are_clipped_to_their_range_but_differences_are_not() -> None:
+    a = [1.0, 1.0, 0.98, 1.0]
+    b = [0.5, 0.9, 0.2, 0.7]
+    d = paired(a, b, bounds=(0.0, 1.0))
+    assert d.baseline.hi == 1.0
+    assert d.scenario.lo >= 0.0
+    assert d.difference.lo < -0.5  # a difference of shares lies in [-1, 1], not [0, 1]
+    assert estimate(a).hi > 1.0  # unclipped, a t-interval would promise more than everything

@@ -196,3 +196,12 @@ def test_warmup_must_be_shorter_than_the_horizon() -> None:
 def test_unreadable_file(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError, match="cannot read"):
         load_scenario(tmp_path / "missing.yaml")
+
+
+def test_a_sweep_may_chart_one_kind_the_site_has() -> None:
+    sweep = "sweep:\n  kind: %s\n  parameters:\n    - {change: more, field: count, values: [1]}\n"
+    ok = parse_scenario(GOOD + sweep % "sem")
+    assert ok.sweep is not None
+    assert ok.sweep.kind == "sem"
+    err = error(GOOD + sweep % "tga")
+    assert (err.line, err.key) == (16, "sweep.kind")

@@ -81,7 +81,11 @@ class Builder:
                 raise self.lines.error(("changes", i, "name"), f"{c.name!r} names two changes")
         if isinstance(base, Site):
             self.check_against(base, d["changes"])
-        sweep = self.sweep(d["sweep"], d["changes"]) if "sweep" in d else None
+        kinds = None
+        if isinstance(base, Site):
+            added = {c["add_instruments"]["kind"] for c in d["changes"] if "add_instruments" in c}
+            kinds = {i.kind for i in base.instruments} | added
+        sweep = self.sweep(d["sweep"], d["changes"], kinds) if "sweep" in d else None
         horizon = float(d.get("horizon_days", 91))
         warmup = float(d.get("warmup_days", min(7.0, horizon / 4)))
         if warmup >= horizon:
@@ -270,7 +274,9 @@ class Builder:
                                 f"the site has no instrument of kind {dem['kind']!r}",
                             )
 
-    def sweep(self, d: dict[str, Any], changes: Sequence[Mapping[str, Any]]) -> Sweep:
+    def sweep(
+        self, d: dict[str, Any], changes: Sequence[Mapping[str, Any]], kinds: set[str] | None
+    ) -> Sweep:
         by_name = {c["name"]: c for c in changes if "name" in c}
         params = []
         for i, p in enumerate(d["parameters"]):
@@ -290,7 +296,12 @@ class Builder:
             params[1].field,
         ):
             raise self.lines.error(("sweep", "parameters", 1), "sweeps the same field twice")
-        return Sweep(tuple(params), d.get("replications"), d.get("metric", "wait_hours"))
+        kind = d.get("kind", "site")
+        if kinds is not None and kind != "site" and kind not in kinds:
+            raise self.lines.error(
+                ("sweep", "kind"), f"the site has no instrument of kind {kind!r}"
+            )
+        return Sweep(tuple(params), d.get("replications"), d.get("metric", "wait_hours"), kind)
 
 
 def _opt_float(value: object) -> float | None:

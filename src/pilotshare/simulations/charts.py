@@ -136,7 +136,8 @@ def sweep(report: dict[str, Any], path: Path) -> Path | None:
     metric = data["metric"]
     params = data["parameters"]
     points = data["points"]
-    label = LABELS.get(metric, metric)
+    kind = data.get("kind", SITE)
+    label = LABELS.get(metric, metric) + ("" if kind == SITE else f", {kind}")
     if len(params) == 1:
         x = _arr([p["values"][0] for p in points])
         mean = _arr([p[metric]["mean"] for p in points])

@@ -30,6 +30,13 @@ import numpy as np
 
 METRICS: Final = ("utilisation", "wait_hours", "served_share", "revenue", "booking_odds")
 SITE: Final = "site"
+#: Metrics that are shares, in [0, 1]: their intervals are clipped to it.
+SHARES: Final = frozenset({"utilisation", "served_share", "booking_odds"})
+
+
+def bounds(metric: str) -> tuple[float, float] | None:
+    """The range a metric cannot leave, if it has one."""
+    return (0.0, 1.0) if metric in SHARES else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -78,8 +78,16 @@ def _num(x: float | None) -> float | None:
     return None if x is None or not math.isfinite(x) else float(x)
 
 
-def estimate(values: Sequence[float] | np.ndarray, confidence: float = 0.95) -> Estimate:
-    """Mean and Student-t interval of independent replications (NaN values ignored)."""
+def estimate(
+    values: Sequence[float] | np.ndarray,
+    confidence: float = 0.95,
+    bounds: tuple[float, float] | None = None,
+) -> Estimate:
+    """Mean and Student-t interval of independent replications (NaN values ignored).
+
+    ``bounds``: the range the quantity cannot leave (a share is in [0, 1]); the interval is
+    clipped to it, where a t-interval near 1 would otherwise promise more than everything.
+    """
     x = np.asarray(values, dtype=float)
     x = x[np.isfinite(x)]
     n = int(x.size)
@@ -89,15 +97,20 @@ def estimate(values: Sequence[float] | np.ndarray, confidence: float = 0.95) -> 
     if n == 1:
         return Estimate(mean, math.nan, math.nan, 1)
     half = float(stats.t.ppf((1 + confidence) / 2, n - 1) * x.std(ddof=1) / math.sqrt(n))
-    return Estimate(mean, mean - half, mean + half, n)
+    lo, hi = mean - half, mean + half
+    if bounds is not None:
+        lo, hi = max(lo, bounds[0]), min(hi, bounds[1])
+    return Estimate(mean, lo, hi, n)
 
 
 def paired(
     baseline: Sequence[float] | np.ndarray,
     scenario: Sequence[float] | np.ndarray,
     confidence: float = 0.95,
+    bounds: tuple[float, float] | None = None,
 ) -> PairedDifference:
-    """Compare two arms replication by replication (same length, same seeds)."""
+    """Compare two arms replication by replication (same length, same seeds); ``bounds``
+    clip each arm's interval (see :func:`estimate`), not the difference's."""
     a = np.asarray(baseline, dtype=float)
     b = np.asarray(scenario, dtype=float)
     if a.shape != b.shape:
@@ -112,7 +125,10 @@ def paired(
         if var_d > 0:
             reduction = var_sum / var_d
     return PairedDifference(
-        estimate(a, confidence), estimate(b, confidence), estimate(d, confidence), reduction
+        estimate(a, confidence, bounds),
+        estimate(b, confidence, bounds),
+        estimate(d, confidence),
+        reduction,
     )
 
 

@@ -63,7 +63,8 @@ def comparison(outcome: Outcome) -> list[dict[str, Any]]:
             b = metrics.series(outcome.variant, metric, kind)
             if not (np.isfinite(a).any() or np.isfinite(b).any()):
                 continue
-            rows.append({"metric": metric, "kind": kind, **paired(a, b, conf).as_dict()})
+            diff = paired(a, b, conf, metrics.bounds(metric))
+            rows.append({"metric": metric, "kind": kind, **diff.as_dict()})
     return rows
 
 
@@ -131,7 +132,8 @@ def _sweep(outcome: Outcome) -> dict[str, Any] | None:
             "instruments": len(point.site.instruments),
         }
         for metric in METRICS:
-            row[metric] = estimate(metrics.series(point.results, metric), conf).as_dict()
+            values = metrics.series(point.results, metric, sweep.kind)
+            row[metric] = estimate(values, conf, metrics.bounds(metric)).as_dict()
         points.append(row)
     return {
         "parameters": [
@@ -139,6 +141,7 @@ def _sweep(outcome: Outcome) -> dict[str, Any] | None:
             for p in sweep.parameters
         ],
         "metric": sweep.metric,
+        "kind": sweep.kind,
         "replications": len(outcome.sweep[0].results) if outcome.sweep else 0,
         "points": points,
     }

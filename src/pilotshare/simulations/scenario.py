@@ -231,9 +231,12 @@ class SweepParameter:
 
 @dataclass(frozen=True, slots=True)
 class Sweep:
+    """A grid over one or two parameters; ``metric`` of ``kind`` (or the site) is charted."""
+
     parameters: tuple[SweepParameter, ...]
     replications: int | None = None
     metric: str = "wait_hours"
+    kind: str = "site"
 
 
 @dataclass(frozen=True, slots=True)
