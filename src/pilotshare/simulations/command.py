@@ -93,6 +93,9 @@ def simulate(
         outcome = experiment.run(
             scenario, base, runner, replications=replications, seed=seed, progress=progress
         )
+    except KeyboardInterrupt:
+        print("stopped", file=sys.stderr)
+        raise SystemExit(130) from None
     finally:
         done()
         runner.close()
