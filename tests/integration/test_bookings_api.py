@@ -313,3 +313,38 @@ async def test_quota_per_week_is_409_past_the_limit(
     assert (
         await book(client, acme, instrument="sem-1", start=week2 + 10 * H, end=week2 + 12 * H)
     ).status_code == 201
+
+
+async def test_closures_block_booking_and_list_affected_bookings(
+    client: httpx.AsyncClient, admin: dict[str, str], acme: dict[str, str]
+) -> None:
+    await instrument(client, admin, "sem-1")
+    held = await book(client, acme, instrument="sem-1", start=MON + 10 * H, end=MON + 11 * H)
+    window = {
+        "start": iso(MON + 9 * H),
+        "end": iso(MON + 13 * H),
+        "kind": "blackout",
+        "reason": "vacuum upgrade",
+    }
+    assert (
+        await client.post("/api/v1/instruments/sem-1/closures", json=window, headers=acme)
+    ).status_code == 403
+    r = await client.post("/api/v1/instruments/sem-1/closures", json=window, headers=admin)
+    assert r.status_code == 201, r.text
+    assert r.json()["affected"] == [held.json()["id"]]
+    refused = await book(client, acme, instrument="sem-1", start=MON + 12 * H, end=MON + 14 * H)
+    assert refused.status_code == 409
+    assert "blackout" in refused.json()["detail"]
+    assert "vacuum upgrade" in refused.json()["detail"]
+    listed = (await client.get("/api/v1/instruments/sem-1/closures", headers=acme)).json()
+    assert [(c["kind"], c["reason"]) for c in listed] == [("blackout", "vacuum upgrade")]
+    backwards = {**window, "end": window["start"]}
+    assert (
+        await client.post("/api/v1/instruments/sem-1/closures", json=backwards, headers=admin)
+    ).status_code == 422
+    gone = f"/api/v1/instruments/sem-1/closures/{r.json()['id']}"
+    assert (await client.delete(gone, headers=admin)).status_code == 204
+    assert (await client.delete(gone, headers=admin)).status_code == 404
+    assert (
+        await book(client, acme, instrument="sem-1", start=MON + 12 * H, end=MON + 14 * H)
+    ).status_code == 201

@@ -46,6 +46,7 @@ ROUTERS = [
     events.router,
     bookings.router,
     availability.router,
+    availability.closures,
     qualifications.router,
     statements.router,
     calendars.router,
