@@ -13,14 +13,21 @@ from pilotshare.simulations.scenario import (
     Booking,
     Change,
     Demand,
+    DemandGrowth,
     Durations,
+    ImproveMtbf,
     Instrument,
     MaintenancePlan,
     NewCustomer,
     Policy,
     RemoveInstruments,
+    Selector,
+    SetMaintenance,
+    SetOperatingHours,
     Site,
 )
+from pilotshare.twin import model
+from pilotshare.twin.distributions import Empirical, Exponential
 
 H = 3600.0
 SITE = Site(
@@ -127,3 +134,73 @@ def test_an_added_instrument_takes_work() -> None:
     assert value(result, "wait_hours", "sem") <= value(
         engine.run_replication(SITE, 28 * 24, 48, seed), "wait_hours", "sem"
     )
+
+
+def _live_site() -> Site:
+    """A site as ``simulations.live`` builds it: each value keeps the twin's own spec."""
+    learned = model.InstrumentSpec(
+        id="oven-1",
+        kind="oven",
+        calendar=((0.0, 10 * H), (24 * H, 34 * H)),
+        maintenance=((5 * H, 6 * H),),
+        failures=model.FailureSpec(Empirical((100 * H, 300 * H)), Exponential(4 * H)),
+        min_booking_s=900.0,
+        hourly_rate=80,
+    )
+    stream = model.DemandSpec("oven", 0.2, Empirical((2 * H, 4 * H)), window_s=7 * 24 * H)
+    hours = (("mon", (("00:00", "10:00"),)),)
+    return Site(
+        id="line",
+        instruments=(
+            Instrument(
+                "oven-1",
+                "oven",
+                hourly_rate=80,
+                mtbf_hours=200.0,
+                operating_hours=hours,
+                model=learned,
+                learned_mtbf_hours=200.0,
+                learned_hours=hours,
+            ),
+        ),
+        demand=(Demand("oven", 0.2 * 168, Durations(3.0), "history", model=stream),),
+        model=model.SiteSpec(engine.ORIGIN, 48 * H, (learned,), demand=(stream,)),
+    )
+
+
+def test_a_live_site_keeps_what_the_twin_learned_where_no_change_touches_it() -> None:
+    site = _live_site()
+    spec = engine.site_spec(site, 48, 0)
+    oven = spec.instruments[0]
+    assert oven.calendar == ((0.0, 10 * H), (24 * H, 34 * H))
+    assert oven.maintenance == ((5 * H, 6 * H),)
+    assert oven.min_booking_s == 900.0
+    assert oven.failures is site.instruments[0].model.failures  # type: ignore[union-attr]
+    assert spec.demand[0].duration == Empirical((2 * H, 4 * H))
+    assert spec.demand[0].window_s == 7 * 24 * H
+
+
+def test_changes_on_a_live_site_replace_only_what_they_name() -> None:
+    site = apply_changes(
+        _live_site(),
+        [
+            Change(ImproveMtbf(Selector(), factor=2.0)),
+            Change(SetOperatingHours(Selector(), None)),
+            Change(SetMaintenance(Selector(), None)),
+            Change(DemandGrowth((), 1.5)),
+            Change(AddInstruments("oven", 1)),
+        ],
+    )
+    spec = engine.site_spec(site, 48, 0)
+    first, added = spec.instruments
+    assert first.calendar is None
+    assert first.maintenance == ()
+    assert first.failures is not None
+    assert first.failures.up.mean_s == pytest.approx(2 * 200 * H)
+    rng = np.random.default_rng(1)
+    assert set(first.failures.up.sample(rng, 50)) <= {200 * H, 600 * H}
+    assert (added.id, added.min_booking_s, added.hourly_rate) == ("oven-2", 900.0, 80)
+    assert spec.demand[0].rate_per_hour == pytest.approx(0.3)
+    assert spec.demand[0].duration == Empirical((2 * H, 4 * H))
+    result = engine.run_replication(site, 48, 0, np.random.SeedSequence(2))
+    assert result.kinds["oven"].open_hours == pytest.approx(2 * 48)

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 
 from pilotshare.simulations.loader import ScenarioError
 from pilotshare.simulations.scenario import (
+    NO_MAINTENANCE,
     AddInstruments,
     Change,
     DemandGrowth,
@@ -102,7 +103,7 @@ def _apply_one(site: Site, change: Change) -> Site:
             elif isinstance(a, SetOperatingHours):
                 out.append(dataclasses.replace(i, operating_hours=a.hours))
             elif isinstance(a, SetMaintenance):
-                out.append(dataclasses.replace(i, maintenance=a.plan))
+                out.append(dataclasses.replace(i, maintenance=a.plan or NO_MAINTENANCE))
             elif a.hours is not None:
                 out.append(dataclasses.replace(i, mtbf_hours=a.hours))
             elif i.mtbf_hours is not None and a.factor is not None:

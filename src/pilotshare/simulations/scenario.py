@@ -43,6 +43,11 @@ class MaintenancePlan:
     start_hour: float = 0.0
 
 
+#: "No planned maintenance", as a plan: unlike ``None`` ("as given"), it also clears the
+#: maintenance windows a live site brings from the database.
+NO_MAINTENANCE = MaintenancePlan(every_days=1.0, hours=0.0)
+
+
 @dataclass(frozen=True, slots=True)
 class Instrument:
     """One instrument of the site. ``mtbf_hours`` ``None``: it never fails."""
