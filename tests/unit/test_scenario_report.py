@@ -83,6 +83,9 @@ def test_report_json_html_and_pngs(tmp_path: Path) -> None:
     assert 'src="utilisation_by_week.png"' in html
     assert "keep-me" in html
     assert report.headline(data)[0].split()[1] == "utilisation"
+    table = report.sweep_lines(data)
+    assert table[0] == "sweep: wait_hours (site), 2 replications per point"
+    assert len(table) == 2 + 4
 
 
 def test_sweep_points_share_the_comparisons_seeds() -> None:

@@ -102,7 +102,7 @@ def simulate(
     data = report.build(outcome)
     directory = out or Path("simulations") / scenario.name
     paths = output.write(outcome, directory, data)
-    for line in report.headline(data):
+    for line in report.headline(data) + report.sweep_lines(data):
         print(line, file=sys.stderr)
     print(f"report: {paths['html']} ({outcome.elapsed_s:.1f} s)", file=sys.stderr)
     print(paths["html"])

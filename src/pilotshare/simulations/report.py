@@ -207,3 +207,25 @@ def headline(report: dict[str, Any]) -> list[str]:
             f"{mark} {row['metric']:<13} baseline {base:>10}   change {d['mean']:+.4g} [{lo}, {hi}]"
         )
     return lines
+
+
+def sweep_lines(report: dict[str, Any]) -> list[str]:
+    """The sweep as a small table for a terminal: parameter values, mean and interval."""
+    data = report.get("sweep")
+    if not data:
+        return []
+    metric, kind = data["metric"], data.get("kind", SITE)
+    names = [f"{p['change']}.{p['field']}" for p in data["parameters"]]
+    lines = [
+        f"sweep: {metric} ({kind}), {data['replications']} replications per point",
+        "  " + "  ".join(f"{n:>18}" for n in names) + f"  {'mean':>10}  interval",
+    ]
+    for point in data["points"]:
+        e = point[metric]
+        values = "  ".join(f"{v:>18g}" for v in point["values"])
+        if e["mean"] is None:
+            lines.append(f"  {values}  {'n/a':>10}")
+            continue
+        interval = "" if e["lo"] is None else f"[{e['lo']:.4g}, {e['hi']:.4g}]"
+        lines.append(f"  {values}  {e['mean']:>10.4g}  {interval}")
+    return lines
