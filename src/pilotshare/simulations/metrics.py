@@ -30,13 +30,13 @@ import numpy as np
 
 METRICS: Final = ("utilisation", "wait_hours", "served_share", "revenue", "booking_odds")
 SITE: Final = "site"
-#: Metrics that are shares, in [0, 1]: their intervals are clipped to it.
+#: Metrics that are shares, in [0, 1]; the others (hours, money) are never negative.
 SHARES: Final = frozenset({"utilisation", "served_share", "booking_odds"})
 
 
-def bounds(metric: str) -> tuple[float, float] | None:
-    """The range a metric cannot leave, if it has one."""
-    return (0.0, 1.0) if metric in SHARES else None
+def bounds(metric: str) -> tuple[float, float]:
+    """The range a metric cannot leave; intervals of one arm are clipped to it."""
+    return (0.0, 1.0) if metric in SHARES else (0.0, math.inf)
 
 
 @dataclass(frozen=True, slots=True)
