@@ -105,8 +105,8 @@ class BookingLifecycle:
     ``grace``: how long after its start a booking may stay unstarted before it is a no-show
     (a booking ``delayed`` by the previous one's overrun is never a no-show before its end).
     ``max_gap``: the longest a telemetry sample's state is trusted to last (silence after
-    that counts as nothing). ``resync``: the longest sleep, a safety net for a lost
-    notification; deadlines themselves are met by their own timer.
+    that counts as nothing). ``resync``: the longest sleep; bookings notify only when they
+    start within 15 minutes (migration 0021), so it must stay below that.
     """
 
     def __init__(
@@ -126,6 +126,8 @@ class BookingLifecycle:
         self._clock = clock
         self.grace = grace
         self._max_gap = max_gap
+        if resync >= timedelta(minutes=15):
+            raise ValueError("resync must be under 15 minutes (see migration 0021)")
         self._resync = resync
         self._min_interval = min_interval  # coalesces bursts of notifications
         self._metrics = booking_metrics(registry)
