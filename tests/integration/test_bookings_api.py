@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from pilotshare.api.app import create_app
 from pilotshare.api.keys import create_key
 from pilotshare.core.clock import FakeClock
+from pilotshare.core.db.migrate import uses_timescale
 from pilotshare.core.settings import Settings
 
 MON = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday; the fake clock starts at 08:00
@@ -348,3 +349,35 @@ async def test_closures_block_booking_and_list_affected_bookings(
     assert (
         await book(client, acme, instrument="sem-1", start=MON + 12 * H, end=MON + 14 * H)
     ).status_code == 201
+
+
+async def test_among_equal_finishes_the_instrument_more_likely_up_wins(
+    client: httpx.AsyncClient, admin: dict[str, str], acme: dict[str, str], pool: asyncpg.Pool
+) -> None:
+    await instrument(client, admin, "sem-1")
+    await instrument(client, admin, "sem-2")
+    # sem-1 was down a third of the last day, sem-2 never: telemetry as the ingest stores it.
+    start = MON - 24 * H
+    rows = [
+        (name, start + timedelta(minutes=m), "down" if name == "sem-1" and m % 3 == 0 else "idle")
+        for name in ("sem-1", "sem-2")
+        for m in range(0, 24 * 60, 10)
+    ]
+    await pool.executemany(
+        "INSERT INTO telemetry (instrument_id, ts, state, batch) VALUES ($1, $2, $3, 1)", rows
+    )
+    if await uses_timescale(pool):
+        await pool.execute("CALL refresh_continuous_aggregate('telemetry_hourly', NULL, NULL)")
+    else:
+        await pool.execute(
+            """INSERT INTO telemetry_hourly (instrument_id, bucket, samples, n_down, n_idle)
+               SELECT instrument_id, date_trunc('hour', ts), count(*),
+                      count(*) FILTER (WHERE state = 'down'), count(*) FILTER (WHERE state = 'idle')
+               FROM telemetry GROUP BY 1, 2"""
+        )
+    r = await book(client, acme, kind="sem", duration="PT1H", earliest=MON + 9 * H)
+    assert r.status_code == 201, r.text
+    assert r.json()["instrument"] == "sem-2"
+    # With sem-2 taken at that time, sem-1 finishes first and wins despite its record.
+    again = await book(client, acme, kind="sem", duration="PT1H", earliest=MON + 9 * H)
+    assert again.json()["instrument"] == "sem-1"

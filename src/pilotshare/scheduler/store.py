@@ -201,21 +201,34 @@ async def busy(
 
 
 async def p_up(conn: Conn, instruments: list[str], since: datetime) -> dict[str, float]:
-    """Share of observed time each instrument was not down, from the hourly rollup.
+    """Each instrument's availability, MTBF / (MTBF + MTTR), where the twin knows it.
 
-    In steady state this is MTBF / (MTBF + MTTR), the twin's availability; planned maintenance
-    is left out of both sides. Instruments never observed are missing (callers assume 1).
+    The twin's learned behaviour (``instrument_behaviour``, when that table exists) comes
+    first; otherwise the share of observed time not ``down`` since ``since`` from the hourly
+    rollup, the same quantity in steady state (planned maintenance left out of both sides).
+    Instruments never observed are missing (callers assume 1).
     """
-    rows = await conn.fetch(
-        """SELECT instrument_id,
-                  sum(n_down)::float8 AS down,
-                  sum(n_running + n_idle + n_setup + n_down)::float8 AS seen
-           FROM telemetry_hourly WHERE instrument_id = ANY($1::text[]) AND bucket >= $2
-           GROUP BY instrument_id""",
-        instruments,
-        since,
-    )
-    return {r["instrument_id"]: 1.0 - r["down"] / r["seen"] for r in rows if r["seen"]}
+    found: dict[str, float] = {}
+    if await conn.fetchval("SELECT to_regclass('instrument_behaviour') IS NOT NULL"):
+        rows = await conn.fetch(
+            """SELECT instrument_id, availability FROM instrument_behaviour
+               WHERE instrument_id = ANY($1::text[]) AND availability IS NOT NULL""",
+            instruments,
+        )
+        found = {r["instrument_id"]: float(r["availability"]) for r in rows}
+    rest = [i for i in instruments if i not in found]
+    if rest:
+        rows = await conn.fetch(
+            """SELECT instrument_id,
+                      sum(n_down)::float8 AS down,
+                      sum(n_running + n_idle + n_setup + n_down)::float8 AS seen
+               FROM telemetry_hourly WHERE instrument_id = ANY($1::text[]) AND bucket >= $2
+               GROUP BY instrument_id""",
+            rest,
+            since,
+        )
+        found.update({r["instrument_id"]: 1.0 - r["down"] / r["seen"] for r in rows if r["seen"]})
+    return found
 
 
 async def insert_booking(
