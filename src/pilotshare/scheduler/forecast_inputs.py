@@ -76,6 +76,9 @@ class HistoryBooking:
     status: str
     activated_at: datetime | None
     running_s: float | None
+    #: Seconds it went on running past its end (bookings flagged ``overrun``), from telemetry.
+    overrun_s: float | None = None
+    instrument: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,8 +159,15 @@ async def load_inputs(
             reach,
         )
         hist = await conn.fetch(
-            """SELECT i.kind, b.created_at, lower(b.period) AS a, upper(b.period) AS b,
-                      b.status, b.activated_at, b.running_s
+            """SELECT i.kind, b.instrument_id, b.created_at, lower(b.period) AS a,
+                      upper(b.period) AS b,
+                      b.status, b.activated_at, b.running_s,
+                      CASE WHEN 'overrun' = ANY(b.flags) THEN extract(epoch FROM (
+                          SELECT min(t.ts) FROM telemetry t
+                          WHERE t.instrument_id = b.instrument_id AND t.state <> 'running'
+                            AND t.ts >= upper(b.period)
+                            AND t.ts < upper(b.period) + interval '1 day'
+                      ) - upper(b.period))::float8 END AS overrun_s
                FROM bookings b JOIN instruments i ON i.id = b.instrument_id
                WHERE b.created_at >= $1 AND b.created_at < $2 ORDER BY b.created_at""",
             since,
@@ -191,6 +201,8 @@ async def load_inputs(
                 r["status"],
                 r["activated_at"],
                 r["running_s"],
+                r["overrun_s"],
+                r["instrument_id"],
             )
             for r in hist
         ),
@@ -218,7 +230,10 @@ def failure_spec(behaviour: Behaviour | None) -> FailureSpec:
 
 
 def usage_specs(history: Sequence[HistoryBooking], kinds: Sequence[str]) -> tuple[UsageSpec, ...]:
-    """Per kind: no-show share (shrunk towards the prior), late starts and run ratios."""
+    """Per kind: no-show share (shrunk towards the prior), late starts (first running after
+    the start), run ratios (running seconds inside the slot per second of it left after the
+    first run began) and overruns
+    (share flagged by the lifecycle, and how long they ran on, from telemetry)."""
     out = []
     for kind in kinds:
         done = [h for h in history if h.kind == kind and h.status in ("completed", "no_show")]
@@ -231,10 +246,13 @@ def usage_specs(history: Sequence[HistoryBooking], kinds: Sequence[str]) -> tupl
             if h.activated_at is not None
         ]
         ratio = [
-            h.running_s / (h.end - h.start).total_seconds()
+            min(
+                h.running_s / (h.end - max(h.activated_at or h.start, h.start)).total_seconds(), 1.0
+            )
             for h in shows
-            if h.running_s is not None and h.end > h.start
+            if h.running_s is not None and h.end > max(h.activated_at or h.start, h.start)
         ]
+        overruns = [h.overrun_s for h in shows if h.overrun_s is not None and h.overrun_s > 0]
         enough = len(late) >= MIN_USAGE_OBS and len(ratio) >= MIN_USAGE_OBS
         out.append(
             UsageSpec(
@@ -243,30 +261,69 @@ def usage_specs(history: Sequence[HistoryBooking], kinds: Sequence[str]) -> tupl
                 late_start=Empirical(tuple(late)) if len(late) >= MIN_USAGE_OBS else None,
                 run_ratio=Empirical(tuple(ratio)) if len(ratio) >= MIN_USAGE_OBS else None,
                 prior=not enough,
+                overrun_p=len(overruns) / len(shows) if shows else 0.0,
+                overrun=Empirical(tuple(overruns)) if overruns else None,
             )
         )
     return tuple(out)
 
 
+def _pushed(history: Sequence[HistoryBooking], instruments: Sequence[InstrumentInput]) -> set[int]:
+    """Indexes of history bookings that start where something pushed them: at an opening
+    time of their instrument, or right after another booking's end and buffer.
+
+    A booking made with a window starts at the first free moment after the time asked for,
+    and that time is not stored; ``start - created`` of a pushed booking is the lead asked
+    for *plus* a wait, and resampling it would count that wait twice in the model. An
+    unpushed booking started exactly when asked.
+    """
+    rules = {i.id: i.rules for i in instruments}
+    ends: dict[str, set[datetime]] = {}
+    for h in history:
+        buf = rules[h.instrument].setup_buffer if h.instrument in rules else timedelta(0)
+        ends.setdefault(h.instrument, set()).add(h.end + buf)
+    out = set()
+    for n, h in enumerate(history):
+        if h.start in ends.get(h.instrument, ()):
+            out.add(n)
+            continue
+        r = rules.get(h.instrument)
+        cal = r.calendar if r is not None else None
+        if cal is not None:
+            opened = cal.open_intervals(h.start - timedelta(days=1), h.start + timedelta(seconds=1))
+            if any(a == h.start for a, _ in opened):
+                out.add(n)
+    return out
+
+
 def demand_specs(
-    history: Sequence[HistoryBooking], kinds: Sequence[str], history_days: float
+    history: Sequence[HistoryBooking],
+    kinds: Sequence[str],
+    history_days: float,
+    instruments: Sequence[InstrumentInput] = (),
 ) -> tuple[DemandSpec, ...]:
-    """Per kind: a Poisson stream at the rate bookings were made, with their durations and
-    lead times resampled from history. A kind with no bookings in history gets no stream."""
+    """Per kind: a Poisson stream at the rate bookings were made, with their durations
+    resampled from history, and lead times from the bookings that were not pushed (see
+    ``_pushed``; all of them when fewer than ``MIN_USAGE_OBS`` were not). A kind with no
+    bookings in history gets no stream (flagged in the result)."""
     out = []
     hours = history_days * 24
+    pushed = _pushed(history, instruments)
     for kind in kinds:
-        made = [h for h in history if h.kind == kind]
+        made = [(n, h) for n, h in enumerate(history) if h.kind == kind]
         if not made:
             continue
+        leads = [
+            max((h.start - h.created_at).total_seconds(), 0.0) for n, h in made if n not in pushed
+        ]
+        if len(leads) < MIN_USAGE_OBS:
+            leads = [max((h.start - h.created_at).total_seconds(), 0.0) for _, h in made]
         out.append(
             DemandSpec(
                 kind=kind,
                 rate_per_hour=len(made) / hours,
-                duration=Empirical(tuple((h.end - h.start).total_seconds() for h in made)),
-                lead=Empirical(
-                    tuple(max((h.start - h.created_at).total_seconds(), 0.0) for h in made)
-                ),
+                duration=Empirical(tuple((h.end - h.start).total_seconds() for _, h in made)),
+                lead=Empirical(tuple(leads)),
                 window_s=REQUEST_WINDOW_S,
             )
         )
@@ -277,7 +334,7 @@ def build_site(inputs: ForecastInputs, horizon: timedelta) -> SiteSpec:
     """The model's ``SiteSpec`` for the inputs, with time 0 at ``inputs.now``."""
     origin = inputs.now
     kinds = sorted({i.kind for i in inputs.instruments})
-    demand = demand_specs(inputs.history, kinds, inputs.history_days)
+    demand = demand_specs(inputs.history, kinds, inputs.history_days, inputs.instruments)
     horizon_s = horizon.total_seconds()
     reach = origin + timedelta(
         seconds=horizon_s + max((d.window_s for d in demand), default=0.0) + 90 * DAY

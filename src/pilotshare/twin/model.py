@@ -36,9 +36,10 @@ hash of the stream's name. Adding an instrument or a demand stream therefore lea
 other stream's draws unchanged, which is what paired (common random numbers) comparisons of
 scenarios need.
 
-Approximations, stated: failures run on calendar time (also while closed); a down
-instrument is offered to new requests only from ``now + mean repair``; a session that
-starts keeps running past closing time if it must (only open time counts as utilisation).
+Approximations, stated: failures run on calendar time (also while closed); like the API's
+scheduler, the desk does not know that an instrument is down now (``SiteSpec.avoid_down``
+changes that); a session that starts keeps running past closing time if it must (only open
+time counts as utilisation).
 """
 
 from __future__ import annotations
@@ -91,10 +92,13 @@ class FailureSpec:
 class UsageSpec:
     """How booked sessions of one kind really go.
 
-    ``late_start``: delay after the slot start before running; ``run_ratio``: run seconds per
-    booked second (above 1 is an overrun, below an early finish); ``max_delay_s``: a session
-    that cannot start within this of its slot start is lost and rebooked (``None``: the slot
-    length, i.e. lost when it cannot start inside its slot).
+    ``late_start``: delay after the slot start before running; ``run_ratio``: running
+    seconds per second of the slot left once the session starts (below 1: idle gaps, setup,
+    an early finish; with ``ends_with_slot`` false, per booked second); with probability
+    ``overrun_p`` the session is still running at the slot's end and goes on for an
+    ``overrun`` more seconds; ``max_delay_s``: a session that cannot start within this of its
+    slot start is lost and rebooked (``None``: the slot length, i.e. lost when it cannot start
+    inside its slot).
     """
 
     kind: str
@@ -103,6 +107,11 @@ class UsageSpec:
     run_ratio: Sampler | None = None
     max_delay_s: float | None = None
     prior: bool = False
+    overrun_p: float = 0.0
+    overrun: Sampler | None = None
+    #: A session stops at its slot's end (unless it overruns), as on a booked platform;
+    #: False: it runs its whole work however late it began, as a queue does.
+    ends_with_slot: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +175,10 @@ class SiteSpec:
     demand: tuple[DemandSpec, ...] = ()
     usage: tuple[UsageSpec, ...] = ()
     rebook: bool = True
+    #: Offer an instrument that is down to new requests only from now + its mean repair.
+    #: Off by default: the API's scheduler weighs only ``p_up``, not the live state, and
+    #: the forecast reproduces it; a scenario may try the policy.
+    avoid_down: bool = False
     #: Requests arriving before this are placed (they load the site) but not reported.
     warmup_s: float = 0.0
 
@@ -339,20 +352,26 @@ class _Unit:
             return self.down_e[j]
         return t
 
-    def run(self, t: float, work: float) -> float:
-        """Run ``work`` seconds from ``t`` (up), pausing through repairs; returns the end."""
+    def run(self, t: float, work: float, until: float = math.inf) -> float:
+        """Run ``work`` seconds from ``t``, pausing through repairs (preemptive resume), but
+        not past ``until``; returns when the instrument is free again."""
+        t = self.down_until(t)
         j = bisect_right(self.down_s, t)
         ds, de, n = self.down_s, self.down_e, len(self.down_s)
-        while j < n and t + work > ds[j]:
+        while j < n and t + work > ds[j] and ds[j] < until:
             if ds[j] > t:
                 self.run_s.append(t)
                 self.run_e.append(ds[j])
                 work -= ds[j] - t
             t = de[j]
             j += 1
-        self.run_s.append(t)
-        self.run_e.append(t + work)
-        return t + work
+            if t >= until:
+                return t  # repaired after the session's end: nothing more runs
+        end = min(t + work, until)
+        if end > t:
+            self.run_s.append(t)
+            self.run_e.append(end)
+        return max(end, t)
 
 
 class SiteModel:
@@ -423,7 +442,15 @@ class SiteModel:
                 )
             return
         ratio = float(use.run_ratio.sample(unit.rng, 1)[0]) if use.run_ratio else 1.0
-        unit.busy_until = unit.run(start, length * max(ratio, 0.0))
+        if use.ends_with_slot:  # runs for its share of what is left of the slot
+            free_at = unit.run(start, max(ratio, 0.0) * max(b.end - start, 0.0), b.end)
+        else:  # a queue: the whole work, however late
+            free_at = unit.run(start, max(ratio, 0.0) * length)
+        if use.overrun is not None and use.overrun_p > 0 and unit.rng.random() < use.overrun_p:
+            # Still running at the slot's end, and on for a while.
+            more = float(use.overrun.sample(unit.rng, 1)[0])
+            free_at = max(free_at, unit.run(max(free_at, b.end), more))
+        unit.busy_until = free_at
         self.sessions[unit.kind] += 1
 
     # -- demand -----------------------------------------------------------------------------
@@ -440,9 +467,10 @@ class SiteModel:
     ) -> None:
         now = self.env.now
         not_before = {}
-        for u in self.by_kind.get(kind, ()):
-            if u.down_e and u.down_now(now):
-                not_before[u.index] = now + u.repair_mean
+        if self.site.avoid_down:
+            for u in self.by_kind.get(kind, ()):
+                if u.down_e and u.down_now(now):
+                    not_before[u.index] = now + u.repair_mean
         self._next_id += 1
         request = SlotRequest(self._next_id, kind, duration, earliest, earliest + window, caps)
         got = self.desk.place(request, now, not_before)
