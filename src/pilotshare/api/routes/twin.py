@@ -1,53 +1,69 @@
-"""``GET /api/v1/instruments/{id}/twin``: the instrument's live state (CONTRACT §3)."""
+"""``GET /api/v1/instruments/{id}/twin``: the instrument's live twin (CONTRACT §3)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter
+from pydantic import BaseModel, Field
 
 from pilotshare.api.deps import ClockDep, CurrentKey, Pool, SettingsDep
 from pilotshare.api.schemas import Problem
-from pilotshare.core.domain import OFFLINE
 from pilotshare.core.errors import NotFound
+from pilotshare.twin.store import refresh_behaviour, twin_view
 
 router = APIRouter(prefix="/api/v1/instruments", tags=["twin"])
 
 
-@router.get("/{instrument}/twin", responses={404: {"model": Problem}})
+class Utilization(BaseModel):
+    """Mean reported utilisation over the last hour and day (null: nothing reported)."""
+
+    one_hour: float | None = Field(alias="1h", serialization_alias="1h")
+    one_day: float | None = Field(alias="24h", serialization_alias="24h")
+
+
+class TwinPublic(BaseModel):
+    """The live twin of one instrument."""
+
+    instrument: str
+    site: str
+    online: bool = Field(description="the agent is connected and was heard recently")
+    state: str | None = Field(
+        description="running, idle, setup, down, maintenance; offline when the agent is gone;"
+        " null when never heard"
+    )
+    since: datetime | None = Field(description="when the current state began")
+    last_seen: datetime | None = Field(description="newest sample or status")
+    utilization: Utilization
+    state_seconds_24h: dict[str, float] = Field(description="seconds in each state, last 24 h")
+    mtbf_hours: float | None = Field(description="operating hours per failure (null: unknown)")
+    mttr_hours: float | None = Field(description="mean hours to repair (null: unknown)")
+    availability: float | None = Field(description="MTBF / (MTBF + MTTR)")
+    failures: int | None = Field(description="failures the MTBF and MTTR rest on")
+    learned_at: datetime | None = Field(description="when MTBF and MTTR were last learned")
+    agent: str | None
+    agent_version: str | None
+
+
+@router.get(
+    "/{instrument}/twin",
+    response_model=TwinPublic,
+    response_model_by_alias=True,
+    responses={404: {"model": Problem}},
+)
 async def get_twin(
     instrument: str, pool: Pool, clock: ClockDep, settings: SettingsDep, _: CurrentKey
 ) -> dict[str, Any]:
-    """Online flag, current state and since when, last seen, utilisation over 1 h and 24 h."""
-    row = await pool.fetchrow(
-        """SELECT l.online, l.state, l.since, l.last_seen FROM instruments i
-           LEFT JOIN instrument_live l ON l.instrument_id = i.id WHERE i.id = $1""",
-        instrument,
-    )
-    if row is None:
-        raise NotFound(f"no instrument {instrument!r}")
+    """Online flag, state and since when, last seen, utilisation, MTBF and MTTR."""
+    gap = timedelta(seconds=settings.offline_after_s)
     now = clock.now()
-    last_seen = row["last_seen"]
-    online = (
-        bool(row["online"])
-        and last_seen is not None
-        and (now - last_seen < timedelta(seconds=settings.offline_after_s))
-    )
-    utilization = {}
-    for label, span in (("1h", timedelta(hours=1)), ("24h", timedelta(hours=24))):
-        utilization[label] = await pool.fetchval(
-            "SELECT avg(utilization)::float8 FROM telemetry WHERE instrument_id = $1 AND ts >= $2",
-            instrument,
-            now - span,
-        )
-    return {
-        "instrument": instrument,
-        "online": online,
-        "state": row["state"] if online else OFFLINE,
-        "since": row["since"],
-        "last_seen": last_seen,
-        "utilization": utilization,
-        "mtbf_hours": None,
-        "mttr_hours": None,
-    }
+    view = await twin_view(pool, instrument, now, offline_after=gap)
+    if view is None:
+        raise NotFound(f"no instrument {instrument!r}")
+    if view["learned_at"] is None and view["last_seen"] is not None:
+        # never learned yet (no ingest has refreshed it): learn now, once
+        await refresh_behaviour(pool, instrument, now, gap=gap)
+        view = await twin_view(pool, instrument, now, offline_after=gap)
+        assert view is not None  # noqa: S101 - it existed a moment ago
+    return view

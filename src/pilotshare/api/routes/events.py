@@ -1,0 +1,177 @@
+"""``GET /api/v1/events``: twin changes as Server-Sent Events, for dashboards.
+
+The ingest sends ``NOTIFY twin_changes`` in every transaction that changes an instrument's
+online flag or state. The API holds one ``LISTEN`` connection (taken from the pool while at
+least one stream is open) and fans each notification out to every stream. A stream starts
+with one ``snapshot`` event per instrument, then sends ``twin`` events as they happen and a
+comment every ``KEEPALIVE_S`` so proxies keep it open. If the listening connection is lost
+(database restart) the streams end; ``EventSource`` reconnects by itself after ``retry``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import Annotated, Any
+
+import asyncpg
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from pilotshare.api.deps import CurrentKey, Pool
+from pilotshare.api.schemas import Slug
+from pilotshare.twin.writer import CHANNEL, live_from_row
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/api/v1", tags=["twin"])
+
+KEEPALIVE_S = 15.0
+POLL_S = 1.0  # how often a quiet stream checks whether its client is gone
+QUEUE = 1000  # events per stream; a stream this far behind loses its oldest ones
+
+
+class TwinEvents:
+    """One LISTEN connection, fanned out to every open stream."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._queues: set[asyncio.Queue[str | None]] = set()
+        self._conn: asyncpg.Connection | None = None
+        self._lock = asyncio.Lock()
+
+    async def subscribe(self) -> asyncio.Queue[str | None]:
+        queue: asyncio.Queue[str | None] = asyncio.Queue(QUEUE)
+        async with self._lock:
+            if self._conn is None:
+                conn = await self._pool.acquire()
+                try:
+                    await conn.add_listener(CHANNEL, self._on_notify)
+                    conn.add_termination_listener(self._on_lost)
+                except BaseException:
+                    await self._pool.release(conn)
+                    raise
+                self._conn = conn
+            self._queues.add(queue)
+        return queue
+
+    async def unsubscribe(self, queue: asyncio.Queue[str | None]) -> None:
+        async with self._lock:
+            self._queues.discard(queue)
+            if self._queues or self._conn is None:
+                return
+            conn, self._conn = self._conn, None
+            try:
+                conn.remove_termination_listener(self._on_lost)
+                with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+                    await conn.remove_listener(CHANNEL, self._on_notify)
+            finally:
+                await self._pool.release(conn)
+
+    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        self._fan_out(payload)
+
+    def _on_lost(self, _conn: object) -> None:
+        log.info("event stream lost its database connection; streams end, clients reconnect")
+        self._fan_out(None)
+
+    def _fan_out(self, payload: str | None) -> None:
+        for queue in self._queues:
+            if queue.full():
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    queue.get_nowait()
+            queue.put_nowait(payload)
+
+
+class _EventStream(StreamingResponse):
+    """A stream that lets go of its subscription however it ends (client gone, shutdown)."""
+
+    def __init__(
+        self, body: AsyncGenerator[str, None], cleanup: Callable[[], Awaitable[None]]
+    ) -> None:
+        super().__init__(
+            body,
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+        self._body = body
+        self._cleanup = cleanup
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # shielded: a shutdown cancels this task, and the pool must get its connection back
+            await asyncio.shield(self._cleanup())
+
+
+def _events(request: Request, pool: asyncpg.Pool) -> TwinEvents:
+    events: TwinEvents | None = getattr(request.app.state, "twin_events", None)
+    if events is None:
+        events = request.app.state.twin_events = TwinEvents(pool)
+    return events
+
+
+def _sse(event: str, data: dict[str, Any] | str) -> str:
+    body = data if isinstance(data, str) else json.dumps(data)
+    return f"event: {event}\ndata: {body}\n\n"
+
+
+async def _snapshot(pool: asyncpg.Pool, site: str | None, instrument: str | None) -> list[str]:
+    rows = await pool.fetch(
+        """SELECT l.instrument_id, i.site_id, l.online, l.state, l.since, l.last_seen,
+                  l.utilization, l.last_batch, l.agent, l.agent_version
+           FROM instrument_live l JOIN instruments i ON i.id = l.instrument_id
+           WHERE ($1::text IS NULL OR i.site_id = $1) AND ($2::text IS NULL OR i.id = $2)
+           ORDER BY l.instrument_id""",
+        site,
+        instrument,
+    )
+    return [_sse("snapshot", live_from_row(r).as_event()) for r in rows]
+
+
+@router.get(
+    "/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "an event stream"}},
+)
+async def twin_events(
+    request: Request,
+    pool: Pool,
+    _: CurrentKey,
+    site: Annotated[Slug | None, Query(description="only this site")] = None,
+    instrument: Annotated[Slug | None, Query(description="only this instrument")] = None,
+) -> StreamingResponse:
+    """Server-Sent Events: ``snapshot`` per instrument, then ``twin`` on every change."""
+    events = _events(request, pool)
+    queue = await events.subscribe()
+
+    async def stream() -> AsyncGenerator[str, None]:
+        yield f"retry: 3000\n: pilotshare twin events on {CHANNEL}\n\n"
+        for line in await _snapshot(pool, site, instrument):
+            yield line
+        quiet = 0.0
+        while True:
+            try:
+                payload = await asyncio.wait_for(queue.get(), POLL_S)
+            except TimeoutError:
+                if await request.is_disconnected():
+                    return
+                quiet += POLL_S
+                if quiet >= KEEPALIVE_S:
+                    quiet = 0.0
+                    yield ": keepalive\n\n"
+                continue
+            if payload is None:
+                return
+            event = json.loads(payload)
+            if site is not None and event.get("site") != site:
+                continue
+            if instrument is not None and event.get("instrument") != instrument:
+                continue
+            yield _sse("twin", payload)
+
+    return _EventStream(stream(), lambda: events.unsubscribe(queue))

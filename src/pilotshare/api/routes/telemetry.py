@@ -1,0 +1,59 @@
+"""``GET /api/v1/instruments/{id}/telemetry``: history in buckets (CONTRACT §3)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import AwareDatetime, BaseModel, Field
+
+from pilotshare.api.deps import ClockDep, CurrentKey, Pool
+from pilotshare.api.schemas import Problem
+from pilotshare.core.errors import NotFound
+from pilotshare.twin.history import MAX_BUCKETS, BucketQuery, buckets
+
+router = APIRouter(prefix="/api/v1/instruments", tags=["twin"])
+
+
+class TelemetryBucket(BaseModel):
+    """One bucket of an instrument's history."""
+
+    bucket: datetime = Field(description="start of the bucket")
+    samples: int = Field(description="stored samples in the bucket")
+    utilization: float | None = Field(description="mean reported utilisation (null: none)")
+    state_seconds: dict[str, float] = Field(
+        description="seconds in each state: samples in the state times their spacing"
+    )
+
+
+@router.get(
+    "/{instrument}/telemetry",
+    response_model=list[TelemetryBucket],
+    responses={404: {"model": Problem}, 422: {"model": Problem}},
+)
+async def get_telemetry(
+    instrument: str,
+    *,
+    pool: Pool,
+    clock: ClockDep,
+    _: CurrentKey,
+    start: Annotated[
+        AwareDatetime | None, Query(description="RFC 3339; default end - 24 h")
+    ] = None,
+    end: Annotated[AwareDatetime | None, Query(description="RFC 3339; default now")] = None,
+    bucket: Annotated[
+        timedelta,
+        Query(
+            description="ISO 8601 duration (PT1H, P1D, PT5M); whole hours are answered from the"
+            f" hourly rollup; at most {MAX_BUCKETS} buckets per query"
+        ),
+    ] = timedelta(hours=1),
+) -> list[dict[str, Any]]:
+    """Samples, mean utilisation and seconds per state, per bucket, aligned on Monday 00:00 UTC."""
+    end = end or clock.now()
+    start = start or end - timedelta(hours=24)
+    query = BucketQuery(instrument, start, end, bucket)
+    if await pool.fetchval("SELECT 1 FROM instruments WHERE id = $1", instrument) is None:
+        raise NotFound(f"no instrument {instrument!r}")
+    return await buckets(pool, query)

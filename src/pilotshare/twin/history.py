@@ -1,0 +1,104 @@
+"""Telemetry history in buckets: samples, mean utilisation and seconds in each state.
+
+Buckets of a whole number of hours are answered from ``telemetry_hourly`` (a continuous
+aggregate on TimescaleDB, the ingest's rollup on plain PostgreSQL): a month of one instrument
+is ~720 rows whatever the sampling rate. Finer buckets read the raw samples. Both compute a
+state's seconds the same way: samples in the state times the samples' spacing within each
+hour (or bucket), so the two paths agree. Buckets are aligned to a Monday 00:00 UTC origin
+and every bucket of the range is answered, empty ones with zero samples.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+import asyncpg
+
+from pilotshare.core.domain import InstrumentState
+from pilotshare.core.errors import BadInput
+
+ORIGIN: Final = datetime(2000, 1, 3, tzinfo=UTC)  # a Monday
+MIN_BUCKET: Final = timedelta(seconds=1)
+MAX_BUCKETS: Final = 10_000
+HOUR: Final = timedelta(hours=1)
+
+_STATES = [s.value for s in InstrumentState]
+_SPACING = "(extract(epoch FROM last_ts - first_ts) / nullif(samples - 1, 0))"
+
+_FROM_HOURLY = f"""
+WITH agg AS (
+    SELECT date_bin($4::interval, bucket, $5) AS b,
+           sum(samples)::bigint AS samples,
+           sum(utilization * samples) FILTER (WHERE utilization IS NOT NULL)
+               / nullif(sum(samples) FILTER (WHERE utilization IS NOT NULL), 0) AS utilization,
+           {", ".join(f"coalesce(sum(n_{s} * {_SPACING}), 0)::float8 AS {s}" for s in _STATES)}
+    FROM telemetry_hourly
+    WHERE instrument_id = $1 AND bucket >= date_bin($4::interval, $2, $5) AND bucket < $3
+    GROUP BY 1
+)
+SELECT g.b AS bucket, coalesce(agg.samples, 0) AS samples, agg.utilization,
+       {", ".join(f"coalesce(agg.{s}, 0) AS {s}" for s in _STATES)}
+FROM generate_series(date_bin($4::interval, $2, $5), $3 - interval '1 microsecond', $4::interval)
+     AS g(b)
+LEFT JOIN agg ON agg.b = g.b ORDER BY g.b"""
+
+_FROM_RAW = f"""
+WITH rows AS (
+    SELECT date_bin($4::interval, ts, $5) AS b, count(*)::bigint AS samples,
+           avg(utilization)::float8 AS utilization, min(ts) AS first_ts, max(ts) AS last_ts,
+           {", ".join(f"count(*) FILTER (WHERE state = '{s}') AS n_{s}" for s in _STATES)}
+    FROM telemetry
+    WHERE instrument_id = $1 AND ts >= date_bin($4::interval, $2, $5) AND ts < $3
+    GROUP BY 1
+)
+SELECT g.b AS bucket, coalesce(rows.samples, 0) AS samples, rows.utilization,
+       {", ".join(f"coalesce(rows.n_{s} * {_SPACING}, 0)::float8 AS {s}" for s in _STATES)}
+FROM generate_series(date_bin($4::interval, $2, $5), $3 - interval '1 microsecond', $4::interval)
+     AS g(b)
+LEFT JOIN rows ON rows.b = g.b ORDER BY g.b"""
+
+
+@dataclass(frozen=True, slots=True)
+class BucketQuery:
+    """A validated history query."""
+
+    instrument: str
+    start: datetime
+    end: datetime
+    bucket: timedelta
+
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise BadInput("bad_query", "start and end need a time zone offset")
+        if self.end <= self.start:
+            raise BadInput("bad_query", "end must be after start")
+        if self.bucket < MIN_BUCKET:
+            raise BadInput("bad_query", f"bucket must be at least {MIN_BUCKET.total_seconds():g} s")
+        n = (self.end - self.start) / self.bucket
+        if n > MAX_BUCKETS:
+            raise BadInput(
+                "bad_query",
+                f"{int(n)} buckets asked for, at most {MAX_BUCKETS}: use a larger bucket",
+            )
+
+    @property
+    def from_rollup(self) -> bool:
+        """Whether whole hourly rows make up each bucket."""
+        return self.bucket >= HOUR and self.bucket % HOUR == timedelta(0)
+
+
+async def buckets(pool: asyncpg.Pool | asyncpg.Connection, q: BucketQuery) -> list[dict[str, Any]]:
+    """Per bucket: ``bucket``, ``samples``, ``utilization`` and ``state_seconds``."""
+    sql = _FROM_HOURLY if q.from_rollup else _FROM_RAW
+    rows = await pool.fetch(sql, q.instrument, q.start, q.end, q.bucket, ORIGIN)
+    return [
+        {
+            "bucket": r["bucket"],
+            "samples": r["samples"],
+            "utilization": r["utilization"],
+            "state_seconds": {s: r[s] for s in _STATES},
+        }
+        for r in rows
+    ]

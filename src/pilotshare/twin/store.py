@@ -1,0 +1,234 @@
+"""Reading the twin back: state intervals, learned behaviour, and the live view of one instrument.
+
+``load_intervals`` does in SQL exactly what ``twin.stats.intervals`` does in Python (a new
+interval at every state change and after every silence longer than the gap), so a month of
+1 Hz samples reaches Python as a few thousand intervals rather than millions of rows.
+Behaviour is expensive to learn, so the ingest refreshes it in the background
+(``refresh_behaviour``) into ``instrument_behaviour``; readers take that row.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from pilotshare.core.domain import OFFLINE, InstrumentState
+from pilotshare.twin.stats import Behaviour, DistributionFit, Interval, learn
+
+log = logging.getLogger(__name__)
+
+#: The history a behaviour is learned from, by default.
+BEHAVIOUR_WINDOW = timedelta(days=30)
+
+_INTERVALS = """
+WITH s AS (
+    SELECT ts, state, lag(state) OVER w AS prev_state, lag(ts) OVER w AS prev_ts
+    FROM telemetry WHERE instrument_id = $1 AND ts >= $2 AND ts < $3
+    WINDOW w AS (ORDER BY ts)
+), m AS (
+    SELECT ts, state,
+           prev_ts IS NULL OR ts - prev_ts > $4 AS after_gap,
+           prev_state IS NULL OR prev_state <> state OR ts - prev_ts > $4 AS starts
+    FROM s
+), g AS (
+    SELECT ts, state, after_gap, sum(starts::int) OVER (ORDER BY ts) AS seg FROM m
+), seg AS (
+    SELECT seg, min(state) AS state, min(ts) AS first_ts, max(ts) AS last_ts,
+           bool_or(after_gap) AS after_gap
+    FROM g GROUP BY seg
+)
+SELECT state, first_ts,
+       CASE WHEN lead(after_gap) OVER o IS FALSE THEN lead(first_ts) OVER o ELSE last_ts END
+           AS end_ts
+FROM seg WINDOW o AS (ORDER BY seg) ORDER BY seg"""
+
+
+async def load_intervals(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    instrument: str,
+    since: datetime,
+    until: datetime,
+    *,
+    gap: timedelta,
+) -> list[Interval]:
+    """The instrument's state intervals between ``since`` and ``until`` (silence > gap ends one)."""
+    rows = await conn.fetch(_INTERVALS, instrument, since, until, gap)
+    return [
+        Interval(InstrumentState(r["state"]), r["first_ts"], r["end_ts"])
+        for r in rows
+        if r["end_ts"] > r["first_ts"]
+    ]
+
+
+async def behaviour(
+    pool: asyncpg.Pool | asyncpg.Connection,
+    instrument: str,
+    since: datetime,
+    until: datetime,
+    *,
+    gap: timedelta = timedelta(seconds=30),
+) -> Behaviour:
+    """Learn the instrument's behaviour from its history between ``since`` and ``until``."""
+    return learn(await load_intervals(pool, instrument, since, until, gap=gap))
+
+
+def behaviour_json(b: Behaviour) -> dict[str, Any]:
+    """A JSON-ready dict of a ``Behaviour`` (with its availability)."""
+    out = dataclasses.asdict(b)
+    out["availability"] = b.availability
+    return out
+
+
+def behaviour_from_json(data: dict[str, Any]) -> Behaviour:
+    """The inverse of ``behaviour_json``."""
+
+    def dist(d: dict[str, Any] | None) -> DistributionFit | None:
+        return DistributionFit(**d) if d else None
+
+    def pair(v: list[float] | None) -> tuple[float, float] | None:
+        return (v[0], v[1]) if v else None
+
+    fields = {f.name for f in dataclasses.fields(Behaviour)}
+    kw = {k: v for k, v in data.items() if k in fields}
+    for name in ("run_length", "idle_length", "repair_length"):
+        kw[name] = dist(kw.get(name))
+    for name in ("mtbf_ci", "mttr_ci", "running_mtbf_ci"):
+        kw[name] = pair(kw.get(name))
+    kw["hourly_profile"] = tuple(kw.get("hourly_profile", ()))
+    return Behaviour(**kw)
+
+
+async def refresh_behaviour(
+    pool: asyncpg.Pool,
+    instrument: str,
+    now: datetime,
+    *,
+    gap: timedelta,
+    window: timedelta = BEHAVIOUR_WINDOW,
+) -> Behaviour:
+    """Learn the instrument's behaviour over ``window`` up to ``now`` and store it."""
+    since = now - window
+    learned = await behaviour(pool, instrument, since, now, gap=gap)
+    await pool.execute(
+        """INSERT INTO instrument_behaviour AS b (instrument_id, window_start, window_end,
+               mtbf_hours, mttr_hours, availability, failures, observed_hours, detail,
+               computed_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, now())
+           ON CONFLICT (instrument_id) DO UPDATE SET window_start = excluded.window_start,
+               window_end = excluded.window_end, mtbf_hours = excluded.mtbf_hours,
+               mttr_hours = excluded.mttr_hours, availability = excluded.availability,
+               failures = excluded.failures, observed_hours = excluded.observed_hours,
+               detail = excluded.detail, computed_at = excluded.computed_at""",
+        instrument,
+        since,
+        now,
+        learned.mtbf_hours,
+        learned.mttr_hours,
+        learned.availability,
+        learned.failures,
+        learned.observed_hours,
+        behaviour_json(learned),
+    )
+    return learned
+
+
+async def stored_behaviour(pool: asyncpg.Pool, instrument: str) -> Behaviour | None:
+    """The last learned behaviour of an instrument (None: never learned yet)."""
+    detail = await pool.fetchval(
+        "SELECT detail FROM instrument_behaviour WHERE instrument_id = $1", instrument
+    )
+    return behaviour_from_json(detail) if detail else None
+
+
+async def refresh_all_behaviours(
+    pool: asyncpg.Pool, now: datetime, *, gap: timedelta, older_than: timedelta
+) -> int:
+    """Refresh every instrument whose stored behaviour is missing or older than ``older_than``.
+
+    One process at a time does it (advisory lock), however many ingests run.
+    """
+    async with pool.acquire() as conn:
+        if not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext('twin_behaviour'))"):
+            return 0
+        try:
+            ids = await conn.fetch(
+                """SELECT l.instrument_id FROM instrument_live l
+                   LEFT JOIN instrument_behaviour b USING (instrument_id)
+                   WHERE l.last_seen IS NOT NULL
+                     AND (b.computed_at IS NULL OR b.computed_at < $1)
+                   ORDER BY b.computed_at NULLS FIRST""",
+                now - older_than,
+            )
+            for row in ids:
+                await refresh_behaviour(pool, row["instrument_id"], now, gap=gap)
+            return len(ids)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(hashtext('twin_behaviour'))")
+
+
+async def twin_view(
+    pool: asyncpg.Pool, instrument: str, now: datetime, *, offline_after: timedelta
+) -> dict[str, Any] | None:
+    """The twin of CONTRACT §3 for one instrument (None: no such instrument)."""
+    row = await pool.fetchrow(
+        """SELECT i.id, i.site_id, l.online, l.state, l.since, l.last_seen, l.utilization,
+                  l.agent, l.agent_version, b.mtbf_hours, b.mttr_hours, b.availability,
+                  b.failures, b.computed_at
+           FROM instruments i
+           LEFT JOIN instrument_live l ON l.instrument_id = i.id
+           LEFT JOIN instrument_behaviour b ON b.instrument_id = i.id
+           WHERE i.id = $1""",
+        instrument,
+    )
+    if row is None:
+        return None
+    last_seen = row["last_seen"]
+    # the sweep marks silence offline within seconds; do not wait for it to say so
+    online = bool(row["online"]) and last_seen is not None and now - last_seen <= offline_after
+    state: str | None = row["state"] if online else (OFFLINE if last_seen or row["state"] else None)
+    since = row["since"]
+    if not online and row["online"] and last_seen is not None:
+        since = last_seen
+    hour = await pool.fetchval(
+        "SELECT avg(utilization)::float8 FROM telemetry WHERE instrument_id = $1 AND ts > $2",
+        instrument,
+        now - timedelta(hours=1),
+    )
+    day = await pool.fetchrow(
+        f"""SELECT sum(utilization * samples) FILTER (WHERE utilization IS NOT NULL)
+                   / nullif(sum(samples) FILTER (WHERE utilization IS NOT NULL), 0) AS u,
+                   {_STATE_SECONDS_SUMS}
+            FROM telemetry_hourly WHERE instrument_id = $1 AND bucket > $2 AND bucket <= $3""",
+        instrument,
+        now - timedelta(hours=24),
+        now,
+    )
+    return {
+        "instrument": instrument,
+        "site": row["site_id"],
+        "online": online,
+        "state": state,
+        "since": since,
+        "last_seen": last_seen,
+        "utilization": {"1h": hour, "24h": day["u"]},
+        "state_seconds_24h": {s.value: float(day[s.value] or 0.0) for s in InstrumentState},
+        "mtbf_hours": row["mtbf_hours"],
+        "mttr_hours": row["mttr_hours"],
+        "availability": row["availability"],
+        "failures": row["failures"],
+        "learned_at": row["computed_at"],
+        "agent": row["agent"],
+        "agent_version": row["agent_version"],
+    }
+
+
+#: Seconds in each state per hourly row: the count of samples in the state times the
+#: samples' spacing in that hour (a row of one sample has no spacing: 0 s).
+SPACING = "(extract(epoch FROM last_ts - first_ts) / nullif(samples - 1, 0))"
+_STATE_SECONDS_SUMS = ", ".join(
+    f"coalesce(sum(n_{s.value} * {SPACING}), 0)::float8 AS {s.value}" for s in InstrumentState
+)

@@ -1,0 +1,261 @@
+"""The twin's HTTP API on a real database: twin, telemetry buckets, rejects, event stream."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import httpx
+import pytest
+from prometheus_client import CollectorRegistry
+
+from ingest_support import register
+from pilotshare.api.app import create_app
+from pilotshare.api.keys import create_key
+from pilotshare.core.clock import FakeClock
+from pilotshare.core.contract import Sample, TelemetryBatch, Topic, encode
+from pilotshare.core.contract.topics import Channel
+from pilotshare.core.domain import InstrumentState as S
+from pilotshare.core.embedded import free_port
+from pilotshare.core.settings import Settings
+from pilotshare.twin.writer import RejectItem, TelemetryItem, TelemetryWriter
+
+T0 = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
+
+
+def _item(site: str, inst: str, batch: int, samples: list[Sample]) -> TelemetryItem:
+    b = TelemetryBatch(agent="a", batch=batch, samples=tuple(samples))
+    return TelemetryItem(Topic(site, inst, Channel.TELEMETRY), b, encode(b), T0, 0.0)
+
+
+async def write_history(
+    pool: asyncpg.Pool, site: str, inst: str, states: list[tuple[S, int]], *, start: datetime
+) -> datetime:
+    """Store 1 Hz samples: each (state, seconds) in turn; returns the end time."""
+    writer = TelemetryWriter(pool, timescale=False, offline_after=timedelta(seconds=30))
+    t, batch, pending = start, 0, []
+    for state, seconds in states:
+        for _ in range(seconds):
+            util = 0.8 if state is S.RUNNING else 0.0
+            pending.append(Sample(ts=t, state=state, utilization=util))
+            t += timedelta(seconds=1)
+            if len(pending) == 3600:
+                batch += 1
+                await writer.write([_item(site, inst, batch, pending)], t)
+                pending = []
+    if pending:
+        await writer.write([_item(site, inst, batch + 1, pending)], t)
+    return t
+
+
+@pytest.fixture
+async def api(pool: asyncpg.Pool, site: str) -> AsyncIterator[tuple[httpx.AsyncClient, FakeClock]]:
+    if await pool.fetchval("SELECT pilotshare_timescale()") is not False:
+        pytest.skip("these tests write through the plain-PostgreSQL rollup")
+    clock = FakeClock(T0)
+    app = create_app(Settings(), pool=pool, clock=clock, registry=CollectorRegistry())
+    async with pool.acquire() as conn:
+        key = await create_key(conn, org=f"{site}-org", role="admin")
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app),
+        base_url="http://test",
+        headers={"Authorization": f"Bearer {key}"},
+    ) as client:
+        yield client, clock
+
+
+async def test_twin_reports_state_utilisation_and_learned_behaviour(
+    api: tuple[httpx.AsyncClient, FakeClock], pool: asyncpg.Pool, site: str
+) -> None:
+    client, clock = api
+    inst = f"{site}-oven"
+    await register(pool, site, inst)
+    cycle = [(S.RUNNING, 1800), (S.DOWN, 600), (S.IDLE, 1200)]
+    end = await write_history(pool, site, inst, cycle * 4, start=T0)
+    clock.advance((end - T0).total_seconds())
+    r = await client.get(f"/api/v1/instruments/{inst}/twin")
+    assert r.status_code == 200, r.text
+    twin = r.json()
+    assert twin["instrument"] == inst
+    assert twin["online"] is True
+    assert twin["state"] == "idle"
+    assert datetime.fromisoformat(twin["since"]) == end - timedelta(seconds=1200)
+    assert datetime.fromisoformat(twin["last_seen"]) == end - timedelta(seconds=1)
+    # the last hour: 20 min idle (0.0) and before it 10 min down and 30 min running (0.8)
+    assert twin["utilization"]["1h"] == pytest.approx(0.8 * 1800 / 3600, abs=0.01)
+    assert twin["utilization"]["24h"] == pytest.approx(0.8 * 1800 / 3600, abs=0.01)
+    # 4 failures, each after 30 min running + 20 min idle (the first has none before it)
+    assert twin["failures"] == 4
+    operating_h = (4 * 1800 + 3 * 1200 + 1199) / 3600
+    assert twin["mtbf_hours"] == pytest.approx(operating_h / 4, rel=0.01)
+    assert twin["mttr_hours"] == pytest.approx(600 / 3600, rel=0.01)
+    assert twin["state_seconds_24h"]["down"] == pytest.approx(2400, abs=5)
+
+
+async def test_twin_of_a_silent_or_unknown_instrument(
+    api: tuple[httpx.AsyncClient, FakeClock], pool: asyncpg.Pool, site: str
+) -> None:
+    client, clock = api
+    inst = f"{site}-sem"
+    await register(pool, site, inst)
+    r = await client.get(f"/api/v1/instruments/{inst}/twin")
+    assert r.status_code == 200
+    assert r.json()["online"] is False
+    assert r.json()["state"] is None
+    assert r.json()["mtbf_hours"] is None
+    end = await write_history(pool, site, inst, [(S.RUNNING, 60)], start=T0)
+    clock.advance((end - T0).total_seconds() + 31)  # silent for longer than offline_after_s
+    twin = (await client.get(f"/api/v1/instruments/{inst}/twin")).json()
+    assert twin["online"] is False
+    assert twin["state"] == "offline"
+    assert (await client.get("/api/v1/instruments/nope/twin")).status_code == 404
+
+
+async def test_telemetry_buckets_agree_between_rollup_and_raw(
+    api: tuple[httpx.AsyncClient, FakeClock], pool: asyncpg.Pool, site: str
+) -> None:
+    client, clock = api
+    inst = f"{site}-press"
+    await register(pool, site, inst)
+    end = await write_history(
+        pool, site, inst, [(S.RUNNING, 5400), (S.IDLE, 3600), (S.DOWN, 1800)], start=T0
+    )
+    clock.advance(86400)
+    params = {"start": T0.isoformat(), "end": (T0 + timedelta(hours=4)).isoformat()}
+    hourly = (
+        await client.get(
+            f"/api/v1/instruments/{inst}/telemetry", params=params | {"bucket": "PT1H"}
+        )
+    ).json()
+    fine = (
+        await client.get(
+            f"/api/v1/instruments/{inst}/telemetry", params=params | {"bucket": "PT30M"}
+        )
+    ).json()
+    assert [b["samples"] for b in hourly] == [3600, 3600, 3600, 0]
+    assert sum(b["samples"] for b in fine) == (end - T0).total_seconds()
+    assert hourly[1]["utilization"] == pytest.approx(0.4, abs=1e-6)
+    assert hourly[1]["state_seconds"]["running"] == pytest.approx(1800, abs=2)
+    assert hourly[1]["state_seconds"]["idle"] == pytest.approx(1800, abs=2)
+    for state in ("running", "idle", "down"):
+        total_h = sum(b["state_seconds"][state] for b in hourly)
+        total_f = sum(b["state_seconds"][state] for b in fine)
+        assert total_h == pytest.approx(total_f, abs=5), state
+    day = (
+        await client.get(
+            f"/api/v1/instruments/{inst}/telemetry",
+            params={
+                "start": T0.isoformat(),
+                "end": (T0 + timedelta(days=2)).isoformat(),
+                "bucket": "P1D",
+            },
+        )
+    ).json()
+    assert [b["samples"] for b in day] == [10800, 0]
+
+
+@pytest.mark.parametrize(
+    ("params", "fragment"),
+    [
+        (
+            {"bucket": "PT1S", "start": "2026-01-01T00:00:00Z", "end": "2026-02-01T00:00:00Z"},
+            "buckets",
+        ),
+        ({"start": "2026-01-02T00:00:00Z", "end": "2026-01-01T00:00:00Z"}, "after start"),
+        ({"start": "2026-01-01T00:00:00"}, "timezone"),
+        ({"bucket": "often"}, "timedelta"),
+    ],
+)
+async def test_bad_telemetry_queries_are_422_with_a_reason(
+    api: tuple[httpx.AsyncClient, FakeClock],
+    pool: asyncpg.Pool,
+    site: str,
+    params: dict[str, str],
+    fragment: str,
+) -> None:
+    client, _ = api
+    inst = f"{site}-x"
+    await register(pool, site, inst)
+    r = await client.get(f"/api/v1/instruments/{inst}/telemetry", params=params)
+    assert r.status_code == 422
+    assert fragment in json.dumps(r.json()["detail"]).lower()
+
+
+async def test_rejects_are_listed_for_admins_only(
+    api: tuple[httpx.AsyncClient, FakeClock], pool: asyncpg.Pool, site: str
+) -> None:
+    client, _ = api
+    writer = TelemetryWriter(pool, timescale=False, offline_after=timedelta(seconds=30))
+    raw = b'{"v":1,"agent":"a","batch":1,"samples":[' + b"\xff" * 20000
+    await writer.write(
+        [RejectItem(f"pilotshare/v1/{site}/x/telemetry", "bad_json", "truncated", raw, T0, 0.0)],
+        T0,
+    )
+    r = await client.get("/api/v1/rejects", params={"limit": 5})
+    assert r.status_code == 200
+    [reject] = r.json()
+    assert reject["reason"] == "bad_json"
+    assert reject["payload_size"] == len(raw)
+    assert reject["payload"].startswith('{"v":1')
+    assert (await client.get("/api/v1/rejects", params={"limit": 0})).status_code == 422
+    async with pool.acquire() as conn:
+        operator = await create_key(conn, org=f"{site}-ops", role="operator")
+    r = await client.get("/api/v1/rejects", headers={"Authorization": f"Bearer {operator}"})
+    assert r.status_code == 403
+
+
+async def test_event_stream_sends_snapshot_then_changes(pool: asyncpg.Pool, site: str) -> None:
+    import uvicorn
+
+    inst = f"{site}-lathe"
+    await register(pool, site, inst)
+    now = datetime.now(UTC)
+    writer = TelemetryWriter(pool, timescale=False, offline_after=timedelta(seconds=30))
+    await writer.write([_item(site, inst, 1, [Sample(ts=now, state=S.IDLE)])], now)
+    async with pool.acquire() as conn:
+        key = await create_key(conn, org=f"{site}-org", role="operator")
+    app = create_app(Settings(), pool=pool, clock=FakeClock(now), registry=CollectorRegistry())
+    port = free_port()
+    config = uvicorn.Config(
+        app, port=port, log_level="warning", lifespan="off", timeout_graceful_shutdown=2
+    )
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            await asyncio.sleep(0.02)
+        events: list[tuple[str, dict[str, object]]] = []
+        async with (
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client,
+            client.stream(
+                "GET",
+                "/api/v1/events",
+                params={"site": site},
+                headers={"Authorization": f"Bearer {key}"},
+            ) as response,
+        ):
+            assert response.status_code == 200
+            assert response.headers["content-type"].startswith("text/event-stream")
+            kind = ""
+            async for line in response.aiter_lines():
+                if line.startswith("event: "):
+                    kind = line[7:]
+                elif line.startswith("data: "):
+                    events.append((kind, json.loads(line[6:])))
+                    if kind == "snapshot":
+                        later = now + timedelta(seconds=1)
+                        running = [Sample(ts=later, state=S.RUNNING)]
+                        await writer.write([_item(site, inst, 2, running)], later)
+                    if kind == "twin":
+                        break
+        assert events[0] == ("snapshot", events[0][1])
+        assert events[0][1]["state"] == "idle"
+        assert events[1][0] == "twin"
+        assert events[1][1]["state"] == "running"
+        assert events[1][1]["instrument"] == inst
+    finally:
+        server.should_exit = True
+        await serving
