@@ -41,7 +41,13 @@ async def serve_app(
 ) -> None:
     """Serve ``app`` with uvicorn until cancelled or ``stop`` is set."""
     config = uvicorn.Config(
-        app, host=host, port=port, log_level="warning", access_log=False, lifespan="on"
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=3,  # open event streams (SSE) never finish by themselves
     )
     server = _Server(config)
     task = asyncio.create_task(server.serve())
