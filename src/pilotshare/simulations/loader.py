@@ -35,6 +35,7 @@ class ScenarioError(ConfigError):
     """A scenario is wrong; the message reads ``SOURCE:LINE: KEY: what is wrong``."""
 
     def __init__(self, source: str, line: int, key: str, message: str) -> None:
+        message = " ".join(message.split())  # one line, whatever the file held
         where = f"{source}:{line}" if line else source
         super().__init__(f"{where}: {key}: {message}" if key else f"{where}: {message}")
         self.source = source
@@ -66,11 +67,19 @@ _Loader.add_implicit_resolver("tag:yaml.org,2002:int", _INT, list("-+0123456789"
 _Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
 
 
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
 def key_text(path: Path_) -> str:
-    """``changes[1].add_instruments.count`` for a JSON path."""
+    """``changes[1].add_instruments.count`` for a JSON path (odd keys quoted, escaped)."""
     out = ""
     for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _PLAIN_KEY.match(str(part)):
+            out += f".{part}" if out else str(part)
+        else:
+            out += f"[{str(part)!r}]"
     return out
 
 
