@@ -229,8 +229,15 @@ def simulate(
     from pilotshare.simulations.command import simulate as run_simulation
 
     settings = _settings()
-    run_simulation(scenario, dask=dask, out=out, replications=replications, seed=seed,
-                   workers=workers, database=lambda: database(settings))
+    run_simulation(
+        scenario,
+        dask=dask,
+        out=out,
+        replications=replications,
+        seed=seed,
+        workers=workers,
+        database=lambda: database(settings),
+    )
 
 
 @app.command()
