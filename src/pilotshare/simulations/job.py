@@ -100,8 +100,11 @@ def simulation_handler(
             scenario = parse_scenario(request.text, source=SOURCE)
         except ScenarioError as exc:
             raise BadInput("bad_scenario", str(exc)) from None
-        async with pool.acquire() as conn:
-            base = await resolve_base(conn, scenario, clock)
+        if isinstance(scenario.base, Site):
+            base = scenario.base
+        else:  # only a live baseline needs the database
+            async with pool.acquire() as conn:
+                base = await resolve_base(conn, scenario, clock)
         loop = asyncio.get_running_loop()
         last = [0.0]
         pending: set[asyncio.Future[None]] = set()
