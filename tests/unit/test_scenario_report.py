@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -97,3 +98,16 @@ def test_sweep_points_share_the_comparisons_seeds() -> None:
     assert same.results == outcome.variant[:2]
     base = next(p for p in outcome.sweep if p.values == (0.0, 1.0))
     assert base.results == outcome.baseline[:2]
+
+
+def test_more_replications_extend_the_same_ones() -> None:
+    """Replication i has child i of the seed whatever their number: 5 extend 3."""
+    scenario = parse_scenario(TEXT)
+    assert isinstance(scenario.base, Site)
+    plain = dataclasses.replace(scenario, sweep=None)
+    three = experiment.run(plain, scenario.base, InlineRunner(), replications=3)
+    five = experiment.run(plain, scenario.base, InlineRunner(), replications=5)
+    assert five.baseline[:3] == three.baseline
+    assert five.variant[:3] == three.variant
+    other = experiment.run(plain, scenario.base, InlineRunner(), replications=3, seed=99)
+    assert other.baseline != three.baseline

@@ -1,11 +1,12 @@
-"""The one module that speaks to the twin model and the scheduler's forecast.
+"""The one module that speaks to the twin model and the scheduler's booking desk.
 
 Everything else in ``simulations`` works on its own frozen values (:mod:`.scenario`) and on
 :class:`.metrics.ReplicationResult`; this module translates: a :class:`Site` into the model's
 ``SiteSpec`` (hours to seconds, weekly opening hours and maintenance plans to intervals,
 MTBF/MTTR to failure distributions), the allocation policy into the scheduler's desk, and the
-model's ``Replication`` arrays back into sums per kind and week. When the twin or the forecast
-change their interfaces, this is the file to change.
+model's ``Replication`` arrays back into sums per kind and week. When the twin or the desk
+change their interfaces, this is the file to change (and :mod:`.live` for the forecast's
+snapshot of a live site).
 
 Described sites start at :data:`ORIGIN`, a Monday 00:00 UTC, so that simulated weeks are
 calendar weeks. A live site starts where the forecast's snapshot starts, and keeps what the
