@@ -381,3 +381,31 @@ async def test_among_equal_finishes_the_instrument_more_likely_up_wins(
     # With sem-2 taken at that time, sem-1 finishes first and wins despite its record.
     again = await book(client, acme, kind="sem", duration="PT1H", earliest=MON + 9 * H)
     assert again.json()["instrument"] == "sem-1"
+
+
+async def test_the_search_widens_past_busy_days(
+    client: httpx.AsyncClient, admin: dict[str, str], acme: dict[str, str], pool: asyncpg.Pool
+) -> None:
+    await instrument(client, admin, "sem-1")
+    await instrument(client, admin, "sem-2")
+    await pool.execute("INSERT INTO organisations (id, name) VALUES ('lab', 'lab')")
+    for name, days in (("sem-1", 3), ("sem-2", 9)):
+        await pool.execute(
+            "INSERT INTO bookings (instrument_id, org_id, period) VALUES ($1, 'lab', $2)",
+            name,
+            asyncpg.Range(MON + 8 * H, MON + 8 * H + days * 24 * H),
+        )
+    r = await book(client, acme, kind="sem", duration="PT2H", latest=MON + 20 * 24 * H)
+    assert r.status_code == 201, r.text
+    assert (r.json()["instrument"], r.json()["start"]) == ("sem-1", "2026-01-08T08:00:00Z")
+    r = await book(
+        client,
+        acme,
+        kind="sem",
+        duration="PT2H",
+        earliest=MON + 4 * 24 * H,
+        latest=MON + 12 * 24 * H,
+    )
+    assert (r.json()["instrument"], r.json()["start"]) == ("sem-1", "2026-01-09T00:00:00Z")
+    full = await book(client, acme, instrument="sem-2", duration="PT2H", latest=MON + 20 * 24 * H)
+    assert full.json()["start"] == "2026-01-14T08:00:00Z"

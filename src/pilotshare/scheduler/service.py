@@ -21,10 +21,12 @@ import asyncpg
 
 from pilotshare.core.clock import Clock
 from pilotshare.core.errors import BadInput, Conflict, NotFound, PilotshareError
-from pilotshare.scheduler import store
-from pilotshare.scheduler.allocation import Candidate, Request, allocate
+from pilotshare.scheduler import search, store
+from pilotshare.scheduler.allocation import Request
 from pilotshare.scheduler.metrics import BookingMetrics
-from pilotshare.scheduler.policy import Interval, check_slot, free_intervals
+from pilotshare.scheduler.policy import Interval, check_slot
+from pilotshare.scheduler.quota import check_quota
+from pilotshare.scheduler.search import Slot
 from pilotshare.scheduler.store import Booking, Instrument
 
 T = TypeVar("T")
@@ -64,30 +66,8 @@ class BookingRequest:
     purpose: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Slot:
-    """A free interval of one instrument: any ``duration`` inside it can be booked."""
-
-    instrument: str
-    start: datetime
-    end: datetime
-
-
 def _fmt(t: datetime) -> str:
     return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _period_of(period: str, at: datetime) -> Interval:
-    """The UTC calendar day, ISO week or month containing ``at``."""
-    day = at.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    if period == "day":
-        return day, day + timedelta(days=1)
-    if period == "week":
-        monday = day - timedelta(days=day.weekday())
-        return monday, monday + timedelta(days=7)
-    first = day.replace(day=1)
-    nxt = (first + timedelta(days=32)).replace(day=1)
-    return first, nxt
 
 
 class BookingService:
@@ -164,23 +144,9 @@ class BookingService:
         now = self._clock.now()
         window = self._window(earliest, latest, now)
         instruments = await self._instruments(caller, instrument, kind, capabilities)
-        booked, closed = await store.busy(self._pool, [i.id for i in instruments], window)
-        slots: list[Slot] = []
-        for inst in instruments:
-            need = duration or inst.rules.min_length
-            if not inst.rules.min_length <= need <= inst.rules.max_length:
-                continue
-            for a, b in free_intervals(
-                inst.rules,
-                window=window,
-                now=now,
-                bookings=booked.get(inst.id, ()),
-                closures=closed.get(inst.id, ()),
-            ):
-                if b - a >= need:
-                    slots.append(Slot(inst.id, a, b))
-        slots.sort(key=lambda s: (s.start, s.end, s.instrument))
-        return slots[:limit]
+        return await search.free_slots(
+            self._pool, instruments, window=window, now=now, duration=duration, limit=limit
+        )
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -291,7 +257,7 @@ class BookingService:
 
         async def attempt() -> Booking:
             async with self._pool.acquire() as conn, conn.transaction():
-                await self._check_quota(conn, caller, slot)
+                await check_quota(conn, caller.org, slot)
                 return await store.insert_booking(
                     conn,
                     instrument=inst.id,
@@ -302,22 +268,6 @@ class BookingService:
                 )
 
         return await self._retrying(attempt)
-
-    async def _check_quota(self, conn: asyncpg.Connection, caller: Caller, slot: Interval) -> None:
-        limits = await store.quotas(conn, caller.org)
-        if not limits:
-            return
-        # One booking transaction per organisation at a time while it has quotas, so two
-        # concurrent requests cannot both fit under the limit.
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('quota:' || $1))", caller.org)
-        hours = (slot[1] - slot[0]).total_seconds() / 3600.0
-        for period, max_hours in sorted(limits.items()):
-            used = await store.booked_hours(conn, caller.org, _period_of(period, slot[0]))
-            if used + hours > max_hours + 1e-9:
-                raise Conflict(
-                    f"quota exceeded: organisation {caller.org!r} may book {max_hours:g} h per "
-                    f"{period} and has {used:g} h booked in the {period} of {_fmt(slot[0])}"
-                )
 
     async def _create_explicit(
         self, caller: Caller, instrument: str, slot: Interval, req: BookingRequest
@@ -393,27 +343,9 @@ class BookingService:
             async with self._pool.acquire() as conn, conn.transaction():
                 await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", lock)
                 started = time.perf_counter()
-                booked, closed = await store.busy(conn, [i.id for i in instruments], window)
-                candidates = [
-                    Candidate(
-                        instrument=i.id,
-                        kind=i.kind,
-                        capabilities=i.capabilities,
-                        free=free_intervals(
-                            i.rules,
-                            window=window,
-                            now=now,
-                            bookings=booked.get(i.id, ()),
-                            closures=closed.get(i.id, ()),
-                        ),
-                        p_up=p_up[i.id],
-                        setup_buffer=i.rules.setup_buffer,
-                        min_length=i.rules.min_length,
-                        max_length=i.rules.max_length,
-                    )
-                    for i in instruments
-                ]
-                chosen = allocate(want, candidates, now)
+                chosen = await search.choose(
+                    conn, instruments=instruments, p_up=p_up, want=want, window=window, now=now
+                )
                 if self._metrics:
                     self._metrics.allocation_seconds.observe(time.perf_counter() - started)
                 if chosen is None:
@@ -423,7 +355,7 @@ class BookingService:
                     )
                 slot = (chosen.start, chosen.end)
                 if instruments[0].has_quota:
-                    await self._check_quota(conn, caller, slot)
+                    await check_quota(conn, caller.org, slot)
                 return await store.insert_booking(
                     conn,
                     instrument=chosen.instrument,

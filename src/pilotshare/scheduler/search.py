@@ -1,0 +1,107 @@
+"""Finding free time: the availability search and the scheduler's choice of a slot.
+
+Both read the holding bookings and closures of the candidate instruments from the database
+and turn them into bookable intervals with ``policy.free_intervals``; the choice then asks
+the pure ``allocation.allocate``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Final
+
+import asyncpg
+
+from pilotshare.scheduler import store
+from pilotshare.scheduler.allocation import Allocation, Candidate, Request, allocate
+from pilotshare.scheduler.policy import Interval, free_intervals
+from pilotshare.scheduler.store import Instrument
+
+#: The first horizon of a search; it widens fourfold until a slot fits.
+SEARCH_HORIZON: Final = timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """A free interval of one instrument: any ``duration`` inside it can be booked."""
+
+    instrument: str
+    start: datetime
+    end: datetime
+
+
+async def free_slots(
+    conn: store.Conn,
+    instruments: list[Instrument],
+    *,
+    window: Interval,
+    now: datetime,
+    duration: timedelta | None,
+    limit: int,
+) -> list[Slot]:
+    """Free intervals that can hold ``duration`` (default: each instrument's minimum booking),
+    earliest first."""
+    booked, closed = await store.busy(conn, [i.id for i in instruments], window)
+    slots: list[Slot] = []
+    for inst in instruments:
+        need = duration or inst.rules.min_length
+        if not inst.rules.min_length <= need <= inst.rules.max_length:
+            continue
+        for a, b in free_intervals(
+            inst.rules,
+            window=window,
+            now=now,
+            bookings=booked.get(inst.id, ()),
+            closures=closed.get(inst.id, ()),
+        ):
+            if b - a >= need:
+                slots.append(Slot(inst.id, a, b))
+    slots.sort(key=lambda s: (s.start, s.end, s.instrument))
+    return slots[:limit]
+
+
+async def choose(
+    conn: asyncpg.Connection,
+    *,
+    instruments: list[Instrument],
+    p_up: dict[str, float],
+    want: Request,
+    window: Interval,
+    now: datetime,
+) -> Allocation | None:
+    """Allocate ``want`` over a horizon that widens fourfold until a slot fits.
+
+    The earliest finish wins, so a slot that ends within the horizon ``h`` is the one the
+    whole window would give; free time is read up to ``2h`` so the tie-breaks see intervals
+    whole unless they are longer than that. A short horizon reads far fewer bookings on a
+    busy calendar.
+    """
+    ids = [i.id for i in instruments]
+    h = max(SEARCH_HORIZON, 4 * want.duration)
+    while True:
+        seen = (window[0], min(window[1], window[0] + 2 * h))
+        booked, closed = await store.busy(conn, ids, seen)
+        candidates = [
+            Candidate(
+                instrument=i.id,
+                kind=i.kind,
+                capabilities=i.capabilities,
+                free=free_intervals(
+                    i.rules,
+                    window=seen,
+                    now=now,
+                    bookings=booked.get(i.id, ()),
+                    closures=closed.get(i.id, ()),
+                ),
+                p_up=p_up[i.id],
+                setup_buffer=i.rules.setup_buffer,
+                min_length=i.rules.min_length,
+                max_length=i.rules.max_length,
+            )
+            for i in instruments
+        ]
+        chosen = allocate(want, candidates, now)
+        if seen[1] >= window[1] or (chosen is not None and chosen.end <= window[0] + h):
+            return chosen
+        h *= 4
