@@ -7,7 +7,8 @@ straightforward SimPy model of the same site measured in the same run.
 The site: 50 instruments of 5 kinds (two thirds open 07:00-22:00 on weekdays, the rest
 always), failures every ~150 h with ~5 h exponential repairs, 15-minute setup buffers,
 demand of one request per hour per kind (lognormal, mean 4 h, lead about 2 days, two-week
-windows), no-shows, late starts and overruns. Both models book new demand with the
+windows), 5% no-shows, late starts (10 min), sessions running 90% of their slot, 20%
+overrunning by about 30 min. Both models book new demand with the
 scheduler's real ``allocation.allocate`` through the same desk, so the comparison is of
 how the simulation spends events, not of allocation.
 
@@ -27,6 +28,7 @@ scaling (which favours it); and per-kind utilisation of both, which should agree
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import sys
@@ -102,7 +104,14 @@ def bench_site(instruments: int = 50, days: int = 90) -> SiteSpec:
         for k in KINDS
     )
     usage = tuple(
-        UsageSpec(k, no_show_p=0.05, late_start=Exponential(600), run_ratio=Lognormal(1.0, 0.15))
+        UsageSpec(
+            k,
+            no_show_p=0.05,
+            late_start=Exponential(600),
+            run_ratio=Lognormal(0.9, 0.1),
+            overrun_p=0.2,
+            overrun=Exponential(1800),
+        )
         for k in KINDS
     )
     return SiteSpec(
@@ -162,23 +171,32 @@ class NaiveModel:
             return
         if use and use.late_start:
             yield self.env.timeout(self.draw(use.late_start))
-        remaining = (end - start) * (self.draw(use.run_ratio) if use and use.run_ratio else 1.0)
-        started = False
-        while remaining > 1e-9:
+        # The same session rules as the forecast: run a share of what is left of the slot,
+        # stop at its end, and sometimes overrun.
+        ratio = self.draw(use.run_ratio) if use and use.run_ratio else 1.0
+        with self.res[n].request(priority=0) as req:
+            yield req
+            if self.env.now >= end:
+                self.rebook(n, end - start)  # could not start inside its slot: lost
+                return
+        remaining = ratio * (end - self.env.now)
+        while remaining > 1e-9 and self.env.now < end:
             with self.res[n].request(priority=0) as req:
                 yield req
-                if not started and self.env.now >= end:
-                    self.rebook(n, end - start)  # could not start inside its slot: lost
-                    return
-                started = True
                 began = self.env.now
-                try:
-                    yield self.env.timeout(remaining)
-                    self.runs[n].append((began, self.env.now))
-                    remaining = 0.0
-                except simpy.Interrupt:
-                    self.runs[n].append((began, self.env.now))
-                    remaining -= self.env.now - began
+                with contextlib.suppress(simpy.Interrupt):
+                    yield self.env.timeout(min(remaining, max(end - began, 0.0)))
+                self.runs[n].append((began, self.env.now))
+                remaining -= self.env.now - began
+        if use and use.overrun and self.rng.random() < use.overrun_p:
+            more = self.draw(use.overrun)
+            yield self.env.timeout(max(end - self.env.now, 0.0))
+            with self.res[n].request(priority=0) as req:
+                yield req
+                began = self.env.now
+                with contextlib.suppress(simpy.Interrupt):
+                    yield self.env.timeout(more)
+                self.runs[n].append((began, self.env.now))
 
     def rebook(self, n: int, length: float) -> None:
         kind = self.site.instruments[n].kind
