@@ -20,6 +20,7 @@ from pilotshare.api.routes import (
     availability,
     bookings,
     calendars,
+    dashboard,
     events,
     forecasts,
     health,
@@ -52,6 +53,7 @@ ROUTERS = [
     calendars.router,
     forecasts.router,
     simulations.router,
+    dashboard.router,
 ]
 
 
@@ -130,4 +132,5 @@ def create_app(
     _http_metrics(app, registry)
     for router in ROUTERS:
         app.include_router(router)
+    dashboard.mount(app)
     return app
