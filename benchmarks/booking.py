@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import secrets
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -224,6 +227,9 @@ async def bench_api(url: str, args: argparse.Namespace) -> None:
             f"{per * args.clients / wall:.0f} bookings/s"
         )
 
+        if args.workers:
+            await bench_workers(url, args, hdr, far)
+
         overlaps = await pool.fetchval(
             """SELECT count(*) FROM bookings a JOIN bookings b
                ON a.instrument_id = b.instrument_id AND a.id < b.id AND a.hold && b.hold
@@ -231,6 +237,71 @@ async def bench_api(url: str, args: argparse.Namespace) -> None:
         )
         print(f"overlapping held bookings: {overlaps}")
     await pool.close()
+
+
+async def bench_workers(
+    url: str, args: argparse.Namespace, hdr: list[dict[str, str]], far: datetime
+) -> None:
+    """Explicit bookings through uvicorn worker processes over TCP (httpx as the client)."""
+    port = 18000 + secrets.randbelow(1000)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "benchmarks.booking_app:app",
+            "--workers",
+            str(args.workers),
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        env={**os.environ, "BENCH_DATABASE_URL": url},
+    )
+    try:
+        limits = httpx.Limits(max_connections=args.clients)
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=60
+        ) as client:
+            for _ in range(200):
+                with contextlib.suppress(httpx.TransportError):
+                    if (await client.get("/healthz")).status_code == 200:
+                        break
+                await asyncio.sleep(0.1)
+            per = args.requests // args.clients
+            base = far + timedelta(days=36)
+
+            def make(c: int, j: int) -> dict[str, str]:
+                n = c * per + j
+                start = base + timedelta(hours=3 * (n // args.instruments))
+                return {
+                    "instrument": f"i{n % args.instruments:04d}",
+                    "start": start.isoformat(),
+                    "end": (start + 2 * H).isoformat(),
+                }
+
+            codes: list[int] = []
+            lat: list[float] = []
+            t = time.perf_counter()
+            await asyncio.gather(
+                *(
+                    _client_loop(client, c, per, make, hdr[c % len(hdr)], codes, lat)
+                    for c in range(args.clients)
+                )
+            )
+            wall = time.perf_counter() - t
+            ok = codes.count(201)
+            print(
+                f"{args.clients} clients over TCP, {args.workers} uvicorn workers, explicit "
+                f"slot: {ok / wall:.0f} bookings/s ({ok}/{len(codes)} created, "
+                f"p50 {pct(lat, 50):.1f} ms, p95 {pct(lat, 95):.1f} ms)"
+            )
+    finally:
+        server.terminate()
+        server.wait(10)
 
 
 def bench_batch(seeds: int) -> None:
@@ -279,6 +350,7 @@ async def main() -> None:
     p.add_argument("--queries", type=int, default=200)
     p.add_argument("--pool", type=int, default=20)
     p.add_argument("--seeds", type=int, default=10)
+    p.add_argument("--workers", type=int, default=0, help="also drive N uvicorn workers")
     p.add_argument("--skip-api", action="store_true")
     args = p.parse_args()
     bench_batch(args.seeds)
