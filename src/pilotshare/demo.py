@@ -14,6 +14,7 @@ import asyncio
 import logging
 import sys
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 from typing import TextIO
 
@@ -27,11 +28,14 @@ from pilotshare.api.schemas import InstrumentCreate
 from pilotshare.core.clock import Clock, SystemClock
 from pilotshare.core.db.pool import create_pool
 from pilotshare.core.domain import Role
+from pilotshare.core.errors import PilotshareError
 from pilotshare.core.settings import Settings
 from pilotshare.edge_agent.adapters import SimulatedAdapter, SimulatedParams
 from pilotshare.edge_agent.config import AgentConfig
 from pilotshare.edge_agent.runner import Agent
 from pilotshare.runtime import Runtime, runtime, stop_on_signals
+from pilotshare.scheduler.lifecycle import BookingLifecycle
+from pilotshare.scheduler.service import BookingRequest, BookingService, Caller
 from pilotshare.services import run_jobs, serve_app
 from pilotshare.twin.ingest import Ingest
 
@@ -137,6 +141,59 @@ async def seed(conn: asyncpg.Connection, site: str) -> dict[str, str] | None:
     return {role.value: await create_key(conn, org=org, role=role) for org, role in KEYS}
 
 
+async def seed_bookings(pool: asyncpg.Pool, clock: Clock, *, days: int = 7) -> int:
+    """A week of client bookings, placed by the scheduler itself (kind, duration, window).
+
+    Gives availability, the booking lifecycle and forecasts something real to work on; the
+    first starts in two minutes on an SEM, so a booking turns active (or no-show) during the
+    demo. Deterministic, so two fresh demos book the same week.
+    """
+    service = BookingService(pool, clock)
+    now = clock.now().replace(second=0, microsecond=0)
+    requests: list[tuple[str, BookingRequest]] = [
+        (
+            "acme-electronics",
+            BookingRequest(
+                instrument="sem-1",
+                start=now + timedelta(minutes=2),
+                end=now + timedelta(minutes=32),
+                purpose="solder-joint cross sections",
+            ),
+        )
+    ]
+    plan = (
+        ("acme-electronics", "reflow-oven", 3, "reflow profile trials"),
+        ("acme-electronics", "sem", 2, "failure analysis"),
+        ("acme-electronics", "3d-printer", 6, "fixture prints"),
+        ("greenbio", "bioreactor", 10, "fed-batch run"),
+        ("greenbio", "coating-line", 4, "barrier coating trial"),
+        ("greenbio", "sem", 1, "cell morphology"),
+    )
+    for day in range(days):
+        for org, kind, hours, purpose in plan:
+            earliest = now + timedelta(days=day, hours=1)
+            requests.append(
+                (
+                    org,
+                    BookingRequest(
+                        kind=kind,
+                        duration=timedelta(hours=hours),
+                        earliest=earliest,
+                        latest=earliest + timedelta(days=2),
+                        purpose=purpose,
+                    ),
+                )
+            )
+    made = 0
+    for org, request in requests:
+        try:
+            await service.create(Caller(org=org), request)
+            made += 1
+        except PilotshareError as exc:  # a full week is a fine demo too
+            log.info("demo booking not placed: %s", exc)
+    return made
+
+
 def banner(url: str, keys: dict[str, str] | None, site: str) -> str:
     """What the demo tells a person once everything is up."""
     lines = [
@@ -225,11 +282,28 @@ async def run_demo(
     async with runtime(settings) as rt:
         pool = await create_pool(rt.database_url, min_size=2, max_size=20)
         try:
+            clock = SystemClock()
             async with pool.acquire() as conn:
                 keys = await seed(conn, site)
-            clock = SystemClock()
+            if keys is not None:
+                log.info("seeded %d demo bookings", await seed_bookings(pool, clock))
             registry = CollectorRegistry()
-            ingest = Ingest(pool, rt.mqtt, clock=clock, registry=registry)
+            ingest = Ingest(
+                pool,
+                rt.mqtt,
+                clock=clock,
+                registry=registry,
+                group=settings.ingest_group,
+                offline_after_s=settings.offline_after_s,
+            )
+            lifecycle = BookingLifecycle(
+                pool,
+                ingest.publisher,
+                clock,
+                registry=registry,
+                max_gap=timedelta(seconds=settings.offline_after_s),
+            )
+            ingest.add_listener(lifecycle.on_twin_change)
             agents = [
                 _agent(spec, n, site=site, runtime=rt, settings=settings, clock=clock)
                 for n, spec in enumerate(DEMO_INSTRUMENTS)
@@ -245,6 +319,7 @@ async def run_demo(
             text = banner(f"http://{host}:{port}", keys, site)
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(ingest.run(stop))
+                tasks.create_task(lifecycle.run(stop))
                 for agent in agents:
                     tasks.create_task(agent.run(stop))
                 tasks.create_task(serve_app(app, host=host, port=port, stop=stop))
