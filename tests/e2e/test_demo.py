@@ -1,0 +1,116 @@
+"""``pilotshare demo`` as a newcomer meets it: embedded services, a seeded site, every
+instrument's twin live within 10 seconds of the banner, Ctrl-C stops it cleanly, and a second
+run reuses the data directory (and its keys)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from pilotshare.core.embedded import free_port
+from pilotshare.demo import DEMO_INSTRUMENTS
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+
+
+def _start(data_dir: Path, port: int) -> subprocess.Popen[str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PILOTSHARE_DATABASE_URL", "PILOTSHARE_MQTT_URL")
+    }
+    env.update(PILOTSHARE_DATA_DIR=str(data_dir), PILOTSHARE_LOG_LEVEL="WARNING")
+    return subprocess.Popen(
+        [sys.executable, "-m", "pilotshare.cli", "demo", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def _banner(proc: subprocess.Popen[str], timeout: float = 90) -> str:
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    lines: list[str] = []
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if "curl" in line:
+            return "".join(lines)
+    proc.kill()
+    raise AssertionError(f"no banner; stdout={''.join(lines)!r} stderr={proc.stderr.read()!r}")  # type: ignore[union-attr]
+
+
+def _stop(proc: subprocess.Popen[str]) -> str:
+    proc.send_signal(signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err, err
+    return err
+
+
+def _all_live(port: int, key: str, within: float) -> dict[str, dict[str, object]]:
+    deadline = time.monotonic() + within
+    seen: dict[str, dict[str, object]] = {}
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
+        while time.monotonic() < deadline:
+            for spec in DEMO_INSTRUMENTS:
+                r = client.get(
+                    f"/api/v1/instruments/{spec.id}/twin",
+                    headers={"Authorization": f"Bearer {key}"},
+                )
+                assert r.status_code == 200, r.text
+                seen[spec.id] = r.json()
+            if all(t["online"] and t["state"] != "offline" for t in seen.values()):
+                return seen
+            time.sleep(0.25)
+    raise AssertionError(f"not every twin was live within {within} s: {seen}")
+
+
+def test_demo_runs_stops_and_runs_again(tmp_path: Path) -> None:
+    port = free_port()
+    proc = _start(tmp_path, port)
+    try:
+        banner = _banner(proc)
+        keys = dict(re.findall(r"^\s+(admin|planner|operator)\s+(ps_\S+)$", banner, re.M))
+        assert set(keys) == {"admin", "planner", "operator"}
+        assert f"http://127.0.0.1:{port}/docs" in banner
+        twins = _all_live(port, keys["operator"], within=10)
+        assert len(twins) == len(DEMO_INSTRUMENTS) >= 8
+        kinds = {spec.kind for spec in DEMO_INSTRUMENTS}
+        assert len(kinds) >= 3
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
+            orgs = {
+                b["org"]
+                for b in client.get(
+                    "/api/v1/bookings", headers={"Authorization": f"Bearer {keys['admin']}"}
+                ).json()
+            }
+        assert len(orgs) >= 2
+    finally:
+        if proc.poll() is None:
+            _stop(proc)
+
+    again = _start(tmp_path, port)
+    try:
+        banner = _banner(again)
+        assert "ps_" not in banner.split("try:")[0]  # the keys are printed only once
+        _all_live(port, keys["operator"], within=10)  # the old keys still work
+    finally:
+        if again.poll() is None:
+            _stop(again)
