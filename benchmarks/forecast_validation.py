@@ -181,7 +181,7 @@ def figures(out: Path, data: dict[str, Any]) -> None:
     for w in data["backtest"]:
         for k, v in w["utilisation"].items():
             errs.setdefault(k, []).append(v["forecast"]["mean"] - v["truth"])
-    a.boxplot(list(errs.values()), labels=list(errs))
+    a.boxplot(list(errs.values()), tick_labels=list(errs))
     a.axhline(0, color="grey", linewidth=1)
     a.set_ylabel("forecast mean − truth (utilisation)")
     a.set_title(f"{len(data['backtest'])} worlds, next week")
@@ -253,8 +253,9 @@ def main() -> None:
             "brier": float(np.mean((p - s) ** 2)),
         }
     out = Path(args.out)
-    figures(out, data)
+    out.mkdir(parents=True, exist_ok=True)
     (out / "validation.json").write_text(json.dumps(data, indent=2) + "\n")
+    figures(out, data)
     print(json.dumps({k: v for k, v in data.items() if k != "backtest"}, indent=2))
 
 

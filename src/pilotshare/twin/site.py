@@ -1,0 +1,227 @@
+"""The site model's inputs and outputs: plain frozen data in seconds from an origin.
+
+``SiteSpec`` is everything one replication needs (instruments with their open time, failure
+and repair distributions, the bookings already held, demand streams and session behaviour per
+kind); ``Replication`` is what it gives back (arrays). They pickle small and travel unchanged
+to a worker process or a Dask worker. ``Desk`` is how the model asks the scheduler to place a
+request, without importing it (``scheduler.desk.SchedulerDeskFactory`` is the real one). The
+model itself is ``twin.model``, which re-exports all of these.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from pilotshare.twin.distributions import Sampler
+from pilotshare.twin.timeline import DAY, Intervals, subtract
+
+FloatArray = npt.NDArray[np.float64]
+#: Calendars never need to reach further than this (datetimes end in year 9999).
+_MAX_REACH_S = 100 * 365 * DAY
+
+
+@dataclass(frozen=True, slots=True)
+class FailureSpec:
+    """Time between failures and time to repair, in calendar seconds.
+
+    ``prior``: true when these are configured defaults, not learned from telemetry (the
+    forecast result flags such instruments).
+    """
+
+    up: Sampler
+    repair: Sampler
+    prior: bool = False
+
+    @property
+    def availability(self) -> float:
+        return self.up.mean_s / (self.up.mean_s + self.repair.mean_s)
+
+
+@dataclass(frozen=True, slots=True)
+class UsageSpec:
+    """How booked sessions of one kind really go.
+
+    ``late_start``: delay after the slot start before running; ``run_ratio``: running
+    seconds per second of the slot left once the session starts (below 1: idle gaps, setup,
+    an early finish; with ``ends_with_slot`` false, per booked second); with probability
+    ``overrun_p`` the session is still running at the slot's end and goes on for an
+    ``overrun`` more seconds; ``max_delay_s``: a session that cannot start within this of its
+    slot start is lost and rebooked (``None``: the slot length, i.e. lost when it cannot start
+    inside its slot).
+    """
+
+    kind: str
+    no_show_p: float = 0.0
+    late_start: Sampler | None = None
+    run_ratio: Sampler | None = None
+    max_delay_s: float | None = None
+    prior: bool = False
+    overrun_p: float = 0.0
+    overrun: Sampler | None = None
+    #: A session stops at its slot's end (unless it overruns), as on a booked platform;
+    #: False: it runs its whole work however late it began, as a queue does.
+    ends_with_slot: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class InstrumentSpec:
+    """One instrument. ``calendar``: open intervals (None: always open); ``maintenance``:
+    planned closures. ``p_up`` is what the scheduler is told about its availability."""
+
+    id: str
+    kind: str
+    capabilities: frozenset[str] = frozenset()
+    calendar: Intervals | None = None
+    maintenance: Intervals = ()
+    failures: FailureSpec | None = None
+    down_at_start: bool = False
+    setup_buffer_s: float = 0.0
+    min_booking_s: float = 0.0
+    max_booking_s: float | None = None
+    min_notice_s: float = 0.0
+    hourly_rate: float = 0.0
+    p_up: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class BookingSpec:
+    """A booking already held at the origin: ``[start, end)`` on ``instrument``."""
+
+    id: str
+    instrument: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True, slots=True)
+class DemandSpec:
+    """A stream of new requests for one kind.
+
+    Requests arrive as a Poisson process of ``rate_per_hour`` (times ``weekly_profile``
+    [hour of week, Monday 00:00 UTC = 0; mean 1] when given), want ``duration`` seconds,
+    starting no earlier than ``lead`` after they are made and finishing within ``window_s``
+    of that. ``name`` keys the stream's random numbers (default: the kind).
+    """
+
+    kind: str
+    rate_per_hour: float
+    duration: Sampler
+    lead: Sampler | None = None
+    window_s: float = 14 * DAY
+    weekly_profile: tuple[float, ...] | None = None
+    capabilities: frozenset[str] = frozenset()
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SiteSpec:
+    """Everything one replication needs; times in seconds from ``origin`` (UTC)."""
+
+    origin: datetime
+    horizon_s: float
+    instruments: tuple[InstrumentSpec, ...]
+    bookings: tuple[BookingSpec, ...] = ()
+    demand: tuple[DemandSpec, ...] = ()
+    usage: tuple[UsageSpec, ...] = ()
+    rebook: bool = True
+    #: Offer an instrument that is down to new requests only from now + its mean repair.
+    #: Off by default: the API's scheduler weighs only ``p_up``, not the live state, and
+    #: the forecast reproduces it; a scenario may try the policy.
+    avoid_down: bool = False
+    #: Requests arriving before this are placed (they load the site) but not reported.
+    warmup_s: float = 0.0
+
+    @property
+    def days(self) -> int:
+        return max(1, math.ceil(self.horizon_s / DAY - 1e-9))
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return tuple(sorted({i.kind for i in self.instruments}))
+
+    def open_intervals(self, index: int, *, until: float | None = None) -> Intervals:
+        """Open time of one instrument from the origin to ``until`` (default: the horizon):
+        calendar minus maintenance. The desk asks past the horizon, where late requests of
+        the horizon may still be placed; a calendar should cover that far (``calendar_s``).
+        """
+        spec = self.instruments[index]
+        end = self.horizon_s if until is None else until
+        base = spec.calendar if spec.calendar is not None else ((0.0, end),)
+        clipped = tuple((max(a, 0.0), min(b, end)) for a, b in base)
+        return subtract(tuple((a, b) for a, b in clipped if a < b), spec.maintenance)
+
+    @property
+    def calendar_s(self) -> float:
+        """How far calendars should reach: the horizon, plus the longest request window, plus
+        90 days of lead time (a request made late in the horizon may be for much later)."""
+        reach = self.horizon_s + max((d.window_s for d in self.demand), default=0.0) + 90 * DAY
+        return min(reach, _MAX_REACH_S)
+
+
+@dataclass(frozen=True, slots=True)
+class SlotRequest:
+    """A request as the desk sees it (seconds from the origin); ``latest`` bounds the end."""
+
+    id: int
+    kind: str
+    duration: float
+    earliest: float
+    latest: float
+    capabilities: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """The desk's answer: instrument index and slot ``[start, end)``."""
+
+    instrument: int
+    start: float
+    end: float
+
+
+class Desk(Protocol):
+    """The scheduler as the model sees it: one fresh desk per replication.
+
+    ``place`` must book the slot it returns (so later requests see it taken).
+    ``not_before`` maps the index of each instrument that is down at ``now`` to the time
+    from which it may be offered.
+    """
+
+    def place(
+        self, request: SlotRequest, now: float, not_before: dict[int, float]
+    ) -> Placement | None: ...
+
+
+#: Builds the desk of one replication from the site (existing bookings already held).
+DeskFactory = Callable[[SiteSpec], Desk]
+
+
+@dataclass(slots=True)
+class Replication:
+    """What one replication produced (arrays; picklable and small)."""
+
+    #: Running seconds inside open time, per instrument and day: shape (instruments, days).
+    run_s: FloatArray
+    #: Up seconds inside open time, per instrument and day.
+    up_s: FloatArray
+    #: Per existing booking (site order): instrument up and free at its start.
+    served: npt.NDArray[np.bool_]
+    #: New requests after warm-up: kind index (into ``SiteSpec.kinds``), arrival and requested
+    #: seconds, wait from earliest start to placed start (NaN: not placed in its window).
+    req_kind: npt.NDArray[np.int16]
+    req_time: FloatArray
+    req_duration: FloatArray
+    req_wait: FloatArray
+    #: Bookings lost to a failure or an overrun and asked again, per kind index.
+    rebooked: npt.NDArray[np.int64]
+    #: SimPy events processed.
+    events: int = 0
+    #: Sessions actually run, per kind index.
+    sessions: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
