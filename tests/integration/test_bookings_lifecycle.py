@@ -216,3 +216,41 @@ async def test_an_overrun_is_flagged_and_delays_the_next_booking(rig: Rig) -> No
 
 async def _flagged(rig: Rig, booking: str) -> bool:
     return "delayed" in (await rig.booking(booking))["flags"]  # type: ignore[operator]
+
+
+async def test_lifecycle_survives_losing_its_database_connection(
+    pool: asyncpg.Pool, site: str
+) -> None:
+    await pool.execute("INSERT INTO sites (id, name) VALUES ($1, $2)", site, site)
+    await pool.execute(
+        "INSERT INTO instruments (id, site_id, name, kind, min_booking_s) "
+        "VALUES ('lone', $1, 'lone', 'oven', 1)",
+        site,
+    )
+    await pool.execute("INSERT INTO organisations (id, name) VALUES ('acme', 'acme')")
+    lifecycle = BookingLifecycle(pool, None, SystemClock(), grace=GRACE)
+    stop = asyncio.Event()
+    task = asyncio.create_task(lifecycle.run(stop))
+    try:
+        await asyncio.wait_for(lifecycle.ready.wait(), 10)
+        # Cut the connection it listens on, as a database restart or a proxy would.
+        killed = await pool.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND query LIKE 'LISTEN%'"
+        )
+        assert killed >= 1
+        t0 = datetime.now(UTC) + S
+        booking = await pool.fetchval(
+            "INSERT INTO bookings (instrument_id, org_id, period) VALUES ('lone', 'acme', $1) "
+            "RETURNING id",
+            asyncpg.Range(t0, t0 + 20 * S),
+        )
+
+        async def no_show() -> bool:
+            status = await pool.fetchval("SELECT status FROM bookings WHERE id = $1", booking)
+            return bool(status == "no_show")
+
+        await wait_for(no_show, timeout=15)
+    finally:
+        stop.set()
+        await task

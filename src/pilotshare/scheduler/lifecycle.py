@@ -132,6 +132,7 @@ class BookingLifecycle:
         self._min_interval = min_interval  # coalesces bursts of notifications
         self._metrics = booking_metrics(registry)
         self._wake = asyncio.Event()
+        self._lost = False
         self.ready = asyncio.Event()
 
     async def on_twin_change(self, live: Live) -> None:
@@ -142,12 +143,18 @@ class BookingLifecycle:
     def _notified(self, *_: Any) -> None:
         self._wake.set()
 
+    def _terminated(self, *_: Any) -> None:
+        self._lost = True  # notifications stopped: listen again on a new connection
+        self._wake.set()
+
     async def run(self, stop: asyncio.Event) -> None:
         """Listen and settle until ``stop`` is set; reconnects after database failures."""
         backoff = 0.2
         while not stop.is_set():
             try:
                 async with self._pool.acquire() as conn:
+                    self._lost = False
+                    conn.add_termination_listener(self._terminated)
                     await conn.add_listener(TWIN_CHANNEL, self._notified)
                     await conn.add_listener(BOOKING_CHANNEL, self._notified)
                     try:
@@ -158,14 +165,18 @@ class BookingLifecycle:
                             await conn.remove_listener(BOOKING_CHANNEL, self._notified)
             except _TRANSIENT as exc:
                 log.warning("booking lifecycle lost the database (%s); retrying", exc)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), backoff)
-                backoff = min(backoff * 2, 5.0)
+            except Exception:  # a bad row must not stop every booking's lifecycle
+                log.exception("booking lifecycle failed; restarting it")
             else:
                 return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), backoff)
+            backoff = min(backoff * 2, 5.0)
 
     async def _loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            if self._lost:
+                raise ConnectionError("the listening connection was closed")
             self._wake.clear()
             started = self._clock.monotonic()
             await self.settle()
