@@ -56,6 +56,7 @@ from pilotshare.core.errors import BadInput
 from pilotshare.core.settings import MqttEndpoint
 from pilotshare.twin.metrics import IngestMetrics
 from pilotshare.twin.state import Live
+from pilotshare.twin.store import refresh_all_behaviours
 from pilotshare.twin.writer import (
     FlushResult,
     Item,
@@ -133,6 +134,7 @@ class Ingest:
         mqtt_queue: int = 20_000,
         drain_timeout_s: float = 10.0,
         sweep_interval_s: float | None = None,
+        behaviour_every_s: float = 600.0,
     ) -> None:
         self._pool = pool
         self._mqtt = mqtt
@@ -149,6 +151,7 @@ class Ingest:
         self._mqtt_queue = mqtt_queue
         self._drain_timeout = drain_timeout_s
         self._sweep_interval = sweep_interval_s or min(offline_after_s / 3, 5.0)
+        self._behaviour_every = behaviour_every_s
         self._queue: deque[Item] = deque()
         self._queued = 0  # samples waiting in the queue
         self._held = 0  # samples queued or being written: the bound applies to this
@@ -195,7 +198,10 @@ class Ingest:
             asyncio.create_task(self._write_loop(), name=f"ingest-writer-{i}")
             for i in range(self._writers)
         ]
-        sweeper = asyncio.create_task(self._sweep_loop(), name="ingest-sweep")
+        background = [
+            asyncio.create_task(self._sweep_loop(), name="ingest-sweep"),
+            asyncio.create_task(self._learn_loop(), name="ingest-learn"),
+        ]
         stopped = asyncio.create_task(stop.wait())
         try:
             done, _ = await asyncio.wait([*tasks, stopped], return_when=asyncio.FIRST_COMPLETED)
@@ -212,9 +218,9 @@ class Ingest:
         finally:
             self._drained.set()
             self._stopping.set()
-            for task in [*tasks, sweeper, stopped]:
+            for task in [*tasks, *background, stopped]:
                 task.cancel()
-            await asyncio.gather(*tasks, sweeper, stopped, return_exceptions=True)
+            await asyncio.gather(*tasks, *background, stopped, return_exceptions=True)
             self._client = None
             self.ready.clear()
 
@@ -481,6 +487,22 @@ class Ingest:
                 log.info("offline sweep skipped: %s", exc)
                 continue
             await self._announce(changes)
+
+    async def _learn_loop(self) -> None:
+        """Refresh each instrument's learned behaviour (MTBF, MTTR, fits) in the background."""
+        while True:
+            await asyncio.sleep(min(self._behaviour_every, 30.0))
+            try:
+                await refresh_all_behaviours(
+                    self._pool,
+                    self._clock.now(),
+                    gap=self._offline_after,
+                    older_than=timedelta(seconds=self._behaviour_every),
+                )
+            except TRANSIENT as exc:
+                log.info("behaviour refresh skipped: %s", exc)
+            except asyncpg.PostgresError:
+                log.exception("behaviour refresh failed")
 
 
 class _DiscardFilter(logging.Filter):
