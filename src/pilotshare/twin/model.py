@@ -87,6 +87,28 @@ class _Booking:
     existing: int  # index in SiteSpec.bookings, or -1
 
 
+class _Draws:
+    """Values of one sampler drawn in blocks: one numpy call per block, not per value (a
+    numpy call for one value costs as much as a SimPy event)."""
+
+    __slots__ = ("block", "i", "rng", "sampler", "values")
+
+    def __init__(self, sampler: Sampler | None, rng: np.random.Generator, block: int = 64) -> None:
+        self.sampler, self.rng, self.block = sampler, rng, block
+        self.values: list[float] = []
+        self.i = 0
+
+    def next(self) -> float:
+        if self.i >= len(self.values):
+            if self.sampler is None:
+                self.values = self.rng.random(self.block).tolist()  # uniforms on [0, 1)
+            else:
+                self.values = self.sampler.sample(self.rng, self.block).tolist()
+            self.i = 0
+        self.i += 1
+        return self.values[self.i - 1]
+
+
 class _Unit:
     """One instrument inside one replication: its timeline and its sessions."""
 
@@ -97,11 +119,14 @@ class _Unit:
         "down_s",
         "index",
         "kind",
+        "late",
+        "overrun",
+        "ratio",
         "repair_mean",
-        "rng",
         "run_e",
         "run_s",
         "spec",
+        "uniform",
         "usage",
     )
 
@@ -120,7 +145,11 @@ class _Unit:
         self.cursor = 0
         self.run_s: list[float] = []
         self.run_e: list[float] = []
-        self.rng = stream(seq, f"usage/{spec.id}")
+        # One stream per purpose, so that changing one behaviour leaves the others' draws.
+        self.uniform = _Draws(None, stream(seq, f"usage/{spec.id}"))
+        self.late = _Draws(usage.late_start, stream(seq, f"late/{spec.id}"))
+        self.ratio = _Draws(usage.run_ratio, stream(seq, f"ratio/{spec.id}"))
+        self.overrun = _Draws(usage.overrun, stream(seq, f"overrun/{spec.id}"))
         f = spec.failures
         if f is None:
             self.down_s: list[float] = []
@@ -224,9 +253,9 @@ class SiteModel:
         if b.existing >= 0:
             self.served[b.existing] = up_at == t and unit.busy_until <= t
         use = unit.usage
-        if use.no_show_p > 0 and unit.rng.random() < use.no_show_p:
+        if use.no_show_p > 0 and unit.uniform.next() < use.no_show_p:
             return
-        start = t + (float(use.late_start.sample(unit.rng, 1)[0]) if use.late_start else 0.0)
+        start = t + (unit.late.next() if use.late_start else 0.0)
         start = unit.down_until(max(start, unit.busy_until))
         length = b.end - b.start
         limit = use.max_delay_s if use.max_delay_s is not None else length
@@ -242,14 +271,14 @@ class SiteModel:
                     report=False,
                 )
             return
-        ratio = float(use.run_ratio.sample(unit.rng, 1)[0]) if use.run_ratio else 1.0
+        ratio = unit.ratio.next() if use.run_ratio else 1.0
         if use.ends_with_slot:  # runs for its share of what is left of the slot
             free_at = unit.run(start, max(ratio, 0.0) * max(b.end - start, 0.0), b.end)
         else:  # a queue: the whole work, however late
             free_at = unit.run(start, max(ratio, 0.0) * length)
-        if use.overrun is not None and use.overrun_p > 0 and unit.rng.random() < use.overrun_p:
+        if use.overrun is not None and use.overrun_p > 0 and unit.uniform.next() < use.overrun_p:
             # Still running at the slot's end, and on for a while.
-            more = float(use.overrun.sample(unit.rng, 1)[0])
+            more = unit.overrun.next()
             free_at = max(free_at, unit.run(max(free_at, b.end), more))
         unit.busy_until = free_at
         self.sessions[unit.kind] += 1
