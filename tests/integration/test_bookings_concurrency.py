@@ -111,3 +111,36 @@ async def test_concurrent_scheduler_picked_bookings_never_overlap(
                && tstzrange(lower(b.period), upper(b.period) + interval '10 minutes')"""
     )
     assert overlaps == 0
+
+
+async def test_concurrent_bookings_never_exceed_a_quota(
+    client: httpx.AsyncClient, wide_pool: asyncpg.Pool
+) -> None:
+    admin, acme = await keys(wide_pool, 1)
+    for n in range(10):
+        r = await client.post(
+            "/api/v1/instruments",
+            json={"id": f"sem-{n}", "site": "lab", "kind": "sem"},
+            headers=admin,
+        )
+        assert r.status_code == 201
+    quota = "/api/v1/organisations/org-0/quotas/week"
+    assert (await client.put(quota, json={"max_hours": 3}, headers=admin)).status_code == 204
+    # Ten one-hour bookings on ten instruments at once: slots never collide, the quota decides.
+    answers = await asyncio.gather(
+        *(
+            client.post(
+                "/api/v1/bookings",
+                json={
+                    "instrument": f"sem-{n}",
+                    "start": "2026-01-05T10:00:00Z",
+                    "end": "2026-01-05T11:00:00Z",
+                },
+                headers=acme,
+            )
+            for n in range(10)
+        )
+    )
+    codes = Counter(a.status_code for a in answers)
+    assert codes == {201: 3, 409: 7}, codes
+    assert all("quota" in a.json()["detail"] for a in answers if a.status_code == 409)
