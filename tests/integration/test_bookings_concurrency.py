@@ -144,3 +144,51 @@ async def test_concurrent_bookings_never_exceed_a_quota(
     codes = Counter(a.status_code for a in answers)
     assert codes == {201: 3, 409: 7}, codes
     assert all("quota" in a.json()["detail"] for a in answers if a.status_code == 409)
+
+
+async def test_serializable_databases_retry_serialisation_failures(db_url: str) -> None:
+    """On a database whose default isolation is SERIALIZABLE, concurrent bookings under a
+    quota hit serialisation failures; the service retries them and the quota still holds."""
+    admin_conn = await asyncpg.connect(db_url)
+    name = await admin_conn.fetchval("SELECT current_database()")
+    await admin_conn.execute(
+        f'ALTER DATABASE "{name}" SET default_transaction_isolation TO serializable'
+    )
+    await admin_conn.close()
+    pool = await create_pool(db_url, min_size=4, max_size=20)
+    try:
+        assert await pool.fetchval("SHOW transaction_isolation") == "serializable"
+        app = create_app(
+            Settings(), pool=pool, clock=FakeClock(MON + 8 * H), registry=CollectorRegistry()
+        )
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t", timeout=60) as c:
+            admin, acme = await keys(pool, 1)
+            for n in range(12):
+                r = await c.post(
+                    "/api/v1/instruments",
+                    json={"id": f"x-{n}", "site": "lab", "kind": "x"},
+                    headers=admin,
+                )
+                assert r.status_code == 201
+            await c.put(
+                "/api/v1/organisations/org-0/quotas/day", json={"max_hours": 5}, headers=admin
+            )
+            answers = await asyncio.gather(
+                *(
+                    c.post(
+                        "/api/v1/bookings",
+                        json={
+                            "instrument": f"x-{n}",
+                            "start": "2026-01-05T10:00:00Z",
+                            "end": "2026-01-05T11:00:00Z",
+                        },
+                        headers=acme,
+                    )
+                    for n in range(12)
+                )
+            )
+        codes = Counter(a.status_code for a in answers)
+        assert codes == {201: 5, 409: 7}, [a.text for a in answers if a.status_code != 201]
+    finally:
+        await pool.close()

@@ -245,15 +245,19 @@ class BookingService:
     ) -> Booking:
         """One INSERT (autocommit) when no quota applies; else a transaction that checks it."""
         if not inst.has_quota:
-            async with self._pool.acquire() as conn:
-                return await store.insert_booking(
-                    conn,
-                    instrument=inst.id,
-                    org=caller.org,
-                    slot=slot,
-                    purpose=purpose,
-                    key_id=caller.key_id,
-                )
+
+            async def insert() -> Booking:
+                async with self._pool.acquire() as conn:
+                    return await store.insert_booking(
+                        conn,
+                        instrument=inst.id,
+                        org=caller.org,
+                        slot=slot,
+                        purpose=purpose,
+                        key_id=caller.key_id,
+                    )
+
+            return await self._retrying(insert)
 
         async def attempt() -> Booking:
             async with self._pool.acquire() as conn, conn.transaction():
