@@ -147,7 +147,7 @@ async def test_never_started_is_a_no_show_and_its_slot_is_booked_again(rig: Rig)
     await rig.status_is(first, "no_show", timeout=15)
     ended = await rig.pool.fetchval("SELECT ended_at FROM bookings WHERE id = $1::uuid", first)
     # Event-driven: settled at start + grace, not on some later sweep.
-    assert timedelta(0) <= ended - (t0 + GRACE) < 1.0 * S
+    assert timedelta(0) <= ended - (t0 + GRACE) < 2.0 * S  # the resync is minutes
     await wait_for(lambda: _true(len(rig.commands("inst-1")) >= 2), timeout=5)
     assert rig.commands("inst-1") == [("unlock", first), ("lock", first)]
     # The rest of the slot is free at once, and another organisation can book it.
@@ -179,15 +179,15 @@ async def test_a_run_makes_it_active_then_completed_with_measured_usage(rig: Rig
     activated = await rig.pool.fetchval(
         "SELECT activated_at FROM bookings WHERE id = $1::uuid", booking
     )
-    assert run[0] <= activated < run[0] + 1.0 * S
+    assert run[0] <= activated < run[0] + 2.0 * S
     await rig.status_is(booking, "completed", timeout=10)
     usage = (
         await rig.client.get(f"/api/v1/bookings/{booking}/usage", headers=await rig.key("acme"))
     ).json()
     assert usage["status"] == "completed"
     assert usage["booked_seconds"] == 6.0
-    assert usage["running_seconds"] == pytest.approx(3.0, abs=0.5)
-    assert usage["used_seconds"] == pytest.approx(3.0, abs=0.5)
+    assert usage["running_seconds"] == pytest.approx(3.0, abs=0.6)
+    assert usage["used_seconds"] == pytest.approx(3.0, abs=0.6)
     assert (await rig.booking(booking))["flags"] == []
     await wait_for(lambda: _true(len(rig.commands("inst-1")) >= 2), timeout=5)
     assert rig.commands("inst-1") == [("unlock", booking), ("lock", booking)]
