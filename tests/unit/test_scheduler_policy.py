@@ -16,6 +16,7 @@ from pilotshare.scheduler.policy import (
     free_intervals,
     merge,
     subtract,
+    zone,
 )
 
 MON = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday
@@ -156,3 +157,46 @@ def test_free_intervals_never_touch_a_buffered_booking_or_a_closed_hour(
         for x, y in booked:
             if x < y:
                 assert b + buffer <= x or y + buffer <= a
+
+
+SPRING = datetime(2026, 3, 23, tzinfo=UTC)  # the week Europe/Berlin moves to summer time
+BERLIN_HOURS = {
+    "mon": [["08:00", "18:00"]],
+    "wed": [["00:00", "24:00"]],
+    "sat": [["22:00", "03:00"]],
+    "sun": [["01:00", "04:00"], ["12:00", "13:30"]],
+}
+
+
+@given(st.integers(min_value=0, max_value=8 * 24 * 60 - 1))
+def test_open_intervals_agree_with_the_local_wall_clock(minute: int) -> None:
+    cal = OperatingCalendar.parse(BERLIN_HOURS, "Europe/Berlin")
+    assert cal is not None
+    t = SPRING + timedelta(minutes=minute)
+    spans = cal.open_intervals(SPRING, SPRING + timedelta(days=8))
+    local = t.astimezone(zone("Europe/Berlin"))
+    hhmm = local.strftime("%H:%M")
+
+    def open_on(day: date, at: str, *, carried: bool) -> bool:
+        for a, b in BERLIN_HOURS.get(
+            ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[day.weekday()], []
+        ):
+            overnight = b <= a and b != "24:00"
+            if carried:
+                if overnight and at < b:
+                    return True
+            elif a <= at and (at < b or b == "24:00" or overnight):
+                return True
+        return False
+
+    expected = open_on(local.date(), hhmm, carried=False) or open_on(
+        local.date() - timedelta(days=1), hhmm, carried=True
+    )
+    assert any(a <= t < b for a, b in spans) == expected
+
+
+def test_the_short_night_of_summer_time_is_an_hour_shorter() -> None:
+    cal = OperatingCalendar.parse({"sun": [["00:00", "24:00"]]}, "Europe/Berlin")
+    assert cal is not None
+    [(a, b)] = cal.open_intervals(SPRING, SPRING + timedelta(days=7))
+    assert b - a == timedelta(hours=23)
