@@ -50,6 +50,17 @@ async def test_batches_are_stored_once_and_acknowledged_after_commit(
         await wait_for(acked)
         # every acked batch is already in the database
         assert await _count(pool, inst) == 100
+    first = await pool.fetchrow(
+        "SELECT state, utilization, metrics, batch FROM telemetry WHERE instrument_id = $1 "
+        "ORDER BY ts LIMIT 1",
+        inst,
+    )
+    assert dict(first) == {
+        "state": "running",
+        "utilization": 0.5,
+        "metrics": {"power_w": 100.0},
+        "batch": 1,
+    }
     assert ingest.metrics.samples._value.get() == 100
     hourly = await pool.fetchval(
         "SELECT sum(samples) FROM telemetry_hourly WHERE instrument_id = $1", inst

@@ -20,13 +20,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from operator import attrgetter
+from typing import Protocol
 
 from pilotshare.core.domain import OFFLINE, InstrumentState
 
 
+class Observed(Protocol):
+    """The part of a sample the live state needs (``core.contract.Sample`` has it)."""
+
+    @property
+    def ts(self) -> datetime: ...
+    @property
+    def state(self) -> InstrumentState: ...
+    @property
+    def utilization(self) -> float | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Observation:
-    """The part of a sample the live state needs."""
+    """A minimal ``Observed``."""
 
     ts: datetime
     state: InstrumentState
@@ -79,25 +92,25 @@ def _iso(value: datetime | None) -> str | None:
 
 def apply_samples(
     live: Live,
-    samples: Sequence[Observation],
+    samples: Sequence[Observed],
     *,
     batch: int | None,
     now: datetime,
     offline_after: timedelta,
 ) -> Live:
     """The live state after committed ``samples`` (any order) of batch ``batch``."""
-    if not samples:
-        return live
-    ordered: list[Observation] = []
-    for sample in sorted(samples, key=lambda s: s.ts):  # stable: of equal ts the first wins
-        if not ordered or sample.ts != ordered[-1].ts:
-            ordered.append(sample)
-    newest = ordered[-1]
-    state, since, last_seen, online = live.state, live.since, live.last_seen, live.online
-    utilization = live.utilization
-    fresh = [s for s in ordered if last_seen is None or s.ts > last_seen]
-    comes_online = not online and newest.ts >= now - offline_after and bool(fresh)
-    if comes_online:
+    last_batch = live.last_batch if batch is None else max(batch, live.last_batch or batch)
+    seen = live.last_seen
+    fresh: list[Observed] = []
+    for sample in sorted(
+        (s for s in samples if seen is None or s.ts > seen), key=attrgetter("ts")
+    ):  # stable: of samples with equal ts the first wins
+        if not fresh or sample.ts != fresh[-1].ts:
+            fresh.append(sample)
+    if not fresh:
+        return live if last_batch == live.last_batch else replace(live, last_batch=last_batch)
+    state, since, online, utilization = live.state, live.since, live.online, live.utilization
+    if not online and fresh[-1].ts >= now - offline_after:
         online = True
         since = fresh[0].ts
         state = fresh[0].state
@@ -109,15 +122,12 @@ def apply_samples(
             since = sample.ts
         if sample.utilization is not None:
             utilization = sample.utilization
-    if fresh:
-        last_seen = fresh[-1].ts
-    last_batch = live.last_batch if batch is None else max(batch, live.last_batch or batch)
     return replace(
         live,
         online=online,
         state=state,
         since=since,
-        last_seen=last_seen,
+        last_seen=fresh[-1].ts,
         utilization=utilization,
         last_batch=last_batch,
     )
