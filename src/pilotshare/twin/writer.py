@@ -22,6 +22,7 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 import asyncpg
@@ -377,8 +378,7 @@ _json = msgspec.json.Encoder()
 Record = tuple[str, datetime, InstrumentState, float | None, dict[str, float] | None, int]
 
 
-def _record_key(r: Record) -> tuple[str, datetime]:
-    return (r[0], r[1])
+_record_key = itemgetter(0, 1)
 
 
 def _records(items: list[TelemetryItem | StatusItem]) -> list[Record]:
