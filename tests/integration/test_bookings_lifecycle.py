@@ -254,3 +254,23 @@ async def test_lifecycle_survives_losing_its_database_connection(
     finally:
         stop.set()
         await task
+
+
+async def test_releasing_an_active_booking_locks_at_once(rig: Rig) -> None:
+    t0 = soon()
+    rig.state = lambda t: InstrumentState.RUNNING if t >= t0 + 0.5 * S else InstrumentState.IDLE
+    booking = await rig.book("acme", "inst-1", t0, t0 + 60 * S)
+    await rig.status_is(booking, "active", timeout=10)
+    await asyncio.sleep(1.0)
+    r = await rig.client.delete(f"/api/v1/bookings/{booking}", headers=await rig.key("acme"))
+    assert r.status_code == 204
+    released_at = datetime.now(UTC)
+    assert (await rig.booking(booking))["status"] == "released"
+    await wait_for(lambda: _true(len(rig.commands("inst-1")) >= 2), timeout=3)
+    assert rig.commands("inst-1") == [("unlock", booking), ("lock", booking)]
+    usage = (
+        await rig.client.get(f"/api/v1/bookings/{booking}/usage", headers=await rig.key("acme"))
+    ).json()
+    assert usage["status"] == "released"
+    expected = (released_at - (t0 + 0.5 * S)).total_seconds()
+    assert usage["running_seconds"] == pytest.approx(expected, abs=0.6)

@@ -80,9 +80,14 @@ FROM instruments i
 WHERE i.id = b.instrument_id AND b.id = $1 AND b.unlocked_at IS NOT NULL AND b.locked_at IS NULL
 RETURNING b.id, b.instrument_id, i.site_id, upper(b.period) AS "end\""""
 
+_RELEASED: Final = """
+SELECT id FROM bookings
+WHERE unlocked_at IS NOT NULL AND locked_at IS NULL AND status IN ('cancelled', 'released')
+LIMIT 500"""
+
 _UNSTARTED: Final = """
 SELECT id FROM bookings
-WHERE status = 'confirmed' AND lower(period) + $2::interval <= $1 AND upper(period) > $1
+WHERE status = 'confirmed' AND lower(period) <= $1::timestamptz - $2::interval AND upper(period) > $1
   AND NOT ('delayed' = ANY(flags))  -- the grace starts only when the instrument is theirs
 ORDER BY lower(period) LIMIT 500"""
 
@@ -202,6 +207,8 @@ class BookingLifecycle:
         # its own.
         for row in await self._pool.fetch(_ENDED, now):
             await self._ended(row["id"], now)
+        for row in await self._pool.fetch(_RELEASED):
+            await self._lock(row["id"], now)
         for row in await self._pool.fetch(_UNLOCK, now):
             await self._command("unlock", row)
         await self._pool.execute(_DELAYED, now)
