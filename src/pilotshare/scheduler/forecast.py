@@ -189,34 +189,33 @@ async def compute(
     workers: int = 2,
     progress: Callable[[float], None] | None = None,
 ) -> dict[str, Any]:
-    """Load, build, run and summarise one forecast (the CPU part runs in a thread that
+    """Load, build, run and summarise one forecast (the CPU part runs in a thread, which
     drives the process pool, so the event loop stays free)."""
     horizon = timedelta(days=params.horizon_days)
     inputs = await load_inputs(conn, now, horizon)
-    site = build_site(inputs, horizon)
-    if not site.instruments:
-        raise BadInput("no_instruments", "there are no instruments to forecast")
-    started = time.perf_counter()
 
     def tick(done: int) -> None:
         if progress is not None:
             progress(done / params.replications)
 
-    reps = await asyncio.to_thread(
-        run_replications,
-        site,
-        params.replications,
-        params.seed,
-        workers=workers,
-        progress=tick,
-    )
-    elapsed = time.perf_counter() - started
-    result = summarise(site, reps)
-    result["params"] = params.as_dict()
-    result["at_risk"] = at_risk(inputs, result)
-    result["elapsed_s"] = round(elapsed, 3)
-    result["events_per_s"] = round(result["events"] / elapsed) if elapsed > 0 else None
-    return result
+    def work() -> dict[str, Any]:
+        """Everything CPU-bound, off the event loop: build, simulate, summarise."""
+        site = build_site(inputs, horizon)
+        if not site.instruments:
+            raise BadInput("no_instruments", "there are no instruments to forecast")
+        started = time.perf_counter()
+        reps = run_replications(
+            site, params.replications, params.seed, workers=workers, progress=tick
+        )
+        elapsed = time.perf_counter() - started
+        result = summarise(site, reps)
+        result["params"] = params.as_dict()
+        result["at_risk"] = at_risk(inputs, result)
+        result["elapsed_s"] = round(elapsed, 3)
+        result["events_per_s"] = round(result["events"] / elapsed) if elapsed > 0 else None
+        return result
+
+    return await asyncio.to_thread(work)
 
 
 def forecast_handler(pool: asyncpg.Pool, *, clock: Clock, workers: int = 2) -> Handler:
