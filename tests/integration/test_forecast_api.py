@@ -262,6 +262,8 @@ async def test_forecasts_are_for_planners_and_their_organisation(
     job = r.json()["id"]
     other = await key(pool, "globex", "planner")
     assert (await client.get(f"/api/v1/forecasts/{job}", headers=other)).status_code == 404
+    bare = await client.post("/api/v1/forecasts", headers=planner)  # no body: all defaults
+    assert bare.status_code == 202, bare.text
     admin = await key(pool, "platform", "admin")
     assert (await client.get(f"/api/v1/forecasts/{job}", headers=admin)).status_code == 200
     stored = await pool.fetchval("SELECT request FROM jobs WHERE id = $1::uuid", job)

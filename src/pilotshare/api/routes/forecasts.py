@@ -7,10 +7,10 @@ failed). Planners and admins only; a job is visible to its organisation (admins:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, Body, HTTPException, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from pilotshare.api.deps import PlannerKey, Pool
@@ -68,9 +68,11 @@ class JobPublic(BaseModel):
     response_model=JobQueued,
     responses={422: {"model": Problem}},
 )
-async def create_forecast(body: ForecastCreate, pool: Pool, principal: PlannerKey) -> Any:
-    """Queue a capacity forecast from the live state of the platform."""
-    params = ForecastParams.parse(body.model_dump())  # draws the seed when absent
+async def create_forecast(
+    pool: Pool, principal: PlannerKey, body: Annotated[ForecastCreate | None, Body()] = None
+) -> Any:
+    """Queue a capacity forecast from the live state of the platform (no body: defaults)."""
+    params = ForecastParams.parse((body or ForecastCreate()).model_dump())  # draws the seed
     job = await jobs.enqueue(pool, kind="forecast", org=principal.org, request=params.as_dict())
     return {"id": job.id, "status": job.status.value}
 
