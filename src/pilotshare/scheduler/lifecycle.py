@@ -87,7 +87,8 @@ LIMIT 500"""
 
 _UNSTARTED: Final = """
 SELECT id FROM bookings
-WHERE status = 'confirmed' AND lower(period) <= $1::timestamptz - $2::interval AND upper(period) > $1
+WHERE status = 'confirmed' AND upper(period) > $1
+  AND lower(period) <= $1::timestamptz - $2::interval
   AND NOT ('delayed' = ANY(flags))  -- the grace starts only when the instrument is theirs
 ORDER BY lower(period) LIMIT 500"""
 
@@ -96,7 +97,7 @@ SELECT id FROM bookings
 WHERE status IN ('confirmed', 'active') AND upper(period) <= $1
 ORDER BY upper(period) LIMIT 500"""
 
-_NEXT_DUE: Final = """
+NEXT_DUE: Final = """
 SELECT least(
     (SELECT min(lower(period)) FROM bookings
      WHERE status IN ('confirmed', 'active') AND unlocked_at IS NULL AND upper(period) > $2),
@@ -186,7 +187,7 @@ class BookingLifecycle:
             started = self._clock.monotonic()
             await self.settle()
             self.ready.set()
-            due = await self._pool.fetchval(_NEXT_DUE, self.grace, self._clock.now())
+            due = await self._pool.fetchval(NEXT_DUE, self.grace, self._clock.now())
             delay = self._resync.total_seconds()
             if due is not None:
                 delay = min(delay, max((due - self._clock.now()).total_seconds(), 0.0) + 0.005)
