@@ -9,6 +9,9 @@ of any hour still retained.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -130,3 +133,24 @@ async def test_policy_jobs_compress_drop_and_materialise_late_samples(
         NOW - timedelta(days=10),
     )
     assert samples == 70
+
+
+def test_migrate_command_applies_the_policies_from_the_environment(empty_db_url: str) -> None:
+    env = {
+        **os.environ,
+        "PILOTSHARE_DATABASE_URL": empty_db_url,
+        "PILOTSHARE_COMPRESS_AFTER_DAYS": "2",
+        "PILOTSHARE_RETENTION_DAYS": "45",
+    }
+    command = [sys.executable, "-m", "pilotshare.cli", "migrate"]
+    first = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    assert first.returncode == 0, first.stderr
+    again = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    assert again.returncode == 0, again.stderr
+    if "schema current on PostgreSQL" in first.stderr:
+        assert "telemetry policies" not in first.stderr  # nothing to apply without TimescaleDB
+        return
+    assert "schema current on TimescaleDB" in first.stderr
+    assert "compress after 2 d, drop after 45 d" in first.stderr
+    assert "telemetry policies: compress after 2 d, drop after 45 d" in again.stderr
+    assert "(unchanged)" in again.stderr
