@@ -205,7 +205,7 @@ async def bench_api(url: str, args: argparse.Namespace) -> None:
             ),
         ):
             codes: list[int] = []
-            lat: list[float] = []
+            lat = []
             loops = [
                 _client_loop(client, c, per, make, hdr[c % len(hdr)], codes, lat)
                 for c in range(args.clients)
