@@ -240,3 +240,32 @@ def test_a_slot_one_minute_too_long_for_every_gap_is_refused() -> None:
     gap = Candidate("a", "sem", frozenset(), ((MON, MON + 2 * H - timedelta(minutes=1)),))
     assert allocate(req(2), [gap], MON) is None
     assert allocate_greedy([req(2)], [gap], MON) == [None]
+
+
+@settings(max_examples=150, deadline=None)
+@given(worlds())
+def test_allocate_finds_the_earliest_finish_there_is(world: World) -> None:
+    """Brute force on a 15-minute grid: no feasible slot finishes before the chosen one."""
+    step = timedelta(minutes=15)
+    for request in world.requests[:5]:
+        got = allocate(request, world.candidates, world.now)
+        best = None
+        for c in world.candidates:
+            if request.kind not in (None, c.kind) or not c.min_length <= request.duration:
+                continue
+            if c.max_length is not None and request.duration > c.max_length:
+                continue
+            for a, b in c.free:
+                t = max(a, request.earliest, world.now)
+                t = a + -((a - t) // step) * step if t > a else a  # the grid from a
+                while t + request.duration <= min(b, request.latest):
+                    if t >= request.earliest and t >= world.now:
+                        end = t + request.duration
+                        best = end if best is None or end < best else best
+                        break
+                    t += step
+        if best is None:
+            assert got is None
+        else:
+            assert got is not None
+            assert got.end <= best
