@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Response, status
@@ -10,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pilotshare.api.deps import AdminKey, CurrentKey, Pool
 from pilotshare.api.keys import ensure_org
-from pilotshare.api.schemas import Problem, Slug
+from pilotshare.api.schemas import Money, Problem, Slug
 from pilotshare.core.domain import Role
 from pilotshare.core.errors import NotFound
 
@@ -60,7 +59,7 @@ class Quota(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    max_hours: Decimal = Field(ge=0, max_digits=10, decimal_places=2)
+    max_hours: Money = Field(ge=0, max_digits=10, decimal_places=2)
 
 
 class QuotaPublic(Quota):
