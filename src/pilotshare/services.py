@@ -120,7 +120,9 @@ async def run_ingest(
     stop: asyncio.Event | None = None,
     registry: CollectorRegistry | None = None,
 ) -> None:
-    """``pilotshare ingest``: MQTT telemetry into the database, the live twin kept current.
+    """``pilotshare ingest``: MQTT telemetry into the database, the live twin kept current,
+    and the booking lifecycle driven by it (``scheduler.lifecycle``: active, no-show,
+    completed with measured usage, interlock commands).
 
     Stops cleanly (storing and acknowledging what it holds) on SIGTERM or when ``stop`` is set.
     """
