@@ -66,19 +66,23 @@ async def serve_app(
 async def run_jobs(
     pool: asyncpg.Pool, *, clock: Clock, stop: asyncio.Event, workers: int = 2
 ) -> None:
-    """The job worker of this process: forecasts and what-if simulations, until ``stop``.
+    """The job worker of this process: forecasts and what-if simulations, until ``stop``;
+    and the risk watch, which queues a forecast when an instrument with bookings goes down.
 
     Any number of API processes may each run one; the queue hands every job to one of them.
     """
     from pilotshare.scheduler.forecast import forecast_handler
     from pilotshare.scheduler.jobs import Worker
+    from pilotshare.scheduler.risk_watch import RiskWatch
     from pilotshare.simulations.job import simulation_handler
 
     handlers = {
         "forecast": forecast_handler(pool, clock=clock, workers=workers),
         "simulation": simulation_handler(pool, clock=clock, workers=workers),
     }
-    await Worker(pool, handlers).run(stop)
+    async with asyncio.TaskGroup() as tasks:
+        tasks.create_task(Worker(pool, handlers).run(stop))
+        tasks.create_task(RiskWatch(pool, clock=clock).run(stop))
 
 
 async def serve_api(

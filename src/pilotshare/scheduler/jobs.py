@@ -343,3 +343,17 @@ class Worker:
                     job_id,
                     self.name,
                 )
+
+
+async def recent(
+    conn: asyncpg.Connection | asyncpg.Pool, *, kind: str, org: str | None, limit: int = 20
+) -> list[Job]:
+    """The newest jobs of ``kind`` (of ``org`` when given), newest first."""
+    rows = await conn.fetch(
+        f"""SELECT {_COLUMNS} FROM jobs WHERE kind = $1 AND ($2::text IS NULL OR org_id = $2)
+            ORDER BY created_at DESC, id LIMIT $3""",
+        kind,
+        org,
+        limit,
+    )
+    return [Job.from_row(r) for r in rows]

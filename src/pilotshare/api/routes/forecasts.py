@@ -7,10 +7,11 @@ failed). Planners and admins only; a job is visible to its organisation (admins:
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Body, HTTPException, status
+from fastapi import APIRouter, Body, HTTPException, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from pilotshare.api.deps import PlannerKey, Pool
@@ -75,6 +76,36 @@ async def create_forecast(
     params = ForecastParams.parse((body or ForecastCreate()).model_dump())  # draws the seed
     job = await jobs.enqueue(pool, kind="forecast", org=principal.org, request=params.as_dict())
     return {"id": job.id, "status": job.status.value}
+
+
+class JobListed(BaseModel):
+    """A job in a listing: no result (fetch the job for it)."""
+
+    id: UUID
+    status: str
+    progress: float
+    created_at: datetime
+    request: dict[str, Any]
+
+
+@router.get("", response_model=list[JobListed])
+async def list_forecasts(
+    pool: Pool, principal: PlannerKey, limit: Annotated[int, Query(ge=1, le=200)] = 20
+) -> Any:
+    """The newest forecasts of the caller's organisation (admins: all), newest first;
+    including those queued by themselves when an instrument went down."""
+    org = None if principal.role is Role.ADMIN else principal.org
+    found = await jobs.recent(pool, kind="forecast", org=org, limit=limit)
+    return [
+        {
+            "id": j.id,
+            "status": j.status.value,
+            "progress": j.progress,
+            "created_at": j.created_at,
+            "request": j.request,
+        }
+        for j in found
+    ]
 
 
 @router.get(

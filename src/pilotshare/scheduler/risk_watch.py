@@ -1,0 +1,122 @@
+"""When an instrument goes down, forecast its bookings' odds at once.
+
+The ingest sends ``NOTIFY twin_changes`` with the instrument's live state whenever it
+changes. ``RiskWatch`` listens; when an instrument is reported ``down`` and holds bookings in
+the next ``horizon_days``, it queues a forecast job (the same job as
+``POST /api/v1/forecasts``) for the organisation of the first affected booking, so that
+organisation's planners (and admins) find the at-risk bookings, with alternative slots, in
+``GET /api/v1/forecasts`` and the job's result. An instrument triggers at most one forecast
+per ``quiet_s`` (a flapping instrument must not flood the queue), whichever of the API
+processes hears it first (``forecast_triggers``, migration 0031).
+
+Run it beside the job worker: ``await RiskWatch(pool, clock=clock).run(stop)``
+(``services.run_jobs`` does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from datetime import timedelta
+from typing import Any, Final
+
+import asyncpg
+
+from pilotshare.core.clock import Clock
+from pilotshare.scheduler import jobs
+from pilotshare.scheduler.forecast import ForecastParams
+
+log = logging.getLogger(__name__)
+
+CHANNEL: Final = "twin_changes"
+_TRANSIENT = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
+
+_AFFECTED: Final = """
+SELECT org_id FROM bookings
+WHERE instrument_id = $1 AND status IN ('confirmed', 'active')
+  AND period && tstzrange($2, $3)
+ORDER BY lower(period) LIMIT 1"""
+
+#: Take the instrument's trigger unless it fired within the quiet time (one process wins).
+_CLAIM: Final = """
+INSERT INTO forecast_triggers AS t (instrument_id, last_at) VALUES ($1, $2)
+ON CONFLICT (instrument_id) DO UPDATE SET last_at = EXCLUDED.last_at
+WHERE t.last_at <= EXCLUDED.last_at - make_interval(secs => $3)
+RETURNING instrument_id"""
+
+
+class RiskWatch:
+    """Queues a forecast when an instrument with upcoming bookings goes down."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        clock: Clock,
+        horizon_days: int = 7,
+        replications: int = 100,
+        quiet_s: float = 900.0,
+    ) -> None:
+        self.pool, self.clock = pool, clock
+        self.horizon_days, self.replications, self.quiet_s = horizon_days, replications, quiet_s
+        self._queue: asyncio.Queue[str] = asyncio.Queue()
+
+    def _notified(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        try:
+            event: dict[str, Any] = json.loads(payload)
+        except ValueError:
+            return
+        if event.get("state") == "down" and isinstance(event.get("instrument"), str):
+            self._queue.put_nowait(event["instrument"])
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Listen until ``stop`` is set; reconnects after database failures."""
+        while not stop.is_set():
+            try:
+                async with self.pool.acquire() as conn:
+                    await conn.add_listener(CHANNEL, self._notified)
+                    try:
+                        await self._loop(stop)
+                    finally:
+                        with contextlib.suppress(*_TRANSIENT):
+                            await conn.remove_listener(CHANNEL, self._notified)
+            except _TRANSIENT as exc:
+                log.warning("risk watch lost the database (%s); retrying", exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 2.0)
+            else:
+                return
+
+    async def _loop(self, stop: asyncio.Event) -> None:
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            while not stop.is_set():
+                getting = asyncio.ensure_future(self._queue.get())
+                await asyncio.wait({getting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                if not getting.done():
+                    getting.cancel()
+                    return
+                await self.instrument_down(getting.result())
+        finally:
+            stopping.cancel()
+
+    async def instrument_down(self, instrument: str) -> jobs.Job | None:
+        """Queue a forecast for a down instrument's bookings (None: nothing to do, or done
+        already within the quiet time, by this process or another)."""
+        now = self.clock.now()
+        async with self.pool.acquire() as conn, conn.transaction():
+            org = await conn.fetchval(
+                _AFFECTED, instrument, now, now + timedelta(days=self.horizon_days)
+            )
+            if org is None or await conn.fetchval(_CLAIM, instrument, now, self.quiet_s) is None:
+                return None
+            params = ForecastParams.parse(
+                {"horizon_days": self.horizon_days, "replications": self.replications}
+            )
+            job = await jobs.enqueue(conn, kind="forecast", org=org, request=params.as_dict())
+        log.info(
+            "%s is down: forecast %s queued for its bookings (org %s)", instrument, job.id, org
+        )
+        return job

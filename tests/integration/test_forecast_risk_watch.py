@@ -1,0 +1,109 @@
+"""An instrument going down queues a forecast of its bookings' odds, on a real database."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import httpx
+import pytest
+from prometheus_client import CollectorRegistry
+
+from pilotshare.api.app import create_app
+from pilotshare.api.keys import create_key
+from pilotshare.core.clock import FakeClock
+from pilotshare.core.settings import Settings
+from pilotshare.scheduler.risk_watch import RiskWatch
+
+NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+H = timedelta(hours=1)
+
+
+@pytest.fixture
+async def site(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn:
+        await conn.execute("INSERT INTO sites (id, name) VALUES ('lab', 'Lab')")
+        await conn.execute("INSERT INTO organisations (id, name) VALUES ('acme', 'Acme')")
+        for ident in ("sem-1", "sem-2"):
+            await conn.execute(
+                "INSERT INTO instruments (id, site_id, name, kind) VALUES ($1, 'lab', $2, 'sem')",
+                ident,
+                ident.upper(),
+            )
+        await conn.execute(
+            """INSERT INTO bookings (instrument_id, org_id, period)
+               VALUES ('sem-1', 'acme', tstzrange($1, $2))""",
+            NOW + 2 * H,
+            NOW + 4 * H,
+        )
+
+
+async def _notify(pool: asyncpg.Pool, instrument: str, state: str) -> None:
+    payload = json.dumps({"instrument": instrument, "site": "lab", "state": state})
+    await pool.execute("SELECT pg_notify('twin_changes', $1)", payload)
+
+
+async def _forecasts(pool: asyncpg.Pool) -> list[asyncpg.Record]:
+    return await pool.fetch("SELECT org_id, request FROM jobs WHERE kind = 'forecast'")
+
+
+async def test_a_down_instrument_with_bookings_queues_one_forecast(
+    pool: asyncpg.Pool, site: None
+) -> None:
+    clock = FakeClock(NOW)
+    stop = asyncio.Event()
+    watch = RiskWatch(pool, clock=clock, quiet_s=600)
+    task = asyncio.create_task(watch.run(stop))
+    try:
+        await asyncio.sleep(0.3)  # listening
+        await _notify(pool, "sem-2", "down")  # no bookings: nothing to forecast
+        await _notify(pool, "sem-1", "running")  # not down
+        await _notify(pool, "sem-1", "down")
+        await _notify(pool, "sem-1", "down")  # flapping within the quiet time: no second job
+        for _ in range(100):
+            if await _forecasts(pool):
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)
+        jobs = await _forecasts(pool)
+        assert len(jobs) == 1
+        assert jobs[0]["org_id"] == "acme"  # the organisation of the affected booking
+        assert jobs[0]["request"]["horizon_days"] == 7
+        clock.advance(601)
+        assert await watch.instrument_down("sem-1") is not None  # quiet time over
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
+async def test_planners_list_their_forecasts(pool: asyncpg.Pool, site: None) -> None:
+    clock = FakeClock(NOW)
+    job = await RiskWatch(pool, clock=clock).instrument_down("sem-1")
+    assert job is not None
+    app = create_app(Settings(), pool=pool, clock=clock, registry=CollectorRegistry())
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test"
+    ) as client:
+        async with pool.acquire() as conn:
+            acme = {"Authorization": f"Bearer {await create_key(conn, org='acme', role='planner')}"}
+            other = {
+                "Authorization": f"Bearer {await create_key(conn, org='globex', role='planner')}"
+            }
+        listed = (await client.get("/api/v1/forecasts", headers=acme)).json()
+        assert [x["id"] for x in listed] == [str(job.id)]
+        assert listed[0]["status"] == "queued"
+        assert (await client.get("/api/v1/forecasts", headers=other)).json() == []
+        bad = await client.get("/api/v1/forecasts?limit=0", headers=acme)
+        assert bad.status_code == 422
+
+
+async def test_two_processes_hearing_the_same_failure_queue_one_forecast(
+    pool: asyncpg.Pool, site: None
+) -> None:
+    clock = FakeClock(NOW)
+    a, b = RiskWatch(pool, clock=clock), RiskWatch(pool, clock=clock)
+    got = await asyncio.gather(a.instrument_down("sem-1"), b.instrument_down("sem-1"))
+    assert sum(j is not None for j in got) == 1
+    assert len(await _forecasts(pool)) == 1
