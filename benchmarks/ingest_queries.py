@@ -34,8 +34,9 @@ from pilotshare.core.db.migrate import migrate
 from pilotshare.core.db.pool import connect, create_pool
 from pilotshare.core.domain import InstrumentState as S
 from pilotshare.core.settings import Settings
+from pilotshare.twin.items import TelemetryItem
 from pilotshare.twin.store import behaviour
-from pilotshare.twin.writer import TelemetryItem, TelemetryWriter
+from pilotshare.twin.writer import TelemetryWriter
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
 CYCLE = [(S.IDLE, 900), (S.SETUP, 300), (S.RUNNING, 5400), (S.IDLE, 600), (S.DOWN, 1200)]

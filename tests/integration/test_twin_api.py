@@ -21,7 +21,8 @@ from pilotshare.core.contract.topics import Channel
 from pilotshare.core.domain import InstrumentState as S
 from pilotshare.core.embedded import free_port
 from pilotshare.core.settings import Settings
-from pilotshare.twin.writer import RejectItem, TelemetryItem, TelemetryWriter
+from pilotshare.twin.items import RejectItem, TelemetryItem
+from pilotshare.twin.writer import TelemetryWriter
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
 

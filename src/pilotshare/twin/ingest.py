@@ -30,7 +30,6 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from types import TracebackType
@@ -54,17 +53,13 @@ from pilotshare.core.contract import (
 from pilotshare.core.db.migrate import uses_timescale
 from pilotshare.core.errors import BadInput
 from pilotshare.core.settings import MqttEndpoint
+from pilotshare.twin.buffer import Backoff, ItemBuffer
+from pilotshare.twin.connection import MqttPublisher, make_client
+from pilotshare.twin.items import FlushResult, Item, RejectItem, StatusItem, TelemetryItem
 from pilotshare.twin.metrics import IngestMetrics
 from pilotshare.twin.state import Live
 from pilotshare.twin.store import refresh_all_behaviours
-from pilotshare.twin.writer import (
-    FlushResult,
-    Item,
-    RejectItem,
-    StatusItem,
-    TelemetryItem,
-    TelemetryWriter,
-)
+from pilotshare.twin.writer import TelemetryWriter
 
 log = logging.getLogger(__name__)
 
@@ -79,38 +74,6 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.TransactionRollbackError,
     asyncpg.exceptions.InsufficientResourcesError,
 )
-
-
-class Backoff:
-    """Exponential backoff from ``first`` to ``cap`` seconds."""
-
-    def __init__(self, first: float = 0.2, cap: float = 5.0) -> None:
-        self.first, self.cap, self._next = first, cap, first
-
-    def next(self) -> float:
-        delay, self._next = self._next, min(self._next * 2, self.cap)
-        return delay
-
-    def reset(self) -> None:
-        self._next = self.first
-
-
-class _MqttPublisher:
-    """``core.messaging.Publisher`` over the ingest's current MQTT connection."""
-
-    def __init__(self, ingest: Ingest) -> None:
-        self._ingest = ingest
-
-    async def publish(
-        self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False
-    ) -> None:
-        client = self._ingest._client  # the publisher is part of the ingest
-        if client is None:
-            raise ConnectionError("not connected to the MQTT broker")
-        try:
-            await client.publish(topic, payload, qos=qos, retain=retain)
-        except aiomqtt.MqttError as exc:
-            raise ConnectionError(f"publish to {topic} failed: {exc}") from exc
 
 
 class Ingest:
@@ -145,21 +108,17 @@ class Ingest:
         self._site = site
         self._offline_after = timedelta(seconds=offline_after_s)
         self._writers = writers
-        self._flush_samples = flush_samples
-        self._flush_age = flush_age_s
-        self._max_buffer = max_buffer_samples
         self._mqtt_queue = mqtt_queue
         self._drain_timeout = drain_timeout_s
         self._sweep_interval = sweep_interval_s or min(offline_after_s / 3, 5.0)
         self._behaviour_every = behaviour_every_s
-        self._queue: deque[Item] = deque()
-        self._queued = 0  # samples waiting in the queue
-        self._held = 0  # samples queued or being written: the bound applies to this
-        self._wakeup = asyncio.Event()
-        self._space = asyncio.Event()
-        self._space.set()
+        self._buffer = ItemBuffer(
+            self._clock,
+            flush_samples=flush_samples,
+            flush_age_s=flush_age_s,
+            max_samples=max_buffer_samples,
+        )
         self._stopping = asyncio.Event()
-        self._draining = False
         self._drained = asyncio.Event()
         self._client: aiomqtt.Client | None = None
         self._listeners: list[Listener] = []
@@ -167,7 +126,7 @@ class Ingest:
         self._task: asyncio.Task[None] | None = None
         self._stop_event: asyncio.Event | None = None
         self.ready = asyncio.Event()
-        self.publisher = _MqttPublisher(self)
+        self.publisher = MqttPublisher(lambda: self._client)
         self.client_id = f"pilotshare-ingest-{secrets.token_hex(4)}"
 
     # -- public surface ---------------------------------------------------------------------
@@ -179,7 +138,7 @@ class Ingest:
     @property
     def buffered_samples(self) -> int:
         """Samples held in memory (queued or being written)."""
-        return self._held
+        return self._buffer.held
 
     @property
     def shared(self) -> bool | None:
@@ -208,13 +167,14 @@ class Ingest:
             for task in done:
                 if task is not stopped:
                     task.result()  # a crashed task ends the ingest with its error
-            self._draining = True
             self._stopping.set()
-            self._wake()
+            self._buffer.drain()
             writers = tasks[1:]
             _, pending = await asyncio.wait(writers, timeout=self._drain_timeout)
             if pending:
-                log.warning("stopped with %d samples not stored (unacknowledged)", self._held)
+                log.warning(
+                    "stopped with %d samples not stored (unacknowledged)", self._buffer.held
+                )
         finally:
             self._drained.set()
             self._stopping.set()
@@ -243,18 +203,7 @@ class Ingest:
     # -- MQTT side --------------------------------------------------------------------------
 
     def _client_for(self, v5: bool) -> aiomqtt.Client:
-        return aiomqtt.Client(
-            self._mqtt.host,
-            self._mqtt.port,
-            username=self._mqtt.username,
-            password=self._mqtt.password,
-            identifier=self.client_id,
-            protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
-            tls_params=aiomqtt.TLSParameters() if self._mqtt.tls else None,
-            max_queued_incoming_messages=self._mqtt_queue,
-            logger=_QUIET_MQTT,
-            timeout=10,
-        )
+        return make_client(self._mqtt, self.client_id, v5=v5, queue=self._mqtt_queue)
 
     async def _mqtt_loop(self) -> None:
         backoff = Backoff()
@@ -305,9 +254,7 @@ class Ingest:
 
     async def _read(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
-            while self._held >= self._max_buffer:
-                self._space.clear()
-                await self._space.wait()
+            await self._buffer.room()
             payload = message.payload
             raw = payload if isinstance(payload, bytes) else str(payload or "").encode()
             self._accept(str(message.topic), raw, retained=bool(message.retain))
@@ -331,61 +278,23 @@ class Ingest:
                 return
         except BadInput as exc:
             item = RejectItem(topic_text, exc.reason, exc.detail, raw, now, mono)
-        self._queue.append(item)
-        self._queued += item.weight
-        self._held += item.weight
-        self.metrics.buffer.set(self._held)
-        if self._queued >= self._flush_samples or len(self._queue) == 1:
-            self._wake()
+        self._buffer.append(item)
+        self.metrics.buffer.set(self._buffer.held)
 
     # -- database side ----------------------------------------------------------------------
-
-    def _wake(self) -> None:
-        self._wakeup.set()
-
-    async def _take(self) -> list[Item] | None:
-        while True:
-            if self._queue:
-                age = self._clock.monotonic() - self._queue[0].received
-                if self._queued >= self._flush_samples or age >= self._flush_age or self._draining:
-                    return self._pop_chunk()
-                timeout: float | None = self._flush_age - age
-            elif self._draining:
-                return None
-            else:
-                timeout = None
-            self._wakeup.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), timeout)
-
-    def _pop_chunk(self) -> list[Item]:
-        chunk: list[Item] = []
-        size = 0
-        while self._queue and (not chunk or size + self._queue[0].weight <= self._flush_samples):
-            item = self._queue.popleft()
-            chunk.append(item)
-            size += item.weight
-        self._queued -= size
-        if self._queue:
-            self._wake()  # another writer may take the rest
-        return chunk
-
-    def _put_back(self, chunk: list[Item]) -> None:
-        self._queue.extendleft(reversed(chunk))
-        self._queued += sum(i.weight for i in chunk)
 
     async def _write_loop(self) -> None:
         assert self._writer is not None  # noqa: S101
         backoff = Backoff()
         while True:
-            chunk = await self._take()
+            chunk = await self._buffer.take()
             if chunk is None:
                 return
             started = self._clock.monotonic()
             try:
                 result = await self._writer.write(chunk, self._clock.now())
             except TRANSIENT as exc:
-                self._put_back(chunk)
+                self._buffer.put_back(chunk)
                 self.metrics.db_errors.inc()
                 delay = backoff.next()
                 log.warning("database write failed (%s); retrying in %.1f s", exc, delay)
@@ -398,11 +307,8 @@ class Ingest:
             backoff.reset()
             committed = self._clock.monotonic()
             self.metrics.commit_latency.observe(committed - started)
-            weight = sum(i.weight for i in chunk)
-            self._held -= weight
-            self.metrics.buffer.set(self._held)
-            if self._held < self._max_buffer:
-                self._space.set()
+            self._buffer.done(chunk)
+            self.metrics.buffer.set(self._buffer.held)
             self._record(result, chunk)
             await self._acknowledge(result, chunk)
             await self._announce(result.changes)
@@ -508,15 +414,3 @@ class Ingest:
                 log.info("behaviour refresh skipped: %s", exc)
             except asyncpg.PostgresError:
                 log.exception("behaviour refresh failed")
-
-
-class _DiscardFilter(logging.Filter):
-    """Keep aiomqtt's per-message 'queue is full' warnings out of the log (counted instead)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        text = record.getMessage()
-        return "queue is full" not in text and "pending publish calls" not in text
-
-
-_QUIET_MQTT = logging.getLogger("pilotshare.twin.ingest.mqtt")
-_QUIET_MQTT.addFilter(_DiscardFilter())

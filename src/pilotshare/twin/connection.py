@@ -1,0 +1,60 @@
+"""The ingest's MQTT connection: client options, and the ``Publisher`` it lends the scheduler.
+
+aiomqtt stays inside the twin (DESIGN.md); the scheduler sends interlock commands through
+``MqttPublisher``, which knows only how to reach the ingest's current client.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import aiomqtt
+
+from pilotshare.core.settings import MqttEndpoint
+
+
+def make_client(endpoint: MqttEndpoint, client_id: str, *, v5: bool, queue: int) -> aiomqtt.Client:
+    """A client for the ingest: MQTT 5 or 3.1.1, a bounded incoming queue, a quiet logger."""
+    return aiomqtt.Client(
+        endpoint.host,
+        endpoint.port,
+        username=endpoint.username,
+        password=endpoint.password,
+        identifier=client_id,
+        protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
+        tls_params=aiomqtt.TLSParameters() if endpoint.tls else None,
+        max_queued_incoming_messages=queue,
+        logger=_QUIET_MQTT,
+        timeout=10,
+    )
+
+
+class MqttPublisher:
+    """``core.messaging.Publisher`` over whatever client the ingest is connected with."""
+
+    def __init__(self, current: Callable[[], aiomqtt.Client | None]) -> None:
+        self._current = current
+
+    async def publish(
+        self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False
+    ) -> None:
+        client = self._current()
+        if client is None:
+            raise ConnectionError("not connected to the MQTT broker")
+        try:
+            await client.publish(topic, payload, qos=qos, retain=retain)
+        except aiomqtt.MqttError as exc:
+            raise ConnectionError(f"publish to {topic} failed: {exc}") from exc
+
+
+class _DiscardFilter(logging.Filter):
+    """Keep aiomqtt's per-message 'queue is full' warnings out of the log (counted instead)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        return "queue is full" not in text and "pending publish calls" not in text
+
+
+_QUIET_MQTT = logging.getLogger("pilotshare.twin.ingest.mqtt")
+_QUIET_MQTT.addFilter(_DiscardFilter())

@@ -1,0 +1,173 @@
+"""Samples as database rows: binary COPY records, the idempotent staging path, the rollup.
+
+A flush is first COPYed straight into ``telemetry``; if it holds a sample stored before (a
+resent batch) the COPY fails on the primary key and the flush goes through a per-connection
+temporary staging table and ``INSERT … ON CONFLICT DO NOTHING RETURNING``, so nothing is
+stored twice. On plain PostgreSQL, ``telemetry_hourly`` gets exactly the new rows: counted in
+Python on the fast path, from ``RETURNING`` on the slow one (TimescaleDB's continuous
+aggregate needs neither).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from operator import itemgetter
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from pilotshare.core.domain import InstrumentState
+from pilotshare.twin.items import StatusItem, TelemetryItem
+
+STAGE = """CREATE TEMP TABLE IF NOT EXISTS ingest_stage (
+    instrument_id text, ts timestamptz, state text, utilization real, metrics jsonb,
+    batch bigint) ON COMMIT DELETE ROWS"""
+COLUMNS = ("instrument_id", "ts", "state", "utilization", "metrics", "batch")
+
+_MOVE = """INSERT INTO telemetry (instrument_id, ts, state, utilization, metrics, batch)
+    SELECT instrument_id, ts, state, utilization, metrics, batch FROM ingest_stage
+    ORDER BY instrument_id, ts
+    ON CONFLICT DO NOTHING"""
+
+MOVE_TIMESCALE = f"WITH ins AS ({_MOVE} RETURNING 1) SELECT count(*) FROM ins"
+
+_STATES = [s.value for s in InstrumentState]
+MOVE_AND_ROLL = f"""WITH ins AS ({_MOVE} RETURNING instrument_id, ts, state, utilization),
+roll AS (
+    INSERT INTO telemetry_hourly AS h (instrument_id, bucket, samples, utilization,
+        {", ".join(f"n_{s}" for s in _STATES)}, first_ts, last_ts, utilization_sum,
+        utilization_n)
+    SELECT instrument_id, date_trunc('hour', ts, 'UTC'), count(*), avg(utilization),
+        {", ".join(f"count(*) FILTER (WHERE state = '{s}')" for s in _STATES)},
+        min(ts), max(ts), coalesce(sum(utilization::float8), 0), count(utilization)
+    FROM ins GROUP BY 1, 2 ORDER BY 1, 2
+    ON CONFLICT (instrument_id, bucket) DO UPDATE SET
+        samples = h.samples + excluded.samples,
+        {", ".join(f"n_{s} = h.n_{s} + excluded.n_{s}" for s in _STATES)},
+        first_ts = least(h.first_ts, excluded.first_ts),
+        last_ts = greatest(h.last_ts, excluded.last_ts),
+        utilization_sum = h.utilization_sum + excluded.utilization_sum,
+        utilization_n = h.utilization_n + excluded.utilization_n,
+        utilization = (h.utilization_sum + excluded.utilization_sum)
+                      / nullif(h.utilization_n + excluded.utilization_n, 0)
+    RETURNING 1)
+SELECT count(*) FROM ins"""
+
+ROLL_UP = f"""INSERT INTO telemetry_hourly AS h (instrument_id, bucket, samples,
+        {", ".join(f"n_{s}" for s in _STATES)}, first_ts, last_ts, utilization_sum,
+        utilization_n, utilization)
+    SELECT *, CASE WHEN u_n > 0 THEN u_sum / u_n END FROM unnest($1::text[],
+        $2::timestamptz[], $3::bigint[], {", ".join(f"${i}::bigint[]" for i in range(4, 9))},
+        $9::timestamptz[], $10::timestamptz[], $11::float8[], $12::bigint[])
+        AS u(id, bucket, samples, {", ".join(f"n_{s}" for s in _STATES)}, first_ts, last_ts,
+             u_sum, u_n)
+    ORDER BY 1, 2
+    ON CONFLICT (instrument_id, bucket) DO UPDATE SET
+        samples = h.samples + excluded.samples,
+        {", ".join(f"n_{s} = h.n_{s} + excluded.n_{s}" for s in _STATES)},
+        first_ts = least(h.first_ts, excluded.first_ts),
+        last_ts = greatest(h.last_ts, excluded.last_ts),
+        utilization_sum = h.utilization_sum + excluded.utilization_sum,
+        utilization_n = h.utilization_n + excluded.utilization_n,
+        utilization = (h.utilization_sum + excluded.utilization_sum)
+                      / nullif(h.utilization_n + excluded.utilization_n, 0)"""
+
+
+async def binary_jsonb(conn: asyncpg.Connection) -> None:
+    """Give the connection a binary jsonb codec, which binary COPY needs.
+
+    The pool's codec is text (json.dumps / json.loads); this one reads and writes the same
+    Python values (version byte 1, then the JSON text), so other users of the connection see
+    no difference. One catalog round trip per flush, on purpose: it survives reconnections.
+    """
+    await conn.set_type_codec(
+        "jsonb",
+        schema="pg_catalog",
+        encoder=_jsonb_encode,
+        decoder=_jsonb_decode,
+        format="binary",
+    )
+
+
+def _jsonb_encode(value: object) -> bytes:
+    return b"\x01" + _json.encode(value)
+
+
+def _jsonb_decode(data: bytes) -> object:
+    return json.loads(data[1:])
+
+
+_json = msgspec.json.Encoder()
+
+Record = tuple[str, datetime, InstrumentState, float | None, dict[str, float] | None, int]
+
+
+record_key = itemgetter(0, 1)
+
+
+def records(items: list[TelemetryItem | StatusItem]) -> list[Record]:
+    records: list[Record] = []
+    append = records.append
+    for item in items:
+        if not isinstance(item, TelemetryItem):
+            continue
+        instrument = item.topic.instrument
+        number = item.batch.batch
+        for s in item.batch.samples:
+            # the state is a StrEnum, a str: passed as is (``.value`` costs more than the rest)
+            append((instrument, s.ts, s.state, s.utilization, s.metrics or None, number))
+    return records
+
+
+_STATE_INDEX = {s: i for i, s in enumerate(InstrumentState)}
+
+
+def hourly(records: list[Record]) -> list[list[object]]:
+    """The rollup rows of new samples, as the unnest arrays of ``ROLL_UP``."""
+    acc: dict[tuple[str, float], list[Any]] = {}
+    index = _STATE_INDEX
+    for instrument, ts, state, utilization, _metrics, _batch in records:
+        epoch = ts.timestamp()
+        key = (instrument, epoch - epoch % 3600)
+        row = acc.get(key)
+        if row is None:
+            row = acc[key] = [0, 0, 0, 0, 0, 0, ts, ts, 0.0, 0]
+        row[0] += 1
+        row[1 + index[state]] += 1
+        row[6] = min(row[6], ts)
+        row[7] = max(row[7], ts)
+        if utilization is not None:
+            row[8] += utilization
+            row[9] += 1
+    columns: list[list[object]] = [[] for _ in range(12)]
+    for (instrument, hour), row in acc.items():
+        columns[0].append(instrument)
+        columns[1].append(datetime.fromtimestamp(hour, UTC))
+        for i, value in enumerate(row):
+            columns[2 + i].append(value)
+    return columns
+
+
+async def store(conn: asyncpg.Connection, records: list[Record], *, timescale: bool) -> int:
+    """Store samples once; returns how many were new.
+
+    Fast path: COPY straight into ``telemetry`` (and the rollup from Python's counts),
+    which is all a flush needs when nothing in it was stored before. A resent batch makes
+    the COPY fail on the primary key; then the flush goes through the staging table and
+    ``ON CONFLICT DO NOTHING``, which costs several times more but stores nothing twice.
+    """
+    records.sort(key=record_key)  # one lock order for every writer
+    await binary_jsonb(conn)
+    try:
+        async with conn.transaction():  # a savepoint: the slow path follows a failure
+            await conn.copy_records_to_table("telemetry", records=records, columns=COLUMNS)
+            if not timescale:
+                await conn.execute(ROLL_UP, *hourly(records))
+    except asyncpg.UniqueViolationError:
+        await conn.execute(STAGE)
+        await conn.copy_records_to_table("ingest_stage", records=records, columns=COLUMNS)
+        sql = MOVE_TIMESCALE if timescale else MOVE_AND_ROLL
+        return int(await conn.fetchval(sql))
+    return len(records)
