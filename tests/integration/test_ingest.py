@@ -126,3 +126,41 @@ async def test_live_state_follows_samples_and_status(
 async def _true(value: bool) -> bool:
     await asyncio.sleep(0)
     return value
+
+
+async def test_a_message_the_database_refuses_becomes_a_reject_and_the_rest_is_stored(
+    pool: asyncpg.Pool, mqtt_endpoint: MqttEndpoint, site: str
+) -> None:
+    inst = f"{site}-odd"
+    await register(pool, site, inst)
+    # a rule of this test's database that validation does not know about
+    await pool.execute(
+        "ALTER TABLE telemetry ADD CONSTRAINT no_odd_value CHECK (utilization <> 0.25)"
+    )
+    start = now_utc() - timedelta(minutes=5)
+    async with (
+        running_ingest(pool, mqtt_endpoint, site, flush_age_s=0.5) as ingest,
+        raw_client(mqtt_endpoint) as agent,
+    ):
+        await agent.subscribe(topic(site, inst, "ack"))
+        await agent.publish(topic(site, inst), batch_bytes(1, start, 10))
+        await agent.publish(
+            topic(site, inst), batch_bytes(2, start + timedelta(seconds=10), 10, utilization=0.25)
+        )
+        await agent.publish(topic(site, inst), batch_bytes(3, start + timedelta(seconds=20), 10))
+
+        async def settled() -> bool:
+            rejected = await pool.fetchval("SELECT count(*) FROM rejects")
+            return rejected == 1 and await _count(pool, inst) == 20
+
+        await wait_for(settled)
+        reject = await pool.fetchrow("SELECT reason, detail FROM rejects")
+        assert reject["reason"] == "bad_field"
+        assert "no_odd_value" in reject["detail"]
+        acked = {b for _, raw in agent.messages() for b in decode_ack(raw).batches}
+        await wait_for(lambda: _true(ingest.buffered_samples == 0))
+    assert 2 not in acked
+    assert await pool.fetchval(
+        "SELECT array_agg(DISTINCT batch ORDER BY batch) FROM telemetry WHERE instrument_id = $1",
+        inst,
+    ) == [1, 3]
