@@ -301,6 +301,7 @@ async def run_demo(
                 ingest.publisher,
                 clock,
                 registry=registry,
+                grace=timedelta(seconds=settings.booking_grace_s),
                 max_gap=timedelta(seconds=settings.offline_after_s),
             )
             ingest.add_listener(lifecycle.on_twin_change)

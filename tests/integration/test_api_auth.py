@@ -70,7 +70,8 @@ async def test_admin_creates_then_conflicts(client: httpx.AsyncClient, pool: asy
         {"id": "Bad Id", "site": "s1", "kind": "sem"},
         {"id": "x", "site": "s1", "kind": "sem", "hourly_rate": -1},
         {"id": "x", "site": "s1", "kind": "sem", "operating_hours": {"funday": []}},
-        {"id": "x", "site": "s1", "kind": "sem", "operating_hours": {"mon": [["18:00", "08:00"]]}},
+        {"id": "x", "site": "s1", "kind": "sem", "operating_hours": {"mon": [["25:00", "08:00"]]}},
+        {"id": "x", "site": "s1", "kind": "sem", "operating_hours": {"exceptions": {"xmas": []}}},
         {"id": "x", "site": "s1", "kind": "sem", "colour": "red"},
     ],
 )
@@ -94,3 +95,14 @@ async def test_health_ready_and_metrics(client: httpx.AsyncClient) -> None:
         'pilotshare_http_requests_total{method="GET",route="/api/v1/instruments",status="401"}'
         in text
     )
+
+
+async def test_overnight_spans_and_exceptions_are_accepted(
+    client: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
+    admin = await _key(pool, "platform", "admin")
+    hours = {"sat": [["22:00", "06:00"]], "exceptions": {"2026-12-25": []}}
+    body = {"id": "night-oven", "site": "s1", "kind": "oven", "operating_hours": hours}
+    r = await client.post("/api/v1/instruments", json=body, headers=admin)
+    assert r.status_code == 201, r.text
+    assert r.json()["operating_hours"] == hours

@@ -6,9 +6,8 @@ guess about the caller's time zone.
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -20,13 +19,13 @@ from pydantic import (
     field_validator,
 )
 
+from pilotshare.core.errors import BadInput
+from pilotshare.scheduler.policy import OperatingCalendar
+
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 Timestamp = AwareDatetime
 #: Money: exact in the database and in arithmetic, a plain JSON number on the wire.
 Money = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
-
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_HHMM = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d$|^24:00$")
 
 
 class Problem(BaseModel):
@@ -40,11 +39,18 @@ class BookingRules(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    operating_hours: dict[str, list[tuple[str, str]]] | None = Field(
+    operating_hours: dict[str, Any] | None = Field(
         default=None,
-        description='weekly calendar in the site\'s time zone, e.g. {"mon": [["08:00", "18:00"]]};'
-        " days left out are closed; null means always open",
-        examples=[{"mon": [["08:00", "18:00"]], "tue": [["08:00", "18:00"]]}],
+        description="weekly calendar in the site's time zone: day -> [[start, end], …] "
+        '(HH:MM; an end before its start runs past midnight), plus optional "exceptions" '
+        "by date (YYYY-MM-DD, [] = closed). Days left out are closed; null means always open",
+        examples=[
+            {
+                "mon": [["08:00", "18:00"]],
+                "tue": [["08:00", "18:00"]],
+                "exceptions": {"2026-12-25": []},
+            }
+        ],
     )
     setup_buffer_s: int = Field(
         default=0, ge=0, le=86400, description="changeover between bookings"
@@ -58,19 +64,12 @@ class BookingRules(BaseModel):
 
     @field_validator("operating_hours")
     @classmethod
-    def _calendar(
-        cls, value: dict[str, list[tuple[str, str]]] | None
-    ) -> dict[str, list[tuple[str, str]]] | None:
-        if value is None:
-            return value
-        for day, spans in value.items():
-            if day not in WEEKDAYS:
-                raise ValueError(f"operating_hours: {day!r} is not one of {', '.join(WEEKDAYS)}")
-            for start, end in spans:
-                if not (_HHMM.match(start) and _HHMM.match(end)) or start == "24:00":
-                    raise ValueError(f"operating_hours.{day}: {start}-{end} is not HH:MM-HH:MM")
-                if start >= end:
-                    raise ValueError(f"operating_hours.{day}: {start}-{end} ends before it starts")
+    def _calendar(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        # the scheduler's own parser is the one definition of a valid calendar
+        try:
+            OperatingCalendar.parse(value, "UTC")
+        except BadInput as exc:
+            raise ValueError(exc.detail) from None
         return value
 
 

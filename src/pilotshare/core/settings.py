@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     #: An instrument whose agent has sent nothing for this long is offline.
     offline_after_s: float = Field(default=30.0, gt=0)
+    #: A booking whose instrument has not started running this long after its start is a
+    #: no-show, and the rest of its slot is released.
+    booking_grace_s: float = Field(default=900.0, ge=0)
     #: Shared-subscription group of the ingest processes (MQTT 5 brokers only).
     ingest_group: str = "pilotshare-ingest"
     #: TimescaleDB policies (ignored on plain PostgreSQL).
