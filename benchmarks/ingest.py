@@ -320,7 +320,8 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--instruments", type=int, default=200)
     parser.add_argument("--batch", type=int, default=100, help="samples per MQTT message")
-    parser.add_argument("--writers", type=int, default=2, help="ingest database connections")
+    parser.add_argument("--writers", type=int, default=2, help="database connections per ingest")
+    parser.add_argument("--ingests", type=int, default=1, help="ingest processes (shared sub)")
     parser.add_argument("--flush", type=int, default=5000, help="samples per transaction")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument(
@@ -377,19 +378,22 @@ def bench(args: argparse.Namespace) -> None:
     here = [sys.executable, __file__]
     common = ["--host", "127.0.0.1", "--port", str(port), "--database-url", url]
     try:
-        ingest = subprocess.Popen(
-            [
-                *here,
-                "_ingest",
-                *common,
-                "--writers",
-                str(args.writers),
-                "--flush",
-                str(args.flush),
-                *(["--profile"] if args.profile else []),
-            ],
-            stdout=subprocess.PIPE,
-        )
+        ingests = [
+            subprocess.Popen(
+                [
+                    *here,
+                    "_ingest",
+                    *common,
+                    "--writers",
+                    str(args.writers),
+                    "--flush",
+                    str(args.flush),
+                    *(["--profile"] if args.profile and i == 0 else []),
+                ],
+                stdout=subprocess.PIPE,
+            )
+            for i in range(args.ingests)
+        ]
         time.sleep(2.0)
         broker_cpu0 = cpu_seconds(broker.pid)
         db_cpu0 = backend_cpu(admin_url, name)
@@ -412,10 +416,16 @@ def bench(args: argparse.Namespace) -> None:
         )
         db_cpu = backend_cpu(admin_url, name) - db_cpu0
         broker_cpu = cpu_seconds(broker.pid) - broker_cpu0
-        ingest.send_signal(signal.SIGTERM)
-        out, _ = ingest.communicate(timeout=60)
+        for proc in ingests:
+            proc.send_signal(signal.SIGTERM)
+        parts = [json.loads(proc.communicate(timeout=60)[0]) for proc in ingests]
         gen = json.loads(load.stdout)
-        ing = json.loads(out)
+        ing = {
+            k: sum(p[k] for p in parts)
+            for k in ("stored", "flushes", "flush_samples", "commit_s", "cpu_s")
+        }
+        ing["profile"] = parts[0].get("profile")
+        ing["split"] = [p["stored"] for p in parts]
 
         async def stored() -> int:
             conn = await asyncpg.connect(url)
@@ -438,7 +448,8 @@ def bench(args: argparse.Namespace) -> None:
     lags = gen["lags"]
     print(
         f"ingest benchmark: {args.instruments} instruments, {args.batch} samples/message, "
-        f"offered {args.rate:,.0f} samples/s for {args.duration:g} s, {args.writers} writers"
+        f"offered {args.rate:,.0f} samples/s for {args.duration:g} s, {args.ingests} ingest "
+        f"process(es) of {args.writers} writers"
     )
     print(
         f"  published {gen['samples']:,} samples in {gen['messages']:,} messages; "
@@ -455,10 +466,11 @@ def bench(args: argparse.Namespace) -> None:
     flushes = ing["flushes"] or 1
     print(
         f"  flushes {ing['flushes']:,.0f} of {ing['flush_samples'] / flushes:,.0f} samples, "
-        f"mean commit {ing['commit_s'] / flushes * 1000:.1f} ms"
+        f"mean commit {ing['commit_s'] / flushes * 1000:.1f} ms; stored per ingest "
+        f"{', '.join(f'{n:,.0f}' for n in ing['split'])}"
     )
     print(
-        f"  CPU s: ingest {ing['cpu_s']:.1f}, load generator {gen['cpu_s']:.1f}, "
+        f"  CPU s: ingest(s) {ing['cpu_s']:.1f}, load generator {gen['cpu_s']:.1f}, "
         f"mosquitto {broker_cpu:.1f}, postgres backends {db_cpu:.1f}  "
         f"(over {gen['publish_s']:.1f} s on {os.cpu_count()} cores)"
     )

@@ -107,50 +107,57 @@ Record = tuple[str, datetime, InstrumentState, float | None, dict[str, float] | 
 record_key = itemgetter(0, 1)
 
 
-def records(items: list[TelemetryItem | StatusItem]) -> list[Record]:
-    records: list[Record] = []
-    append = records.append
-    for item in items:
-        if not isinstance(item, TelemetryItem):
-            continue
-        instrument = item.topic.instrument
-        number = item.batch.batch
-        for s in item.batch.samples:
-            # the state is a StrEnum, a str: passed as is (``.value`` costs more than the rest)
-            append((instrument, s.ts, s.state, s.utilization, s.metrics or None, number))
-    return records
+class Rows:
+    """A flush's samples as COPY records, and their hourly rollup counted on the way."""
+
+    __slots__ = ("_acc", "records")
+
+    def __init__(self, items: list[TelemetryItem | StatusItem]) -> None:
+        records: list[Record] = []
+        append = records.append
+        acc: dict[tuple[str, float], list[Any]] = {}
+        index = _STATE_INDEX
+        for item in items:
+            if not isinstance(item, TelemetryItem):
+                continue
+            instrument = item.topic.instrument
+            number = item.batch.batch
+            for s in item.batch.samples:
+                ts, state, utilization = s.ts, s.state, s.utilization
+                # the state is a StrEnum, a str: passed as is (``.value`` costs more)
+                append((instrument, ts, state, utilization, s.metrics or None, number))
+                epoch = ts.timestamp()
+                key = (instrument, epoch - epoch % 3600)
+                row = acc.get(key)
+                if row is None:
+                    row = acc[key] = [0, 0, 0, 0, 0, 0, ts, ts, 0.0, 0]
+                row[0] += 1
+                row[1 + index[state]] += 1
+                if ts < row[6]:  # noqa: PLR1730 - a comparison costs less than min() here
+                    row[6] = ts
+                if ts > row[7]:  # noqa: PLR1730
+                    row[7] = ts
+                if utilization is not None:
+                    row[8] += utilization
+                    row[9] += 1
+        self.records = records
+        self._acc = acc
+
+    def hourly(self) -> list[list[object]]:
+        """The rollup rows, as the unnest arrays of ``ROLL_UP``."""
+        columns: list[list[object]] = [[] for _ in range(12)]
+        for (instrument, hour), row in self._acc.items():
+            columns[0].append(instrument)
+            columns[1].append(datetime.fromtimestamp(hour, UTC))
+            for i, value in enumerate(row):
+                columns[2 + i].append(value)
+        return columns
 
 
 _STATE_INDEX = {s: i for i, s in enumerate(InstrumentState)}
 
 
-def hourly(records: list[Record]) -> list[list[object]]:
-    """The rollup rows of new samples, as the unnest arrays of ``ROLL_UP``."""
-    acc: dict[tuple[str, float], list[Any]] = {}
-    index = _STATE_INDEX
-    for instrument, ts, state, utilization, _metrics, _batch in records:
-        epoch = ts.timestamp()
-        key = (instrument, epoch - epoch % 3600)
-        row = acc.get(key)
-        if row is None:
-            row = acc[key] = [0, 0, 0, 0, 0, 0, ts, ts, 0.0, 0]
-        row[0] += 1
-        row[1 + index[state]] += 1
-        row[6] = min(row[6], ts)
-        row[7] = max(row[7], ts)
-        if utilization is not None:
-            row[8] += utilization
-            row[9] += 1
-    columns: list[list[object]] = [[] for _ in range(12)]
-    for (instrument, hour), row in acc.items():
-        columns[0].append(instrument)
-        columns[1].append(datetime.fromtimestamp(hour, UTC))
-        for i, value in enumerate(row):
-            columns[2 + i].append(value)
-    return columns
-
-
-async def store(conn: asyncpg.Connection, records: list[Record], *, timescale: bool) -> int:
+async def store(conn: asyncpg.Connection, rows: Rows, *, timescale: bool) -> int:
     """Store samples once; returns how many were new.
 
     Fast path: COPY straight into ``telemetry`` (and the rollup from Python's counts),
@@ -158,13 +165,14 @@ async def store(conn: asyncpg.Connection, records: list[Record], *, timescale: b
     the COPY fail on the primary key; then the flush goes through the staging table and
     ``ON CONFLICT DO NOTHING``, which costs several times more but stores nothing twice.
     """
+    records = rows.records
     records.sort(key=record_key)  # one lock order for every writer
     await binary_jsonb(conn)
     try:
         async with conn.transaction():  # a savepoint: the slow path follows a failure
             await conn.copy_records_to_table("telemetry", records=records, columns=COLUMNS)
             if not timescale:
-                await conn.execute(ROLL_UP, *hourly(records))
+                await conn.execute(ROLL_UP, *rows.hourly())
     except asyncpg.UniqueViolationError:
         await conn.execute(STAGE)
         await conn.copy_records_to_table("ingest_stage", records=records, columns=COLUMNS)

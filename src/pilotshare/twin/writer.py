@@ -100,11 +100,11 @@ class TelemetryWriter:
                     rejects.append(_unknown(item))
                 else:
                     accepted.append(item)
-            records = rows.records(accepted)
+            flush = rows.Rows(accepted)
             async with conn.transaction():
-                if records:
-                    result.stored = await rows.store(conn, records, timescale=self._timescale)
-                    result.samples = len(records)
+                if flush.records:
+                    result.stored = await rows.store(conn, flush, timescale=self._timescale)
+                    result.samples = len(flush.records)
                 if accepted:
                     result.changes = await self._apply_live(conn, accepted, now)
                 if rejects:
