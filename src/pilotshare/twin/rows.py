@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from operator import itemgetter
 from typing import Any
 
 import asyncpg
@@ -104,9 +103,6 @@ _json = msgspec.json.Encoder()
 Record = tuple[str, datetime, InstrumentState, float | None, dict[str, float] | None, int]
 
 
-record_key = itemgetter(0, 1)
-
-
 class Rows:
     """A flush's samples as COPY records, and their hourly rollup counted on the way."""
 
@@ -117,9 +113,11 @@ class Rows:
         append = records.append
         acc: dict[tuple[str, float], list[Any]] = {}
         index = _STATE_INDEX
-        for item in items:
-            if not isinstance(item, TelemetryItem):
-                continue
+        batches = [i for i in items if isinstance(i, TelemetryItem)]
+        # one order of rows for every writer (instrument, batch), so two flushes that hold
+        # the same resent batches lock their keys in the same order
+        batches.sort(key=_batch_key)
+        for item in batches:
             instrument = item.topic.instrument
             number = item.batch.batch
             for s in item.batch.samples:
@@ -154,6 +152,10 @@ class Rows:
         return columns
 
 
+def _batch_key(item: TelemetryItem) -> tuple[str, int]:
+    return (item.topic.instrument, item.batch.batch)
+
+
 _STATE_INDEX = {s: i for i, s in enumerate(InstrumentState)}
 
 
@@ -166,7 +168,6 @@ async def store(conn: asyncpg.Connection, rows: Rows, *, timescale: bool) -> int
     ``ON CONFLICT DO NOTHING``, which costs several times more but stores nothing twice.
     """
     records = rows.records
-    records.sort(key=record_key)  # one lock order for every writer
     await binary_jsonb(conn)
     try:
         async with conn.transaction():  # a savepoint: the slow path follows a failure
