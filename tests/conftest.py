@@ -10,6 +10,7 @@ messages even when they share the servers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
@@ -81,30 +82,32 @@ async def pg_template(pg_admin_url: str) -> AsyncIterator[str]:
         await admin.close()
 
 
-@pytest.fixture
-async def empty_db_url(pg_admin_url: str) -> AsyncIterator[str]:
-    """A new, empty database (for migration tests)."""
+@contextlib.asynccontextmanager
+async def scratch_database(admin_url: str, template: str | None = None) -> AsyncIterator[str]:
+    """A database of its own for one test (a clone of ``template``), dropped afterwards."""
     name = f"ps_t_{secrets.token_hex(6)}"
-    admin = await asyncpg.connect(pg_admin_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
+    admin = await asyncpg.connect(admin_url)
+    clone = f' TEMPLATE "{template}"' if template else ""
+    await admin.execute(f'CREATE DATABASE "{name}"{clone}')
     try:
-        yield _with_db(pg_admin_url, name)
+        yield _with_db(admin_url, name)
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+@pytest.fixture
+async def empty_db_url(pg_admin_url: str) -> AsyncIterator[str]:
+    """A new, empty database (for migration tests)."""
+    async with scratch_database(pg_admin_url) as url:
+        yield url
 
 
 @pytest.fixture
 async def db_url(pg_admin_url: str, pg_template: str) -> AsyncIterator[str]:
     """A fresh database at the current schema, private to this test."""
-    name = f"ps_t_{secrets.token_hex(6)}"
-    admin = await asyncpg.connect(pg_admin_url)
-    await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
-    try:
-        yield _with_db(pg_admin_url, name)
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+    async with scratch_database(pg_admin_url, pg_template) as url:
+        yield url
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pilotshare.core.db.migrate import migrate
 from pilotshare.core.db.pool import connect
 from pilotshare.core.embedded import EmbeddedPostgres, embedded_broker
+from pilotshare.core.probe import reachable
 from pilotshare.core.settings import MqttEndpoint, Settings
 
 log = logging.getLogger(__name__)
@@ -38,20 +39,6 @@ class Runtime:
     @property
     def mqtt(self) -> MqttEndpoint:
         return MqttEndpoint.parse(self.mqtt_url)
-
-
-async def _reachable(url: str) -> bool:
-    endpoint = MqttEndpoint.parse(url)
-    try:
-        _, writer = await asyncio.wait_for(
-            asyncio.open_connection(endpoint.host, endpoint.port), timeout=1
-        )
-    except (OSError, TimeoutError):
-        return False
-    writer.close()
-    with contextlib.suppress(OSError):
-        await writer.wait_closed()
-    return True
 
 
 @contextlib.asynccontextmanager
@@ -77,7 +64,8 @@ async def broker(settings: Settings) -> AsyncIterator[tuple[str, bool]]:
     marker = settings.data_dir / "broker.url"
     if marker.exists():
         url = marker.read_text().strip()
-        if await _reachable(url):
+        endpoint = MqttEndpoint.parse(url)
+        if await reachable(endpoint.host, endpoint.port, within_s=1):
             log.info("joining the embedded broker at %s", url)
             yield url, True
             return

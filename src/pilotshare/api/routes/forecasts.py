@@ -11,10 +11,11 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Body, HTTPException, Query, status
+from fastapi import APIRouter, Body, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from pilotshare.api.deps import PlannerKey, Pool
+from pilotshare.api.job_views import JobPublic, JobQueued, visible_job
 from pilotshare.api.schemas import Problem
 from pilotshare.core.domain import Role
 from pilotshare.scheduler import jobs
@@ -46,21 +47,6 @@ class ForecastCreate(BaseModel):
         le=SEED_MAX,
         description="same seed and same database state: same result; drawn when absent",
     )
-
-
-class JobQueued(BaseModel):
-    id: UUID
-    status: str
-
-
-class JobPublic(BaseModel):
-    """A job's state; ``result`` once done, ``detail`` once failed."""
-
-    id: UUID
-    status: str
-    progress: float
-    result: dict[str, Any] | None = None
-    detail: str | None = None
 
 
 @router.post(
@@ -116,8 +102,4 @@ async def list_forecasts(
 )
 async def get_forecast(job_id: UUID, pool: Pool, principal: PlannerKey) -> Any:
     """The forecast's status and progress, then its result (or why it failed)."""
-    org = None if principal.role is Role.ADMIN else principal.org
-    job = await jobs.get(pool, job_id, kind="forecast", org=org)
-    if job is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such forecast")
-    return job.public()
+    return await visible_job(pool, principal, job_id, kind="forecast", noun="forecast")

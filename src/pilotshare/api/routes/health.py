@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from pilotshare.api.deps import Pool, RegistryDep
+from pilotshare.core.probe import reachable
 
 router = APIRouter(tags=["health"])
 
@@ -22,18 +22,7 @@ async def healthz() -> dict[str, str]:
 
 async def _broker_reachable(request: Request) -> bool:
     endpoint = request.app.state.mqtt
-    if endpoint is None:
-        return True
-    try:
-        _, writer = await asyncio.wait_for(
-            asyncio.open_connection(endpoint.host, endpoint.port), timeout=2
-        )
-    except (OSError, TimeoutError):
-        return False
-    writer.close()
-    with contextlib.suppress(OSError):
-        await writer.wait_closed()
-    return True
+    return endpoint is None or await reachable(endpoint.host, endpoint.port)
 
 
 @router.get("/readyz", responses={503: {"description": "a dependency is unreachable"}})

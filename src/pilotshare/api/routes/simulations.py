@@ -19,8 +19,8 @@ from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pilotshare.api.deps import PlannerKey, Pool
+from pilotshare.api.job_views import JobPublic, JobQueued, visible_job
 from pilotshare.api.schemas import Problem
-from pilotshare.core.domain import Role
 from pilotshare.core.errors import BadInput
 from pilotshare.scheduler import jobs
 from pilotshare.simulations.job import (
@@ -54,21 +54,6 @@ class SimulationCreate(BaseModel):
     seed: int | None = Field(
         default=None, ge=0, le=SEED_MAX, description="root seed; default: the scenario's own"
     )
-
-
-class JobQueued(BaseModel):
-    id: UUID
-    status: str
-
-
-class JobPublic(BaseModel):
-    """A job's state; ``result`` once done, ``detail`` once failed."""
-
-    id: UUID
-    status: str
-    progress: float
-    result: dict[str, Any] | None = None
-    detail: str | None = None
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -131,8 +116,4 @@ async def create_simulation(request: Request, pool: Pool, principal: PlannerKey)
 )
 async def get_simulation(job_id: UUID, pool: Pool, principal: PlannerKey) -> Any:
     """The simulation's status and progress, then its report (or why it failed)."""
-    org = None if principal.role is Role.ADMIN else principal.org
-    job = await jobs.get(pool, job_id, kind=KIND, org=org)
-    if job is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such simulation")
-    return job.public()
+    return await visible_job(pool, principal, job_id, kind=KIND, noun="simulation")

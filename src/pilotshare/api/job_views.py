@@ -1,0 +1,43 @@
+"""What forecast and simulation routes share: the job's public shapes and who may see it."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from fastapi import HTTPException, status
+from pydantic import BaseModel
+
+from pilotshare.api.keys import Principal
+from pilotshare.core.domain import Role
+from pilotshare.scheduler import jobs
+
+
+class JobQueued(BaseModel):
+    """The answer to a POST: the job's id, to poll."""
+
+    id: UUID
+    status: str
+
+
+class JobPublic(BaseModel):
+    """A job's state; ``result`` once done, ``detail`` once failed."""
+
+    id: UUID
+    status: str
+    progress: float
+    result: dict[str, Any] | None = None
+    detail: str | None = None
+
+
+async def visible_job(
+    pool: asyncpg.Pool, principal: Principal, job_id: UUID, *, kind: str, noun: str
+) -> dict[str, Any]:
+    """The job as its organisation (or an admin) sees it; 404 for anyone else."""
+    org = None if principal.role is Role.ADMIN else principal.org
+    job = await jobs.get(pool, job_id, kind=kind, org=org)
+    if job is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no such {noun}")
+    public: dict[str, Any] = job.public()
+    return public
