@@ -7,26 +7,16 @@ from collections.abc import AsyncIterator
 import asyncpg
 import httpx
 import pytest
-from prometheus_client import CollectorRegistry
 
-from pilotshare.api.app import create_app
-from pilotshare.api.keys import create_key
+from api_support import api_client
+from api_support import auth as _key
 from pilotshare.core.clock import FakeClock
-from pilotshare.core.settings import Settings
 
 
 @pytest.fixture
 async def client(pool: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(Settings(), pool=pool, clock=FakeClock(), registry=CollectorRegistry())
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://test"
-    ) as c:
+    async with api_client(pool, clock=FakeClock()) as c:
         yield c
-
-
-async def _key(pool: asyncpg.Pool, org: str, role: str) -> dict[str, str]:
-    async with pool.acquire() as conn:
-        return {"Authorization": f"Bearer {await create_key(conn, org=org, role=role)}"}
 
 
 OVEN = {"id": "oven-1", "site": "s1", "kind": "reflow-oven", "hourly_rate": 120}

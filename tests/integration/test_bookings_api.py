@@ -11,11 +11,10 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from pilotshare.api.app import create_app
-from pilotshare.api.keys import create_key
+from api_support import api_client
+from api_support import auth as key
 from pilotshare.core.clock import FakeClock
 from pilotshare.core.db.migrate import uses_timescale
-from pilotshare.core.settings import Settings
 
 MON = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday; the fake clock starts at 08:00
 H = timedelta(hours=1)
@@ -40,15 +39,8 @@ def registry() -> CollectorRegistry:
 async def client(
     pool: asyncpg.Pool, clock: FakeClock, registry: CollectorRegistry
 ) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(Settings(), pool=pool, clock=clock, registry=registry)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+    async with api_client(pool, clock=clock, registry=registry) as c:
         yield c
-
-
-async def key(pool: asyncpg.Pool, org: str, role: str) -> dict[str, str]:
-    async with pool.acquire() as conn:
-        return {"Authorization": f"Bearer {await create_key(conn, org=org, role=role)}"}
 
 
 @pytest.fixture

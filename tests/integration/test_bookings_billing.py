@@ -10,12 +10,10 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import httpx
 import pytest
-from prometheus_client import CollectorRegistry
 
-from pilotshare.api.app import create_app
-from pilotshare.api.keys import create_key
+from api_support import api_client
+from api_support import auth as key
 from pilotshare.core.clock import FakeClock
-from pilotshare.core.settings import Settings
 
 JAN = datetime(2026, 1, 5, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -23,17 +21,8 @@ H = timedelta(hours=1)
 
 @pytest.fixture
 async def client(pool: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(
-        Settings(), pool=pool, clock=FakeClock(JAN + 20 * 24 * H), registry=CollectorRegistry()
-    )
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+    async with api_client(pool, clock=FakeClock(JAN + 20 * 24 * H)) as c:
         yield c
-
-
-async def key(pool: asyncpg.Pool, org: str, role: str) -> dict[str, str]:
-    async with pool.acquire() as conn:
-        return {"Authorization": f"Bearer {await create_key(conn, org=org, role=role)}"}
 
 
 async def seed(pool: asyncpg.Pool) -> None:

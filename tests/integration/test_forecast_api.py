@@ -16,12 +16,10 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from prometheus_client import CollectorRegistry
 
-from pilotshare.api.app import create_app
-from pilotshare.api.keys import create_key
+from api_support import api_client
+from api_support import auth as key
 from pilotshare.core.clock import FakeClock
-from pilotshare.core.settings import Settings
 from pilotshare.scheduler.forecast import forecast_handler
 from pilotshare.scheduler.jobs import Worker
 
@@ -37,16 +35,8 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 async def client(pool: asyncpg.Pool, clock: FakeClock) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(Settings(), pool=pool, clock=clock, registry=CollectorRegistry())
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://test"
-    ) as c:
+    async with api_client(pool, clock=clock) as c:
         yield c
-
-
-async def key(pool: asyncpg.Pool, org: str, role: str) -> dict[str, str]:
-    async with pool.acquire() as conn:
-        return {"Authorization": f"Bearer {await create_key(conn, org=org, role=role)}"}
 
 
 async def seed_site(pool: asyncpg.Pool) -> dict[str, str]:

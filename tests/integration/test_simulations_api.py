@@ -9,12 +9,10 @@ from datetime import UTC, datetime
 import asyncpg
 import httpx
 import pytest
-from prometheus_client import CollectorRegistry
 
-from pilotshare.api.app import create_app
-from pilotshare.api.keys import create_key
+from api_support import api_client
+from api_support import auth as _key
 from pilotshare.core.clock import FakeClock
-from pilotshare.core.settings import Settings
 from pilotshare.scheduler.jobs import Worker
 from pilotshare.simulations import experiment, report
 from pilotshare.simulations.job import KIND, simulation_handler
@@ -42,16 +40,8 @@ changes:
 
 @pytest.fixture
 async def client(pool: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(Settings(), pool=pool, clock=FakeClock(NOW), registry=CollectorRegistry())
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://test"
-    ) as c:
+    async with api_client(pool, clock=FakeClock(NOW)) as c:
         yield c
-
-
-async def _key(pool: asyncpg.Pool, org: str, role: str) -> dict[str, str]:
-    async with pool.acquire() as conn:
-        return {"Authorization": f"Bearer {await create_key(conn, org=org, role=role)}"}
 
 
 def _worker(pool: asyncpg.Pool) -> Worker:
