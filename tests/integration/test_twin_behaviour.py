@@ -1,0 +1,96 @@
+"""Learned behaviour in the database: intervals from SQL equal the pure function's, stored
+behaviour round-trips, the background refresh covers every instrument once, and the
+retention policies follow the settings."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import numpy as np
+import pytest
+
+from ingest_support import register
+from pilotshare.core.contract import Sample, TelemetryBatch, Topic, encode
+from pilotshare.core.contract.topics import Channel
+from pilotshare.core.db.migrate import uses_timescale
+from pilotshare.core.domain import InstrumentState as S
+from pilotshare.core.settings import Settings
+from pilotshare.twin.items import TelemetryItem
+from pilotshare.twin.retention import apply_policies
+from pilotshare.twin.stats import intervals
+from pilotshare.twin.store import (
+    load_intervals,
+    refresh_all_behaviours,
+    stored_behaviour,
+)
+from pilotshare.twin.writer import TelemetryWriter
+
+T0 = datetime(2026, 4, 6, tzinfo=UTC)
+GAP = timedelta(seconds=30)
+
+
+async def store_random_history(pool: asyncpg.Pool, site: str, inst: str, seed: int) -> list:
+    """Samples every 5 s with random states and random silences; returns (ts, state)."""
+    rng = np.random.default_rng(seed)
+    states = list(S)
+    t, out = T0, []
+    state = S.IDLE
+    for _ in range(3000):
+        if rng.random() < 0.05:
+            state = states[int(rng.integers(len(states)))]
+        out.append((t, state))
+        t += timedelta(seconds=5 if rng.random() > 0.01 else int(rng.integers(31, 600)))
+    writer = TelemetryWriter(pool, timescale=False, offline_after=GAP)
+    for n in range(0, len(out), 500):
+        samples = tuple(Sample(ts=ts, state=st) for ts, st in out[n : n + 500])
+        batch = TelemetryBatch(agent="a", batch=n, samples=samples)
+        topic = Topic(site, inst, Channel.TELEMETRY)
+        await writer.write([TelemetryItem(topic, batch, encode(batch), t, 0.0)], t)
+    return out
+
+
+async def test_sql_intervals_are_exactly_the_pure_ones(pool: asyncpg.Pool, site: str) -> None:
+    inst = f"{site}-x"
+    await register(pool, site, inst)
+    samples = await store_random_history(pool, site, inst, seed=3)
+    end = samples[-1][0] + timedelta(seconds=1)
+    from_sql = await load_intervals(pool, inst, T0, end, gap=GAP)
+    assert from_sql == intervals(samples, gap=GAP)
+    assert len(from_sql) > 50
+
+
+async def test_refresh_stores_each_instruments_behaviour_once(
+    pool: asyncpg.Pool, site: str
+) -> None:
+    names = [f"{site}-a", f"{site}-b"]
+    await register(pool, site, *names)
+    for seed, inst in enumerate(names):
+        await store_random_history(pool, site, inst, seed=seed)
+    now = T0 + timedelta(days=2)
+    assert await refresh_all_behaviours(pool, now, gap=GAP, older_than=timedelta(hours=1)) == 2
+    assert await refresh_all_behaviours(pool, now, gap=GAP, older_than=timedelta(hours=1)) == 0
+    for inst in names:
+        learned = await stored_behaviour(pool, inst)
+        assert learned is not None
+        assert learned.failures > 0
+        assert len(learned.hourly_profile) == 168
+        row = await pool.fetchrow(
+            "SELECT mtbf_hours, failures FROM instrument_behaviour WHERE instrument_id = $1", inst
+        )
+        assert row["failures"] == learned.failures
+        assert row["mtbf_hours"] == pytest.approx(learned.mtbf_hours)
+
+
+async def test_policies_follow_the_settings(pool: asyncpg.Pool) -> None:
+    settings = Settings(compress_after_days=3, retention_days=90)
+    async with pool.acquire() as conn:
+        timescale = await uses_timescale(conn)
+    assert await apply_policies(pool, settings) is timescale
+    if timescale:
+        jobs = await pool.fetch(
+            "SELECT proc_name, config FROM timescaledb_information.jobs "
+            "WHERE hypertable_name = 'telemetry'"
+        )
+        configs = {j["proc_name"]: j["config"] for j in jobs}
+        assert configs["policy_retention"]["drop_after"] == "90 days"
