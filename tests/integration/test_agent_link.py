@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiomqtt
+import httpx
+import pytest
 
 from pilotshare.core.clock import SystemClock
 from pilotshare.core.contract import (
@@ -19,9 +21,11 @@ from pilotshare.core.contract import (
     decode_telemetry,
     encode,
 )
+from pilotshare.core.embedded import free_port
 from pilotshare.core.settings import MqttEndpoint
 from pilotshare.edge_agent.adapters import SimulatedAdapter, SimulatedParams
 from pilotshare.edge_agent.config import AgentConfig
+from pilotshare.edge_agent.outbox import Outbox
 from pilotshare.edge_agent.runner import Agent
 
 FAST = SimulatedParams(run_mean_s=0.3, idle_mean_s=0.2, setup_mean_s=0.05, mtbf_s=5.0, mttr_s=0.3)
@@ -41,7 +45,12 @@ class Backend:
         self.ready = asyncio.Event()
 
     async def run(self) -> None:
-        async with aiomqtt.Client(self.endpoint.host, self.endpoint.port) as client:
+        with contextlib.suppress(aiomqtt.MqttError):  # the broker hung up as the test ended
+            await self._run()
+
+    async def _run(self) -> None:
+        client = aiomqtt.Client(self.endpoint.host, self.endpoint.port, timeout=2)
+        async with client:
             await client.subscribe(f"{self.root}/telemetry", qos=1)
             await client.subscribe(f"{self.root}/status", qos=1)
             self.ready.set()
@@ -68,8 +77,7 @@ async def running(coro_factory: object) -> AsyncIterator[None]:
         yield
     finally:
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await asyncio.wait({task}, timeout=5)  # amqtt sometimes never closes a socket
 
 
 def config(tmp_path: Path, site: str, url: str, **overrides: object) -> AgentConfig:
@@ -212,3 +220,64 @@ def test_batch_payload_is_valid_telemetry(tmp_path: Path) -> None:
     assert isinstance(batch, TelemetryBatch)
     assert len(batch.samples) == 5
     agent.outbox.close()
+
+
+async def test_metrics_endpoint_reports_the_outbox_and_the_link(
+    tmp_path: Path, site: str, mqtt_url: str, mqtt_endpoint: MqttEndpoint
+) -> None:
+    backend = Backend(mqtt_endpoint, site, "oven-1")
+    port = free_port()
+    agent = agent_for(config(tmp_path, site, mqtt_url, metrics_port=port, metrics_host="127.0.0.1"))
+    stop = asyncio.Event()
+    async with running(backend.run()):
+        await backend.ready.wait()
+        task = asyncio.ensure_future(agent.run(stop))
+        await wait_until(lambda: agent.stats.acked >= 2)
+        async with httpx.AsyncClient() as http:
+            text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    values = {
+        line.split("{")[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("pilotshare_agent_") and 'instrument="oven-1"' in line
+    }
+    assert values["pilotshare_agent_batches_acked_total"] >= 2
+    assert values["pilotshare_agent_samples_total"] >= 10
+    assert values["pilotshare_agent_connects_total"] == 1
+    assert values["pilotshare_agent_connected"] == 1
+    for name in (
+        "outbox_samples",
+        "outbox_batches",
+        "oldest_unacked_seconds",
+        "dropped_samples_total",
+        "batches_resent_total",
+        "batches_sent_total",
+    ):
+        assert f"pilotshare_agent_{name}" in values
+
+
+async def test_full_outbox_drops_the_oldest_and_says_so(
+    tmp_path: Path, site: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    nowhere = f"mqtt://127.0.0.1:{free_port()}"  # no broker: nothing is ever acknowledged
+    cfg = config(
+        tmp_path, site, nowhere, batch_max_samples=5, outbox_max_samples=20, sample_interval_s=0.01
+    )
+    agent = agent_for(cfg)
+    stop = asyncio.Event()
+    task = asyncio.ensure_future(agent.run(stop))
+    await wait_until(lambda: agent.stats.dropped >= 20)
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    assert agent.protocol.depth <= 20
+    assert any("OUTBOX FULL" in r.getMessage() for r in caplog.records if r.levelname == "ERROR")
+    # the newest samples are the ones kept
+    newest = Outbox(Path(cfg.outbox_path), first_batch=0)
+    try:
+        assert newest.dropped() == agent.stats.dropped  # counted on disk too
+        oldest_kept = newest.oldest()
+        assert oldest_kept is not None
+        assert (datetime.now(UTC) - oldest_kept).total_seconds() < 5
+    finally:
+        newest.close()

@@ -78,6 +78,10 @@ def _version() -> str:
 AGENT_VERSION = _version()
 
 _MIN_STEP = timedelta(milliseconds=1)
+#: How long a batch's PUBACK may take before the publish is abandoned (it is resent later).
+PUBLISH_TIMEOUT_S = 10.0
+#: How long a disconnect may take before the connection is abandoned.
+GOODBYE_TIMEOUT_S = 2.0
 #: How long an MQTT 5 CONNECT may go unanswered before ``auto`` tries 3.1.1.
 PROBE_TIMEOUT_S = 3.0
 
@@ -115,11 +119,16 @@ class Agent:
         self.metrics = AgentMetrics(registry, instrument=config.instrument)
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not a secret
         self._topic = Topic(config.site, config.instrument, Channel.TELEMETRY)
+        self._client_id = f"pilotshare-agent-{config.site}-{config.instrument}"
+        self._ack_topic = str(self._topic.sibling(Channel.ACK))
+        self._cmd_topic = str(self._topic.sibling(Channel.CMD))
         self._client: aiomqtt.Client | None = None
         self._wake = asyncio.Event()
         self._v5: bool | None = {"auto": None, "5": True, "3.1.1": False}[config.mqtt_protocol]
         self._last_ts: datetime | None = None
         self.connected = asyncio.Event()
+        self._down = asyncio.Event()  # set whenever there is no usable connection
+        self._down.set()
         first = int(self.clock.now().timestamp() * 1000)
         self.outbox = Outbox(
             Path(config.outbox_path or f"{config.instrument}.outbox.sqlite"), first_batch=first
@@ -167,6 +176,7 @@ class Agent:
                     tasks.create_task(self._link(stop)),
                 ]
                 await stop.wait()
+                self._down.set()
                 self._wake.set()
                 for task in workers[:2]:
                     task.cancel()
@@ -262,7 +272,7 @@ class Agent:
             client = self._client
             for effect in self.protocol.tick(self.clock.monotonic(), connected=client is not None):
                 if isinstance(effect, Send):
-                    if client is not None:
+                    if client is not None and self._client is client and not stop.is_set():
                         await self._send(client, effect)
                 else:
                     self._store(effect)
@@ -274,11 +284,23 @@ class Agent:
                     await asyncio.wait_for(self._wake.wait(), min(wait, 1.0))
 
     async def _send(self, client: aiomqtt.Client, effect: Send) -> None:
+        """Publish one batch; give up when the link goes down (it is resent after reconnect).
+
+        aiomqtt's publish waits for its PUBACK even after a disconnect, and Python 3.11's
+        ``wait_for`` may swallow a cancel, so the publish races the link's ``down`` event.
+        """
         payload = self.outbox.payload(effect.number, self.config.agent_name)
+        publish = asyncio.ensure_future(
+            client.publish(str(self._topic), payload, qos=1, timeout=PUBLISH_TIMEOUT_S)
+        )
+        down = asyncio.ensure_future(self._down.wait())
         try:
-            await client.publish(str(self._topic), payload, qos=1, timeout=10)
-        except aiomqtt.MqttError as exc:
-            log.debug("publish of batch %d failed: %s", effect.number, exc)
+            await asyncio.wait({publish, down}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            down.cancel()
+            publish.cancel()
+        if publish.cancelled() or publish.exception() is not None:
+            log.debug("%s: batch %d not published", self.config.instrument, effect.number)
             return
         self.stats.sent += 1
         self.metrics.sent.inc()
@@ -324,7 +346,7 @@ class Agent:
             endpoint.port,
             username=endpoint.username,
             password=endpoint.password,
-            identifier=f"pilotshare-agent-{cfg.site}-{cfg.instrument}",
+            identifier=self._client_id,
             protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
             will=aiomqtt.Will(status, self._status(False), qos=1, retain=True),
             clean_session=None if v5 else False,
@@ -335,25 +357,42 @@ class Agent:
             timeout=timeout,
         )
 
+    async def _probe_v5(self) -> bool:
+        """Whether the broker speaks MQTT 5, asked with a bare CONNECT (no will, no properties).
+
+        A 3.1.1 broker refuses it at once (CONNACK 1); amqtt given a full MQTT 5 CONNECT
+        misreads it and never answers, hence a bare one, on a client id of its own.
+        """
+        endpoint = MqttEndpoint.parse(self.config.mqtt_url)
+        tls = ssl.create_default_context(cafile=self.config.tls_ca_file or None)
+        probe = aiomqtt.Client(
+            endpoint.host,
+            endpoint.port,
+            username=endpoint.username,
+            password=endpoint.password,
+            identifier=f"{self._client_id}-probe",
+            protocol=aiomqtt.ProtocolVersion.V5,
+            tls_context=tls if endpoint.tls else None,
+            timeout=PROBE_TIMEOUT_S,
+        )
+        try:
+            async with probe:
+                return True
+        except aiomqtt.MqttError as exc:
+            if _refused_version(exc):
+                log.info(
+                    "%s: the broker refused MQTT 5 (%s); using 3.1.1", self.config.instrument, exc
+                )
+                return False
+            raise
+
     async def _connect(self) -> aiomqtt.Client:
-        """Connect with the configured protocol; on ``auto`` try MQTT 5, then 3.1.1."""
-        probing = self._v5 is None
-        for v5 in [True, False] if probing else [bool(self._v5)]:
-            client = self._client_for(v5, timeout=PROBE_TIMEOUT_S if probing and v5 else 10.0)
-            try:
-                await client.__aenter__()
-            except aiomqtt.MqttError as exc:
-                if probing and v5 and _refused_version(exc):
-                    log.info(
-                        "%s: the broker refused MQTT 5 (%s); using 3.1.1",
-                        self.config.instrument,
-                        exc,
-                    )
-                    continue
-                raise
-            self._v5 = v5
-            return client
-        raise aiomqtt.MqttError("the broker refused MQTT 5 and 3.1.1")
+        """Connect with the configured protocol; ``auto`` asks the broker once per run."""
+        if self._v5 is None:
+            self._v5 = await self._probe_v5()
+        client = self._client_for(self._v5, timeout=10.0)
+        await client.__aenter__()
+        return client
 
     async def _link(self, stop: asyncio.Event) -> None:
         cfg = self.config
@@ -383,8 +422,10 @@ class Agent:
             finally:
                 self._client = None
                 self.connected.clear()
+                self._down.set()
                 self.protocol.disconnected()
                 self._update_gauges()
+                client.timeout = GOODBYE_TIMEOUT_S  # a broker that never hangs up is left
                 with contextlib.suppress(Exception):
                     await client.__aexit__(None, None, None)
             if not stop.is_set():
@@ -411,6 +452,7 @@ class Agent:
         )
         self._client = client
         self.connected.set()
+        self._down.clear()
         self._wake.set()
         reader = asyncio.ensure_future(self._read(client))
         stopped = asyncio.ensure_future(stop.wait())
@@ -431,19 +473,19 @@ class Agent:
                     self._status(False),
                     qos=1,
                     retain=True,
-                    timeout=5,
+                    timeout=GOODBYE_TIMEOUT_S,
                 )
 
     async def _read(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
             raw = message.payload if isinstance(message.payload, bytes) else b""
             try:
-                if message.topic.value.endswith("/ack"):
+                if message.topic.value == self._ack_topic:
                     ack = decode_ack(raw)
                     for effect in self.protocol.ack(ack.batches):
                         self._store(effect)
                     self._wake.set()
-                else:
+                elif message.topic.value == self._cmd_topic:
                     cmd = decode_command(raw)
                     log.info(
                         "%s: interlock %s until %s",
