@@ -282,3 +282,35 @@ async def test_a_real_database_restart_mid_stream_loses_and_duplicates_nothing(
             await pool.close()
     finally:
         await asyncio.to_thread(server.stop)
+
+
+@pytest.mark.slow
+async def test_database_unreachable_for_a_minute_then_everything_is_stored(
+    pool: asyncpg.Pool, db_url: str, mqtt_endpoint: MqttEndpoint, site: str
+) -> None:
+    inst = f"{site}-minute"
+    await register(pool, site, inst)
+    start = now_utc() - timedelta(hours=1)
+    async with (
+        proxied_pool(db_url) as (ingest_pool, proxy),
+        running_ingest(ingest_pool, mqtt_endpoint, site) as ingest,
+    ):
+        agent = OutboxAgent(mqtt_endpoint, site, inst)
+        try:
+            proxy.cut()
+            outage = time.monotonic()
+            n = 0
+            while time.monotonic() - outage < 60:  # a steady stream into a missing database
+                agent.send(n, batch_bytes(n, start + timedelta(seconds=10 * n), 10))
+                n += 1
+                await asyncio.sleep(0.5)
+                assert not agent.poll(resend_after_s=1e9)  # no ack while it is away
+            # all held (the last message may still be on its way), nothing stored
+            assert 10 * (n - 2) <= ingest.buffered_samples <= 10 * n
+            proxy.restore()
+            restored = time.monotonic()
+            await deliver([agent], pool, per_batch=10, timeout=30)
+            assert time.monotonic() - restored < 10  # backoff is capped at 5 s
+        finally:
+            agent.close()
+    assert await pool.fetchval("SELECT count(*) FROM telemetry") == 10 * n
