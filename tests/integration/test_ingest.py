@@ -7,6 +7,7 @@ import json
 from datetime import timedelta
 
 import asyncpg
+import pytest
 
 from ingest_support import (
     batch_bytes,
@@ -164,3 +165,30 @@ async def test_a_message_the_database_refuses_becomes_a_reject_and_the_rest_is_s
         "SELECT array_agg(DISTINCT batch ORDER BY batch) FROM telemetry WHERE instrument_id = $1",
         inst,
     ) == [1, 3]
+
+
+async def test_the_ingest_lends_its_connection_to_publish_commands(
+    pool: asyncpg.Pool, mqtt_endpoint: MqttEndpoint, site: str
+) -> None:
+    from pilotshare.core.contract import Command, decode_command, encode
+    from pilotshare.twin.ingest import Ingest
+
+    inst = f"{site}-lock"
+    cmd = Command(cmd="unlock", booking="b-1", until=now_utc() + timedelta(hours=1))
+    async with (
+        running_ingest(pool, mqtt_endpoint, site) as ingest,
+        raw_client(mqtt_endpoint) as agent,
+    ):
+        await agent.subscribe(topic(site, inst, "cmd"))
+        await ingest.publisher.publish(topic(site, inst, "cmd"), encode(cmd))
+
+        async def got() -> bool:
+            return bool(agent.messages())
+
+        await wait_for(got)
+        [(name, raw)] = agent.messages()
+        assert name == topic(site, inst, "cmd")
+        assert decode_command(raw) == cmd
+    idle = Ingest(pool, mqtt_endpoint)
+    with pytest.raises(ConnectionError):
+        await idle.publisher.publish(topic(site, inst, "cmd"), encode(cmd))
