@@ -11,12 +11,16 @@ aggregate needs neither).
 from __future__ import annotations
 
 import json
+from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any
 
 import asyncpg
 import msgspec
 
+from pilotshare.core.contract import Sample
 from pilotshare.core.domain import InstrumentState
 from pilotshare.twin.items import StatusItem, TelemetryItem
 
@@ -110,9 +114,7 @@ class Rows:
 
     def __init__(self, items: list[TelemetryItem | StatusItem]) -> None:
         records: list[Record] = []
-        append = records.append
-        acc: dict[tuple[str, float], list[Any]] = {}
-        index = _STATE_INDEX
+        self._acc: dict[tuple[str, int], list[Any]] = {}
         batches = [i for i in items if isinstance(i, TelemetryItem)]
         # one order of rows for every writer (instrument, batch), so two flushes that hold
         # the same resent batches lock their keys in the same order
@@ -120,26 +122,40 @@ class Rows:
         for item in batches:
             instrument = item.topic.instrument
             number = item.batch.batch
-            for s in item.batch.samples:
-                ts, state, utilization = s.ts, s.state, s.utilization
-                # the state is a StrEnum, a str: passed as is (``.value`` costs more)
-                append((instrument, ts, state, utilization, s.metrics or None, number))
-                epoch = ts.timestamp()
-                key = (instrument, epoch - epoch % 3600)
-                row = acc.get(key)
-                if row is None:
-                    row = acc[key] = [0, 0, 0, 0, 0, 0, ts, ts, 0.0, 0]
-                row[0] += 1
-                row[1 + index[state]] += 1
-                if ts < row[6]:  # noqa: PLR1730 - a comparison costs less than min() here
-                    row[6] = ts
-                if ts > row[7]:  # noqa: PLR1730
-                    row[7] = ts
-                if utilization is not None:
-                    row[8] += utilization
-                    row[9] += 1
+            samples = item.batch.samples
+            # the state is a StrEnum, a str: passed as is (``.value`` costs more)
+            records += [
+                (instrument, s.ts, s.state, s.utilization, s.metrics or None, number)
+                for s in samples
+            ]
+            first, last = min(map(_ts, samples)), max(map(_ts, samples))
+            hour = _hour(first)
+            if _hour(last) == hour:  # the usual case: one batch, one hour
+                self._count(instrument, hour, samples, first, last)
+            else:
+                for s in samples:
+                    self._count(instrument, _hour(s.ts), (s,), s.ts, s.ts)
         self.records = records
-        self._acc = acc
+
+    def _count(
+        self,
+        instrument: str,
+        hour: int,
+        samples: Sequence[Sample],
+        first: datetime,
+        last: datetime,
+    ) -> None:
+        row = self._acc.get((instrument, hour))
+        if row is None:
+            row = self._acc[(instrument, hour)] = [0, 0, 0, 0, 0, 0, first, last, 0.0, 0]
+        row[0] += len(samples)
+        for state, n in Counter(map(_state, samples)).items():
+            row[1 + _STATE_INDEX[state]] += n
+        row[6] = min(row[6], first)
+        row[7] = max(row[7], last)
+        reported = [u for u in map(_utilization, samples) if u is not None]
+        row[8] += sum(reported)
+        row[9] += len(reported)
 
     def hourly(self) -> list[list[object]]:
         """The rollup rows, as the unnest arrays of ``ROLL_UP``."""
@@ -152,11 +168,19 @@ class Rows:
         return columns
 
 
+def _hour(ts: datetime) -> int:
+    """The start of the UTC hour of ``ts``, in whole seconds since the epoch (exact)."""
+    return int(ts.timestamp() // 3600) * 3600
+
+
 def _batch_key(item: TelemetryItem) -> tuple[str, int]:
     return (item.topic.instrument, item.batch.batch)
 
 
 _STATE_INDEX = {s: i for i, s in enumerate(InstrumentState)}
+_ts = attrgetter("ts")
+_state = attrgetter("state")
+_utilization = attrgetter("utilization")
 
 
 async def store(conn: asyncpg.Connection, rows: Rows, *, timescale: bool) -> int:
