@@ -92,7 +92,7 @@ class Outbox:
                     ]
                 )
             case Forget(numbers):
-                self._delete(numbers)
+                self._delete(numbers, durable=False)
             case Drop(numbers, lost):
                 self._delete(
                     numbers, ("UPDATE meta SET value = value + ? WHERE key = 'dropped'", (lost,))
@@ -119,7 +119,11 @@ class Outbox:
         return int(value)
 
     def _delete(
-        self, numbers: Iterable[int], extra: tuple[str, tuple[int, ...]] | None = None
+        self,
+        numbers: Iterable[int],
+        extra: tuple[str, tuple[int, ...]] | None = None,
+        *,
+        durable: bool = True,
     ) -> None:
         statements: list[tuple[str, tuple[int, ...]]] = []
         for n in numbers:
@@ -129,15 +133,28 @@ class Outbox:
             ]
         if extra is not None:
             statements.append(extra)
-        self._write(statements)
+        self._write(statements, durable=durable)
 
-    def _write(self, statements: list[tuple[str, tuple[int, ...]]]) -> None:
-        """Run statements as one transaction: all of them reach the disk, or none."""
-        self._db.execute("BEGIN IMMEDIATE")
+    def _write(
+        self, statements: list[tuple[str, tuple[int, ...]]], *, durable: bool = True
+    ) -> None:
+        """Run statements as one transaction: all of them reach the disk, or none.
+
+        ``durable=False`` skips the fsync (the next durable commit carries it): for deleting
+        acknowledged batches, where losing the delete to a power cut only means a harmless
+        resend.
+        """
+        if not durable:
+            self._db.execute("PRAGMA synchronous=NORMAL")
         try:
-            for sql, params in statements:
-                self._db.execute(sql, params)
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, params in statements:
+                    self._db.execute(sql, params)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        finally:
+            if not durable:
+                self._db.execute("PRAGMA synchronous=FULL")

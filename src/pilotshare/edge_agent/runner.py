@@ -270,12 +270,15 @@ class Agent:
         while not stop.is_set():
             self._wake.clear()
             client = self._client
+            sends: list[Send] = []
             for effect in self.protocol.tick(self.clock.monotonic(), connected=client is not None):
                 if isinstance(effect, Send):
-                    if client is not None and self._client is client and not stop.is_set():
-                        await self._send(client, effect)
+                    sends.append(effect)
                 else:
                     self._store(effect)
+            if client is not None and sends and not stop.is_set():
+                # concurrently: the window is in flight at once, not one round trip each
+                await asyncio.gather(*(self._send(client, effect) for effect in sends))
             self._update_gauges()
             deadline = self.protocol.deadline(connected=self._client is not None)
             wait = 1.0 if deadline is None else deadline - self.clock.monotonic()
@@ -353,6 +356,7 @@ class Agent:
             clean_start=False if v5 else paho_client.MQTT_CLEAN_START_FIRST_ONLY,
             properties=properties,
             keepalive=cfg.keepalive_s,
+            max_inflight_messages=cfg.max_inflight_batches + 2,
             tls_context=tls,
             timeout=timeout,
         )
