@@ -49,7 +49,7 @@ def test_the_agents_batches_and_status_decode(tmp_path: Path) -> None:
     agent = Agent(config, adapter, clock)
     for _ in range(120):
         clock.advance(1)
-        agent._record(adapter.instrument.step(clock.now()))
+        agent.recorder.record(adapter.instrument.step(clock.now()))
     for number in agent.protocol.unacked:
         batch = decode_telemetry(agent.outbox.payload(number, config.agent_name), clock.now())
         assert batch.batch == number

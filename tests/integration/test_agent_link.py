@@ -214,7 +214,7 @@ def test_batch_payload_is_valid_telemetry(tmp_path: Path) -> None:
     inst = agent.adapter
     assert isinstance(inst, SimulatedAdapter)
     for i in range(5):
-        agent._record(inst.instrument.step(start + timedelta(seconds=i)))
+        agent.recorder.record(inst.instrument.step(start + timedelta(seconds=i)))
     number = agent.protocol.unacked[0]
     batch = decode_telemetry(agent.outbox.payload(number, "oven-1-agent"), start)
     assert isinstance(batch, TelemetryBatch)

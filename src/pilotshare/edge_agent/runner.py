@@ -13,8 +13,8 @@ In-process use (the demo starts one per simulated instrument, no file needed)::
 ``config.metrics_port`` unless 0), ``rng`` seeds the reconnect jitter. ``agent.stats`` has the
 counters for tests. ``run_from_config(path)`` is what ``pilotshare agent --config FILE`` runs.
 
-Three tasks share one event loop and so need no locks: the sampler (reads the adapter, commits
-each sample, feeds the protocol), the link (connects with backoff, publishes the retained
+Three tasks share one event loop and so need no locks: the sampler (``recorder.Recorder``:
+reads the adapter, commits each sample, feeds the protocol), the link (connects with backoff, publishes the retained
 status, reads ``…/ack`` and ``…/cmd``) and the pump (seals, sends and resends as the protocol
 says). This module is the only place the agent touches aiomqtt.
 """
@@ -27,10 +27,7 @@ import importlib.metadata
 import logging
 import random
 import signal
-import sqlite3
 import ssl
-from dataclasses import dataclass
-from datetime import datetime, timedelta
 from pathlib import Path
 
 import aiomqtt
@@ -42,7 +39,6 @@ from paho.mqtt.properties import Properties
 from pilotshare.core.clock import Clock, SystemClock
 from pilotshare.core.contract import (
     Channel,
-    Sample,
     Status,
     Topic,
     decode_ack,
@@ -51,19 +47,16 @@ from pilotshare.core.contract import (
 )
 from pilotshare.core.errors import BadInput
 from pilotshare.core.settings import MqttEndpoint
-from pilotshare.edge_agent.adapters import Adapter, AdapterError, build_adapter
+from pilotshare.edge_agent.adapters import Adapter, build_adapter
 from pilotshare.edge_agent.config import AgentConfig, load_config
 from pilotshare.edge_agent.metrics import AgentMetrics
-from pilotshare.edge_agent.outbox import Outbox
 from pilotshare.edge_agent.protocol import (
-    Drop,
-    Forget,
-    Limits,
-    OutboxProtocol,
-    Seal,
     Send,
     backoff_delay,
 )
+from pilotshare.edge_agent.recorder import AgentStats, Recorder
+
+__all__ = ["Agent", "AgentStats", "run_from_config"]
 
 log = logging.getLogger(__name__)
 
@@ -77,27 +70,12 @@ def _version() -> str:
 
 AGENT_VERSION = _version()
 
-_MIN_STEP = timedelta(milliseconds=1)
 #: How long a batch's PUBACK may take before the publish is abandoned (it is resent later).
 PUBLISH_TIMEOUT_S = 10.0
 #: How long a disconnect may take before the connection is abandoned.
 GOODBYE_TIMEOUT_S = 2.0
 #: How long an MQTT 5 CONNECT may go unanswered before ``auto`` tries 3.1.1.
 PROBE_TIMEOUT_S = 3.0
-
-
-@dataclass(slots=True)
-class AgentStats:
-    """Counters of one agent's life (also exported as Prometheus metrics)."""
-
-    samples: int = 0
-    adapter_errors: int = 0
-    sent: int = 0
-    resent: int = 0
-    acked: int = 0
-    dropped: int = 0
-    connects: int = 0
-    bad_messages: int = 0
 
 
 class Agent:
@@ -115,47 +93,22 @@ class Agent:
         self.config = config
         self.adapter = adapter
         self.clock: Clock = clock or SystemClock()
-        self.stats = AgentStats()
         self.metrics = AgentMetrics(registry, instrument=config.instrument)
+        self.recorder = Recorder(config, adapter, self.clock, self.metrics)
+        self.stats = self.recorder.stats
+        self.outbox = self.recorder.outbox
+        self.protocol = self.recorder.protocol
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not a secret
         self._topic = Topic(config.site, config.instrument, Channel.TELEMETRY)
         self._client_id = f"pilotshare-agent-{config.site}-{config.instrument}"
         self._ack_topic = str(self._topic.sibling(Channel.ACK))
         self._cmd_topic = str(self._topic.sibling(Channel.CMD))
         self._client: aiomqtt.Client | None = None
-        self._wake = asyncio.Event()
+        self._wake = self.recorder.wake
         self._v5: bool | None = {"auto": None, "5": True, "3.1.1": False}[config.mqtt_protocol]
-        self._last_ts: datetime | None = None
         self.connected = asyncio.Event()
         self._down = asyncio.Event()  # set whenever there is no usable connection
         self._down.set()
-        first = int(self.clock.now().timestamp() * 1000)
-        self.outbox = Outbox(
-            Path(config.outbox_path or f"{config.instrument}.outbox.sqlite"), first_batch=first
-        )
-        stored = self.outbox.stored()
-        limits = Limits(
-            config.batch_max_samples,
-            config.batch_max_age_s,
-            config.ack_timeout_s,
-            config.outbox_max_samples,
-            config.max_inflight_batches,
-        )
-        self.protocol = OutboxProtocol(
-            limits,
-            next_batch=stored.next_batch,
-            now=self.clock.monotonic(),
-            pending=stored.pending,
-            batches=stored.batches,
-        )
-        if stored.batches or stored.pending:
-            log.info(
-                "%s: the outbox holds %d samples in %d batches from before; resending them",
-                config.instrument,
-                self.protocol.depth,
-                len(stored.batches),
-            )
-        self.metrics.dropped_base(stored.dropped)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -171,7 +124,7 @@ class Agent:
         try:
             async with asyncio.TaskGroup() as tasks:
                 workers = [
-                    tasks.create_task(self._sampler(stop)),
+                    tasks.create_task(self.recorder.sample_forever(stop)),
                     tasks.create_task(self._pump(stop)),
                     tasks.create_task(self._link(stop)),
                 ]
@@ -184,85 +137,7 @@ class Agent:
             if server is not None:
                 server.shutdown()
             await self.adapter.aclose()
-            self.outbox.close()
-
-    # -- sampler -------------------------------------------------------------------------------
-
-    async def _sampler(self, stop: asyncio.Event) -> None:
-        cfg = self.config
-        last_emit: float | None = None
-        last_state = None
-        while not stop.is_set():
-            now = self.clock.now()
-            mono = self.clock.monotonic()
-            try:
-                sample = await self.adapter.read(now)
-            except AdapterError as exc:
-                self._adapter_failed(f"adapter: {exc}")
-                sample = None
-            except Exception:  # an adapter's own bug must not stop a months-long run
-                log.exception("%s: the adapter failed unexpectedly", cfg.instrument)
-                self._adapter_failed("adapter raised an unexpected error")
-                sample = None
-            if sample is not None:
-                due = last_emit is None or mono - last_emit >= cfg.sample_interval_s - 1e-3
-                if due or sample.state != last_state:
-                    try:
-                        self._record(sample)
-                    except sqlite3.Error as exc:  # a full or broken disk: say so, keep going
-                        log.error(  # noqa: TRY400 - one loud line, not a traceback per sample
-                            "%s: OUTBOX WRITE FAILED (%s): sample of %s lost",
-                            cfg.instrument,
-                            exc,
-                            sample.ts.isoformat(),
-                        )
-                    last_emit, last_state = mono, sample.state
-            wait = cfg.poll_s
-            if last_emit is not None:
-                wait = min(wait, max(0.0, last_emit + cfg.sample_interval_s - mono))
-            change = self.adapter.next_change()
-            if change is not None:
-                wait = min(wait, max(0.0, (change - self.clock.now()).total_seconds()))
-            await _sleep_or(stop, max(wait, 0.001))
-
-    def _adapter_failed(self, why: str) -> None:
-        self.stats.adapter_errors += 1
-        self.metrics.adapter_errors.inc()
-        log.warning("%s: %s (sample skipped)", self.config.instrument, why)
-
-    def _record(self, sample: Sample) -> None:
-        """Commit one sample to the outbox and let the protocol seal or drop."""
-        if self._last_ts is not None and sample.ts <= self._last_ts:  # (instrument, ts) is unique
-            sample = Sample(
-                ts=self._last_ts + _MIN_STEP,
-                state=sample.state,
-                utilization=sample.utilization,
-                metrics=sample.metrics,
-            )
-        self._last_ts = sample.ts
-        self.outbox.append(sample)
-        self.stats.samples += 1
-        self.metrics.samples.inc()
-        for effect in self.protocol.sample(self.clock.monotonic()):
-            self._store(effect)
-        self._wake.set()
-
-    def _store(self, effect: Seal | Forget | Drop | Send) -> None:
-        self.outbox.apply(effect)
-        if isinstance(effect, Drop):
-            self.stats.dropped += effect.samples
-            self.metrics.dropped.inc(effect.samples)
-            log.error(
-                "%s: OUTBOX FULL (%d samples): dropped the %d oldest samples (batches %s…); "
-                "the backend has not acknowledged for a long time",
-                self.config.instrument,
-                self.config.outbox_max_samples,
-                effect.samples,
-                effect.numbers[0],
-            )
-        elif isinstance(effect, Forget):
-            self.stats.acked += len(effect.numbers)
-            self.metrics.acked.inc(len(effect.numbers))
+            self.recorder.close()
 
     # -- pump ----------------------------------------------------------------------------------
 
@@ -275,11 +150,11 @@ class Agent:
                 if isinstance(effect, Send):
                     sends.append(effect)
                 else:
-                    self._store(effect)
+                    self.recorder.store(effect)
             if client is not None and sends and not stop.is_set():
                 # concurrently: the window is in flight at once, not one round trip each
                 await asyncio.gather(*(self._send(client, effect) for effect in sends))
-            self._update_gauges()
+            self.recorder.update_gauges(connected=self._client is not None)
             deadline = self.protocol.deadline(connected=self._client is not None)
             wait = 1.0 if deadline is None else deadline - self.clock.monotonic()
             if wait > 0:
@@ -310,16 +185,6 @@ class Agent:
         if effect.resend:
             self.stats.resent += 1
             self.metrics.resent.inc()
-
-    def _update_gauges(self) -> None:
-        oldest = self.outbox.oldest()
-        age = (self.clock.now() - oldest).total_seconds() if oldest else 0.0
-        self.metrics.update(
-            depth=self.protocol.depth,
-            batches=len(self.protocol.unacked),
-            oldest_age=max(0.0, age),
-            connected=self._client is not None,
-        )
 
     # -- link ----------------------------------------------------------------------------------
 
@@ -428,7 +293,7 @@ class Agent:
                 self.connected.clear()
                 self._down.set()
                 self.protocol.disconnected()
-                self._update_gauges()
+                self.recorder.update_gauges(connected=self._client is not None)
                 client.timeout = GOODBYE_TIMEOUT_S  # a broker that never hangs up is left
                 with contextlib.suppress(Exception):
                     await client.__aexit__(None, None, None)
@@ -487,7 +352,7 @@ class Agent:
                 if message.topic.value == self._ack_topic:
                     ack = decode_ack(raw)
                     for effect in self.protocol.ack(ack.batches):
-                        self._store(effect)
+                        self.recorder.store(effect)
                     self._wake.set()
                 elif message.topic.value == self._cmd_topic:
                     cmd = decode_command(raw)
