@@ -14,9 +14,9 @@ In-process use (the demo starts one per simulated instrument, no file needed)::
 counters for tests. ``run_from_config(path)`` is what ``pilotshare agent --config FILE`` runs.
 
 Three tasks share one event loop and so need no locks: the sampler (``recorder.Recorder``:
-reads the adapter, commits each sample, feeds the protocol), the link (connects with backoff, publishes the retained
-status, reads ``…/ack`` and ``…/cmd``) and the pump (seals, sends and resends as the protocol
-says). This module is the only place the agent touches aiomqtt.
+reads the adapter, commits each sample, feeds the protocol), the link (connects with backoff,
+publishes the retained status, reads ``…/ack`` and ``…/cmd``) and the pump (seals, sends and
+resends as the protocol says). This module is the only place the agent touches aiomqtt.
 """
 
 from __future__ import annotations
@@ -209,7 +209,7 @@ class Agent:
         tls = None
         if endpoint.tls:
             tls = ssl.create_default_context(cafile=cfg.tls_ca_file or None)
-        return aiomqtt.Client(
+        client = aiomqtt.Client(
             endpoint.host,
             endpoint.port,
             username=endpoint.username,
@@ -225,6 +225,8 @@ class Agent:
             tls_context=tls,
             timeout=timeout,
         )
+        client.pending_calls_threshold = cfg.max_inflight_batches + 2  # a full window is normal
+        return client
 
     async def _probe_v5(self) -> bool:
         """Whether the broker speaks MQTT 5, asked with a bare CONNECT (no will, no properties).
