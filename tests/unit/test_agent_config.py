@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -120,3 +121,38 @@ def test_config_built_in_code_is_validated() -> None:
         AgentConfig(site="demo", instrument="Oven 1", mqtt_url="mqtt://h")
     config = AgentConfig(site="demo", instrument="oven-1", mqtt_url="mqtt://h", metrics_port=0)
     assert config.poll_s == config.sample_interval_s
+
+
+def _exit_2(path: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    with pytest.raises(SystemExit) as exited:
+        main(["agent", "--config", str(path)])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    return err
+
+
+def test_an_unusable_outbox_path_is_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "file").write_text("")
+    path = tmp_path / "a.toml"
+    path.write_text(GOOD.replace("[adapter]", 'outbox_path = "file/o.sqlite"\n\n[adapter]'))
+    assert "agent.outbox_path: cannot use" in _exit_2(path, capsys)
+
+
+def test_a_busy_metrics_port_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        path = tmp_path / "a.toml"
+        extra = f'metrics_port = {port}\nmetrics_host = "127.0.0.1"\n'
+        path.write_text(GOOD.replace("[adapter]", extra + "\n[adapter]"))
+        assert "agent.metrics_port: cannot listen" in _exit_2(path, capsys)
+
+
+def test_a_missing_ca_file_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "a.toml"
+    path.write_text(GOOD.replace("[adapter]", 'tls_ca_file = "ca.pem"\n\n[adapter]'))
+    assert "agent.tls_ca_file:" in _exit_2(path, capsys)

@@ -192,6 +192,8 @@ def parse_config(raw: dict[str, object], *, base: Path) -> ConfigFile:
     agent = msgspec.structs.replace(agent, outbox_path=str(base / outbox))
     if agent.tls_ca_file:
         agent = msgspec.structs.replace(agent, tls_ca_file=str(base / agent.tls_ca_file))
+        if not Path(agent.tls_ca_file).is_file():
+            raise ConfigError(f"agent.tls_ca_file: {agent.tls_ca_file} is not a file")
     return ConfigFile(agent=agent, adapter=config.adapter)
 
 

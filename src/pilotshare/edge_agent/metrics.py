@@ -10,6 +10,8 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
+from pilotshare.core.errors import ConfigError
+
 
 class AgentMetrics:
     """Counters and gauges named ``pilotshare_agent_*``, labelled with the instrument."""
@@ -59,5 +61,10 @@ class AgentMetrics:
 
     def serve(self, host: str, port: int) -> Any:
         """Serve ``/metrics`` on ``host:port`` in a thread; call ``.shutdown()`` to stop."""
-        server, _thread = start_http_server(port, addr=host, registry=self.registry)
+        try:
+            server, _thread = start_http_server(port, addr=host, registry=self.registry)
+        except OSError as exc:
+            raise ConfigError(
+                f"agent.metrics_port: cannot listen on {host}:{port}: {exc.strerror}"
+            ) from None
         return server

@@ -21,6 +21,7 @@ from pathlib import Path
 import msgspec
 
 from pilotshare.core.contract import Sample, TelemetryBatch, encode
+from pilotshare.core.errors import ConfigError
 from pilotshare.edge_agent.protocol import Drop, Effect, Forget, Seal, Send
 
 _SCHEMA = """
@@ -53,15 +54,19 @@ class Outbox:
     """One instrument's outbox file; not thread-safe (the runner's loop owns it)."""
 
     def __init__(self, path: Path, *, first_batch: int) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(path, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
-        self._db.execute(
-            "INSERT OR IGNORE INTO meta VALUES ('next_batch', ?), ('dropped', 0)", (first_batch,)
-        )
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+            self._db.execute(
+                "INSERT OR IGNORE INTO meta VALUES ('next_batch', ?), ('dropped', 0)",
+                (first_batch,),
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError(f"agent.outbox_path: cannot use {path}: {exc}") from None
 
     def close(self) -> None:
         self._db.close()
