@@ -23,6 +23,8 @@ from pilotshare.twin.store import (
     load_intervals,
     refresh_all_behaviours,
     stored_behaviour,
+    stored_intervals,
+    sync_intervals,
 )
 from pilotshare.twin.writer import TelemetryWriter
 
@@ -30,23 +32,37 @@ T0 = datetime(2026, 4, 6, tzinfo=UTC)
 GAP = timedelta(seconds=30)
 
 
-async def store_random_history(pool: asyncpg.Pool, site: str, inst: str, seed: int) -> list:
-    """Samples every 5 s with random states and random silences; returns (ts, state)."""
+def random_history(seed: int, n: int = 3000) -> list[tuple[datetime, S]]:
+    """Samples every 5 s with random states and random silences."""
     rng = np.random.default_rng(seed)
     states = list(S)
     t, out = T0, []
     state = S.IDLE
-    for _ in range(3000):
+    for _ in range(n):
         if rng.random() < 0.05:
             state = states[int(rng.integers(len(states)))]
         out.append((t, state))
         t += timedelta(seconds=5 if rng.random() > 0.01 else int(rng.integers(31, 600)))
+    return out
+
+
+async def store_samples(
+    pool: asyncpg.Pool, site: str, inst: str, out: list[tuple[datetime, S]]
+) -> None:
     writer = TelemetryWriter(pool, timescale=False, offline_after=GAP)
+    t = out[-1][0]
     for n in range(0, len(out), 500):
         samples = tuple(Sample(ts=ts, state=st) for ts, st in out[n : n + 500])
         batch = TelemetryBatch(agent="a", batch=n, samples=samples)
         topic = Topic(site, inst, Channel.TELEMETRY)
         await writer.write([TelemetryItem(topic, batch, encode(batch), t, 0.0)], t)
+
+
+async def store_random_history(
+    pool: asyncpg.Pool, site: str, inst: str, seed: int
+) -> list[tuple[datetime, S]]:
+    out = random_history(seed)
+    await store_samples(pool, site, inst, out)
     return out
 
 
@@ -58,6 +74,23 @@ async def test_sql_intervals_are_exactly_the_pure_ones(pool: asyncpg.Pool, site:
     from_sql = await load_intervals(pool, inst, T0, end, gap=GAP)
     assert from_sql == intervals(samples, gap=GAP)
     assert len(from_sql) > 50
+
+
+async def test_incremental_intervals_equal_those_learned_from_scratch(
+    pool: asyncpg.Pool, site: str
+) -> None:
+    inst = f"{site}-inc"
+    await register(pool, site, inst)
+    samples = random_history(seed=11, n=6000)
+    cuts = [1500, 3100, 4700, 6000]
+    done = 0
+    for cut in cuts:  # the ingest stores a part, then a refresh brings the intervals up
+        await store_samples(pool, site, inst, samples[done:cut])
+        done = cut
+        now = samples[cut - 1][0] + timedelta(seconds=1)
+        await sync_intervals(pool, inst, now, gap=GAP, lookback=timedelta(minutes=10))
+    end = samples[-1][0] + timedelta(seconds=1)
+    assert await stored_intervals(pool, inst, T0, end) == intervals(samples, gap=GAP)
 
 
 async def test_refresh_stores_each_instruments_behaviour_once(

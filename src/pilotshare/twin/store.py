@@ -3,14 +3,18 @@
 ``load_intervals`` does in SQL exactly what ``twin.stats.intervals`` does in Python (a new
 interval at every state change and after every silence longer than the gap), so a month of
 1 Hz samples reaches Python as a few thousand intervals rather than millions of rows.
-Behaviour is expensive to learn, so the ingest refreshes it in the background
-(``refresh_behaviour``) into ``instrument_behaviour``; readers take that row.
+Behaviour is expensive to learn from raw samples, so the ingest keeps each instrument's
+intervals in ``state_intervals`` incrementally (``sync_intervals``) and refreshes the learned
+behaviour from them in the background (``refresh_behaviour``) into ``instrument_behaviour``;
+readers take that row.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,6 +27,8 @@ log = logging.getLogger(__name__)
 
 #: The history a behaviour is learned from, by default.
 BEHAVIOUR_WINDOW = timedelta(days=30)
+#: Stored intervals are recomputed this far back on every refresh (late backlogs).
+LOOKBACK = timedelta(days=1)
 
 _INTERVALS = """
 WITH s AS (
@@ -102,6 +108,70 @@ def behaviour_from_json(data: dict[str, Any]) -> Behaviour:
     return Behaviour(**kw)
 
 
+async def sync_intervals(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    instrument: str,
+    now: datetime,
+    *,
+    gap: timedelta,
+    window: timedelta = BEHAVIOUR_WINDOW,
+    lookback: timedelta = LOOKBACK,
+) -> None:
+    """Bring the instrument's stored intervals up to ``now``.
+
+    It recomputes from the start of the interval in progress ``lookback`` ago (so a backlog
+    an agent delivers late is still counted, and that interval is not split), or from
+    ``now - window`` the first time.
+    """
+    async with _connection(conn) as c, c.transaction():
+        await c.execute(
+            "SELECT pg_advisory_xact_lock(hashtext('state_intervals:' || $1))", instrument
+        )
+        anchor = await c.fetchval(
+            "SELECT max(start_ts) FROM state_intervals WHERE instrument_id = $1 AND start_ts <= $2",
+            instrument,
+            now - lookback,
+        )
+        since = anchor if anchor is not None else now - window
+        await c.execute(
+            "DELETE FROM state_intervals WHERE instrument_id = $1 AND start_ts >= $2",
+            instrument,
+            since,
+        )
+        fresh = await load_intervals(c, instrument, since, now, gap=gap)
+        await c.copy_records_to_table(
+            "state_intervals",
+            records=[(instrument, iv.state.value, iv.start, iv.end) for iv in fresh],
+            columns=("instrument_id", "state", "start_ts", "end_ts"),
+        )
+
+
+async def stored_intervals(
+    conn: asyncpg.Connection | asyncpg.Pool, instrument: str, since: datetime, until: datetime
+) -> list[Interval]:
+    """The stored intervals overlapping [since, until), clipped to it."""
+    rows = await conn.fetch(
+        """SELECT state, greatest(start_ts, $2) AS s, least(end_ts, $3) AS e
+           FROM state_intervals WHERE instrument_id = $1 AND end_ts > $2 AND start_ts < $3
+           ORDER BY start_ts""",
+        instrument,
+        since,
+        until,
+    )
+    return [Interval(InstrumentState(r["state"]), r["s"], r["e"]) for r in rows]
+
+
+@contextlib.asynccontextmanager
+async def _connection(
+    conn: asyncpg.Connection | asyncpg.Pool,
+) -> AsyncIterator[asyncpg.Connection]:
+    if isinstance(conn, asyncpg.Pool):
+        async with conn.acquire() as c:
+            yield c
+    else:
+        yield conn
+
+
 async def refresh_behaviour(
     pool: asyncpg.Pool,
     instrument: str,
@@ -110,9 +180,13 @@ async def refresh_behaviour(
     gap: timedelta,
     window: timedelta = BEHAVIOUR_WINDOW,
 ) -> Behaviour:
-    """Learn the instrument's behaviour over ``window`` up to ``now`` and store it."""
+    """Learn the instrument's behaviour over ``window`` up to ``now`` and store it.
+
+    Reads the stored intervals (brought up to date first), not the raw samples.
+    """
     since = now - window
-    learned = await behaviour(pool, instrument, since, now, gap=gap)
+    await sync_intervals(pool, instrument, now, gap=gap, window=window)
+    learned = learn(await stored_intervals(pool, instrument, since, now))
     await pool.execute(
         """INSERT INTO instrument_behaviour AS b (instrument_id, window_start, window_end,
                mtbf_hours, mttr_hours, availability, failures, observed_hours, detail,
