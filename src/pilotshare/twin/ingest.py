@@ -257,9 +257,9 @@ class Ingest:
             await self._buffer.room()
             payload = message.payload
             raw = payload if isinstance(payload, bytes) else str(payload or "").encode()
-            self._accept(str(message.topic), raw, retained=bool(message.retain))
+            self._accept(str(message.topic), raw)
 
-    def _accept(self, topic_text: str, raw: bytes, *, retained: bool) -> None:
+    def _accept(self, topic_text: str, raw: bytes) -> None:
         """Validate one message and queue it (as a reject if it is bad)."""
         now = self._clock.now()
         mono = self._clock.monotonic()
