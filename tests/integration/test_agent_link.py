@@ -93,6 +93,7 @@ def config(tmp_path: Path, site: str, url: str, **overrides: object) -> AgentCon
         "metrics_port": 0,
         "reconnect_min_s": 0.1,
         "reconnect_max_s": 0.5,
+        "session_expiry_s": 60,  # the shared test broker need not keep our sessions long
     }
     fields.update(overrides)
     return AgentConfig(**fields)  # type: ignore[arg-type]
