@@ -28,7 +28,7 @@ import asyncpg
 import pytest
 
 from pilotshare.core.clock import SystemClock
-from pilotshare.core.contract import Ack, Sample, TelemetryBatch, encode
+from pilotshare.core.contract import Ack, Sample, Status, TelemetryBatch, decode_status, encode
 from pilotshare.core.domain import InstrumentState
 from pilotshare.core.embedded import free_port
 from pilotshare.core.settings import MqttEndpoint, Settings
@@ -274,6 +274,8 @@ mttr_s = 1.0
         held = outbox_ts(outbox)  # committed by the killed agent, not necessarily acked
         before = len(await stored_ts(pool))
         assert held, "the killed agent held unacknowledged samples"
+        # the broker published the agent's last will: its retained status now says offline
+        assert not (await retained_status(broker, site)).online
         second = subprocess.Popen(argv, env=env)
         try:
             await eventually(lambda: _count_at_least(pool, before + 60), 30, "restarted agent")
@@ -298,6 +300,20 @@ mttr_s = 1.0
     batches = [r["batch"] for r in rows]
     assert batches == sorted(batches)
     assert any(r["ts"] > killed_at for r in rows)
+
+
+async def retained_status(broker: Mosquitto, site: str) -> Status:
+    topic = f"pilotshare/v1/{site}/oven-1/status"
+    deadline = time.monotonic() + 10
+    while True:
+        async with aiomqtt.Client("127.0.0.1", broker.port) as client:
+            await client.subscribe(topic, qos=1)
+            message = await asyncio.wait_for(client.messages.__anext__(), 5)
+        assert isinstance(message.payload, bytes)
+        status = decode_status(message.payload)
+        if not status.online or time.monotonic() > deadline:
+            return status
+        await asyncio.sleep(0.5)
 
 
 async def _count_at_least(pool: asyncpg.Pool, n: int) -> bool:
