@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import statistics
 from datetime import UTC, datetime, timedelta
 
@@ -146,3 +147,60 @@ def test_a_day_of_samples_encodes_into_valid_batches() -> None:
     raw = encode(TelemetryBatch(agent="a", batch=1, samples=samples))
     assert decode_telemetry(raw, T0 + timedelta(minutes=2)).samples == samples
     assert len(raw) < 256 * 1024 // 10
+
+
+#: Which state may follow which: the machine's grammar.
+FOLLOWS = {
+    S.IDLE: {S.SETUP, S.RUNNING, S.MAINTENANCE},
+    S.SETUP: {S.RUNNING, S.IDLE},
+    S.RUNNING: {S.IDLE, S.DOWN},
+    S.DOWN: {S.IDLE},
+    S.MAINTENANCE: {S.IDLE},
+}
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**32),
+    setup=st.sampled_from([0.0, 120.0]),
+    bookings=st.booleans(),
+    locks=st.lists(st.tuples(st.integers(0, 200), st.integers(1, 30), st.booleans()), max_size=8),
+)
+def test_transitions_follow_the_grammar_and_the_interlock(
+    seed: int, setup: float, bookings: bool, locks: list[tuple[int, int, bool]]
+) -> None:
+    params = SimulatedParams(
+        run_mean_s=1800,
+        idle_mean_s=600,
+        setup_mean_s=setup,
+        mtbf_s=7200,
+        mttr_s=900,
+        maintenance_every_s=30_000,
+        follow_bookings=bookings,
+    )
+    inst = SimulatedInstrument(params, seed, start=T0, record=True)
+    if bookings:
+        for day in range(9):
+            inst.add_booking(T0 + timedelta(days=day, hours=8), T0 + timedelta(days=day, hours=16))
+    windows = []
+    for hour, length, locked in sorted(locks):
+        at = T0 + timedelta(hours=hour)
+        inst.interlock(locked, at + timedelta(hours=length), at)
+        windows.append((at, at + timedelta(hours=length), locked))
+    inst.advance(T0 + timedelta(days=9))
+    assert inst.transitions is not None
+    for a, b in itertools.pairwise(inst.transitions):
+        assert b.state in FOLLOWS[a.state], (a, b)
+        assert b.at >= a.at
+        if setup == 0:
+            assert b.state is not S.SETUP
+    # no setup or run starts inside a lock window that no later command overrode
+    for i, (start, end, locked) in enumerate(windows):
+        later = windows[i + 1][0] if i + 1 < len(windows) else end
+        if locked:
+            starts = [
+                t.at
+                for t in inst.transitions
+                if t.state in (S.SETUP, S.RUNNING) and start <= t.at < min(end, later)
+            ]
+            assert starts == []

@@ -19,7 +19,8 @@ The model (every number is a field of ``SimulatedParams``):
   probability ``p_no_show``; the first run starts late by an exponential with mean
   ``late_start_mean_s``; a run still going at the slot's end overruns with probability
   ``p_overrun`` by an exponential with mean ``overrun_mean_s``, else it stops at the end.
-- Interlock: while locked no setup or run starts (a run in progress finishes).
+- Interlock: while locked no setup or run starts (a run in progress finishes, a setup in
+  progress ends without a run).
 - Metrics move with the state: ``power_w`` (per-state draw, scaled by utilisation while
   running, 1 % noise) and ``chamber_c`` (first-order approach to the state's temperature with
   time constant ``temp_tau_s``).
@@ -224,6 +225,10 @@ class SimulatedInstrument:
                 self._set(t, S.IDLE, t + self._secs(_exp(self._rng, p.idle_mean_s)))
             return
         if self.state is S.SETUP:
+            if self.locked(t):  # locked during the setup: the run does not start
+                self._set(t, S.IDLE, self._earliest(self._lock_until, self._next_maintenance))
+                self._waiting = True
+                return
             self._start_run(t)
             return
         if self.state in (S.DOWN, S.MAINTENANCE):
