@@ -122,6 +122,7 @@ class Ingest:
         self._drained = asyncio.Event()
         self._client: aiomqtt.Client | None = None
         self._listeners: list[Listener] = []
+        self._changes: asyncio.Queue[Live] = asyncio.Queue()
         self._writer: TelemetryWriter | None = None
         self._task: asyncio.Task[None] | None = None
         self._stop_event: asyncio.Event | None = None
@@ -147,8 +148,9 @@ class Ingest:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set, then store what is buffered (bounded by a timeout)."""
-        async with self._pool.acquire() as conn:
-            timescale = await uses_timescale(conn)
+        timescale = await self._detect_timescale(stop)
+        if timescale is None:
+            return  # stopped before the database was ever reachable
         self._writer = TelemetryWriter(
             self._pool, timescale=timescale, offline_after=self._offline_after
         )
@@ -160,6 +162,7 @@ class Ingest:
         background = [
             asyncio.create_task(self._sweep_loop(), name="ingest-sweep"),
             asyncio.create_task(self._learn_loop(), name="ingest-learn"),
+            asyncio.create_task(self._notify_loop(), name="ingest-notify"),
         ]
         stopped = asyncio.create_task(stop.wait())
         try:
@@ -178,6 +181,8 @@ class Ingest:
         finally:
             self._drained.set()
             self._stopping.set()
+            with contextlib.suppress(TimeoutError):  # the listeners hear the last changes
+                await asyncio.wait_for(self._changes.join(), 2)
             for task in [*tasks, *background, stopped]:
                 task.cancel()
             await asyncio.gather(*tasks, *background, stopped, return_exceptions=True)
@@ -375,12 +380,33 @@ class Ingest:
         self.metrics.ack_latency.observe(now - oldest)
 
     async def _announce(self, changes: list[Live]) -> None:
+        """Hand committed changes to the listeners' task: a slow listener never holds a writer."""
         for live in changes:
+            self._changes.put_nowait(live)
+
+    async def _notify_loop(self) -> None:
+        while True:
+            live = await self._changes.get()
             for callback in self._listeners:
                 try:
                     await callback(live)
                 except Exception:
                     log.exception("twin change listener failed")
+            self._changes.task_done()
+
+    async def _detect_timescale(self, stop: asyncio.Event) -> bool | None:
+        """Whether telemetry is a hypertable; waits (with backoff) for the database."""
+        backoff = Backoff()
+        while not stop.is_set():
+            try:
+                async with self._pool.acquire() as conn:
+                    return await uses_timescale(conn)
+            except TRANSIENT as exc:
+                delay = backoff.next()
+                log.warning("database unreachable (%s); retrying in %.1f s", exc, delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+        return None
 
     async def _sweep_loop(self) -> None:
         assert self._writer is not None  # noqa: S101
