@@ -58,9 +58,8 @@ def write_rate(data: list[Sample], synchronous: str | None) -> float:
             box._db.execute(f"PRAGMA synchronous={synchronous}")
         start = time.perf_counter()
         for i, sample in enumerate(data):
-            if box is not None:
-                box.append(sample)
-            for effect in proto.sample(float(i)):
+            size = box.append(sample) if box is not None else 150
+            for effect in proto.sample(float(i), size):
                 if box is not None:
                     box.apply(effect)
         elapsed = time.perf_counter() - start

@@ -12,7 +12,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from golden_payloads import statuses, valid_telemetry
 
 from pilotshare.core.clock import FakeClock
-from pilotshare.core.contract import decode_status, decode_telemetry
+from pilotshare.core.contract import MAX_PAYLOAD_BYTES, Sample, decode_status, decode_telemetry
+from pilotshare.core.domain import InstrumentState
 from pilotshare.edge_agent.adapters import SimulatedAdapter, SimulatedParams
 from pilotshare.edge_agent.config import AgentConfig
 from pilotshare.edge_agent.outbox import Outbox
@@ -61,4 +62,35 @@ def test_the_agents_batches_and_status_decode(tmp_path: Path) -> None:
     assert online.agent == "oven-1-agent"
     golden_keys = {decode_status(raw).__struct_fields__ for raw in statuses().values()}
     assert golden_keys == {online.__struct_fields__}
+    agent.outbox.close()
+
+
+def test_the_largest_samples_still_make_batches_the_backend_takes(tmp_path: Path) -> None:
+    """64 long-named metrics per sample and 10,000 samples per batch allowed: no batch > 256 KiB."""
+    clock = FakeClock(datetime(2026, 11, 28, 1, 0, tzinfo=UTC))
+    config = AgentConfig(
+        site="demo",
+        instrument="oven-1",
+        mqtt_url="mqtt://127.0.0.1:1",
+        outbox_path=str(tmp_path / "o.sqlite"),
+        metrics_port=0,
+        batch_max_samples=10_000,
+    )
+    agent = Agent(config, SimulatedAdapter(SimulatedParams(), 4, start=clock.now()), clock)
+    metrics = {f"m{i:02d}_" + "x" * 59: -1.2345678901234567e-300 * (i + 1) for i in range(64)}
+    for _ in range(300):
+        clock.advance(1)
+        agent.recorder.record(
+            Sample(
+                ts=clock.now(),
+                state=InstrumentState.RUNNING,
+                utilization=0.123456789,
+                metrics=metrics,
+            )
+        )
+    assert len(agent.protocol.unacked) >= 2
+    for number in agent.protocol.unacked:
+        raw = agent.outbox.payload(number, config.agent_name)
+        assert len(raw) <= MAX_PAYLOAD_BYTES
+        assert decode_telemetry(raw, clock.now()).batch == number
     agent.outbox.close()

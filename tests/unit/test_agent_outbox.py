@@ -75,3 +75,23 @@ def test_the_file_is_in_wal_mode(tmp_path: Path) -> None:
     Outbox(tmp_path / "o.sqlite", first_batch=1).close()
     with sqlite3.connect(tmp_path / "o.sqlite") as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_seal_takes_the_oldest_pending_samples_it_counted(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite", first_batch=1)
+    for i in range(3):
+        box.append(sample(i))
+    box.apply(Seal(1, 2))  # the third sample arrived before the seal was carried out
+    stored = box.stored()
+    assert (stored.pending, stored.batches) == (1, ((1, 2),))
+    assert [s.metrics["power_w"] for s in decode_telemetry(box.payload(1, "a"), T0).samples] == [
+        0.0,
+        1.0,
+    ]
+    assert (
+        stored.pending_bytes
+        == len(
+            b'{"ts":"2026-11-28T01:00:02Z","state":"running","utilization":0.5,"metrics":{"power_w":2.0}}'
+        )
+        + 1
+    )

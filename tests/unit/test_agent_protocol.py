@@ -94,7 +94,7 @@ def test_backoff_grows_to_the_cap_with_jitter() -> None:
 
 events = st.lists(
     st.one_of(
-        st.tuples(st.just("sample"), st.floats(0, 3)),
+        st.tuples(st.just("sample"), st.floats(0, 3), st.integers(0, 120)),
         st.tuples(st.just("tick"), st.floats(0, 20), st.booleans()),
         st.tuples(st.just("ack"), st.floats(0, 1)),
         st.tuples(st.just("disconnect")),
@@ -114,8 +114,10 @@ def test_nothing_is_lost_and_numbers_only_grow(
         ack_timeout_s=5.0,
         max_samples=batch * (2 + extra),
         max_inflight=inflight,
+        max_batch_bytes=250,
     )
     p = OutboxProtocol(limits, next_batch=1000, now=0)
+    pending_sizes: list[int] = []
     now = 0.0
     taken = acked = dropped = 0
     sealed: dict[int, int] = {}
@@ -127,7 +129,9 @@ def test_nothing_is_lost_and_numbers_only_grow(
         if event[0] == "sample":
             now += float(event[1])  # type: ignore[arg-type]
             taken += 1
-            effects = p.sample(now)
+            size = int(event[2])  # type: ignore[call-overload]
+            pending_sizes.append(size)
+            effects = p.sample(now, size)
         elif event[0] == "tick":
             now += float(event[1])  # type: ignore[arg-type]
             connected = bool(event[2])
@@ -144,6 +148,9 @@ def test_nothing_is_lost_and_numbers_only_grow(
                 last_seal = e.number
                 assert 1 <= e.samples <= batch
                 sealed[e.number] = e.samples
+                in_batch, pending_sizes = pending_sizes[: e.samples], pending_sizes[e.samples :]
+                # never too large for the backend (a lone sample is always let through)
+                assert len(in_batch) == 1 or sum(x + 1 for x in in_batch) <= 250
             elif isinstance(e, Send):
                 assert connected
                 assert event[0] == "tick"

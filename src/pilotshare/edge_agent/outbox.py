@@ -36,6 +36,13 @@ CREATE INDEX IF NOT EXISTS samples_batch ON samples (batch);
 CREATE TABLE IF NOT EXISTS batches (number INTEGER PRIMARY KEY, samples INTEGER NOT NULL);
 """
 
+#: The oldest ``count`` pending samples join the batch: exactly those the protocol counted,
+#: even when a newer sample was committed before the seal was carried out.
+_SEAL = (
+    "UPDATE samples SET batch = ? WHERE id IN "
+    "(SELECT id FROM samples WHERE batch IS NULL ORDER BY id LIMIT ?)"
+)
+
 _sample_encoder = msgspec.json.Encoder()
 _sample_decoder = msgspec.json.Decoder(Sample)
 
@@ -46,6 +53,7 @@ class Stored:
 
     next_batch: int
     pending: int
+    pending_bytes: int
     batches: tuple[tuple[int, int], ...]
     dropped: int
 
@@ -74,16 +82,22 @@ class Outbox:
     def stored(self) -> Stored:
         """The counter, pending count and unacknowledged batches, as on disk."""
         meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
-        (pending,) = self._db.execute("SELECT count(*) FROM samples WHERE batch IS NULL").fetchone()
+        pending, pending_bytes = self._db.execute(
+            "SELECT count(*), coalesce(sum(length(body) + 1), 0) FROM samples WHERE batch IS NULL"
+        ).fetchone()
         batches = tuple(self._db.execute("SELECT number, samples FROM batches ORDER BY number"))
-        return Stored(int(meta["next_batch"]), int(pending), batches, int(meta["dropped"]))
+        return Stored(
+            int(meta["next_batch"]), int(pending), int(pending_bytes), batches, int(meta["dropped"])
+        )
 
-    def append(self, sample: Sample) -> None:
-        """Commit one sample to the pending list."""
+    def append(self, sample: Sample) -> int:
+        """Commit one sample to the pending list; returns its encoded size in bytes."""
+        body = _sample_encoder.encode(sample)
         self._db.execute(
             "INSERT INTO samples (batch, ts, body) VALUES (NULL, ?, ?)",
-            (sample.ts.timestamp(), _sample_encoder.encode(sample)),
+            (sample.ts.timestamp(), body),
         )
+        return len(body)
 
     def apply(self, effect: Effect) -> None:
         """Carry out a storage effect (``Send`` is the runner's; it is ignored here)."""
@@ -92,7 +106,7 @@ class Outbox:
                 self._write(
                     [
                         ("INSERT INTO batches VALUES (?, ?)", (number, count)),
-                        ("UPDATE samples SET batch = ? WHERE batch IS NULL", (number,)),
+                        (_SEAL, (number, count)),
                         ("UPDATE meta SET value = ? WHERE key = 'next_batch'", (number + 1,)),
                     ]
                 )

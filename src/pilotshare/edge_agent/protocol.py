@@ -63,6 +63,8 @@ class Limits:
     ack_timeout_s: float = 30.0
     max_samples: int = 10_000_000
     max_inflight: int = 32
+    #: Bytes of encoded samples a batch may hold: the contract's 256 KiB, less the envelope.
+    max_batch_bytes: int = 256 * 1024 - 1024
 
     def __post_init__(self) -> None:
         if self.batch_max_samples < 1:
@@ -124,12 +126,14 @@ class OutboxProtocol:
         next_batch: int,
         now: float,
         pending: int = 0,
+        pending_bytes: int = 0,
         batches: Iterable[tuple[int, int]] = (),
     ) -> None:
         """Start, or restart from what the outbox holds (then nothing counts as sent)."""
         self.limits = limits
         self._next = next_batch
         self._pending = pending
+        self._pending_bytes = pending_bytes
         self._pending_since: float | None = now if pending else None
         self._batches: dict[int, _Batch] = {}
         for number, samples in sorted(batches):
@@ -164,12 +168,20 @@ class OutboxProtocol:
 
     # -- events -------------------------------------------------------------------------------
 
-    def sample(self, now: float) -> list[Effect]:
-        """One more pending sample; may seal a batch and drop the oldest over the bound."""
+    def sample(self, now: float, size: int = 0) -> list[Effect]:
+        """One more pending sample of ``size`` encoded bytes; may seal and drop.
+
+        A batch that would outgrow ``max_batch_bytes`` with this sample is sealed first, so no
+        batch is ever too large for the backend to take (it would be refused, never acked,
+        and resent forever).
+        """
+        effects: list[Effect] = []
+        if self._pending and self._pending_bytes + size + 1 > self.limits.max_batch_bytes:
+            effects.append(self._seal())
         if self._pending == 0:
             self._pending_since = now
         self._pending += 1
-        effects: list[Effect] = []
+        self._pending_bytes += size + 1  # and a comma
         if self._pending >= self.limits.batch_max_samples:
             effects.append(self._seal())
         dropped = self._enforce_bound()
@@ -230,6 +242,7 @@ class OutboxProtocol:
         self._batches[number] = _Batch(samples)
         self._next += 1
         self._pending = 0
+        self._pending_bytes = 0
         self._pending_since = None
         return Seal(number, samples)
 

@@ -76,6 +76,7 @@ class Recorder:
             next_batch=stored.next_batch,
             now=self.clock.monotonic(),
             pending=stored.pending,
+            pending_bytes=stored.pending_bytes,
             batches=stored.batches,
         )
         if stored.batches or stored.pending:
@@ -141,10 +142,10 @@ class Recorder:
                 metrics=sample.metrics,
             )
         self._last_ts = sample.ts
-        self.outbox.append(sample)
+        size = self.outbox.append(sample)
         self.stats.samples += 1
         self.metrics.samples.inc()
-        for effect in self.protocol.sample(self.clock.monotonic()):
+        for effect in self.protocol.sample(self.clock.monotonic(), size):
             self.store(effect)
         self.wake.set()
 
