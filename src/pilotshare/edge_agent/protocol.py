@@ -40,10 +40,11 @@ Batch lifecycle (a table, as h11 keeps its states)::
 
 A batch is sealed when it holds ``batch_max_samples`` samples or its first sample is
 ``batch_max_age_s`` old, and before one more sample would take it past ``max_batch_bytes``
-(the contract's 256 KiB: a larger batch would be refused, never acked, and resent forever). At most ``max_inflight`` batches are in flight at once, so a day of
-backlog drains in order, as fast as the backend acks, without flooding the broker's queue. A
-batch unacknowledged ``ack_timeout_s`` after its send is sent again with the same number: the
-backend stores each ``(instrument, ts)`` once, so a resend is harmless.
+(the contract's 256 KiB: a larger batch would be refused, never acked, and resent forever).
+At most ``max_inflight`` batches are in flight at once, so a day of backlog drains in order,
+as fast as the backend acks, without flooding the broker's queue. A batch unacknowledged
+``ack_timeout_s`` after its send is sent again with the same number: the backend stores each
+``(instrument, ts)`` once, so a resend is harmless.
 
 ``now`` is seconds on any monotonic clock; it is only compared with itself.
 """
