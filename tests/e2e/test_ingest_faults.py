@@ -314,3 +314,30 @@ async def test_database_unreachable_for_a_minute_then_everything_is_stored(
         finally:
             agent.close()
     assert await pool.fetchval("SELECT count(*) FROM telemetry") == 10 * n
+
+
+async def test_an_ingest_started_while_the_database_is_away_waits_for_it(
+    pool: asyncpg.Pool, db_url: str, mqtt_endpoint: MqttEndpoint, site: str
+) -> None:
+    from pilotshare.twin.ingest import Ingest
+
+    inst = f"{site}-late"
+    await register(pool, site, inst)
+    async with proxied_pool(db_url) as (ingest_pool, proxy):
+        proxy.cut()
+        stop = asyncio.Event()
+        ingest = Ingest(ingest_pool, mqtt_endpoint, site=site, group=f"g{site}")
+        task = asyncio.create_task(ingest.run(stop))
+        await asyncio.sleep(1.0)
+        assert not task.done()  # waiting, not failed
+        assert not ingest.ready.is_set()
+        proxy.restore()
+        await asyncio.wait_for(ingest.ready.wait(), 20)
+        agent = OutboxAgent(mqtt_endpoint, site, inst)
+        try:
+            agent.send(1, batch_bytes(1, now_utc() - timedelta(minutes=1), 5))
+            await deliver([agent], pool, per_batch=5, timeout=20)
+        finally:
+            agent.close()
+            stop.set()
+            await asyncio.wait_for(task, 20)
