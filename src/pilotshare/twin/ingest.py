@@ -22,6 +22,11 @@ puts its chunk back at the head of the buffer and the writer backs off; while th
 full the reader stops taking messages, and what then overflows aiomqtt's bounded queue is
 dropped *unacknowledged*, so the agents resend it: memory stays bounded and nothing acked is
 ever lost. A lost broker is reconnected with backoff and resubscribed.
+
+Twin changes are sent with ``NOTIFY twin_changes`` inside the flush's transaction and, after
+the commit, handed to the in-process listeners in their own task. A sweep marks instruments
+silent for ``offline_after_s`` offline (the same notification), and a background task keeps
+the learned behaviour of every instrument fresh (``twin.store.refresh_all_behaviours``).
 """
 
 from __future__ import annotations

@@ -10,7 +10,9 @@ In one transaction a flush
 3. stores the rejects, and ``NOTIFY twin_changes`` for every instrument whose online flag or
    effective state changed (delivered by PostgreSQL only if the transaction commits).
 
-Locks are always taken in the order telemetry → rollup → live rows, each sorted by key.
+Locks are always taken in the order telemetry (rows in instrument, batch order) → rollup →
+live rows (sorted), so concurrent writers and ingests wait for each other but never deadlock
+on the usual paths (a deadlock the database does detect is retried like any transient error).
 """
 
 from __future__ import annotations
