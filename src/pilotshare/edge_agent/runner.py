@@ -27,6 +27,7 @@ import importlib.metadata
 import logging
 import random
 import signal
+import sqlite3
 import ssl
 from pathlib import Path
 
@@ -143,23 +144,31 @@ class Agent:
 
     async def _pump(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            self._wake.clear()
-            client = self._client
-            sends: list[Send] = []
-            for effect in self.protocol.tick(self.clock.monotonic(), connected=client is not None):
-                if isinstance(effect, Send):
-                    sends.append(effect)
-                else:
-                    self.recorder.store(effect)
-            if client is not None and sends and not stop.is_set():
-                # concurrently: the window is in flight at once, not one round trip each
-                await asyncio.gather(*(self._send(client, effect) for effect in sends))
-            self.recorder.update_gauges(connected=self._client is not None)
-            deadline = self.protocol.deadline(connected=self._client is not None)
-            wait = 1.0 if deadline is None else deadline - self.clock.monotonic()
-            if wait > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), min(wait, 1.0))
+            try:
+                await self._pump_once(stop)
+            except sqlite3.Error as exc:  # a broken disk: say so, keep trying
+                log.error("%s: OUTBOX READ FAILED: %s", self.config.instrument, exc)  # noqa: TRY400
+                await _sleep_or(stop, 1.0)
+
+    async def _pump_once(self, stop: asyncio.Event) -> None:
+        """Seal, send and resend what is due, then wait for news or the next deadline."""
+        self._wake.clear()
+        client = self._client
+        sends: list[Send] = []
+        for effect in self.protocol.tick(self.clock.monotonic(), connected=client is not None):
+            if isinstance(effect, Send):
+                sends.append(effect)
+            else:
+                self.recorder.store(effect)
+        if client is not None and sends and not stop.is_set():
+            # concurrently: the window is in flight at once, not one round trip each
+            await asyncio.gather(*(self._send(client, effect) for effect in sends))
+        self.recorder.update_gauges(connected=self._client is not None)
+        deadline = self.protocol.deadline(connected=self._client is not None)
+        wait = 1.0 if deadline is None else deadline - self.clock.monotonic()
+        if wait > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), min(wait, 1.0))
 
     async def _send(self, client: aiomqtt.Client, effect: Send) -> None:
         """Publish one batch; give up when the link goes down (it is resent after reconnect).
@@ -271,7 +280,7 @@ class Agent:
         while not stop.is_set():
             try:
                 client = await self._connect()
-            except aiomqtt.MqttError as exc:
+            except (aiomqtt.MqttError, OSError, ValueError) as exc:
                 delay = backoff_delay(
                     attempt, self._rng, base=cfg.reconnect_min_s, cap=cfg.reconnect_max_s
                 )
@@ -290,6 +299,8 @@ class Agent:
                 await self._session(client, stop)
             except aiomqtt.MqttError as exc:
                 log.warning("%s: connection lost: %s", cfg.instrument, exc)
+            except Exception:  # a bug here must not end a months-long run: reconnect
+                log.exception("%s: the connection failed unexpectedly", cfg.instrument)
             finally:
                 self._client = None
                 self.connected.clear()
