@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiomqtt
 import httpx
+import msgspec
 import pytest
 
 from pilotshare.core.clock import SystemClock
 from pilotshare.core.contract import (
     Ack,
     Command,
+    Sample,
     TelemetryBatch,
     decode_status,
     decode_telemetry,
@@ -78,6 +82,10 @@ async def running(coro_factory: object) -> AsyncIterator[None]:
     finally:
         task.cancel()
         await asyncio.wait({task}, timeout=5)  # amqtt sometimes never closes a socket
+
+
+def decode_sample(body: bytes) -> Sample:
+    return msgspec.json.decode(body, type=Sample)
 
 
 def config(tmp_path: Path, site: str, url: str, **overrides: object) -> AgentConfig:
@@ -282,3 +290,27 @@ async def test_full_outbox_drops_the_oldest_and_says_so(
         assert (datetime.now(UTC) - oldest_kept).total_seconds() < 5
     finally:
         newest.close()
+
+
+async def test_a_state_change_is_sampled_at_once(tmp_path: Path, site: str) -> None:
+    """With a 10 s interval, every sample after the first is a state change, taken as it happens."""
+    nowhere = f"mqtt://127.0.0.1:{free_port()}"  # only the outbox matters here
+    cfg = config(tmp_path, site, nowhere, sample_interval_s=10.0, batch_max_samples=1000)
+    agent = agent_for(cfg)
+    adapter = agent.adapter
+    assert isinstance(adapter, SimulatedAdapter)
+    adapter.instrument.transitions = []  # record from now on
+    stop = asyncio.Event()
+    task = asyncio.ensure_future(agent.run(stop))
+    await wait_until(lambda: agent.stats.samples >= 6)
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    with contextlib.closing(sqlite3.connect(cfg.outbox_path)) as db:
+        rows = db.execute("SELECT body FROM samples ORDER BY id").fetchall()
+    samples = [decode_sample(body) for (body,) in rows]
+    changes = {t.at: t.state for t in adapter.instrument.transitions}
+    for previous, sample in itertools.pairwise(samples):
+        assert sample.state != previous.state
+        nearest = min(changes, key=lambda at: abs((at - sample.ts).total_seconds()))
+        assert changes[nearest] == sample.state
+        assert abs((nearest - sample.ts).total_seconds()) < 0.2
