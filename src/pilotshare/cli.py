@@ -146,11 +146,15 @@ def api(
 
 
 @app.command()
-def ingest() -> None:
+def ingest(
+    metrics_port: Annotated[
+        int, typer.Option(help="serve Prometheus /metrics on this port (0: none)", min=0, max=65535)
+    ] = 9109,
+) -> None:
     """Ingest telemetry from MQTT into the database and keep the live twin."""
     from pilotshare.services import run_ingest
 
-    _run(run_ingest(_settings()))
+    _run(run_ingest(_settings(), metrics_port=metrics_port))
 
 
 @app.command()

@@ -123,14 +123,18 @@ async def run_ingest(
     *,
     stop: asyncio.Event | None = None,
     registry: CollectorRegistry | None = None,
+    metrics_port: int = 0,
 ) -> None:
     """``pilotshare ingest``: MQTT telemetry into the database, the live twin kept current,
     and the booking lifecycle driven by it (``scheduler.lifecycle``: active, no-show,
     completed with measured usage, interlock commands).
 
     Stops cleanly (storing and acknowledging what it holds) on SIGTERM or when ``stop`` is set.
+    ``metrics_port`` (0: none) serves the Prometheus metrics at ``/metrics``.
     """
     import signal
+
+    from prometheus_client import start_http_server
 
     from pilotshare.scheduler.lifecycle import BookingLifecycle
     from pilotshare.twin.ingest import Ingest
@@ -140,11 +144,17 @@ async def run_ingest(
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
         loop.add_signal_handler(signal.SIGTERM, stop.set)
+    registry = registry or CollectorRegistry()
+    metrics = None
+    if metrics_port:
+        try:
+            metrics, _ = start_http_server(metrics_port, addr=settings.api_host, registry=registry)
+        except OSError as exc:  # a busy port must not stop the ingest
+            log.warning("no /metrics on %s:%d: %s", settings.api_host, metrics_port, exc)
     async with runtime(settings) as rt:
         pool = await create_pool(rt.database_url, min_size=2, max_size=8)
         try:
             await apply_policies(pool, settings)
-            registry = registry or CollectorRegistry()
             ingest = Ingest(
                 pool,
                 rt.mqtt,
@@ -167,3 +177,5 @@ async def run_ingest(
             await asyncio.gather(ingest.run(stop), lifecycle.run(stop))
         finally:
             await pool.close()
+            if metrics is not None:
+                metrics.shutdown()
