@@ -16,8 +16,8 @@ from pilotshare.core.errors import ConfigError
 class AgentMetrics:
     """Counters and gauges named ``pilotshare_agent_*``, labelled with the instrument."""
 
-    def __init__(self, registry: object | None, *, instrument: str) -> None:
-        self.registry = registry if isinstance(registry, CollectorRegistry) else CollectorRegistry()
+    def __init__(self, registry: CollectorRegistry | None, *, instrument: str) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
         labels = {"instrument": instrument}
 
         def counter(name: str, doc: str) -> Any:

@@ -36,6 +36,7 @@ from aiomqtt.exceptions import MqttConnectError
 from paho.mqtt import client as paho_client
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from prometheus_client import CollectorRegistry
 
 from pilotshare.core.clock import Clock, SystemClock
 from pilotshare.core.contract import (
@@ -88,7 +89,7 @@ class Agent:
         adapter: Adapter,
         clock: Clock | None = None,
         *,
-        registry: object | None = None,
+        registry: CollectorRegistry | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.config = config
