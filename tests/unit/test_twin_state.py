@@ -154,3 +154,17 @@ def test_silence_dates_offline_at_last_seen() -> None:
     gone = apply_silence(live, now=T0 + GAP + timedelta(seconds=1), offline_after=GAP)
     assert not gone.online
     assert gone.since == T0
+
+
+def test_the_first_samples_set_the_state_even_when_the_status_is_dated_later() -> None:
+    live = Live("oven-1", "s1")
+    later = T0 + timedelta(seconds=2)
+    live = apply_status(live, online=True, ts=later, now=later)
+    assert live.online
+    assert live.state is None
+    running = Observation(T0 + timedelta(seconds=1), InstrumentState.RUNNING, 0.7)
+    live = apply_samples(live, [running], batch=1, now=later, offline_after=GAP)
+    assert live.state is InstrumentState.RUNNING
+    assert live.utilization == 0.7
+    assert live.effective_state == "running"
+    assert live.last_seen == later  # never moved back

@@ -5,7 +5,8 @@ state is that, or ``offline`` when the agent is gone. ``since`` is when the effe
 began. Three things move it, each a pure function of the old state and ``now``:
 
 - ``apply_samples``: a committed batch of samples. Only samples newer than ``last_seen`` can
-  change the reported state (older ones are history being back-filled by an agent's outbox).
+  change the reported state (older ones are history being back-filled by an agent's outbox),
+  except while no state is known yet: then the first samples set it.
   Samples make an offline instrument online again only when the newest is recent (within
   ``offline_after``), so a replayed backlog does not make a dead agent flap.
 - ``apply_status``: the agent's retained status or its last will.
@@ -101,6 +102,10 @@ def apply_samples(
     """The live state after committed ``samples`` (any order) of batch ``batch``."""
     last_batch = live.last_batch if batch is None else max(batch, live.last_batch or batch)
     seen = live.last_seen
+    if live.state is None:
+        # No state reported yet: the first samples set it even when a status (an agent
+        # announces itself as it connects) already moved last_seen past them.
+        seen = None
     fresh: list[Observed] = []
     for sample in sorted(
         (s for s in samples if seen is None or s.ts > seen), key=attrgetter("ts")
@@ -127,7 +132,7 @@ def apply_samples(
         online=online,
         state=state,
         since=since,
-        last_seen=fresh[-1].ts,
+        last_seen=max(fresh[-1].ts, live.last_seen or fresh[-1].ts),
         utilization=utilization,
         last_batch=last_batch,
     )
