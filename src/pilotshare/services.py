@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry
 
 from pilotshare.api.app import create_app
 from pilotshare.core.clock import Clock, SystemClock
+from pilotshare.core.db.policies import apply_policies
 from pilotshare.core.db.pool import create_pool
 from pilotshare.core.messaging import Publisher
 from pilotshare.core.settings import MqttEndpoint, Settings
@@ -138,7 +139,6 @@ async def run_ingest(
 
     from pilotshare.scheduler.lifecycle import BookingLifecycle
     from pilotshare.twin.ingest import Ingest
-    from pilotshare.twin.retention import apply_policies
 
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -154,7 +154,12 @@ async def run_ingest(
     async with runtime(settings) as rt:
         pool = await create_pool(rt.database_url, min_size=2, max_size=8)
         try:
-            await apply_policies(pool, settings)
+            async with pool.acquire() as conn:  # the same policies `pilotshare migrate` sets
+                await apply_policies(
+                    conn,
+                    compress_after_days=settings.compress_after_days,
+                    retention_days=settings.retention_days,
+                )
             ingest = Ingest(
                 pool,
                 rt.mqtt,

@@ -18,6 +18,7 @@ from pilotshare.api.keys import create_key
 from pilotshare.core.clock import FakeClock
 from pilotshare.core.contract import Sample, TelemetryBatch, Topic, encode
 from pilotshare.core.contract.topics import Channel
+from pilotshare.core.db.migrate import uses_timescale
 from pilotshare.core.domain import InstrumentState as S
 from pilotshare.core.embedded import free_port
 from pilotshare.core.settings import Settings
@@ -32,11 +33,18 @@ def _item(site: str, inst: str, batch: int, samples: list[Sample]) -> TelemetryI
     return TelemetryItem(Topic(site, inst, Channel.TELEMETRY), b, encode(b), T0, 0.0)
 
 
+async def _writer(pool: asyncpg.Pool) -> TelemetryWriter:
+    """A writer as the ingest builds one for this database (hypertable or plain rollup)."""
+    async with pool.acquire() as conn:
+        timescale = await uses_timescale(conn)
+    return TelemetryWriter(pool, timescale=timescale, offline_after=timedelta(seconds=30))
+
+
 async def write_history(
     pool: asyncpg.Pool, site: str, inst: str, states: list[tuple[S, int]], *, start: datetime
 ) -> datetime:
     """Store 1 Hz samples: each (state, seconds) in turn; returns the end time."""
-    writer = TelemetryWriter(pool, timescale=False, offline_after=timedelta(seconds=30))
+    writer = await _writer(pool)
     t, batch, pending = start, 0, []
     for state, seconds in states:
         for _ in range(seconds):
@@ -54,8 +62,6 @@ async def write_history(
 
 @pytest.fixture
 async def api(pool: asyncpg.Pool, site: str) -> AsyncIterator[tuple[httpx.AsyncClient, FakeClock]]:
-    if await pool.fetchval("SELECT pilotshare_timescale()") is not False:
-        pytest.skip("these tests write through the plain-PostgreSQL rollup")
     clock = FakeClock(T0)
     app = create_app(Settings(), pool=pool, clock=clock, registry=CollectorRegistry())
     async with pool.acquire() as conn:
@@ -189,7 +195,7 @@ async def test_rejects_are_listed_for_admins_only(
     api: tuple[httpx.AsyncClient, FakeClock], pool: asyncpg.Pool, site: str
 ) -> None:
     client, _ = api
-    writer = TelemetryWriter(pool, timescale=False, offline_after=timedelta(seconds=30))
+    writer = await _writer(pool)
     raw = b'{"v":1,"agent":"a","batch":1,"samples":[' + b"\xff" * 20000
     await writer.write(
         [RejectItem(f"pilotshare/v1/{site}/x/telemetry", "bad_json", "truncated", raw, T0, 0.0)],
@@ -214,7 +220,7 @@ async def test_event_stream_sends_snapshot_then_changes(pool: asyncpg.Pool, site
     inst = f"{site}-lathe"
     await register(pool, site, inst)
     now = datetime.now(UTC)
-    writer = TelemetryWriter(pool, timescale=False, offline_after=timedelta(seconds=30))
+    writer = await _writer(pool)
     await writer.write([_item(site, inst, 1, [Sample(ts=now, state=S.IDLE)])], now)
     async with pool.acquire() as conn:
         key = await create_key(conn, org=f"{site}-org", role="operator")

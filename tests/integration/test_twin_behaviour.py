@@ -13,11 +13,8 @@ import pytest
 from ingest_support import register
 from pilotshare.core.contract import Sample, TelemetryBatch, Topic, encode
 from pilotshare.core.contract.topics import Channel
-from pilotshare.core.db.migrate import uses_timescale
 from pilotshare.core.domain import InstrumentState as S
-from pilotshare.core.settings import Settings
 from pilotshare.twin.items import TelemetryItem
-from pilotshare.twin.retention import apply_policies
 from pilotshare.twin.stats import intervals
 from pilotshare.twin.store import (
     load_intervals,
@@ -113,17 +110,3 @@ async def test_refresh_stores_each_instruments_behaviour_once(
         )
         assert row["failures"] == learned.failures
         assert row["mtbf_hours"] == pytest.approx(learned.mtbf_hours)
-
-
-async def test_policies_follow_the_settings(pool: asyncpg.Pool) -> None:
-    settings = Settings(compress_after_days=3, retention_days=90)
-    async with pool.acquire() as conn:
-        timescale = await uses_timescale(conn)
-    assert await apply_policies(pool, settings) is timescale
-    if timescale:
-        jobs = await pool.fetch(
-            "SELECT proc_name, config FROM timescaledb_information.jobs "
-            "WHERE hypertable_name = 'telemetry'"
-        )
-        configs = {j["proc_name"]: j["config"] for j in jobs}
-        assert configs["policy_retention"]["drop_after"] == "90 days"
