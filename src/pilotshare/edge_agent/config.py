@@ -16,10 +16,10 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from pilotshare.core.contract.payloads import MetricName
 from pilotshare.core.domain import InstrumentState, is_slug
 from pilotshare.core.errors import ConfigError
 from pilotshare.core.settings import MqttEndpoint
-from pilotshare.edge_agent.adapters.base import MetricName
 from pilotshare.edge_agent.adapters.simulated import SimulatedParams
 
 Pos = Annotated[float, msgspec.Meta(gt=0)]

@@ -14,10 +14,9 @@ from typing import Annotated
 import msgspec
 
 from pilotshare.core.contract import Command, Sample
+from pilotshare.core.contract.payloads import MetricName
 from pilotshare.core.domain import InstrumentState
 from pilotshare.core.errors import PilotshareError
-
-MetricName = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 
 
 class AdapterError(PilotshareError):
