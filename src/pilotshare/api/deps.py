@@ -22,28 +22,31 @@ from pilotshare.core.settings import Settings
 
 _bearer = HTTPBearer(auto_error=False, description="an API key from `pilotshare keys create`")
 
+# Dependencies are ``async def`` even when they do not await: FastAPI runs plain ``def``
+# dependencies in a thread pool, a thread hop per dependency per request.
 
-def _pool(request: Request) -> asyncpg.Pool:
+
+async def _pool(request: Request) -> asyncpg.Pool:
     pool: asyncpg.Pool = request.app.state.pool
     return pool
 
 
-def _clock(request: Request) -> Clock:
+async def _clock(request: Request) -> Clock:
     clock: Clock = request.app.state.clock
     return clock
 
 
-def _registry(request: Request) -> CollectorRegistry:
+async def _registry(request: Request) -> CollectorRegistry:
     registry: CollectorRegistry = request.app.state.registry
     return registry
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def _publisher(request: Request) -> Publisher | None:
+async def _publisher(request: Request) -> Publisher | None:
     publisher: Publisher | None = request.app.state.publisher
     return publisher
 

@@ -24,7 +24,7 @@ router = APIRouter(prefix="/api/v1/bookings", tags=["bookings"])
 Status = Literal["confirmed", "active", "completed", "cancelled", "no_show", "released"]
 
 
-def service(request: Request) -> BookingService:
+async def service(request: Request) -> BookingService:
     """The app's booking service, built on first use from ``app.state``."""
     state = request.app.state
     found: BookingService | None = getattr(state, "booking_service", None)
