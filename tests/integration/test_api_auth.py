@@ -10,7 +10,9 @@ import pytest
 
 from api_support import api_client
 from api_support import auth as _key
+from pilotshare.api.keys import KeyCache, create_key
 from pilotshare.core.clock import FakeClock
+from pilotshare.core.domain import Role
 
 
 @pytest.fixture
@@ -96,3 +98,17 @@ async def test_overnight_spans_and_exceptions_are_accepted(
     r = await client.post("/api/v1/instruments", json=body, headers=admin)
     assert r.status_code == 201, r.text
     assert r.json()["operating_hours"] == hours
+
+
+async def test_a_revoked_key_stops_working_within_the_cache_ttl(pool: asyncpg.Pool) -> None:
+    cache = KeyCache(ttl_s=10)
+    async with pool.acquire() as conn:
+        key = await create_key(conn, org="acme", role="planner")
+    first = await cache.authenticate(pool, key, now=0.0)
+    assert first is not None
+    assert (first.org, first.role) == ("acme", Role.PLANNER)
+    await pool.execute("UPDATE api_keys SET revoked_at = now()")
+    assert await cache.authenticate(pool, key, now=9.0) == first  # still within the TTL
+    assert await cache.authenticate(pool, key, now=10.5) is None
+    assert await cache.authenticate(pool, key, now=10.6) is None  # and not cached as valid
+    assert await cache.authenticate(pool, "ps_nope_x", now=11.0) is None

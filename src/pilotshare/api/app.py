@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import pilotshare
+from pilotshare.api.keys import KeyCache
 from pilotshare.api.routes import (
     availability,
     bookings,
@@ -144,6 +145,7 @@ def create_app(
     app.state.registry = registry
     app.state.publisher = publisher
     app.state.mqtt = mqtt
+    app.state.key_cache = KeyCache()
     _errors(app)
     app.add_middleware(_HttpMetrics, registry=registry)
     for router in ROUTERS:

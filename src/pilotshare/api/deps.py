@@ -14,7 +14,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CollectorRegistry
 
-from pilotshare.api.keys import Principal, authenticate
+from pilotshare.api.keys import KeyCache, Principal
 from pilotshare.core.clock import Clock
 from pilotshare.core.domain import Role
 from pilotshare.core.messaging import Publisher
@@ -59,7 +59,9 @@ PublisherDep = Annotated[Publisher | None, Depends(_publisher)]
 
 
 async def authenticated(
+    request: Request,
     pool: Pool,
+    clock: ClockDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     """The caller's principal; 401 without a valid key."""
@@ -69,7 +71,8 @@ async def authenticated(
             "missing API key: send 'Authorization: Bearer <key>'",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    principal = await authenticate(pool, credentials.credentials)
+    cache: KeyCache = request.app.state.key_cache
+    principal = await cache.authenticate(pool, credentials.credentials, clock.monotonic())
     if principal is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,

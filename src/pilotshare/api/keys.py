@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import asyncpg
@@ -65,13 +66,42 @@ async def create_key(conn: asyncpg.Connection, *, org: str, role: Role | str) ->
     return key
 
 
-async def authenticate(pool: asyncpg.Pool, key: str) -> Principal | None:
-    """The principal of a presented key, or None when it is unknown or revoked."""
+class KeyCache:
+    """Keys verified in the last ``ttl_s`` seconds, so most requests need no key lookup.
+
+    Only keys that were valid are kept (a flood of bad keys cannot fill it), at most ``size``
+    of them; a revoked key stops working within ``ttl_s`` in every API process.
+    """
+
+    def __init__(self, *, ttl_s: float = 10.0, size: int = 10_000) -> None:
+        self.ttl_s = ttl_s
+        self._size = size
+        self._entries: OrderedDict[bytes, tuple[float, Principal]] = OrderedDict()
+
+    async def authenticate(self, pool: asyncpg.Pool, key: str, now: float) -> Principal | None:
+        """The principal of a presented key (None: unknown or revoked), from the cache while
+        its entry is fresh."""
+        digest = _hash(key)
+        hit = self._entries.get(digest)
+        if hit is not None and now - hit[0] < self.ttl_s:
+            return hit[1]
+        principal = await _lookup(pool, key, digest)
+        if principal is None:
+            self._entries.pop(digest, None)
+            return None
+        self._entries[digest] = (now, principal)
+        self._entries.move_to_end(digest)
+        while len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+        return principal
+
+
+async def _lookup(pool: asyncpg.Pool, key: str, digest: bytes) -> Principal | None:
     if not key.startswith(f"{PREFIX}_"):
         return None
     row = await pool.fetchrow(
         "SELECT id, org_id, role FROM api_keys WHERE secret_hash = $1 AND revoked_at IS NULL",
-        _hash(key),
+        digest,
     )
     if row is None:
         return None
