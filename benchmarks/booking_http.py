@@ -149,7 +149,7 @@ def main() -> int:
             booked = wrk(port, args.seconds, args.connections, script, "/api/v1/bookings")
             ratio = booked / health
             print(
-                f"  POST /api/v1/bookings           {booked:8,.0f} requests/s   {ratio:.2f}× healthz"
+                f"  POST /api/v1/bookings           {booked:8,.0f} requests/s  {ratio:.2f}× healthz"
             )
     finally:
         server.terminate()
