@@ -18,8 +18,6 @@ import contextlib
 import os
 import secrets
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -28,6 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import httpx
 import numpy as np
+from booking_app import serve
 from prometheus_client import CollectorRegistry
 
 from pilotshare.api.app import create_app
@@ -266,23 +265,7 @@ async def bench_workers(
 ) -> None:
     """Explicit bookings through uvicorn worker processes over TCP (httpx as the client)."""
     port = 18000 + secrets.randbelow(1000)
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "benchmarks.booking_app:app",
-            "--workers",
-            str(args.workers),
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        env={**os.environ, "BENCH_DATABASE_URL": url},
-    )
+    server = serve(url, workers=args.workers, port=port)
     try:
         limits = httpx.Limits(max_connections=args.clients)
         async with httpx.AsyncClient(

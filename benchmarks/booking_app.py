@@ -1,13 +1,17 @@
-"""The API as an ASGI factory for ``benchmarks/booking.py --workers N`` (uvicorn processes).
+"""The API as an ASGI factory for benchmarks that drive uvicorn worker processes.
 
 BENCH_DATABASE_URL=postgresql://… uvicorn --factory benchmarks.booking_app:app --workers 2
+(or ``serve(url, workers=2, port=…)`` from a benchmark).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
@@ -45,3 +49,25 @@ class _Lazy:
 
     async def __call__(self, scope, receive, send):  # type: ignore[no-untyped-def]
         await self._holder["app"](scope, receive, send)
+
+
+def serve(url: str, *, workers: int, port: int) -> subprocess.Popen[bytes]:
+    """Start ``workers`` uvicorn processes serving the API on ``url``'s database."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "benchmarks.booking_app:app",
+            "--workers",
+            str(workers),
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        env={**os.environ, "BENCH_DATABASE_URL": url},
+        cwd=Path(__file__).parent.parent,
+    )

@@ -18,10 +18,11 @@ import re
 import secrets
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from booking_app import serve
 
 from pilotshare.api.catalog import create_instrument
 from pilotshare.api.keys import create_key
@@ -118,23 +119,7 @@ def main() -> int:
         return 0
     url, key = asyncio.run(setup(args.database_url, args.instruments))
     port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--factory",
-            "benchmarks.booking_app:app",
-            "--workers",
-            str(args.workers),
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        env={**os.environ, "BENCH_DATABASE_URL": url},
-        cwd=Path(__file__).parent.parent,
-    )
+    server = serve(url, workers=args.workers, port=port)
     try:
         time.sleep(4)
         with tempfile.TemporaryDirectory() as tmp:
