@@ -24,7 +24,7 @@ from pilotshare.core.db.policies import apply_policies
 from pilotshare.core.db.pool import create_pool
 from pilotshare.core.messaging import Publisher
 from pilotshare.core.settings import MqttEndpoint, Settings
-from pilotshare.runtime import runtime
+from pilotshare.runtime import runtime, stop_on_signals
 
 log = logging.getLogger(__name__)
 
@@ -130,20 +130,16 @@ async def run_ingest(
     and the booking lifecycle driven by it (``scheduler.lifecycle``: active, no-show,
     completed with measured usage, interlock commands).
 
-    Stops cleanly (storing and acknowledging what it holds) on SIGTERM or when ``stop`` is set.
+    Stops cleanly (storing and acknowledging what it holds) on Ctrl-C, SIGTERM or when
+    ``stop`` is set.
     ``metrics_port`` (0: none) serves the Prometheus metrics at ``/metrics``.
     """
-    import signal
-
     from prometheus_client import start_http_server
 
     from pilotshare.scheduler.lifecycle import BookingLifecycle
     from pilotshare.twin.ingest import Ingest
 
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-        loop.add_signal_handler(signal.SIGTERM, stop.set)
+    stop = stop or stop_on_signals()
     registry = registry or CollectorRegistry()
     metrics = None
     if metrics_port:
