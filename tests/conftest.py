@@ -120,9 +120,14 @@ async def pool(db_url: str) -> AsyncIterator[asyncpg.Pool]:
         await p.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def mqtt_url() -> AsyncIterator[str]:
-    """A URL of a real MQTT broker: the named one, or an embedded amqtt for the session."""
+    """A URL of a real MQTT broker: the named one, or an embedded amqtt of this test's own.
+
+    Each test gets its own embedded broker (it starts in milliseconds, in this event loop):
+    amqtt keeps sessions of clients that left without a clean session (as agents do) and was
+    seen delivering their messages to other clients later in a long run.
+    """
     url = os.environ.get("PILOTSHARE_TEST_MQTT_URL")
     if url:
         yield url
@@ -137,7 +142,7 @@ def mqtt_is_embedded() -> bool:
     return not os.environ.get("PILOTSHARE_TEST_MQTT_URL")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def mqtt_endpoint(mqtt_url: str) -> MqttEndpoint:
     return MqttEndpoint.parse(mqtt_url)
 
