@@ -204,3 +204,16 @@ def test_transitions_follow_the_grammar_and_the_interlock(
                 if t.state in (S.SETUP, S.RUNNING) and start <= t.at < min(end, later)
             ]
             assert starts == []
+
+
+def test_a_lock_received_as_the_previous_one_expires_holds() -> None:
+    """A lock that arrives at the very instant the previous one ends wins over a start."""
+    params = SimulatedParams(run_mean_s=600, idle_mean_s=60, setup_mean_s=0)
+    inst = SimulatedInstrument(params, 0, start=T0, record=True)
+    inst.interlock(True, T0 + timedelta(hours=1), T0)
+    inst.interlock(True, T0 + timedelta(hours=2), T0 + timedelta(hours=1))
+    inst.advance(T0 + timedelta(hours=3))
+    assert inst.transitions is not None
+    starts = [t.at for t in inst.transitions if t.state in (S.SETUP, S.RUNNING)]
+    assert starts
+    assert min(starts) >= T0 + timedelta(hours=2)

@@ -156,6 +156,14 @@ class SimulatedInstrument:
             self._enter_next(self._until)
         self._heat_to(max(now, self._t))
 
+    def _advance_before(self, now: datetime) -> None:
+        """Play the transitions due strictly before ``now``: what is due at ``now`` itself
+        happens after a command received at ``now`` (a lock beats a start at the same instant).
+        """
+        while self._until is not None and self._until < now:
+            self._enter_next(self._until)
+        self._heat_to(max(now, self._t))
+
     def next_change(self) -> datetime | None:
         """When the next scheduled transition happens (None: waits for a booking or unlock)."""
         return self._until
@@ -169,7 +177,7 @@ class SimulatedInstrument:
 
     def interlock(self, locked: bool, until: datetime | None, now: datetime) -> None:
         """``lock``/``unlock`` until ``until``; afterwards the starting state returns."""
-        self.advance(now)
+        self._advance_before(now)
         self._locked = locked
         self._lock_until = until
         if not locked and until is not None and self.params.follow_bookings:
