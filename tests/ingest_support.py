@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import secrets
 import socket
 import subprocess
@@ -183,24 +184,38 @@ MOSQUITTO = "/usr/sbin/mosquitto"
 
 
 class PrivateMosquitto:
-    """A Mosquitto process of one test, which it may stop and start on the same port."""
+    """A Mosquitto process of one test, which it may stop and start on the same port.
 
-    def __init__(self, workdir: Path, *, max_queued: int = 100_000) -> None:
+    ``auth`` (password file, ACL file) turns anonymous access off, as in production.
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        max_queued: int = 100_000,
+        auth: tuple[Path, Path] | None = None,
+    ) -> None:
         self.port = free_port()
         self.conf = workdir / "mosquitto.conf"
-        self.conf.write_text(
-            "\n".join(
-                [
-                    f"listener {self.port} 127.0.0.1",
-                    "allow_anonymous true",
-                    "persistence false",
-                    f"max_queued_messages {max_queued}",  # deliberate: the default drops
-                    f"log_dest file {workdir / 'mosquitto.log'}",
-                ]
-            )
-            + "\n"
-        )
+        lines = [
+            f"listener {self.port} 127.0.0.1",
+            "persistence false",
+            f"max_queued_messages {max_queued}",  # deliberate: the default drops
+            f"log_dest file {workdir / 'mosquitto.log'}",
+        ]
+        if os.geteuid() == 0:
+            lines.append("user root")  # keep reading the 0600 auth files
+        if auth is None:
+            lines.append("allow_anonymous true")
+        else:
+            lines += ["allow_anonymous false", f"password_file {auth[0]}", f"acl_file {auth[1]}"]
+        self.conf.write_text("\n".join(lines) + "\n")
         self.proc: subprocess.Popen[bytes] | None = None
+
+    def url(self, user: str | None = None, password: str | None = None) -> str:
+        cred = f"{user}:{password}@" if user else ""
+        return f"mqtt://{cred}127.0.0.1:{self.port}"
 
     @property
     def endpoint(self) -> MqttEndpoint:

@@ -14,7 +14,6 @@ import contextlib
 import itertools
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -27,10 +26,10 @@ import aiomqtt
 import asyncpg
 import pytest
 
+from ingest_support import MOSQUITTO, PrivateMosquitto
 from pilotshare.core.clock import SystemClock
 from pilotshare.core.contract import Ack, Sample, Status, TelemetryBatch, decode_status, encode
 from pilotshare.core.domain import InstrumentState
-from pilotshare.core.embedded import free_port
 from pilotshare.core.settings import MqttEndpoint, Settings
 from pilotshare.credentials import write_credentials
 from pilotshare.edge_agent.adapters import Adapter, SimulatedAdapter, SimulatedParams
@@ -38,59 +37,14 @@ from pilotshare.edge_agent.config import AgentConfig
 from pilotshare.edge_agent.runner import Agent
 from pilotshare.twin.ingest import Ingest
 
-MOSQUITTO = "/usr/sbin/mosquitto"
 PARAMS = SimulatedParams(run_mean_s=4, idle_mean_s=2, setup_mean_s=0.5, mtbf_s=30, mttr_s=2)
 
 pytestmark = pytest.mark.skipif(not Path(MOSQUITTO).exists(), reason="needs mosquitto")
 
 
-class Mosquitto:
-    """A private broker process that a test may stop and start again on the same port."""
-
-    def __init__(self, workdir: Path, *, auth: tuple[Path, Path] | None = None) -> None:
-        self.port = free_port()
-        self.conf = workdir / "mosquitto.conf"
-        lines = [
-            f"listener {self.port} 127.0.0.1",
-            "persistence false",
-            "max_queued_messages 100000",
-            f"log_dest file {workdir / 'mosquitto.log'}",
-        ]
-        if os.geteuid() == 0:
-            lines.append("user root")  # keep reading the 0600 auth files
-        if auth is None:
-            lines.append("allow_anonymous true")
-        else:
-            lines += ["allow_anonymous false", f"password_file {auth[0]}", f"acl_file {auth[1]}"]
-        self.conf.write_text("\n".join(lines) + "\n")
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def url(self, user: str | None = None, password: str | None = None) -> str:
-        cred = f"{user}:{password}@" if user else ""
-        return f"mqtt://{cred}127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)])
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection(("127.0.0.1", self.port), 0.2),
-            ):
-                return
-            time.sleep(0.05)
-        raise RuntimeError("private mosquitto did not start")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(10)
-            self.proc = None
-
-
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Mosquitto]:
-    server = Mosquitto(tmp_path)
+def broker(tmp_path: Path) -> Iterator[PrivateMosquitto]:
+    server = PrivateMosquitto(tmp_path)
     server.start()
     try:
         yield server
@@ -207,7 +161,7 @@ async def drained(agent: Agent, adapter: Finite, pool: asyncpg.Pool) -> bool:
 
 @pytest.mark.slow
 async def test_broker_stopped_30_s_mid_stream_loses_nothing(
-    tmp_path: Path, broker: Mosquitto, pool: asyncpg.Pool, site: str
+    tmp_path: Path, broker: PrivateMosquitto, pool: asyncpg.Pool, site: str
 ) -> None:
     await register(pool, site, "oven-1")
     clock = SystemClock()
@@ -231,7 +185,7 @@ async def test_broker_stopped_30_s_mid_stream_loses_nothing(
 
 @pytest.mark.slow
 async def test_agent_sigkilled_mid_stream_and_restarted_loses_nothing(
-    tmp_path: Path, broker: Mosquitto, pool: asyncpg.Pool, site: str
+    tmp_path: Path, broker: PrivateMosquitto, pool: asyncpg.Pool, site: str
 ) -> None:
     await register(pool, site, "oven-1")
     outbox = tmp_path / "oven-1.outbox.sqlite"
@@ -302,7 +256,7 @@ mttr_s = 1.0
     assert any(r["ts"] > killed_at for r in rows)
 
 
-async def retained_status(broker: Mosquitto, site: str) -> Status:
+async def retained_status(broker: PrivateMosquitto, site: str) -> Status:
     topic = f"pilotshare/v1/{site}/oven-1/status"
     deadline = time.monotonic() + 10
     while True:
@@ -322,7 +276,7 @@ async def _count_at_least(pool: asyncpg.Pool, n: int) -> bool:
 
 @pytest.mark.slow
 async def test_ingest_down_a_minute_loses_nothing(
-    tmp_path: Path, broker: Mosquitto, pool: asyncpg.Pool, site: str
+    tmp_path: Path, broker: PrivateMosquitto, pool: asyncpg.Pool, site: str
 ) -> None:
     await register(pool, site, "oven-1")
     clock = SystemClock()
@@ -360,7 +314,7 @@ async def test_acl_keeps_an_agent_to_its_own_topics(
         Settings(database_url=db_url, data_dir=tmp_path), passwd=passwd, acl=acl
     )
     assert again == []
-    server = Mosquitto(tmp_path, auth=(passwd, acl))
+    server = PrivateMosquitto(tmp_path, auth=(passwd, acl))
     server.start()
     try:
         ingest_url = server.url("ingest", created["ingest"])
