@@ -10,6 +10,7 @@ picked, the scheduler looks again. Serialisation failures and deadlocks are retr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -244,10 +245,13 @@ class BookingService:
         self, caller: Caller, inst: Instrument, slot: Interval, purpose: str
     ) -> Booking:
         """One INSERT (autocommit) when no quota applies; else a transaction that checks it."""
-        if not inst.has_quota:
 
-            async def insert() -> Booking:
-                async with self._pool.acquire() as conn:
+        async def attempt() -> Booking:
+            async with self._pool.acquire() as conn:
+                scope = conn.transaction() if inst.has_quota else contextlib.nullcontext()
+                async with scope:
+                    if inst.has_quota:
+                        await check_quota(conn, caller.org, slot)
                     return await store.insert_booking(
                         conn,
                         instrument=inst.id,
@@ -256,20 +260,6 @@ class BookingService:
                         purpose=purpose,
                         key_id=caller.key_id,
                     )
-
-            return await self._retrying(insert)
-
-        async def attempt() -> Booking:
-            async with self._pool.acquire() as conn, conn.transaction():
-                await check_quota(conn, caller.org, slot)
-                return await store.insert_booking(
-                    conn,
-                    instrument=inst.id,
-                    org=caller.org,
-                    slot=slot,
-                    purpose=purpose,
-                    key_id=caller.key_id,
-                )
 
         return await self._retrying(attempt)
 
