@@ -10,6 +10,7 @@ the embedded PostgreSQL + amqtt broker, started here whatever the environment sa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import tempfile
@@ -24,6 +25,7 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
+from conftest import scratch_database
 from pilotshare.api.app import create_app
 from pilotshare.api.catalog import create_instrument
 from pilotshare.api.keys import create_key
@@ -50,21 +52,16 @@ class Pair:
     embedded: bool
 
 
-async def _fresh_database(admin_url: str) -> str:
-    name = f"ps_e2e_{secrets.token_hex(5)}"
-    admin = await asyncpg.connect(admin_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    base, _, query = admin_url.partition("?")
-    url = base.rsplit("/", 1)[0] + f"/{name}" + (f"?{query}" if query else "")
-    conn = await connect(url)
-    try:
-        await migrate(conn)
-    finally:
-        await conn.close()
-    return url
+@contextlib.asynccontextmanager
+async def _migrated(admin_url: str) -> AsyncIterator[str]:
+    """A scratch database of this test at the current schema, dropped afterwards."""
+    async with scratch_database(admin_url) as url:
+        conn = await connect(url)
+        try:
+            await migrate(conn)
+        finally:
+            await conn.close()
+        yield url
 
 
 @pytest.fixture(params=["configured", "embedded"])
@@ -73,12 +70,13 @@ async def pair(request: pytest.FixtureRequest) -> AsyncIterator[Pair]:
         db, mq = (os.environ.get(f"PILOTSHARE_TEST_{k}_URL") for k in ("DATABASE", "MQTT"))
         if not (db and mq):
             pytest.skip("PILOTSHARE_TEST_DATABASE_URL / _MQTT_URL unset: no configured pair")
-        yield Pair(await _fresh_database(db), mq, embedded=False)
+        async with _migrated(db) as url:
+            yield Pair(url, mq, embedded=False)
         return
     server = await asyncio.to_thread(EmbeddedPostgres, Path(tempfile.mkdtemp(prefix="ps-e2e-")))
     try:
-        async with embedded_broker() as url:
-            yield Pair(await _fresh_database(server.url("postgres")), url, embedded=True)
+        async with embedded_broker() as url, _migrated(server.url("postgres")) as db_url:
+            yield Pair(db_url, url, embedded=True)
     finally:
         await asyncio.to_thread(server.stop)
 
