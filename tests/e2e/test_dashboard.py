@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import shutil
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiomqtt
@@ -97,10 +97,8 @@ async def test_a_state_change_reaches_the_page(
 async def _publish_running(endpoint: MqttEndpoint, site: str, instrument: str) -> None:
     root = f"pilotshare/v1/{site}/{instrument}"
     now = datetime.now(UTC)
-    # an agent announces itself when it connects, before the samples it then sends
-    status = Status(
-        online=True, agent="browser-test", agent_version="0", ts=now - timedelta(seconds=1)
-    )
+    # the status and the first sample carry the same instant: the sample still sets the state
+    status = Status(online=True, agent="browser-test", agent_version="0", ts=now)
     sample = Sample(ts=now, state=InstrumentState.RUNNING, utilization=0.7)
     async with aiomqtt.Client(
         endpoint.host,
