@@ -28,6 +28,7 @@ import httpx
 import numpy as np
 from booking_app import serve
 from prometheus_client import CollectorRegistry
+from tests.support.demand import weekly_demand
 
 from pilotshare.api.app import create_app
 from pilotshare.api.keys import create_key
@@ -42,7 +43,6 @@ from pilotshare.scheduler.allocation import (
     plan_score,
     take,
 )
-from pilotshare.scheduler.demand import weekly_demand
 from pilotshare.scheduler.lifecycle import NEXT_DUE, BookingLifecycle
 from pilotshare.scheduler.service import BookingRequest, BookingService, Caller
 

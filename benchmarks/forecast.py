@@ -40,8 +40,8 @@ import numpy as np
 import simpy
 
 from pilotshare.scheduler.allocation import Candidate, Request, allocate
-from pilotshare.scheduler.desk import SchedulerDeskFactory
 from pilotshare.scheduler.forecast import run_replications
+from pilotshare.scheduler.forecast.desk import SchedulerDeskFactory
 from pilotshare.scheduler.policy import BookingRules, OperatingCalendar, free_intervals
 from pilotshare.twin.model import (
     DemandSpec,

@@ -211,7 +211,7 @@ def figures(out: Path, data: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    from pilotshare.scheduler.forecast_summary import wilson
+    from pilotshare.scheduler.forecast.summary import wilson
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="docs/forecasting")

@@ -72,9 +72,9 @@ async def run_jobs(
 
     Any number of API processes may each run one; the queue hands every job to one of them.
     """
+    from pilotshare.core.jobs import Worker
     from pilotshare.scheduler.forecast import forecast_handler
-    from pilotshare.scheduler.jobs import Worker
-    from pilotshare.scheduler.risk_watch import RiskWatch
+    from pilotshare.scheduler.forecast.risk_watch import RiskWatch
     from pilotshare.simulations.job import simulation_handler
 
     handlers = {

@@ -20,8 +20,8 @@ import pytest
 from api_support import api_client
 from api_support import auth as key
 from pilotshare.core.clock import FakeClock
+from pilotshare.core.jobs import Worker
 from pilotshare.scheduler.forecast import forecast_handler
-from pilotshare.scheduler.jobs import Worker
 
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)  # a Monday
 H = timedelta(hours=1)

@@ -9,9 +9,9 @@ from typing import Any
 import asyncpg
 import pytest
 
+from pilotshare.core import jobs
 from pilotshare.core.errors import BadInput
-from pilotshare.scheduler import jobs
-from pilotshare.scheduler.jobs import Job, Progress, Worker
+from pilotshare.core.jobs import Job, Progress, Worker
 
 
 @pytest.fixture

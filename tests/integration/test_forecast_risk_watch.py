@@ -15,7 +15,7 @@ from pilotshare.api.app import create_app
 from pilotshare.api.keys import create_key
 from pilotshare.core.clock import FakeClock
 from pilotshare.core.settings import Settings
-from pilotshare.scheduler.risk_watch import RiskWatch
+from pilotshare.scheduler.forecast.risk_watch import RiskWatch
 
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 H = timedelta(hours=1)

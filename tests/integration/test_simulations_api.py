@@ -13,7 +13,7 @@ import pytest
 from api_support import api_client
 from api_support import auth as _key
 from pilotshare.core.clock import FakeClock
-from pilotshare.scheduler.jobs import Worker
+from pilotshare.core.jobs import Worker
 from pilotshare.simulations import experiment, report
 from pilotshare.simulations.job import KIND, simulation_handler
 from pilotshare.simulations.loader import parse_scenario

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pilotshare.scheduler.allocation import Candidate, Request, allocate
-from pilotshare.scheduler.desk import SchedulerDesk, SchedulerDeskFactory
+from pilotshare.scheduler.forecast.desk import SchedulerDesk, SchedulerDeskFactory
 from pilotshare.twin.model import BookingSpec, InstrumentSpec, SiteSpec, SlotRequest
 
 H = 3600.0

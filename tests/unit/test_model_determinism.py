@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from pilotshare.scheduler.desk import SchedulerDeskFactory
 from pilotshare.scheduler.forecast import run_replications
+from pilotshare.scheduler.forecast.desk import SchedulerDeskFactory
 from pilotshare.twin.model import (
     BookingSpec,
     DemandSpec,

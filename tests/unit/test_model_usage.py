@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pilotshare.scheduler.desk import SchedulerDeskFactory
 from pilotshare.scheduler.forecast import run_replications
-from pilotshare.scheduler.forecast_summary import summarise, wilson
+from pilotshare.scheduler.forecast.desk import SchedulerDeskFactory
+from pilotshare.scheduler.forecast.summary import summarise, wilson
 from pilotshare.twin.model import (
     BookingSpec,
     Exponential,

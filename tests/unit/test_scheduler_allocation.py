@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.support.demand import weekly_demand
 
 from pilotshare.scheduler.allocation import (
     Allocation,
@@ -19,7 +20,6 @@ from pilotshare.scheduler.allocation import (
     plan_score,
     take,
 )
-from pilotshare.scheduler.demand import weekly_demand
 from pilotshare.scheduler.policy import BookingRules, OperatingCalendar, check_slot, free_intervals
 
 MON = datetime(2026, 1, 5, tzinfo=UTC)

@@ -8,8 +8,8 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pilotshare.scheduler.billing import apply_vouchers, billed_hours, month_range
-from pilotshare.scheduler.ical import Event, calendar
+from pilotshare.api.ical import Event, calendar
+from pilotshare.billing.statements import apply_vouchers, billed_hours, month_range
 
 D = Decimal
 JAN = datetime(2026, 1, 1, tzinfo=UTC)

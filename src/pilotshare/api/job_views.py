@@ -10,8 +10,8 @@ from fastapi import HTTPException, status
 from pydantic import BaseModel
 
 from pilotshare.api.keys import Principal
+from pilotshare.core import jobs
 from pilotshare.core.domain import Role
-from pilotshare.scheduler import jobs
 
 
 class JobQueued(BaseModel):

@@ -30,7 +30,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from pilotshare.scheduler.desk import SchedulerDesk, SchedulerDeskFactory
+from pilotshare.scheduler.forecast.desk import SchedulerDesk, SchedulerDeskFactory
 from pilotshare.scheduler.policy import OperatingCalendar
 from pilotshare.simulations.metrics import KindOutcome, ReplicationResult
 from pilotshare.simulations.scenario import (

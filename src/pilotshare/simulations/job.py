@@ -2,7 +2,7 @@
 
 ``POST /api/v1/simulations`` checks the scenario at once (a bad one is a 422 naming line and
 key, never a failed job later) and stores the scenario *text*, so the job runs exactly what
-was sent. The handler, run by ``scheduler.jobs.Worker``, parses it again, resolves a live
+was sent. The handler, run by ``core.jobs.Worker``, parses it again, resolves a live
 baseline from the database at the moment the job starts, runs the experiment on a runner
 (local processes, or the Dask cluster the service is configured with) in a thread so the event
 loop stays free, and returns the JSON report as the job's result. Same text, same seed, same
@@ -21,7 +21,7 @@ import asyncpg
 
 from pilotshare.core.clock import Clock
 from pilotshare.core.errors import BadInput
-from pilotshare.scheduler.jobs import Handler, Job, Progress
+from pilotshare.core.jobs import Handler, Job, Progress
 from pilotshare.simulations import experiment, report
 from pilotshare.simulations.loader import ScenarioError, parse_scenario
 from pilotshare.simulations.runner import runner_for
@@ -92,7 +92,7 @@ async def resolve_base(conn: asyncpg.Connection, scenario: Scenario, clock: Cloc
 def simulation_handler(
     pool: asyncpg.Pool, *, clock: Clock, workers: int = 2, dask: str | None = None
 ) -> Handler:
-    """The ``simulation`` kind for ``scheduler.jobs.Worker``."""
+    """The ``simulation`` kind for ``core.jobs.Worker``."""
 
     async def handle(job: Job, progress: Progress) -> dict[str, Any]:
         request = SimulationRequest.from_stored(job.request)

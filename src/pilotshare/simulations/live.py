@@ -15,7 +15,7 @@ from datetime import datetime, time, timedelta
 import asyncpg
 
 from pilotshare.core.errors import ConfigError
-from pilotshare.scheduler.forecast_inputs import ForecastInputs, build_site, load_inputs
+from pilotshare.scheduler.forecast.inputs import ForecastInputs, build_site, load_inputs
 from pilotshare.scheduler.policy import DAYS, OperatingCalendar
 from pilotshare.simulations.scenario import (
     Booking,

@@ -26,7 +26,7 @@ Events are kept few, because a forecast runs hundreds of replications:
   and its owner asks the scheduler again (a *rebook*).
 - *Demand costs one event per request*: one SimPy process per demand stream walks arrival
   times drawn up front (a Poisson process thinned by the hour-of-week profile) and asks the
-  ``Desk`` to place each request. The desk is the scheduler: ``scheduler.forecast`` wraps
+  ``Desk`` to place each request. The desk is the scheduler: ``scheduler.forecast.desk`` wraps
   ``scheduler.allocation.allocate`` (the function the API books with) so the model never
   imports the scheduler (layers: twin sits below scheduler).
 

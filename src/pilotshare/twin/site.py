@@ -4,8 +4,8 @@
 and repair distributions, the bookings already held, demand streams and session behaviour per
 kind); ``Replication`` is what it gives back (arrays). They pickle small and travel unchanged
 to a worker process or a Dask worker. ``Desk`` is how the model asks the scheduler to place a
-request, without importing it (``scheduler.desk.SchedulerDeskFactory`` is the real one). The
-model itself is ``twin.model``, which re-exports all of these.
+request, without importing it (``scheduler.forecast.desk.SchedulerDeskFactory`` is the real
+one). The model itself is ``twin.model``, which re-exports all of these.
 """
 
 from __future__ import annotations

@@ -16,10 +16,10 @@ from fastapi import APIRouter, Path, Response, status
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from pilotshare.api.deps import ClockDep, CurrentKey, Pool
+from pilotshare.api.ical import Event, calendar
 from pilotshare.api.schemas import Problem, Slug
 from pilotshare.core.domain import Role
 from pilotshare.core.errors import BadInput, NotFound
-from pilotshare.scheduler.ical import Event, calendar
 
 router = APIRouter(prefix="/api/v1/calendars", tags=["calendars"])
 

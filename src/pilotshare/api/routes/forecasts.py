@@ -1,6 +1,6 @@
 """``POST /api/v1/forecasts`` and ``GET /api/v1/forecasts/{id}`` (CONTRACT §3).
 
-A forecast is a job: the POST validates and queues it (202), a ``scheduler.jobs.Worker``
+A forecast is a job: the POST validates and queues it (202), a ``core.jobs.Worker``
 runs it, and the GET answers ``{"id","status","progress","result"}`` (``detail`` when it
 failed). Planners and admins only; a job is visible to its organisation (admins: all).
 """
@@ -17,8 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from pilotshare.api.deps import PlannerKey, Pool
 from pilotshare.api.job_views import JobPublic, JobQueued, visible_job
 from pilotshare.api.schemas import Problem
+from pilotshare.core import jobs
 from pilotshare.core.domain import Role
-from pilotshare.scheduler import jobs
 from pilotshare.scheduler.forecast import HORIZON_DAYS, REPLICATIONS, SEED_MAX, ForecastParams
 
 router = APIRouter(prefix="/api/v1/forecasts", tags=["forecasts"])

@@ -1,7 +1,7 @@
 """``POST /api/v1/simulations`` and ``GET /api/v1/simulations/{id}`` (CONTRACT §3).
 
 A what-if simulation is a job, like a forecast: the POST checks the scenario and queues it
-(202 ``{"id","status":"queued"}``), a ``scheduler.jobs.Worker`` runs it, and the GET answers
+(202 ``{"id","status":"queued"}``), a ``core.jobs.Worker`` runs it, and the GET answers
 ``{"id","status","progress","result"}`` (``detail`` when it failed); the result is the JSON
 report of ``pilotshare simulate``. The body is either JSON ``{"scenario": …, "replications",
 "seed"}``, where ``scenario`` is the YAML text or the same document as a JSON object, or the
@@ -21,8 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pilotshare.api.deps import PlannerKey, Pool
 from pilotshare.api.job_views import JobPublic, JobQueued, visible_job
 from pilotshare.api.schemas import Problem
+from pilotshare.core import jobs
 from pilotshare.core.errors import BadInput
-from pilotshare.scheduler import jobs
 from pilotshare.simulations.job import (
     KIND,
     MAX_REPLICATIONS,

@@ -12,9 +12,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from pilotshare.api.deps import AdminKey, ClockDep, CurrentKey, Pool
 from pilotshare.api.keys import Principal, ensure_org
 from pilotshare.api.schemas import Money, Problem, Slug
+from pilotshare.billing import statements as billing
 from pilotshare.core.domain import Role
 from pilotshare.core.errors import NotFound
-from pilotshare.scheduler import billing
 
 router = APIRouter(tags=["billing"])
 

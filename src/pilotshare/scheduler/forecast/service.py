@@ -1,10 +1,10 @@
 """Capacity forecast: the live site, as the database knows it, replayed many times in SimPy.
 
-``forecast_inputs.load_inputs`` reads what a forecast starts from at one moment (instruments,
+``inputs.load_inputs`` reads what a forecast starts from at one moment (instruments,
 calendars, maintenance, held bookings, live state, learned behaviour, booking history) and
-``forecast_inputs.build_site`` turns it into the model's ``SiteSpec``; ``run_replications`` runs
+``inputs.build_site`` turns it into the model's ``SiteSpec``; ``run_replications`` runs
 ``twin.model.replicate`` with independent streams of one ``SeedSequence`` on a process pool
-(both cores); ``forecast_summary.summarise`` turns the arrays into the result of CONTRACT §3.
+(both cores); ``summary.summarise`` turns the arrays into the result of CONTRACT §3.
 
 ``SchedulerDeskFactory`` passes the API's own ``allocation.allocate`` to the model, so the
 forecast books new demand with the same function that books real requests.
@@ -24,21 +24,21 @@ import asyncpg
 
 from pilotshare.core.clock import Clock
 from pilotshare.core.errors import BadInput
+from pilotshare.core.jobs import Handler, Job, Progress
 from pilotshare.scheduler.allocation import Candidate
-from pilotshare.scheduler.desk import SchedulerDeskFactory
-from pilotshare.scheduler.forecast_inputs import (
+from pilotshare.scheduler.forecast.desk import SchedulerDeskFactory
+from pilotshare.scheduler.forecast.inputs import (
     ForecastInputs,
     build_site,
     failure_spec,
     load_inputs,
 )
-from pilotshare.scheduler.forecast_summary import (
+from pilotshare.scheduler.forecast.summary import (
     ALTERNATIVE_WINDOW,
     AT_RISK_BELOW,
     alternatives,
     summarise,
 )
-from pilotshare.scheduler.jobs import Handler, Job, Progress
 from pilotshare.scheduler.policy import free_intervals
 from pilotshare.twin import replications as replications_pool
 from pilotshare.twin.model import DeskFactory, Replication, SiteSpec
@@ -109,7 +109,7 @@ def run_replications(
         seed,
         workers=workers,
         progress=progress,
-        preload=("pilotshare.scheduler.desk",),
+        preload=("pilotshare.scheduler.forecast.desk",),
     )
 
 
@@ -219,7 +219,7 @@ async def compute(
 
 
 def forecast_handler(pool: asyncpg.Pool, *, clock: Clock, workers: int = 2) -> Handler:
-    """The ``forecast`` kind for ``scheduler.jobs.Worker``: the job's request is the API
+    """The ``forecast`` kind for ``core.jobs.Worker``: the job's request is the API
     body (validated again here), ``now`` is when the job starts."""
 
     async def handle(job: Job, report: Progress) -> dict[str, Any]:

@@ -24,8 +24,8 @@ from typing import Any, Final
 
 import asyncpg
 
+from pilotshare.core import jobs
 from pilotshare.core.clock import Clock
-from pilotshare.scheduler import jobs
 from pilotshare.scheduler.forecast import ForecastParams
 
 log = logging.getLogger(__name__)

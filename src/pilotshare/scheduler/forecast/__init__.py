@@ -1,0 +1,34 @@
+"""The capacity forecast: the live site, as the database knows it, replayed many times in SimPy.
+
+It lives under ``scheduler`` because its desk books the simulated demand with the scheduler's
+own ``allocation.allocate``, and because it forecasts the scheduler's bookings (``p_served``).
+Planners' what-if scenarios, which change the site before simulating it, are ``simulations``.
+
+- ``inputs``: what a forecast starts from (read from the database) and the ``SiteSpec`` of it;
+- ``desk``: the scheduler's allocation inside SimPy;
+- ``summary``: replication arrays to the result of CONTRACT §3;
+- ``service``: the job handler (load -> simulate -> summarise) and the CLI's one-shot run;
+- ``risk_watch``: re-forecasts when held bookings change, to warn of bookings at risk.
+"""
+
+from pilotshare.scheduler.forecast.service import (
+    HORIZON_DAYS,
+    REPLICATIONS,
+    SEED_MAX,
+    ForecastParams,
+    compute,
+    forecast_handler,
+    run_once,
+    run_replications,
+)
+
+__all__ = [
+    "HORIZON_DAYS",
+    "REPLICATIONS",
+    "SEED_MAX",
+    "ForecastParams",
+    "compute",
+    "forecast_handler",
+    "run_once",
+    "run_replications",
+]
