@@ -33,6 +33,7 @@ from pilotshare.core.settings import Settings
 from pilotshare.edge_agent.adapters import SimulatedAdapter, SimulatedParams
 from pilotshare.edge_agent.config import AgentConfig
 from pilotshare.edge_agent.runner import Agent
+from pilotshare.registry import ensure_organisation
 from pilotshare.runtime import Runtime, runtime, stop_on_signals
 from pilotshare.scheduler.lifecycle import BookingLifecycle
 from pilotshare.scheduler.service import BookingRequest, BookingService, Caller
@@ -113,11 +114,7 @@ async def seed(conn: asyncpg.Connection, site: str) -> dict[str, str] | None:
     if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM instruments WHERE site_id = $1)", site):
         return None
     for org, name in ORGANISATIONS:
-        await conn.execute(
-            "INSERT INTO organisations (id, name) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
-            org,
-            name,
-        )
+        await ensure_organisation(conn, org, name)
     for spec in DEMO_INSTRUMENTS:
         await create_instrument(
             conn,

@@ -12,6 +12,7 @@ import asyncpg
 
 from pilotshare.api.schemas import InstrumentCreate, InstrumentPublic
 from pilotshare.core.errors import BadInput, Conflict, NotFound
+from pilotshare.registry import ensure_organisation
 
 _COLUMNS = """i.id, i.site_id, i.name, i.kind, i.capabilities, i.owner_org_id, i.hourly_rate,
     i.billing, i.requires_qualification, i.operating_hours, i.setup_buffer_s, i.min_booking_s,
@@ -51,11 +52,7 @@ async def create_instrument(conn: asyncpg.Connection, body: InstrumentCreate) ->
             body.site_timezone or "UTC",
         )
         if body.owner_org is not None:
-            await conn.execute(
-                "INSERT INTO organisations (id, name) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
-                body.owner_org,
-                body.owner_org,
-            )
+            await ensure_organisation(conn, body.owner_org)
         try:
             await conn.execute(
                 """INSERT INTO instruments (id, site_id, name, kind, capabilities, owner_org_id,

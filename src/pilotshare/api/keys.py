@@ -16,6 +16,7 @@ import asyncpg
 
 from pilotshare.core.domain import Role, is_slug
 from pilotshare.core.errors import ConfigError
+from pilotshare.registry import ensure_organisation
 
 PREFIX = "ps"
 
@@ -39,15 +40,6 @@ def new_key() -> tuple[str, str]:
     return key_id, f"{PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
 
 
-async def ensure_org(conn: asyncpg.Connection, org: str, name: str | None = None) -> None:
-    """Create the organisation if it is new."""
-    await conn.execute(
-        "INSERT INTO organisations (id, name) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
-        org,
-        name or org,
-    )
-
-
 async def create_key(conn: asyncpg.Connection, *, org: str, role: Role | str) -> str:
     """Store a new key for ``org`` (created if new); returns the key, which is never stored."""
     if not is_slug(org):
@@ -55,7 +47,7 @@ async def create_key(conn: asyncpg.Connection, *, org: str, role: Role | str) ->
     role = Role(role)
     key_id, key = new_key()
     async with conn.transaction():
-        await ensure_org(conn, org)
+        await ensure_organisation(conn, org)
         await conn.execute(
             "INSERT INTO api_keys (id, org_id, role, secret_hash) VALUES ($1, $2, $3, $4)",
             key_id,

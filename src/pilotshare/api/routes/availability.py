@@ -14,6 +14,7 @@ from pilotshare.api.deps import AdminKey, ClockDep, CurrentKey, Pool
 from pilotshare.api.routes.bookings import Service, caller, forbidden_when_not_qualified
 from pilotshare.api.schemas import Problem, Slug
 from pilotshare.core.errors import BadInput, NotFound
+from pilotshare.registry import require_instrument
 
 router = APIRouter(prefix="/api/v1/availability", tags=["bookings"])
 
@@ -103,8 +104,7 @@ async def add_closure(instrument: str, body: ClosureCreate, pool: Pool, _: Admin
     """Close an instrument for maintenance or a blackout (admin); nothing can be booked
     across it. Held bookings it overlaps stay and are listed in ``affected``."""
     async with pool.acquire() as conn, conn.transaction():
-        if not await conn.fetchval("SELECT true FROM instruments WHERE id = $1", instrument):
-            raise NotFound(f"no instrument {instrument!r}")
+        await require_instrument(conn, instrument)
         row = await conn.fetchrow(
             "INSERT INTO maintenance_windows (instrument_id, period, kind, reason) "
             "VALUES ($1, tstzrange($2, $3), $4, $5) RETURNING id",

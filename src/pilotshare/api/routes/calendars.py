@@ -20,6 +20,7 @@ from pilotshare.api.ical import Event, calendar
 from pilotshare.api.schemas import Problem, Slug
 from pilotshare.core.domain import Role
 from pilotshare.core.errors import BadInput, NotFound
+from pilotshare.registry import require_instrument
 
 router = APIRouter(prefix="/api/v1/calendars", tags=["calendars"])
 
@@ -64,8 +65,7 @@ async def create_feed(body: FeedCreate, pool: Pool, principal: CurrentKey) -> An
     admin = principal.role == Role.ADMIN
     if body.instrument is not None:
         scope, subject = "instrument", body.instrument
-        if not await pool.fetchval("SELECT true FROM instruments WHERE id = $1", subject):
-            raise NotFound(f"no instrument {subject!r}")
+        await require_instrument(pool, subject)
     else:
         scope, subject = "org", str(body.org)
         if subject != principal.org and not admin:

@@ -8,10 +8,10 @@ from fastapi import APIRouter, Path, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from pilotshare.api.deps import AdminKey, CurrentKey, Pool
-from pilotshare.api.keys import ensure_org
 from pilotshare.api.schemas import Money, Problem, Slug
 from pilotshare.core.domain import Role
 from pilotshare.core.errors import NotFound
+from pilotshare.registry import ensure_organisation, require_instrument
 
 router = APIRouter(tags=["access"])
 
@@ -27,9 +27,8 @@ OrgPath = Annotated[Slug, Path(description="an organisation")]
 async def grant(instrument: str, org: OrgPath, pool: Pool, _: AdminKey) -> Response:
     """Qualify an organisation to book an instrument that requires it (idempotent)."""
     async with pool.acquire() as conn, conn.transaction():
-        if not await conn.fetchval("SELECT true FROM instruments WHERE id = $1", instrument):
-            raise NotFound(f"no instrument {instrument!r}")
-        await ensure_org(conn, org)
+        await require_instrument(conn, instrument)
+        await ensure_organisation(conn, org)
         await conn.execute(
             "INSERT INTO qualifications (instrument_id, org_id) VALUES ($1, $2) "
             "ON CONFLICT DO NOTHING",
@@ -46,8 +45,7 @@ async def grant(instrument: str, org: OrgPath, pool: Pool, _: AdminKey) -> Respo
 )
 async def revoke(instrument: str, org: OrgPath, pool: Pool, _: AdminKey) -> Response:
     """Withdraw a qualification; existing bookings stay (cancel them if they must go)."""
-    if not await pool.fetchval("SELECT true FROM instruments WHERE id = $1", instrument):
-        raise NotFound(f"no instrument {instrument!r}")
+    await require_instrument(pool, instrument)
     await pool.execute(
         "DELETE FROM qualifications WHERE instrument_id = $1 AND org_id = $2", instrument, org
     )
@@ -81,7 +79,7 @@ async def list_quotas(org: OrgPath, pool: Pool, principal: CurrentKey) -> Any:
 async def set_quota(org: OrgPath, period: Period, body: Quota, pool: Pool, _: AdminKey) -> Response:
     """Set an organisation's quota for a period; bookings past it are refused with 409."""
     async with pool.acquire() as conn, conn.transaction():
-        await ensure_org(conn, org)
+        await ensure_organisation(conn, org)
         await conn.execute(
             """INSERT INTO booking_quotas (org_id, period, max_hours) VALUES ($1, $2, $3)
                ON CONFLICT (org_id, period) DO UPDATE SET max_hours = EXCLUDED.max_hours""",

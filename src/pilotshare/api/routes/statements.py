@@ -10,11 +10,12 @@ from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from pilotshare.api.deps import AdminKey, ClockDep, CurrentKey, Pool
-from pilotshare.api.keys import Principal, ensure_org
+from pilotshare.api.keys import Principal
 from pilotshare.api.schemas import Money, Problem, Slug
 from pilotshare.billing import statements as billing
 from pilotshare.core.domain import Role
 from pilotshare.core.errors import NotFound
+from pilotshare.registry import ensure_organisation
 
 router = APIRouter(tags=["billing"])
 
@@ -117,7 +118,7 @@ async def grant_voucher(
 ) -> Any:
     """Grant an organisation voucher balance that pays its statements, oldest first (admin)."""
     async with pool.acquire() as conn, conn.transaction():
-        await ensure_org(conn, org)
+        await ensure_organisation(conn, org)
         row = await conn.fetchrow(
             "INSERT INTO vouchers (org_id, amount, note, granted_at) VALUES ($1, $2, $3, $4) "
             "RETURNING id, org_id, amount, note, granted_at",
