@@ -44,7 +44,8 @@ from pilotshare.scheduler.allocation import (
     take,
 )
 from pilotshare.scheduler.lifecycle import NEXT_DUE, BookingLifecycle
-from pilotshare.scheduler.service import BookingRequest, BookingService, Caller
+from pilotshare.scheduler.requests import BookingRequest
+from pilotshare.scheduler.service import BookingService, Caller
 
 KINDS = 10
 H = timedelta(hours=1)

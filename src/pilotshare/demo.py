@@ -36,7 +36,8 @@ from pilotshare.edge_agent.runner import Agent
 from pilotshare.registry import ensure_organisation
 from pilotshare.runtime import Runtime, runtime, stop_on_signals
 from pilotshare.scheduler.lifecycle import BookingLifecycle
-from pilotshare.scheduler.service import BookingRequest, BookingService, Caller
+from pilotshare.scheduler.requests import BookingRequest
+from pilotshare.scheduler.service import BookingService, Caller
 from pilotshare.services import run_jobs, serve_app
 from pilotshare.twin.ingest import Ingest
 

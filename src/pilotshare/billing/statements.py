@@ -24,17 +24,19 @@ from typing import Any, Final
 
 import asyncpg
 
+from pilotshare.core.domain import BookingStatus
 from pilotshare.core.errors import BadInput
+from pilotshare.scheduler.states import BILLABLE_SQL, FINAL
 
 CENT: Final = Decimal("0.01")
 _ZERO: Final = Decimal(0)
 
-_LINES: Final = """
+_LINES: Final = f"""
 SELECT b.id, b.instrument_id, lower(b.period) AS start, upper(b.period) AS "end", b.status,
        b.billing, b.hourly_rate, b.used_s, b.ended_at
 FROM bookings b
 WHERE b.org_id = $1 AND lower(b.period) >= $2 AND lower(b.period) < $3
-  AND b.status <> 'cancelled'
+  AND b.status IN {BILLABLE_SQL}
 ORDER BY lower(b.period), b.instrument_id, b.id"""
 
 
@@ -46,7 +48,7 @@ class Line:
     instrument: str
     start: datetime
     end: datetime
-    status: str
+    status: BookingStatus
     billing: str
     hours: Decimal
     rate: Decimal
@@ -66,11 +68,11 @@ def month_range(month: str) -> tuple[datetime, datetime]:
 
 def billed_hours(row: asyncpg.Record | dict[str, Any]) -> tuple[Decimal, bool]:
     """Hours to bill for one booking row, and whether the figure is final."""
-    status = row["status"]
-    final = status in ("completed", "no_show", "released")
+    status = BookingStatus(row["status"])
+    final = status in FINAL
     if row["billing"] == "measured":
         seconds = row["used_s"] or 0.0
-    elif status == "released" and row["ended_at"] is not None:
+    elif status is BookingStatus.RELEASED and row["ended_at"] is not None:
         seconds = max((min(row["ended_at"], row["end"]) - row["start"]).total_seconds(), 0.0)
     else:
         seconds = (row["end"] - row["start"]).total_seconds()
@@ -87,7 +89,7 @@ def line_of(row: asyncpg.Record | dict[str, Any]) -> Line:
         row["instrument_id"],
         row["start"],
         row["end"],
-        row["status"],
+        BookingStatus(row["status"]),
         row["billing"],
         hours,
         rate,
@@ -121,10 +123,10 @@ async def _charges_by_month(
     conn: asyncpg.Connection | asyncpg.Pool, org: str, until: datetime
 ) -> list[tuple[datetime, Decimal]]:
     rows = await conn.fetch(
-        """SELECT b.id, lower(b.period) AS start, upper(b.period) AS "end", b.status,
-                  b.billing, b.hourly_rate, b.used_s, b.ended_at, b.instrument_id
-           FROM bookings b WHERE b.org_id = $1 AND lower(b.period) < $2
-             AND b.status <> 'cancelled'""",
+        f"""SELECT b.id, lower(b.period) AS start, upper(b.period) AS "end", b.status,
+                   b.billing, b.hourly_rate, b.used_s, b.ended_at, b.instrument_id
+            FROM bookings b WHERE b.org_id = $1 AND lower(b.period) < $2
+              AND b.status IN {BILLABLE_SQL}""",
         org,
         until,
     )

@@ -24,7 +24,7 @@ OFFLINE: Final = "offline"
 
 
 class BookingStatus(StrEnum):
-    """The lifecycle of a booking (CONTRACT §3)."""
+    """The statuses of a booking (CONTRACT §3); ``scheduler.states`` has their transitions."""
 
     CONFIRMED = "confirmed"
     ACTIVE = "active"
@@ -32,10 +32,6 @@ class BookingStatus(StrEnum):
     CANCELLED = "cancelled"
     NO_SHOW = "no_show"
     RELEASED = "released"
-
-
-#: Statuses whose time range holds the instrument: two of them may never overlap.
-HOLDING_STATUSES: Final = frozenset({BookingStatus.CONFIRMED, BookingStatus.ACTIVE})
 
 
 class Role(StrEnum):

@@ -54,7 +54,8 @@ demand it is better on both (``tests/unit/test_scheduler_allocation.py``,
 Interface, stable for callers (the forecast calls ``allocate`` thousands of times per
 replication): ``Request``, ``Candidate``, ``Allocation``, ``allocate(request, candidates,
 now)``, ``allocate_batch(requests, candidates, now)``, ``allocate_greedy(...)``,
-``take(candidate, start, end)``, ``plan_score(requests, plan)``. Datetimes must be
+``take(candidate, start, end)``, ``plan_score(requests, plan)``, and ``candidate(rules, …)``,
+the one way to build a ``Candidate`` from an instrument's booking rules. Datetimes must be
 timezone-aware (any zone; UTC by convention).
 """
 
@@ -65,7 +66,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Final
 
-from pilotshare.scheduler.policy import Interval, subtract
+from pilotshare.scheduler.policy import BookingRules, Interval, free_intervals, subtract
 
 _ZERO: Final = timedelta(0)
 
@@ -96,6 +97,33 @@ class Candidate:
     setup_buffer: timedelta = _ZERO
     min_length: timedelta = _ZERO
     max_length: timedelta | None = None
+
+
+def candidate(
+    rules: BookingRules,
+    *,
+    instrument: str,
+    kind: str,
+    capabilities: frozenset[str],
+    window: Interval,
+    now: datetime,
+    bookings: Iterable[Interval] = (),
+    closures: Iterable[Interval] = (),
+    p_up: float = 1.0,
+) -> Candidate:
+    """An instrument as allocation sees it, from its booking rules: the bookable time they
+    leave in ``window`` (``policy.free_intervals`` of its held ``bookings`` and ``closures``)
+    and the limits ``allocate`` keeps (buffer, minimum and maximum length)."""
+    return Candidate(
+        instrument=instrument,
+        kind=kind,
+        capabilities=capabilities,
+        free=free_intervals(rules, window=window, now=now, bookings=bookings, closures=closures),
+        p_up=p_up,
+        setup_buffer=rules.setup_buffer,
+        min_length=rules.min_length,
+        max_length=rules.max_length,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,9 +35,19 @@ from prometheus_client import CollectorRegistry
 
 from pilotshare.core.clock import Clock
 from pilotshare.core.contract import Channel, Command, Topic, encode
+from pilotshare.core.domain import BookingStatus
 from pilotshare.core.messaging import Publisher
 from pilotshare.scheduler import store
 from pilotshare.scheduler.metrics import booking_metrics
+from pilotshare.scheduler.states import (
+    CHECKED_IN_SQL,
+    GIVEN_BACK_SQL,
+    HELD,
+    HELD_SQL,
+    UNSTARTED,
+    UNSTARTED_SQL,
+    Event,
+)
 from pilotshare.twin.state import Live
 
 log = logging.getLogger(__name__)
@@ -46,10 +56,10 @@ TWIN_CHANNEL: Final = "twin_changes"
 BOOKING_CHANNEL: Final = "booking_changes"
 _TRANSIENT = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
 
-_ACTIVATE: Final = """
-UPDATE bookings b SET status = 'active', activated_at = $1, updated_at = $1
+_ACTIVATE: Final = f"""
+UPDATE bookings b SET status = {CHECKED_IN_SQL}, activated_at = $1, updated_at = $1
 FROM instrument_live l
-WHERE b.status = 'confirmed' AND lower(b.period) <= $1 AND upper(b.period) > $1
+WHERE b.status IN {UNSTARTED_SQL} AND lower(b.period) <= $1 AND upper(b.period) > $1
   AND l.instrument_id = b.instrument_id AND l.online AND l.state = 'running'
   AND NOT EXISTS (   -- a run that began before an overrunning booking ended is not ours
       SELECT 1 FROM bookings p
@@ -57,20 +67,20 @@ WHERE b.status = 'confirmed' AND lower(b.period) <= $1 AND upper(b.period) > $1
         AND upper(p.period) <= lower(b.period) AND upper(p.period) > l.since)
 RETURNING b.id"""
 
-_DELAYED: Final = """
+_DELAYED: Final = f"""
 UPDATE bookings b SET flags = array_append(b.flags, 'delayed')
 FROM instrument_live l
-WHERE b.status = 'confirmed' AND lower(b.period) <= $1 AND upper(b.period) > $1
+WHERE b.status IN {UNSTARTED_SQL} AND lower(b.period) <= $1 AND upper(b.period) > $1
   AND NOT ('delayed' = ANY(b.flags))
   AND l.instrument_id = b.instrument_id AND l.online AND l.state = 'running'
   AND EXISTS (SELECT 1 FROM bookings p
               WHERE p.instrument_id = b.instrument_id AND 'overrun' = ANY(p.flags)
                 AND upper(p.period) <= lower(b.period) AND upper(p.period) > l.since)"""
 
-_UNLOCK: Final = """
+_UNLOCK: Final = f"""
 UPDATE bookings b SET unlocked_at = $1
 FROM instruments i
-WHERE i.id = b.instrument_id AND b.status IN ('confirmed', 'active')
+WHERE i.id = b.instrument_id AND b.status IN {HELD_SQL}
   AND b.unlocked_at IS NULL AND lower(b.period) <= $1 AND upper(b.period) > $1
 RETURNING b.id, b.instrument_id, i.site_id, upper(b.period) AS "end\""""
 
@@ -80,29 +90,29 @@ FROM instruments i
 WHERE i.id = b.instrument_id AND b.id = $1 AND b.unlocked_at IS NOT NULL AND b.locked_at IS NULL
 RETURNING b.id, b.instrument_id, i.site_id, upper(b.period) AS "end\""""
 
-_RELEASED: Final = """
+_RELEASED: Final = f"""
 SELECT id FROM bookings
-WHERE unlocked_at IS NOT NULL AND locked_at IS NULL AND status IN ('cancelled', 'released')
+WHERE unlocked_at IS NOT NULL AND locked_at IS NULL AND status IN {GIVEN_BACK_SQL}
 LIMIT 500"""
 
-_UNSTARTED: Final = """
+_UNSTARTED: Final = f"""
 SELECT id FROM bookings
-WHERE status = 'confirmed' AND upper(period) > $1
+WHERE status IN {UNSTARTED_SQL} AND upper(period) > $1
   AND lower(period) <= $1::timestamptz - $2::interval
   AND NOT ('delayed' = ANY(flags))  -- the grace starts only when the instrument is theirs
 ORDER BY lower(period) LIMIT 500"""
 
-_ENDED: Final = """
+_ENDED: Final = f"""
 SELECT id FROM bookings
-WHERE status IN ('confirmed', 'active') AND upper(period) <= $1
+WHERE status IN {HELD_SQL} AND upper(period) <= $1
 ORDER BY upper(period) LIMIT 500"""
 
-NEXT_DUE: Final = """
+NEXT_DUE: Final = f"""
 SELECT least(
     (SELECT min(lower(period)) FROM bookings
-     WHERE status IN ('confirmed', 'active') AND unlocked_at IS NULL AND upper(period) > $2),
-    (SELECT min(lower(period)) FROM bookings WHERE status = 'confirmed') + $1::interval,
-    (SELECT min(upper(period)) FROM bookings WHERE status IN ('confirmed', 'active')))"""
+     WHERE status IN {HELD_SQL} AND unlocked_at IS NULL AND upper(period) > $2),
+    (SELECT min(lower(period)) FROM bookings WHERE status IN {UNSTARTED_SQL}) + $1::interval,
+    (SELECT min(upper(period)) FROM bookings WHERE status IN {HELD_SQL}))"""
 
 
 class BookingLifecycle:
@@ -214,55 +224,51 @@ class BookingLifecycle:
             await self._command("unlock", row)
         await self._pool.execute(_DELAYED, now)
         for _ in await self._pool.fetch(_ACTIVATE, now):
-            self._count("active")
+            self._count(BookingStatus.ACTIVE)
         for row in await self._pool.fetch(_UNSTARTED, now, self.grace):
             await self._unstarted(row["id"], now)
 
     async def _unstarted(self, booking_id: UUID, now: datetime) -> None:
         booking = await store.get_booking(self._pool, booking_id)
-        if booking is None or booking.status != "confirmed":
+        if booking is None or booking.status not in UNSTARTED:
             return
         used, running = await store.measure(
             self._pool, booking.instrument, booking.start, now, self._max_gap
         )
         if running > 0:  # it ran and we missed the event: it is active after all
-            if await store.set_status(
-                self._pool, booking.id, status="active", expect=("confirmed",), at=now
+            if checked_in := await store.transition(
+                self._pool, booking.id, booking.status, Event.CHECK_IN, at=now
             ):
-                self._count("active")
+                self._count(checked_in.status)
             return
-        done = await store.set_status(
-            self._pool,
-            booking.id,
-            status="no_show",
-            expect=("confirmed",),
-            at=now,
-            usage=(used, running),
+        done = await store.transition(
+            self._pool, booking.id, booking.status, Event.MISS, at=now, usage=(used, running)
         )
         if done is None:
             return
         log.info("booking %s on %s is a no-show; its slot is released", done.id, done.instrument)
-        self._count("no_show")
+        self._count(done.status)
         if self._metrics:
             self._metrics.no_shows.inc()
         await self._lock(done.id, now)
 
     async def _ended(self, booking_id: UUID, now: datetime) -> None:
         booking = await store.get_booking(self._pool, booking_id)
-        if booking is None or booking.status not in ("confirmed", "active"):
+        if booking is None or booking.status not in HELD:
             return
         used, running = await store.measure(
             self._pool, booking.instrument, booking.start, booking.end, self._max_gap
         )
         # A delayed booking's telemetry is the previous run until a fresh run activates it.
-        ran = booking.status == "active" or (running > 0 and "delayed" not in booking.flags)
+        checked_in = booking.status not in UNSTARTED
+        ran = checked_in or (running > 0 and "delayed" not in booking.flags)
         state, _since = await store.live_state(self._pool, booking.instrument)
         overrun = ran and state == "running"
-        done = await store.set_status(
+        done = await store.transition(
             self._pool,
             booking.id,
-            status="completed" if ran else "no_show",
-            expect=(booking.status,),
+            booking.status,
+            Event.COMPLETE if ran else Event.MISS,
             at=now,
             usage=(used, running),
             flag="overrun" if overrun else None,
@@ -273,7 +279,7 @@ class BookingLifecycle:
         if self._metrics:
             self._metrics.booked_hours.inc((booking.end - booking.start).total_seconds() / 3600)
             self._metrics.measured_hours.inc(used / 3600)
-            if done.status == "no_show":
+            if not ran:
                 self._metrics.no_shows.inc()
             if overrun:
                 self._metrics.overruns.inc()
@@ -300,6 +306,6 @@ class BookingLifecycle:
         except (ConnectionError, OSError) as exc:  # agents may ignore it anyway; never block
             log.warning("could not send %s for booking %s: %s", cmd, row["id"], exc)
 
-    def _count(self, status: str) -> None:
+    def _count(self, status: BookingStatus) -> None:
         if self._metrics:
             self._metrics.transitions.labels(status).inc()

@@ -14,7 +14,7 @@ from typing import Final
 import asyncpg
 
 from pilotshare.scheduler import store
-from pilotshare.scheduler.allocation import Allocation, Candidate, Request, allocate
+from pilotshare.scheduler.allocation import Allocation, Request, allocate, candidate
 from pilotshare.scheduler.policy import Interval, free_intervals
 from pilotshare.scheduler.store import Instrument
 
@@ -83,21 +83,16 @@ async def choose(
         seen = (window[0], min(window[1], window[0] + 2 * h))
         booked, closed = await store.busy(conn, ids, seen)
         candidates = [
-            Candidate(
+            candidate(
+                i.rules,
                 instrument=i.id,
                 kind=i.kind,
                 capabilities=i.capabilities,
-                free=free_intervals(
-                    i.rules,
-                    window=seen,
-                    now=now,
-                    bookings=booked.get(i.id, ()),
-                    closures=closed.get(i.id, ()),
-                ),
+                window=seen,
+                now=now,
+                bookings=booked.get(i.id, ()),
+                closures=closed.get(i.id, ()),
                 p_up=p_up[i.id],
-                setup_buffer=i.rules.setup_buffer,
-                min_length=i.rules.min_length,
-                max_length=i.rules.max_length,
             )
             for i in instruments
         ]

@@ -21,19 +21,26 @@ from uuid import UUID
 import asyncpg
 
 from pilotshare.core.clock import Clock
+from pilotshare.core.domain import BookingStatus
 from pilotshare.core.errors import BadInput, Conflict, NotFound, PilotshareError
-from pilotshare.scheduler import search, store
+from pilotshare.scheduler import search, states, store
 from pilotshare.scheduler.allocation import Request
 from pilotshare.scheduler.metrics import BookingMetrics
 from pilotshare.scheduler.policy import Interval, check_slot
 from pilotshare.scheduler.quota import check_quota
+from pilotshare.scheduler.requests import (
+    BookingRequest,
+    check_duration,
+    check_target,
+    search_window,
+)
 from pilotshare.scheduler.search import Slot
+from pilotshare.scheduler.states import Event, IllegalTransition
 from pilotshare.scheduler.store import Booking, Instrument
 
 T = TypeVar("T")
 
 RETRIES: Final = 8
-MAX_WINDOW: Final = timedelta(days=62)
 P_UP_HISTORY: Final = timedelta(days=30)
 P_UP_TTL_S: Final = 300.0
 _RETRYABLE = (asyncpg.exceptions.SerializationError, asyncpg.exceptions.DeadlockDetectedError)
@@ -50,21 +57,6 @@ class Caller:
     org: str
     admin: bool = False
     key_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class BookingRequest:
-    """An explicit slot (``start``/``end``) or a search (``duration`` in a window)."""
-
-    instrument: str | None = None
-    kind: str | None = None
-    capabilities: frozenset[str] = frozenset()
-    start: datetime | None = None
-    end: datetime | None = None
-    duration: timedelta | None = None
-    earliest: datetime | None = None
-    latest: datetime | None = None
-    purpose: str = ""
 
 
 def _fmt(t: datetime) -> str:
@@ -142,8 +134,10 @@ class BookingService:
         limit: int = 50,
     ) -> list[Slot]:
         """Free intervals that can hold ``duration``, earliest first, across instruments."""
+        check_target(instrument, kind)
+        check_duration(duration)
         now = self._clock.now()
-        window = self._window(earliest, latest, now)
+        window = search_window(earliest, latest, now)
         instruments = await self._instruments(caller, instrument, kind, capabilities)
         return await search.free_slots(
             self._pool, instruments, window=window, now=now, duration=duration, limit=limit
@@ -152,40 +146,36 @@ class BookingService:
     # -- writing ---------------------------------------------------------------------------
 
     async def create(self, caller: Caller, req: BookingRequest) -> Booking:
-        """Book an explicit slot, or let the scheduler choose one; see the module docstring."""
-        if (req.instrument is None) == (req.kind is None):
-            raise BadInput("bad_booking", "give exactly one of 'instrument' and 'kind'")
-        if req.start is not None or req.end is not None:
-            if req.start is None or req.end is None or req.instrument is None:
-                raise BadInput("bad_booking", "an explicit slot needs 'instrument', 'start', 'end'")
-            if req.duration is not None:
-                raise BadInput("bad_booking", "give either start/end or duration, not both")
-            booking = await self._create_explicit(caller, req.instrument, (req.start, req.end), req)
+        """Book an explicit slot, or let the scheduler choose one; see the module docstring.
+
+        ``req`` is valid by construction (``scheduler.requests``)."""
+        slot = req.slot
+        if slot is not None and req.instrument is not None:
+            booking = await self._create_explicit(caller, req.instrument, slot, req)
         else:
-            if req.duration is None:
-                raise BadInput("bad_booking", "give either 'start' and 'end' or 'duration'")
             booking = await self._create_allocated(caller, req)
         if self._metrics:
-            self._metrics.transitions.labels("confirmed").inc()
+            self._metrics.transitions.labels(states.INITIAL).inc()
         return booking
 
     async def cancel(self, caller: Caller, booking_id: UUID) -> Booking:
         """Cancel a confirmed booking, or release an active one; the row stays as history."""
         booking = await self.get(caller, booking_id)
         now = self._clock.now()
-        if booking.status == "confirmed":
-            done = await store.set_status(
-                self._pool, booking.id, status="cancelled", expect=("confirmed",), at=now
-            )
-        elif booking.status == "active":
+        try:
+            to = states.apply(booking.status, Event.CANCEL)
+        except IllegalTransition:
+            raise Conflict(
+                f"booking {booking.id} is {booking.status} and can no longer be cancelled"
+            ) from None
+        usage = None
+        if to is BookingStatus.RELEASED:  # it was in use: measured up to now
             usage = await store.measure(
                 self._pool, booking.instrument, booking.start, min(now, booking.end), self._max_gap
             )
-            done = await store.set_status(
-                self._pool, booking.id, status="released", expect=("active",), at=now, usage=usage
-            )
-        else:
-            done = None
+        done = await store.transition(
+            self._pool, booking.id, booking.status, Event.CANCEL, at=now, usage=usage
+        )
         if done is None:
             fresh = await store.get_booking(self._pool, booking.id)
             status = fresh.status if fresh else booking.status
@@ -195,17 +185,6 @@ class BookingService:
         return done
 
     # -- internals -------------------------------------------------------------------------
-
-    def _window(
-        self, earliest: datetime | None, latest: datetime | None, now: datetime
-    ) -> Interval:
-        lo = earliest or now
-        hi = latest or lo + timedelta(days=7)
-        if hi <= lo:
-            raise BadInput("bad_window", "'latest' must be after 'earliest'")
-        if hi - lo > MAX_WINDOW:
-            raise BadInput("bad_window", f"the window may span at most {MAX_WINDOW.days} days")
-        return lo, hi
 
     async def _instruments(
         self, caller: Caller, instrument: str | None, kind: str | None, caps: frozenset[str]
@@ -218,8 +197,7 @@ class BookingService:
                 return []
             self._authorise(caller, one)
             return [one]
-        if kind is None:
-            raise BadInput("bad_query", "give 'kind' or 'instrument'")
+        assert kind is not None  # noqa: S101 - requests.check_target: one of the two
         found = await store.instruments_of_kind(self._pool, kind, caps, org=caller.org)
         allowed = [i for i in found if caller.admin or i.qualified or not i.requires_qualification]
         if found and not allowed:
@@ -266,8 +244,6 @@ class BookingService:
     async def _create_explicit(
         self, caller: Caller, instrument: str, slot: Interval, req: BookingRequest
     ) -> Booking:
-        if slot[1] <= slot[0]:
-            raise BadInput("bad_period", "end must be after start")
         inst = await store.instrument_for_slot(self._pool, instrument, org=caller.org, slot=slot)
         if inst is None:
             raise BadInput("unknown_instrument", f"no instrument {instrument!r}")
@@ -312,11 +288,9 @@ class BookingService:
         and all but one lose at the constraint; in turn, each sees the others' bookings.
         Explicit bookings do not take the lock: a lost race with one is retried.
         """
-        assert req.duration is not None  # noqa: S101 - checked by create()
-        if req.duration <= timedelta(0):
-            raise BadInput("bad_duration", "'duration' must be positive")
+        assert req.duration is not None  # noqa: S101 - a search has one (BookingRequest)
         now = self._clock.now()
-        window = self._window(req.earliest, req.latest, now)
+        window = search_window(req.earliest, req.latest, now)
         instruments = await self._instruments(caller, req.instrument, req.kind, req.capabilities)
         if not instruments:
             raise Conflict("no instrument matches the request")

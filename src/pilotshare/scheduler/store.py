@@ -15,7 +15,9 @@ from uuid import UUID
 
 import asyncpg
 
+from pilotshare.core.domain import BookingStatus
 from pilotshare.scheduler.policy import BookingRules, Interval
+from pilotshare.scheduler.states import FINAL, HELD_SQL, QUOTA_COUNTED_SQL, Event, apply
 
 Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
@@ -33,7 +35,7 @@ class Booking:
     org: str
     start: datetime
     end: datetime
-    status: str
+    status: BookingStatus
     purpose: str
     flags: tuple[str, ...]
     site: str
@@ -66,7 +68,7 @@ def booking_from(row: asyncpg.Record) -> Booking:
         org=row["org_id"],
         start=row["start"],
         end=row["end"],
-        status=row["status"],
+        status=BookingStatus(row["status"]),
         purpose=row["purpose"],
         flags=tuple(row["flags"]),
         site=row["site_id"],
@@ -179,9 +181,9 @@ async def busy(
     booked: dict[str, list[Interval]] = defaultdict(list)
     closed: dict[str, list[Interval]] = defaultdict(list)
     rows = await conn.fetch(
-        """SELECT instrument_id, lower(period) AS a, upper(period) AS b FROM bookings
-           WHERE instrument_id = ANY($1::text[]) AND hold && tstzrange($2, $3)
-             AND status IN ('confirmed', 'active')""",
+        f"""SELECT instrument_id, lower(period) AS a, upper(period) AS b FROM bookings
+            WHERE instrument_id = ANY($1::text[]) AND hold && tstzrange($2, $3)
+              AND status IN {HELD_SQL}""",
         instruments,
         lo,
         hi,
@@ -261,7 +263,7 @@ async def holder_of(conn: Conn, instrument: str, slot: Interval) -> Booking | No
     """The holding booking whose held range (with buffer) meets ``slot``, if any."""
     row = await conn.fetchrow(
         f"""SELECT {BOOKING_COLUMNS} FROM bookings b JOIN instruments i ON i.id = b.instrument_id
-            WHERE b.instrument_id = $1 AND b.status IN ('confirmed', 'active')
+            WHERE b.instrument_id = $1 AND b.status IN {HELD_SQL}
               AND b.hold && tstzrange($2::timestamptz,
                                       $3::timestamptz + make_interval(secs => i.setup_buffer_s))
             ORDER BY lower(b.period) LIMIT 1""",
@@ -305,36 +307,41 @@ async def list_bookings(
     return [booking_from(r) for r in rows]
 
 
-async def set_status(
+async def transition(
     conn: Conn,
     booking_id: UUID,
+    status: BookingStatus,
+    event: Event,
     *,
-    status: str,
-    expect: tuple[str, ...],
     at: datetime,
     usage: tuple[float, float] | None = None,
     flag: str | None = None,
 ) -> Booking | None:
-    """Move a booking from one of ``expect`` to ``status``; None if it was not in ``expect``."""
-    ending = status in ("completed", "cancelled", "no_show", "released")
+    """Apply ``event`` to a booking that is ``status``; None if it no longer was.
+
+    The next status comes from ``states.apply`` (``IllegalTransition`` before any SQL); the
+    UPDATE is conditional on ``status``, so of two racing transitions one wins.
+    """
+    to = apply(status, event)
     row = await conn.fetchrow(
         f"""WITH b AS (
                 UPDATE bookings SET status = $2, updated_at = $4,
-                    activated_at = CASE WHEN $2 = 'active' THEN $4 ELSE activated_at END,
+                    activated_at = CASE WHEN $9 THEN $4 ELSE activated_at END,
                     ended_at = CASE WHEN $5 THEN $4 ELSE ended_at END,
                     used_s = coalesce($6, used_s), running_s = coalesce($7, running_s),
                     flags = CASE WHEN $8::text IS NULL OR $8 = ANY(flags) THEN flags
                                  ELSE array_append(flags, $8) END
-                WHERE id = $1 AND status = ANY($3::text[]) RETURNING *)
+                WHERE id = $1 AND status = $3 RETURNING *)
             SELECT {BOOKING_COLUMNS} FROM b JOIN instruments i ON i.id = b.instrument_id""",
         booking_id,
-        status,
-        list(expect),
+        to.value,
+        status.value,
         at,
-        ending,
+        to in FINAL,
         usage[0] if usage else None,
         usage[1] if usage else None,
         flag,
+        event is Event.CHECK_IN,
     )
     return None if row is None else booking_from(row)
 
@@ -394,9 +401,9 @@ async def live_state(conn: Conn, instrument: str) -> tuple[str | None, datetime 
 async def booked_hours(conn: Conn, org: str, window: Interval) -> float:
     """Hours of ``org``'s holding and finished-with-use bookings that start in ``window``."""
     value = await conn.fetchval(
-        """SELECT coalesce(sum(extract(epoch FROM upper(period) - lower(period))), 0)::float8
-           FROM bookings WHERE org_id = $1 AND lower(period) >= $2 AND lower(period) < $3
-             AND status IN ('confirmed', 'active', 'completed', 'no_show')""",
+        f"""SELECT coalesce(sum(extract(epoch FROM upper(period) - lower(period))), 0)::float8
+            FROM bookings WHERE org_id = $1 AND lower(period) >= $2 AND lower(period) < $3
+              AND status IN {QUOTA_COUNTED_SQL}""",
         org,
         window[0],
         window[1],

@@ -13,8 +13,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 from pilotshare.api.deps import AdminKey, ClockDep, CurrentKey, Pool
 from pilotshare.api.routes.bookings import Service, caller, forbidden_when_not_qualified
 from pilotshare.api.schemas import Problem, Slug
-from pilotshare.core.errors import BadInput, NotFound
+from pilotshare.core.errors import NotFound
 from pilotshare.registry import require_instrument
+from pilotshare.scheduler.states import HELD_SQL
 
 router = APIRouter(prefix="/api/v1/availability", tags=["bookings"])
 
@@ -44,10 +45,6 @@ async def availability(
 ) -> Any:
     """Free intervals of every matching instrument, earliest first, after every booking rule
     (operating hours, maintenance, buffers, notice, horizon, qualification)."""
-    if (kind is None) == (instrument is None):
-        raise BadInput("bad_query", "give exactly one of 'kind' and 'instrument'")
-    if duration is not None and duration <= timedelta(0):
-        raise BadInput("bad_duration", "'duration' must be positive")
     with forbidden_when_not_qualified():
         slots = await svc.availability(
             caller(principal),
@@ -116,7 +113,7 @@ async def add_closure(instrument: str, body: ClosureCreate, pool: Pool, _: Admin
         )
         affected = await conn.fetch(
             "SELECT id::text FROM bookings WHERE instrument_id = $1 AND period && tstzrange($2, $3)"
-            " AND status IN ('confirmed', 'active') ORDER BY lower(period)",
+            f" AND status IN {HELD_SQL} ORDER BY lower(period)",
             instrument,
             body.start,
             body.end,

@@ -5,23 +5,22 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from pilotshare.api.deps import CurrentKey, OperatorKey
 from pilotshare.api.keys import Principal
 from pilotshare.api.schemas import Problem, Slug
-from pilotshare.core.domain import Role
+from pilotshare.core.domain import BookingStatus, Role
 from pilotshare.core.errors import BadInput
 from pilotshare.scheduler.metrics import booking_metrics
-from pilotshare.scheduler.service import BookingRequest, BookingService, Caller, NotQualified
+from pilotshare.scheduler.requests import BookingRequest
+from pilotshare.scheduler.service import BookingService, Caller, NotQualified
 
 router = APIRouter(prefix="/api/v1/bookings", tags=["bookings"])
-
-Status = Literal["confirmed", "active", "completed", "cancelled", "no_show", "released"]
 
 
 async def service(request: Request) -> BookingService:
@@ -56,7 +55,10 @@ def forbidden_when_not_qualified() -> Iterator[None]:
 
 
 class BookingCreate(BaseModel):
-    """An instrument or a kind; and either a slot or a duration in a window."""
+    """An instrument or a kind; and either a slot or a duration in a window.
+
+    Only types here: which combinations are valid is ``scheduler.requests.BookingRequest``'s
+    to say, for every caller alike."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -70,23 +72,6 @@ class BookingCreate(BaseModel):
     latest: AwareDatetime | None = Field(default=None, description="the booking ends by then")
     purpose: str = Field(default="", max_length=500)
 
-    @model_validator(mode="after")
-    def _shape(self) -> BookingCreate:
-        if (self.instrument is None) == (self.kind is None):
-            raise ValueError("give exactly one of 'instrument' and 'kind'")
-        explicit = self.start is not None or self.end is not None
-        if explicit and (self.start is None or self.end is None):
-            raise ValueError("give both 'start' and 'end'")
-        if explicit and (self.duration or self.earliest or self.latest):
-            raise ValueError("give either start/end or duration/earliest/latest, not both")
-        if explicit and self.kind is not None:
-            raise ValueError("an explicit slot needs 'instrument', not 'kind'")
-        if not explicit and self.duration is None:
-            raise ValueError("give either 'start' and 'end' or 'duration'")
-        if self.duration is not None and self.duration <= timedelta(0):
-            raise ValueError("'duration' must be positive")
-        return self
-
 
 class BookingPublic(BaseModel):
     """A booking."""
@@ -96,7 +81,7 @@ class BookingPublic(BaseModel):
     org: str
     start: AwareDatetime
     end: AwareDatetime
-    status: Status
+    status: BookingStatus
     purpose: str
     flags: list[str] = Field(description="e.g. overrun: the instrument ran past the end")
 
@@ -107,7 +92,7 @@ class Usage(BaseModel):
     booked_seconds: float
     used_seconds: float = Field(description="running or setup")
     running_seconds: float
-    status: Status
+    status: BookingStatus
 
 
 @router.post(

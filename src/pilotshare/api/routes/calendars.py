@@ -21,6 +21,7 @@ from pilotshare.api.schemas import Problem, Slug
 from pilotshare.core.domain import Role
 from pilotshare.core.errors import BadInput, NotFound
 from pilotshare.registry import require_instrument
+from pilotshare.scheduler.states import ON_CALENDAR_SQL
 
 router = APIRouter(prefix="/api/v1/calendars", tags=["calendars"])
 
@@ -133,7 +134,7 @@ async def feed(
                    upper(b.period) AS "end", b.status, b.purpose
             FROM bookings b
             WHERE {column} = $1 AND b.period && tstzrange($2, $3)
-              AND b.status IN ('confirmed', 'active', 'completed')
+              AND b.status IN {ON_CALENDAR_SQL}
             ORDER BY lower(b.period)""",
         row["subject"],
         now - PAST,

@@ -25,8 +25,9 @@ from typing import Final
 
 import asyncpg
 
-from pilotshare.core.domain import InstrumentState
+from pilotshare.core.domain import BookingStatus, InstrumentState
 from pilotshare.scheduler.policy import BookingRules, OperatingCalendar
+from pilotshare.scheduler.states import ATTENDANCE, HELD_SQL
 from pilotshare.twin.distributions import Empirical, Exponential, Sampler
 from pilotshare.twin.model import (
     BookingSpec,
@@ -152,8 +153,8 @@ async def load_inputs(
         ):
             maint.setdefault(r["instrument_id"], []).append((r["a"], r["b"]))
         held = await conn.fetch(
-            """SELECT id::text, instrument_id, lower(period) AS a, upper(period) AS b
-               FROM bookings WHERE status IN ('confirmed', 'active')
+            f"""SELECT id::text, instrument_id, lower(period) AS a, upper(period) AS b
+               FROM bookings WHERE status IN {HELD_SQL}
                  AND period && tstzrange($1, $2) ORDER BY lower(period), id""",
             now,
             reach,
@@ -236,8 +237,8 @@ def usage_specs(history: Sequence[HistoryBooking], kinds: Sequence[str]) -> tupl
     (share flagged by the lifecycle, and how long they ran on, from telemetry)."""
     out = []
     for kind in kinds:
-        done = [h for h in history if h.kind == kind and h.status in ("completed", "no_show")]
-        shows = [h for h in done if h.status == "completed"]
+        done = [h for h in history if h.kind == kind and h.status in ATTENDANCE]
+        shows = [h for h in done if h.status == BookingStatus.COMPLETED]
         no_shows = len(done) - len(shows)
         p = (no_shows + PRIOR_NO_SHOW * PRIOR_WEIGHT) / (len(done) + PRIOR_WEIGHT)
         late = [

@@ -27,15 +27,16 @@ import asyncpg
 from pilotshare.core import jobs
 from pilotshare.core.clock import Clock
 from pilotshare.scheduler.forecast import ForecastParams
+from pilotshare.scheduler.states import HELD_SQL
 
 log = logging.getLogger(__name__)
 
 CHANNEL: Final = "twin_changes"
 _TRANSIENT = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
 
-_AFFECTED: Final = """
+_AFFECTED: Final = f"""
 SELECT org_id FROM bookings
-WHERE instrument_id = $1 AND status IN ('confirmed', 'active')
+WHERE instrument_id = $1 AND status IN {HELD_SQL}
   AND period && tstzrange($2, $3)
 ORDER BY lower(period) LIMIT 1"""
 

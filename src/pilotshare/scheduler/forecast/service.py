@@ -25,7 +25,7 @@ import asyncpg
 from pilotshare.core.clock import Clock
 from pilotshare.core.errors import BadInput
 from pilotshare.core.jobs import Handler, Job, Progress
-from pilotshare.scheduler.allocation import Candidate
+from pilotshare.scheduler.allocation import Candidate, candidate
 from pilotshare.scheduler.forecast.desk import SchedulerDeskFactory
 from pilotshare.scheduler.forecast.inputs import (
     ForecastInputs,
@@ -39,7 +39,6 @@ from pilotshare.scheduler.forecast.summary import (
     alternatives,
     summarise,
 )
-from pilotshare.scheduler.policy import free_intervals
 from pilotshare.twin import replications as replications_pool
 from pilotshare.twin.model import DeskFactory, Replication, SiteSpec
 
@@ -125,23 +124,17 @@ def _candidates(inputs: ForecastInputs, until: datetime) -> dict[str, list[Candi
     for i in inputs.instruments:
         if i.state == "down":
             continue  # an alternative should not be on a broken instrument either
-        free = free_intervals(
-            i.rules,
-            window=(inputs.now, until),
-            now=inputs.now,
-            bookings=held.get(i.id, ()),
-            closures=i.maintenance,
-        )
         out.setdefault(i.kind, []).append(
-            Candidate(
+            candidate(
+                i.rules,
                 instrument=i.id,
                 kind=i.kind,
                 capabilities=i.capabilities,
-                free=free,
+                window=(inputs.now, until),
+                now=inputs.now,
+                bookings=held.get(i.id, ()),
+                closures=i.maintenance,
                 p_up=failure_spec(i.behaviour).availability,
-                setup_buffer=i.rules.setup_buffer,
-                min_length=i.rules.min_length,
-                max_length=i.rules.max_length,
             )
         )
     return out
