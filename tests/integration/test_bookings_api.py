@@ -15,6 +15,7 @@ from api_support import api_client
 from api_support import auth as key
 from pilotshare.core.clock import FakeClock
 from pilotshare.core.db.migrate import uses_timescale
+from pilotshare.scheduler.requests import RULES
 
 MON = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday; the fake clock starts at 08:00
 H = timedelta(hours=1)
@@ -145,6 +146,61 @@ async def test_bad_requests_are_422_with_a_reason(
     assert r.status_code == 422, r.text
     assert needle in str(r.json()["detail"]).lower().replace("time zone", "timezone")
     assert "Traceback" not in r.text
+
+
+T10, T11 = "2026-01-05T10:00:00Z", "2026-01-05T11:00:00Z"
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ({"duration": "PT1H"}, "instrument_or_kind"),
+        ({"instrument": "sem-1", "kind": "sem", "duration": "PT1H"}, "instrument_or_kind"),
+        ({"instrument": "sem-1", "start": T10}, "incomplete_slot"),
+        ({"instrument": "sem-1", "end": T11}, "incomplete_slot"),
+        ({"instrument": "sem-1"}, "slot_or_duration"),
+        ({"instrument": "sem-1", "start": T10, "end": T11, "duration": "PT1H"}, "slot_or_duration"),
+        ({"instrument": "sem-1", "start": T10, "end": T11, "latest": T11}, "slot_or_duration"),
+        ({"kind": "sem", "start": T10, "end": T11}, "slot_needs_instrument"),
+        ({"instrument": "sem-1", "start": T11, "end": T10}, "bad_period"),
+        ({"instrument": "sem-1", "start": T10, "end": T10}, "bad_period"),
+        ({"kind": "sem", "duration": "PT0S"}, "bad_duration"),
+        ({"kind": "sem", "duration": "-PT1H"}, "bad_duration"),
+        ({"kind": "sem", "duration": "PT1H", "earliest": T11, "latest": T10}, "bad_window"),
+        ({"kind": "sem", "duration": "PT1H", "latest": "2026-01-05T07:00:00Z"}, "bad_window"),
+        (
+            {"kind": "sem", "duration": "PT1H", "earliest": T10, "latest": "2026-04-05T10:00:00Z"},
+            "window_too_long",
+        ),
+    ],
+)
+async def test_each_request_rule_answers_422_with_its_one_reason_and_sentence(
+    client: httpx.AsyncClient,
+    admin: dict[str, str],
+    acme: dict[str, str],
+    body: dict[str, Any],
+    reason: str,
+) -> None:
+    """The rules of ``scheduler.requests`` are the API's: one code, one sentence each."""
+    await instrument(client, admin, "sem-1")
+    r = await client.post("/api/v1/bookings", json=body, headers=acme)
+    assert r.status_code == 422, r.text
+    assert r.json() == {"reason": reason, "detail": RULES[reason]}
+
+
+async def test_availability_meets_the_same_rules(
+    client: httpx.AsyncClient, admin: dict[str, str], acme: dict[str, str]
+) -> None:
+    await instrument(client, admin, "sem-1")
+    for params, reason in [
+        ({"duration": "PT1H"}, "instrument_or_kind"),
+        ({"kind": "sem", "instrument": "sem-1"}, "instrument_or_kind"),
+        ({"kind": "sem", "duration": "PT0S"}, "bad_duration"),
+        ({"kind": "sem", "earliest": T11, "latest": T10}, "bad_window"),
+    ]:
+        r = await client.get("/api/v1/availability", params=params, headers=acme)
+        assert r.status_code == 422, r.text
+        assert r.json() == {"reason": reason, "detail": RULES[reason]}
 
 
 async def test_scheduler_picks_the_earliest_finish_across_a_kind(
