@@ -38,9 +38,12 @@ def _sql_in(path: Path) -> Iterator[str]:
             and _RUNS_SQL.match(node.value.func.attr)
         ):
             yield f"{where}:{node.lineno}: awaits .{node.value.func.attr}(…)"
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            if _SQL.search(node.value):
-                yield f"{where}:{node.lineno}: a SQL string"
+        elif (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and _SQL.search(node.value)
+        ):
+            yield f"{where}:{node.lineno}: a SQL string"
 
 
 @pytest.mark.parametrize("path", NO_SQL, ids=lambda p: str(p.relative_to(SRC)))
