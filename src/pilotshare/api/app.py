@@ -8,11 +8,16 @@ them over, so tests can build the same app on a test database.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any, Final
 
 import asyncpg
 from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import pilotshare
@@ -34,9 +39,11 @@ from pilotshare.api.routes import (
     twin,
 )
 from pilotshare.core.clock import Clock
-from pilotshare.core.errors import BadInput, Conflict, NotFound
+from pilotshare.core.errors import Refusal, Unauthorized
 from pilotshare.core.messaging import Publisher
 from pilotshare.core.settings import MqttEndpoint, Settings
+from pilotshare.scheduler.metrics import booking_metrics
+from pilotshare.scheduler.service import BookingService
 
 #: One line per area; each module exposes ``router``.
 ROUTERS = [
@@ -58,23 +65,49 @@ ROUTERS = [
 ]
 
 
+def _answer(
+    status: int, reason: str, detail: str, *, headers: Mapping[str, str] | None = None, **extra: Any
+) -> Response:
+    """The one shape of every error answer (``schemas.Problem``)."""
+    return JSONResponse({"detail": detail, "reason": reason, **extra}, status, headers=headers)
+
+
+#: Refusals of the HTTP layer itself (no route, wrong method), by status.
+_FRAMEWORK: Final = {404: "no_route", 405: "method_not_allowed"}
+
+
+def _field(error: Mapping[str, Any]) -> dict[str, Any]:
+    return {"loc": list(error["loc"]), "msg": error["msg"]}
+
+
 def _errors(app: FastAPI) -> None:
-    async def bad_input(_: Request, exc: Exception) -> Response:
-        assert isinstance(exc, BadInput)  # noqa: S101
-        return JSONResponse({"detail": exc.detail, "reason": exc.reason}, 422)
+    """Map every refusal to its answer, once: the type gives the status, ``reason`` the code."""
 
-    async def not_found(_: Request, exc: Exception) -> Response:
-        return JSONResponse({"detail": str(exc)}, 404)
+    async def refused(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Refusal)  # noqa: S101 - registered for Refusal only
+        auth = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
+        return _answer(exc.status, exc.reason, exc.detail, headers=auth)
 
-    async def conflict(_: Request, exc: Exception) -> Response:
-        return JSONResponse({"detail": str(exc)}, 409)
+    async def invalid(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)  # noqa: S101
+        errors = [_field(e) for e in exc.errors()]
+        detail = (
+            "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors)
+            or "the request is invalid"
+        )
+        return _answer(422, "bad_request", detail, errors=errors)
+
+    async def http(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)  # noqa: S101
+        reason = _FRAMEWORK.get(exc.status_code, "http_error")
+        return _answer(exc.status_code, reason, str(exc.detail), headers=exc.headers)
 
     async def unavailable(_: Request, exc: Exception) -> Response:
-        return JSONResponse({"detail": f"database unavailable: {type(exc).__name__}"}, 503)
+        return _answer(503, "database_unavailable", f"database unavailable: {type(exc).__name__}")
 
-    app.add_exception_handler(BadInput, bad_input)
-    app.add_exception_handler(NotFound, not_found)
-    app.add_exception_handler(Conflict, conflict)
+    app.add_exception_handler(Refusal, refused)
+    app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(StarletteHTTPException, http)
     app.add_exception_handler(asyncpg.InterfaceError, unavailable)
     app.add_exception_handler(OSError, unavailable)
 
@@ -146,6 +179,13 @@ def create_app(
     app.state.publisher = publisher
     app.state.mqtt = mqtt
     app.state.key_cache = KeyCache()
+    app.state.booking_service = BookingService(
+        pool,
+        clock,
+        booking_metrics(registry),
+        max_gap=timedelta(seconds=settings.offline_after_s),
+    )
+    app.state.twin_events = events.TwinEvents(pool)
     _errors(app)
     app.add_middleware(_HttpMetrics, registry=registry)
     for router in ROUTERS:

@@ -10,15 +10,17 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 import asyncpg
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CollectorRegistry
 
 from pilotshare.api.keys import KeyCache, Principal
 from pilotshare.core.clock import Clock
 from pilotshare.core.domain import Role
+from pilotshare.core.errors import Forbidden, NotFound, Unauthorized
 from pilotshare.core.messaging import Publisher
 from pilotshare.core.settings import Settings
+from pilotshare.scheduler.service import BookingService, Caller
 
 _bearer = HTTPBearer(auto_error=False, description="an API key from `pilotshare keys create`")
 
@@ -51,11 +53,17 @@ async def _publisher(request: Request) -> Publisher | None:
     return publisher
 
 
+async def _bookings(request: Request) -> BookingService:
+    service: BookingService = request.app.state.booking_service
+    return service
+
+
 Pool = Annotated[asyncpg.Pool, Depends(_pool)]
 ClockDep = Annotated[Clock, Depends(_clock)]
 RegistryDep = Annotated[CollectorRegistry, Depends(_registry)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 PublisherDep = Annotated[Publisher | None, Depends(_publisher)]
+BookingsDep = Annotated[BookingService, Depends(_bookings)]
 
 
 async def authenticated(
@@ -66,19 +74,11 @@ async def authenticated(
 ) -> Principal:
     """The caller's principal; 401 without a valid key."""
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "missing API key: send 'Authorization: Bearer <key>'",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise Unauthorized("no_key", "missing API key: send 'Authorization: Bearer <key>'")
     cache: KeyCache = request.app.state.key_cache
     principal = await cache.authenticate(pool, credentials.credentials, clock.monotonic())
     if principal is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "unknown or revoked API key",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise Unauthorized("bad_key", "unknown or revoked API key")
     return principal
 
 
@@ -90,9 +90,7 @@ def require(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
 
     async def check(principal: CurrentKey) -> Principal:
         if not principal.role.at_least(role):
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN, f"this needs a {role.value} key or higher"
-            )
+            raise Forbidden("forbidden_role", f"this needs a {role.value} key or higher")
         return principal
 
     return check
@@ -101,3 +99,15 @@ def require(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
 AdminKey = Annotated[Principal, Depends(require(Role.ADMIN))]
 PlannerKey = Annotated[Principal, Depends(require(Role.PLANNER))]
 OperatorKey = Annotated[Principal, Depends(require(Role.OPERATOR))]
+
+
+def caller(principal: Principal) -> Caller:
+    """The scheduler's view of who asks."""
+    return Caller(principal.org, principal.role == Role.ADMIN, principal.key_id)
+
+
+def own_organisation(principal: Principal, org: str) -> None:
+    """``NotFound`` unless ``org`` is the caller's own organisation or the caller is an admin:
+    another organisation is invisible, not forbidden."""
+    if principal.org != org and principal.role != Role.ADMIN:
+        raise NotFound("no_organisation", f"no organisation {org!r}")

@@ -6,12 +6,12 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-from fastapi import HTTPException, status
 from pydantic import BaseModel
 
 from pilotshare.api.keys import Principal
 from pilotshare.core import jobs
 from pilotshare.core.domain import Role
+from pilotshare.core.errors import NotFound
 
 
 class JobQueued(BaseModel):
@@ -33,11 +33,15 @@ class JobPublic(BaseModel):
 
 async def visible_job(
     pool: asyncpg.Pool, principal: Principal, job_id: UUID, *, kind: str, noun: str
-) -> dict[str, Any]:
+) -> JobPublic:
     """The job as its organisation (or an admin) sees it; 404 for anyone else."""
     org = None if principal.role is Role.ADMIN else principal.org
     job = await jobs.get(pool, job_id, kind=kind, org=org)
     if job is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no such {noun}")
-    public: dict[str, Any] = job.public()
-    return public
+        raise NotFound("no_job", f"no such {noun}")
+    return JobPublic.model_validate(job.public())
+
+
+def queued(job: jobs.Job) -> JobQueued:
+    """The answer to the POST that queued ``job``."""
+    return JobQueued(id=job.id, status=job.status.value)

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from pilotshare import registry
 from pilotshare.core.domain import Role, is_slug
 from pilotshare.core.errors import ConfigError
-from pilotshare.registry import ensure_organisation
 
 PREFIX = "ps"
 
@@ -46,15 +46,7 @@ async def create_key(conn: asyncpg.Connection, *, org: str, role: Role | str) ->
         raise ConfigError(f"--org {org!r} is not a slug (lowercase letters, digits, - and _)")
     role = Role(role)
     key_id, key = new_key()
-    async with conn.transaction():
-        await ensure_organisation(conn, org)
-        await conn.execute(
-            "INSERT INTO api_keys (id, org_id, role, secret_hash) VALUES ($1, $2, $3, $4)",
-            key_id,
-            org,
-            role.value,
-            _hash(key),
-        )
+    await registry.insert_key(conn, key_id=key_id, org=org, role=role.value, secret_hash=_hash(key))
     return key
 
 
@@ -91,10 +83,8 @@ class KeyCache:
 async def _lookup(pool: asyncpg.Pool, key: str, digest: bytes) -> Principal | None:
     if not key.startswith(f"{PREFIX}_"):
         return None
-    row = await pool.fetchrow(
-        "SELECT id, org_id, role FROM api_keys WHERE secret_hash = $1 AND revoked_at IS NULL",
-        digest,
-    )
-    if row is None:
+    found = await registry.live_key(pool, digest)
+    if found is None:
         return None
-    return Principal(org=row["org_id"], role=Role(row["role"]), key_id=row["id"])
+    key_id, org, role = found
+    return Principal(org=org, role=Role(role), key_id=key_id)

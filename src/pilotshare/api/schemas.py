@@ -7,7 +7,7 @@ guess about the caller's time zone.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -28,10 +28,35 @@ Timestamp = AwareDatetime
 Money = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
 
 
-class Problem(BaseModel):
-    """An error answer: ``{"detail": …}``."""
+class FieldError(BaseModel):
+    """One invalid field: where it is (``["body", "start"]``) and why."""
 
-    detail: str | list[object]
+    loc: list[str | int]
+    msg: str
+
+
+class Problem(BaseModel):
+    """Every error answer (CONTRACT §6): a sentence, a code of the reason registry, and the
+    invalid fields when the body or query failed validation."""
+
+    detail: str = Field(description="one sentence for people")
+    reason: str = Field(description="a stable code: see the reason table of docs/api.md")
+    errors: list[FieldError] | None = Field(default=None, description="field validation only")
+
+
+_STATUS_TEXT: Final = {
+    401: "no API key, or an unknown or revoked one",
+    403: "the key may not do this",
+    404: "not found (or invisible to the key's organisation)",
+    409: "conflicts with what is stored",
+    415: "a body of another media type",
+    422: "the body or query is invalid",
+}
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` of a route that can answer these error statuses, all as ``Problem``."""
+    return {s: {"model": Problem, "description": _STATUS_TEXT[s]} for s in statuses}
 
 
 class BookingRules(BaseModel):

@@ -1,1 +1,9 @@
-"""Money in one place: what bookings cost, monthly statements, vouchers and what they pay."""
+"""Money in one place: what bookings cost, monthly statements, vouchers and what they pay.
+
+``statements`` is the arithmetic (pure); ``store`` its SQL.
+"""
+
+from pilotshare.billing.statements import Statement, as_csv
+from pilotshare.billing.store import Voucher, grant_voucher, statement, vouchers
+
+__all__ = ["Statement", "Voucher", "as_csv", "grant_voucher", "statement", "vouchers"]

@@ -11,33 +11,26 @@ when it was booked (kept on the booking), by the instrument's policy at that tim
 Vouchers are balance granted to an organisation. They pay statements oldest month first: a
 month's charges take what is left of every grant made before that month ends. Recomputing is
 deterministic, so reading a statement never changes anything.
+
+This module is pure: ``billing.store`` loads the rows and hands them to ``compute``.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Final
 
-import asyncpg
-
 from pilotshare.core.domain import BookingStatus
 from pilotshare.core.errors import BadInput
-from pilotshare.scheduler.states import BILLABLE_SQL, FINAL
+from pilotshare.scheduler.states import FINAL
 
 CENT: Final = Decimal("0.01")
 _ZERO: Final = Decimal(0)
-
-_LINES: Final = f"""
-SELECT b.id, b.instrument_id, lower(b.period) AS start, upper(b.period) AS "end", b.status,
-       b.billing, b.hourly_rate, b.used_s, b.ended_at
-FROM bookings b
-WHERE b.org_id = $1 AND lower(b.period) >= $2 AND lower(b.period) < $3
-  AND b.status IN {BILLABLE_SQL}
-ORDER BY lower(b.period), b.instrument_id, b.id"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +49,30 @@ class Line:
     final: bool  # false while the booking has not ended: the figure may still change
 
 
+@dataclass(frozen=True, slots=True)
+class InstrumentTotal:
+    """A month's hours and charges on one instrument."""
+
+    instrument: str
+    hours: Decimal
+    amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """A month's charges of one organisation, what vouchers paid and what is due."""
+
+    org: str
+    month: str
+    lines: list[Line]
+    instruments: list[InstrumentTotal]
+    total: Decimal
+    vouchers: Decimal
+    due: Decimal
+    voucher_balance: Decimal  # left after this month
+    final: bool
+
+
 def month_range(month: str) -> tuple[datetime, datetime]:
     """``YYYY-MM`` as a UTC interval; ``BadInput`` otherwise."""
     try:
@@ -66,7 +83,7 @@ def month_range(month: str) -> tuple[datetime, datetime]:
     return first, nxt
 
 
-def billed_hours(row: asyncpg.Record | dict[str, Any]) -> tuple[Decimal, bool]:
+def billed_hours(row: Mapping[str, Any]) -> tuple[Decimal, bool]:
     """Hours to bill for one booking row, and whether the figure is final."""
     status = BookingStatus(row["status"])
     final = status in FINAL
@@ -80,7 +97,8 @@ def billed_hours(row: asyncpg.Record | dict[str, Any]) -> tuple[Decimal, bool]:
     return hours, final
 
 
-def line_of(row: asyncpg.Record | dict[str, Any]) -> Line:
+def line_of(row: Mapping[str, Any]) -> Line:
+    """The billed line of one booking row."""
     hours, final = billed_hours(row)
     rate = Decimal(row["hourly_rate"])
     amount = (hours * rate).quantize(CENT, ROUND_HALF_UP)
@@ -119,17 +137,7 @@ def apply_vouchers(
     return out
 
 
-async def _charges_by_month(
-    conn: asyncpg.Connection | asyncpg.Pool, org: str, until: datetime
-) -> list[tuple[datetime, Decimal]]:
-    rows = await conn.fetch(
-        f"""SELECT b.id, lower(b.period) AS start, upper(b.period) AS "end", b.status,
-                   b.billing, b.hourly_rate, b.used_s, b.ended_at, b.instrument_id
-            FROM bookings b WHERE b.org_id = $1 AND lower(b.period) < $2
-              AND b.status IN {BILLABLE_SQL}""",
-        org,
-        until,
-    )
+def _by_month(rows: list[Mapping[str, Any]]) -> list[tuple[datetime, Decimal]]:
     totals: dict[datetime, Decimal] = {}
     for r in rows:
         month = r["start"].astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
@@ -137,79 +145,58 @@ async def _charges_by_month(
     return sorted(totals.items())
 
 
-async def statement(
-    conn: asyncpg.Connection | asyncpg.Pool, org: str, month: str
-) -> dict[str, Any]:
-    """The statement of ``org`` for ``month`` (``YYYY-MM``), JSON-ready."""
-    lo, hi = month_range(month)
-    lines = [line_of(r) for r in await conn.fetch(_LINES, org, lo, hi)]
+def compute(
+    org: str,
+    month: str,
+    rows: list[Mapping[str, Any]],
+    earlier: list[Mapping[str, Any]],
+    grants: list[tuple[datetime, Decimal]],
+) -> Statement:
+    """The statement of ``month`` from its booking ``rows``, the rows of every ``earlier``
+    month (vouchers pay those first) and the voucher ``grants`` made before it ended."""
+    lo, _ = month_range(month)
+    lines = [line_of(r) for r in rows]
     total = sum((line.amount for line in lines), _ZERO)
-    grants = [
-        (r["granted_at"], Decimal(r["amount"]))
-        for r in await conn.fetch(
-            "SELECT granted_at, amount FROM vouchers WHERE org_id = $1 AND granted_at < $2",
-            org,
-            hi,
-        )
-    ]
-    months = [(m, c) for m, c in await _charges_by_month(conn, org, hi) if m < lo]
-    months.append((lo, total))
+    months = [*_by_month(earlier), (lo, total)]
     paid, balance = apply_vouchers(months, grants)[-1]
     per_instrument: dict[str, tuple[Decimal, Decimal]] = {}
     for line in lines:
         h, a = per_instrument.get(line.instrument, (_ZERO, _ZERO))
         per_instrument[line.instrument] = (h + line.hours, a + line.amount)
-    return {
-        "org": org,
-        "month": month,
-        "lines": [
-            {
-                "booking": line.booking,
-                "instrument": line.instrument,
-                "start": line.start,
-                "end": line.end,
-                "status": line.status,
-                "billing": line.billing,
-                "hours": line.hours,
-                "rate": line.rate,
-                "amount": line.amount,
-                "final": line.final,
-            }
-            for line in lines
-        ],
-        "instruments": [
-            {"instrument": k, "hours": h, "amount": a}
-            for k, (h, a) in sorted(per_instrument.items())
-        ],
-        "total": total,
-        "vouchers": paid,
-        "due": total - paid,
-        "voucher_balance": balance,
-        "final": all(line.final for line in lines),
-    }
+    return Statement(
+        org=org,
+        month=month,
+        lines=lines,
+        instruments=[InstrumentTotal(k, h, a) for k, (h, a) in sorted(per_instrument.items())],
+        total=total,
+        vouchers=paid,
+        due=total - paid,
+        voucher_balance=balance,
+        final=all(line.final for line in lines),
+    )
 
 
-def as_csv(body: dict[str, Any]) -> str:
+def as_csv(body: Statement) -> str:
     """The statement's lines as CSV, with the totals as the last rows."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    columns = [
-        "booking",
-        "instrument",
-        "start",
-        "end",
-        "status",
-        "billing",
-        "hours",
-        "rate",
-        "amount",
-    ]
-    writer.writerow(columns)
-    for line in body["lines"]:
-        row = dict(line)
-        row["start"] = row["start"].isoformat()
-        row["end"] = row["end"].isoformat()
-        writer.writerow([row[c] for c in columns])
-    for label in ("total", "vouchers", "due"):
-        writer.writerow([label, "", "", "", "", "", "", "", body[label]])
+    writer.writerow(
+        ["booking", "instrument", "start", "end", "status", "billing", "hours", "rate", "amount"]
+    )
+    for line in body.lines:
+        writer.writerow(
+            [
+                line.booking,
+                line.instrument,
+                line.start.isoformat(),
+                line.end.isoformat(),
+                line.status,
+                line.billing,
+                line.hours,
+                line.rate,
+                line.amount,
+            ]
+        )
+    for label, value in (("total", body.total), ("vouchers", body.vouchers), ("due", body.due)):
+        writer.writerow([label, "", "", "", "", "", "", "", value])
     return out.getvalue()

@@ -1,10 +1,35 @@
-"""Who and what is on the platform: organisations and the instruments they may book.
+"""Who and what is on the platform: organisations, sites, the instrument catalogue, who is
+qualified for what, and the API keys organisations hold.
 
 The rows that every other package names (``organisations``, ``instruments``) are created and
 looked up here, once, so that "does this instrument exist" and "register an organisation" have
 one answer. Bookings, telemetry and money live in their own packages and only refer to these.
 """
 
-from pilotshare.registry.store import ensure_organisation, instrument_exists, require_instrument
+from pilotshare.registry.store import (
+    catalogue_row,
+    catalogue_rows,
+    ensure_organisation,
+    ensure_site,
+    grant_qualification,
+    insert_instrument,
+    insert_key,
+    instrument_exists,
+    live_key,
+    require_instrument,
+    revoke_qualification,
+)
 
-__all__ = ["ensure_organisation", "instrument_exists", "require_instrument"]
+__all__ = [
+    "catalogue_row",
+    "catalogue_rows",
+    "ensure_organisation",
+    "ensure_site",
+    "grant_qualification",
+    "insert_instrument",
+    "insert_key",
+    "instrument_exists",
+    "live_key",
+    "require_instrument",
+    "revoke_qualification",
+]

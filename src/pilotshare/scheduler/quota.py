@@ -40,6 +40,7 @@ async def check_quota(conn: asyncpg.Connection, org: str, slot: Interval) -> Non
         if used + hours > max_hours + 1e-9:
             start = slot[0].astimezone(UTC).isoformat().replace("+00:00", "Z")
             raise Conflict(
+                "quota_exceeded",
                 f"quota exceeded: organisation {org!r} may book {max_hours:g} h per "
-                f"{period} and has {used:g} h booked in the {period} of {start}"
+                f"{period} and has {used:g} h booked in the {period} of {start}",
             )

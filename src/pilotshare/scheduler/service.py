@@ -22,7 +22,7 @@ import asyncpg
 
 from pilotshare.core.clock import Clock
 from pilotshare.core.domain import BookingStatus
-from pilotshare.core.errors import BadInput, Conflict, NotFound, PilotshareError
+from pilotshare.core.errors import BadInput, Conflict, Forbidden, NotFound
 from pilotshare.scheduler import search, states, store
 from pilotshare.scheduler.allocation import Request
 from pilotshare.scheduler.metrics import BookingMetrics
@@ -46,8 +46,11 @@ P_UP_TTL_S: Final = 300.0
 _RETRYABLE = (asyncpg.exceptions.SerializationError, asyncpg.exceptions.DeadlockDetectedError)
 
 
-class NotQualified(PilotshareError):  # noqa: N818 - reads as the answer it is (403)
+class NotQualified(Forbidden):
     """The organisation may not book this instrument (it requires a qualification)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("not_qualified", detail)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +89,7 @@ class BookingService:
         """A booking of the caller's organisation (any, for an admin); ``NotFound`` otherwise."""
         found = await store.get_booking(self._pool, booking_id)
         if found is None or (not caller.admin and found.org != caller.org):
-            raise NotFound(f"no booking {booking_id}")
+            raise NotFound("no_booking", f"no booking {booking_id}")
         return found
 
     async def list_for(
@@ -166,7 +169,8 @@ class BookingService:
             to = states.apply(booking.status, Event.CANCEL)
         except IllegalTransition:
             raise Conflict(
-                f"booking {booking.id} is {booking.status} and can no longer be cancelled"
+                "not_cancellable",
+                f"booking {booking.id} is {booking.status} and can no longer be cancelled",
             ) from None
         usage = None
         if to is BookingStatus.RELEASED:  # it was in use: measured up to now
@@ -179,7 +183,10 @@ class BookingService:
         if done is None:
             fresh = await store.get_booking(self._pool, booking.id)
             status = fresh.status if fresh else booking.status
-            raise Conflict(f"booking {booking.id} is {status} and can no longer be cancelled")
+            raise Conflict(
+                "not_cancellable",
+                f"booking {booking.id} is {status} and can no longer be cancelled",
+            )
         if self._metrics:
             self._metrics.transitions.labels(done.status).inc()
         return done
@@ -252,8 +259,9 @@ class BookingService:
         if inst.closures:
             kind, reason, a, b = inst.closures[0]
             raise Conflict(
+                "closure",
                 f"instrument {inst.id!r} has a {kind} window from {_fmt(a)} to {_fmt(b)}"
-                + (f" ({reason})" if reason else "")
+                + (f" ({reason})" if reason else ""),
             )
         try:
             return await self._insert(caller, inst, slot, req.purpose)
@@ -262,12 +270,15 @@ class BookingService:
                 self._metrics.conflicts.inc()
             holder = await store.holder_of(self._pool, inst.id, slot)
             if holder is None:  # released meanwhile: the caller may simply try again
-                raise Conflict(f"instrument {inst.id!r} was just booked for that slot") from None
+                raise Conflict(
+                    "slot_taken", f"instrument {inst.id!r} was just booked for that slot"
+                ) from None
             buffer = inst.rules.setup_buffer
             extra = f" (plus a {buffer} setup buffer)" if buffer else ""
             raise Conflict(
+                "slot_taken",
                 f"instrument {inst.id!r} is already booked from {_fmt(holder.start)} to "
-                f"{_fmt(holder.end)}{extra}"
+                f"{_fmt(holder.end)}{extra}",
             ) from None
 
     async def _p_up(self, instruments: list[str]) -> dict[str, float]:
@@ -293,7 +304,7 @@ class BookingService:
         window = search_window(req.earliest, req.latest, now)
         instruments = await self._instruments(caller, req.instrument, req.kind, req.capabilities)
         if not instruments:
-            raise Conflict("no instrument matches the request")
+            raise Conflict("no_match", "no instrument matches the request")
         p_up = await self._p_up([i.id for i in instruments])
         want = Request(
             "api",
@@ -318,8 +329,9 @@ class BookingService:
                     self._metrics.allocation_seconds.observe(time.perf_counter() - started)
                 if chosen is None:
                     raise Conflict(
+                        "no_free_slot",
                         f"no free slot of {req.duration} between {_fmt(window[0])} and "
-                        f"{_fmt(window[1])}"
+                        f"{_fmt(window[1])}",
                     )
                 slot = (chosen.start, chosen.end)
                 if instruments[0].has_quota:
@@ -339,4 +351,6 @@ class BookingService:
             except asyncpg.ExclusionViolationError:
                 if self._metrics:
                     self._metrics.conflicts.inc()
-        raise Conflict("the matching instruments are being booked too fast; try again")
+        raise Conflict(
+            "booking_busy", "the matching instruments are being booked too fast; try again"
+        )

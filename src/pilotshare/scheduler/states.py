@@ -58,8 +58,10 @@ class IllegalTransition(Conflict):
     """The event is not allowed in the booking's current status (a 409 for a caller)."""
 
     def __init__(self, status: S, event: Event) -> None:
-        super().__init__(f"a booking that is {status} cannot take the event {event}")
-        self.status = status
+        super().__init__(
+            "illegal_transition", f"a booking that is {status} cannot take the event {event}"
+        )
+        self.from_status = status
         self.event = event
 
 

@@ -10,12 +10,15 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any, Final, TypeAlias
 from uuid import UUID
 
 import asyncpg
 
 from pilotshare.core.domain import BookingStatus
+from pilotshare.core.errors import NotFound
+from pilotshare.registry import ensure_organisation, require_instrument
 from pilotshare.scheduler.policy import BookingRules, Interval
 from pilotshare.scheduler.states import FINAL, HELD_SQL, QUOTA_COUNTED_SQL, Event, apply
 
@@ -414,3 +417,84 @@ async def booked_hours(conn: Conn, org: str, window: Interval) -> float:
 async def quotas(conn: Conn, org: str) -> dict[str, float]:
     rows = await conn.fetch("SELECT period, max_hours FROM booking_quotas WHERE org_id = $1", org)
     return {r["period"]: float(r["max_hours"]) for r in rows}
+
+
+async def set_quota(conn: asyncpg.Connection, org: str, period: str, max_hours: Decimal) -> None:
+    """Set ``org``'s quota for ``period`` (the organisation is created if new)."""
+    async with conn.transaction():
+        await ensure_organisation(conn, org)
+        await conn.execute(
+            """INSERT INTO booking_quotas (org_id, period, max_hours) VALUES ($1, $2, $3)
+               ON CONFLICT (org_id, period) DO UPDATE SET max_hours = EXCLUDED.max_hours""",
+            org,
+            period,
+            max_hours,
+        )
+
+
+async def drop_quota(conn: Conn, org: str, period: str) -> None:
+    """Remove ``org``'s quota for ``period``, if it had one."""
+    await conn.execute("DELETE FROM booking_quotas WHERE org_id = $1 AND period = $2", org, period)
+
+
+@dataclass(frozen=True, slots=True)
+class Closure:
+    """A maintenance window or blackout of one instrument."""
+
+    id: int
+    instrument: str
+    start: datetime
+    end: datetime
+    kind: str
+    reason: str
+
+
+async def add_closure(
+    conn: asyncpg.Connection, instrument: str, slot: Interval, kind: str, reason: str
+) -> tuple[Closure, list[str]]:
+    """Close ``instrument`` over ``slot``; with the ids of the held bookings it overlaps."""
+    async with conn.transaction():
+        await require_instrument(conn, instrument)
+        closure_id = await conn.fetchval(
+            "INSERT INTO maintenance_windows (instrument_id, period, kind, reason) "
+            "VALUES ($1, tstzrange($2, $3), $4, $5) RETURNING id",
+            instrument,
+            slot[0],
+            slot[1],
+            kind,
+            reason,
+        )
+        affected = await conn.fetch(
+            "SELECT id::text FROM bookings WHERE instrument_id = $1 AND period && tstzrange($2, $3)"
+            f" AND status IN {HELD_SQL} ORDER BY lower(period)",
+            instrument,
+            slot[0],
+            slot[1],
+        )
+    closure = Closure(closure_id, instrument, slot[0], slot[1], kind, reason)
+    return closure, [r["id"] for r in affected]
+
+
+async def open_closures(conn: Conn, instrument: str, now: datetime) -> list[Closure]:
+    """The instrument's closures that have not ended by ``now``, by start."""
+    rows = await conn.fetch(
+        'SELECT id, lower(period) AS start, upper(period) AS "end", kind, reason '
+        "FROM maintenance_windows WHERE instrument_id = $1 AND upper(period) > $2 "
+        "ORDER BY lower(period)",
+        instrument,
+        now,
+    )
+    return [
+        Closure(r["id"], instrument, r["start"], r["end"], r["kind"], r["reason"]) for r in rows
+    ]
+
+
+async def remove_closure(conn: Conn, instrument: str, closure_id: int) -> None:
+    """Reopen: delete a closure; ``NotFound`` when the instrument has none of this id."""
+    done = await conn.fetchval(
+        "DELETE FROM maintenance_windows WHERE id = $1 AND instrument_id = $2 RETURNING true",
+        closure_id,
+        instrument,
+    )
+    if not done:
+        raise NotFound("no_closure", f"no closure {closure_id} of {instrument!r}")

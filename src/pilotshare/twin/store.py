@@ -306,3 +306,43 @@ SPACING = "(extract(epoch FROM last_ts - first_ts) / nullif(samples - 1, 0))"
 _STATE_SECONDS_SUMS = ", ".join(
     f"coalesce(sum(n_{s.value} * {SPACING}), 0)::float8 AS {s.value}" for s in InstrumentState
 )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StoredReject:
+    """A kept reject, its payload cut to the first bytes asked for."""
+
+    id: int
+    received_at: datetime
+    topic: str
+    reason: str
+    detail: str
+    payload: bytes
+    size: int  # of the whole payload
+
+
+async def recent_rejects(
+    conn: asyncpg.Pool | asyncpg.Connection, *, limit: int, shown_bytes: int, reason: str | None
+) -> list[StoredReject]:
+    """The newest rejects first (only of ``reason``, when given)."""
+    rows = await conn.fetch(
+        """SELECT id, received_at, topic, reason, detail, substring(payload FROM 1 FOR $2)
+                  AS payload, length(payload) AS size
+           FROM rejects WHERE $3::text IS NULL OR reason = $3
+           ORDER BY received_at DESC, id DESC LIMIT $1""",
+        limit,
+        shown_bytes,
+        reason,
+    )
+    return [
+        StoredReject(
+            r["id"],
+            r["received_at"],
+            r["topic"],
+            r["reason"],
+            r["detail"],
+            bytes(r["payload"]),
+            r["size"],
+        )
+        for r in rows
+    ]

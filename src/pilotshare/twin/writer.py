@@ -38,6 +38,7 @@ __all__ = [
     "TelemetryItem",
     "TelemetryWriter",
     "live_from_row",
+    "live_snapshot",
 ]
 
 CHANNEL = "twin_changes"
@@ -192,6 +193,21 @@ class TelemetryWriter:
                 await _update_live(conn, changes, [None] * len(changes))
                 await conn.execute(_NOTIFY, [json.dumps(c.as_event()) for c in changes])
         return changes
+
+
+async def live_snapshot(
+    conn: asyncpg.Connection | asyncpg.Pool, *, site: str | None, instrument: str | None
+) -> list[Live]:
+    """The live rows of every instrument (or of one site, or one instrument), by id."""
+    rows = await conn.fetch(
+        f"""SELECT {_LIVE_COLUMNS} FROM instrument_live l
+            JOIN instruments i ON i.id = l.instrument_id
+            WHERE ($1::text IS NULL OR i.site_id = $1) AND ($2::text IS NULL OR i.id = $2)
+            ORDER BY l.instrument_id""",
+        site,
+        instrument,
+    )
+    return [live_from_row(r) for r in rows]
 
 
 def live_from_row(row: asyncpg.Record) -> Live:

@@ -4,18 +4,16 @@ maintenance windows and blackouts that close instruments (``/api/v1/instruments/
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from pilotshare.api.deps import AdminKey, ClockDep, CurrentKey, Pool
-from pilotshare.api.routes.bookings import Service, caller, forbidden_when_not_qualified
-from pilotshare.api.schemas import Problem, Slug
-from pilotshare.core.errors import NotFound
-from pilotshare.registry import require_instrument
-from pilotshare.scheduler.states import HELD_SQL
+from pilotshare.api.deps import AdminKey, BookingsDep, ClockDep, CurrentKey, Pool, caller
+from pilotshare.api.schemas import Slug, problems
+from pilotshare.scheduler import store
 
 router = APIRouter(prefix="/api/v1/availability", tags=["bookings"])
 
@@ -28,11 +26,11 @@ class FreeSlot(BaseModel):
     end: AwareDatetime
 
 
-@router.get("", response_model=list[FreeSlot], responses={403: {"model": Problem}})
+@router.get("", response_model=list[FreeSlot], responses=problems(401, 403, 422))
 async def availability(
     *,
     principal: CurrentKey,
-    svc: Service,
+    svc: BookingsDep,
     kind: Annotated[Slug | None, Query()] = None,
     instrument: Annotated[Slug | None, Query()] = None,
     capability: Annotated[list[str] | None, Query(description="repeat for several")] = None,
@@ -42,21 +40,20 @@ async def availability(
     earliest: Annotated[AwareDatetime | None, Query(description="default: now")] = None,
     latest: Annotated[AwareDatetime | None, Query(description="default: earliest + 7 days")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-) -> Any:
+) -> list[FreeSlot]:
     """Free intervals of every matching instrument, earliest first, after every booking rule
     (operating hours, maintenance, buffers, notice, horizon, qualification)."""
-    with forbidden_when_not_qualified():
-        slots = await svc.availability(
-            caller(principal),
-            instrument=instrument,
-            kind=kind,
-            capabilities=frozenset(capability or ()),
-            duration=duration,
-            earliest=earliest,
-            latest=latest,
-            limit=limit,
-        )
-    return [{"instrument": s.instrument, "start": s.start, "end": s.end} for s in slots]
+    slots = await svc.availability(
+        caller(principal),
+        instrument=instrument,
+        kind=kind,
+        capabilities=frozenset(capability or ()),
+        duration=duration,
+        earliest=earliest,
+        latest=latest,
+        limit=limit,
+    )
+    return [FreeSlot(instrument=s.instrument, start=s.start, end=s.end) for s in slots]
 
 
 class ClosureCreate(BaseModel):
@@ -77,6 +74,8 @@ class ClosureCreate(BaseModel):
 
 
 class ClosurePublic(BaseModel):
+    """A closure as stored."""
+
     id: int
     instrument: str
     start: AwareDatetime
@@ -87,6 +86,10 @@ class ClosurePublic(BaseModel):
         default=[], description="held bookings that overlap it (cancel or move them)"
     )
 
+    @classmethod
+    def of(cls, closure: store.Closure, affected: list[str] | None = None) -> ClosurePublic:
+        return cls.model_validate({**dataclasses.asdict(closure), "affected": affected or []})
+
 
 closures = APIRouter(prefix="/api/v1/instruments", tags=["bookings"])
 
@@ -95,68 +98,41 @@ closures = APIRouter(prefix="/api/v1/instruments", tags=["bookings"])
     "/{instrument}/closures",
     status_code=status.HTTP_201_CREATED,
     response_model=ClosurePublic,
-    responses={404: {"model": Problem}},
+    responses=problems(401, 403, 404, 422),
 )
-async def add_closure(instrument: str, body: ClosureCreate, pool: Pool, _: AdminKey) -> Any:
+async def add_closure(
+    instrument: str, body: ClosureCreate, pool: Pool, _: AdminKey
+) -> ClosurePublic:
     """Close an instrument for maintenance or a blackout (admin); nothing can be booked
     across it. Held bookings it overlaps stay and are listed in ``affected``."""
-    async with pool.acquire() as conn, conn.transaction():
-        await require_instrument(conn, instrument)
-        row = await conn.fetchrow(
-            "INSERT INTO maintenance_windows (instrument_id, period, kind, reason) "
-            "VALUES ($1, tstzrange($2, $3), $4, $5) RETURNING id",
-            instrument,
-            body.start,
-            body.end,
-            body.kind,
-            body.reason,
+    async with pool.acquire() as conn:
+        closure, affected = await store.add_closure(
+            conn, instrument, (body.start, body.end), body.kind, body.reason
         )
-        affected = await conn.fetch(
-            "SELECT id::text FROM bookings WHERE instrument_id = $1 AND period && tstzrange($2, $3)"
-            f" AND status IN {HELD_SQL} ORDER BY lower(period)",
-            instrument,
-            body.start,
-            body.end,
-        )
-    assert row is not None  # noqa: S101 - INSERT … RETURNING
-    return {
-        "id": row["id"],
-        "instrument": instrument,
-        **body.model_dump(),
-        "affected": [r["id"] for r in affected],
-    }
+    return ClosurePublic.of(closure, affected)
 
 
-@closures.get("/{instrument}/closures", response_model=list[ClosurePublic])
+@closures.get(
+    "/{instrument}/closures",
+    response_model=list[ClosurePublic],
+    responses=problems(401, 403, 422),
+)
 async def list_closures(
     instrument: str,
     pool: Pool,
     clock: ClockDep,
     _: CurrentKey,
-) -> Any:
+) -> list[ClosurePublic]:
     """Maintenance windows and blackouts that have not ended yet."""
-    rows = await pool.fetch(
-        'SELECT id, lower(period) AS start, upper(period) AS "end", kind, reason '
-        "FROM maintenance_windows WHERE instrument_id = $1 AND upper(period) > $2 "
-        "ORDER BY lower(period)",
-        instrument,
-        clock.now(),
-    )
-    return [{**dict(r), "instrument": instrument} for r in rows]
+    return [ClosurePublic.of(c) for c in await store.open_closures(pool, instrument, clock.now())]
 
 
 @closures.delete(
     "/{instrument}/closures/{closure_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses={404: {"model": Problem}},
+    responses=problems(401, 403, 404, 422),
 )
 async def remove_closure(instrument: str, closure_id: int, pool: Pool, _: AdminKey) -> Response:
     """Reopen: remove a maintenance window or blackout."""
-    done = await pool.fetchval(
-        "DELETE FROM maintenance_windows WHERE id = $1 AND instrument_id = $2 RETURNING true",
-        closure_id,
-        instrument,
-    )
-    if not done:
-        raise NotFound(f"no closure {closure_id} of {instrument!r}")
+    await store.remove_closure(pool, instrument, closure_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,36 +1,26 @@
-"""iCalendar feeds of bookings, per instrument or per organisation, behind a per-feed token.
+"""iCalendar feeds of bookings (``scheduler.feeds``), per instrument or per organisation.
 
-Calendar clients cannot send an API key, so a key holder creates a feed and gets a secret
-URL; only the token's SHA-256 is stored, and the feed can be revoked. An instrument feed
-shows other organisations' bookings as busy time only, unless an admin created it.
+A key holder creates a feed and gets a secret URL for calendar clients, which cannot send a
+key. An instrument feed shows other organisations' bookings as busy time only, unless an
+admin created it.
 """
 
 from __future__ import annotations
 
-import hashlib
-import secrets
-from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Response, status
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from pilotshare.api.deps import ClockDep, CurrentKey, Pool
 from pilotshare.api.ical import Event, calendar
-from pilotshare.api.schemas import Problem, Slug
+from pilotshare.api.schemas import Slug, problems
 from pilotshare.core.domain import Role
-from pilotshare.core.errors import BadInput, NotFound
+from pilotshare.core.errors import NotFound
 from pilotshare.registry import require_instrument
-from pilotshare.scheduler.states import ON_CALENDAR_SQL
+from pilotshare.scheduler import feeds
 
 router = APIRouter(prefix="/api/v1/calendars", tags=["calendars"])
-
-PAST = timedelta(days=31)
-FUTURE = timedelta(days=180)
-
-
-def _hash(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
 
 
 class FeedCreate(BaseModel):
@@ -49,6 +39,8 @@ class FeedCreate(BaseModel):
 
 
 class FeedPublic(BaseModel):
+    """A feed as created: its secret URL is shown this once."""
+
     id: str
     scope: Literal["instrument", "org"]
     subject: str
@@ -59,99 +51,59 @@ class FeedPublic(BaseModel):
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=FeedPublic,
-    responses={404: {"model": Problem}},
+    responses=problems(401, 403, 404, 422),
 )
-async def create_feed(body: FeedCreate, pool: Pool, principal: CurrentKey) -> Any:
+async def create_feed(body: FeedCreate, pool: Pool, principal: CurrentKey) -> FeedPublic:
     """A secret feed URL (shown once) of an instrument's bookings or your organisation's."""
     admin = principal.role == Role.ADMIN
+    scope: feeds.Scope
     if body.instrument is not None:
         scope, subject = "instrument", body.instrument
         await require_instrument(pool, subject)
     else:
         scope, subject = "org", str(body.org)
         if subject != principal.org and not admin:
-            raise NotFound(f"no organisation {subject!r}")
-    feed_id = secrets.token_hex(4)
-    token = f"psf_{feed_id}_{secrets.token_urlsafe(24)}"
-    await pool.execute(
-        "INSERT INTO calendar_feeds (id, token_hash, scope, subject, org_id, full_detail) "
-        "VALUES ($1, $2, $3, $4, $5, $6)",
-        feed_id,
-        _hash(token),
-        scope,
-        subject,
-        principal.org,
-        admin,
-    )
-    return {
-        "id": feed_id,
-        "scope": scope,
-        "subject": subject,
-        "url": f"{router.prefix}/{token}.ics",
-    }
+            raise NotFound("no_organisation", f"no organisation {subject!r}")
+    feed_id, token = await feeds.create(pool, feeds.Feed(scope, subject, principal.org, admin))
+    return FeedPublic(id=feed_id, scope=scope, subject=subject, url=f"{router.prefix}/{token}.ics")
 
 
 @router.delete(
-    "/{feed_id}", status_code=status.HTTP_204_NO_CONTENT, responses={404: {"model": Problem}}
+    "/{feed_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problems(401, 403, 404, 422),
 )
 async def revoke_feed(feed_id: str, pool: Pool, principal: CurrentKey, clock: ClockDep) -> Response:
     """Revoke a feed your organisation created (any, for an admin)."""
-    done = await pool.fetchval(
-        "UPDATE calendar_feeds SET revoked_at = $3 WHERE id = $1 AND revoked_at IS NULL "
-        "AND (org_id = $2 OR $4) RETURNING true",
-        feed_id,
-        principal.org,
-        clock.now(),
-        principal.role == Role.ADMIN,
+    await feeds.revoke(
+        pool, feed_id, org=principal.org, admin=principal.role == Role.ADMIN, now=clock.now()
     )
-    if not done:
-        raise NotFound(f"no feed {feed_id!r}")
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get(
     "/{token}.ics",
     response_class=Response,
-    responses={200: {"content": {"text/calendar": {}}}, 404: {"model": Problem}},
+    responses={
+        200: {"content": {"text/calendar": {"schema": {"type": "string"}}}},
+        **problems(404, 422),
+    },
 )
 async def feed(
     token: Annotated[str, Path(max_length=200)], pool: Pool, clock: ClockDep
 ) -> Response:
     """The feed itself (no API key: the token in the URL is the credential)."""
-    if not token.startswith("psf_"):
-        raise BadInput("bad_token", "not a calendar feed token")
-    row = await pool.fetchrow(
-        "SELECT scope, subject, org_id, full_detail FROM calendar_feeds "
-        "WHERE token_hash = $1 AND revoked_at IS NULL",
-        _hash(token),
-    )
-    if row is None:
-        raise NotFound("no such calendar feed")
     now = clock.now()
-    column = "b.instrument_id" if row["scope"] == "instrument" else "b.org_id"
-    bookings = await pool.fetch(
-        f"""SELECT b.id, b.instrument_id, b.org_id, lower(b.period) AS start,
-                   upper(b.period) AS "end", b.status, b.purpose
-            FROM bookings b
-            WHERE {column} = $1 AND b.period && tstzrange($2, $3)
-              AND b.status IN {ON_CALENDAR_SQL}
-            ORDER BY lower(b.period)""",
-        row["subject"],
-        now - PAST,
-        now + FUTURE,
-    )
-    events = []
-    for b in bookings:
-        visible = row["full_detail"] or b["org_id"] == row["org_id"]
-        summary = f"{b['instrument_id']}: " + (b["org_id"] if visible else "booked")
-        events.append(
-            Event(
-                uid=f"{b['id']}@pilotshare",
-                start=b["start"],
-                end=b["end"],
-                summary=summary,
-                description=(b["purpose"] if visible else ""),
-            )
+    found, entries = await feeds.read(pool, token, now)
+    events = [
+        Event(
+            uid=f"{e.id}@pilotshare",
+            start=e.start,
+            end=e.end,
+            summary=f"{e.instrument}: " + (e.org if e.visible else "booked"),
+            description=e.purpose if e.visible else "",
         )
-    name = f"pilotshare {row['scope']} {row['subject']}"
+        for e in entries
+    ]
+    name = f"pilotshare {found.scope} {found.subject}"
     return Response(calendar(name, events, now=now), media_type="text/calendar; charset=utf-8")

@@ -23,8 +23,8 @@ from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from pilotshare.api.deps import CurrentKey, Pool
-from pilotshare.api.schemas import Slug
-from pilotshare.twin.writer import CHANNEL, live_from_row
+from pilotshare.api.schemas import Slug, problems
+from pilotshare.twin.writer import CHANNEL, live_snapshot
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1", tags=["twin"])
@@ -108,10 +108,8 @@ class _EventStream(StreamingResponse):
             await asyncio.shield(self._cleanup())
 
 
-def _events(request: Request, pool: asyncpg.Pool) -> TwinEvents:
-    events: TwinEvents | None = getattr(request.app.state, "twin_events", None)
-    if events is None:
-        events = request.app.state.twin_events = TwinEvents(pool)
+def _events(request: Request) -> TwinEvents:
+    events: TwinEvents = request.app.state.twin_events  # built by create_app
     return events
 
 
@@ -121,22 +119,20 @@ def _sse(event: str, data: dict[str, Any] | str) -> str:
 
 
 async def _snapshot(pool: asyncpg.Pool, site: str | None, instrument: str | None) -> list[str]:
-    rows = await pool.fetch(
-        """SELECT l.instrument_id, i.site_id, l.online, l.state, l.since, l.last_seen,
-                  l.utilization, l.last_batch, l.agent, l.agent_version
-           FROM instrument_live l JOIN instruments i ON i.id = l.instrument_id
-           WHERE ($1::text IS NULL OR i.site_id = $1) AND ($2::text IS NULL OR i.id = $2)
-           ORDER BY l.instrument_id""",
-        site,
-        instrument,
-    )
-    return [_sse("snapshot", live_from_row(r).as_event()) for r in rows]
+    lives = await live_snapshot(pool, site=site, instrument=instrument)
+    return [_sse("snapshot", live.as_event()) for live in lives]
 
 
 @router.get(
     "/events",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "an event stream"}},
+    responses={
+        200: {
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "description": "an event stream",
+        },
+        **problems(401, 403, 422),
+    },
 )
 async def twin_events(
     request: Request,
@@ -146,7 +142,7 @@ async def twin_events(
     instrument: Annotated[Slug | None, Query(description="only this instrument")] = None,
 ) -> StreamingResponse:
     """Server-Sent Events: ``snapshot`` per instrument, then ``twin`` on every change."""
-    events = _events(request, pool)
+    events = _events(request)
     queue = await events.subscribe()
 
     async def stream() -> AsyncGenerator[str, None]:

@@ -15,8 +15,8 @@ from fastapi import APIRouter, Body, Query, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from pilotshare.api.deps import PlannerKey, Pool
-from pilotshare.api.job_views import JobPublic, JobQueued, visible_job
-from pilotshare.api.schemas import Problem
+from pilotshare.api.job_views import JobPublic, JobQueued, queued, visible_job
+from pilotshare.api.schemas import problems
 from pilotshare.core import jobs
 from pilotshare.core.domain import Role
 from pilotshare.scheduler.forecast import HORIZON_DAYS, REPLICATIONS, SEED_MAX, ForecastParams
@@ -53,15 +53,15 @@ class ForecastCreate(BaseModel):
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobQueued,
-    responses={422: {"model": Problem}},
+    responses=problems(401, 403, 422),
 )
 async def create_forecast(
     pool: Pool, principal: PlannerKey, body: Annotated[ForecastCreate | None, Body()] = None
-) -> Any:
+) -> JobQueued:
     """Queue a capacity forecast from the live state of the platform (no body: defaults)."""
     params = ForecastParams.parse((body or ForecastCreate()).model_dump())  # draws the seed
     job = await jobs.enqueue(pool, kind="forecast", org=principal.org, request=params.as_dict())
-    return {"id": job.id, "status": job.status.value}
+    return queued(job)
 
 
 class JobListed(BaseModel):
@@ -74,22 +74,22 @@ class JobListed(BaseModel):
     request: dict[str, Any]
 
 
-@router.get("", response_model=list[JobListed])
+@router.get("", response_model=list[JobListed], responses=problems(401, 403, 422))
 async def list_forecasts(
     pool: Pool, principal: PlannerKey, limit: Annotated[int, Query(ge=1, le=200)] = 20
-) -> Any:
+) -> list[JobListed]:
     """The newest forecasts of the caller's organisation (admins: all), newest first;
     including those queued by themselves when an instrument went down."""
     org = None if principal.role is Role.ADMIN else principal.org
     found = await jobs.recent(pool, kind="forecast", org=org, limit=limit)
     return [
-        {
-            "id": j.id,
-            "status": j.status.value,
-            "progress": j.progress,
-            "created_at": j.created_at,
-            "request": j.request,
-        }
+        JobListed(
+            id=j.id,
+            status=j.status.value,
+            progress=j.progress,
+            created_at=j.created_at,
+            request=j.request,
+        )
         for j in found
     ]
 
@@ -98,8 +98,8 @@ async def list_forecasts(
     "/{job_id}",
     response_model=JobPublic,
     response_model_exclude_unset=True,
-    responses={404: {"model": Problem}},
+    responses=problems(401, 403, 404, 422),
 )
-async def get_forecast(job_id: UUID, pool: Pool, principal: PlannerKey) -> Any:
+async def get_forecast(job_id: UUID, pool: Pool, principal: PlannerKey) -> JobPublic:
     """The forecast's status and progress, then its result (or why it failed)."""
     return await visible_job(pool, principal, job_id, kind="forecast", noun="forecast")

@@ -2,41 +2,43 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
 from pilotshare.api import catalog
 from pilotshare.api.deps import AdminKey, CurrentKey, Pool
-from pilotshare.api.schemas import InstrumentCreate, InstrumentPublic, Problem, Slug
+from pilotshare.api.schemas import InstrumentCreate, InstrumentPublic, Slug, problems
 
 router = APIRouter(prefix="/api/v1/instruments", tags=["instruments"])
 
 
-@router.get("", response_model=list[InstrumentPublic])
+@router.get("", response_model=list[InstrumentPublic], responses=problems(401, 403, 422))
 async def list_instruments(
     pool: Pool,
     _: CurrentKey,
     site: Annotated[Slug | None, Query(description="only this site")] = None,
     kind: Annotated[Slug | None, Query(description="only this kind")] = None,
-) -> list[dict[str, Any]]:
+) -> list[InstrumentPublic]:
     """Every instrument visible to any key, optionally of one site or kind."""
-    return [catalog.as_dict(i) for i in await catalog.list_instruments(pool, site=site, kind=kind)]
+    return await catalog.list_instruments(pool, site=site, kind=kind)
 
 
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=InstrumentPublic,
-    responses={409: {"model": Problem}, 403: {"model": Problem}},
+    responses=problems(401, 403, 409, 422),
 )
-async def create_instrument(body: InstrumentCreate, pool: Pool, _: AdminKey) -> dict[str, Any]:
+async def create_instrument(body: InstrumentCreate, pool: Pool, _: AdminKey) -> InstrumentPublic:
     """Register an instrument (admin); its site is created on first use."""
     async with pool.acquire() as conn:
-        return catalog.as_dict(await catalog.create_instrument(conn, body))
+        return await catalog.create_instrument(conn, body)
 
 
-@router.get("/{instrument}", response_model=InstrumentPublic, responses={404: {"model": Problem}})
-async def get_instrument(instrument: str, pool: Pool, _: CurrentKey) -> dict[str, Any]:
+@router.get(
+    "/{instrument}", response_model=InstrumentPublic, responses=problems(401, 403, 404, 422)
+)
+async def get_instrument(instrument: str, pool: Pool, _: CurrentKey) -> InstrumentPublic:
     """One instrument."""
-    return catalog.as_dict(await catalog.get_instrument(pool, instrument))
+    return await catalog.get_instrument(pool, instrument)

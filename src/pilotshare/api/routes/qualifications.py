@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from decimal import Decimal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from pilotshare.api.deps import AdminKey, CurrentKey, Pool
-from pilotshare.api.schemas import Money, Problem, Slug
-from pilotshare.core.domain import Role
-from pilotshare.core.errors import NotFound
-from pilotshare.registry import ensure_organisation, require_instrument
+from pilotshare import registry
+from pilotshare.api.deps import AdminKey, CurrentKey, Pool, own_organisation
+from pilotshare.api.schemas import Money, Slug, problems
+from pilotshare.scheduler import store
 
 router = APIRouter(tags=["access"])
 
@@ -22,33 +22,23 @@ OrgPath = Annotated[Slug, Path(description="an organisation")]
 @router.put(
     "/api/v1/instruments/{instrument}/qualifications/{org}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses={404: {"model": Problem}},
+    responses=problems(401, 403, 404, 422),
 )
 async def grant(instrument: str, org: OrgPath, pool: Pool, _: AdminKey) -> Response:
     """Qualify an organisation to book an instrument that requires it (idempotent)."""
-    async with pool.acquire() as conn, conn.transaction():
-        await require_instrument(conn, instrument)
-        await ensure_organisation(conn, org)
-        await conn.execute(
-            "INSERT INTO qualifications (instrument_id, org_id) VALUES ($1, $2) "
-            "ON CONFLICT DO NOTHING",
-            instrument,
-            org,
-        )
+    async with pool.acquire() as conn:
+        await registry.grant_qualification(conn, instrument, org)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.delete(
     "/api/v1/instruments/{instrument}/qualifications/{org}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses={404: {"model": Problem}},
+    responses=problems(401, 403, 404, 422),
 )
 async def revoke(instrument: str, org: OrgPath, pool: Pool, _: AdminKey) -> Response:
     """Withdraw a qualification; existing bookings stay (cancel them if they must go)."""
-    await require_instrument(pool, instrument)
-    await pool.execute(
-        "DELETE FROM qualifications WHERE instrument_id = $1 AND org_id = $2", instrument, org
-    )
+    await registry.revoke_qualification(pool, instrument, org)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -61,39 +51,45 @@ class Quota(BaseModel):
 
 
 class QuotaPublic(Quota):
+    """A quota and its period."""
+
     period: Period
 
 
-@router.get("/api/v1/organisations/{org}/quotas", response_model=list[QuotaPublic])
-async def list_quotas(org: OrgPath, pool: Pool, principal: CurrentKey) -> Any:
+@router.get(
+    "/api/v1/organisations/{org}/quotas",
+    response_model=list[QuotaPublic],
+    responses=problems(401, 403, 404, 422),
+)
+async def list_quotas(org: OrgPath, pool: Pool, principal: CurrentKey) -> list[QuotaPublic]:
     """An organisation's quotas (your own, or any for an admin)."""
-    if principal.org != org and principal.role != Role.ADMIN:
-        raise NotFound(f"no organisation {org!r}")
-    rows = await pool.fetch(
-        "SELECT period, max_hours FROM booking_quotas WHERE org_id = $1 ORDER BY period", org
-    )
-    return [{"period": r["period"], "max_hours": r["max_hours"]} for r in rows]
+    own_organisation(principal, org)
+    limits = await store.quotas(pool, org)
+    # stored with two decimals: the float's shortest text is the stored value
+    return [
+        QuotaPublic.model_validate({"period": period, "max_hours": Decimal(str(hours))})
+        for period, hours in sorted(limits.items())
+    ]
 
 
-@router.put("/api/v1/organisations/{org}/quotas/{period}", status_code=status.HTTP_204_NO_CONTENT)
+@router.put(
+    "/api/v1/organisations/{org}/quotas/{period}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problems(401, 403, 422),
+)
 async def set_quota(org: OrgPath, period: Period, body: Quota, pool: Pool, _: AdminKey) -> Response:
     """Set an organisation's quota for a period; bookings past it are refused with 409."""
-    async with pool.acquire() as conn, conn.transaction():
-        await ensure_organisation(conn, org)
-        await conn.execute(
-            """INSERT INTO booking_quotas (org_id, period, max_hours) VALUES ($1, $2, $3)
-               ON CONFLICT (org_id, period) DO UPDATE SET max_hours = EXCLUDED.max_hours""",
-            org,
-            period,
-            body.max_hours,
-        )
+    async with pool.acquire() as conn:
+        await store.set_quota(conn, org, period, body.max_hours)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.delete(
-    "/api/v1/organisations/{org}/quotas/{period}", status_code=status.HTTP_204_NO_CONTENT
+    "/api/v1/organisations/{org}/quotas/{period}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problems(401, 403, 422),
 )
 async def drop_quota(org: OrgPath, period: Period, pool: Pool, _: AdminKey) -> Response:
     """Remove a quota."""
-    await pool.execute("DELETE FROM booking_quotas WHERE org_id = $1 AND period = $2", org, period)
+    await store.drop_quota(pool, org, period)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from pilotshare.api.deps import AdminKey, Pool
-from pilotshare.api.schemas import Problem, Slug
+from pilotshare.api.schemas import Slug, problems
+from pilotshare.twin.store import recent_rejects
 
 router = APIRouter(prefix="/api/v1/rejects", tags=["twin"])
 
@@ -34,34 +35,26 @@ class RejectPublic(BaseModel):
 @router.get(
     "",
     response_model=list[RejectPublic],
-    responses={401: {"model": Problem}, 403: {"model": Problem}},
+    responses=problems(401, 403, 422),
 )
 async def list_rejects(
     pool: Pool,
     _: AdminKey,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     reason: Annotated[Slug | None, Query(description="only this reason")] = None,
-) -> list[dict[str, Any]]:
+) -> list[RejectPublic]:
     """The newest rejected messages first."""
-    rows = await pool.fetch(
-        """SELECT id, received_at, topic, reason, detail, substring(payload FROM 1 FOR $2)
-                  AS payload, length(payload) AS size
-           FROM rejects WHERE $3::text IS NULL OR reason = $3
-           ORDER BY received_at DESC, id DESC LIMIT $1""",
-        limit,
-        SHOWN_BYTES,
-        reason,
-    )
+    found = await recent_rejects(pool, limit=limit, shown_bytes=SHOWN_BYTES, reason=reason)
     return [
-        {
-            "id": r["id"],
-            "received_at": r["received_at"],
-            "topic": r["topic"],
-            "reason": r["reason"],
-            "detail": r["detail"],
-            "payload": bytes(r["payload"]).decode("utf-8", errors="replace"),
-            "payload_base64": base64.b64encode(bytes(r["payload"])).decode(),
-            "payload_size": r["size"],
-        }
-        for r in rows
+        RejectPublic(
+            id=r.id,
+            received_at=r.received_at,
+            topic=r.topic,
+            reason=r.reason,
+            detail=r.detail,
+            payload=r.payload.decode("utf-8", errors="replace"),
+            payload_base64=base64.b64encode(r.payload).decode(),
+            payload_size=r.size,
+        )
+        for r in found
     ]

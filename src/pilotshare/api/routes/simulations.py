@@ -15,14 +15,14 @@ import json
 from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, Request, status
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pilotshare.api.deps import PlannerKey, Pool
-from pilotshare.api.job_views import JobPublic, JobQueued, visible_job
-from pilotshare.api.schemas import Problem
+from pilotshare.api.job_views import JobPublic, JobQueued, queued, visible_job
+from pilotshare.api.schemas import problems
 from pilotshare.core import jobs
-from pilotshare.core.errors import BadInput
+from pilotshare.core.errors import BadInput, Unsupported
 from pilotshare.simulations.job import (
     KIND,
     MAX_REPLICATIONS,
@@ -73,10 +73,7 @@ async def _body(request: Request) -> SimulationCreate:
         except UnicodeDecodeError:
             raise BadInput("bad_scenario", "the scenario is not UTF-8 text") from None
     if kind != "application/json":
-        raise HTTPException(
-            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-            "send application/json or application/yaml",
-        )
+        raise Unsupported("unsupported_media_type", "send application/json or application/yaml")
     try:
         return SimulationCreate.model_validate(json.loads(raw))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -89,7 +86,7 @@ async def _body(request: Request) -> SimulationCreate:
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobQueued,
-    responses={422: {"model": Problem}, 415: {"model": Problem}},
+    responses=problems(401, 403, 415, 422),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -100,20 +97,20 @@ async def _body(request: Request) -> SimulationCreate:
         }
     },
 )
-async def create_simulation(request: Request, pool: Pool, principal: PlannerKey) -> Any:
+async def create_simulation(request: Request, pool: Pool, principal: PlannerKey) -> JobQueued:
     """Queue a what-if scenario: baseline and scenario with common random numbers."""
     body = await _body(request)
     checked, _ = SimulationRequest.parse(body.scenario, body.replications, body.seed)
     job = await jobs.enqueue(pool, kind=KIND, org=principal.org, request=checked.as_dict())
-    return {"id": job.id, "status": job.status.value}
+    return queued(job)
 
 
 @router.get(
     "/{job_id}",
     response_model=JobPublic,
     response_model_exclude_unset=True,
-    responses={404: {"model": Problem}},
+    responses=problems(401, 403, 404, 422),
 )
-async def get_simulation(job_id: UUID, pool: Pool, principal: PlannerKey) -> Any:
+async def get_simulation(job_id: UUID, pool: Pool, principal: PlannerKey) -> JobPublic:
     """The simulation's status and progress, then its report (or why it failed)."""
     return await visible_job(pool, principal, job_id, kind=KIND, noun="simulation")

@@ -3,31 +3,26 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, status
 from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from pilotshare.api.deps import AdminKey, ClockDep, CurrentKey, Pool
-from pilotshare.api.keys import Principal
-from pilotshare.api.schemas import Money, Problem, Slug
-from pilotshare.billing import statements as billing
-from pilotshare.core.domain import Role
-from pilotshare.core.errors import NotFound
-from pilotshare.registry import ensure_organisation
+from pilotshare import billing
+from pilotshare.api.deps import AdminKey, ClockDep, CurrentKey, Pool, own_organisation
+from pilotshare.api.schemas import Money, Slug, problems
 
 router = APIRouter(tags=["billing"])
 
 OrgPath = Annotated[Slug, Path(description="an organisation")]
 
 
-def _own(principal: Principal, org: str) -> None:
-    if principal.org != org and principal.role != Role.ADMIN:
-        raise NotFound(f"no organisation {org!r}")
-
-
 class StatementLine(BaseModel):
+    """One billed booking."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     booking: str
     instrument: str
     start: AwareDatetime
@@ -41,6 +36,10 @@ class StatementLine(BaseModel):
 
 
 class InstrumentTotal(BaseModel):
+    """A month's hours and charges on one instrument."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     instrument: str
     hours: Money
     amount: Money
@@ -48,6 +47,8 @@ class InstrumentTotal(BaseModel):
 
 class Statement(BaseModel):
     """A month's charges, what vouchers paid and what is due."""
+
+    model_config = ConfigDict(from_attributes=True)
 
     org: str
     month: str
@@ -64,9 +65,8 @@ class Statement(BaseModel):
     "/api/v1/statements/{org}/{month}",
     response_model=Statement,
     responses={
-        200: {"content": {"text/csv": {}}},
-        404: {"model": Problem},
-        422: {"model": Problem},
+        200: {"content": {"text/csv": {"schema": {"type": "string"}}}},
+        **problems(401, 403, 404, 422),
     },
 )
 async def get_statement(
@@ -75,9 +75,9 @@ async def get_statement(
     pool: Pool,
     principal: CurrentKey,
     format: Annotated[Literal["json", "csv"], Query()] = "json",
-) -> Any:
+) -> Statement | Response:
     """The monthly statement of your organisation (any organisation's, for an admin)."""
-    _own(principal, org)
+    own_organisation(principal, org)
     body = await billing.statement(pool, org, month)
     if format == "csv":
         return Response(
@@ -85,10 +85,12 @@ async def get_statement(
             media_type="text/csv",
             headers={"Content-Disposition": f'attachment; filename="{org}-{month}.csv"'},
         )
-    return body
+    return Statement.model_validate(body)
 
 
 class VoucherCreate(BaseModel):
+    """A grant of voucher balance."""
+
     model_config = ConfigDict(extra="forbid")
 
     amount: Decimal = Field(gt=0, max_digits=12, decimal_places=2)
@@ -96,6 +98,10 @@ class VoucherCreate(BaseModel):
 
 
 class VoucherPublic(BaseModel):
+    """A voucher grant."""
+
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     org: str
     amount: Money
@@ -104,6 +110,8 @@ class VoucherPublic(BaseModel):
 
 
 class Vouchers(BaseModel):
+    """An organisation's grants and what is left of them."""
+
     grants: list[VoucherPublic]
     balance: Money = Field(description="left after every statement up to this month")
 
@@ -112,37 +120,31 @@ class Vouchers(BaseModel):
     "/api/v1/organisations/{org}/vouchers",
     status_code=status.HTTP_201_CREATED,
     response_model=VoucherPublic,
+    responses=problems(401, 403, 422),
 )
 async def grant_voucher(
     org: OrgPath, body: VoucherCreate, pool: Pool, clock: ClockDep, _: AdminKey
-) -> Any:
+) -> VoucherPublic:
     """Grant an organisation voucher balance that pays its statements, oldest first (admin)."""
-    async with pool.acquire() as conn, conn.transaction():
-        await ensure_organisation(conn, org)
-        row = await conn.fetchrow(
-            "INSERT INTO vouchers (org_id, amount, note, granted_at) VALUES ($1, $2, $3, $4) "
-            "RETURNING id, org_id, amount, note, granted_at",
-            org,
-            body.amount,
-            body.note,
-            clock.now(),
-        )
-    assert row is not None  # noqa: S101 - INSERT … RETURNING
-    return {**dict(row), "org": row["org_id"]}
+    async with pool.acquire() as conn:
+        voucher = await billing.grant_voucher(conn, org, body.amount, body.note, clock.now())
+    return VoucherPublic.model_validate(voucher)
 
 
-@router.get("/api/v1/organisations/{org}/vouchers", response_model=Vouchers)
-async def list_vouchers(org: OrgPath, pool: Pool, clock: ClockDep, principal: CurrentKey) -> Any:
+@router.get(
+    "/api/v1/organisations/{org}/vouchers",
+    response_model=Vouchers,
+    responses=problems(401, 403, 404, 422),
+)
+async def list_vouchers(
+    org: OrgPath, pool: Pool, clock: ClockDep, principal: CurrentKey
+) -> Vouchers:
     """Voucher grants and the balance left after this month's statement."""
-    _own(principal, org)
-    rows = await pool.fetch(
-        "SELECT id, org_id, amount, note, granted_at FROM vouchers WHERE org_id = $1 "
-        "ORDER BY granted_at, id",
-        org,
-    )
+    own_organisation(principal, org)
+    grants = await billing.vouchers(pool, org)
     now = clock.now()
     current = await billing.statement(pool, org, f"{now.year:04d}-{now.month:02d}")
-    return {
-        "grants": [{**dict(r), "org": r["org_id"]} for r in rows],
-        "balance": current["voucher_balance"],
-    }
+    return Vouchers(
+        grants=[VoucherPublic.model_validate(g) for g in grants],
+        balance=current.voucher_balance,
+    )

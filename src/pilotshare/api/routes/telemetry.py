@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime, BaseModel, Field
 
 from pilotshare.api.deps import ClockDep, CurrentKey, Pool
-from pilotshare.api.schemas import Problem
-from pilotshare.core.errors import NotFound
+from pilotshare.api.schemas import problems
+from pilotshare.registry import require_instrument
 from pilotshare.twin.history import MAX_BUCKETS, BucketQuery, buckets
 
 router = APIRouter(prefix="/api/v1/instruments", tags=["twin"])
@@ -30,7 +30,7 @@ class TelemetryBucket(BaseModel):
 @router.get(
     "/{instrument}/telemetry",
     response_model=list[TelemetryBucket],
-    responses={404: {"model": Problem}, 422: {"model": Problem}},
+    responses=problems(401, 403, 404, 422),
 )
 async def get_telemetry(
     instrument: str,
@@ -49,11 +49,10 @@ async def get_telemetry(
             f" hourly rollup; at most {MAX_BUCKETS} buckets per query"
         ),
     ] = timedelta(hours=1),
-) -> list[dict[str, Any]]:
+) -> list[TelemetryBucket]:
     """Samples, mean utilisation and seconds per state, per bucket, aligned on Monday 00:00 UTC."""
     end = end or clock.now()
     start = start or end - timedelta(hours=24)
     query = BucketQuery(instrument, start, end, bucket)
-    if await pool.fetchval("SELECT 1 FROM instruments WHERE id = $1", instrument) is None:
-        raise NotFound(f"no instrument {instrument!r}")
-    return await buckets(pool, query)
+    await require_instrument(pool, instrument)
+    return [TelemetryBucket.model_validate(b) for b in await buckets(pool, query)]

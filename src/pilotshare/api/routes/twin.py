@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from pilotshare.api.deps import ClockDep, CurrentKey, Pool, SettingsDep
-from pilotshare.api.schemas import Problem
+from pilotshare.api.schemas import problems
 from pilotshare.core.errors import NotFound
 from pilotshare.twin.store import refresh_behaviour, twin_view
 
@@ -50,20 +49,20 @@ class TwinPublic(BaseModel):
     "/{instrument}/twin",
     response_model=TwinPublic,
     response_model_by_alias=True,
-    responses={404: {"model": Problem}},
+    responses=problems(401, 403, 404, 422),
 )
 async def get_twin(
     instrument: str, pool: Pool, clock: ClockDep, settings: SettingsDep, _: CurrentKey
-) -> dict[str, Any]:
+) -> TwinPublic:
     """Online flag, state and since when, last seen, utilisation, MTBF and MTTR."""
     gap = timedelta(seconds=settings.offline_after_s)
     now = clock.now()
     view = await twin_view(pool, instrument, now, offline_after=gap)
     if view is None:
-        raise NotFound(f"no instrument {instrument!r}")
+        raise NotFound("no_instrument", f"no instrument {instrument!r}")
     if view["learned_at"] is None and view["last_seen"] is not None:
         # never learned yet (no ingest has refreshed it): learn now, once
         await refresh_behaviour(pool, instrument, now, gap=gap)
         view = await twin_view(pool, instrument, now, offline_after=gap)
         assert view is not None  # noqa: S101 - it existed a moment ago
-    return view
+    return TwinPublic.model_validate(view)

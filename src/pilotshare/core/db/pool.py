@@ -29,3 +29,8 @@ async def connect(url: str) -> asyncpg.Connection:
     conn = await asyncpg.connect(url)
     await _init_connection(conn)
     return conn
+
+
+async def ping(pool: asyncpg.Pool) -> None:
+    """One round trip to the database; raises whatever keeps it from answering."""
+    await pool.fetchval("SELECT 1")
