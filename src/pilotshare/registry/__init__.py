@@ -5,6 +5,11 @@ looked up here, once, so that "does this instrument exist" and "register an orga
 one answer. Bookings, telemetry and money live in their own packages and only refer to these.
 """
 
-from pilotshare.registry.store import ensure_organisation, instrument_exists, require_instrument
+from pilotshare.registry.store import (
+    ensure_organisation,
+    grant_qualification,
+    instrument_exists,
+    require_instrument,
+)
 
-__all__ = ["ensure_organisation", "instrument_exists", "require_instrument"]
+__all__ = ["ensure_organisation", "grant_qualification", "instrument_exists", "require_instrument"]

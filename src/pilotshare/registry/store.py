@@ -1,4 +1,4 @@
-"""SQL of the registry: organisations and whether an instrument exists."""
+"""SQL of the registry: organisations, whether an instrument exists, who is qualified for it."""
 
 from __future__ import annotations
 
@@ -30,3 +30,12 @@ async def require_instrument(conn: Executor, instrument: str) -> None:
     """``NotFound`` unless the instrument is registered."""
     if not await instrument_exists(conn, instrument):
         raise NotFound(f"no instrument {instrument!r}")
+
+
+async def grant_qualification(conn: Executor, instrument: str, org: str) -> None:
+    """Qualify ``org`` to book ``instrument`` (idempotent; both must exist)."""
+    await conn.execute(
+        "INSERT INTO qualifications (instrument_id, org_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        instrument,
+        org,
+    )

@@ -11,7 +11,7 @@ from pilotshare.api.deps import AdminKey, CurrentKey, Pool
 from pilotshare.api.schemas import Money, Problem, Slug
 from pilotshare.core.domain import Role
 from pilotshare.core.errors import NotFound
-from pilotshare.registry import ensure_organisation, require_instrument
+from pilotshare.registry import ensure_organisation, grant_qualification, require_instrument
 
 router = APIRouter(tags=["access"])
 
@@ -29,12 +29,7 @@ async def grant(instrument: str, org: OrgPath, pool: Pool, _: AdminKey) -> Respo
     async with pool.acquire() as conn, conn.transaction():
         await require_instrument(conn, instrument)
         await ensure_organisation(conn, org)
-        await conn.execute(
-            "INSERT INTO qualifications (instrument_id, org_id) VALUES ($1, $2) "
-            "ON CONFLICT DO NOTHING",
-            instrument,
-            org,
-        )
+        await grant_qualification(conn, instrument, org)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
