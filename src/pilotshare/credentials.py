@@ -119,18 +119,16 @@ def _write(path: Path, text: str) -> None:
 async def registered_instruments(database_url: str, site: str | None) -> list[Instrument]:
     import asyncpg
 
+    from pilotshare.api.catalog import list_instruments
+
     conn = await connect(database_url)
     try:
-        rows = await conn.fetch(
-            "SELECT site_id, id FROM instruments WHERE $1::text IS NULL OR site_id = $1 "
-            "ORDER BY site_id, id",
-            site,
-        )
+        registered = await list_instruments(conn, site=site)
     except asyncpg.UndefinedTableError:
         raise PilotshareError("the database has no schema yet: run `pilotshare migrate`") from None
     finally:
         await conn.close()
-    return [Instrument(r["site_id"], r["id"]) for r in rows]
+    return sorted((Instrument(i.site, i.id) for i in registered), key=lambda i: (i.site, i.id))
 
 
 async def write_credentials(

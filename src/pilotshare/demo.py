@@ -22,7 +22,7 @@ import asyncpg
 from prometheus_client import CollectorRegistry
 
 from pilotshare.api.app import create_app
-from pilotshare.api.catalog import create_instrument
+from pilotshare.api.catalog import create_instrument, list_instruments
 from pilotshare.api.keys import create_key
 from pilotshare.api.schemas import InstrumentCreate
 from pilotshare.core.clock import Clock, SystemClock
@@ -33,7 +33,7 @@ from pilotshare.core.settings import Settings
 from pilotshare.edge_agent.adapters import SimulatedAdapter, SimulatedParams
 from pilotshare.edge_agent.config import AgentConfig
 from pilotshare.edge_agent.runner import Agent
-from pilotshare.registry import ensure_organisation
+from pilotshare.registry import ensure_organisation, grant_qualification
 from pilotshare.runtime import Runtime, runtime, stop_on_signals
 from pilotshare.scheduler.lifecycle import BookingLifecycle
 from pilotshare.scheduler.requests import BookingRequest
@@ -112,7 +112,7 @@ KEYS = (("platform", Role.ADMIN), ("acme-electronics", Role.PLANNER), ("greenbio
 
 async def seed(conn: asyncpg.Connection, site: str) -> dict[str, str] | None:
     """Seed the demo site once; returns the new keys by role, or None when already seeded."""
-    if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM instruments WHERE site_id = $1)", site):
+    if await list_instruments(conn, site=site):
         return None
     for org, name in ORGANISATIONS:
         await ensure_organisation(conn, org, name)
@@ -133,9 +133,7 @@ async def seed(conn: asyncpg.Connection, site: str) -> dict[str, str] | None:
                 setup_buffer_s=600,
             ),
         )
-    await conn.execute(
-        "INSERT INTO qualifications (instrument_id, org_id) VALUES ('bioreactor-1', 'greenbio')"
-    )
+    await grant_qualification(conn, "bioreactor-1", "greenbio")
     return {role.value: await create_key(conn, org=org, role=role) for org, role in KEYS}
 
 

@@ -15,9 +15,12 @@ from pilotshare.core.contract import payloads
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "pilotshare"
 
-#: Modules that must not run SQL themselves: they call store functions. (The composition
-#: root, ``demo.py``, ``services.py`` and ``cli.py``, joins this list once it is clean.)
-NO_SQL: tuple[Path, ...] = tuple(sorted((SRC / "api").rglob("*.py")))
+#: Modules that must not run SQL themselves: they call store functions. The API and the
+#: composition root; stores are ``store.py`` modules (and ``core/db``).
+COMPOSITION_ROOT = ("demo.py", "services.py", "cli.py", "credentials.py", "runtime.py")
+NO_SQL: tuple[Path, ...] = tuple(
+    sorted([*(SRC / "api").rglob("*.py"), *(SRC / m for m in COMPOSITION_ROOT)])
+)
 
 #: What runs a statement on an asyncpg connection or pool.
 _RUNS_SQL = re.compile(r"^(fetch|fetchrow|fetchval|execute|executemany|copy_\w+)$")

@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as hs
 
 from pilotshare.core.clock import FakeClock
-from pilotshare.twin.buffer import Backoff, ItemBuffer
+from pilotshare.twin.buffer import ItemBuffer
 from pilotshare.twin.items import RejectItem
 
 T = datetime(2026, 1, 1, tzinfo=UTC)
@@ -84,10 +83,3 @@ def test_chunks_keep_order_and_respect_the_size(weights: list[int], flush: int) 
     assert flat == [f"t/{n}" for n in range(len(weights))]
     for chunk in chunks:  # a chunk is over the size only when one item alone is
         assert sum(i.weight for i in chunk) <= flush or len(chunk) == 1
-
-
-def test_backoff_doubles_to_a_cap_and_resets() -> None:
-    b = Backoff(0.2, 1.0)
-    assert [b.next() for _ in range(5)] == pytest.approx([0.2, 0.4, 0.8, 1.0, 1.0])
-    b.reset()
-    assert b.next() == pytest.approx(0.2)

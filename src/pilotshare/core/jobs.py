@@ -39,12 +39,14 @@ from uuid import UUID
 
 import asyncpg
 
+from pilotshare.core.contract import JOB_QUEUE
+from pilotshare.core.db.errors import TRANSIENT, Retry
+from pilotshare.core.db.listen import Listener
 from pilotshare.core.domain import JobStatus
 from pilotshare.core.errors import BadInput, PilotshareError
 
 log = logging.getLogger(__name__)
 
-CHANNEL: Final = "pilotshare_jobs"
 _COLUMNS: Final = (
     "id, kind, org_id, status, progress, request, result, detail, created_at, started_at, "
     "finished_at, attempts"
@@ -113,7 +115,7 @@ async def enqueue(
         org,
         dict(request),
     )
-    await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, kind)
+    await conn.execute("SELECT pg_notify($1, $2)", JOB_QUEUE, kind)
     return Job.from_row(row)
 
 
@@ -252,43 +254,47 @@ class Worker:
         self._wake = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Claim and run jobs until ``stop`` is set; a job cut short is queued again."""
-        listener: asyncpg.Connection | None = None
-        try:
-            listener = await self.pool.acquire()
-            await listener.add_listener(CHANNEL, self._notified)
-        except (OSError, asyncpg.PostgresError):  # polling still works
-            log.warning("job worker: no LISTEN connection, polling every %.1fs", self.poll_s)
-        try:
-            while not stop.is_set():
-                try:
-                    await requeue_stale(
-                        self.pool, stale_after_s=self.stale_after_s, max_attempts=self.max_attempts
-                    )
-                    ran = await self.run_once(stop)
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                    log.warning("job worker: database error %s; retrying", exc)
-                    ran = False
-                if ran:
-                    continue
-                self._wake.clear()
-                waiters = {
-                    asyncio.ensure_future(stop.wait()),
-                    asyncio.ensure_future(self._wake.wait()),
-                }
-                await asyncio.wait(
-                    waiters, timeout=self.poll_s, return_when=asyncio.FIRST_COMPLETED
-                )
-                for w in waiters:
-                    w.cancel()
-        finally:
-            if listener is not None:
-                with contextlib.suppress(Exception):
-                    await listener.remove_listener(CHANNEL, self._notified)
-                await self.pool.release(listener)
+        """Claim and run jobs until ``stop`` is set; a job cut short is queued again.
 
-    def _notified(self, *_: object) -> None:
+        Notifications only wake it early: it also polls every ``poll_s``, so it works on
+        while its listener reconnects.
+        """
+        listener = Listener(
+            self.pool, (JOB_QUEUE,), self._notified, on_connect=self._listening, name="job worker"
+        )
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(listener.run(stop))
+            tasks.create_task(self._work(stop))
+
+    async def _work(self, stop: asyncio.Event) -> None:
+        retry = Retry(log, "job worker")
+        while not stop.is_set():
+            try:
+                await requeue_stale(
+                    self.pool, stale_after_s=self.stale_after_s, max_attempts=self.max_attempts
+                )
+                ran = await self.run_once(stop)
+            except TRANSIENT as exc:
+                await retry.after(exc, stop)
+                continue
+            except asyncpg.PostgresError:  # the database refused a statement: a bug to see
+                log.exception("job worker: the database refused a statement; carrying on")
+                await retry.wait(stop)
+                continue
+            retry.reset()
+            if ran:
+                continue
+            self._wake.clear()
+            waiters = {asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())}
+            await asyncio.wait(waiters, timeout=self.poll_s, return_when=asyncio.FIRST_COMPLETED)
+            for w in waiters:
+                w.cancel()
+
+    async def _notified(self, _channel: str, _kind: str) -> None:
         self._wake.set()
+
+    async def _listening(self) -> None:
+        self._wake.set()  # (re)connected: look for jobs queued while nobody listened
 
     async def run_once(self, stop: asyncio.Event | None = None) -> bool:
         """Claim one job and run it to its end; False when none was queued."""
@@ -337,7 +343,7 @@ class Worker:
     async def _beat(self, job_id: UUID) -> None:
         while True:
             await asyncio.sleep(self.heartbeat_s)
-            with contextlib.suppress(OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            with contextlib.suppress(*TRANSIENT):
                 await self.pool.execute(
                     "UPDATE jobs SET heartbeat_at = now() WHERE id = $1 AND worker = $2",
                     job_id,

@@ -24,17 +24,18 @@ stored telemetry, so a booking that ran unseen still completes with its measured
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Final
 from uuid import UUID
 
 import asyncpg
 from prometheus_client import CollectorRegistry
 
 from pilotshare.core.clock import Clock
-from pilotshare.core.contract import Channel, Command, Topic, encode
+from pilotshare.core.contract import BOOKING_CHANGES, TWIN_CHANGES, Channel, Command, Topic, encode
+from pilotshare.core.db.errors import TRANSIENT, Retry
+from pilotshare.core.db.listen import Listener
 from pilotshare.core.domain import BookingStatus
 from pilotshare.core.messaging import Publisher
 from pilotshare.scheduler import store
@@ -51,10 +52,6 @@ from pilotshare.scheduler.states import (
 from pilotshare.twin.state import Live
 
 log = logging.getLogger(__name__)
-
-TWIN_CHANNEL: Final = "twin_changes"
-BOOKING_CHANNEL: Final = "booking_changes"
-_TRANSIENT = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
 
 _ACTIVATE: Final = f"""
 UPDATE bookings b SET status = {CHECKED_IN_SQL}, activated_at = $1, updated_at = $1
@@ -148,7 +145,7 @@ class BookingLifecycle:
         self._min_interval = min_interval  # coalesces bursts of notifications
         self._metrics = booking_metrics(registry)
         self._wake = asyncio.Event()
-        self._lost = False
+        self._listener: Listener | None = None
         self.ready = asyncio.Event()
 
     async def on_twin_change(self, live: Live) -> None:
@@ -156,47 +153,44 @@ class BookingLifecycle:
         del live
         self._wake.set()
 
-    def _notified(self, *_: Any) -> None:
+    async def _notified(self, _channel: str, _payload: str) -> None:
         self._wake.set()
 
-    def _terminated(self, *_: Any) -> None:
-        self._lost = True  # notifications stopped: listen again on a new connection
-        self._wake.set()
+    async def _listening(self) -> None:
+        self._wake.set()  # (re)connected: settle what changed while nobody listened
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Listen and settle until ``stop`` is set; reconnects after database failures."""
-        backoff = 0.2
+        """Listen and settle until ``stop`` is set; carries on through database failures."""
+        self._listener = Listener(
+            self._pool,
+            (TWIN_CHANGES, BOOKING_CHANGES),
+            self._notified,
+            on_connect=self._listening,
+            name="booking lifecycle: listening",
+        )
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._listener.run(stop))
+            tasks.create_task(self._settle_loop(stop))
+
+    async def _settle_loop(self, stop: asyncio.Event) -> None:
+        retry = Retry(log, "booking lifecycle")
         while not stop.is_set():
             try:
-                async with self._pool.acquire() as conn:
-                    self._lost = False
-                    conn.add_termination_listener(self._terminated)
-                    await conn.add_listener(TWIN_CHANNEL, self._notified)
-                    await conn.add_listener(BOOKING_CHANNEL, self._notified)
-                    try:
-                        await self._loop(stop)
-                    finally:
-                        with contextlib.suppress(*_TRANSIENT):
-                            await conn.remove_listener(TWIN_CHANNEL, self._notified)
-                            await conn.remove_listener(BOOKING_CHANNEL, self._notified)
-            except _TRANSIENT as exc:
-                log.warning("booking lifecycle lost the database (%s); retrying", exc)
+                await self._loop(stop, retry)
+            except TRANSIENT as exc:
+                await retry.after(exc, stop)
             except Exception:  # a bad row must not stop every booking's lifecycle
                 log.exception("booking lifecycle failed; restarting it")
-            else:
-                return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), backoff)
-            backoff = min(backoff * 2, 5.0)
+                await retry.wait(stop)
 
-    async def _loop(self, stop: asyncio.Event) -> None:
+    async def _loop(self, stop: asyncio.Event, retry: Retry) -> None:
         while not stop.is_set():
-            if self._lost:
-                raise ConnectionError("the listening connection was closed")
             self._wake.clear()
             started = self._clock.monotonic()
             await self.settle()
-            self.ready.set()
+            retry.reset()
+            if self._listener is not None and self._listener.ready.is_set():
+                self.ready.set()  # listening, and settled since
             due = await self._pool.fetchval(NEXT_DUE, self.grace, self._clock.now())
             delay = self._resync.total_seconds()
             if due is not None:

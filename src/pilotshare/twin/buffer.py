@@ -16,20 +16,6 @@ from pilotshare.core.clock import Clock
 from pilotshare.twin.items import Item
 
 
-class Backoff:
-    """Exponential backoff from ``first`` to ``cap`` seconds."""
-
-    def __init__(self, first: float = 0.2, cap: float = 5.0) -> None:
-        self.first, self.cap, self._next = first, cap, first
-
-    def next(self) -> float:
-        delay, self._next = self._next, min(self._next * 2, self.cap)
-        return delay
-
-    def reset(self) -> None:
-        self._next = self.first
-
-
 class ItemBuffer:
     """Items waiting to be stored, weighed in samples; see the module docstring."""
 

@@ -42,6 +42,7 @@ from typing import Self
 
 import aiomqtt
 import asyncpg
+import paho.mqtt.client as paho
 from aiomqtt.exceptions import MqttConnectError
 from prometheus_client import CollectorRegistry
 
@@ -55,10 +56,11 @@ from pilotshare.core.contract import (
     parse_topic,
     subscription,
 )
+from pilotshare.core.db.errors import TRANSIENT, Backoff, Retry, pause
 from pilotshare.core.db.migrate import uses_timescale
 from pilotshare.core.errors import BadInput
 from pilotshare.core.settings import MqttEndpoint
-from pilotshare.twin.buffer import Backoff, ItemBuffer
+from pilotshare.twin.buffer import ItemBuffer
 from pilotshare.twin.connection import MqttPublisher, make_client
 from pilotshare.twin.items import FlushResult, Item, RejectItem, StatusItem, TelemetryItem
 from pilotshare.twin.metrics import IngestMetrics
@@ -70,15 +72,19 @@ log = logging.getLogger(__name__)
 
 Listener = Callable[[Live], Awaitable[None]]
 
-TRANSIENT: tuple[type[BaseException], ...] = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.exceptions.OperatorInterventionError,
-    asyncpg.exceptions.TransactionRollbackError,
-    asyncpg.exceptions.InsufficientResourcesError,
-)
+
+def paho_client(client: aiomqtt.Client) -> paho.Client:
+    """The paho client under an aiomqtt client: the one private access into aiomqtt.
+
+    aiomqtt's ``publish`` costs a future and a wait for each message; acks are many and
+    need no wait (paho retransmits QoS 1 by itself), so the ingest hands them to paho
+    directly. aiomqtt 2.x keeps it as ``_client``; ``tests/integration/test_ingest_paho.py``
+    fails the day that changes.
+    """
+    inner = client._client
+    if not isinstance(inner, paho.Client):  # pragma: no cover - only if aiomqtt changes
+        raise TypeError(f"aiomqtt.Client._client is a {type(inner).__name__}, not paho's")
+    return inner
 
 
 class Ingest:
@@ -237,8 +243,7 @@ class Ingest:
             finally:
                 self._client = None
                 self.ready.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), backoff.next())
+            await pause(self._stopping, backoff.next())
 
     async def _serve(self, client: aiomqtt.Client) -> None:
         telemetry = subscription(Channel.TELEMETRY, site=self._site)
@@ -295,7 +300,7 @@ class Ingest:
 
     async def _write_loop(self) -> None:
         assert self._writer is not None  # noqa: S101
-        backoff = Backoff()
+        retry = Retry(log, "ingest: storing a flush")
         while True:
             chunk = await self._buffer.take()
             if chunk is None:
@@ -306,15 +311,12 @@ class Ingest:
             except TRANSIENT as exc:
                 self._buffer.put_back(chunk)
                 self.metrics.db_errors.inc()
-                delay = backoff.next()
-                log.warning("database write failed (%s); retrying in %.1f s", exc, delay)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._drained.wait(), delay)
+                await retry.after(exc, self._drained)
                 continue
             except asyncpg.PostgresError:
                 log.exception("the database refused a flush; isolating the message at fault")
                 result = await self._isolate(chunk)
-            backoff.reset()
+            retry.reset()
             committed = self._clock.monotonic()
             self.metrics.commit_latency.observe(committed - started)
             self._buffer.done(chunk)
@@ -372,11 +374,11 @@ class Ingest:
         client = self._client
         if client is None or not result.acks:
             return
-        paho = client._client
+        direct = paho_client(client)
         failed = 0
         for topic, batches in result.acks.items():
             payload = encode(Ack(batches=tuple(sorted(set(batches)))))
-            if paho.publish(str(topic), payload, qos=1).rc != 0:
+            if direct.publish(str(topic), payload, qos=1).rc != 0:
                 failed += 1
         if failed:
             log.info("%d acks not sent (not connected); agents will resend", failed)
@@ -401,20 +403,18 @@ class Ingest:
 
     async def _detect_timescale(self, stop: asyncio.Event) -> bool | None:
         """Whether telemetry is a hypertable; waits (with backoff) for the database."""
-        backoff = Backoff()
+        retry = Retry(log, "ingest: starting")
         while not stop.is_set():
             try:
                 async with self._pool.acquire() as conn:
                     return await uses_timescale(conn)
             except TRANSIENT as exc:
-                delay = backoff.next()
-                log.warning("database unreachable (%s); retrying in %.1f s", exc, delay)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
+                await retry.after(exc, stop)
         return None
 
     async def _sweep_loop(self) -> None:
         assert self._writer is not None  # noqa: S101
+        retry = Retry(log, "ingest: offline sweep")
         while True:
             await asyncio.sleep(self._sweep_interval)
             try:
@@ -426,12 +426,14 @@ class Ingest:
                 self.metrics.online.set(online)
                 self._writer.forget()
             except TRANSIENT as exc:
-                log.info("offline sweep skipped: %s", exc)
+                await retry.after(exc, self._stopping)
                 continue
+            retry.reset()
             await self._announce(changes)
 
     async def _learn_loop(self) -> None:
         """Refresh each instrument's learned behaviour (MTBF, MTTR, fits) in the background."""
+        retry = Retry(log, "ingest: behaviour refresh")
         while True:
             await asyncio.sleep(min(self._behaviour_every, 30.0))
             try:
@@ -441,7 +443,8 @@ class Ingest:
                     gap=self._offline_after,
                     older_than=timedelta(seconds=self._behaviour_every),
                 )
+                retry.reset()
             except TRANSIENT as exc:
-                log.info("behaviour refresh skipped: %s", exc)
+                await retry.after(exc, self._stopping)
             except asyncpg.PostgresError:
                 log.exception("behaviour refresh failed")

@@ -23,14 +23,13 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from pilotshare.core.contract import Channel
+from pilotshare.core.contract import TWIN_CHANGES, Channel
 from pilotshare.core.domain import InstrumentState
 from pilotshare.twin import rows
 from pilotshare.twin.items import FlushResult, Item, RejectItem, StatusItem, TelemetryItem
 from pilotshare.twin.state import Live, apply_samples, apply_silence, apply_status
 
 __all__ = [
-    "CHANNEL",
     "FlushResult",
     "Item",
     "RejectItem",
@@ -40,8 +39,6 @@ __all__ = [
     "live_from_row",
     "live_snapshot",
 ]
-
-CHANNEL = "twin_changes"
 
 _LIVE_COLUMNS = """l.instrument_id, i.site_id, l.online, l.state, l.since, l.last_seen,
     l.utilization, l.last_batch, l.agent, l.agent_version"""
@@ -56,7 +53,7 @@ FROM unnest($1::text[], $2::bool[], $3::text[], $4::timestamptz[], $5::timestamp
           agent_version, status_at)
 WHERE l.instrument_id = u.id"""
 
-_NOTIFY = f"SELECT pg_notify('{CHANNEL}', x) FROM unnest($1::text[]) AS x"
+_NOTIFY = f"SELECT pg_notify('{TWIN_CHANGES}', x) FROM unnest($1::text[]) AS x"
 
 _REJECTS = """INSERT INTO rejects (received_at, topic, reason, detail, payload)
 SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::bytea[])"""

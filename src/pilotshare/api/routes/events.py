@@ -5,7 +5,8 @@ online flag or state. The API holds one ``LISTEN`` connection (taken from the po
 least one stream is open) and fans each notification out to every stream. A stream starts
 with one ``snapshot`` event per instrument, then sends ``twin`` events as they happen and a
 comment every ``KEEPALIVE_S`` so proxies keep it open. If the listening connection is lost
-(database restart) the streams end; ``EventSource`` reconnects by itself after ``retry``.
+(database restart) it listens again, and then the streams end; ``EventSource`` reconnects by
+itself after ``retry`` and starts from a fresh snapshot.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from starlette.types import Receive, Scope, Send
 
 from pilotshare.api.deps import CurrentKey, Pool
 from pilotshare.api.schemas import Slug, problems
-from pilotshare.twin.writer import CHANNEL, live_snapshot
+from pilotshare.core.contract import TWIN_CHANGES
+from pilotshare.core.db.listen import Listener
+from pilotshare.twin.writer import live_snapshot
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1", tags=["twin"])
@@ -32,51 +35,66 @@ router = APIRouter(prefix="/api/v1", tags=["twin"])
 KEEPALIVE_S = 15.0
 POLL_S = 1.0  # how often a quiet stream checks whether its client is gone
 QUEUE = 1000  # events per stream; a stream this far behind loses its oldest ones
+CONNECT_S = 5.0  # how long a new stream waits for the listener before it gives up (503)
 
 
 class TwinEvents:
-    """One LISTEN connection, fanned out to every open stream."""
+    """One ``Listener`` on ``twin_changes``, fanned out to every open stream.
+
+    It listens only while at least one stream is open. After the listener reconnects, the
+    open streams end (they may have missed changes); their clients reconnect and start again
+    from a fresh snapshot.
+    """
 
     def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
+        self._listener = Listener(
+            pool,
+            (TWIN_CHANGES,),
+            self._on_notify,
+            on_connect=self._on_connect,
+            name="twin event streams",
+        )
         self._queues: set[asyncio.Queue[str | None]] = set()
-        self._conn: asyncpg.Connection | None = None
         self._lock = asyncio.Lock()
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
 
     async def subscribe(self) -> asyncio.Queue[str | None]:
+        """A queue of notifications, once the listener is in place (``TimeoutError`` if it
+        cannot be within ``CONNECT_S``: the database is unavailable)."""
         queue: asyncio.Queue[str | None] = asyncio.Queue(QUEUE)
         async with self._lock:
-            if self._conn is None:
-                conn = await self._pool.acquire()
-                try:
-                    await conn.add_listener(CHANNEL, self._on_notify)
-                    conn.add_termination_listener(self._on_lost)
-                except BaseException:
-                    await self._pool.release(conn)
-                    raise
-                self._conn = conn
+            if self._task is None:
+                self._stop = asyncio.Event()
+                self._task = asyncio.create_task(self._listener.run(self._stop))
+            try:
+                await asyncio.wait_for(self._listener.ready.wait(), CONNECT_S)
+            except TimeoutError:
+                if not self._queues:
+                    await self._halt()
+                raise
             self._queues.add(queue)
         return queue
 
     async def unsubscribe(self, queue: asyncio.Queue[str | None]) -> None:
         async with self._lock:
             self._queues.discard(queue)
-            if self._queues or self._conn is None:
-                return
-            conn, self._conn = self._conn, None
-            try:
-                conn.remove_termination_listener(self._on_lost)
-                with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
-                    await conn.remove_listener(CHANNEL, self._on_notify)
-            finally:
-                await self._pool.release(conn)
+            if not self._queues:
+                await self._halt()
 
-    def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+    async def _halt(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            self._stop.set()
+            await task
+
+    async def _on_notify(self, _channel: str, payload: str) -> None:
         self._fan_out(payload)
 
-    def _on_lost(self, _conn: object) -> None:
-        log.info("event stream lost its database connection; streams end, clients reconnect")
-        self._fan_out(None)
+    async def _on_connect(self) -> None:
+        if self._queues:
+            log.info("event streams: listening again; open streams end, clients reconnect")
+            self._fan_out(None)
 
     def _fan_out(self, payload: str | None) -> None:
         for queue in self._queues:
@@ -146,7 +164,7 @@ async def twin_events(
     queue = await events.subscribe()
 
     async def stream() -> AsyncGenerator[str, None]:
-        yield f"retry: 3000\n: pilotshare twin events on {CHANNEL}\n\n"
+        yield f"retry: 3000\n: pilotshare twin events on {TWIN_CHANGES}\n\n"
         for line in await _snapshot(pool, site, instrument):
             yield line
         quiet = 0.0

@@ -1,9 +1,11 @@
-"""The wire contract (CONTRACT §2): the only code that knows topics and payload shapes.
+"""The wire contract (CONTRACT §2): the only code that knows topics and payload shapes,
+and the names of the database's notification channels.
 
 Agents and the backend both encode and decode through here, so a change of the wire format is
 a change of this package and of its golden payloads in ``tests/contract``.
 """
 
+from pilotshare.core.contract.channels import BOOKING_CHANGES, JOB_QUEUE, TWIN_CHANGES
 from pilotshare.core.contract.payloads import (
     MAX_FUTURE,
     MAX_PAYLOAD_BYTES,
@@ -21,8 +23,11 @@ from pilotshare.core.contract.payloads import (
 from pilotshare.core.contract.topics import Channel, Topic, parse_topic, subscription
 
 __all__ = [
+    "BOOKING_CHANGES",
+    "JOB_QUEUE",
     "MAX_FUTURE",
     "MAX_PAYLOAD_BYTES",
+    "TWIN_CHANGES",
     "Ack",
     "Channel",
     "Command",

@@ -16,7 +16,6 @@ Run it beside the job worker: ``await RiskWatch(pool, clock=clock).run(stop)``
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from datetime import timedelta
@@ -26,13 +25,12 @@ import asyncpg
 
 from pilotshare.core import jobs
 from pilotshare.core.clock import Clock
+from pilotshare.core.contract import TWIN_CHANGES
+from pilotshare.core.db.listen import Listener
 from pilotshare.scheduler.forecast import ForecastParams
 from pilotshare.scheduler.states import HELD_SQL
 
 log = logging.getLogger(__name__)
-
-CHANNEL: Final = "twin_changes"
-_TRANSIENT = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
 
 _AFFECTED: Final = f"""
 SELECT org_id FROM bookings
@@ -62,46 +60,19 @@ class RiskWatch:
     ) -> None:
         self.pool, self.clock = pool, clock
         self.horizon_days, self.replications, self.quiet_s = horizon_days, replications, quiet_s
-        self._queue: asyncio.Queue[str] = asyncio.Queue()
 
-    def _notified(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+    async def _notified(self, _channel: str, payload: str) -> None:
         try:
             event: dict[str, Any] = json.loads(payload)
         except ValueError:
             return
         if event.get("state") == "down" and isinstance(event.get("instrument"), str):
-            self._queue.put_nowait(event["instrument"])
+            await self.instrument_down(event["instrument"])
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Listen until ``stop`` is set; reconnects after database failures."""
-        while not stop.is_set():
-            try:
-                async with self.pool.acquire() as conn:
-                    await conn.add_listener(CHANNEL, self._notified)
-                    try:
-                        await self._loop(stop)
-                    finally:
-                        with contextlib.suppress(*_TRANSIENT):
-                            await conn.remove_listener(CHANNEL, self._notified)
-            except _TRANSIENT as exc:
-                log.warning("risk watch lost the database (%s); retrying", exc)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), 2.0)
-            else:
-                return
-
-    async def _loop(self, stop: asyncio.Event) -> None:
-        stopping = asyncio.ensure_future(stop.wait())
-        try:
-            while not stop.is_set():
-                getting = asyncio.ensure_future(self._queue.get())
-                await asyncio.wait({getting, stopping}, return_when=asyncio.FIRST_COMPLETED)
-                if not getting.done():
-                    getting.cancel()
-                    return
-                await self.instrument_down(getting.result())
-        finally:
-            stopping.cancel()
+        """Listen until ``stop`` is set; carries on through database failures."""
+        listener = Listener(self.pool, (TWIN_CHANGES,), self._notified, name="risk watch")
+        await listener.run(stop)
 
     async def instrument_down(self, instrument: str) -> jobs.Job | None:
         """Queue a forecast for a down instrument's bookings (None: nothing to do, or done
