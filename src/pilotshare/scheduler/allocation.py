@@ -65,7 +65,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Final
 
-from pilotshare.scheduler.policy import Interval, subtract
+from pilotshare.core.intervals import subtract
+from pilotshare.scheduler.policy import Interval
 
 _ZERO: Final = timedelta(0)
 
@@ -176,7 +177,7 @@ def allocate(request: Request, candidates: Iterable[Candidate], now: datetime) -
 def take(candidate: Candidate, start: datetime, end: datetime) -> Candidate:
     """The candidate with ``[start, end)`` booked: that slot and its buffers are no longer free."""
     buf = candidate.setup_buffer
-    return replace(candidate, free=tuple(subtract(candidate.free, [(start - buf, end + buf)])))
+    return replace(candidate, free=subtract(candidate.free, [(start - buf, end + buf)]))
 
 
 def _run(
