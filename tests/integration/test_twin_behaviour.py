@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import numpy as np
 import pytest
+from tests.support.twin import telemetry_writer
 
 from ingest_support import register
 from pilotshare.core.contract import Sample, TelemetryBatch, Topic, encode
@@ -23,7 +24,6 @@ from pilotshare.twin.store import (
     stored_intervals,
     sync_intervals,
 )
-from pilotshare.twin.writer import TelemetryWriter
 
 T0 = datetime(2026, 4, 6, tzinfo=UTC)
 GAP = timedelta(seconds=30)
@@ -46,7 +46,7 @@ def random_history(seed: int, n: int = 3000) -> list[tuple[datetime, S]]:
 async def store_samples(
     pool: asyncpg.Pool, site: str, inst: str, out: list[tuple[datetime, S]]
 ) -> None:
-    writer = TelemetryWriter(pool, timescale=False, offline_after=GAP)
+    writer = await telemetry_writer(pool, GAP)
     t = out[-1][0]
     for n in range(0, len(out), 500):
         samples = tuple(Sample(ts=ts, state=st) for ts, st in out[n : n + 500])
