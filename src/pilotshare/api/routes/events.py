@@ -24,7 +24,8 @@ from starlette.types import Receive, Scope, Send
 
 from pilotshare.api.deps import CurrentKey, Pool
 from pilotshare.api.schemas import Slug
-from pilotshare.twin.writer import CHANNEL, live_from_row
+from pilotshare.twin.store import lives
+from pilotshare.twin.writer import CHANNEL
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1", tags=["twin"])
@@ -121,16 +122,10 @@ def _sse(event: str, data: dict[str, Any] | str) -> str:
 
 
 async def _snapshot(pool: asyncpg.Pool, site: str | None, instrument: str | None) -> list[str]:
-    rows = await pool.fetch(
-        """SELECT l.instrument_id, i.site_id, l.online, l.state, l.since, l.last_seen,
-                  l.utilization, l.last_batch, l.agent, l.agent_version
-           FROM instrument_live l JOIN instruments i ON i.id = l.instrument_id
-           WHERE ($1::text IS NULL OR i.site_id = $1) AND ($2::text IS NULL OR i.id = $2)
-           ORDER BY l.instrument_id""",
-        site,
-        instrument,
-    )
-    return [_sse("snapshot", live_from_row(r).as_event()) for r in rows]
+    return [
+        _sse("snapshot", live.as_event())
+        for live in await lives(pool, site=site, instrument=instrument)
+    ]
 
 
 @router.get(

@@ -37,6 +37,7 @@ from pilotshare.twin.model import (
     UsageSpec,
 )
 from pilotshare.twin.stats import Behaviour, Interval, learn
+from pilotshare.twin.store import lives
 from pilotshare.twin.timeline import DAY
 
 #: Priors used where an instrument's history is too thin; results flag them.
@@ -139,10 +140,10 @@ async def load_inputs(
     since = now - timedelta(days=history_days)
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         rows = await conn.fetch(
-            """SELECT i.*, s.timezone, l.state AS live_state, l.online
-               FROM instruments i JOIN sites s ON s.id = i.site_id
-               LEFT JOIN instrument_live l ON l.instrument_id = i.id ORDER BY i.id"""
+            """SELECT i.*, s.timezone FROM instruments i JOIN sites s ON s.id = i.site_id
+               ORDER BY i.id"""
         )
+        live = {x.instrument: x.current_state for x in await lives(conn)}
         maint: dict[str, list[tuple[datetime, datetime]]] = {}
         for r in await conn.fetch(
             """SELECT instrument_id, lower(period) AS a, upper(period) AS b
@@ -175,7 +176,7 @@ async def load_inputs(
         )
         instruments = []
         for r in rows:
-            state = r["live_state"] if r["online"] else None
+            state = live.get(r["id"])
             instruments.append(
                 InstrumentInput(
                     id=r["id"],
@@ -183,7 +184,7 @@ async def load_inputs(
                     capabilities=frozenset(r["capabilities"]),
                     rules=BookingRules.from_row(r, r["timezone"]),
                     hourly_rate=float(r["hourly_rate"]),
-                    state=state,
+                    state=state.value if state is not None else None,
                     behaviour=await load_behaviour(conn, r["id"], since, now),
                     maintenance=tuple(maint.get(r["id"], ())),
                 )
