@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -213,10 +213,19 @@ async def refresh_behaviour(
 
 async def stored_behaviour(pool: asyncpg.Pool, instrument: str) -> Behaviour | None:
     """The last learned behaviour of an instrument (None: never learned yet)."""
-    detail = await pool.fetchval(
-        "SELECT detail FROM instrument_behaviour WHERE instrument_id = $1", instrument
+    return (await stored_behaviours(pool, [instrument])).get(instrument)
+
+
+async def stored_behaviours(
+    conn: asyncpg.Connection | asyncpg.Pool, instruments: Sequence[str]
+) -> dict[str, Behaviour]:
+    """The last learned behaviour of each of ``instruments`` that has one."""
+    rows = await conn.fetch(
+        """SELECT instrument_id, detail FROM instrument_behaviour
+           WHERE instrument_id = ANY($1::text[]) AND detail IS NOT NULL""",
+        list(instruments),
     )
-    return behaviour_from_json(detail) if detail else None
+    return {r["instrument_id"]: behaviour_from_json(r["detail"]) for r in rows}
 
 
 async def refresh_all_behaviours(
