@@ -37,6 +37,7 @@ from pilotshare.edge_agent.adapters.simulated import SimulatedInstrument, Simula
 from pilotshare.scheduler.allocation import Candidate, Request, allocate
 from pilotshare.scheduler.forecast import ForecastParams, compute
 from pilotshare.scheduler.policy import BookingRules, OperatingCalendar, free_intervals
+from pilotshare.twin.store import refresh_behaviour
 
 H = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -305,6 +306,8 @@ async def test_forecast_predicts_the_next_week(pool: asyncpg.Pool) -> None:
     world.run(T0, NOW, rng)
     async with pool.acquire() as conn:
         await store_history(conn, world)
+        for ident in world.instruments:  # what the ingest's background refresh would store
+            await refresh_behaviour(pool, ident, NOW, gap=SAMPLE, window=NOW - T0)
         result = await compute(
             conn, ForecastParams(horizon_days=7, replications=200, seed=3), NOW, workers=2
         )

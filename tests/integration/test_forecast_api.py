@@ -22,9 +22,12 @@ from api_support import auth as key
 from pilotshare.core.clock import FakeClock
 from pilotshare.core.jobs import Worker
 from pilotshare.scheduler.forecast import forecast_handler
+from pilotshare.scheduler.forecast.inputs import build_site, load_inputs
+from pilotshare.twin.store import refresh_behaviour
 
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)  # a Monday
 H = timedelta(hours=1)
+SAMPLE = timedelta(minutes=5)
 OFFICE = {d: [["08:00", "18:00"]] for d in ("mon", "tue", "wed", "thu", "fri")}
 
 
@@ -39,8 +42,11 @@ async def client(pool: asyncpg.Pool, clock: FakeClock) -> AsyncIterator[httpx.As
         yield c
 
 
-async def seed_site(pool: asyncpg.Pool) -> dict[str, str]:
-    """The site of the module docstring; returns booking ids by name."""
+async def seed_site(pool: asyncpg.Pool, *, learn: bool = True) -> dict[str, str]:
+    """The site of the module docstring; returns booking ids by name.
+
+    ``learn``: the twin has learned sem-2's behaviour from its telemetry (else not yet).
+    """
     async with pool.acquire() as conn:
         await conn.execute("INSERT INTO sites (id, name) VALUES ('lab', 'Lab')")
         await conn.execute("INSERT INTO organisations (id, name) VALUES ('acme', 'Acme')")
@@ -91,10 +97,13 @@ async def seed_site(pool: asyncpg.Pool) -> dict[str, str]:
                 else "running"
             )
             rows.append(("sem-2", t, state, 1))
-            t += timedelta(minutes=5)
+            t += SAMPLE
         await conn.copy_records_to_table(
             "telemetry", records=rows, columns=["instrument_id", "ts", "state", "batch"]
         )
+    if learn:  # what the ingest's background refresh stores (its gap fits 5-minute samples)
+        await refresh_behaviour(pool, "sem-2", NOW, gap=SAMPLE)
+    async with pool.acquire() as conn:
         ids = {}
         for name, inst, start in (
             ("sem-1-tue", "sem-1", NOW + 25 * H + 2 * H),
@@ -281,3 +290,21 @@ async def test_a_forecast_of_nothing_fails_with_a_reason(
         await asyncio.wait_for(task, 10)
     assert body["status"] == "failed"
     assert body["detail"] == "there are no instruments to forecast"
+
+
+async def test_an_instrument_the_twin_has_not_learned_yet_gets_the_prior(
+    pool: asyncpg.Pool,
+) -> None:
+    """The forecast reads the twin's stored behaviour and never relearns from telemetry."""
+    await seed_site(pool, learn=False)
+    async with pool.acquire() as conn:
+        inputs = await load_inputs(conn, NOW, timedelta(days=7))
+    by_id = {i.id: i for i in build_site(inputs, timedelta(days=7)).instruments}
+    assert by_id["sem-2"].failures is not None
+    assert by_id["sem-2"].failures.prior  # telemetry is there, but nothing learned yet
+    await refresh_behaviour(pool, "sem-2", NOW, gap=SAMPLE)
+    async with pool.acquire() as conn:
+        inputs = await load_inputs(conn, NOW, timedelta(days=7))
+    learned = {i.id: i for i in build_site(inputs, timedelta(days=7)).instruments}["sem-2"]
+    assert learned.failures is not None
+    assert not learned.failures.prior

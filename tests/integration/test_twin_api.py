@@ -11,6 +11,7 @@ import asyncpg
 import httpx
 import pytest
 from prometheus_client import CollectorRegistry
+from tests.support.twin import telemetry_writer
 
 from ingest_support import register
 from pilotshare.api.app import create_app
@@ -18,12 +19,10 @@ from pilotshare.api.keys import create_key
 from pilotshare.core.clock import FakeClock
 from pilotshare.core.contract import Sample, TelemetryBatch, Topic, encode
 from pilotshare.core.contract.topics import Channel
-from pilotshare.core.db.migrate import uses_timescale
 from pilotshare.core.domain import InstrumentState as S
 from pilotshare.core.embedded import free_port
 from pilotshare.core.settings import Settings
 from pilotshare.twin.items import RejectItem, TelemetryItem
-from pilotshare.twin.writer import TelemetryWriter
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
 
@@ -33,18 +32,11 @@ def _item(site: str, inst: str, batch: int, samples: list[Sample]) -> TelemetryI
     return TelemetryItem(Topic(site, inst, Channel.TELEMETRY), b, encode(b), T0, 0.0)
 
 
-async def _writer(pool: asyncpg.Pool) -> TelemetryWriter:
-    """A writer as the ingest builds one for this database (hypertable or plain rollup)."""
-    async with pool.acquire() as conn:
-        timescale = await uses_timescale(conn)
-    return TelemetryWriter(pool, timescale=timescale, offline_after=timedelta(seconds=30))
-
-
 async def write_history(
     pool: asyncpg.Pool, site: str, inst: str, states: list[tuple[S, int]], *, start: datetime
 ) -> datetime:
     """Store 1 Hz samples: each (state, seconds) in turn; returns the end time."""
-    writer = await _writer(pool)
+    writer = await telemetry_writer(pool, timedelta(seconds=30))
     t, batch, pending = start, 0, []
     for state, seconds in states:
         for _ in range(seconds):
@@ -195,7 +187,7 @@ async def test_rejects_are_listed_for_admins_only(
     api: tuple[httpx.AsyncClient, FakeClock], pool: asyncpg.Pool, site: str
 ) -> None:
     client, _ = api
-    writer = await _writer(pool)
+    writer = await telemetry_writer(pool, timedelta(seconds=30))
     raw = b'{"v":1,"agent":"a","batch":1,"samples":[' + b"\xff" * 20000
     await writer.write(
         [RejectItem(f"pilotshare/v1/{site}/x/telemetry", "bad_json", "truncated", raw, T0, 0.0)],
@@ -220,7 +212,7 @@ async def test_event_stream_sends_snapshot_then_changes(pool: asyncpg.Pool, site
     inst = f"{site}-lathe"
     await register(pool, site, inst)
     now = datetime.now(UTC)
-    writer = await _writer(pool)
+    writer = await telemetry_writer(pool, timedelta(seconds=30))
     await writer.write([_item(site, inst, 1, [Sample(ts=now, state=S.IDLE)])], now)
     async with pool.acquire() as conn:
         key = await create_key(conn, org=f"{site}-org", role="operator")

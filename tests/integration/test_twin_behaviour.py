@@ -9,13 +9,14 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import numpy as np
 import pytest
+from tests.support.twin import telemetry_writer
 
 from ingest_support import register
 from pilotshare.core.contract import Sample, TelemetryBatch, Topic, encode
 from pilotshare.core.contract.topics import Channel
 from pilotshare.core.domain import InstrumentState as S
 from pilotshare.twin.items import TelemetryItem
-from pilotshare.twin.stats import intervals
+from pilotshare.twin.stats import Interval, intervals
 from pilotshare.twin.store import (
     load_intervals,
     refresh_all_behaviours,
@@ -23,7 +24,6 @@ from pilotshare.twin.store import (
     stored_intervals,
     sync_intervals,
 )
-from pilotshare.twin.writer import TelemetryWriter
 
 T0 = datetime(2026, 4, 6, tzinfo=UTC)
 GAP = timedelta(seconds=30)
@@ -46,7 +46,7 @@ def random_history(seed: int, n: int = 3000) -> list[tuple[datetime, S]]:
 async def store_samples(
     pool: asyncpg.Pool, site: str, inst: str, out: list[tuple[datetime, S]]
 ) -> None:
-    writer = TelemetryWriter(pool, timescale=False, offline_after=GAP)
+    writer = await telemetry_writer(pool, GAP)
     t = out[-1][0]
     for n in range(0, len(out), 500):
         samples = tuple(Sample(ts=ts, state=st) for ts, st in out[n : n + 500])
@@ -71,6 +71,30 @@ async def test_sql_intervals_are_exactly_the_pure_ones(pool: asyncpg.Pool, site:
     from_sql = await load_intervals(pool, inst, T0, end, gap=GAP)
     assert from_sql == intervals(samples, gap=GAP)
     assert len(from_sql) > 50
+
+
+async def test_silence_of_exactly_the_gap_is_no_silence_and_a_longer_one_is(
+    pool: asyncpg.Pool, site: str
+) -> None:
+    """The rule at its boundary, in SQL and in Python alike: a sample's state lasts until
+    the next sample when that comes within the gap (inclusive); after a longer silence the
+    instrument was offline from its last sample on, and nothing of the silence is counted."""
+    inst = f"{site}-gap"
+    await register(pool, site, inst)
+    tick = timedelta(microseconds=1)
+    samples = [
+        (T0, S.RUNNING),
+        (T0 + GAP, S.RUNNING),  # exactly the gap: the run goes on
+        (T0 + 2 * GAP + tick, S.RUNNING),  # just over: offline from T0 + GAP
+        (T0 + 3 * GAP + tick, S.IDLE),
+    ]
+    await store_samples(pool, site, inst, samples)
+    expected = [
+        Interval(S.RUNNING, T0, T0 + GAP),
+        Interval(S.RUNNING, T0 + 2 * GAP + tick, T0 + 3 * GAP + tick),
+    ]
+    assert intervals(samples, gap=GAP) == expected
+    assert await load_intervals(pool, inst, T0, T0 + 4 * GAP, gap=GAP) == expected
 
 
 async def test_incremental_intervals_equal_those_learned_from_scratch(

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pytest
+import simpy
 
 from pilotshare.scheduler.forecast import run_replications
 from pilotshare.scheduler.forecast.desk import SchedulerDeskFactory
@@ -22,6 +23,7 @@ from pilotshare.twin.model import (
     SiteSpec,
     UsageSpec,
     replicate,
+    scheduled_events,
     seeds,
 )
 
@@ -137,3 +139,10 @@ def test_a_booking_on_an_instrument_down_for_longer_than_its_slot_is_not_served(
     assert rep.rebooked.tolist() == [1]  # "early" was lost and asked again
     assert rep.run_s[0].sum() == pytest.approx(2 * H)  # only "late" ran on a
     assert rep.run_s[1].sum() == pytest.approx(4 * H)  # "other", then "early" rebooked on b
+
+
+def test_simpy_still_numbers_its_scheduled_events_where_the_model_reads_them() -> None:
+    env = simpy.Environment()
+    for delay in (1, 2, 3):
+        env.timeout(delay)
+    assert scheduled_events(env) == 3  # SimPy's private Environment._eid, read once

@@ -8,8 +8,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pilotshare.core.intervals import merge
 from pilotshare.twin.distributions import Exponential
-from pilotshare.twin.timeline import amounts_per_bin, cumulative, failure_timeline, merge, subtract
+from pilotshare.twin.timeline import amounts_per_bin, cumulative, failure_timeline
 
 spans = st.lists(st.tuples(st.integers(0, 100), st.integers(1, 20)), max_size=12)
 
@@ -24,14 +25,6 @@ def _grid(intervals: list[tuple[float, float]]) -> np.ndarray:
 
 def _disjoint(raw: list[tuple[int, int]]) -> list[tuple[float, float]]:
     return list(merge([(float(a), float(a + n)) for a, n in raw]))
-
-
-@given(spans, spans)
-def test_subtract_is_set_difference(
-    base: list[tuple[int, int]], holes: list[tuple[int, int]]
-) -> None:
-    b, h = _disjoint(base), _disjoint(holes)
-    np.testing.assert_array_equal(_grid(list(subtract(b, h))), _grid(b) & ~_grid(h))
 
 
 @settings(max_examples=200)

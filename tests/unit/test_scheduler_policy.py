@@ -14,8 +14,6 @@ from pilotshare.scheduler.policy import (
     OperatingCalendar,
     check_slot,
     free_intervals,
-    merge,
-    subtract,
     zone,
 )
 
@@ -123,23 +121,6 @@ spans = st.lists(st.tuples(minutes, minutes), max_size=12).map(
         (MON + timedelta(minutes=min(a, b)), MON + timedelta(minutes=max(a, b))) for a, b in xs
     ]
 )
-
-
-@given(spans, spans)
-def test_subtract_leaves_nothing_of_the_holes_and_keeps_the_rest(
-    base: list[tuple[datetime, datetime]], holes: list[tuple[datetime, datetime]]
-) -> None:
-    merged = merge(base)
-    out = subtract(merged, holes)
-    step = timedelta(minutes=7)
-    t = MON
-    while t < MON + timedelta(days=7):
-        in_base = any(a <= t < b for a, b in merged)
-        in_hole = any(a <= t < b for a, b in holes)
-        assert any(a <= t < b for a, b in out) == (in_base and not in_hole)
-        t += step
-    assert all(a < b for a, b in out)
-    assert all(out[i][1] < out[i + 1][0] for i in range(len(out) - 1))
 
 
 @given(spans, st.integers(min_value=0, max_value=120))

@@ -168,3 +168,18 @@ def test_the_first_samples_set_the_state_even_when_the_status_is_dated_later() -
     assert live.utilization == 0.7
     assert live.effective_state == "running"
     assert live.last_seen == later  # never moved back
+
+
+def test_the_current_state_is_the_reported_one_only_while_online() -> None:
+    heard = apply_samples(
+        Live("oven-1", "demo"),
+        [Observation(T0, InstrumentState.DOWN)],
+        batch=1,
+        now=T0,
+        offline_after=GAP,
+    )
+    assert heard.current_state is InstrumentState.DOWN
+    silent = apply_silence(heard, now=T0 + GAP + timedelta(seconds=1), offline_after=GAP)
+    assert silent.current_state is None
+    assert silent.effective_state == OFFLINE
+    assert Live("oven-1", "demo").current_state is None

@@ -66,7 +66,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Final
 
-from pilotshare.scheduler.policy import BookingRules, Interval, free_intervals, subtract
+from pilotshare.core.intervals import subtract
+from pilotshare.scheduler.policy import BookingRules, Interval, free_intervals
 
 _ZERO: Final = timedelta(0)
 
@@ -204,7 +205,7 @@ def allocate(request: Request, candidates: Iterable[Candidate], now: datetime) -
 def take(candidate: Candidate, start: datetime, end: datetime) -> Candidate:
     """The candidate with ``[start, end)`` booked: that slot and its buffers are no longer free."""
     buf = candidate.setup_buffer
-    return replace(candidate, free=tuple(subtract(candidate.free, [(start - buf, end + buf)])))
+    return replace(candidate, free=subtract(candidate.free, [(start - buf, end + buf)]))
 
 
 def _run(

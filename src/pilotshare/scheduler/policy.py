@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pilotshare.core.errors import BadInput
+from pilotshare.core.intervals import merge, subtract
 
 Interval = tuple[datetime, datetime]
 Hours = tuple[tuple[time, time | None], ...]  # an end of None is 24:00
@@ -135,7 +136,7 @@ class OperatingCalendar:
                 if a < b:
                     spans.append((a, b))
             day += timedelta(days=1)
-        return merge(spans)
+        return list(merge(spans))
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,43 +167,6 @@ class BookingRules:
         return now + self.min_notice, now + self.max_horizon
 
 
-def merge(intervals: Iterable[Interval]) -> list[Interval]:
-    """Sorted union of intervals; touching ones are joined."""
-    out: list[Interval] = []
-    for a, b in sorted(intervals):
-        if a >= b:
-            continue
-        if out and a <= out[-1][1]:
-            if b > out[-1][1]:
-                out[-1] = (out[-1][0], b)
-        else:
-            out.append((a, b))
-    return out
-
-
-def subtract(base: Sequence[Interval], holes: Iterable[Interval]) -> list[Interval]:
-    """``base`` (sorted, disjoint) minus the union of ``holes``."""
-    merged = merge(holes)
-    out: list[Interval] = []
-    j = 0
-    for a, b in base:
-        cur = a
-        while j < len(merged) and merged[j][1] <= cur:
-            j += 1
-        k = j
-        while k < len(merged) and merged[k][0] < b:
-            h0, h1 = merged[k]
-            if h0 > cur:
-                out.append((cur, h0))
-            cur = max(cur, h1)
-            if cur >= b:
-                break
-            k += 1
-        if cur < b:
-            out.append((cur, b))
-    return out
-
-
 def free_intervals(
     rules: BookingRules,
     *,
@@ -224,7 +188,7 @@ def free_intervals(
     buf = rules.setup_buffer
     holes = [(a - buf, b + buf) for a, b in bookings]
     holes.extend(closures)
-    return tuple(subtract(base, holes))
+    return subtract(base, holes)
 
 
 def check_slot(rules: BookingRules, start: datetime, end: datetime, *, now: datetime) -> None:

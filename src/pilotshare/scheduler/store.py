@@ -21,6 +21,7 @@ from pilotshare.core.errors import NotFound
 from pilotshare.registry import ensure_organisation, require_instrument
 from pilotshare.scheduler.policy import BookingRules, Interval
 from pilotshare.scheduler.states import FINAL, HELD_SQL, QUOTA_COUNTED_SQL, Event, apply
+from pilotshare.twin import store as twin_store
 
 Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
@@ -393,12 +394,11 @@ async def measure(
 
 async def live_state(conn: Conn, instrument: str) -> tuple[str | None, datetime | None]:
     """The twin's reported state of an instrument and since when (None when unknown/offline)."""
-    row = await conn.fetchrow(
-        "SELECT online, state, since FROM instrument_live WHERE instrument_id = $1", instrument
-    )
-    if row is None or not row["online"]:
+    live = await twin_store.stored_live(conn, instrument)
+    state = live.current_state if live is not None else None
+    if live is None or state is None:
         return None, None
-    return row["state"], row["since"]
+    return state.value, live.since
 
 
 async def booked_hours(conn: Conn, org: str, window: Interval) -> float:

@@ -30,6 +30,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
+from pilotshare.core.intervals import merge
 from pilotshare.scheduler.forecast.desk import SchedulerDesk, SchedulerDeskFactory
 from pilotshare.scheduler.policy import OperatingCalendar
 from pilotshare.simulations.metrics import KindOutcome, ReplicationResult
@@ -43,7 +44,7 @@ from pilotshare.simulations.scenario import (
     WeeklyHours,
 )
 from pilotshare.twin import distributions, model
-from pilotshare.twin.timeline import DAY, Intervals, merge
+from pilotshare.twin.timeline import DAY, Intervals
 
 ORIGIN: Final = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday
 HOUR: Final = 3600.0

@@ -37,36 +37,18 @@ _MOVE = """INSERT INTO telemetry (instrument_id, ts, state, utilization, metrics
 MOVE_TIMESCALE = f"WITH ins AS ({_MOVE} RETURNING 1) SELECT count(*) FROM ins"
 
 _STATES = [s.value for s in InstrumentState]
-MOVE_AND_ROLL = f"""WITH ins AS ({_MOVE} RETURNING instrument_id, ts, state, utilization),
-roll AS (
-    INSERT INTO telemetry_hourly AS h (instrument_id, bucket, samples, utilization,
-        {", ".join(f"n_{s}" for s in _STATES)}, first_ts, last_ts, utilization_sum,
-        utilization_n)
-    SELECT instrument_id, date_trunc('hour', ts, 'UTC'), count(*), avg(utilization),
-        {", ".join(f"count(*) FILTER (WHERE state = '{s}')" for s in _STATES)},
-        min(ts), max(ts), coalesce(sum(utilization::float8), 0), count(utilization)
-    FROM ins GROUP BY 1, 2 ORDER BY 1, 2
-    ON CONFLICT (instrument_id, bucket) DO UPDATE SET
-        samples = h.samples + excluded.samples,
-        {", ".join(f"n_{s} = h.n_{s} + excluded.n_{s}" for s in _STATES)},
-        first_ts = least(h.first_ts, excluded.first_ts),
-        last_ts = greatest(h.last_ts, excluded.last_ts),
-        utilization_sum = h.utilization_sum + excluded.utilization_sum,
-        utilization_n = h.utilization_n + excluded.utilization_n,
-        utilization = (h.utilization_sum + excluded.utilization_sum)
-                      / nullif(h.utilization_n + excluded.utilization_n, 0)
-    RETURNING 1)
-SELECT count(*) FROM ins"""
+_N_STATES = ", ".join(f"n_{s}" for s in _STATES)
 
-ROLL_UP = f"""INSERT INTO telemetry_hourly AS h (instrument_id, bucket, samples,
-        {", ".join(f"n_{s}" for s in _STATES)}, first_ts, last_ts, utilization_sum,
-        utilization_n, utilization)
-    SELECT *, CASE WHEN u_n > 0 THEN u_sum / u_n END FROM unnest($1::text[],
-        $2::timestamptz[], $3::bigint[], {", ".join(f"${i}::bigint[]" for i in range(4, 9))},
-        $9::timestamptz[], $10::timestamptz[], $11::float8[], $12::bigint[])
-        AS u(id, bucket, samples, {", ".join(f"n_{s}" for s in _STATES)}, first_ts, last_ts,
-             u_sum, u_n)
-    ORDER BY 1, 2
+
+def _roll_up(select: str) -> str:
+    """Add ``select``'s hourly rows to ``telemetry_hourly``: the one rollup upsert.
+
+    ``select`` yields the columns in this order: instrument, bucket, samples, one count per
+    state, first and last ts, utilisation sum and count, and the bucket's utilisation.
+    """
+    return f"""INSERT INTO telemetry_hourly AS h (instrument_id, bucket, samples, {_N_STATES},
+        first_ts, last_ts, utilization_sum, utilization_n, utilization)
+    {select}
     ON CONFLICT (instrument_id, bucket) DO UPDATE SET
         samples = h.samples + excluded.samples,
         {", ".join(f"n_{s} = h.n_{s} + excluded.n_{s}" for s in _STATES)},
@@ -76,6 +58,25 @@ ROLL_UP = f"""INSERT INTO telemetry_hourly AS h (instrument_id, bucket, samples,
         utilization_n = h.utilization_n + excluded.utilization_n,
         utilization = (h.utilization_sum + excluded.utilization_sum)
                       / nullif(h.utilization_n + excluded.utilization_n, 0)"""
+
+
+_FROM_INSERTED = f"""SELECT instrument_id, date_trunc('hour', ts, 'UTC'), count(*),
+        {", ".join(f"count(*) FILTER (WHERE state = '{s}')" for s in _STATES)},
+        min(ts), max(ts), coalesce(sum(utilization::float8), 0), count(utilization),
+        avg(utilization)
+    FROM ins GROUP BY 1, 2 ORDER BY 1, 2"""
+
+MOVE_AND_ROLL = f"""WITH ins AS ({_MOVE} RETURNING instrument_id, ts, state, utilization),
+roll AS ({_roll_up(_FROM_INSERTED)} RETURNING 1)
+SELECT count(*) FROM ins"""
+
+_FROM_ARRAYS = f"""SELECT *, CASE WHEN u_n > 0 THEN u_sum / u_n END FROM unnest($1::text[],
+        $2::timestamptz[], $3::bigint[], {", ".join(f"${i}::bigint[]" for i in range(4, 9))},
+        $9::timestamptz[], $10::timestamptz[], $11::float8[], $12::bigint[])
+        AS u(id, bucket, samples, {_N_STATES}, first_ts, last_ts, u_sum, u_n)
+    ORDER BY 1, 2"""
+
+ROLL_UP = _roll_up(_FROM_ARRAYS)
 
 
 async def binary_jsonb(conn: asyncpg.Connection) -> None:

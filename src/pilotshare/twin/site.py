@@ -19,8 +19,9 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from pilotshare.core.intervals import subtract
 from pilotshare.twin.distributions import Sampler
-from pilotshare.twin.timeline import DAY, Intervals, subtract
+from pilotshare.twin.timeline import DAY, Intervals
 
 FloatArray = npt.NDArray[np.float64]
 #: Calendars never need to reach further than this (datetimes end in year 9999).

@@ -63,6 +63,11 @@ class Live:
     agent_version: str | None = None
 
     @property
+    def current_state(self) -> InstrumentState | None:
+        """The reported state while the agent is online (None: offline or never reported)."""
+        return self.state if self.online else None
+
+    @property
     def effective_state(self) -> str | None:
         """The reported state, or ``offline`` when the agent is gone (None: never heard)."""
         if not self.online:

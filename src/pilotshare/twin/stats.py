@@ -80,10 +80,6 @@ def intervals(
     return out
 
 
-#: The name the brief of the scheduler and forecast use.
-intervals_from_samples = intervals
-
-
 @dataclass(frozen=True)
 class DistributionFit:
     """A fitted duration distribution (seconds); ``params`` are scipy's, location 0."""

@@ -14,13 +14,14 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
 
-from pilotshare.core.domain import OFFLINE, InstrumentState
+from pilotshare.core.domain import InstrumentState
+from pilotshare.twin.state import Live, apply_silence
 from pilotshare.twin.stats import Behaviour, DistributionFit, Interval, learn
 
 log = logging.getLogger(__name__)
@@ -212,10 +213,19 @@ async def refresh_behaviour(
 
 async def stored_behaviour(pool: asyncpg.Pool, instrument: str) -> Behaviour | None:
     """The last learned behaviour of an instrument (None: never learned yet)."""
-    detail = await pool.fetchval(
-        "SELECT detail FROM instrument_behaviour WHERE instrument_id = $1", instrument
+    return (await stored_behaviours(pool, [instrument])).get(instrument)
+
+
+async def stored_behaviours(
+    conn: asyncpg.Connection | asyncpg.Pool, instruments: Sequence[str]
+) -> dict[str, Behaviour]:
+    """The last learned behaviour of each of ``instruments`` that has one."""
+    rows = await conn.fetch(
+        """SELECT instrument_id, detail FROM instrument_behaviour
+           WHERE instrument_id = ANY($1::text[]) AND detail IS NOT NULL""",
+        list(instruments),
     )
-    return behaviour_from_json(detail) if detail else None
+    return {r["instrument_id"]: behaviour_from_json(r["detail"]) for r in rows}
 
 
 async def refresh_all_behaviours(
@@ -244,29 +254,74 @@ async def refresh_all_behaviours(
             await conn.execute("SELECT pg_advisory_unlock(hashtext('twin_behaviour'))")
 
 
+#: The columns a ``Live`` is read from: ``instrument_live l`` with its ``instruments i``.
+LIVE_COLUMNS = """i.id AS instrument_id, i.site_id, coalesce(l.online, false) AS online, l.state,
+    l.since, l.last_seen, l.utilization, l.last_batch, l.agent, l.agent_version"""
+
+
+def live_from_row(row: asyncpg.Record) -> Live:
+    """A ``Live`` from a row of ``LIVE_COLUMNS``."""
+    return Live(
+        instrument=row["instrument_id"],
+        site=row["site_id"],
+        online=row["online"],
+        state=InstrumentState(row["state"]) if row["state"] else None,
+        since=row["since"],
+        last_seen=row["last_seen"],
+        utilization=row["utilization"],
+        last_batch=row["last_batch"],
+        agent=row["agent"],
+        agent_version=row["agent_version"],
+    )
+
+
+async def lives(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    *,
+    site: str | None = None,
+    instrument: str | None = None,
+) -> list[Live]:
+    """The stored live twins (of one site, or of one instrument), by instrument id.
+
+    Instruments never heard of have no live row and are left out.
+    """
+    rows = await conn.fetch(
+        f"""SELECT {LIVE_COLUMNS}
+            FROM instrument_live l JOIN instruments i ON i.id = l.instrument_id
+            WHERE ($1::text IS NULL OR i.site_id = $1) AND ($2::text IS NULL OR i.id = $2)
+            ORDER BY l.instrument_id""",
+        site,
+        instrument,
+    )
+    return [live_from_row(r) for r in rows]
+
+
+async def stored_live(conn: asyncpg.Connection | asyncpg.Pool, instrument: str) -> Live | None:
+    """The instrument's stored live twin (never heard: offline, no state; None: no such
+    instrument). As stored: the sweep marks silence offline, ``apply_silence`` at once."""
+    row = await conn.fetchrow(
+        f"""SELECT {LIVE_COLUMNS} FROM instruments i
+            LEFT JOIN instrument_live l ON l.instrument_id = i.id WHERE i.id = $1""",
+        instrument,
+    )
+    return live_from_row(row) if row is not None else None
+
+
 async def twin_view(
     pool: asyncpg.Pool, instrument: str, now: datetime, *, offline_after: timedelta
 ) -> dict[str, Any] | None:
     """The twin of CONTRACT §3 for one instrument (None: no such instrument)."""
+    stored = await stored_live(pool, instrument)
+    if stored is None:
+        return None
+    # the sweep marks silence offline within seconds; do not wait for it to say so
+    live = apply_silence(stored, now=now, offline_after=offline_after)
     row = await pool.fetchrow(
-        """SELECT i.id, i.site_id, l.online, l.state, l.since, l.last_seen, l.utilization,
-                  l.agent, l.agent_version, b.mtbf_hours, b.mttr_hours, b.availability,
-                  b.failures, b.computed_at
-           FROM instruments i
-           LEFT JOIN instrument_live l ON l.instrument_id = i.id
-           LEFT JOIN instrument_behaviour b ON b.instrument_id = i.id
-           WHERE i.id = $1""",
+        """SELECT mtbf_hours, mttr_hours, availability, failures, computed_at
+           FROM instrument_behaviour WHERE instrument_id = $1""",
         instrument,
     )
-    if row is None:
-        return None
-    last_seen = row["last_seen"]
-    # the sweep marks silence offline within seconds; do not wait for it to say so
-    online = bool(row["online"]) and last_seen is not None and now - last_seen <= offline_after
-    state: str | None = row["state"] if online else (OFFLINE if last_seen or row["state"] else None)
-    since = row["since"]
-    if not online and row["online"] and last_seen is not None:
-        since = last_seen
+    learned: dict[str, Any] = dict(row) if row is not None else {}
     hour = await pool.fetchval(
         "SELECT avg(utilization)::float8 FROM telemetry WHERE instrument_id = $1 AND ts > $2",
         instrument,
@@ -283,20 +338,20 @@ async def twin_view(
     )
     return {
         "instrument": instrument,
-        "site": row["site_id"],
-        "online": online,
-        "state": state,
-        "since": since,
-        "last_seen": last_seen,
+        "site": live.site,
+        "online": live.online,
+        "state": live.effective_state,
+        "since": live.since,
+        "last_seen": live.last_seen,
         "utilization": {"1h": hour, "24h": day["u"]},
         "state_seconds_24h": {s.value: float(day[s.value] or 0.0) for s in InstrumentState},
-        "mtbf_hours": row["mtbf_hours"],
-        "mttr_hours": row["mttr_hours"],
-        "availability": row["availability"],
-        "failures": row["failures"],
-        "learned_at": row["computed_at"],
-        "agent": row["agent"],
-        "agent_version": row["agent_version"],
+        "mtbf_hours": learned.get("mtbf_hours"),
+        "mttr_hours": learned.get("mttr_hours"),
+        "availability": learned.get("availability"),
+        "failures": learned.get("failures"),
+        "learned_at": learned.get("computed_at"),
+        "agent": live.agent,
+        "agent_version": live.agent_version,
     }
 
 

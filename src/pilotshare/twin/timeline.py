@@ -1,9 +1,10 @@
-"""Interval arithmetic on float seconds for the site model (pure numpy, no events).
+"""Measuring float-second timelines for the site model (pure numpy, no events).
 
 The model spends no SimPy events on failures or on bookkeeping: an instrument's failures
 are one numpy draw per replication (``failure_timeline``), and time running or up inside
 open hours is measured at the end from sorted disjoint intervals with a cumulative
 open-time function (``cumulative`` and ``amounts_per_bin``), in O(intervals + bins).
+Union and difference of intervals are ``core.intervals``.
 """
 
 from __future__ import annotations
@@ -27,43 +28,6 @@ class _Sampler(Protocol):
     def mean_s(self) -> float: ...
 
     def sample(self, rng: np.random.Generator, size: int) -> npt.NDArray[np.float64]: ...
-
-
-def merge(intervals: Sequence[tuple[float, float]]) -> Intervals:
-    """Sorted union; touching intervals are joined; empty ones dropped."""
-    out: list[tuple[float, float]] = []
-    for a, b in sorted(intervals):
-        if a >= b:
-            continue
-        if out and a <= out[-1][1]:
-            if b > out[-1][1]:
-                out[-1] = (out[-1][0], b)
-        else:
-            out.append((a, b))
-    return tuple(out)
-
-
-def subtract(
-    base: Sequence[tuple[float, float]], holes: Sequence[tuple[float, float]]
-) -> Intervals:
-    """``base`` minus the union of ``holes`` (both may be unsorted)."""
-    cut = merge(holes)
-    out: list[tuple[float, float]] = []
-    for a, b in merge(base):
-        cur = a
-        for h0, h1 in cut:
-            if h1 <= cur:
-                continue
-            if h0 >= b:
-                break
-            if h0 > cur:
-                out.append((cur, h0))
-            cur = max(cur, h1)
-            if cur >= b:
-                break
-        if cur < b:
-            out.append((cur, b))
-    return tuple(out)
 
 
 def cumulative(intervals: Intervals) -> Callable[[FloatArray], FloatArray]:

@@ -24,10 +24,10 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from pilotshare.core.contract import TWIN_CHANGES, Channel
-from pilotshare.core.domain import InstrumentState
 from pilotshare.twin import rows
 from pilotshare.twin.items import FlushResult, Item, RejectItem, StatusItem, TelemetryItem
 from pilotshare.twin.state import Live, apply_samples, apply_silence, apply_status
+from pilotshare.twin.store import LIVE_COLUMNS, live_from_row
 
 __all__ = [
     "FlushResult",
@@ -36,12 +36,7 @@ __all__ = [
     "StatusItem",
     "TelemetryItem",
     "TelemetryWriter",
-    "live_from_row",
-    "live_snapshot",
 ]
-
-_LIVE_COLUMNS = """l.instrument_id, i.site_id, l.online, l.state, l.since, l.last_seen,
-    l.utilization, l.last_batch, l.agent, l.agent_version"""
 
 _LIVE_UPDATE = """UPDATE instrument_live l SET online = u.online, state = u.state,
     since = u.since, last_seen = u.last_seen, utilization = u.utilization,
@@ -129,7 +124,7 @@ class TelemetryWriter:
             ids,
         )
         rows = await conn.fetch(
-            f"""SELECT {_LIVE_COLUMNS} FROM instrument_live l
+            f"""SELECT {LIVE_COLUMNS} FROM instrument_live l
                 JOIN instruments i ON i.id = l.instrument_id
                 WHERE l.instrument_id = ANY($1::text[]) ORDER BY l.instrument_id
                 FOR UPDATE OF l""",
@@ -175,7 +170,7 @@ class TelemetryWriter:
         cutoff = now - self._offline_after
         async with self._pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
-                f"""SELECT {_LIVE_COLUMNS} FROM instrument_live l
+                f"""SELECT {LIVE_COLUMNS} FROM instrument_live l
                     JOIN instruments i ON i.id = l.instrument_id
                     WHERE l.online AND (l.last_seen IS NULL OR l.last_seen < $1)
                     ORDER BY l.instrument_id FOR UPDATE OF l SKIP LOCKED""",
@@ -190,37 +185,6 @@ class TelemetryWriter:
                 await _update_live(conn, changes, [None] * len(changes))
                 await conn.execute(_NOTIFY, [json.dumps(c.as_event()) for c in changes])
         return changes
-
-
-async def live_snapshot(
-    conn: asyncpg.Connection | asyncpg.Pool, *, site: str | None, instrument: str | None
-) -> list[Live]:
-    """The live rows of every instrument (or of one site, or one instrument), by id."""
-    rows = await conn.fetch(
-        f"""SELECT {_LIVE_COLUMNS} FROM instrument_live l
-            JOIN instruments i ON i.id = l.instrument_id
-            WHERE ($1::text IS NULL OR i.site_id = $1) AND ($2::text IS NULL OR i.id = $2)
-            ORDER BY l.instrument_id""",
-        site,
-        instrument,
-    )
-    return [live_from_row(r) for r in rows]
-
-
-def live_from_row(row: asyncpg.Record) -> Live:
-    """A ``Live`` from a row of ``instrument_live`` joined with the instrument's site."""
-    return Live(
-        instrument=row["instrument_id"],
-        site=row["site_id"],
-        online=row["online"],
-        state=InstrumentState(row["state"]) if row["state"] else None,
-        since=row["since"],
-        last_seen=row["last_seen"],
-        utilization=row["utilization"],
-        last_batch=row["last_batch"],
-        agent=row["agent"],
-        agent_version=row["agent_version"],
-    )
 
 
 async def _update_live(

@@ -27,7 +27,7 @@ from pilotshare.api.deps import CurrentKey, Pool
 from pilotshare.api.schemas import Slug, problems
 from pilotshare.core.contract import TWIN_CHANGES
 from pilotshare.core.db.listen import Listener
-from pilotshare.twin.writer import live_snapshot
+from pilotshare.twin.store import lives
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1", tags=["twin"])
@@ -137,8 +137,10 @@ def _sse(event: str, data: dict[str, Any] | str) -> str:
 
 
 async def _snapshot(pool: asyncpg.Pool, site: str | None, instrument: str | None) -> list[str]:
-    lives = await live_snapshot(pool, site=site, instrument=instrument)
-    return [_sse("snapshot", live.as_event()) for live in lives]
+    return [
+        _sse("snapshot", live.as_event())
+        for live in await lives(pool, site=site, instrument=instrument)
+    ]
 
 
 @router.get(

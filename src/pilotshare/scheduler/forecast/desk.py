@@ -26,9 +26,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from pilotshare.core.intervals import subtract
 from pilotshare.scheduler.allocation import Allocation, Candidate, Request, allocate
 from pilotshare.twin.model import Placement, SiteSpec, SlotRequest
-from pilotshare.twin.timeline import subtract
 
 AllocateFn = Callable[[Request, Iterable[Candidate], datetime], Allocation | None]
 

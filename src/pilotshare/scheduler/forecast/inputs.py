@@ -3,13 +3,16 @@ from it.
 
 ``load_inputs`` takes one repeatable-read snapshot at ``now``: instruments with their booking
 rules and calendars, maintenance, the bookings that hold instruments, the live state (an
-instrument down now starts down), learned behaviour (``twin.stats.learn`` on the telemetry of
-the last ``history_days``) and the bookings made in that history. ``build_site`` turns it into
-the model's ``SiteSpec``:
+instrument down now starts down), the behaviour the twin learned and stored
+(``instrument_behaviour``, kept fresh by the ingest with the twin's own gap and window) and
+the bookings made in the last ``history_days``. ``build_site`` turns it into the model's
+``SiteSpec``:
 
 - failures: learned (exponential time between failures at the learned MTBF, the fitted
-  repair distribution) when the history holds at least ``MIN_FAILURES`` failures, else the
-  configured prior, flagged in the result;
+  repair distribution) when the stored behaviour counts at least ``MIN_FAILURES`` failures,
+  else the configured prior, flagged in the result. An instrument the twin has not learned
+  yet (new, or before the ingest's first refresh) gets the prior too: the forecast never
+  relearns from raw telemetry;
 - usage per kind: the no-show share shrunk towards a prior, late starts and run ratios
   resampled from completed bookings (prior, flagged, with fewer than ``MIN_USAGE_OBS``);
 - demand per kind: a Poisson stream at the rate bookings were made in the history, with
@@ -25,7 +28,7 @@ from typing import Final
 
 import asyncpg
 
-from pilotshare.core.domain import BookingStatus, InstrumentState
+from pilotshare.core.domain import BookingStatus
 from pilotshare.scheduler.policy import BookingRules, OperatingCalendar
 from pilotshare.scheduler.states import ATTENDANCE, HELD_SQL
 from pilotshare.twin.distributions import Empirical, Exponential, Sampler
@@ -37,7 +40,8 @@ from pilotshare.twin.model import (
     SiteSpec,
     UsageSpec,
 )
-from pilotshare.twin.stats import Behaviour, Interval, learn
+from pilotshare.twin.stats import Behaviour
+from pilotshare.twin.store import lives, stored_behaviours
 from pilotshare.twin.timeline import DAY
 
 #: Priors used where an instrument's history is too thin; results flag them.
@@ -49,7 +53,6 @@ MIN_FAILURES: Final = 2  # learned MTBF needs at least this many failures
 MIN_USAGE_OBS: Final = 5
 HISTORY_DAYS: Final = 28
 REQUEST_WINDOW_S: Final = 14 * DAY
-TELEMETRY_GAP_S: Final = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,37 +99,6 @@ class ForecastInputs:
 
 # -- reading the database ------------------------------------------------------------------
 
-_INTERVALS_SQL = """
-WITH s AS (
-    SELECT ts, state, lag(state) OVER w AS ps, lag(ts) OVER w AS pts, lead(ts) OVER w AS nts
-    FROM telemetry WHERE instrument_id = $1 AND ts >= $2 AND ts < $3
-    WINDOW w AS (ORDER BY ts)
-), m AS (
-    SELECT state, ts,
-           CASE WHEN nts - ts <= $4 THEN nts ELSE ts END AS te,
-           count(*) FILTER (WHERE ps IS DISTINCT FROM state OR ts - pts > $4)
-               OVER (ORDER BY ts) AS grp
-    FROM s
-)
-SELECT state, min(ts) AS start, max(te) AS stop FROM m
-GROUP BY grp, state HAVING max(te) > min(ts) ORDER BY 2
-"""
-
-
-async def load_behaviour(
-    conn: asyncpg.Connection, instrument: str, start: datetime, end: datetime
-) -> Behaviour | None:
-    """``twin.stats.learn`` on an instrument's telemetry in ``[start, end)``; None: no data.
-
-    State intervals are built in SQL (one row per run of one state) with the same rule as
-    ``twin.stats.intervals``: a sample lasts until the next one unless silence follows.
-    """
-    gap = timedelta(seconds=TELEMETRY_GAP_S)
-    rows = await conn.fetch(_INTERVALS_SQL, instrument, start, end, gap)
-    if not rows:
-        return None
-    return learn([Interval(InstrumentState(r["state"]), r["start"], r["stop"]) for r in rows])
-
 
 async def load_inputs(
     conn: asyncpg.Connection,
@@ -140,10 +112,11 @@ async def load_inputs(
     since = now - timedelta(days=history_days)
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         rows = await conn.fetch(
-            """SELECT i.*, s.timezone, l.state AS live_state, l.online
-               FROM instruments i JOIN sites s ON s.id = i.site_id
-               LEFT JOIN instrument_live l ON l.instrument_id = i.id ORDER BY i.id"""
+            """SELECT i.*, s.timezone FROM instruments i JOIN sites s ON s.id = i.site_id
+               ORDER BY i.id"""
         )
+        live = {x.instrument: x.current_state for x in await lives(conn)}
+        learned = await stored_behaviours(conn, [r["id"] for r in rows])
         maint: dict[str, list[tuple[datetime, datetime]]] = {}
         for r in await conn.fetch(
             """SELECT instrument_id, lower(period) AS a, upper(period) AS b
@@ -176,7 +149,7 @@ async def load_inputs(
         )
         instruments = []
         for r in rows:
-            state = r["live_state"] if r["online"] else None
+            state = live.get(r["id"])
             instruments.append(
                 InstrumentInput(
                     id=r["id"],
@@ -184,8 +157,8 @@ async def load_inputs(
                     capabilities=frozenset(r["capabilities"]),
                     rules=BookingRules.from_row(r, r["timezone"]),
                     hourly_rate=float(r["hourly_rate"]),
-                    state=state,
-                    behaviour=await load_behaviour(conn, r["id"], since, now),
+                    state=state.value if state is not None else None,
+                    behaviour=learned.get(r["id"]),
                     maintenance=tuple(maint.get(r["id"], ())),
                 )
             )
