@@ -12,7 +12,6 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
-from ingest_support import register
 from pilotshare.api.app import create_app
 from pilotshare.api.keys import create_key
 from pilotshare.core.clock import FakeClock
@@ -24,6 +23,7 @@ from pilotshare.core.embedded import free_port
 from pilotshare.core.settings import Settings
 from pilotshare.twin.items import RejectItem, TelemetryItem
 from pilotshare.twin.writer import TelemetryWriter
+from tests.support.ingest import register
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
 

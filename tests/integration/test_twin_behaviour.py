@@ -10,7 +10,6 @@ import asyncpg
 import numpy as np
 import pytest
 
-from ingest_support import register
 from pilotshare.core.contract import Sample, TelemetryBatch, Topic, encode
 from pilotshare.core.contract.topics import Channel
 from pilotshare.core.domain import InstrumentState as S
@@ -24,6 +23,7 @@ from pilotshare.twin.store import (
     sync_intervals,
 )
 from pilotshare.twin.writer import TelemetryWriter
+from tests.support.ingest import register
 
 T0 = datetime(2026, 4, 6, tzinfo=UTC)
 GAP = timedelta(seconds=30)
