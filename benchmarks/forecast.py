@@ -1,7 +1,7 @@
 """Forecast benchmark: a 50-instrument site, 90 days, 200 replications, against a
 straightforward SimPy model of the same site measured in the same run.
 
-    .venv/bin/python benchmarks/forecast.py [--replications 200] [--naive-replications 6]
+    .venv/bin/python -m benchmarks.forecast [--replications 200] [--naive-replications 6]
         [--workers 2] [--json out.json]
 
 The site: 50 instruments of 5 kinds (two thirds open 07:00-22:00 on weekdays, the rest
