@@ -87,7 +87,7 @@ def test_demo_runs_stops_and_runs_again(tmp_path: Path) -> None:
     proc = _start(tmp_path, port)
     try:
         banner = _banner(proc)
-        keys = dict(re.findall(r"^\s+(admin|planner|operator)\s+(ps_\S+)$", banner, re.M))
+        keys = dict(re.findall(r"^\s+(admin|planner|operator)\s+(ps_\S+)$", banner, re.MULTILINE))
         assert set(keys) == {"admin", "planner", "operator"}
         assert f"http://127.0.0.1:{port}/docs" in banner
         twins = _all_live(port, keys["operator"], within=10)
