@@ -116,9 +116,9 @@ async def test_forecast_predicts_the_next_week(pool: asyncpg.Pool) -> None:
 
 
 def _write_report(out: Path, figures: dict[str, Any]) -> None:
-    import matplotlib
+    import matplotlib as mpl
 
-    matplotlib.use("Agg")
+    mpl.use("Agg")
     import matplotlib.pyplot as plt
 
     out.mkdir(parents=True, exist_ok=True)

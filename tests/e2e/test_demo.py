@@ -105,7 +105,7 @@ def test_demo_runs_stops_and_runs_again(data_dir: Path) -> None:
     proc = _start(data_dir, port)
     try:
         banner = _banner(proc)
-        keys = dict(re.findall(r"^\s+(admin|planner|operator)\s+(ps_\S+)$", banner, re.M))
+        keys = dict(re.findall(r"^\s+(admin|planner|operator)\s+(ps_\S+)$", banner, re.MULTILINE))
         assert set(keys) == {"admin", "planner", "operator"}
         assert f"http://127.0.0.1:{port}/docs" in banner
         twins = _all_live(port, keys["operator"], within=10)

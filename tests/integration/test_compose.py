@@ -126,7 +126,7 @@ def environment(service: Service) -> dict[str, str]:
 
 def required_secrets() -> dict[str, str]:
     """env.example's variables, each given a valid random value (as users are told to)."""
-    names = re.findall(r"^([A-Z0-9_]+)=", ENV_EXAMPLE.read_text(encoding="utf-8"), re.M)
+    names = re.findall(r"^([A-Z0-9_]+)=", ENV_EXAMPLE.read_text(encoding="utf-8"), re.MULTILINE)
     return {n: secrets.token_hex(24) for n in names}
 
 
@@ -158,7 +158,7 @@ def cli_problems(args: list[str]) -> list[str]:
     where = " ".join(path)
     try:
         cmd.make_context(where, rest)
-    except Exception as exc:  # click's UsageError family, from click or typer's copy of it
+    except Exception as exc:  # noqa: BLE001 - click's UsageError family, or typer's copy of it
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
         return [f"{where}: {' '.join(message.split())}"]
     return []
@@ -362,9 +362,9 @@ def test_secrets_come_only_from_env_and_are_refused_when_unset(
             assert op == ":?", f"${{{name}}} must be ${{{name}:?…}}: no default, refuse unset"
     example = required_secrets()
     assert used == set(example), "env.example and docker-compose.yml name different secrets"
-    assert all(v == "" for v in re.findall(r"^[A-Z0-9_]+=(.*)$", ENV_EXAMPLE.read_text(), re.M)), (
-        "env.example must not carry values"
-    )
+    assert all(
+        v == "" for v in re.findall(r"^[A-Z0-9_]+=(.*)$", ENV_EXAMPLE.read_text(), re.MULTILINE)
+    ), "env.example must not carry values"
     # literal credentials nowhere: every URL's password is an interpolation
     for name, service in services.items():
         for key, value in environment(service).items():
@@ -507,7 +507,7 @@ def _container_conf(tmp_path: Path, port: int) -> str:
     conf = (DEPLOY / "mosquitto.conf").read_text(encoding="utf-8")
     conf = conf.replace("/mosquitto/auth", str(tmp_path / "auth"))
     conf = conf.replace("/mosquitto/data/", f"{tmp_path / 'data'}/")
-    conf = re.sub(r"^listener 1883$", f"listener {port} 127.0.0.1", conf, flags=re.M)
+    conf = re.sub(r"^listener 1883$", f"listener {port} 127.0.0.1", conf, flags=re.MULTILINE)
     assert f"listener {port}" in conf
     if os.getuid() == 0:
         conf += "\nuser root\n"  # keep the test's own files readable; the image drops to mosquitto
@@ -618,7 +618,7 @@ def test_broker_authenticates_and_confines_each_agent_to_its_topics(
         # the agents log in with exactly what their rendered configs say
         agents = {}
         for rendered_file in sorted((out / "agents").glob("agent-*.toml")):
-            url = re.search(r'^mqtt_url = "([^"]+)"', rendered_file.read_text(), re.M)
+            url = re.search(r'^mqtt_url = "([^"]+)"', rendered_file.read_text(), re.MULTILINE)
             assert url
             parts = urlsplit(url.group(1))
             agent = _client(port, parts.username, parts.password)

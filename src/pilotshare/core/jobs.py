@@ -20,7 +20,7 @@ Running workers, in the API process or the demo (the composition root owns the p
 Other packages add kinds by adding handlers: ``{"simulation": simulation_handler, …}``. A
 handler is ``async def handler(job, progress) -> dict`` (the JSON result); it reports
 progress with ``await progress(fraction)`` and fails by raising: ``BadInput`` and other
-``PilotshareError``\\ s give their own message as ``detail``, anything else
+``PilotshareError``s give their own message as ``detail``, anything else
 ``"internal error: <type>"`` (and a log line with the traceback).
 """
 

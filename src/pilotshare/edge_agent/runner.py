@@ -199,7 +199,7 @@ class Agent:
 
     # -- link ----------------------------------------------------------------------------------
 
-    def _status(self, online: bool) -> bytes:
+    def _status(self, *, online: bool) -> bytes:
         return encode(
             Status(
                 online=online,
@@ -223,7 +223,7 @@ class Agent:
         return self._tls
 
     def _client_for(
-        self, v5: bool, tls: ssl.SSLContext | None, *, timeout: float
+        self, *, v5: bool, tls: ssl.SSLContext | None, timeout: float
     ) -> aiomqtt.Client:
         cfg = self.config
         endpoint = MqttEndpoint.parse(cfg.mqtt_url)
@@ -239,7 +239,7 @@ class Agent:
             password=endpoint.password,
             identifier=self._client_id,
             protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
-            will=aiomqtt.Will(status, self._status(False), qos=1, retain=True),
+            will=aiomqtt.Will(status, self._status(online=False), qos=1, retain=True),
             clean_session=None if v5 else False,
             clean_start=False if v5 else paho_client.MQTT_CLEAN_START_FIRST_ONLY,
             properties=properties,
@@ -284,7 +284,7 @@ class Agent:
         tls = await self._tls_context()
         if self._v5 is None:
             self._v5 = await self._probe_v5(tls)
-        client = self._client_for(self._v5, tls, timeout=10.0)
+        client = self._client_for(v5=self._v5, tls=tls, timeout=10.0)
         await client.__aenter__()
         return client
 
@@ -336,7 +336,7 @@ class Agent:
             [(str(topic.sibling(Channel.ACK)), 1), (str(topic.sibling(Channel.CMD)), 1)]
         )
         await client.publish(
-            str(topic.sibling(Channel.STATUS)), self._status(True), qos=1, retain=True
+            str(topic.sibling(Channel.STATUS)), self._status(online=True), qos=1, retain=True
         )
         self.stats.connects += 1
         self.metrics.connects.inc()
@@ -366,7 +366,7 @@ class Agent:
             with contextlib.suppress(aiomqtt.MqttError):
                 await client.publish(
                     str(topic.sibling(Channel.STATUS)),
-                    self._status(False),
+                    self._status(online=False),
                     qos=1,
                     retain=True,
                     timeout=GOODBYE_TIMEOUT_S,

@@ -1,6 +1,6 @@
 """The one ``LISTEN`` loop: a connection that stays listening across database failures.
 
-``Listener`` takes a connection from the pool, ``LISTEN``\\ s on its channels and hands every
+``Listener`` takes a connection from the pool, ``LISTEN``s on its channels and hands every
 notification to ``on_notify(channel, payload)``, one at a time, in the order PostgreSQL sent
 them. When the connection is lost (a restart, ``pg_terminate_backend``, a network cut, found
 by asyncpg or by a ``SELECT 1`` every ``check_s`` of silence) it says so in one line and
