@@ -20,6 +20,7 @@ from typing import Any, Final
 import asyncpg
 
 from pilotshare.core.clock import Clock
+from pilotshare.core.db import Connection
 from pilotshare.core.errors import BadInput
 from pilotshare.core.jobs import Handler, Job, Progress
 from pilotshare.simulations import experiment, report
@@ -79,7 +80,7 @@ class SimulationRequest:
         return cls(str(stored["scenario"]), stored.get("replications"), stored.get("seed"))
 
 
-async def resolve_base(conn: asyncpg.Connection, scenario: Scenario, clock: Clock) -> Site:
+async def resolve_base(conn: Connection, scenario: Scenario, clock: Clock) -> Site:
     """The baseline site: as described, or the live twin at this moment."""
     if isinstance(scenario.base, Site):
         return scenario.base

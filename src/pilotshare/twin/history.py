@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-import asyncpg
-
+from pilotshare.core.db import Executor
 from pilotshare.core.domain import InstrumentState
 from pilotshare.core.errors import BadInput
 
@@ -89,7 +88,7 @@ class BucketQuery:
         return self.bucket >= HOUR and self.bucket % HOUR == timedelta(0)
 
 
-async def buckets(pool: asyncpg.Pool | asyncpg.Connection, q: BucketQuery) -> list[dict[str, Any]]:
+async def buckets(pool: Executor, q: BucketQuery) -> list[dict[str, Any]]:
     """Per bucket: ``bucket``, ``samples``, ``utilization`` and ``state_seconds``."""
     sql = _FROM_HOURLY if q.from_rollup else _FROM_RAW
     rows = await pool.fetch(sql, q.instrument, q.start, q.end, q.bucket, ORIGIN)

@@ -23,6 +23,7 @@ from typing import Any, Final
 import asyncpg
 
 from pilotshare.core.clock import Clock
+from pilotshare.core.db import Connection
 from pilotshare.core.errors import BadInput
 from pilotshare.core.jobs import Handler, Job, Progress
 from pilotshare.scheduler.allocation import Candidate, candidate
@@ -175,7 +176,7 @@ def at_risk(
 
 
 async def compute(
-    conn: asyncpg.Connection,
+    conn: Connection,
     params: ForecastParams,
     now: datetime,
     *,
