@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import asyncpg
 
 from pilotshare.core.db.errors import TRANSIENT, Retry
+from pilotshare.core.db.pool import Connection
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +74,8 @@ class Listener:
         inbox: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
         lost = asyncio.Event()
 
-        def notified(_conn: object, _pid: int, channel: str, payload: str) -> None:
-            inbox.put_nowait((channel, payload))
+        def notified(_conn: object, _pid: int, channel: str, payload: object) -> None:
+            inbox.put_nowait((channel, str(payload)))  # a NOTIFY payload is always text
 
         def terminated(_conn: object) -> None:
             lost.set()
@@ -99,7 +100,7 @@ class Listener:
 
     async def _deliver(
         self,
-        conn: asyncpg.Connection,
+        conn: Connection,
         inbox: asyncio.Queue[tuple[str, str]],
         lost: asyncio.Event,
         stop: asyncio.Event,
