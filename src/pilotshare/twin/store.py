@@ -1,8 +1,9 @@
 """Reading the twin back: state intervals, learned behaviour, and the live view of one instrument.
 
-``load_intervals`` does in SQL exactly what ``twin.stats.intervals`` does in Python (a new
-interval at every state change and after every silence longer than the gap), so a month of
-1 Hz samples reaches Python as a few thousand intervals rather than millions of rows.
+``load_intervals`` does in SQL exactly what ``twin.stats.intervals`` does in Python for a
+window (a new interval at every state change and after every silence longer than the gap),
+so a month of 1 Hz samples reaches Python as a few thousand intervals rather than millions
+of rows; a booking's measured usage is read from it too.
 Behaviour is expensive to learn from raw samples, so the ingest keeps each instrument's
 intervals in ``state_intervals`` incrementally (``sync_intervals``) and refreshes the learned
 behaviour from them in the background (``refresh_behaviour``) into ``instrument_behaviour``;
@@ -31,10 +32,15 @@ BEHAVIOUR_WINDOW = timedelta(days=30)
 #: Stored intervals are recomputed this far back on every refresh (late backlogs).
 LOOKBACK = timedelta(days=1)
 
+#: ``twin.stats.intervals`` over the window [$2, $3) with gap $4: the last sample before $2
+#: carries its state in, the last one before $3 lasts until $3 while $3 - ts <= $4.
 _INTERVALS = """
 WITH s AS (
     SELECT ts, state, lag(state) OVER w AS prev_state, lag(ts) OVER w AS prev_ts
-    FROM telemetry WHERE instrument_id = $1 AND ts >= $2 AND ts < $3
+    FROM ((SELECT ts, state FROM telemetry WHERE instrument_id = $1 AND ts < $2
+           ORDER BY ts DESC LIMIT 1)
+          UNION ALL
+          SELECT ts, state FROM telemetry WHERE instrument_id = $1 AND ts >= $2 AND ts < $3) t
     WINDOW w AS (ORDER BY ts)
 ), m AS (
     SELECT ts, state,
@@ -47,11 +53,16 @@ WITH s AS (
     SELECT seg, min(state) AS state, min(ts) AS first_ts, max(ts) AS last_ts,
            bool_or(after_gap) AS after_gap
     FROM g GROUP BY seg
+), ends AS (
+    SELECT state, first_ts,
+           CASE WHEN lead(seg) OVER o IS NULL THEN
+                    CASE WHEN $3 - last_ts <= $4 THEN $3 ELSE last_ts END
+                WHEN NOT lead(after_gap) OVER o THEN lead(first_ts) OVER o
+                ELSE last_ts END AS end_ts
+    FROM seg WINDOW o AS (ORDER BY seg)
 )
-SELECT state, first_ts,
-       CASE WHEN lead(after_gap) OVER o IS FALSE THEN lead(first_ts) OVER o ELSE last_ts END
-           AS end_ts
-FROM seg WINDOW o AS (ORDER BY seg) ORDER BY seg"""
+SELECT state, greatest(first_ts, $2) AS start_ts, end_ts FROM ends
+WHERE end_ts > greatest(first_ts, $2) ORDER BY first_ts"""
 
 
 async def load_intervals(
@@ -62,13 +73,10 @@ async def load_intervals(
     *,
     gap: timedelta,
 ) -> list[Interval]:
-    """The instrument's state intervals between ``since`` and ``until`` (silence > gap ends one)."""
+    """The instrument's state intervals in ``[since, until)``, by ``twin.stats.intervals``'
+    rule for a window (the sample before ``since`` carries in; silence > gap ends one)."""
     rows = await conn.fetch(_INTERVALS, instrument, since, until, gap)
-    return [
-        Interval(InstrumentState(r["state"]), r["first_ts"], r["end_ts"])
-        for r in rows
-        if r["end_ts"] > r["first_ts"]
-    ]
+    return [Interval(InstrumentState(r["state"]), r["start_ts"], r["end_ts"]) for r in rows]
 
 
 async def behaviour(
@@ -77,7 +85,7 @@ async def behaviour(
     since: datetime,
     until: datetime,
     *,
-    gap: timedelta = timedelta(seconds=30),
+    gap: timedelta,
 ) -> Behaviour:
     """Learn the instrument's behaviour from its history between ``since`` and ``until``."""
     return learn(await load_intervals(pool, instrument, since, until, gap=gap))
