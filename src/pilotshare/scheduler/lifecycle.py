@@ -36,7 +36,7 @@ from pilotshare.core.clock import Clock
 from pilotshare.core.contract import BOOKING_CHANGES, TWIN_CHANGES, Channel, Command, Topic, encode
 from pilotshare.core.db.errors import TRANSIENT, Retry
 from pilotshare.core.db.listen import Listener
-from pilotshare.core.domain import BookingStatus
+from pilotshare.core.domain import OFFLINE_AFTER, BookingStatus
 from pilotshare.core.messaging import Publisher
 from pilotshare.scheduler import store
 from pilotshare.scheduler.metrics import booking_metrics
@@ -117,9 +117,9 @@ class BookingLifecycle:
 
     ``grace``: how long after its start a booking may stay unstarted before it is a no-show
     (a booking ``delayed`` by the previous one's overrun is never a no-show before its end).
-    ``max_gap``: the longest a telemetry sample's state is trusted to last (silence after
-    that counts as nothing). ``resync``: the longest sleep; bookings notify only when they
-    start within 15 minutes (migration 0021), so it must stay below that.
+    ``max_gap``: the twin's offline gap (``Settings.offline_after_s``): silence longer than
+    that counts as nothing in the measured usage. ``resync``: the longest sleep; bookings
+    notify only when they start within 15 minutes (migration 0021), so it must stay below that.
     """
 
     def __init__(
@@ -129,7 +129,7 @@ class BookingLifecycle:
         clock: Clock,
         *,
         grace: timedelta = timedelta(minutes=15),
-        max_gap: timedelta = timedelta(seconds=30),
+        max_gap: timedelta = OFFLINE_AFTER,
         resync: timedelta = timedelta(minutes=5),
         min_interval: float = 0.05,
         registry: CollectorRegistry | None = None,
