@@ -50,6 +50,7 @@ from pilotshare.scheduler.states import (
     Event,
 )
 from pilotshare.twin.state import Live
+from pilotshare.twin.store import RUNNING_NOW_SQL
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ _ACTIVATE: Final = f"""
 UPDATE bookings b SET status = {CHECKED_IN_SQL}, activated_at = $1, updated_at = $1
 FROM instrument_live l
 WHERE b.status IN {UNSTARTED_SQL} AND lower(b.period) <= $1 AND upper(b.period) > $1
-  AND l.instrument_id = b.instrument_id AND l.online AND l.state = 'running'
+  AND l.instrument_id = b.instrument_id AND {RUNNING_NOW_SQL}
   AND NOT EXISTS (   -- a run that began before an overrunning booking ended is not ours
       SELECT 1 FROM bookings p
       WHERE p.instrument_id = b.instrument_id AND 'overrun' = ANY(p.flags)
@@ -69,7 +70,7 @@ UPDATE bookings b SET flags = array_append(b.flags, 'delayed')
 FROM instrument_live l
 WHERE b.status IN {UNSTARTED_SQL} AND lower(b.period) <= $1 AND upper(b.period) > $1
   AND NOT ('delayed' = ANY(b.flags))
-  AND l.instrument_id = b.instrument_id AND l.online AND l.state = 'running'
+  AND l.instrument_id = b.instrument_id AND {RUNNING_NOW_SQL}
   AND EXISTS (SELECT 1 FROM bookings p
               WHERE p.instrument_id = b.instrument_id AND 'overrun' = ANY(p.flags)
                 AND upper(p.period) <= lower(b.period) AND upper(p.period) > l.since)"""

@@ -17,7 +17,7 @@ import dataclasses
 import logging
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 import asyncpg
 
@@ -267,6 +267,13 @@ LIVE_COLUMNS = """i.id AS instrument_id, i.site_id, coalesce(l.online, false) AS
     l.since, l.last_seen, l.utilization, l.last_batch, l.agent, l.agent_version"""
 
 
+#: ``Live.current_state`` of the row ``instrument_live l``, in SQL for conditional updates
+#: over many rows at once: the reported state while the agent is online, else NULL.
+CURRENT_STATE_SQL: Final = "(CASE WHEN l.online THEN l.state END)"
+#: The instrument of ``instrument_live l`` is running now.
+RUNNING_NOW_SQL: Final = f"{CURRENT_STATE_SQL} = '{InstrumentState.RUNNING.value}'"
+
+
 def live_from_row(row: asyncpg.Record) -> Live:
     """A ``Live`` from a row of ``LIVE_COLUMNS``."""
     return Live(
@@ -288,8 +295,10 @@ async def lives(
     *,
     site: str | None = None,
     instrument: str | None = None,
+    current: InstrumentState | None = None,
 ) -> list[Live]:
-    """The stored live twins (of one site, or of one instrument), by instrument id.
+    """The stored live twins (of one site, of one instrument, or whose ``current_state`` is
+    ``current``), by instrument id.
 
     Instruments never heard of have no live row and are left out.
     """
@@ -297,9 +306,11 @@ async def lives(
         f"""SELECT {LIVE_COLUMNS}
             FROM instrument_live l JOIN instruments i ON i.id = l.instrument_id
             WHERE ($1::text IS NULL OR i.site_id = $1) AND ($2::text IS NULL OR i.id = $2)
+              AND ($3::text IS NULL OR {CURRENT_STATE_SQL} = $3)
             ORDER BY l.instrument_id""",
         site,
         instrument,
+        current,
     )
     return [live_from_row(r) for r in rows]
 
