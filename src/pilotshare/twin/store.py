@@ -37,10 +37,9 @@ LOOKBACK = timedelta(days=1)
 _INTERVALS = """
 WITH s AS (
     SELECT ts, state, lag(state) OVER w AS prev_state, lag(ts) OVER w AS prev_ts
-    FROM ((SELECT ts, state FROM telemetry WHERE instrument_id = $1 AND ts < $2
-           ORDER BY ts DESC LIMIT 1)
-          UNION ALL
-          SELECT ts, state FROM telemetry WHERE instrument_id = $1 AND ts >= $2 AND ts < $3) t
+    FROM telemetry
+    WHERE instrument_id = $1 AND ts < $3  -- from the carry-in on: one ordered range scan
+      AND ts >= coalesce((SELECT max(ts) FROM telemetry WHERE instrument_id = $1 AND ts < $2), $2)
     WINDOW w AS (ORDER BY ts)
 ), m AS (
     SELECT ts, state,
