@@ -1,7 +1,7 @@
 """``python -m benchmarks [NAME …]``: run the benchmarks (all, or those named) one after another.
 
-Each is also a script of its own with its own options (``python benchmarks/ingest.py --help``);
-run this way they use their defaults. Figures are noisy on a shared machine: compare the
+Each also runs alone with its own options (``python -m benchmarks.ingest --help``); run this
+way they use their defaults. Figures are noisy on a shared machine: compare the
 ratios each benchmark prints, which it measures against its baselines in the same run.
 """
 
@@ -29,7 +29,10 @@ def main(argv: list[str]) -> int:
     for name in names:
         print(f"== {name}", flush=True)
         failed += (
-            subprocess.run([sys.executable, str(HERE / f"{name}.py")], check=False).returncode != 0
+            subprocess.run(
+                [sys.executable, "-m", f"benchmarks.{name}"], cwd=HERE.parent, check=False
+            ).returncode
+            != 0
         )
     return 1 if failed else 0
 

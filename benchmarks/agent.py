@@ -1,6 +1,6 @@
 """Edge agent: what durability costs, how big the outbox grows, how fast a backlog drains.
 
-``python benchmarks/agent.py [--samples N] [--repeat R]``
+``python -m benchmarks.agent [--samples N] [--repeat R]``
 
 1. Outbox writes: samples/s committed one by one and sealed into batches of 100, as the agent
    does (``synchronous=FULL``: each sample survives a power cut), against two baselines in

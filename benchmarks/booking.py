@@ -1,7 +1,7 @@
 """Booking benchmark: availability and booking latency through the API, throughput under
 concurrent clients, and the batch allocator against first come, first served.
 
-    .venv/bin/python benchmarks/booking.py [--database-url URL] [--instruments 500]
+    .venv/bin/python -m benchmarks.booking [--database-url URL] [--instruments 500]
         [--bookings 100000] [--clients 50] [--requests 2000]
 
 It creates a scratch database on the server (default: $PILOTSHARE_BENCH_DATABASE_URL, else
@@ -26,10 +26,9 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import httpx
 import numpy as np
-from booking_app import serve
 from prometheus_client import CollectorRegistry
-from tests.support.demand import weekly_demand
 
+from benchmarks.booking_app import serve
 from pilotshare.api.app import create_app
 from pilotshare.api.keys import create_key
 from pilotshare.core.clock import SystemClock
@@ -46,6 +45,7 @@ from pilotshare.scheduler.allocation import (
 from pilotshare.scheduler.lifecycle import NEXT_DUE, BookingLifecycle
 from pilotshare.scheduler.requests import BookingRequest
 from pilotshare.scheduler.service import BookingService, Caller
+from tests.support.demand import weekly_demand
 
 KINDS = 10
 H = timedelta(hours=1)

@@ -6,7 +6,7 @@ bookings over TCP to ``--workers`` uvicorn processes, every request a different 
 database is checked afterwards for confirmed bookings and overlaps. Baseline in the same run:
 ``GET /healthz`` on the same workers (the framework's floor).
 
-    python benchmarks/booking_http.py [--workers 2] [--connections 50] [--seconds 15]
+    python -m benchmarks.booking_http [--workers 2] [--connections 50] [--seconds 15]
 """
 
 from __future__ import annotations
@@ -22,14 +22,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from booking_app import serve
-
-from pilotshare.api.catalog import create_instrument
+from benchmarks.booking_app import serve
 from pilotshare.api.keys import create_key
-from pilotshare.api.schemas import InstrumentCreate
 from pilotshare.core.db.migrate import migrate
 from pilotshare.core.db.pool import connect
 from pilotshare.core.embedded import free_port
+from tests.support.instruments import add_instrument
 
 LUA = """
 counter = 0
@@ -60,14 +58,14 @@ async def setup(admin_url: str, instruments: int) -> tuple[str, str]:
     try:
         await migrate(conn)
         for i in range(instruments):
-            body = InstrumentCreate(
-                id=f"i-{i}",
+            await add_instrument(
+                conn,
+                f"i-{i}",
                 site="bench",
                 kind="sem",
                 min_booking_s=60,
                 max_horizon_s=40 * 365 * 86400,
             )
-            await create_instrument(conn, body)
         key = await create_key(conn, org="bench", role="operator")
     finally:
         await conn.close()

@@ -5,7 +5,7 @@ state) with the alternatives NOTES.md measured: ``json.loads`` and ``orjson.load
 only, no validation: the floor) and a pydantic model of the same rules. Prints microseconds
 per sample, medians of several repeats, and each one's ratio to ``json.loads`` in this run.
 
-    python benchmarks/decode.py [--samples 100] [--repeats 7]
+    python -m benchmarks.decode [--samples 100] [--repeats 7]
 """
 
 from __future__ import annotations

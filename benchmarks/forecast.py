@@ -1,7 +1,7 @@
 """Forecast benchmark: a 50-instrument site, 90 days, 200 replications, against a
 straightforward SimPy model of the same site measured in the same run.
 
-    .venv/bin/python benchmarks/forecast.py [--replications 200] [--naive-replications 6]
+    .venv/bin/python -m benchmarks.forecast [--replications 200] [--naive-replications 6]
         [--workers 2] [--json out.json]
 
 The site: 50 instruments of 5 kinds (two thirds open 07:00-22:00 on weekdays, the rest
@@ -34,6 +34,7 @@ import statistics
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -413,8 +414,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     text = json.dumps(result, indent=2)
     print(text)
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as fh:
-            fh.write(text + "\n")
+        Path(args.json).write_text(text + "\n", encoding="utf-8")
     return result
 
 

@@ -1,16 +1,17 @@
 """Figures of docs/validation.md: the site model against queueing theory, and the backtest
 over several independent worlds.
 
-    .venv/bin/python benchmarks/forecast_validation.py [--out docs/forecasting]
+    .venv/bin/python -m benchmarks.forecast_validation [--out docs/forecasting]
         [--database-url URL] [--worlds 5]
 
 1. M/M/2 over a range of loads: mean wait of the model (scheduler's ``allocate`` as the
    desk) against Erlang C, with the standard error over replications.
 2. M/M/1 with breakdowns: fraction of time up against MTBF / (MTBF + MTTR) for several
    availabilities.
-3. The backtest of ``tests/e2e/test_backtest.py`` for ``--worlds`` seeds, each on a scratch
-   database (default: $PILOTSHARE_BENCH_DATABASE_URL, else the local PostgreSQL): utilisation
-   error per kind and the pooled calibration of ``p_served``.
+3. The backtest of ``tests/e2e/test_backtest.py`` (its world is ``tests.support.backtest``)
+   for ``--worlds`` seeds, each on a scratch database (default:
+   $PILOTSHARE_BENCH_DATABASE_URL, else the local PostgreSQL): utilisation error per kind and
+   the pooled calibration of ``p_served``.
 
 Writes ``validation.json`` and PNGs to ``--out``.
 """
@@ -31,10 +32,10 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
-import matplotlib
+import matplotlib as mpl
 import numpy as np
 
-matplotlib.use("Agg")
+mpl.use("Agg")
 import matplotlib.pyplot as plt
 
 from pilotshare.core.db.migrate import migrate
@@ -48,10 +49,10 @@ from pilotshare.twin.model import (
     SiteSpec,
     UsageSpec,
 )
+from tests.support import backtest as tb
 
 H = 3600.0
 ORIGIN = datetime(2026, 1, 5, tzinfo=UTC)
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "e2e"))
 
 
 def erlang_c_wait(c: int, lam: float, mu: float) -> float:
@@ -110,8 +111,6 @@ def breakdowns() -> list[dict[str, float]]:
 
 
 async def backtests(url: str, worlds: int) -> list[dict[str, Any]]:
-    import test_backtest as tb
-
     out = []
     admin = await asyncpg.connect(url)
     try:

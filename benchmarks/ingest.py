@@ -1,6 +1,6 @@
 """Ingest benchmark: simulated instruments publish through Mosquitto into PostgreSQL.
 
-    .venv/bin/python benchmarks/ingest.py [--rate 100000] [--duration 20] [--instruments 200]
+    .venv/bin/python -m benchmarks.ingest [--rate 100000] [--duration 20] [--instruments 200]
         [--batch 100] [--writers 2] [--database-url URL] [--profile]
 
 One run measures, on the same machine and database:
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import cProfile
 import io
 import json
@@ -29,7 +28,6 @@ import os
 import pstats
 import secrets
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,7 +36,6 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import msgspec
@@ -47,15 +44,13 @@ from pilotshare.core.db.migrate import migrate
 from pilotshare.core.db.pool import connect, create_pool
 from pilotshare.core.settings import MqttEndpoint
 from pilotshare.twin.rows import binary_jsonb
+from tests.support.brokers import PrivateMosquitto
+from tests.support.databases import with_db
+from tests.support.instruments import add_instrument
 
-MOSQUITTO = "/usr/sbin/mosquitto"
 SITE = "bench"
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def _with_db(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
 
 
 def cpu_seconds(pid: int) -> float:
@@ -273,28 +268,6 @@ async def raw_copy(url: str, total: int, connections: int) -> float:
 # -- orchestration -----------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_mosquitto(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
-    conf = workdir / "mosquitto.conf"
-    conf.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-        "max_queued_messages 100000\nmax_inflight_messages 1000\n"
-        f"log_dest file {workdir / 'mosquitto.log'}\n"
-    )
-    proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)])
-    for _ in range(200):
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.1):
-            return proc, port
-        time.sleep(0.05)
-    raise RuntimeError("mosquitto did not start")
-
-
 def backend_cpu(url: str, database: str) -> float:
     """CPU seconds of the PostgreSQL backends serving the scratch database."""
 
@@ -356,16 +329,10 @@ def bench(args: argparse.Namespace) -> None:
         admin = await asyncpg.connect(admin_url)
         await admin.execute(f'CREATE DATABASE "{name}"')
         await admin.close()
-        conn = await connect(_with_db(admin_url, name))
+        conn = await connect(with_db(admin_url, name))
         await migrate(conn)
-        await conn.execute("INSERT INTO sites (id, name) VALUES ($1, $2)", SITE, SITE)
-        await conn.execute(
-            "INSERT INTO instruments (id, site_id, name, kind) "
-            "SELECT 'i' || lpad(k::text, 4, '0'), $1, 'i' || k, 'oven' "
-            "FROM generate_series(0, $2 - 1) k",
-            SITE,
-            args.instruments,
-        )
+        for k in range(args.instruments):
+            await add_instrument(conn, f"i{k:04d}", site=SITE, name=f"i{k}")
         await conn.close()
 
     async def teardown() -> None:
@@ -378,11 +345,13 @@ def bench(args: argparse.Namespace) -> None:
     except BaseException:
         asyncio.run(teardown())
         raise
-    url = _with_db(admin_url, name)
+    url = with_db(admin_url, name)
     work = Path(tempfile.mkdtemp(prefix="ps-bench-"))
-    broker, port = start_mosquitto(work)
-    here = [sys.executable, __file__]
-    common = ["--host", "127.0.0.1", "--port", str(port), "--database-url", url]
+    broker = PrivateMosquitto(work, settings=["max_inflight_messages 1000"])
+    broker.start()
+    assert broker.proc is not None
+    here = [sys.executable, "-m", "benchmarks.ingest"]
+    common = ["--host", "127.0.0.1", "--port", str(broker.port), "--database-url", url]
     try:
         ingests = [
             subprocess.Popen(
@@ -401,7 +370,7 @@ def bench(args: argparse.Namespace) -> None:
             for i in range(args.ingests)
         ]
         time.sleep(2.0)
-        broker_cpu0 = cpu_seconds(broker.pid)
+        broker_cpu0 = cpu_seconds(broker.proc.pid)
         db_cpu0 = backend_cpu(admin_url, name)
         load = subprocess.run(
             [
@@ -421,7 +390,7 @@ def bench(args: argparse.Namespace) -> None:
             check=True,
         )
         db_cpu = backend_cpu(admin_url, name) - db_cpu0
-        broker_cpu = cpu_seconds(broker.pid) - broker_cpu0
+        broker_cpu = cpu_seconds(broker.proc.pid) - broker_cpu0
         for proc in ingests:
             proc.send_signal(signal.SIGTERM)
         parts = [json.loads(proc.communicate(timeout=60)[0]) for proc in ingests]
@@ -447,8 +416,7 @@ def bench(args: argparse.Namespace) -> None:
         copy1 = asyncio.run(raw_copy(url, 500_000, 1))
         copy2 = asyncio.run(raw_copy(url, 500_000, 2))
     finally:
-        broker.terminate()
-        broker.wait(10)
+        broker.stop()
         asyncio.run(teardown())
 
     lags = gen["lags"]

@@ -1,6 +1,6 @@
 """History query benchmark: a month of one instrument at 1 sample/s, read through the API.
 
-    .venv/bin/python benchmarks/ingest_queries.py [--days 30] [--repeat 20] [--database-url URL]
+    .venv/bin/python -m benchmarks.ingest_queries [--days 30] [--repeat 20] [--database-url URL]
 
 It stores the month through the ingest's own write path (``TelemetryWriter``: COPY plus the
 hourly rollup), then times, through the real FastAPI app, ``GET …/telemetry`` for the month
@@ -38,6 +38,7 @@ from pilotshare.core.settings import Settings
 from pilotshare.twin.items import TelemetryItem
 from pilotshare.twin.store import behaviour, refresh_behaviour
 from pilotshare.twin.writer import TelemetryWriter
+from tests.support.instruments import add_instrument
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
 CYCLE = [(S.IDLE, 900), (S.SETUP, 300), (S.RUNNING, 5400), (S.IDLE, 600), (S.DOWN, 1200)]
@@ -87,11 +88,7 @@ async def main(args: argparse.Namespace) -> None:
     try:
         conn = await connect(url)
         await migrate(conn)
-        await conn.execute("INSERT INTO sites (id, name) VALUES ('bench', 'bench')")
-        await conn.execute(
-            "INSERT INTO instruments (id, site_id, name, kind) "
-            "VALUES ('sem-1', 'bench', 'sem', 'sem')"
-        )
+        await add_instrument(conn, "sem-1", site="bench", kind="sem", name="sem")
         key = await create_key(conn, org="bench", role="admin")
         await conn.close()
         pool = await create_pool(url, min_size=2, max_size=4)

@@ -1,7 +1,7 @@
 """Simulation runners: replications/s in this process, on a local pool and on a 2-worker Dask
 ``LocalCluster``, and the overhead each adds per task.
 
-    .venv/bin/python benchmarks/simulations.py [--scenario FILE] [--replications 20]
+    .venv/bin/python -m benchmarks.simulations [--scenario FILE] [--replications 20]
         [--repeats 3] [--overhead-tasks 200] [--json OUT.json]
 
 Each runner runs the same experiment (baseline and scenario, ``2 × replications`` tasks, no

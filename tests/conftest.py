@@ -10,14 +10,12 @@ messages even when they share the servers.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import secrets
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -26,13 +24,9 @@ from pilotshare.core.db.migrate import migrate, uses_timescale
 from pilotshare.core.db.pool import connect, create_pool
 from pilotshare.core.embedded import EmbeddedPostgres, embedded_broker
 from pilotshare.core.settings import MqttEndpoint
+from tests.support.databases import scratch_database, with_db
 
 _TEMPLATE = f"ps_tpl_{os.getpid()}"
-
-
-def _with_db(url: str, database: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{database}"))
 
 
 @pytest.fixture(scope="session")
@@ -56,7 +50,7 @@ async def pg_template(pg_admin_url: str) -> AsyncIterator[str]:
     admin = await asyncpg.connect(pg_admin_url)
     await admin.execute(f'DROP DATABASE IF EXISTS "{_TEMPLATE}" WITH (FORCE)')
     await admin.execute(f'CREATE DATABASE "{_TEMPLATE}"')
-    conn = await connect(_with_db(pg_admin_url, _TEMPLATE))
+    conn = await connect(with_db(pg_admin_url, _TEMPLATE))
     try:
         await migrate(conn)
         if await uses_timescale(conn):
@@ -79,20 +73,6 @@ async def pg_template(pg_admin_url: str) -> AsyncIterator[str]:
         yield _TEMPLATE
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{_TEMPLATE}" WITH (FORCE)')
-        await admin.close()
-
-
-@contextlib.asynccontextmanager
-async def scratch_database(admin_url: str, template: str | None = None) -> AsyncIterator[str]:
-    """A database of its own for one test (a clone of ``template``), dropped afterwards."""
-    name = f"ps_t_{secrets.token_hex(6)}"
-    admin = await asyncpg.connect(admin_url)
-    clone = f' TEMPLATE "{template}"' if template else ""
-    await admin.execute(f'CREATE DATABASE "{name}"{clone}')
-    try:
-        yield _with_db(admin_url, name)
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
 
 

@@ -263,7 +263,7 @@ def forecast(
     from pilotshare.core.db.migrate import migrate as apply
     from pilotshare.core.db.pool import connect
     from pilotshare.runtime import database
-    from pilotshare.scheduler.forecast import ForecastParams, run_once
+    from pilotshare.scheduler.forecast import ForecastParams, ForecastResult, run_once
 
     settings = _settings()
     params = ForecastParams.parse(
@@ -274,7 +274,7 @@ def forecast(
         if sys.stderr.isatty():
             print(f"\rforecast: {fraction:4.0%}", end="", file=sys.stderr, flush=True)
 
-    async def main() -> dict[str, Any]:
+    async def main() -> ForecastResult:
         async with database(settings) as (url, _):
             conn = await connect(url)
             try:

@@ -26,6 +26,7 @@ from pilotshare.api.catalog import create_instrument, list_instruments
 from pilotshare.api.keys import create_key
 from pilotshare.api.schemas import InstrumentCreate
 from pilotshare.core.clock import Clock, SystemClock
+from pilotshare.core.db import Connection
 from pilotshare.core.db.pool import create_pool
 from pilotshare.core.domain import Role
 from pilotshare.core.errors import PilotshareError
@@ -110,7 +111,7 @@ ORGANISATIONS = (
 KEYS = (("platform", Role.ADMIN), ("acme-electronics", Role.PLANNER), ("greenbio", Role.OPERATOR))
 
 
-async def seed(conn: asyncpg.Connection, site: str) -> dict[str, str] | None:
+async def seed(conn: Connection, site: str) -> dict[str, str] | None:
     """Seed the demo site once; returns the new keys by role, or None when already seeded."""
     if await list_instruments(conn, site=site):
         return None

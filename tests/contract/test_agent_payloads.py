@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-from golden_payloads import statuses, valid_telemetry
 
 from pilotshare.core.clock import FakeClock
 from pilotshare.core.contract import MAX_PAYLOAD_BYTES, Sample, decode_status, decode_telemetry
@@ -19,6 +15,7 @@ from pilotshare.edge_agent.config import AgentConfig
 from pilotshare.edge_agent.outbox import Outbox
 from pilotshare.edge_agent.protocol import Seal
 from pilotshare.edge_agent.runner import Agent
+from tests.support.golden import statuses, valid_telemetry
 
 FAR = datetime(2100, 1, 1, tzinfo=UTC)
 

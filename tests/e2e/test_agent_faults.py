@@ -26,7 +26,6 @@ import aiomqtt
 import asyncpg
 import pytest
 
-from ingest_support import MOSQUITTO, PrivateMosquitto
 from pilotshare.core.clock import SystemClock
 from pilotshare.core.contract import Ack, Sample, Status, TelemetryBatch, decode_status, encode
 from pilotshare.core.domain import InstrumentState
@@ -36,10 +35,12 @@ from pilotshare.edge_agent.adapters import Adapter, SimulatedAdapter, SimulatedP
 from pilotshare.edge_agent.config import AgentConfig
 from pilotshare.edge_agent.runner import Agent
 from pilotshare.twin.ingest import Ingest
+from tests.support.brokers import PrivateMosquitto, needs_mosquitto
+from tests.support.ingest import register
 
 PARAMS = SimulatedParams(run_mean_s=4, idle_mean_s=2, setup_mean_s=0.5, mtbf_s=30, mttr_s=2)
 
-pytestmark = pytest.mark.skipif(not Path(MOSQUITTO).exists(), reason="needs mosquitto")
+pytestmark = needs_mosquitto
 
 
 @pytest.fixture
@@ -67,17 +68,6 @@ class Finite(Adapter):
 
     def next_change(self) -> datetime | None:
         return self.inner.next_change() if self.left > 0 else None
-
-
-async def register(pool: asyncpg.Pool, site: str, *instruments: str) -> None:
-    await pool.execute("INSERT INTO sites (id, name) VALUES ($1, $2)", site, site)
-    for inst in instruments:
-        await pool.execute(
-            "INSERT INTO instruments (id, site_id, name, kind) VALUES ($1, $2, $3, 'oven')",
-            inst,
-            site,
-            inst,
-        )
 
 
 @contextlib.asynccontextmanager

@@ -19,7 +19,6 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
-from ingest_support import running_ingest, wait_for
 from pilotshare.api.app import create_app
 from pilotshare.api.keys import create_key
 from pilotshare.core.clock import SystemClock
@@ -30,6 +29,8 @@ from pilotshare.edge_agent.adapters.simulated import SimulatedInstrument
 from pilotshare.edge_agent.config import AgentConfig
 from pilotshare.edge_agent.runner import Agent
 from pilotshare.scheduler.lifecycle import BookingLifecycle
+from tests.support.ingest import running_ingest, wait_for
+from tests.support.instruments import add_instrument
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -87,15 +88,10 @@ async def test_no_show_frees_the_slot_and_a_run_completes_with_true_usage(
     site: str,
     tmp_path: Path,
 ) -> None:
-    await pool.execute("INSERT INTO sites (id, name) VALUES ($1, $2)", site, site)
     names = {"absent": NO_SHOW, "worker": FOLLOWER}
     for name in names:
-        await pool.execute(
-            "INSERT INTO instruments (id, site_id, name, kind, min_booking_s) "
-            "VALUES ($1, $2, $3, 'furnace', 1)",
-            f"{site}-{name}",
-            site,
-            name,
+        await add_instrument(
+            pool, f"{site}-{name}", site=site, kind="furnace", name=name, min_booking_s=1
         )
     async with pool.acquire() as conn:
         acme = {"Authorization": f"Bearer {await create_key(conn, org='acme', role='operator')}"}

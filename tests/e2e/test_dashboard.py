@@ -15,9 +15,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from pilotshare.api.app import create_app
-from pilotshare.api.catalog import create_instrument
 from pilotshare.api.keys import create_key
-from pilotshare.api.schemas import InstrumentCreate
 from pilotshare.core.clock import SystemClock
 from pilotshare.core.contract import Sample, Status, TelemetryBatch, encode
 from pilotshare.core.domain import InstrumentState
@@ -25,6 +23,7 @@ from pilotshare.core.embedded import free_port
 from pilotshare.core.settings import MqttEndpoint, Settings
 from pilotshare.services import serve_app
 from pilotshare.twin.ingest import Ingest
+from tests.support.instruments import add_instrument
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 playwright_api = pytest.importorskip("playwright.async_api", reason="playwright is not installed")
@@ -51,9 +50,7 @@ async def test_a_state_change_reaches_the_page(
 ) -> None:
     instrument = f"{site}-sem"
     async with pool.acquire() as conn:
-        await create_instrument(
-            conn, InstrumentCreate(id=instrument, site=site, kind="sem", name="Field-emission SEM")
-        )
+        await add_instrument(conn, instrument, site=site, kind="sem", name="Field-emission SEM")
         key = await create_key(conn, org="acme", role="operator")
 
     stop = asyncio.Event()

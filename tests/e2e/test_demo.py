@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -19,6 +22,21 @@ from pilotshare.core.embedded import free_port
 from pilotshare.demo import DEMO_INSTRUMENTS
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+
+
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    """A data directory outside pytest's basetemp.
+
+    Started by root, the embedded PostgreSQL runs as its own user and opens every parent of
+    its data to it; but each pytest session on the machine resets ``/tmp/pytest-of-root`` to
+    0700, and a session starting while the demo's initdb runs locked that user out of it.
+    """
+    path = Path(tempfile.mkdtemp(prefix="pilotshare-demo-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _start(data_dir: Path, port: int) -> subprocess.Popen[str]:
@@ -82,12 +100,12 @@ def _all_live(port: int, key: str, within: float) -> dict[str, dict[str, object]
     raise AssertionError(f"not every twin was live within {within} s: {seen}")
 
 
-def test_demo_runs_stops_and_runs_again(tmp_path: Path) -> None:
+def test_demo_runs_stops_and_runs_again(data_dir: Path) -> None:
     port = free_port()
-    proc = _start(tmp_path, port)
+    proc = _start(data_dir, port)
     try:
         banner = _banner(proc)
-        keys = dict(re.findall(r"^\s+(admin|planner|operator)\s+(ps_\S+)$", banner, re.M))
+        keys = dict(re.findall(r"^\s+(admin|planner|operator)\s+(ps_\S+)$", banner, re.MULTILINE))
         assert set(keys) == {"admin", "planner", "operator"}
         assert f"http://127.0.0.1:{port}/docs" in banner
         twins = _all_live(port, keys["operator"], within=10)
@@ -106,7 +124,7 @@ def test_demo_runs_stops_and_runs_again(tmp_path: Path) -> None:
         if proc.poll() is None:
             _stop(proc)
 
-    again = _start(tmp_path, port)
+    again = _start(data_dir, port)
     try:
         banner = _banner(again)
         assert "ps_" not in banner.split("try:")[0]  # the keys are printed only once

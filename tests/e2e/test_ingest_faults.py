@@ -18,20 +18,17 @@ from urllib.parse import parse_qs, urlsplit
 import asyncpg
 import pytest
 
-from ingest_support import (
-    MOSQUITTO,
-    CuttingProxy,
+from pilotshare.core.db.pool import create_pool
+from pilotshare.core.settings import MqttEndpoint
+from tests.support.brokers import PrivateMosquitto, needs_mosquitto
+from tests.support.databases import CuttingProxy
+from tests.support.ingest import (
     OutboxAgent,
-    PrivateMosquitto,
     batch_bytes,
     now_utc,
     register,
     running_ingest,
 )
-from pilotshare.core.db.pool import create_pool
-from pilotshare.core.settings import MqttEndpoint
-
-needs_mosquitto = pytest.mark.skipif(not Path(MOSQUITTO).exists(), reason="needs mosquitto")
 
 
 @pytest.fixture

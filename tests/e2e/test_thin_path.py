@@ -25,11 +25,8 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
-from conftest import scratch_database
 from pilotshare.api.app import create_app
-from pilotshare.api.catalog import create_instrument
 from pilotshare.api.keys import create_key
-from pilotshare.api.schemas import InstrumentCreate
 from pilotshare.core.clock import SystemClock
 from pilotshare.core.contract import Sample, TelemetryBatch, encode
 from pilotshare.core.db.migrate import migrate
@@ -41,6 +38,8 @@ from pilotshare.edge_agent.adapters import SimulatedAdapter, SimulatedParams
 from pilotshare.edge_agent.config import AgentConfig
 from pilotshare.edge_agent.runner import Agent
 from pilotshare.twin.ingest import Ingest
+from tests.support.databases import scratch_database
+from tests.support.instruments import add_instrument
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -102,9 +101,7 @@ async def platform(pair: Pair) -> AsyncIterator[Platform]:
     task = asyncio.create_task(ingest.run(stop))
     try:
         async with pool.acquire() as conn:
-            await create_instrument(
-                conn, InstrumentCreate(id=f"{site}-oven", site=site, kind="oven")
-            )
+            await add_instrument(conn, f"{site}-oven", site=site)
             key = await create_key(conn, org="acme", role="operator")
         await asyncio.wait_for(ingest.ready.wait(), 15)
         app = create_app(Settings(), pool=pool, clock=SystemClock(), registry=CollectorRegistry())

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -20,9 +17,9 @@ from pilotshare.core.embedded import free_port
 from pilotshare.edge_agent.adapters import SimulatedAdapter, SimulatedParams
 from pilotshare.edge_agent.config import AgentConfig
 from pilotshare.edge_agent.runner import Agent
+from tests.support.brokers import PrivateMosquitto, needs_mosquitto
 
-MOSQUITTO = "/usr/sbin/mosquitto"
-pytestmark = pytest.mark.skipif(not Path(MOSQUITTO).exists(), reason="needs mosquitto")
+pytestmark = needs_mosquitto
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -85,28 +82,22 @@ def make_certs(d: Path) -> None:
 def mosquitto(tmp_path: Path) -> Iterator[tuple[int, int]]:
     """A private broker: a plain listener and a TLS one; yields (plain port, TLS port)."""
     make_certs(tmp_path)
-    plain, tls = free_port(), free_port()
-    conf = tmp_path / "mosquitto.conf"
-    run_as = "user root\n" if os.geteuid() == 0 else ""  # else it cannot read the 0600 key
-    conf.write_text(
-        run_as + "per_listener_settings false\nallow_anonymous true\npersistence false\n"
-        "max_queued_messages 10000\n"
-        f"log_dest file {tmp_path / 'mosquitto.log'}\n"
-        f"listener {plain} 127.0.0.1\n"
-        f"listener {tls} 127.0.0.1\ncafile {tmp_path / 'ca.crt'}\n"
-        f"certfile {tmp_path / 'server.crt'}\nkeyfile {tmp_path / 'server.key'}\n"
+    tls = free_port()
+    broker = PrivateMosquitto(
+        tmp_path,
+        max_queued=10000,
+        settings=[
+            f"listener {tls} 127.0.0.1",
+            f"cafile {tmp_path / 'ca.crt'}",
+            f"certfile {tmp_path / 'server.crt'}",
+            f"keyfile {tmp_path / 'server.key'}",
+        ],
     )
-    proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)])
+    broker.start()
     try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", tls), 0.2):
-                break
-            time.sleep(0.05)
-        yield plain, tls
+        yield broker.port, tls
     finally:
-        proc.terminate()
-        proc.wait(10)
+        broker.stop()
 
 
 def agent(tmp_path: Path, url: str, **overrides: object) -> Agent:

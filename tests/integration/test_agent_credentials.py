@@ -11,6 +11,7 @@ from pathlib import Path
 import asyncpg
 
 from pilotshare.credentials import Instrument, acl_text, hash_password, read_passwd
+from tests.support.instruments import add_instrument
 
 
 def run(db_url: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -28,15 +29,8 @@ def run(db_url: str, *args: str) -> subprocess.CompletedProcess[str]:
 async def test_writes_users_and_acl_and_prints_new_secrets_once(
     tmp_path: Path, pool: asyncpg.Pool, db_url: str
 ) -> None:
-    for site in ("north", "south"):
-        await pool.execute("INSERT INTO sites (id, name) VALUES ($1, $2)", site, site)
     for inst, site in (("oven-1", "north"), ("sem-1", "south")):
-        await pool.execute(
-            "INSERT INTO instruments (id, site_id, name, kind) VALUES ($1, $2, $3, 'k')",
-            inst,
-            site,
-            inst,
-        )
+        await add_instrument(pool, inst, site=site, kind="k")
     passwd, acl = tmp_path / "auth" / "passwd", tmp_path / "auth" / "acl"
     first = run(db_url, "--passwd", str(passwd), "--acl", str(acl))
     assert first.returncode == 0, first.stderr

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import itertools
 import sqlite3
+import ssl
+import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import aiomqtt
 import httpx
@@ -293,7 +297,13 @@ async def test_full_outbox_drops_the_oldest_and_says_so(
 
 
 async def test_a_state_change_is_sampled_at_once(tmp_path: Path, site: str) -> None:
-    """With a 10 s interval, every sample after the first is a state change, taken as it happens."""
+    """With a 10 s interval, every sample after the first is a state change, taken as it happens.
+
+    Each sample is matched to the transition that produced it: the latest one at or before its
+    timestamp, which is the state the instrument had then. Matching by nearest time instead
+    fails whenever a change is sampled a few ms late and the next one follows soon (a short
+    setup), which is scheduling, not the agent.
+    """
     nowhere = f"mqtt://127.0.0.1:{free_port()}"  # only the outbox matters here
     cfg = config(tmp_path, site, nowhere, sample_interval_s=10.0, batch_max_samples=1000)
     agent = agent_for(cfg)
@@ -308,9 +318,43 @@ async def test_a_state_change_is_sampled_at_once(tmp_path: Path, site: str) -> N
     with contextlib.closing(sqlite3.connect(cfg.outbox_path)) as db:
         rows = db.execute("SELECT body FROM samples ORDER BY id").fetchall()
     samples = [decode_sample(body) for (body,) in rows]
-    changes = {t.at: t.state for t in adapter.instrument.transitions}
+    transitions = adapter.instrument.transitions
+    produced_by = -1
     for previous, sample in itertools.pairwise(samples):
         assert sample.state != previous.state
-        nearest = min(changes, key=lambda at: abs((at - sample.ts).total_seconds()))
-        assert changes[nearest] == sample.state
-        assert abs((nearest - sample.ts).total_seconds()) < 0.5
+        latest = bisect.bisect_right([t.at for t in transitions], sample.ts) - 1
+        assert latest > produced_by  # a change of its own, not the previous sample's
+        produced_by = latest
+        change = transitions[latest]
+        assert change.state == sample.state
+        assert (sample.ts - change.at).total_seconds() < cfg.sample_interval_s / 10
+
+
+async def test_reconnecting_loads_no_tls_context_on_the_loop(
+    tmp_path: Path, site: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Loading a CA bundle takes ~0.1 s: on the loop at every reconnect it made samples late.
+
+    Plain MQTT loads none; ``mqtts://`` loads one per agent, in a worker thread.
+    """
+    loop_thread = threading.get_ident()
+    loads: list[bool] = []  # per load: whether it ran on the loop's thread
+    real = ssl.create_default_context
+
+    def counting(*args: Any, **kwargs: Any) -> ssl.SSLContext:
+        loads.append(threading.get_ident() == loop_thread)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ssl, "create_default_context", counting)
+    for scheme, expected in (("mqtt", []), ("mqtts", [False])):
+        url = f"{scheme}://127.0.0.1:{free_port()}"  # nobody listens: it keeps reconnecting
+        agent = agent_for(config(tmp_path / scheme, site, url, reconnect_max_s=0.1))
+        caplog.clear()
+        stop = asyncio.Event()
+        task = asyncio.ensure_future(agent.run(stop))
+        await wait_until(
+            lambda: sum("cannot reach the broker" in r.getMessage() for r in caplog.records) >= 3
+        )
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        assert loads == expected, scheme

@@ -8,11 +8,11 @@ import asyncpg
 import httpx
 import pytest
 
-from api_support import api_client
-from api_support import auth as _key
 from pilotshare.api.keys import KeyCache, create_key
 from pilotshare.core.clock import FakeClock
 from pilotshare.core.domain import Role
+from tests.support.api import api_client
+from tests.support.api import auth as _key
 
 
 @pytest.fixture

@@ -12,11 +12,11 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from prometheus_client import CollectorRegistry
 
-from api_support import api_client, auth
 from pilotshare.api.app import create_app
 from pilotshare.api.deps import authenticated
 from pilotshare.core.clock import FakeClock
 from pilotshare.core.settings import Settings
+from tests.support.api import api_client, auth
 
 PROBLEM = "#/components/schemas/Problem"
 

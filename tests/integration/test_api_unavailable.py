@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncpg
 
-from api_support import api_client, auth
 from pilotshare.core.db.pool import create_pool
+from tests.support.api import api_client, auth
 
 
 async def test_a_cancelled_statement_answers_503_database_unavailable(

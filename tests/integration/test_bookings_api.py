@@ -11,11 +11,11 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from api_support import api_client
-from api_support import auth as key
 from pilotshare.core.clock import FakeClock
 from pilotshare.core.db.migrate import uses_timescale
 from pilotshare.scheduler.requests import RULES
+from tests.support.api import api_client
+from tests.support.api import auth as key
 
 MON = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday; the fake clock starts at 08:00
 H = timedelta(hours=1)

@@ -11,9 +11,10 @@ import asyncpg
 import httpx
 import pytest
 
-from api_support import api_client
-from api_support import auth as key
 from pilotshare.core.clock import FakeClock
+from tests.support.api import api_client
+from tests.support.api import auth as key
+from tests.support.instruments import add_instrument
 
 JAN = datetime(2026, 1, 5, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -27,11 +28,9 @@ async def client(pool: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
 
 async def seed(pool: asyncpg.Pool) -> None:
     """sem-1 bills booked time at 100/h, oven-1 measured time at 60/h."""
-    await pool.execute("INSERT INTO sites (id, name) VALUES ('lab', 'lab')")
-    await pool.execute(
-        "INSERT INTO instruments (id, site_id, name, kind, hourly_rate, billing) VALUES "
-        "('sem-1', 'lab', 'SEM', 'sem', 100, 'booked'), "
-        "('oven-1', 'lab', 'Oven', 'oven', 60, 'measured')"
+    await add_instrument(pool, "sem-1", site="lab", kind="sem", name="SEM", hourly_rate=100)
+    await add_instrument(
+        pool, "oven-1", site="lab", name="Oven", hourly_rate=60, billing="measured"
     )
     rows = [
         # instrument, start (h after JAN), hours, status, used_s, ended (h after start)

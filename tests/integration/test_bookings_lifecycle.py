@@ -18,13 +18,14 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from ingest_support import RawClient, batch_bytes, raw_client, running_ingest, topic, wait_for
 from pilotshare.api.app import create_app
 from pilotshare.api.keys import create_key
 from pilotshare.core.clock import SystemClock
 from pilotshare.core.domain import InstrumentState
 from pilotshare.core.settings import MqttEndpoint, Settings
 from pilotshare.scheduler.lifecycle import BookingLifecycle
+from tests.support.ingest import RawClient, batch_bytes, raw_client, running_ingest, topic, wait_for
+from tests.support.instruments import add_instrument
 
 S = timedelta(seconds=1)
 GRACE = timedelta(seconds=1.5)
@@ -102,15 +103,7 @@ class Rig:
 
 @pytest.fixture
 async def rig(pool: asyncpg.Pool, mqtt_endpoint: MqttEndpoint, site: str) -> AsyncIterator[Rig]:
-    await pool.execute("INSERT INTO sites (id, name) VALUES ($1, $2)", site, site)
-    for name in ("inst-1",):
-        await pool.execute(
-            "INSERT INTO instruments (id, site_id, name, kind, min_booking_s) "
-            "VALUES ($1, $2, $3, 'oven', 1)",
-            name,
-            site,
-            name,
-        )
+    await add_instrument(pool, "inst-1", site=site, min_booking_s=1)
     registry = CollectorRegistry()
     app = create_app(Settings(), pool=pool, clock=SystemClock(), registry=registry)
     stop = asyncio.Event()
@@ -221,12 +214,7 @@ async def _flagged(rig: Rig, booking: str) -> bool:
 async def test_lifecycle_survives_losing_its_database_connection(
     pool: asyncpg.Pool, site: str
 ) -> None:
-    await pool.execute("INSERT INTO sites (id, name) VALUES ($1, $2)", site, site)
-    await pool.execute(
-        "INSERT INTO instruments (id, site_id, name, kind, min_booking_s) "
-        "VALUES ('lone', $1, 'lone', 'oven', 1)",
-        site,
-    )
+    await add_instrument(pool, "lone", site=site, min_booking_s=1)
     await pool.execute("INSERT INTO organisations (id, name) VALUES ('acme', 'acme')")
     lifecycle = BookingLifecycle(pool, None, SystemClock(), grace=GRACE)
     stop = asyncio.Event()

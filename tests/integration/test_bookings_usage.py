@@ -5,16 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
-from tests.support.twin import telemetry_writer
 
-from api_support import api_client
-from api_support import auth as key
 from pilotshare.core.clock import FakeClock
 from pilotshare.core.contract import Sample, TelemetryBatch, Topic, encode
 from pilotshare.core.contract.topics import Channel
 from pilotshare.core.domain import OFFLINE_AFTER
 from pilotshare.core.domain import InstrumentState as S
 from pilotshare.twin.items import TelemetryItem
+from tests.support.api import api_client
+from tests.support.api import auth as key
+from tests.support.twin import telemetry_writer
 
 MON = datetime(2026, 1, 5, tzinfo=UTC)
 H = timedelta(hours=1)

@@ -31,6 +31,8 @@ import yaml
 from pilotshare.cli import app
 from pilotshare.core.db.pool import connect
 from pilotshare.core.settings import MqttEndpoint, Settings
+from tests.support.brokers import PrivateMosquitto, needs_mosquitto
+from tests.support.instruments import add_instrument
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -124,7 +126,7 @@ def environment(service: Service) -> dict[str, str]:
 
 def required_secrets() -> dict[str, str]:
     """env.example's variables, each given a valid random value (as users are told to)."""
-    names = re.findall(r"^([A-Z0-9_]+)=", ENV_EXAMPLE.read_text(encoding="utf-8"), re.M)
+    names = re.findall(r"^([A-Z0-9_]+)=", ENV_EXAMPLE.read_text(encoding="utf-8"), re.MULTILINE)
     return {n: secrets.token_hex(24) for n in names}
 
 
@@ -156,7 +158,7 @@ def cli_problems(args: list[str]) -> list[str]:
     where = " ".join(path)
     try:
         cmd.make_context(where, rest)
-    except Exception as exc:  # click's UsageError family, from click or typer's copy of it
+    except Exception as exc:  # noqa: BLE001 - click's UsageError family, or typer's copy of it
         message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
         return [f"{where}: {' '.join(message.split())}"]
     return []
@@ -360,9 +362,9 @@ def test_secrets_come_only_from_env_and_are_refused_when_unset(
             assert op == ":?", f"${{{name}}} must be ${{{name}:?…}}: no default, refuse unset"
     example = required_secrets()
     assert used == set(example), "env.example and docker-compose.yml name different secrets"
-    assert all(v == "" for v in re.findall(r"^[A-Z0-9_]+=(.*)$", ENV_EXAMPLE.read_text(), re.M)), (
-        "env.example must not carry values"
-    )
+    assert all(
+        v == "" for v in re.findall(r"^[A-Z0-9_]+=(.*)$", ENV_EXAMPLE.read_text(), re.MULTILINE)
+    ), "env.example must not carry values"
     # literal credentials nowhere: every URL's password is an interpolation
     for name, service in services.items():
         for key, value in environment(service).items():
@@ -461,12 +463,6 @@ def test_probe_answers_for_http_and_established_connections() -> None:
 # --- the credentials step and the broker config, for real ----------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _run_credentials(out: Path, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["sh", str(DEPLOY / "credentials.sh")],
@@ -485,14 +481,13 @@ def _run_credentials(out: Path, env: Mapping[str, str]) -> subprocess.CompletedP
     )
 
 
-needs_mosquitto = pytest.mark.skipif(
-    not (shutil.which("mosquitto") or Path("/usr/sbin/mosquitto").exists())
-    or not shutil.which("mosquitto_passwd"),
-    reason="mosquitto and mosquitto_passwd are not installed here",
+needs_mosquitto_passwd = pytest.mark.skipif(
+    not shutil.which("mosquitto_passwd"), reason="mosquitto_passwd is not installed here"
 )
 
 
 @needs_mosquitto
+@needs_mosquitto_passwd
 def test_credentials_step_refuses_missing_or_unusable_secrets(tmp_path: Path) -> None:
     values = required_secrets()
     missing = dict(values)
@@ -507,19 +502,17 @@ def test_credentials_step_refuses_missing_or_unusable_secrets(tmp_path: Path) ->
         assert "POSTGRES_PASSWORD" in run.stderr
 
 
-def _container_conf(tmp_path: Path, port: int) -> Path:
+def _container_conf(tmp_path: Path, port: int) -> str:
     """deploy/compose/mosquitto.conf with the container's paths and port moved to ``tmp_path``."""
     conf = (DEPLOY / "mosquitto.conf").read_text(encoding="utf-8")
     conf = conf.replace("/mosquitto/auth", str(tmp_path / "auth"))
     conf = conf.replace("/mosquitto/data/", f"{tmp_path / 'data'}/")
-    conf = re.sub(r"^listener 1883$", f"listener {port} 127.0.0.1", conf, flags=re.M)
+    conf = re.sub(r"^listener 1883$", f"listener {port} 127.0.0.1", conf, flags=re.MULTILINE)
     assert f"listener {port}" in conf
     if os.getuid() == 0:
         conf += "\nuser root\n"  # keep the test's own files readable; the image drops to mosquitto
     (tmp_path / "data").mkdir()
-    path = tmp_path / "mosquitto.conf"
-    path.write_text(conf, encoding="utf-8")
-    return path
+    return conf
 
 
 @pytest.fixture
@@ -540,10 +533,7 @@ async def broker(
         await conn.execute(sql)
         await conn.execute(sql)  # idempotent
         # an instrument registered later, through the API: it has no password in .env
-        await conn.execute(
-            "INSERT INTO instruments (id, site_id, name, kind) "
-            "VALUES ('oven-2', 'pilot', 'Reflow oven 2', 'oven')"
-        )
+        await add_instrument(conn, "oven-2", site="pilot", name="Reflow oven 2")
     finally:
         await conn.close()
     command = command_of(yaml.safe_load(COMPOSE.read_text())["services"]["mqtt-credentials"])
@@ -557,28 +547,12 @@ async def broker(
     )
     assert made.returncode == 0, made.stderr
     printed = dict(line.split(" ", 1) for line in made.stdout.splitlines())
-    port = _free_port()
-    exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    proc = subprocess.Popen(
-        [exe, "-c", str(_container_conf(tmp_path, port))],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    mosquitto = PrivateMosquitto(tmp_path, config=lambda port: _container_conf(tmp_path, port))
+    mosquitto.start()
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    out = proc.stdout.read().decode() if proc.stdout else ""
-                    pytest.fail(f"mosquitto did not start: {out}")
-                time.sleep(0.05)
-        yield port, values, tmp_path, printed
+        yield mosquitto.port, values, tmp_path, printed
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        mosquitto.stop()
 
 
 def _client(port: int, user: str | None, password: str | None, *, v5: bool = False) -> Any:
@@ -621,6 +595,7 @@ def _wait(predicate: Any, seconds: float = 3.0) -> bool:
 
 
 @needs_mosquitto
+@needs_mosquitto_passwd
 def test_broker_authenticates_and_confines_each_agent_to_its_topics(
     broker: tuple[int, dict[str, str], Path, dict[str, str]], services: dict[str, Service]
 ) -> None:
@@ -643,7 +618,7 @@ def test_broker_authenticates_and_confines_each_agent_to_its_topics(
         # the agents log in with exactly what their rendered configs say
         agents = {}
         for rendered_file in sorted((out / "agents").glob("agent-*.toml")):
-            url = re.search(r'^mqtt_url = "([^"]+)"', rendered_file.read_text(), re.M)
+            url = re.search(r'^mqtt_url = "([^"]+)"', rendered_file.read_text(), re.MULTILINE)
             assert url
             parts = urlsplit(url.group(1))
             agent = _client(port, parts.username, parts.password)

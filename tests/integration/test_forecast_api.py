@@ -17,13 +17,14 @@ import asyncpg
 import httpx
 import pytest
 
-from api_support import api_client
-from api_support import auth as key
 from pilotshare.core.clock import FakeClock
 from pilotshare.core.jobs import Worker
 from pilotshare.scheduler.forecast import forecast_handler
 from pilotshare.scheduler.forecast.inputs import build_site, load_inputs
 from pilotshare.twin.store import refresh_behaviour
+from tests.support.api import api_client
+from tests.support.api import auth as key
+from tests.support.instruments import add_instrument
 
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)  # a Monday
 H = timedelta(hours=1)
@@ -55,19 +56,15 @@ async def seed_site(pool: asyncpg.Pool, *, learn: bool = True) -> dict[str, str]
             ("sem-2", "sem", None),
             ("xrd-1", "xrd", None),
         ):
-            await conn.execute(
-                """INSERT INTO instruments (id, site_id, name, kind, operating_hours,
-                                            setup_buffer_s)
-                   VALUES ($1, 'lab', $4, $2, $3, 900)""",
-                ident,
-                kind,
-                hours,
-                ident,
+            await add_instrument(
+                conn, ident, site="lab", kind=kind, operating_hours=hours, setup_buffer_s=900
             )
         await conn.execute(
-            """INSERT INTO instrument_live (instrument_id, online, state, since, last_seen)
-               VALUES ('xrd-1', true, 'down', $1, $1), ('sem-1', true, 'idle', $1, $1),
-                      ('sem-2', true, 'running', $1, $1)""",
+            """UPDATE instrument_live l SET online = true, state = v.state, since = $1,
+                      last_seen = $1
+               FROM (VALUES ('xrd-1', 'down'), ('sem-1', 'idle'), ('sem-2', 'running'))
+                    v (instrument_id, state)
+               WHERE l.instrument_id = v.instrument_id""",
             NOW - H,
         )
         # History: bookings made over four weeks, most completed, some no-shows.

@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
+from tests.support.instruments import add_instrument
+
 H = timedelta(hours=1)
 
 
@@ -30,10 +32,7 @@ async def test_forecast_command_prints_the_result(pool: asyncpg.Pool, db_url: st
     async with pool.acquire() as conn:
         await conn.execute("INSERT INTO sites (id, name) VALUES ('lab', 'Lab')")
         await conn.execute("INSERT INTO organisations (id, name) VALUES ('acme', 'Acme')")
-        await conn.execute(
-            """INSERT INTO instruments (id, site_id, name, kind)
-               VALUES ('oven-1', 'lab', 'Oven 1', 'oven')"""
-        )
+        await add_instrument(conn, "oven-1", site="lab", name="Oven 1")
         booking = str(
             await conn.fetchval(
                 """INSERT INTO bookings (instrument_id, org_id, period)

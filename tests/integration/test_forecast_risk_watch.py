@@ -16,6 +16,7 @@ from pilotshare.api.keys import create_key
 from pilotshare.core.clock import FakeClock
 from pilotshare.core.settings import Settings
 from pilotshare.scheduler.forecast.risk_watch import RiskWatch
+from tests.support.instruments import add_instrument
 
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -27,11 +28,7 @@ async def site(pool: asyncpg.Pool) -> None:
         await conn.execute("INSERT INTO sites (id, name) VALUES ('lab', 'Lab')")
         await conn.execute("INSERT INTO organisations (id, name) VALUES ('acme', 'Acme')")
         for ident in ("sem-1", "sem-2"):
-            await conn.execute(
-                "INSERT INTO instruments (id, site_id, name, kind) VALUES ($1, 'lab', $2, 'sem')",
-                ident,
-                ident.upper(),
-            )
+            await add_instrument(conn, ident, site="lab", kind="sem", name=ident.upper())
         await conn.execute(
             """INSERT INTO bookings (instrument_id, org_id, period)
                VALUES ('sem-1', 'acme', tstzrange($1, $2))""",

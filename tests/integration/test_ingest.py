@@ -9,7 +9,10 @@ from datetime import timedelta
 import asyncpg
 import pytest
 
-from ingest_support import (
+from pilotshare.core.contract import decode_ack
+from pilotshare.core.domain import InstrumentState
+from pilotshare.core.settings import MqttEndpoint
+from tests.support.ingest import (
     batch_bytes,
     now_utc,
     raw_client,
@@ -18,9 +21,6 @@ from ingest_support import (
     topic,
     wait_for,
 )
-from pilotshare.core.contract import decode_ack
-from pilotshare.core.domain import InstrumentState
-from pilotshare.core.settings import MqttEndpoint
 
 
 async def _count(pool: asyncpg.Pool, instrument: str) -> int:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import timedelta
-from pathlib import Path
 
 import asyncpg
 from prometheus_client import CollectorRegistry
 
-from ingest_support import (
+from pilotshare.core.contract.payloads import REASONS
+from pilotshare.core.settings import MqttEndpoint
+from tests.support.golden import invalid_telemetry, too_large
+from tests.support.ingest import (
     batch_bytes,
     now_utc,
     raw_client,
@@ -18,11 +19,6 @@ from ingest_support import (
     topic,
     wait_for,
 )
-from pilotshare.core.contract.payloads import REASONS
-from pilotshare.core.settings import MqttEndpoint
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "contract"))
-from golden_payloads import invalid_telemetry, too_large
 
 
 async def test_every_reason_is_stored_with_its_payload_and_counted(

@@ -10,6 +10,7 @@ import pytest
 
 from pilotshare.core.db.migrate import available_migrations, migrate, uses_timescale
 from pilotshare.core.db.pool import connect
+from tests.support.instruments import add_instrument
 
 
 async def test_apply_on_empty_then_again_is_a_noop(empty_db_url: str) -> None:
@@ -29,9 +30,7 @@ async def test_apply_on_empty_then_again_is_a_noop(empty_db_url: str) -> None:
 async def _seed(conn: asyncpg.Connection) -> None:
     await conn.execute("INSERT INTO organisations (id, name) VALUES ('acme', 'Acme')")
     await conn.execute("INSERT INTO sites (id, name) VALUES ('s1', 'Site 1')")
-    await conn.execute(
-        "INSERT INTO instruments (id, site_id, name, kind) VALUES ('sem-1', 's1', 'SEM 1', 'sem')"
-    )
+    await add_instrument(conn, "sem-1", site="s1", kind="sem", name="SEM 1")
 
 
 async def test_database_refuses_overlapping_confirmed_bookings(db_url: str) -> None:

@@ -10,8 +10,6 @@ import asyncpg
 import httpx
 import pytest
 
-from api_support import api_client
-from api_support import auth as _key
 from pilotshare.core.clock import FakeClock
 from pilotshare.core.jobs import Worker
 from pilotshare.simulations import experiment, report
@@ -19,6 +17,8 @@ from pilotshare.simulations.job import KIND, simulation_handler
 from pilotshare.simulations.loader import parse_scenario
 from pilotshare.simulations.runner import InlineRunner
 from pilotshare.simulations.scenario import Site
+from tests.support.api import api_client
+from tests.support.api import auth as _key
 
 NOW = datetime(2026, 11, 30, 8, tzinfo=UTC)
 SCENARIO = """\

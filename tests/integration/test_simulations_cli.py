@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from pilotshare.core.db.pool import connect
+from tests.support.instruments import add_instrument
 
 SCENARIO = """\
 name: cli-check
@@ -80,10 +81,14 @@ async def test_a_live_scenario_reads_the_database(db_url: str, tmp_path: Path) -
     conn = await connect(db_url)
     try:
         await conn.execute("INSERT INTO sites (id, name) VALUES ('line', 'Line')")
-        await conn.execute(
-            """INSERT INTO instruments (id, site_id, name, kind, hourly_rate, operating_hours)
-               VALUES ('oven-1', 'line', 'Oven 1', 'reflow-oven', 120,
-                       '{"mon": [["06:00", "22:00"]], "tue": [["06:00", "22:00"]]}')"""
+        await add_instrument(
+            conn,
+            "oven-1",
+            site="line",
+            kind="reflow-oven",
+            name="Oven 1",
+            hourly_rate=120,
+            operating_hours={"mon": [["06:00", "22:00"]], "tue": [["06:00", "22:00"]]},
         )
     finally:
         await conn.close()

@@ -22,6 +22,7 @@ from pilotshare.core.contract import Channel, Sample, TelemetryBatch, Topic
 from pilotshare.core.db.migrate import uses_timescale
 from pilotshare.core.db.pool import connect, create_pool
 from pilotshare.core.domain import InstrumentState
+from tests.support.instruments import add_instrument
 
 writer_module = pytest.importorskip(
     "pilotshare.twin.writer", reason="the twin's writer (which feeds the plain rollup) is absent"
@@ -97,11 +98,7 @@ async def conn(db_url: str) -> AsyncIterator[asyncpg.Connection]:
     c = await connect(db_url)
     try:
         await c.execute("INSERT INTO sites (id, name) VALUES ($1, 'Site 1')", SITE)
-        await c.execute(
-            "INSERT INTO instruments (id, site_id, name, kind) VALUES ($1, $2, 'Oven 1', 'oven')",
-            INSTRUMENT,
-            SITE,
-        )
+        await add_instrument(c, INSTRUMENT, site=SITE, name="Oven 1")
         if await uses_timescale(c):
             # The policies would run concurrently with the test's own compress and refresh.
             await c.execute(

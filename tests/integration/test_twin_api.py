@@ -11,9 +11,7 @@ import asyncpg
 import httpx
 import pytest
 from prometheus_client import CollectorRegistry
-from tests.support.twin import telemetry_writer
 
-from ingest_support import register
 from pilotshare.api.app import create_app
 from pilotshare.api.keys import create_key
 from pilotshare.core.clock import FakeClock
@@ -23,6 +21,8 @@ from pilotshare.core.domain import InstrumentState as S
 from pilotshare.core.embedded import free_port
 from pilotshare.core.settings import Settings
 from pilotshare.twin.items import RejectItem, TelemetryItem
+from tests.support.ingest import register
+from tests.support.twin import telemetry_writer
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
 

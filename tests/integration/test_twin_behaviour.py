@@ -9,9 +9,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import numpy as np
 import pytest
-from tests.support.twin import telemetry_writer
 
-from ingest_support import register
 from pilotshare.core.contract import Sample, TelemetryBatch, Topic, encode
 from pilotshare.core.contract.topics import Channel
 from pilotshare.core.domain import InstrumentState as S
@@ -24,6 +22,8 @@ from pilotshare.twin.store import (
     stored_intervals,
     sync_intervals,
 )
+from tests.support.ingest import register
+from tests.support.twin import telemetry_writer
 
 T0 = datetime(2026, 4, 6, tzinfo=UTC)
 GAP = timedelta(seconds=30)

@@ -15,10 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as hs
 
-from ingest_support import register
 from pilotshare.core.domain import InstrumentState as S
 from pilotshare.twin.stats import intervals
 from pilotshare.twin.store import load_intervals
+from tests.support.ingest import register
 
 T0 = datetime(2026, 4, 6, tzinfo=UTC)
 S1 = timedelta(seconds=1)

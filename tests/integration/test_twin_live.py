@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from ingest_support import batch_bytes, raw_client, register, running_ingest, topic, wait_for
 from pilotshare.core.domain import InstrumentState
 from pilotshare.core.settings import MqttEndpoint
 from pilotshare.twin.state import Live
@@ -18,6 +17,7 @@ from pilotshare.twin.store import (
     live_from_row,
     lives,
 )
+from tests.support.ingest import batch_bytes, raw_client, register, running_ingest, topic, wait_for
 
 
 async def _live(pool: asyncpg.Pool, inst: str) -> asyncpg.Record | None:

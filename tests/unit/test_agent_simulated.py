@@ -88,7 +88,7 @@ def test_locked_instrument_starts_no_run_until_unlocked() -> None:
     assert inst.transitions is not None
     assert {t.state for t in inst.transitions} == {S.IDLE}
     now = T0 + timedelta(days=2)
-    inst.interlock(False, now + timedelta(hours=8), now)
+    inst.interlock(locked=False, until=now + timedelta(hours=8), now=now)
     inst.advance(now + timedelta(hours=8))
     assert S.RUNNING in {t.state for t in inst.transitions}
     # after 'until' the default (locked) returns: no run starts later on
@@ -185,7 +185,7 @@ def test_transitions_follow_the_grammar_and_the_interlock(
     windows = []
     for hour, length, locked in sorted(locks):
         at = T0 + timedelta(hours=hour)
-        inst.interlock(locked, at + timedelta(hours=length), at)
+        inst.interlock(locked=locked, until=at + timedelta(hours=length), now=at)
         windows.append((at, at + timedelta(hours=length), locked))
     inst.advance(T0 + timedelta(days=9))
     assert inst.transitions is not None
@@ -210,8 +210,8 @@ def test_a_lock_received_as_the_previous_one_expires_holds() -> None:
     """A lock that arrives at the very instant the previous one ends wins over a start."""
     params = SimulatedParams(run_mean_s=600, idle_mean_s=60, setup_mean_s=0)
     inst = SimulatedInstrument(params, 0, start=T0, record=True)
-    inst.interlock(True, T0 + timedelta(hours=1), T0)
-    inst.interlock(True, T0 + timedelta(hours=2), T0 + timedelta(hours=1))
+    inst.interlock(locked=True, until=T0 + timedelta(hours=1), now=T0)
+    inst.interlock(locked=True, until=T0 + timedelta(hours=2), now=T0 + timedelta(hours=1))
     inst.advance(T0 + timedelta(hours=3))
     assert inst.transitions is not None
     starts = [t.at for t in inst.transitions if t.state in (S.SETUP, S.RUNNING)]

@@ -31,7 +31,7 @@ STATUS_VALUES = frozenset(s.value for s in BookingStatus)
 
 def _sets(sql: str, pattern: str) -> list[frozenset[str]]:
     """The quoted words of each ``status IN (…)`` that follows ``pattern`` in ``sql``."""
-    found = re.findall(pattern + r"[^;]*?status IN\s*\(([^)]*)\)", sql, flags=re.S)
+    found = re.findall(pattern + r"[^;]*?status IN\s*\(([^)]*)\)", sql, flags=re.DOTALL)
     return [frozenset(re.findall(r"'([a-z_]+)'", group)) for group in found]
 
 

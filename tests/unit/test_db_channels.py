@@ -11,7 +11,9 @@ from pilotshare.core.db.migrate import available_migrations
 
 PACKAGE = Path(contract.__file__).resolve().parents[2]  # src/pilotshare
 CHANNELS = {TWIN_CHANGES, BOOKING_CHANGES, JOB_QUEUE}
-_SQL_NOTIFY = re.compile(r"\bpg_notify\s*\(\s*'([^']+)'|\bNOTIFY\s+\"?([a-z_][a-z0-9_]*)", re.I)
+_SQL_NOTIFY = re.compile(
+    r"\bpg_notify\s*\(\s*'([^']+)'|\bNOTIFY\s+\"?([a-z_][a-z0-9_]*)", re.IGNORECASE
+)
 
 
 def _notified_in_migrations() -> set[str]:

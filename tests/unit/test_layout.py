@@ -26,7 +26,7 @@ NO_SQL: tuple[Path, ...] = tuple(
 _RUNS_SQL = re.compile(r"^(fetch|fetchrow|fetchval|execute|executemany|copy_\w+)$")
 #: A string that reads as a statement.
 _SQL = re.compile(
-    r"\bSELECT\b.+\bFROM\b|\bINSERT\s+INTO\b|\bDELETE\s+FROM\b|\bUPDATE\s+\w+\s+SET\b", re.S
+    r"\bSELECT\b.+\bFROM\b|\bINSERT\s+INTO\b|\bDELETE\s+FROM\b|\bUPDATE\s+\w+\s+SET\b", re.DOTALL
 )
 
 

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.support.demand import weekly_demand
 
 from pilotshare.scheduler.allocation import (
     Allocation,
@@ -21,6 +20,7 @@ from pilotshare.scheduler.allocation import (
     take,
 )
 from pilotshare.scheduler.policy import BookingRules, OperatingCalendar, check_slot, free_intervals
+from tests.support.demand import weekly_demand
 
 MON = datetime(2026, 1, 5, tzinfo=UTC)
 H = timedelta(hours=1)

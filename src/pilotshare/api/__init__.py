@@ -1,1 +1,7 @@
-"""pilotshare."""
+"""The HTTP API (FastAPI): ``app.create_app`` builds it from what the composition root opened.
+
+``deps`` is the one place for who is calling and with which role, ``schemas`` the shared
+models and the one error schema, ``routes/`` one thin module per area (parse, call a service
+or a store, answer a typed model), ``ical`` the calendar rendering, ``dashboard/`` the static
+page. Routes run no SQL (``tests/unit/test_layout.py``).
+"""

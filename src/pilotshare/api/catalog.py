@@ -10,6 +10,7 @@ import asyncpg
 
 from pilotshare import registry
 from pilotshare.api.schemas import InstrumentCreate, InstrumentPublic
+from pilotshare.core.db import Connection, Executor
 from pilotshare.core.errors import BadInput
 
 
@@ -33,7 +34,7 @@ def _public(row: asyncpg.Record) -> InstrumentPublic:
     )
 
 
-async def create_instrument(conn: asyncpg.Connection, body: InstrumentCreate) -> InstrumentPublic:
+async def create_instrument(conn: Connection, body: InstrumentCreate) -> InstrumentPublic:
     """Register an instrument (and its site, if new); ``Conflict`` when the id exists."""
     if body.max_booking_s < body.min_booking_s:
         raise BadInput("bad_rules", "max_booking_s is shorter than min_booking_s")
@@ -63,14 +64,12 @@ async def create_instrument(conn: asyncpg.Connection, body: InstrumentCreate) ->
 
 
 async def list_instruments(
-    conn: asyncpg.Connection | asyncpg.Pool, *, site: str | None = None, kind: str | None = None
+    conn: Executor, *, site: str | None = None, kind: str | None = None
 ) -> list[InstrumentPublic]:
     """Every instrument, optionally of one site or kind, ordered by id."""
     return [_public(r) for r in await registry.catalogue_rows(conn, site=site, kind=kind)]
 
 
-async def get_instrument(
-    conn: asyncpg.Connection | asyncpg.Pool, instrument: str
-) -> InstrumentPublic:
+async def get_instrument(conn: Executor, instrument: str) -> InstrumentPublic:
     """One instrument; ``NotFound`` when there is none."""
     return _public(await registry.catalogue_row(conn, instrument))

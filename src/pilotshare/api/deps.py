@@ -1,4 +1,4 @@
-"""Typed dependencies: the pool, the clock, the registry and who is calling.
+"""Typed dependencies: the pool, the clock, the Prometheus registry and who is calling.
 
 Everything a route needs arrives through ``Annotated`` dependencies, built from ``app.state``
 at startup; nothing is created at import time.

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from pilotshare.api.keys import Principal
 from pilotshare.core import jobs
-from pilotshare.core.domain import Role
+from pilotshare.core.domain import JobStatus, Role
 from pilotshare.core.errors import NotFound
 
 
@@ -39,7 +39,20 @@ async def visible_job(
     job = await jobs.get(pool, job_id, kind=kind, org=org)
     if job is None:
         raise NotFound("no_job", f"no such {noun}")
-    return JobPublic.model_validate(job.public())
+    return job_public(job)
+
+
+def job_public(job: jobs.Job) -> JobPublic:
+    """The API's view of a job: ``detail`` only once it failed (a job queued again keeps the
+    detail of its last run, which is not the caller's business)."""
+    public = JobPublic(
+        id=job.id, status=job.status.value, progress=round(job.progress, 4), result=job.result
+    )
+    return (
+        public.model_copy(update={"detail": job.detail})
+        if job.status is JobStatus.FAILED
+        else public
+    )
 
 
 def queued(job: jobs.Job) -> JobQueued:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from pilotshare import registry
+from pilotshare.core.db import Connection
 from pilotshare.core.domain import Role, is_slug
 from pilotshare.core.errors import ConfigError
 
@@ -40,7 +41,7 @@ def new_key() -> tuple[str, str]:
     return key_id, f"{PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
 
 
-async def create_key(conn: asyncpg.Connection, *, org: str, role: Role | str) -> str:
+async def create_key(conn: Connection, *, org: str, role: Role | str) -> str:
     """Store a new key for ``org`` (created if new); returns the key, which is never stored."""
     if not is_slug(org):
         raise ConfigError(f"--org {org!r} is not a slug (lowercase letters, digits, - and _)")

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Final
+from typing import Final
 
-from pilotshare.core.domain import BookingStatus
+from pilotshare.core.domain import BookingStatus, Row
 from pilotshare.core.errors import BadInput
 from pilotshare.scheduler.states import FINAL
 
@@ -83,7 +83,7 @@ def month_range(month: str) -> tuple[datetime, datetime]:
     return first, nxt
 
 
-def billed_hours(row: Mapping[str, Any]) -> tuple[Decimal, bool]:
+def billed_hours(row: Row) -> tuple[Decimal, bool]:
     """Hours to bill for one booking row, and whether the figure is final."""
     status = BookingStatus(row["status"])
     final = status in FINAL
@@ -97,7 +97,7 @@ def billed_hours(row: Mapping[str, Any]) -> tuple[Decimal, bool]:
     return hours, final
 
 
-def line_of(row: Mapping[str, Any]) -> Line:
+def line_of(row: Row) -> Line:
     """The billed line of one booking row."""
     hours, final = billed_hours(row)
     rate = Decimal(row["hourly_rate"])
@@ -137,7 +137,7 @@ def apply_vouchers(
     return out
 
 
-def _by_month(rows: list[Mapping[str, Any]]) -> list[tuple[datetime, Decimal]]:
+def _by_month(rows: Sequence[Row]) -> list[tuple[datetime, Decimal]]:
     totals: dict[datetime, Decimal] = {}
     for r in rows:
         month = r["start"].astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
@@ -148,8 +148,8 @@ def _by_month(rows: list[Mapping[str, Any]]) -> list[tuple[datetime, Decimal]]:
 def compute(
     org: str,
     month: str,
-    rows: list[Mapping[str, Any]],
-    earlier: list[Mapping[str, Any]],
+    rows: Sequence[Row],
+    earlier: Sequence[Row],
     grants: list[tuple[datetime, Decimal]],
 ) -> Statement:
     """The statement of ``month`` from its booking ``rows``, the rows of every ``earlier``

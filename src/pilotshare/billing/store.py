@@ -5,15 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Final, TypeAlias
+from typing import Final
 
 import asyncpg
 
 from pilotshare.billing.statements import Statement, compute, month_range
+from pilotshare.core.db import Connection, Executor
 from pilotshare.registry import ensure_organisation
 from pilotshare.scheduler.states import BILLABLE_SQL
-
-Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
 _BILLED: Final = f"""
 SELECT b.id, b.instrument_id, lower(b.period) AS start, upper(b.period) AS "end", b.status,
@@ -40,7 +39,7 @@ def _voucher(row: asyncpg.Record) -> Voucher:
     return Voucher(row["id"], row["org_id"], row["amount"], row["note"], row["granted_at"])
 
 
-async def statement(conn: Conn, org: str, month: str) -> Statement:
+async def statement(conn: Executor, org: str, month: str) -> Statement:
     """The statement of ``org`` for ``month`` (``YYYY-MM``): its rows, loaded and billed."""
     lo, hi = month_range(month)
     rows = await conn.fetch(_BILLED, org, lo, hi)
@@ -53,11 +52,11 @@ async def statement(conn: Conn, org: str, month: str) -> Statement:
             hi,
         )
     ]
-    return compute(org, month, list(rows), list(earlier), grants)
+    return compute(org, month, rows, earlier, grants)
 
 
 async def grant_voucher(
-    conn: asyncpg.Connection, org: str, amount: Decimal, note: str, now: datetime
+    conn: Connection, org: str, amount: Decimal, note: str, now: datetime
 ) -> Voucher:
     """Grant ``org`` (created if new) voucher balance from ``now`` on."""
     async with conn.transaction():
@@ -74,7 +73,7 @@ async def grant_voucher(
     return _voucher(row)
 
 
-async def vouchers(conn: Conn, org: str) -> list[Voucher]:
+async def vouchers(conn: Executor, org: str) -> list[Voucher]:
     """Every grant to ``org``, oldest first."""
     rows = await conn.fetch(
         "SELECT id, org_id, amount, note, granted_at FROM vouchers WHERE org_id = $1 "

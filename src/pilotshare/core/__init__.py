@@ -1,1 +1,2 @@
-"""The shared kernel: wire contract, domain types, settings, clock, errors and database."""
+"""The shared kernel: wire contract, domain types, errors and their reasons, interval
+algebra, settings, clock, database access and the job queue."""

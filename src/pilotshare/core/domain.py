@@ -5,9 +5,16 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from enum import StrEnum
-from typing import Final
+from typing import Any, Final, Protocol
 
 SLUG_RE: Final = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+class Row(Protocol):
+    """A stored row as pure code reads it: a value by column name. asyncpg's ``Record`` is
+    one and so is a ``dict``, so pure modules take rows without importing the driver."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
 
 
 class InstrumentState(StrEnum):

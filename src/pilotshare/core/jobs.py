@@ -20,7 +20,7 @@ Running workers, in the API process or the demo (the composition root owns the p
 Other packages add kinds by adding handlers: ``{"simulation": simulation_handler, …}``. A
 handler is ``async def handler(job, progress) -> dict`` (the JSON result); it reports
 progress with ``await progress(fraction)`` and fails by raising: ``BadInput`` and other
-``PilotshareError``\\ s give their own message as ``detail``, anything else
+``PilotshareError``s give their own message as ``detail``, anything else
 ``"internal error: <type>"`` (and a log line with the traceback).
 """
 
@@ -40,6 +40,7 @@ from uuid import UUID
 import asyncpg
 
 from pilotshare.core.contract import JOB_QUEUE
+from pilotshare.core.db import Executor
 from pilotshare.core.db.errors import TRANSIENT, Retry
 from pilotshare.core.db.listen import Listener
 from pilotshare.core.domain import JobStatus
@@ -73,7 +74,7 @@ class Job:
     attempts: int = 0
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> Job:
+    def from_row(cls, row: asyncpg.Record) -> Job:
         return cls(
             id=row["id"],
             kind=row["kind"],
@@ -89,25 +90,11 @@ class Job:
             attempts=row["attempts"],
         )
 
-    def public(self) -> dict[str, Any]:
-        """The API's view: ``{"id","status","progress","result"}``, plus ``detail`` on failure."""
-        out: dict[str, Any] = {
-            "id": str(self.id),
-            "status": self.status.value,
-            "progress": round(self.progress, 4),
-            "result": self.result,
-        }
-        if self.status is JobStatus.FAILED:
-            out["detail"] = self.detail
-        return out
-
 
 Handler = Callable[[Job, Progress], Awaitable[Mapping[str, Any]]]
 
 
-async def enqueue(
-    conn: asyncpg.Connection | asyncpg.Pool, *, kind: str, org: str, request: Mapping[str, Any]
-) -> Job:
+async def enqueue(conn: Executor, *, kind: str, org: str, request: Mapping[str, Any]) -> Job:
     """Queue a job; idle workers are woken by a notification."""
     row = await conn.fetchrow(
         f"INSERT INTO jobs (kind, org_id, request) VALUES ($1, $2, $3) RETURNING {_COLUMNS}",
@@ -115,12 +102,13 @@ async def enqueue(
         org,
         dict(request),
     )
+    assert row is not None  # noqa: S101 - INSERT … RETURNING
     await conn.execute("SELECT pg_notify($1, $2)", JOB_QUEUE, kind)
     return Job.from_row(row)
 
 
 async def get(
-    conn: asyncpg.Connection | asyncpg.Pool,
+    conn: Executor,
     job_id: UUID,
     *,
     kind: str | None = None,
@@ -137,9 +125,7 @@ async def get(
     return None if row is None else Job.from_row(row)
 
 
-async def claim(
-    conn: asyncpg.Connection | asyncpg.Pool, kinds: Sequence[str], worker: str
-) -> Job | None:
+async def claim(conn: Executor, kinds: Sequence[str], worker: str) -> Job | None:
     """Take the oldest queued job of ``kinds`` (skipping jobs other workers are claiming)."""
     row = await conn.fetchrow(
         f"""UPDATE jobs SET status = 'running', started_at = now(), heartbeat_at = now(),
@@ -153,9 +139,7 @@ async def claim(
     return None if row is None else Job.from_row(row)
 
 
-async def set_progress(
-    conn: asyncpg.Connection | asyncpg.Pool, job_id: UUID, worker: str, progress: float
-) -> None:
+async def set_progress(conn: Executor, job_id: UUID, worker: str, progress: float) -> None:
     """Record progress (clamped to [0, 1]) and beat."""
     await conn.execute(
         """UPDATE jobs SET progress = greatest(0, least(1, $3::real)), heartbeat_at = now()
@@ -166,9 +150,7 @@ async def set_progress(
     )
 
 
-async def finish(
-    conn: asyncpg.Connection | asyncpg.Pool, job_id: UUID, worker: str, result: Mapping[str, Any]
-) -> None:
+async def finish(conn: Executor, job_id: UUID, worker: str, result: Mapping[str, Any]) -> None:
     """Mark done with its result."""
     await conn.execute(
         """UPDATE jobs SET status = 'done', progress = 1, result = $3, finished_at = now()
@@ -179,9 +161,7 @@ async def finish(
     )
 
 
-async def fail(
-    conn: asyncpg.Connection | asyncpg.Pool, job_id: UUID, worker: str, detail: str
-) -> None:
+async def fail(conn: Executor, job_id: UUID, worker: str, detail: str) -> None:
     """Mark failed, saying why."""
     await conn.execute(
         """UPDATE jobs SET status = 'failed', detail = $3, finished_at = now()
@@ -192,7 +172,7 @@ async def fail(
     )
 
 
-async def release(conn: asyncpg.Connection | asyncpg.Pool, job_id: UUID, worker: str) -> None:
+async def release(conn: Executor, job_id: UUID, worker: str) -> None:
     """Put a job back in the queue (its worker is stopping); this run is not counted."""
     await conn.execute(
         """UPDATE jobs SET status = 'queued', worker = NULL, progress = 0,
@@ -203,9 +183,7 @@ async def release(conn: asyncpg.Connection | asyncpg.Pool, job_id: UUID, worker:
     )
 
 
-async def requeue_stale(
-    conn: asyncpg.Connection | asyncpg.Pool, *, stale_after_s: float, max_attempts: int
-) -> int:
+async def requeue_stale(conn: Executor, *, stale_after_s: float, max_attempts: int) -> int:
     """Queue again (or fail, after ``max_attempts``) running jobs whose worker went silent."""
     rows = await conn.fetch(
         """UPDATE jobs SET
@@ -351,9 +329,7 @@ class Worker:
                 )
 
 
-async def recent(
-    conn: asyncpg.Connection | asyncpg.Pool, *, kind: str, org: str | None, limit: int = 20
-) -> list[Job]:
+async def recent(conn: Executor, *, kind: str, org: str | None, limit: int = 20) -> list[Job]:
     """The newest jobs of ``kind`` (of ``org`` when given), newest first."""
     rows = await conn.fetch(
         f"""SELECT {_COLUMNS} FROM jobs WHERE kind = $1 AND ($2::text IS NULL OR org_id = $2)

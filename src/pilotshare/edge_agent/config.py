@@ -165,7 +165,7 @@ _MISSING = re.compile(r"Object missing required field `([^`]*)`")
 
 
 def _explain(message: str) -> str:
-    """msgspec's 'Expected `int`, got `str` - at `$.agent.x`' as 'agent.x: expected int, …'."""
+    """Msgspec's 'Expected `int`, got `str` - at `$.agent.x`' as 'agent.x: expected int, …'."""
     text, sep, where = message.rpartition(" - at `")
     if not sep:
         text, where = message, ""

@@ -4,15 +4,14 @@ API keys."""
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, TypeAlias
+from typing import Any
 
 import asyncpg
 
+from pilotshare.core.db import Connection, Executor
 from pilotshare.core.errors import Conflict, NotFound
 
 #: Anything that runs a statement: a connection (inside a transaction) or the pool.
-Executor: TypeAlias = asyncpg.Connection | asyncpg.Pool
-
 #: The catalogue's columns, as ``catalogue_rows`` and ``catalogue_row`` answer them.
 _CATALOGUE = """i.id, i.site_id, i.name, i.kind, i.capabilities, i.owner_org_id, i.hourly_rate,
     i.billing, i.requires_qualification, i.operating_hours, i.setup_buffer_s, i.min_booking_s,
@@ -50,7 +49,7 @@ async def require_instrument(conn: Executor, instrument: str) -> None:
 
 
 async def insert_instrument(
-    conn: asyncpg.Connection,
+    conn: Connection,
     *,
     instrument: str,
     site: str,
@@ -121,7 +120,7 @@ async def catalogue_row(conn: Executor, instrument: str) -> asyncpg.Record:
     return row
 
 
-async def grant_qualification(conn: asyncpg.Connection, instrument: str, org: str) -> None:
+async def grant_qualification(conn: Connection, instrument: str, org: str) -> None:
     """Qualify ``org`` for ``instrument`` (idempotent; the organisation is created if new)."""
     async with conn.transaction():
         await require_instrument(conn, instrument)
@@ -143,7 +142,7 @@ async def revoke_qualification(conn: Executor, instrument: str, org: str) -> Non
 
 
 async def insert_key(
-    conn: asyncpg.Connection, *, key_id: str, org: str, role: str, secret_hash: bytes
+    conn: Connection, *, key_id: str, org: str, role: str, secret_hash: bytes
 ) -> None:
     """Store an API key's hash for ``org`` (created if new)."""
     async with conn.transaction():

@@ -1,1 +1,8 @@
-"""pilotshare."""
+"""Bookings: rules, allocation, the booking state machine, the service and the lifecycle.
+
+Pure: ``requests`` (what a request must say), ``policy`` (an instrument's rules and free
+time), ``allocation`` (choosing a slot), ``states`` (the transitions table). With the
+database: ``service`` (load -> decide -> persist -> report), ``search``, ``quota``,
+``feeds``, ``store`` (the SQL), and ``lifecycle`` (check-in, no-show, completion and the
+interlock, from telemetry). ``forecast`` is the capacity forecast of these bookings.
+"""

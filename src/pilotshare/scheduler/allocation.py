@@ -159,7 +159,7 @@ def first_fit(
     for a, b in free:
         if b <= lo:
             continue
-        start = a if a > lo else lo
+        start = max(lo, a)
         end = start + duration
         if end > hi:
             return None  # later intervals start later still
@@ -174,7 +174,7 @@ def _waste(piece: timedelta, min_length: timedelta) -> timedelta:
 
 def allocate(request: Request, candidates: Iterable[Candidate], now: datetime) -> Allocation | None:
     """The best slot for one request (theory of operation above), or ``None`` if none fits."""
-    lo = request.earliest if request.earliest > now else now
+    lo = max(now, request.earliest)
     hi = request.latest
     duration = request.duration
     if duration <= _ZERO or lo + duration > hi:

@@ -15,9 +15,9 @@ from typing import Final, Literal
 
 import asyncpg
 
+from pilotshare.core.db import Executor
 from pilotshare.core.errors import BadInput, NotFound
 from pilotshare.scheduler.states import ON_CALENDAR_SQL
-from pilotshare.scheduler.store import Conn
 
 #: The window a feed shows around now.
 PAST: Final = timedelta(days=31)
@@ -54,7 +54,7 @@ def _hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-async def create(conn: Conn, feed: Feed) -> tuple[str, str]:
+async def create(conn: Executor, feed: Feed) -> tuple[str, str]:
     """Store a new feed; ``(feed id, token)``, the token shown once and never stored."""
     feed_id = secrets.token_hex(4)
     token = f"{PREFIX}_{feed_id}_{secrets.token_urlsafe(24)}"
@@ -71,7 +71,7 @@ async def create(conn: Conn, feed: Feed) -> tuple[str, str]:
     return feed_id, token
 
 
-async def revoke(conn: Conn, feed_id: str, *, org: str, admin: bool, now: datetime) -> None:
+async def revoke(conn: Executor, feed_id: str, *, org: str, admin: bool, now: datetime) -> None:
     """Revoke a feed ``org`` created (any, for an admin); ``NotFound`` otherwise."""
     done = await conn.fetchval(
         "UPDATE calendar_feeds SET revoked_at = $3 WHERE id = $1 AND revoked_at IS NULL "

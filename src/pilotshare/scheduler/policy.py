@@ -32,6 +32,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pilotshare.core.domain import Row
 from pilotshare.core.errors import BadInput
 from pilotshare.core.intervals import merge, subtract
 
@@ -151,7 +152,7 @@ class BookingRules:
     max_horizon: timedelta = timedelta(days=90)
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any], timezone: str = "UTC") -> BookingRules:
+    def from_row(cls, row: Row, timezone: str = "UTC") -> BookingRules:
         """Rules from an ``instruments`` row (column names of migration 0001)."""
         return cls(
             calendar=OperatingCalendar.parse(row["operating_hours"], timezone),

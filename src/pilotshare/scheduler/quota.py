@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import asyncpg
-
+from pilotshare.core.db import Connection
 from pilotshare.core.errors import Conflict
 from pilotshare.scheduler import store
 from pilotshare.scheduler.policy import Interval
@@ -24,7 +23,7 @@ def _period_of(period: str, at: datetime) -> Interval:
     return first, nxt
 
 
-async def check_quota(conn: asyncpg.Connection, org: str, slot: Interval) -> None:
+async def check_quota(conn: Connection, org: str, slot: Interval) -> None:
     """Refuse (``Conflict``) a booking of ``slot`` that would take ``org`` over a quota.
 
     Call inside the booking's transaction: it takes a per-organisation advisory lock, so two

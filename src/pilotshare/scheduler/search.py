@@ -11,8 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
-import asyncpg
-
+from pilotshare.core.db import Connection, Executor
 from pilotshare.scheduler import store
 from pilotshare.scheduler.allocation import Allocation, Request, allocate, candidate
 from pilotshare.scheduler.policy import Interval, free_intervals
@@ -32,7 +31,7 @@ class Slot:
 
 
 async def free_slots(
-    conn: store.Conn,
+    conn: Executor,
     instruments: list[Instrument],
     *,
     window: Interval,
@@ -62,7 +61,7 @@ async def free_slots(
 
 
 async def choose(
-    conn: asyncpg.Connection,
+    conn: Connection,
     *,
     instruments: list[Instrument],
     p_up: dict[str, float],

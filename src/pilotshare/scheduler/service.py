@@ -62,6 +62,16 @@ class Caller:
     key_id: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """A booking's booked, used (running or setup) and running seconds."""
+
+    booked_seconds: float
+    used_seconds: float
+    running_seconds: float
+    status: BookingStatus
+
+
 def _fmt(t: datetime) -> str:
     return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
@@ -106,7 +116,7 @@ class BookingService:
             self._pool, org=org, window=window, instrument=instrument, limit=limit
         )
 
-    async def usage(self, caller: Caller, booking_id: UUID) -> dict[str, object]:
+    async def usage(self, caller: Caller, booking_id: UUID) -> Usage:
         """Booked, used and running seconds, measured from telemetry (stored once ended)."""
         booking = await self.get(caller, booking_id)
         booked = (booking.end - booking.start).total_seconds()
@@ -117,12 +127,7 @@ class BookingService:
             used, running = await store.measure(
                 self._pool, booking.instrument, booking.start, until, self._max_gap
             )
-        return {
-            "booked_seconds": booked,
-            "used_seconds": used,
-            "running_seconds": running,
-            "status": booking.status,
-        }
+        return Usage(booked, used, running, booking.status)
 
     async def availability(
         self,

@@ -11,19 +11,18 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Final, TypeAlias
+from typing import Any, Final
 from uuid import UUID
 
 import asyncpg
 
+from pilotshare.core.db import Connection, Executor
 from pilotshare.core.domain import BookingStatus, InstrumentState
 from pilotshare.core.errors import NotFound
 from pilotshare.registry import ensure_organisation, require_instrument
 from pilotshare.scheduler.policy import BookingRules, Interval
 from pilotshare.scheduler.states import FINAL, HELD_SQL, QUOTA_COUNTED_SQL, Event, apply
 from pilotshare.twin import store as twin_store
-
-Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
 BOOKING_COLUMNS: Final = """b.id, b.instrument_id, b.org_id, lower(b.period) AS start,
     upper(b.period) AS "end", b.status, b.purpose, b.flags, b.created_at, b.activated_at,
@@ -44,25 +43,12 @@ class Booking:
     flags: tuple[str, ...]
     site: str
     billing: str
-    hourly_rate: Any  # Decimal
+    hourly_rate: Decimal
     created_at: datetime
     activated_at: datetime | None = None
     ended_at: datetime | None = None
     used_s: float | None = None
     running_s: float | None = None
-
-    def public(self) -> dict[str, Any]:
-        """The CONTRACT §3 shape (plus flags)."""
-        return {
-            "id": str(self.id),
-            "instrument": self.instrument,
-            "org": self.org,
-            "start": self.start,
-            "end": self.end,
-            "status": self.status,
-            "purpose": self.purpose,
-            "flags": list(self.flags),
-        }
 
 
 def booking_from(row: asyncpg.Record) -> Booking:
@@ -145,14 +131,14 @@ def _instrument(row: asyncpg.Record) -> Instrument:
     )
 
 
-async def instrument(conn: Conn, instrument_id: str, *, org: str) -> Instrument | None:
+async def instrument(conn: Executor, instrument_id: str, *, org: str) -> Instrument | None:
     """One instrument and whether ``org`` is qualified for it."""
     row = await conn.fetchrow(_INSTRUMENT_SQL + " WHERE i.id = $2", org, instrument_id)
     return None if row is None else _instrument(row)
 
 
 async def instrument_for_slot(
-    conn: Conn, instrument_id: str, *, org: str, slot: Interval
+    conn: Executor, instrument_id: str, *, org: str, slot: Interval
 ) -> Instrument | None:
     """One instrument, with the closures overlapping ``slot``, in one round trip."""
     row = await conn.fetchrow(
@@ -162,7 +148,7 @@ async def instrument_for_slot(
 
 
 async def instruments_of_kind(
-    conn: Conn, kind: str, capabilities: frozenset[str], *, org: str
+    conn: Executor, kind: str, capabilities: frozenset[str], *, org: str
 ) -> list[Instrument]:
     """Instruments of ``kind`` having every one of ``capabilities``, by id."""
     rows = await conn.fetch(
@@ -175,7 +161,7 @@ async def instruments_of_kind(
 
 
 async def busy(
-    conn: Conn, instruments: list[str], window: Interval
+    conn: Executor, instruments: list[str], window: Interval
 ) -> tuple[dict[str, list[Interval]], dict[str, list[Interval]]]:
     """Holding bookings' periods and maintenance/blackouts overlapping ``window``, per instrument.
 
@@ -206,7 +192,7 @@ async def busy(
     return booked, closed
 
 
-async def p_up(conn: Conn, instruments: list[str], since: datetime) -> dict[str, float]:
+async def p_up(conn: Executor, instruments: list[str], since: datetime) -> dict[str, float]:
     """Each instrument's availability, MTBF / (MTBF + MTTR), where the twin knows it.
 
     The twin's learned behaviour (``instrument_behaviour``, when that table exists) comes
@@ -238,7 +224,7 @@ async def p_up(conn: Conn, instruments: list[str], since: datetime) -> dict[str,
 
 
 async def insert_booking(
-    conn: asyncpg.Connection,
+    conn: Connection,
     *,
     instrument: str,
     org: str,
@@ -263,7 +249,7 @@ async def insert_booking(
     return booking_from(row)
 
 
-async def holder_of(conn: Conn, instrument: str, slot: Interval) -> Booking | None:
+async def holder_of(conn: Executor, instrument: str, slot: Interval) -> Booking | None:
     """The holding booking whose held range (with buffer) meets ``slot``, if any."""
     row = await conn.fetchrow(
         f"""SELECT {BOOKING_COLUMNS} FROM bookings b JOIN instruments i ON i.id = b.instrument_id
@@ -278,7 +264,7 @@ async def holder_of(conn: Conn, instrument: str, slot: Interval) -> Booking | No
     return None if row is None else booking_from(row)
 
 
-async def get_booking(conn: Conn, booking_id: UUID) -> Booking | None:
+async def get_booking(conn: Executor, booking_id: UUID) -> Booking | None:
     row = await conn.fetchrow(
         f"""SELECT {BOOKING_COLUMNS} FROM bookings b JOIN instruments i ON i.id = b.instrument_id
             WHERE b.id = $1""",
@@ -288,7 +274,7 @@ async def get_booking(conn: Conn, booking_id: UUID) -> Booking | None:
 
 
 async def list_bookings(
-    conn: Conn,
+    conn: Executor,
     *,
     org: str | None,
     window: Interval | None,
@@ -312,7 +298,7 @@ async def list_bookings(
 
 
 async def transition(
-    conn: Conn,
+    conn: Executor,
     booking_id: UUID,
     status: BookingStatus,
     event: Event,
@@ -350,7 +336,7 @@ async def transition(
     return None if row is None else booking_from(row)
 
 
-async def add_flag(conn: Conn, booking_id: UUID, flag: str) -> None:
+async def add_flag(conn: Executor, booking_id: UUID, flag: str) -> None:
     await conn.execute(
         """UPDATE bookings SET flags = array_append(flags, $2)
            WHERE id = $1 AND NOT ($2 = ANY(flags))""",
@@ -364,7 +350,7 @@ USED: Final = frozenset({InstrumentState.RUNNING, InstrumentState.SETUP})
 
 
 async def measure(
-    conn: Conn, instrument: str, start: datetime, until: datetime, max_gap: timedelta
+    conn: Executor, instrument: str, start: datetime, until: datetime, max_gap: timedelta
 ) -> tuple[float, float]:
     """(used, running) seconds of ``[start, until)`` from telemetry.
 
@@ -380,7 +366,7 @@ async def measure(
     return float(used), float(running)
 
 
-async def live_state(conn: Conn, instrument: str) -> tuple[str | None, datetime | None]:
+async def live_state(conn: Executor, instrument: str) -> tuple[str | None, datetime | None]:
     """The twin's reported state of an instrument and since when (None when unknown/offline)."""
     live = await twin_store.stored_live(conn, instrument)
     state = live.current_state if live is not None else None
@@ -389,7 +375,7 @@ async def live_state(conn: Conn, instrument: str) -> tuple[str | None, datetime 
     return state.value, live.since
 
 
-async def booked_hours(conn: Conn, org: str, window: Interval) -> float:
+async def booked_hours(conn: Executor, org: str, window: Interval) -> float:
     """Hours of ``org``'s holding and finished-with-use bookings that start in ``window``."""
     value = await conn.fetchval(
         f"""SELECT coalesce(sum(extract(epoch FROM upper(period) - lower(period))), 0)::float8
@@ -402,12 +388,12 @@ async def booked_hours(conn: Conn, org: str, window: Interval) -> float:
     return float(value) / 3600.0
 
 
-async def quotas(conn: Conn, org: str) -> dict[str, float]:
+async def quotas(conn: Executor, org: str) -> dict[str, float]:
     rows = await conn.fetch("SELECT period, max_hours FROM booking_quotas WHERE org_id = $1", org)
     return {r["period"]: float(r["max_hours"]) for r in rows}
 
 
-async def set_quota(conn: asyncpg.Connection, org: str, period: str, max_hours: Decimal) -> None:
+async def set_quota(conn: Connection, org: str, period: str, max_hours: Decimal) -> None:
     """Set ``org``'s quota for ``period`` (the organisation is created if new)."""
     async with conn.transaction():
         await ensure_organisation(conn, org)
@@ -420,7 +406,7 @@ async def set_quota(conn: asyncpg.Connection, org: str, period: str, max_hours: 
         )
 
 
-async def drop_quota(conn: Conn, org: str, period: str) -> None:
+async def drop_quota(conn: Executor, org: str, period: str) -> None:
     """Remove ``org``'s quota for ``period``, if it had one."""
     await conn.execute("DELETE FROM booking_quotas WHERE org_id = $1 AND period = $2", org, period)
 
@@ -438,7 +424,7 @@ class Closure:
 
 
 async def add_closure(
-    conn: asyncpg.Connection, instrument: str, slot: Interval, kind: str, reason: str
+    conn: Connection, instrument: str, slot: Interval, kind: str, reason: str
 ) -> tuple[Closure, list[str]]:
     """Close ``instrument`` over ``slot``; with the ids of the held bookings it overlaps."""
     async with conn.transaction():
@@ -463,7 +449,7 @@ async def add_closure(
     return closure, [r["id"] for r in affected]
 
 
-async def open_closures(conn: Conn, instrument: str, now: datetime) -> list[Closure]:
+async def open_closures(conn: Executor, instrument: str, now: datetime) -> list[Closure]:
     """The instrument's closures that have not ended by ``now``, by start."""
     rows = await conn.fetch(
         'SELECT id, lower(period) AS start, upper(period) AS "end", kind, reason '
@@ -477,7 +463,7 @@ async def open_closures(conn: Conn, instrument: str, now: datetime) -> list[Clos
     ]
 
 
-async def remove_closure(conn: Conn, instrument: str, closure_id: int) -> None:
+async def remove_closure(conn: Executor, instrument: str, closure_id: int) -> None:
     """Reopen: delete a closure; ``NotFound`` when the instrument has none of this id."""
     done = await conn.fetchval(
         "DELETE FROM maintenance_windows WHERE id = $1 AND instrument_id = $2 RETURNING true",

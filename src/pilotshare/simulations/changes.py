@@ -71,7 +71,7 @@ def _remove(site: Site, a: RemoveInstruments) -> Site:
     ids = set(a.ids)
     missing = ids - {i.id for i in site.instruments}
     if missing:
-        raise ValueError(f"the site has no instrument {sorted(missing)[0]!r}")
+        raise ValueError(f"the site has no instrument {min(missing)!r}")
     kept = [i for i in site.instruments if i.id not in ids]
     if a.kind and a.count:
         of_kind = [i for i in kept if i.kind == a.kind]

@@ -15,11 +15,12 @@ import asyncio
 import json
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypedDict
 
 import asyncpg
 
 from pilotshare.core.clock import Clock
+from pilotshare.core.db import Connection
 from pilotshare.core.errors import BadInput
 from pilotshare.core.jobs import Handler, Job, Progress
 from pilotshare.simulations import experiment, report
@@ -34,6 +35,14 @@ MAX_TASKS: Final = 20_000
 MAX_TEXT: Final = 256 * 1024
 SEED_MAX: Final = 2**63 - 1
 SOURCE: Final = "scenario"
+
+
+class StoredRequest(TypedDict):
+    """A simulation job's ``request`` as the ``jobs`` table keeps it (JSON)."""
+
+    scenario: str
+    replications: int | None
+    seed: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +80,8 @@ class SimulationRequest:
             )
         return cls(text, replications, seed), parsed
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> StoredRequest:
+        """What the job stores; ``from_stored`` reads it back."""
         return {"scenario": self.text, "replications": self.replications, "seed": self.seed}
 
     @classmethod
@@ -79,7 +89,7 @@ class SimulationRequest:
         return cls(str(stored["scenario"]), stored.get("replications"), stored.get("seed"))
 
 
-async def resolve_base(conn: asyncpg.Connection, scenario: Scenario, clock: Clock) -> Site:
+async def resolve_base(conn: Connection, scenario: Scenario, clock: Clock) -> Site:
     """The baseline site: as described, or the live twin at this moment."""
     if isinstance(scenario.base, Site):
         return scenario.base

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 
-import asyncpg
-
+from pilotshare.core.db import Connection
 from pilotshare.core.errors import ConfigError
 from pilotshare.scheduler.forecast.inputs import ForecastInputs, build_site, load_inputs
 from pilotshare.scheduler.policy import DAYS, OperatingCalendar
@@ -58,7 +57,7 @@ def _restrict(inputs: ForecastInputs, ids: set[str]) -> ForecastInputs:
     )
 
 
-async def live_site(conn: asyncpg.Connection, site: str, scenario: Scenario, now: datetime) -> Site:
+async def live_site(conn: Connection, site: str, scenario: Scenario, now: datetime) -> Site:
     """The live site ``site`` at ``now``, for ``scenario``'s horizon."""
     ids = {r["id"] for r in await conn.fetch("SELECT id FROM instruments WHERE site_id = $1", site)}
     if not ids:

@@ -20,7 +20,7 @@ from pilotshare.simulations.experiment import Outcome
 from pilotshare.simulations.metrics import METRICS, SITE
 
 
-def _fmt(value: object, signed: bool = False) -> str:
+def _fmt(value: object, *, signed: bool = False) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "–"
     if isinstance(value, int | float):
@@ -48,18 +48,16 @@ def _environment() -> jinja2.Environment:
 def _kind_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
     b = {k["kind"]: k for k in report["sites"]["baseline"]["kinds"]}
     s = {k["kind"]: k for k in report["sites"]["scenario"]["kinds"]}
-    rows = []
-    for kind in sorted(b.keys() | s.keys()):
-        rows.append(
-            {
-                "kind": kind,
-                "b_instruments": b.get(kind, {}).get("instruments", 0),
-                "s_instruments": s.get(kind, {}).get("instruments", 0),
-                "b_demand": b.get(kind, {}).get("requests_per_week", 0.0),
-                "s_demand": s.get(kind, {}).get("requests_per_week", 0.0),
-            }
-        )
-    return rows
+    return [
+        {
+            "kind": kind,
+            "b_instruments": b.get(kind, {}).get("instruments", 0),
+            "s_instruments": s.get(kind, {}).get("instruments", 0),
+            "b_demand": b.get(kind, {}).get("requests_per_week", 0.0),
+            "s_demand": s.get(kind, {}).get("requests_per_week", 0.0),
+        }
+        for kind in sorted(b.keys() | s.keys())
+    ]
 
 
 def write(outcome: Outcome, out_dir: Path, report: dict[str, Any] | None = None) -> dict[str, Path]:

@@ -1,1 +1,8 @@
-"""pilotshare."""
+"""The digital twin: telemetry in, each instrument's live state, what its history says, and
+a SimPy model of the site.
+
+The ingest path is ``ingest`` -> ``buffer`` -> ``writer`` (``rows``: COPY), with ``state``
+(pure) moving the live rows; ``stats`` (pure) learns behaviour from state intervals and
+``store`` reads all of it back. ``site``, ``model``, ``timeline`` and ``distributions``
+(pure) are the site model the forecast and the simulations replicate (``replications``).
+"""

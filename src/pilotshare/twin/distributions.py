@@ -42,7 +42,7 @@ class Fixed:
 
     mean_s: float
 
-    def sample(self, rng: np.random.Generator, size: int) -> FloatArray:
+    def sample(self, rng: np.random.Generator, size: int) -> FloatArray:  # noqa: ARG002 - Sampler
         return np.full(size, self.mean_s)
 
 

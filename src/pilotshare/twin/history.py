@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Final
 
-import asyncpg
-
+from pilotshare.core.db import Executor
 from pilotshare.core.domain import InstrumentState
 from pilotshare.core.errors import BadInput
 
@@ -89,16 +88,22 @@ class BucketQuery:
         return self.bucket >= HOUR and self.bucket % HOUR == timedelta(0)
 
 
-async def buckets(pool: asyncpg.Pool | asyncpg.Connection, q: BucketQuery) -> list[dict[str, Any]]:
-    """Per bucket: ``bucket``, ``samples``, ``utilization`` and ``state_seconds``."""
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """One bucket of history: its start, stored samples, mean utilisation (None: none
+    reported) and seconds in each state."""
+
+    bucket: datetime
+    samples: int
+    utilization: float | None
+    state_seconds: dict[str, float]
+
+
+async def buckets(pool: Executor, q: BucketQuery) -> list[Bucket]:
+    """Every bucket of the query's range, oldest first."""
     sql = _FROM_HOURLY if q.from_rollup else _FROM_RAW
     rows = await pool.fetch(sql, q.instrument, q.start, q.end, q.bucket, ORIGIN)
     return [
-        {
-            "bucket": r["bucket"],
-            "samples": r["samples"],
-            "utilization": r["utilization"],
-            "state_seconds": {s: r[s] for s in _STATES},
-        }
+        Bucket(r["bucket"], r["samples"], r["utilization"], {s: r[s] for s in _STATES})
         for r in rows
     ]

@@ -82,7 +82,7 @@ def paho_client(client: aiomqtt.Client) -> paho.Client:
     directly. aiomqtt 2.x keeps it as ``_client``; ``tests/integration/test_ingest_paho.py``
     fails the day that changes.
     """
-    inner = client._client
+    inner = client._client  # noqa: SLF001 - the one access, pinned by a test
     if not isinstance(inner, paho.Client):  # pragma: no cover - only if aiomqtt changes
         raise TypeError(f"aiomqtt.Client._client is a {type(inner).__name__}, not paho's")
     return inner
@@ -219,7 +219,7 @@ class Ingest:
 
     # -- MQTT side --------------------------------------------------------------------------
 
-    def _client_for(self, v5: bool) -> aiomqtt.Client:
+    def _client_for(self, *, v5: bool) -> aiomqtt.Client:
         return make_client(self._mqtt, self.client_id, v5=v5, queue=self._mqtt_queue)
 
     async def _mqtt_loop(self) -> None:
@@ -227,7 +227,7 @@ class Ingest:
         while not self._stopping.is_set():
             v5 = self._shared is not False
             try:
-                async with self._client_for(v5) as client:
+                async with self._client_for(v5=v5) as client:
                     if self._shared is None:
                         self._shared = True
                     await self._serve(client)

@@ -21,6 +21,7 @@ import asyncpg
 import msgspec
 
 from pilotshare.core.contract import Sample
+from pilotshare.core.db import Connection
 from pilotshare.core.domain import InstrumentState
 from pilotshare.twin.items import StatusItem, TelemetryItem
 
@@ -79,7 +80,7 @@ _FROM_ARRAYS = f"""SELECT *, CASE WHEN u_n > 0 THEN u_sum / u_n END FROM unnest(
 ROLL_UP = _roll_up(_FROM_ARRAYS)
 
 
-async def binary_jsonb(conn: asyncpg.Connection) -> None:
+async def binary_jsonb(conn: Connection) -> None:
     """Give the connection a binary jsonb codec, which binary COPY needs.
 
     The pool's codec is text (json.dumps / json.loads); this one reads and writes the same
@@ -184,7 +185,7 @@ _state = attrgetter("state")
 _utilization = attrgetter("utilization")
 
 
-async def store(conn: asyncpg.Connection, rows: Rows, *, timescale: bool) -> int:
+async def store(conn: Connection, rows: Rows, *, timescale: bool) -> int:
     """Store samples once; returns how many were new.
 
     Fast path: COPY straight into ``telemetry`` (and the rollup from Python's counts),

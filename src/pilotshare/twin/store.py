@@ -21,6 +21,7 @@ from typing import Any, Final
 
 import asyncpg
 
+from pilotshare.core.db import Connection, Executor
 from pilotshare.core.domain import InstrumentState
 from pilotshare.twin.state import Live, apply_silence
 from pilotshare.twin.stats import Behaviour, DistributionFit, Interval, learn
@@ -65,7 +66,7 @@ WHERE end_ts > greatest(first_ts, $2) ORDER BY first_ts"""
 
 
 async def load_intervals(
-    conn: asyncpg.Connection | asyncpg.Pool,
+    conn: Executor,
     instrument: str,
     since: datetime,
     until: datetime,
@@ -79,7 +80,7 @@ async def load_intervals(
 
 
 async def behaviour(
-    pool: asyncpg.Pool | asyncpg.Connection,
+    pool: Executor,
     instrument: str,
     since: datetime,
     until: datetime,
@@ -117,7 +118,7 @@ def behaviour_from_json(data: dict[str, Any]) -> Behaviour:
 
 
 async def sync_intervals(
-    conn: asyncpg.Connection | asyncpg.Pool,
+    conn: Executor,
     instrument: str,
     now: datetime,
     *,
@@ -155,7 +156,7 @@ async def sync_intervals(
 
 
 async def stored_intervals(
-    conn: asyncpg.Connection | asyncpg.Pool, instrument: str, since: datetime, until: datetime
+    conn: Executor, instrument: str, since: datetime, until: datetime
 ) -> list[Interval]:
     """The stored intervals overlapping [since, until), clipped to it."""
     rows = await conn.fetch(
@@ -171,8 +172,8 @@ async def stored_intervals(
 
 @contextlib.asynccontextmanager
 async def _connection(
-    conn: asyncpg.Connection | asyncpg.Pool,
-) -> AsyncIterator[asyncpg.Connection]:
+    conn: Executor,
+) -> AsyncIterator[Connection]:
     if isinstance(conn, asyncpg.Pool):
         async with conn.acquire() as c:
             yield c
@@ -223,9 +224,7 @@ async def stored_behaviour(pool: asyncpg.Pool, instrument: str) -> Behaviour | N
     return (await stored_behaviours(pool, [instrument])).get(instrument)
 
 
-async def stored_behaviours(
-    conn: asyncpg.Connection | asyncpg.Pool, instruments: Sequence[str]
-) -> dict[str, Behaviour]:
+async def stored_behaviours(conn: Executor, instruments: Sequence[str]) -> dict[str, Behaviour]:
     """The last learned behaviour of each of ``instruments`` that has one."""
     rows = await conn.fetch(
         """SELECT instrument_id, detail FROM instrument_behaviour
@@ -290,7 +289,7 @@ def live_from_row(row: asyncpg.Record) -> Live:
 
 
 async def lives(
-    conn: asyncpg.Connection | asyncpg.Pool,
+    conn: Executor,
     *,
     site: str | None = None,
     instrument: str | None = None,
@@ -314,7 +313,7 @@ async def lives(
     return [live_from_row(r) for r in rows]
 
 
-async def stored_live(conn: asyncpg.Connection | asyncpg.Pool, instrument: str) -> Live | None:
+async def stored_live(conn: Executor, instrument: str) -> Live | None:
     """The instrument's stored live twin (never heard: offline, no state; None: no such
     instrument). As stored: the sweep marks silence offline, ``apply_silence`` at once."""
     row = await conn.fetchrow(
@@ -325,9 +324,39 @@ async def stored_live(conn: asyncpg.Connection | asyncpg.Pool, instrument: str) 
     return live_from_row(row) if row is not None else None
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Utilization:
+    """Mean reported utilisation over the last hour and day (None: nothing reported)."""
+
+    one_hour: float | None
+    one_day: float | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TwinView:
+    """The twin of CONTRACT §3 for one instrument: live state (silence applied), reported
+    use, and learned behaviour (None where not learned yet)."""
+
+    instrument: str
+    site: str
+    online: bool
+    state: str | None
+    since: datetime | None
+    last_seen: datetime | None
+    utilization: Utilization
+    state_seconds_24h: dict[str, float]
+    mtbf_hours: float | None
+    mttr_hours: float | None
+    availability: float | None
+    failures: int | None
+    learned_at: datetime | None
+    agent: str | None
+    agent_version: str | None
+
+
 async def twin_view(
     pool: asyncpg.Pool, instrument: str, now: datetime, *, offline_after: timedelta
-) -> dict[str, Any] | None:
+) -> TwinView | None:
     """The twin of CONTRACT §3 for one instrument (None: no such instrument)."""
     stored = await stored_live(pool, instrument)
     if stored is None:
@@ -354,23 +383,24 @@ async def twin_view(
         now - timedelta(hours=24),
         now,
     )
-    return {
-        "instrument": instrument,
-        "site": live.site,
-        "online": live.online,
-        "state": live.effective_state,
-        "since": live.since,
-        "last_seen": live.last_seen,
-        "utilization": {"1h": hour, "24h": day["u"]},
-        "state_seconds_24h": {s.value: float(day[s.value] or 0.0) for s in InstrumentState},
-        "mtbf_hours": learned.get("mtbf_hours"),
-        "mttr_hours": learned.get("mttr_hours"),
-        "availability": learned.get("availability"),
-        "failures": learned.get("failures"),
-        "learned_at": learned.get("computed_at"),
-        "agent": live.agent,
-        "agent_version": live.agent_version,
-    }
+    assert day is not None  # noqa: S101 - an aggregate without GROUP BY is one row
+    return TwinView(
+        instrument=instrument,
+        site=live.site,
+        online=live.online,
+        state=live.effective_state,
+        since=live.since,
+        last_seen=live.last_seen,
+        utilization=Utilization(one_hour=hour, one_day=day["u"]),
+        state_seconds_24h={s.value: float(day[s.value] or 0.0) for s in InstrumentState},
+        mtbf_hours=learned.get("mtbf_hours"),
+        mttr_hours=learned.get("mttr_hours"),
+        availability=learned.get("availability"),
+        failures=learned.get("failures"),
+        learned_at=learned.get("computed_at"),
+        agent=live.agent,
+        agent_version=live.agent_version,
+    )
 
 
 #: Seconds in each state per hourly row: the count of samples in the state times the
@@ -395,7 +425,7 @@ class StoredReject:
 
 
 async def recent_rejects(
-    conn: asyncpg.Pool | asyncpg.Connection, *, limit: int, shown_bytes: int, reason: str | None
+    conn: Executor, *, limit: int, shown_bytes: int, reason: str | None
 ) -> list[StoredReject]:
     """The newest rejects first (only of ``reason``, when given)."""
     rows = await conn.fetch(

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from pilotshare.core.contract import TWIN_CHANGES, Channel
+from pilotshare.core.db import Connection
 from pilotshare.twin import rows
 from pilotshare.twin.items import FlushResult, Item, RejectItem, StatusItem, TelemetryItem
 from pilotshare.twin.state import Live, apply_samples, apply_silence, apply_status
@@ -67,7 +68,7 @@ class TelemetryWriter:
         self._offline_after = offline_after
         self._sites: dict[str, str] = {}
 
-    async def _resolve(self, conn: asyncpg.Connection, instruments: set[str]) -> dict[str, str]:
+    async def _resolve(self, conn: Connection, instruments: set[str]) -> dict[str, str]:
         missing = [i for i in instruments if i not in self._sites]
         if missing:
             rows = await conn.fetch(
@@ -112,7 +113,7 @@ class TelemetryWriter:
         return result
 
     async def _apply_live(
-        self, conn: asyncpg.Connection, items: list[TelemetryItem | StatusItem], now: datetime
+        self, conn: Connection, items: list[TelemetryItem | StatusItem], now: datetime
     ) -> list[Live]:
         by_instrument: dict[str, list[TelemetryItem | StatusItem]] = defaultdict(list)
         for item in items:
@@ -188,7 +189,7 @@ class TelemetryWriter:
 
 
 async def _update_live(
-    conn: asyncpg.Connection, lives: list[Live], status_at: list[datetime | None]
+    conn: Connection, lives: list[Live], status_at: list[datetime | None]
 ) -> None:
     await conn.execute(
         _LIVE_UPDATE,
@@ -217,7 +218,7 @@ def _unknown(item: TelemetryItem | StatusItem) -> RejectItem:
     )
 
 
-async def _store_rejects(conn: asyncpg.Connection, rejects: list[RejectItem]) -> None:
+async def _store_rejects(conn: Connection, rejects: list[RejectItem]) -> None:
     await conn.execute(
         _REJECTS,
         [r.received_at for r in rejects],

@@ -1,1 +1,1 @@
-"""pilotshare."""
+"""One module per area of ``/api/v1``, each exposing ``router`` (``api.app.ROUTERS``)."""

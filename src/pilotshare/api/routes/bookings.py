@@ -52,7 +52,17 @@ class BookingPublic(BaseModel):
 
 
 def _public(booking: Booking) -> BookingPublic:
-    return BookingPublic.model_validate(booking.public())
+    """The CONTRACT §3 shape of a stored booking (plus its flags)."""
+    return BookingPublic(
+        id=str(booking.id),
+        instrument=booking.instrument,
+        org=booking.org,
+        start=booking.start,
+        end=booking.end,
+        status=booking.status,
+        purpose=booking.purpose,
+        flags=list(booking.flags),
+    )
 
 
 class Usage(BaseModel):
@@ -129,4 +139,6 @@ async def cancel_booking(booking_id: UUID, principal: OperatorKey, svc: Bookings
 @router.get("/{booking_id}/usage", response_model=Usage, responses=problems(401, 403, 404, 422))
 async def booking_usage(booking_id: UUID, principal: CurrentKey, svc: BookingsDep) -> Usage:
     """Booked, used and running seconds, measured from the instrument's telemetry."""
-    return Usage.model_validate(await svc.usage(caller(principal), booking_id))
+    return Usage.model_validate(
+        await svc.usage(caller(principal), booking_id), from_attributes=True
+    )

@@ -52,7 +52,7 @@ async def readyz(request: Request, pool: Pool) -> JSONResponse:
     try:
         await asyncio.wait_for(ping(pool), timeout=2)
         database = "ok"
-    except Exception as exc:  # any failure means not ready; say which
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready; say which
         database = f"unreachable: {type(exc).__name__}"
     broker = "ok" if await _broker_reachable(request) else "unreachable"
     ok = database == broker == "ok"

@@ -74,12 +74,12 @@ async def get_statement(
     month: Annotated[str, Path(description="YYYY-MM (UTC)", examples=["2026-01"])],
     pool: Pool,
     principal: CurrentKey,
-    format: Annotated[Literal["json", "csv"], Query()] = "json",
+    fmt: Annotated[Literal["json", "csv"], Query(alias="format")] = "json",
 ) -> Statement | Response:
     """The monthly statement of your organisation (any organisation's, for an admin)."""
     own_organisation(principal, org)
     body = await billing.statement(pool, org, month)
-    if format == "csv":
+    if fmt == "csv":
         return Response(
             billing.as_csv(body),
             media_type="text/csv",

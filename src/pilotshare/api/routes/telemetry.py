@@ -55,4 +55,6 @@ async def get_telemetry(
     start = start or end - timedelta(hours=24)
     query = BucketQuery(instrument, start, end, bucket)
     await require_instrument(pool, instrument)
-    return [TelemetryBucket.model_validate(b) for b in await buckets(pool, query)]
+    return [
+        TelemetryBucket.model_validate(b, from_attributes=True) for b in await buckets(pool, query)
+    ]

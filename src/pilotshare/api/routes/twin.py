@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from pilotshare.api.deps import ClockDep, CurrentKey, Pool, SettingsDep
 from pilotshare.api.schemas import problems
@@ -18,6 +18,7 @@ router = APIRouter(prefix="/api/v1/instruments", tags=["twin"])
 class Utilization(BaseModel):
     """Mean reported utilisation over the last hour and day (null: nothing reported)."""
 
+    model_config = ConfigDict(from_attributes=True, validate_by_name=True)
     one_hour: float | None = Field(alias="1h", serialization_alias="1h")
     one_day: float | None = Field(alias="24h", serialization_alias="24h")
 
@@ -25,6 +26,7 @@ class Utilization(BaseModel):
 class TwinPublic(BaseModel):
     """The live twin of one instrument."""
 
+    model_config = ConfigDict(from_attributes=True)
     instrument: str
     site: str
     online: bool = Field(description="the agent is connected and was heard recently")
@@ -60,7 +62,7 @@ async def get_twin(
     view = await twin_view(pool, instrument, now, offline_after=gap)
     if view is None:
         raise NotFound("no_instrument", f"no instrument {instrument!r}")
-    if view["learned_at"] is None and view["last_seen"] is not None:
+    if view.learned_at is None and view.last_seen is not None:
         # never learned yet (no ingest has refreshed it): learn now, once
         await refresh_behaviour(pool, instrument, now, gap=gap)
         view = await twin_view(pool, instrument, now, offline_after=gap)

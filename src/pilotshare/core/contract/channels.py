@@ -1,4 +1,4 @@
-"""PostgreSQL notification channels: who ``NOTIFY``\\ s what, and who listens.
+"""PostgreSQL notification channels: who ``NOTIFY``s what, and who listens.
 
 The migrations keep these names as SQL literals (a migration is frozen once applied);
 ``tests/unit/test_db_channels.py`` keeps both spellings equal.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import datetime, timedelta
-from typing import Annotated, Final, Literal, TypeVar
+from typing import Annotated, Final, Literal, TypeVar, get_args, get_origin
 
 import msgspec
 
@@ -111,24 +111,59 @@ def encode(payload: Payload) -> bytes:
     return _encoder.encode(payload)
 
 
-def _reason_for(message: str) -> str:
-    """Map msgspec's error text (which names the JSON path) to a stable reason code."""
-    path = message.rsplit("at `", 1)[-1] if "at `" in message else ""
-    if "malformed" in message.lower() or "invalid utf" in message.lower() or "truncated" in message:
-        return "bad_json"
-    if path.startswith("$.v`"):
-        return "bad_version"
-    if path.startswith("$.batch`"):
-        return "bad_batch"
-    if ".ts`" in path:
-        return "bad_ts"
-    if ".state`" in path:
-        return "bad_state"
-    if ".utilization`" in path:
-        return "bad_utilization"
-    if ".metrics" in path:
-        return "bad_metrics"
-    return "bad_field"
+#: The reason a field's value is refused for, by field name; any other field: ``bad_field``.
+_FIELD_REASONS: Final[dict[str, str]] = {
+    "v": "bad_version",
+    "batch": "bad_batch",
+    "ts": "bad_ts",
+    "state": "bad_state",
+    "utilization": "bad_utilization",
+    "metrics": "bad_metrics",
+}
+_Fields = dict[str, msgspec.Raw]
+
+
+def _is_struct(t: object) -> bool:
+    return isinstance(t, type) and issubclass(t, msgspec.Struct)
+
+
+def _reason_for(raw: bytes | msgspec.Raw, cls: type[msgspec.Struct]) -> str | None:
+    """The reason ``cls``'s decoder refused ``raw``, found without reading msgspec's message.
+
+    Run only after a refusal: the document is split into its fields' own bytes and each field,
+    in document order as msgspec reads them, is decoded alone with its declared type; the
+    first that fails names the reason. Unknown or missing fields, or a document that is not
+    an object, are ``bad_field``; a nested struct (a sample) is searched the same way.
+    ``None`` when no single field is to blame.
+    """
+    try:
+        fields = msgspec.json.decode(raw, type=_Fields)
+    except msgspec.ValidationError:
+        return "bad_field"  # not an object
+    except msgspec.DecodeError:
+        return "bad_json"  # malformed after the point where the typed decoder stopped
+    declared = {f.encode_name: f for f in msgspec.structs.fields(cls)}
+    for name, value in fields.items():
+        field = declared.get(name)
+        if field is None:
+            return "bad_field"
+        items = get_args(field.type)
+        if get_origin(field.type) is tuple and items and _is_struct(items[0]):
+            try:
+                elements = msgspec.json.decode(value, type=list[msgspec.Raw])
+            except msgspec.ValidationError:
+                return "bad_field"
+            for element in elements:
+                if (reason := _reason_for(element, items[0])) is not None:
+                    return reason
+            continue
+        try:
+            msgspec.json.decode(value, type=field.type)
+        except msgspec.ValidationError:
+            return _FIELD_REASONS.get(name, "bad_field")
+    if any(f.required and f.encode_name not in fields for f in declared.values()):
+        return "bad_field"
+    return None
 
 
 def _decode(raw: bytes, cls: type[P]) -> P:
@@ -137,7 +172,7 @@ def _decode(raw: bytes, cls: type[P]) -> P:
     try:
         value = _decoders[cls].decode(raw)
     except msgspec.ValidationError as exc:
-        raise BadInput(_reason_for(str(exc)), str(exc)) from None
+        raise BadInput(_reason_for(raw, cls) or "bad_field", str(exc)) from None
     except msgspec.DecodeError as exc:
         raise BadInput("bad_json", str(exc)) from None
     assert isinstance(value, cls)  # noqa: S101 - the decoder was built for cls

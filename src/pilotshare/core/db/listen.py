@@ -1,6 +1,6 @@
 """The one ``LISTEN`` loop: a connection that stays listening across database failures.
 
-``Listener`` takes a connection from the pool, ``LISTEN``\\ s on its channels and hands every
+``Listener`` takes a connection from the pool, ``LISTEN``s on its channels and hands every
 notification to ``on_notify(channel, payload)``, one at a time, in the order PostgreSQL sent
 them. When the connection is lost (a restart, ``pg_terminate_backend``, a network cut, found
 by asyncpg or by a ``SELECT 1`` every ``check_s`` of silence) it says so in one line and
@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import asyncpg
 
 from pilotshare.core.db.errors import TRANSIENT, Retry
+from pilotshare.core.db.pool import Connection
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +74,8 @@ class Listener:
         inbox: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
         lost = asyncio.Event()
 
-        def notified(_conn: object, _pid: int, channel: str, payload: str) -> None:
-            inbox.put_nowait((channel, payload))
+        def notified(_conn: object, _pid: int, channel: str, payload: object) -> None:
+            inbox.put_nowait((channel, str(payload)))  # a NOTIFY payload is always text
 
         def terminated(_conn: object) -> None:
             lost.set()
@@ -99,7 +100,7 @@ class Listener:
 
     async def _deliver(
         self,
-        conn: asyncpg.Connection,
+        conn: Connection,
         inbox: asyncio.Queue[tuple[str, str]],
         lost: asyncio.Event,
         stop: asyncio.Event,

@@ -15,6 +15,8 @@ from importlib import resources
 
 import asyncpg
 
+from pilotshare.core.db.pool import Connection
+
 log = logging.getLogger(__name__)
 
 _LOCK_KEY = 0x70696C6F  # "pilo": one migrator at a time per database
@@ -42,7 +44,7 @@ def available_migrations() -> list[Migration]:
     return [found[v] for v in sorted(found)]
 
 
-async def timescale_available(conn: asyncpg.Connection) -> bool:
+async def timescale_available(conn: Connection) -> bool:
     """Whether the server offers the TimescaleDB extension (installed or installable)."""
     return bool(
         await conn.fetchval(
@@ -57,7 +59,7 @@ def _lists_timescale(preload: str) -> bool:
     return "timescaledb" in names
 
 
-async def _enable_timescale(conn: asyncpg.Connection) -> bool:
+async def _enable_timescale(conn: Connection) -> bool:
     """Enable TimescaleDB when the server can run it; otherwise say why not, once.
 
     ``CREATE EXTENSION timescaledb`` on a server that has the extension's files but does not
@@ -100,7 +102,7 @@ async def _enable_timescale(conn: asyncpg.Connection) -> bool:
     return True
 
 
-async def migrate(conn: asyncpg.Connection) -> list[Migration]:
+async def migrate(conn: Connection) -> list[Migration]:
     """Apply every pending migration; returns those applied (empty when up to date)."""
     await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)
     try:
@@ -133,7 +135,7 @@ async def migrate(conn: asyncpg.Connection) -> list[Migration]:
         await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK_KEY)
 
 
-async def uses_timescale(conn: asyncpg.Connection) -> bool:
+async def uses_timescale(conn: Connection) -> bool:
     """Whether this database's telemetry is a hypertable.
 
     Not merely whether the extension exists: a database migrated on plain PostgreSQL keeps a

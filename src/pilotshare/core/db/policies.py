@@ -20,6 +20,7 @@ from datetime import timedelta
 import asyncpg
 
 from pilotshare.core.db.migrate import uses_timescale
+from pilotshare.core.db.pool import Connection
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +62,7 @@ def _config(row: asyncpg.Record | None) -> dict[str, object]:
     return config if isinstance(config, dict) else {}
 
 
-async def _interval(
-    conn: asyncpg.Connection, config: dict[str, object], key: str
-) -> timedelta | None:
+async def _interval(conn: Connection, config: dict[str, object], key: str) -> timedelta | None:
     """An interval held in a job's config (as text such as '7 days'), or None."""
     if config.get(key) is None:
         return None
@@ -72,7 +71,7 @@ async def _interval(
 
 
 async def apply_policies(
-    conn: asyncpg.Connection, *, compress_after_days: int, retention_days: int
+    conn: Connection, *, compress_after_days: int, retention_days: int
 ) -> Policies | None:
     """Make telemetry's compression, retention and refresh policies match the settings.
 

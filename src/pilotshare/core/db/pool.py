@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
+import asyncpg.pool
+
+#: One connection, opened alone (``connect``) or lent by the pool (``pool.acquire()``): what a
+#: transaction, a ``LISTEN`` or a ``COPY`` needs.
+Connection: TypeAlias = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
+#: Whatever runs one statement: a connection, or the pool (which lends one for it).
+Executor: TypeAlias = Connection | asyncpg.Pool
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

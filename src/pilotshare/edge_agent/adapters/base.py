@@ -70,7 +70,7 @@ class Adapter:
         """When the state is known to change next, so the runner can sample right then."""
         return None
 
-    async def command(self, cmd: Command, now: datetime) -> None:
+    async def command(self, cmd: Command, now: datetime) -> None:  # noqa: ARG002 - ignored here
         """An interlock command (``lock``/``unlock``) from the backend; ignored by default."""
         return
 

@@ -175,7 +175,7 @@ class SimulatedInstrument:
         bisect.insort(self._slots, _Slot(start, end), key=lambda s: s.start)
         self._wake(now or self._t)
 
-    def interlock(self, locked: bool, until: datetime | None, now: datetime) -> None:
+    def interlock(self, *, locked: bool, until: datetime | None, now: datetime) -> None:
         """``lock``/``unlock`` until ``until``; afterwards the starting state returns."""
         self._advance_before(now)
         self._locked = locked
@@ -324,4 +324,4 @@ class SimulatedAdapter(Adapter):
         return self.instrument.next_change()
 
     async def command(self, cmd: Command, now: datetime) -> None:
-        self.instrument.interlock(cmd.cmd == "lock", cmd.until, now)
+        self.instrument.interlock(locked=cmd.cmd == "lock", until=cmd.until, now=now)

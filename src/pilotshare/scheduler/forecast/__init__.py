@@ -8,7 +8,7 @@ Planners' what-if scenarios, which change the site before simulating it, are ``s
 - ``desk``: the scheduler's allocation inside SimPy;
 - ``summary``: replication arrays to the result of CONTRACT §3;
 - ``service``: the job handler (load -> simulate -> summarise) and the CLI's one-shot run;
-- ``risk_watch``: re-forecasts when held bookings change, to warn of bookings at risk.
+- ``risk_watch``: queues a forecast when an instrument holding bookings goes down.
 """
 
 from pilotshare.scheduler.forecast.service import (
@@ -16,6 +16,7 @@ from pilotshare.scheduler.forecast.service import (
     REPLICATIONS,
     SEED_MAX,
     ForecastParams,
+    ForecastResult,
     compute,
     forecast_handler,
     run_once,
@@ -27,6 +28,7 @@ __all__ = [
     "REPLICATIONS",
     "SEED_MAX",
     "ForecastParams",
+    "ForecastResult",
     "compute",
     "forecast_handler",
     "run_once",

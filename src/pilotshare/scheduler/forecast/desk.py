@@ -4,7 +4,7 @@
 requests. ``SchedulerDesk`` is that desk for the forecast and the what-if simulations: it
 keeps each instrument's *bookable* time (open hours minus maintenance minus held bookings
 widened by the setup buffer, exactly what ``policy.free_intervals`` yields) as sorted
-datetime intervals, hands them to the real ``allocate`` as ``Candidate``\\ s, and removes the
+datetime intervals, hands them to the real ``allocate`` as ``Candidate``s, and removes the
 chosen slot with its buffers, as ``allocation.take`` does, but in place, by bisection, so a
 booking costs O(log n) instead of a rebuild.
 
@@ -118,18 +118,18 @@ class SchedulerDesk:
             avail = now + f.notice_s
             if not_before and n in not_before and not_before[n] > avail:
                 avail = not_before[n]
-            first = lo if lo > avail else avail
+            first = max(avail, lo)
             # allocation.first_fit, in float seconds: the earliest end in [first, hi].
             starts, ends = f.starts, f.ends
             k0 = bisect_right(ends, first)
             for k in range(k0, len(starts)):
                 a = starts[k]
-                end = (a if a > first else first) + duration
+                end = (max(first, a)) + duration
                 if end > hi:
                     break
                 if end <= ends[k]:
                     if end <= best + _TIE:
-                        best = end if end < best else best
+                        best = min(best, end)
                         fits.append((end, n, k0, k + 1, avail))
                     break
         if not fits:

@@ -26,8 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final
 
-import asyncpg
-
+from pilotshare.core.db import Connection
 from pilotshare.core.domain import BookingStatus
 from pilotshare.scheduler.policy import BookingRules, OperatingCalendar
 from pilotshare.scheduler.states import ATTENDANCE, HELD_SQL
@@ -101,7 +100,7 @@ class ForecastInputs:
 
 
 async def load_inputs(
-    conn: asyncpg.Connection,
+    conn: Connection,
     now: datetime,
     horizon: timedelta,
     *,

@@ -23,6 +23,7 @@ from typing import Any, Final
 import asyncpg
 
 from pilotshare.core.clock import Clock
+from pilotshare.core.db import Connection
 from pilotshare.core.errors import BadInput
 from pilotshare.core.jobs import Handler, Job, Progress
 from pilotshare.scheduler.allocation import Candidate, candidate
@@ -36,6 +37,7 @@ from pilotshare.scheduler.forecast.inputs import (
 from pilotshare.scheduler.forecast.summary import (
     ALTERNATIVE_WINDOW,
     AT_RISK_BELOW,
+    Summary,
     alternatives,
     summarise,
 )
@@ -141,7 +143,7 @@ def _candidates(inputs: ForecastInputs, until: datetime) -> dict[str, list[Candi
 
 
 def at_risk(
-    inputs: ForecastInputs, result: Mapping[str, Any], *, threshold: float = AT_RISK_BELOW
+    inputs: ForecastInputs, result: Summary, *, threshold: float = AT_RISK_BELOW
 ) -> list[dict[str, Any]]:
     """Bookings whose ``p_served`` is below ``threshold``, with the scheduler's alternatives
     (same kind and length, another instrument, within a week of the original start)."""
@@ -174,14 +176,24 @@ def at_risk(
 # -- the job -------------------------------------------------------------------------------
 
 
+class ForecastResult(Summary):
+    """A forecast job's result (JSON): the summary, what was asked for, the bookings at
+    risk with their alternatives, and how long the replications took."""
+
+    params: dict[str, int]
+    at_risk: list[dict[str, Any]]
+    elapsed_s: float
+    events_per_s: int | None
+
+
 async def compute(
-    conn: asyncpg.Connection,
+    conn: Connection,
     params: ForecastParams,
     now: datetime,
     *,
     workers: int = 2,
     progress: Callable[[float], None] | None = None,
-) -> dict[str, Any]:
+) -> ForecastResult:
     """Load, build, run and summarise one forecast (the CPU part runs in a thread, which
     drives the process pool, so the event loop stays free)."""
     horizon = timedelta(days=params.horizon_days)
@@ -191,7 +203,7 @@ async def compute(
         if progress is not None:
             progress(done / params.replications)
 
-    def work() -> dict[str, Any]:
+    def work() -> ForecastResult:
         """Everything CPU-bound, off the event loop: build, simulate, summarise."""
         site = build_site(inputs, horizon)
         if not site.instruments:
@@ -201,12 +213,14 @@ async def compute(
             site, params.replications, params.seed, workers=workers, progress=tick
         )
         elapsed = time.perf_counter() - started
-        result = summarise(site, reps)
-        result["params"] = params.as_dict()
-        result["at_risk"] = at_risk(inputs, result)
-        result["elapsed_s"] = round(elapsed, 3)
-        result["events_per_s"] = round(result["events"] / elapsed) if elapsed > 0 else None
-        return result
+        summary = summarise(site, reps)
+        return {
+            **summary,
+            "params": params.as_dict(),
+            "at_risk": at_risk(inputs, summary),
+            "elapsed_s": round(elapsed, 3),
+            "events_per_s": round(summary["events"] / elapsed) if elapsed > 0 else None,
+        }
 
     return await asyncio.to_thread(work)
 
@@ -215,7 +229,7 @@ def forecast_handler(pool: asyncpg.Pool, *, clock: Clock, workers: int = 2) -> H
     """The ``forecast`` kind for ``core.jobs.Worker``: the job's request is the API
     body (validated again here), ``now`` is when the job starts."""
 
-    async def handle(job: Job, report: Progress) -> dict[str, Any]:
+    async def handle(job: Job, report: Progress) -> ForecastResult:
         params = ForecastParams.parse(job.request)
         loop = asyncio.get_running_loop()
         last = [0.0]
@@ -248,7 +262,7 @@ async def run_once(
     *,
     workers: int = 2,
     progress: Callable[[float], None] | None = None,
-) -> dict[str, Any]:
+) -> ForecastResult:
     """One forecast outside the job queue (``pilotshare forecast``), on its own connection."""
     from pilotshare.core.db.pool import connect
 

@@ -23,7 +23,7 @@ import itertools
 import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, TypedDict
 
 import numpy as np
 import numpy.typing as npt
@@ -96,7 +96,22 @@ def _series(run: FloatArray, opened: FloatArray, origin: datetime) -> dict[str, 
     return {"daily": daily, "weekly": weekly}
 
 
-def summarise(site: SiteSpec, reps: Sequence[Replication]) -> dict[str, Any]:
+class Summary(TypedDict):
+    """What ``summarise`` answers (JSON): per instrument, per kind, per booking and per
+    overloaded week, and which inputs were priors rather than history."""
+
+    origin: str
+    horizon_end: str
+    replications: int
+    instruments: list[dict[str, Any]]
+    kinds: list[dict[str, Any]]
+    bookings: list[dict[str, Any]]
+    overloaded_weeks: list[dict[str, Any]]
+    priors: dict[str, list[str]]
+    events: int
+
+
+def summarise(site: SiteSpec, reps: Sequence[Replication]) -> Summary:
     """The forecast result from the replications of ``site`` (pure)."""
     n = len(reps)
     origin = site.origin

@@ -8,15 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import secrets
-import socket
-import subprocess
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import asyncpg
 import paho.mqtt.client as paho
@@ -25,24 +21,15 @@ from paho.mqtt.enums import CallbackAPIVersion
 from pilotshare.core.clock import Clock
 from pilotshare.core.contract import Sample, TelemetryBatch, decode_ack, encode
 from pilotshare.core.domain import InstrumentState
-from pilotshare.core.embedded import free_port
 from pilotshare.core.settings import MqttEndpoint
 from pilotshare.twin.ingest import Ingest
+from tests.support.instruments import add_instrument
 
 
 async def register(pool: asyncpg.Pool, site: str, *instruments: str, kind: str = "oven") -> None:
-    """Create ``site`` and its instruments."""
-    await pool.execute(
-        "INSERT INTO sites (id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING", site, site
-    )
+    """Register ``instruments`` of ``kind`` at ``site``."""
     for name in instruments:
-        await pool.execute(
-            "INSERT INTO instruments (id, site_id, name, kind) VALUES ($1, $2, $3, $4)",
-            name,
-            site,
-            name,
-            kind,
-        )
+        await add_instrument(pool, name, site=site, kind=kind)
 
 
 def topic(site: str, instrument: str, channel: str = "telemetry") -> str:
@@ -178,124 +165,6 @@ async def running_ingest(
 
 def now_utc() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
-
-
-MOSQUITTO = "/usr/sbin/mosquitto"
-
-
-class PrivateMosquitto:
-    """A Mosquitto process of one test, which it may stop and start on the same port.
-
-    ``auth`` (password file, ACL file) turns anonymous access off, as in production.
-    """
-
-    def __init__(
-        self,
-        workdir: Path,
-        *,
-        max_queued: int = 100_000,
-        auth: tuple[Path, Path] | None = None,
-    ) -> None:
-        self.port = free_port()
-        self.conf = workdir / "mosquitto.conf"
-        lines = [
-            f"listener {self.port} 127.0.0.1",
-            "persistence false",
-            f"max_queued_messages {max_queued}",  # deliberate: the default drops
-            f"log_dest file {workdir / 'mosquitto.log'}",
-        ]
-        if os.geteuid() == 0:
-            lines.append("user root")  # keep reading the 0600 auth files
-        if auth is None:
-            lines.append("allow_anonymous true")
-        else:
-            lines += ["allow_anonymous false", f"password_file {auth[0]}", f"acl_file {auth[1]}"]
-        self.conf.write_text("\n".join(lines) + "\n")
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def url(self, user: str | None = None, password: str | None = None) -> str:
-        cred = f"{user}:{password}@" if user else ""
-        return f"mqtt://{cred}127.0.0.1:{self.port}"
-
-    @property
-    def endpoint(self) -> MqttEndpoint:
-        return MqttEndpoint("127.0.0.1", self.port)
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)])
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection(("127.0.0.1", self.port), 0.2),
-            ):
-                return
-            time.sleep(0.05)
-        raise RuntimeError("private mosquitto did not start")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(10)
-            self.proc = None
-
-
-class CuttingProxy:
-    """A TCP proxy to a database that a test can cut (and refuse) and then restore."""
-
-    def __init__(self, host: str, port: int, *, unix_socket: str | None = None) -> None:
-        self._target = (host, port)
-        self._unix = unix_socket
-        self._links: set[asyncio.StreamWriter] = set()
-        self._server: asyncio.Server | None = None
-        self.refusing = False
-        self.port = 0
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self.refusing:
-            writer.close()
-            return
-        try:
-            if self._unix:
-                up_reader, up_writer = await asyncio.open_unix_connection(self._unix)
-            else:
-                up_reader, up_writer = await asyncio.open_connection(*self._target)
-        except OSError:
-            writer.close()
-            return
-        self._links |= {writer, up_writer}
-
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            try:
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            except (OSError, asyncio.IncompleteReadError):
-                pass
-            finally:
-                dst.close()
-
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-        self._links -= {writer, up_writer}
-
-    def cut(self) -> None:
-        """Drop every connection and refuse new ones, as a stopped server would."""
-        self.refusing = True
-        for link in list(self._links):
-            link.transport.abort()
-
-    def restore(self) -> None:
-        self.refusing = False
-
-    async def close(self) -> None:
-        self.cut()
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
 
 
 class OutboxAgent:
