@@ -111,7 +111,8 @@ async def _went_down(pool: asyncpg.Pool, instrument: str, since: datetime) -> No
     await pool.execute(
         """INSERT INTO instrument_live (instrument_id, online, state, since, last_seen)
            VALUES ($1, true, 'down', $2, $2)
-           ON CONFLICT (instrument_id) DO UPDATE SET since = $2, last_seen = $2""",
+           ON CONFLICT (instrument_id) DO UPDATE
+           SET online = true, state = 'down', since = $2, last_seen = $2""",
         instrument,
         since,
     )

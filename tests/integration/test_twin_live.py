@@ -121,7 +121,8 @@ async def test_the_sql_of_the_current_state_is_live_current_state(
     await register(pool, site, *names)
     for name, (online, state) in zip(names, combos, strict=True):
         await pool.execute(
-            "INSERT INTO instrument_live (instrument_id, online, state) VALUES ($1, $2, $3)",
+            """INSERT INTO instrument_live (instrument_id, online, state) VALUES ($1, $2, $3)
+               ON CONFLICT (instrument_id) DO UPDATE SET online = $2, state = $3""",
             name,
             online,
             state,
