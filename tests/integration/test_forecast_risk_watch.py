@@ -104,3 +104,42 @@ async def test_two_processes_hearing_the_same_failure_queue_one_forecast(
     got = await asyncio.gather(a.instrument_down("sem-1"), b.instrument_down("sem-1"))
     assert sum(j is not None for j in got) == 1
     assert len(await _forecasts(pool)) == 1
+
+
+async def _went_down(pool: asyncpg.Pool, instrument: str, since: datetime) -> None:
+    """The twin says ``instrument`` is down since ``since`` (and nobody listened)."""
+    await pool.execute(
+        """INSERT INTO instrument_live (instrument_id, online, state, since, last_seen)
+           VALUES ($1, true, 'down', $2, $2)
+           ON CONFLICT (instrument_id) DO UPDATE
+           SET online = true, state = 'down', since = $2, last_seen = $2""",
+        instrument,
+        since,
+    )
+
+
+async def test_an_instrument_that_went_down_unheard_is_forecast_on_connect(
+    pool: asyncpg.Pool, site: None
+) -> None:
+    clock = FakeClock(NOW)
+    await _went_down(pool, "sem-1", NOW - H / 6)  # while no watch was listening
+    await _went_down(pool, "sem-2", NOW - H / 6)  # no bookings: nothing to forecast
+    stop = asyncio.Event()
+    watch = RiskWatch(pool, clock=clock, quiet_s=600)
+    task = asyncio.create_task(watch.run(stop))
+    try:
+        for _ in range(100):
+            if await _forecasts(pool):
+                break
+            await asyncio.sleep(0.05)
+        jobs = await _forecasts(pool)
+        assert [j["org_id"] for j in jobs] == ["acme"]
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    clock.advance(601)  # a later reconnect: still the same failure, forecast already
+    await watch.catch_up()
+    assert len(await _forecasts(pool)) == 1
+    await _went_down(pool, "sem-1", clock.now() - H / 60)  # down again since, unheard
+    await watch.catch_up()
+    assert len(await _forecasts(pool)) == 2

@@ -69,7 +69,7 @@ async def test_sql_intervals_are_exactly_the_pure_ones(pool: asyncpg.Pool, site:
     samples = await store_random_history(pool, site, inst, seed=3)
     end = samples[-1][0] + timedelta(seconds=1)
     from_sql = await load_intervals(pool, inst, T0, end, gap=GAP)
-    assert from_sql == intervals(samples, gap=GAP)
+    assert from_sql == intervals(samples, gap=GAP, since=T0, until=end)
     assert len(from_sql) > 50
 
 
@@ -94,7 +94,15 @@ async def test_silence_of_exactly_the_gap_is_no_silence_and_a_longer_one_is(
         Interval(S.RUNNING, T0 + 2 * GAP + tick, T0 + 3 * GAP + tick),
     ]
     assert intervals(samples, gap=GAP) == expected
-    assert await load_intervals(pool, inst, T0, T0 + 4 * GAP, gap=GAP) == expected
+    # the window ends over the gap after the last sample: offline by then, it ends there
+    until = T0 + 4 * GAP + 2 * tick
+    assert intervals(samples, gap=GAP, since=T0, until=until) == expected
+    assert await load_intervals(pool, inst, T0, until, gap=GAP) == expected
+    # exactly the gap after it: not offline yet, the last state lasts to the window's end
+    until = T0 + 4 * GAP + tick
+    lasting = [*expected, Interval(S.IDLE, T0 + 3 * GAP + tick, until)]
+    assert intervals(samples, gap=GAP, since=T0, until=until) == lasting
+    assert await load_intervals(pool, inst, T0, until, gap=GAP) == lasting
 
 
 async def test_incremental_intervals_equal_those_learned_from_scratch(
@@ -111,7 +119,7 @@ async def test_incremental_intervals_equal_those_learned_from_scratch(
         now = samples[cut - 1][0] + timedelta(seconds=1)
         await sync_intervals(pool, inst, now, gap=GAP, lookback=timedelta(minutes=10))
     end = samples[-1][0] + timedelta(seconds=1)
-    assert await stored_intervals(pool, inst, T0, end) == intervals(samples, gap=GAP)
+    assert await stored_intervals(pool, inst, T0, end) == intervals(samples, gap=GAP, until=end)
 
 
 async def test_refresh_stores_each_instruments_behaviour_once(

@@ -10,6 +10,13 @@ import asyncpg
 from pilotshare.core.domain import InstrumentState
 from pilotshare.core.settings import MqttEndpoint
 from pilotshare.twin.state import Live
+from pilotshare.twin.store import (
+    CURRENT_STATE_SQL,
+    LIVE_COLUMNS,
+    RUNNING_NOW_SQL,
+    live_from_row,
+    lives,
+)
 from tests.support.ingest import batch_bytes, raw_client, register, running_ingest, topic, wait_for
 
 
@@ -102,3 +109,36 @@ async def test_the_twin_survives_a_restart_of_the_ingest(
 
 async def _ready(value: bool) -> bool:
     return value
+
+
+async def test_the_sql_of_the_current_state_is_live_current_state(
+    pool: asyncpg.Pool, site: str
+) -> None:
+    """``CURRENT_STATE_SQL`` and ``RUNNING_NOW_SQL`` (the lifecycle's check-in) say what
+    ``Live.current_state`` says of the same rows, for every online flag and state."""
+    combos = [(online, state) for online in (True, False) for state in [None, *InstrumentState]]
+    names = [f"{site}-{n}" for n in range(len(combos))]
+    await register(pool, site, *names)
+    for name, (online, state) in zip(names, combos, strict=True):
+        await pool.execute(
+            """INSERT INTO instrument_live (instrument_id, online, state) VALUES ($1, $2, $3)
+               ON CONFLICT (instrument_id) DO UPDATE SET online = $2, state = $3""",
+            name,
+            online,
+            state,
+        )
+    rows = await pool.fetch(
+        f"""SELECT {LIVE_COLUMNS}, {CURRENT_STATE_SQL} AS current, {RUNNING_NOW_SQL} AS running
+            FROM instrument_live l JOIN instruments i ON i.id = l.instrument_id
+            WHERE i.site_id = $1""",
+        site,
+    )
+    assert len(rows) == len(combos)
+    for row in rows:
+        current = live_from_row(row).current_state
+        assert row["current"] == current
+        assert bool(row["running"]) is (current is InstrumentState.RUNNING)
+    for state in InstrumentState:
+        assert [x.instrument for x in await lives(pool, site=site, current=state)] == sorted(
+            r["instrument_id"] for r in rows if live_from_row(r).current_state is state
+        )

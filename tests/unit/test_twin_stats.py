@@ -131,6 +131,30 @@ def test_intervals_never_overlap_and_never_cover_silence(
     assert covered <= span - silent + 1e-9
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    hs.lists(hs.tuples(hs.integers(1, 60), hs.sampled_from(list(S))), min_size=1, max_size=40),
+    hs.integers(1, 40),
+    hs.integers(-10, 600),
+    hs.integers(0, 600),
+)
+def test_a_window_is_the_whole_rule_as_known_at_its_end_and_clipped(
+    steps: list[tuple[int, S]], gap_s: int, a: int, span: int
+) -> None:
+    """The window rule is no second rule: it is the plain rule on the samples before
+    ``until``, with ``until`` itself read as one more sample of the last state (it lasts
+    there within the gap, and after a longer silence is a lone sample: nothing), clipped."""
+    t, samples = T0, []
+    for dt, state in steps:
+        t += timedelta(seconds=dt)
+        samples.append((t, state))
+    since, until = T0 + timedelta(seconds=a), T0 + timedelta(seconds=a + span)
+    seen = [(ts, st) for ts, st in samples if ts < until]
+    known = intervals([*seen, (until, seen[-1][1])] if seen else [], gap=gap_s)
+    clipped = [Interval(iv.state, max(iv.start, since), iv.end) for iv in known if iv.end > since]
+    assert intervals(samples, gap=gap_s, since=since, until=until) == clipped
+
+
 def test_hourly_profile_sees_office_hours() -> None:
     ivs = []
     for day in range(28):

@@ -39,6 +39,7 @@ from pilotshare.api.routes import (
     twin,
 )
 from pilotshare.core.clock import Clock
+from pilotshare.core.db.errors import TRANSIENT
 from pilotshare.core.errors import Refusal, Unauthorized
 from pilotshare.core.messaging import Publisher
 from pilotshare.core.settings import MqttEndpoint, Settings
@@ -108,8 +109,8 @@ def _errors(app: FastAPI) -> None:
     app.add_exception_handler(Refusal, refused)
     app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(StarletteHTTPException, http)
-    app.add_exception_handler(asyncpg.InterfaceError, unavailable)
-    app.add_exception_handler(OSError, unavailable)
+    for transient in TRANSIENT:  # the database's trouble, not the request's: try again
+        app.add_exception_handler(transient, unavailable)
 
 
 class _HttpMetrics:

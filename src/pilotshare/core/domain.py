@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any, Final, Protocol
 
@@ -28,6 +29,10 @@ class InstrumentState(StrEnum):
 
 #: The derived state of an instrument whose agent is gone; never sent on the wire.
 OFFLINE: Final = "offline"
+
+#: Silence longer than this makes an instrument offline, by default (``Settings.offline_after_s``
+#: configures it). The same gap ends a state interval and stops a booking's measured usage.
+OFFLINE_AFTER: Final = timedelta(seconds=30)
 
 
 class BookingStatus(StrEnum):

@@ -13,7 +13,7 @@ from urllib.parse import unquote, urlsplit
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from pilotshare.core.domain import is_slug
+from pilotshare.core.domain import OFFLINE_AFTER, is_slug
 from pilotshare.core.errors import ConfigError
 
 
@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     api_port: int = Field(default=8000, ge=0, le=65535)
     log_level: str = "INFO"
     #: An instrument whose agent has sent nothing for this long is offline.
-    offline_after_s: float = Field(default=30.0, gt=0)
+    offline_after_s: float = Field(default=OFFLINE_AFTER.total_seconds(), gt=0)
     #: A booking whose instrument has not started running this long after its start is a
     #: no-show, and the rest of its slot is released.
     booking_grace_s: float = Field(default=900.0, ge=0)

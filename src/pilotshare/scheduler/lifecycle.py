@@ -36,7 +36,7 @@ from pilotshare.core.clock import Clock
 from pilotshare.core.contract import BOOKING_CHANGES, TWIN_CHANGES, Channel, Command, Topic, encode
 from pilotshare.core.db.errors import TRANSIENT, Retry
 from pilotshare.core.db.listen import Listener
-from pilotshare.core.domain import BookingStatus
+from pilotshare.core.domain import OFFLINE_AFTER, BookingStatus
 from pilotshare.core.messaging import Publisher
 from pilotshare.scheduler import store
 from pilotshare.scheduler.metrics import booking_metrics
@@ -50,6 +50,7 @@ from pilotshare.scheduler.states import (
     Event,
 )
 from pilotshare.twin.state import Live
+from pilotshare.twin.store import RUNNING_NOW_SQL
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ _ACTIVATE: Final = f"""
 UPDATE bookings b SET status = {CHECKED_IN_SQL}, activated_at = $1, updated_at = $1
 FROM instrument_live l
 WHERE b.status IN {UNSTARTED_SQL} AND lower(b.period) <= $1 AND upper(b.period) > $1
-  AND l.instrument_id = b.instrument_id AND l.online AND l.state = 'running'
+  AND l.instrument_id = b.instrument_id AND {RUNNING_NOW_SQL}
   AND NOT EXISTS (   -- a run that began before an overrunning booking ended is not ours
       SELECT 1 FROM bookings p
       WHERE p.instrument_id = b.instrument_id AND 'overrun' = ANY(p.flags)
@@ -69,7 +70,7 @@ UPDATE bookings b SET flags = array_append(b.flags, 'delayed')
 FROM instrument_live l
 WHERE b.status IN {UNSTARTED_SQL} AND lower(b.period) <= $1 AND upper(b.period) > $1
   AND NOT ('delayed' = ANY(b.flags))
-  AND l.instrument_id = b.instrument_id AND l.online AND l.state = 'running'
+  AND l.instrument_id = b.instrument_id AND {RUNNING_NOW_SQL}
   AND EXISTS (SELECT 1 FROM bookings p
               WHERE p.instrument_id = b.instrument_id AND 'overrun' = ANY(p.flags)
                 AND upper(p.period) <= lower(b.period) AND upper(p.period) > l.since)"""
@@ -117,9 +118,9 @@ class BookingLifecycle:
 
     ``grace``: how long after its start a booking may stay unstarted before it is a no-show
     (a booking ``delayed`` by the previous one's overrun is never a no-show before its end).
-    ``max_gap``: the longest a telemetry sample's state is trusted to last (silence after
-    that counts as nothing). ``resync``: the longest sleep; bookings notify only when they
-    start within 15 minutes (migration 0021), so it must stay below that.
+    ``max_gap``: the twin's offline gap (``Settings.offline_after_s``): silence longer than
+    that counts as nothing in the measured usage. ``resync``: the longest sleep; bookings
+    notify only when they start within 15 minutes (migration 0021), so it must stay below that.
     """
 
     def __init__(
@@ -129,7 +130,7 @@ class BookingLifecycle:
         clock: Clock,
         *,
         grace: timedelta = timedelta(minutes=15),
-        max_gap: timedelta = timedelta(seconds=30),
+        max_gap: timedelta = OFFLINE_AFTER,
         resync: timedelta = timedelta(minutes=5),
         min_interval: float = 0.05,
         registry: CollectorRegistry | None = None,

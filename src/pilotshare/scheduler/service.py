@@ -21,7 +21,7 @@ from uuid import UUID
 import asyncpg
 
 from pilotshare.core.clock import Clock
-from pilotshare.core.domain import BookingStatus
+from pilotshare.core.domain import OFFLINE_AFTER, BookingStatus
 from pilotshare.core.errors import BadInput, Conflict, Forbidden, NotFound
 from pilotshare.scheduler import search, states, store
 from pilotshare.scheduler.allocation import Request
@@ -85,7 +85,7 @@ class BookingService:
         clock: Clock,
         metrics: BookingMetrics | None = None,
         *,
-        max_gap: timedelta = timedelta(seconds=30),
+        max_gap: timedelta = OFFLINE_AFTER,
     ) -> None:
         self._pool = pool
         self._clock = clock

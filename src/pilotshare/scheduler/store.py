@@ -17,7 +17,7 @@ from uuid import UUID
 import asyncpg
 
 from pilotshare.core.db import Connection, Executor
-from pilotshare.core.domain import BookingStatus
+from pilotshare.core.domain import BookingStatus, InstrumentState
 from pilotshare.core.errors import NotFound
 from pilotshare.registry import ensure_organisation, require_instrument
 from pilotshare.scheduler.policy import BookingRules, Interval
@@ -345,22 +345,8 @@ async def add_flag(conn: Executor, booking_id: UUID, flag: str) -> None:
     )
 
 
-_USAGE: Final = """
-WITH s AS (
-    (SELECT ts, state FROM telemetry WHERE instrument_id = $1 AND ts < $2
-     ORDER BY ts DESC LIMIT 1)
-    UNION ALL
-    SELECT ts, state FROM telemetry WHERE instrument_id = $1 AND ts >= $2 AND ts < $3
-), spans AS (
-    SELECT state, greatest(ts, $2) AS a,
-           least(coalesce(lead(ts) OVER (ORDER BY ts), $3), $3, ts + $4::interval) AS b
-    FROM s
-)
-SELECT coalesce(sum(extract(epoch FROM b - a)) FILTER (WHERE state IN ('running', 'setup')),
-                0)::float8 AS used_s,
-       coalesce(sum(extract(epoch FROM b - a)) FILTER (WHERE state = 'running'), 0)::float8
-           AS running_s
-FROM spans WHERE b > a"""
+#: The states a booking's measured usage counts (billing bills them when it is measured).
+USED: Final = frozenset({InstrumentState.RUNNING, InstrumentState.SETUP})
 
 
 async def measure(
@@ -368,14 +354,16 @@ async def measure(
 ) -> tuple[float, float]:
     """(used, running) seconds of ``[start, until)`` from telemetry.
 
-    Each sample's state lasts until the next sample, but at most ``max_gap`` (a silent agent
-    proves nothing); used time is running plus setup.
+    The twin's state intervals of the window (``twin.store.load_intervals``): silence longer
+    than ``max_gap`` counts nothing from the last sample before it on, as the twin dates the
+    instrument offline from there; used time is running plus setup.
     """
     if until <= start:
         return 0.0, 0.0
-    row = await conn.fetchrow(_USAGE, instrument, start, until, max_gap)
-    assert row is not None  # noqa: S101 - an aggregate always returns a row
-    return float(row["used_s"]), float(row["running_s"])
+    ivs = await twin_store.load_intervals(conn, instrument, start, until, gap=max_gap)
+    used = sum(iv.seconds for iv in ivs if iv.state in USED)
+    running = sum(iv.seconds for iv in ivs if iv.state is InstrumentState.RUNNING)
+    return float(used), float(running)
 
 
 async def live_state(conn: Executor, instrument: str) -> tuple[str | None, datetime | None]:

@@ -58,6 +58,7 @@ from pilotshare.core.contract import (
 )
 from pilotshare.core.db.errors import TRANSIENT, Backoff, Retry, pause
 from pilotshare.core.db.migrate import uses_timescale
+from pilotshare.core.domain import OFFLINE_AFTER
 from pilotshare.core.errors import BadInput
 from pilotshare.core.settings import MqttEndpoint
 from pilotshare.twin.buffer import ItemBuffer
@@ -100,7 +101,7 @@ class Ingest:
         shared: bool | None = None,
         group: str = "pilotshare-ingest",
         site: str = "+",
-        offline_after_s: float = 30.0,
+        offline_after_s: float = OFFLINE_AFTER.total_seconds(),
         writers: int = 2,
         flush_samples: int = 5000,
         flush_age_s: float = 0.1,

@@ -45,13 +45,22 @@ class Interval:
 
 
 def intervals(
-    samples: Iterable[tuple[datetime, InstrumentState | str]], *, gap: timedelta | float
+    samples: Iterable[tuple[datetime, InstrumentState | str]],
+    *,
+    gap: timedelta | float,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> list[Interval]:
-    """State intervals from samples ordered by time.
+    """State intervals from samples ordered by time: the one rule (``twin.store`` runs it in SQL).
 
     A sample's state lasts until the next sample; silence longer than ``gap`` means the
     instrument was offline, so the interval ends at the last sample before the silence.
     Zero-length intervals (a lone sample between silences) are dropped.
+
+    In a window ``[since, until)`` the intervals are what the twin knew at ``until``: samples
+    from ``until`` on are not seen, the last sample before ``since`` carries its state in,
+    everything is clipped to the window, and the last sample's state lasts until ``until``
+    when ``until - ts <= gap`` (the instrument is not offline yet), else it ends there.
     """
     limit = gap if isinstance(gap, timedelta) else timedelta(seconds=gap)
     out: list[Interval] = []
@@ -60,13 +69,21 @@ def intervals(
     last: datetime | None = None
 
     def close(end: datetime) -> None:
-        if state is not None and start is not None and end > start:
-            out.append(Interval(state, start, end))
+        if state is None or start is None:
+            return
+        a = start if since is None else max(start, since)
+        if end > a:
+            out.append(Interval(state, a, end))
 
     for ts, raw in samples:
+        if until is not None and ts >= until:
+            break
         current = InstrumentState(raw)
         if last is not None and ts < last:
             raise ValueError("samples must be ordered by time")
+        if since is not None and ts < since:  # before the window: only the last one counts
+            state, start, last = current, ts, ts
+            continue
         if last is None or start is None or ts - last > limit:
             if last is not None:
                 close(last)
@@ -76,7 +93,7 @@ def intervals(
             state, start = current, ts
         last = ts
     if last is not None:
-        close(last)
+        close(until if until is not None and until - last <= limit else last)
     return out
 
 

@@ -1,8 +1,9 @@
 """Reading the twin back: state intervals, learned behaviour, and the live view of one instrument.
 
-``load_intervals`` does in SQL exactly what ``twin.stats.intervals`` does in Python (a new
-interval at every state change and after every silence longer than the gap), so a month of
-1 Hz samples reaches Python as a few thousand intervals rather than millions of rows.
+``load_intervals`` does in SQL exactly what ``twin.stats.intervals`` does in Python for a
+window (a new interval at every state change and after every silence longer than the gap),
+so a month of 1 Hz samples reaches Python as a few thousand intervals rather than millions
+of rows; a booking's measured usage is read from it too.
 Behaviour is expensive to learn from raw samples, so the ingest keeps each instrument's
 intervals in ``state_intervals`` incrementally (``sync_intervals``) and refreshes the learned
 behaviour from them in the background (``refresh_behaviour``) into ``instrument_behaviour``;
@@ -16,7 +17,7 @@ import dataclasses
 import logging
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 import asyncpg
 
@@ -32,10 +33,14 @@ BEHAVIOUR_WINDOW = timedelta(days=30)
 #: Stored intervals are recomputed this far back on every refresh (late backlogs).
 LOOKBACK = timedelta(days=1)
 
+#: ``twin.stats.intervals`` over the window [$2, $3) with gap $4: the last sample before $2
+#: carries its state in, the last one before $3 lasts until $3 while $3 - ts <= $4.
 _INTERVALS = """
 WITH s AS (
     SELECT ts, state, lag(state) OVER w AS prev_state, lag(ts) OVER w AS prev_ts
-    FROM telemetry WHERE instrument_id = $1 AND ts >= $2 AND ts < $3
+    FROM telemetry
+    WHERE instrument_id = $1 AND ts < $3  -- from the carry-in on: one ordered range scan
+      AND ts >= coalesce((SELECT max(ts) FROM telemetry WHERE instrument_id = $1 AND ts < $2), $2)
     WINDOW w AS (ORDER BY ts)
 ), m AS (
     SELECT ts, state,
@@ -48,11 +53,16 @@ WITH s AS (
     SELECT seg, min(state) AS state, min(ts) AS first_ts, max(ts) AS last_ts,
            bool_or(after_gap) AS after_gap
     FROM g GROUP BY seg
+), ends AS (
+    SELECT state, first_ts,
+           CASE WHEN lead(seg) OVER o IS NULL THEN
+                    CASE WHEN $3 - last_ts <= $4 THEN $3 ELSE last_ts END
+                WHEN NOT lead(after_gap) OVER o THEN lead(first_ts) OVER o
+                ELSE last_ts END AS end_ts
+    FROM seg WINDOW o AS (ORDER BY seg)
 )
-SELECT state, first_ts,
-       CASE WHEN lead(after_gap) OVER o IS FALSE THEN lead(first_ts) OVER o ELSE last_ts END
-           AS end_ts
-FROM seg WINDOW o AS (ORDER BY seg) ORDER BY seg"""
+SELECT state, greatest(first_ts, $2) AS start_ts, end_ts FROM ends
+WHERE end_ts > greatest(first_ts, $2) ORDER BY first_ts"""
 
 
 async def load_intervals(
@@ -63,13 +73,10 @@ async def load_intervals(
     *,
     gap: timedelta,
 ) -> list[Interval]:
-    """The instrument's state intervals between ``since`` and ``until`` (silence > gap ends one)."""
+    """The instrument's state intervals in ``[since, until)``, by ``twin.stats.intervals``'
+    rule for a window (the sample before ``since`` carries in; silence > gap ends one)."""
     rows = await conn.fetch(_INTERVALS, instrument, since, until, gap)
-    return [
-        Interval(InstrumentState(r["state"]), r["first_ts"], r["end_ts"])
-        for r in rows
-        if r["end_ts"] > r["first_ts"]
-    ]
+    return [Interval(InstrumentState(r["state"]), r["start_ts"], r["end_ts"]) for r in rows]
 
 
 async def behaviour(
@@ -78,7 +85,7 @@ async def behaviour(
     since: datetime,
     until: datetime,
     *,
-    gap: timedelta = timedelta(seconds=30),
+    gap: timedelta,
 ) -> Behaviour:
     """Learn the instrument's behaviour from its history between ``since`` and ``until``."""
     return learn(await load_intervals(pool, instrument, since, until, gap=gap))
@@ -258,6 +265,13 @@ LIVE_COLUMNS = """i.id AS instrument_id, i.site_id, coalesce(l.online, false) AS
     l.since, l.last_seen, l.utilization, l.last_batch, l.agent, l.agent_version"""
 
 
+#: ``Live.current_state`` of the row ``instrument_live l``, in SQL for conditional updates
+#: over many rows at once: the reported state while the agent is online, else NULL.
+CURRENT_STATE_SQL: Final = "(CASE WHEN l.online THEN l.state END)"
+#: The instrument of ``instrument_live l`` is running now.
+RUNNING_NOW_SQL: Final = f"{CURRENT_STATE_SQL} = '{InstrumentState.RUNNING.value}'"
+
+
 def live_from_row(row: asyncpg.Record) -> Live:
     """A ``Live`` from a row of ``LIVE_COLUMNS``."""
     return Live(
@@ -279,8 +293,10 @@ async def lives(
     *,
     site: str | None = None,
     instrument: str | None = None,
+    current: InstrumentState | None = None,
 ) -> list[Live]:
-    """The stored live twins (of one site, or of one instrument), by instrument id.
+    """The stored live twins (of one site, of one instrument, or whose ``current_state`` is
+    ``current``), by instrument id.
 
     Instruments never heard of have no live row and are left out.
     """
@@ -288,9 +304,11 @@ async def lives(
         f"""SELECT {LIVE_COLUMNS}
             FROM instrument_live l JOIN instruments i ON i.id = l.instrument_id
             WHERE ($1::text IS NULL OR i.site_id = $1) AND ($2::text IS NULL OR i.id = $2)
+              AND ($3::text IS NULL OR {CURRENT_STATE_SQL} = $3)
             ORDER BY l.instrument_id""",
         site,
         instrument,
+        current,
     )
     return [live_from_row(r) for r in rows]
 

@@ -18,7 +18,7 @@ from typing import Final
 import asyncpg
 from asyncpg import exceptions as pg
 
-TRANSIENT: Final[tuple[type[BaseException], ...]] = (
+TRANSIENT: Final[tuple[type[Exception], ...]] = (
     # The network: refused, reset, unreachable, timed out (TimeoutError is an OSError).
     OSError,
     # SQLSTATE class 08, connection exception; asyncpg also raises its 08003

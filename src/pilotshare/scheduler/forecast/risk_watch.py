@@ -9,6 +9,10 @@ organisation's planners (and admins) find the at-risk bookings, with alternative
 per ``quiet_s`` (a flapping instrument must not flood the queue), whichever of the API
 processes hears it first (``forecast_triggers``, migration 0031).
 
+Notifications sent while the watch was not listening are lost, so on every (re)connect it
+catches up: each instrument down now that went down after its last trigger is handled as if
+it had just been heard.
+
 Run it beside the job worker: ``await RiskWatch(pool, clock=clock).run(stop)``
 (``services.run_jobs`` does).
 """
@@ -18,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 import asyncpg
@@ -27,8 +31,10 @@ from pilotshare.core import jobs
 from pilotshare.core.clock import Clock
 from pilotshare.core.contract import TWIN_CHANGES
 from pilotshare.core.db.listen import Listener
+from pilotshare.core.domain import InstrumentState
 from pilotshare.scheduler.forecast import ForecastParams
 from pilotshare.scheduler.states import HELD_SQL
+from pilotshare.twin import store as twin_store
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +44,13 @@ WHERE instrument_id = $1 AND status IN {HELD_SQL}
   AND period && tstzrange($2, $3)
 ORDER BY lower(period) LIMIT 1"""
 
-#: Take the instrument's trigger unless it fired within the quiet time (one process wins).
+#: Take the instrument's trigger unless it fired within the quiet time, or (catching up) since
+#: it went down at $4 (one process wins).
 _CLAIM: Final = """
 INSERT INTO forecast_triggers AS t (instrument_id, last_at) VALUES ($1, $2)
 ON CONFLICT (instrument_id) DO UPDATE SET last_at = EXCLUDED.last_at
 WHERE t.last_at <= EXCLUDED.last_at - make_interval(secs => $3)
+  AND ($4::timestamptz IS NULL OR t.last_at < $4)
 RETURNING instrument_id"""
 
 
@@ -71,18 +79,34 @@ class RiskWatch:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Listen until ``stop`` is set; carries on through database failures."""
-        listener = Listener(self.pool, (TWIN_CHANGES,), self._notified, name="risk watch")
+        listener = Listener(
+            self.pool,
+            (TWIN_CHANGES,),
+            self._notified,
+            on_connect=self.catch_up,
+            name="risk watch",
+        )
         await listener.run(stop)
 
-    async def instrument_down(self, instrument: str) -> jobs.Job | None:
+    async def catch_up(self) -> None:
+        """Handle the instruments down now that went down unheard (after their last trigger)."""
+        for live in await twin_store.lives(self.pool, current=InstrumentState.DOWN):
+            await self.instrument_down(live.instrument, down_since=live.since)
+
+    async def instrument_down(
+        self, instrument: str, *, down_since: datetime | None = None
+    ) -> jobs.Job | None:
         """Queue a forecast for a down instrument's bookings (None: nothing to do, or done
-        already within the quiet time, by this process or another)."""
+        already within the quiet time or since ``down_since``, by this process or another)."""
         now = self.clock.now()
         async with self.pool.acquire() as conn, conn.transaction():
             org = await conn.fetchval(
                 _AFFECTED, instrument, now, now + timedelta(days=self.horizon_days)
             )
-            if org is None or await conn.fetchval(_CLAIM, instrument, now, self.quiet_s) is None:
+            claimed = org is not None and await conn.fetchval(
+                _CLAIM, instrument, now, self.quiet_s, down_since
+            )
+            if not claimed:
                 return None
             params = ForecastParams.parse(
                 {"horizon_days": self.horizon_days, "replications": self.replications}
