@@ -54,7 +54,10 @@ def test_the_agents_batches_and_status_decode(tmp_path: Path) -> None:
         assert batch.agent == "oven-1-agent"
         assert len(batch.samples) == 50
         assert all(s.ts <= clock.now() for s in batch.samples)
-    online, will = decode_status(agent._status(online=True)), decode_status(agent._status(online=False))
+    online, will = (
+        decode_status(agent._status(online=True)),
+        decode_status(agent._status(online=False)),
+    )
     assert (online.online, will.online) == (True, False)
     assert online.agent == "oven-1-agent"
     golden_keys = {decode_status(raw).__struct_fields__ for raw in statuses().values()}
