@@ -6,7 +6,8 @@ BIN    := $(VENV)/bin
 .PHONY: demo test check install install-dev bench clean
 
 HOUSE_RULES := tests/unit/test_layout.py tests/unit/test_booking_states.py \
-	tests/unit/test_db_channels.py tests/unit/test_architecture_doc.py
+	tests/unit/test_db_channels.py tests/unit/test_architecture_doc.py \
+	tests/unit/test_public_surfaces.py
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

@@ -67,10 +67,8 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
 @app.command()
 def migrate() -> None:
     """Bring the database to the current schema (idempotent)."""
+    from pilotshare.core.db import apply_policies, connect, uses_timescale
     from pilotshare.core.db.migrate import migrate as apply
-    from pilotshare.core.db.migrate import uses_timescale
-    from pilotshare.core.db.policies import apply_policies
-    from pilotshare.core.db.pool import connect
     from pilotshare.runtime import database
 
     settings = _settings()
@@ -103,8 +101,8 @@ def keys_create(
 ) -> None:
     """Create an API key; prints the secret alone on standard output, once."""
     from pilotshare.api.keys import create_key
+    from pilotshare.core.db import connect
     from pilotshare.core.db.migrate import migrate as apply
-    from pilotshare.core.db.pool import connect
     from pilotshare.runtime import database
 
     settings = _settings()
@@ -260,8 +258,8 @@ def forecast(
     import json
 
     from pilotshare.core.clock import SystemClock
+    from pilotshare.core.db import connect
     from pilotshare.core.db.migrate import migrate as apply
-    from pilotshare.core.db.pool import connect
     from pilotshare.runtime import database
     from pilotshare.scheduler.forecast import ForecastParams, ForecastResult, run_once
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pilotshare.core.contract import Channel, subscription
-from pilotshare.core.db.pool import connect
+from pilotshare.core.db import connect
 from pilotshare.core.errors import ConfigError, PilotshareError
 from pilotshare.core.settings import Settings
 

@@ -26,8 +26,7 @@ from pilotshare.api.catalog import create_instrument, list_instruments
 from pilotshare.api.keys import create_key
 from pilotshare.api.schemas import InstrumentCreate
 from pilotshare.core.clock import Clock, SystemClock
-from pilotshare.core.db import Connection
-from pilotshare.core.db.pool import create_pool
+from pilotshare.core.db import Connection, create_pool
 from pilotshare.core.domain import Role
 from pilotshare.core.errors import PilotshareError
 from pilotshare.core.settings import Settings

@@ -16,8 +16,8 @@ import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from pilotshare.core.db import connect
 from pilotshare.core.db.migrate import migrate
-from pilotshare.core.db.pool import connect
 from pilotshare.core.embedded import EmbeddedPostgres, embedded_broker
 from pilotshare.core.probe import reachable
 from pilotshare.core.settings import MqttEndpoint, Settings

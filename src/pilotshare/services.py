@@ -20,8 +20,7 @@ from prometheus_client import CollectorRegistry
 
 from pilotshare.api.app import create_app
 from pilotshare.core.clock import Clock, SystemClock
-from pilotshare.core.db.policies import apply_policies
-from pilotshare.core.db.pool import create_pool
+from pilotshare.core.db import apply_policies, create_pool
 from pilotshare.core.messaging import Publisher
 from pilotshare.core.settings import MqttEndpoint, Settings
 from pilotshare.runtime import runtime, stop_on_signals

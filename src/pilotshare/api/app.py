@@ -39,7 +39,7 @@ from pilotshare.api.routes import (
     twin,
 )
 from pilotshare.core.clock import Clock
-from pilotshare.core.db.errors import TRANSIENT
+from pilotshare.core.db import TRANSIENT
 from pilotshare.core.errors import Refusal, Unauthorized
 from pilotshare.core.messaging import Publisher
 from pilotshare.core.settings import MqttEndpoint, Settings

@@ -1,2 +1,20 @@
 """The shared kernel: wire contract, domain types, errors and their reasons, interval
-algebra, settings, clock, database access and the job queue."""
+algebra, settings, clock, database access and the job queue.
+
+Every package builds on it, so each of its modules is public; ``contract`` and ``db``
+re-export their names and keep their own modules behind them.
+"""
+
+__all__ = [
+    "clock",
+    "contract",
+    "db",
+    "domain",
+    "embedded",
+    "errors",
+    "intervals",
+    "jobs",
+    "messaging",
+    "probe",
+    "settings",
+]

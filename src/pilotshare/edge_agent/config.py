@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from pilotshare.core.contract.payloads import MetricName
+from pilotshare.core.contract import MetricName
 from pilotshare.core.domain import InstrumentState, is_slug
 from pilotshare.core.errors import ConfigError
 from pilotshare.core.settings import MqttEndpoint

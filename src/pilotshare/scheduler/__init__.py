@@ -5,4 +5,19 @@ time), ``allocation`` (choosing a slot), ``states`` (the transitions table). Wit
 database: ``service`` (load -> decide -> persist -> report), ``search``, ``quota``,
 ``feeds``, ``store`` (the SQL), and ``lifecycle`` (check-in, no-show, completion and the
 interlock, from telemetry). ``forecast`` is the capacity forecast of these bookings.
+
+Public are the submodules in ``__all__``; ``allocation``, ``search`` and ``quota`` are the
+service's own. Nothing is re-exported here, so the pure modules load without the database.
 """
+
+__all__ = [
+    "feeds",
+    "forecast",
+    "lifecycle",
+    "metrics",
+    "policy",
+    "requests",
+    "service",
+    "states",
+    "store",
+]

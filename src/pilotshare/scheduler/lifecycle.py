@@ -34,8 +34,7 @@ from prometheus_client import CollectorRegistry
 
 from pilotshare.core.clock import Clock
 from pilotshare.core.contract import BOOKING_CHANGES, TWIN_CHANGES, Channel, Command, Topic, encode
-from pilotshare.core.db.errors import TRANSIENT, Retry
-from pilotshare.core.db.listen import Listener
+from pilotshare.core.db import TRANSIENT, Listener, Retry
 from pilotshare.core.domain import OFFLINE_AFTER, BookingStatus
 from pilotshare.core.messaging import Publisher
 from pilotshare.scheduler import store

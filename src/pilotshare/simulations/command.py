@@ -28,7 +28,7 @@ DatabaseOpener = Callable[[], AbstractAsyncContextManager[tuple[str, bool]]]
 
 
 async def _live(scenario: Scenario, database: DatabaseOpener | None) -> Site:
-    from pilotshare.core.db.pool import connect
+    from pilotshare.core.db import connect
     from pilotshare.simulations.live import live_site
 
     assert isinstance(scenario.base, LiveSource)  # noqa: S101 - the caller checked

@@ -5,4 +5,19 @@ The ingest path is ``ingest`` -> ``buffer`` -> ``writer`` (``rows``: COPY), with
 (pure) moving the live rows; ``stats`` (pure) learns behaviour from state intervals and
 ``store`` reads all of it back. ``site``, ``model``, ``timeline`` and ``distributions``
 (pure) are the site model the forecast and the simulations replicate (``replications``).
+
+Public are the submodules in ``__all__`` (``model`` re-exports ``site``); nothing is
+re-exported here, so a replication's worker process loads the model without asyncpg or MQTT.
 """
+
+__all__ = [
+    "distributions",
+    "history",
+    "ingest",
+    "model",
+    "replications",
+    "state",
+    "stats",
+    "store",
+    "timeline",
+]

@@ -56,8 +56,7 @@ from pilotshare.core.contract import (
     parse_topic,
     subscription,
 )
-from pilotshare.core.db.errors import TRANSIENT, Backoff, Retry, pause
-from pilotshare.core.db.migrate import uses_timescale
+from pilotshare.core.db import TRANSIENT, Backoff, Retry, pause, uses_timescale
 from pilotshare.core.domain import OFFLINE_AFTER
 from pilotshare.core.errors import BadInput
 from pilotshare.core.settings import MqttEndpoint

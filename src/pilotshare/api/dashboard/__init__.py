@@ -1,1 +1,3 @@
-"""The dashboard's static files, served by ``routes/dashboard.py``."""
+"""The dashboard's static files, served by ``routes/dashboard.py``: data, nothing to import."""
+
+__all__: list[str] = []

@@ -1,1 +1,18 @@
 """One module per area of ``/api/v1``, each exposing ``router`` (``api.app.ROUTERS``)."""
+
+__all__ = [
+    "availability",
+    "bookings",
+    "calendars",
+    "dashboard",
+    "events",
+    "forecasts",
+    "health",
+    "instruments",
+    "qualifications",
+    "rejects",
+    "simulations",
+    "statements",
+    "telemetry",
+    "twin",
+]

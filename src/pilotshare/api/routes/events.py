@@ -26,7 +26,7 @@ from starlette.types import Receive, Scope, Send
 from pilotshare.api.deps import CurrentKey, Pool
 from pilotshare.api.schemas import Slug, problems
 from pilotshare.core.contract import TWIN_CHANGES
-from pilotshare.core.db.listen import Listener
+from pilotshare.core.db import Listener
 from pilotshare.twin.store import lives
 
 log = logging.getLogger(__name__)

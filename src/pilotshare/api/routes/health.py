@@ -11,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
 from pilotshare.api.deps import Pool, RegistryDep
-from pilotshare.core.db.pool import ping
+from pilotshare.core.db import ping
 from pilotshare.core.probe import reachable
 
 router = APIRouter(tags=["health"])

@@ -2,7 +2,8 @@
 and the names of the database's notification channels.
 
 Agents and the backend both encode and decode through here, so a change of the wire format is
-a change of this package and of its golden payloads in ``tests/contract``.
+a change of this package and of its golden payloads in ``tests/contract``. Other packages
+import the names below from here, never from its modules.
 """
 
 from pilotshare.core.contract.channels import BOOKING_CHANGES, JOB_QUEUE, TWIN_CHANGES
@@ -11,6 +12,7 @@ from pilotshare.core.contract.payloads import (
     MAX_PAYLOAD_BYTES,
     Ack,
     Command,
+    MetricName,
     Sample,
     Status,
     TelemetryBatch,
@@ -31,6 +33,7 @@ __all__ = [
     "Ack",
     "Channel",
     "Command",
+    "MetricName",
     "Sample",
     "Status",
     "TelemetryBatch",

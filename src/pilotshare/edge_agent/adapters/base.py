@@ -13,8 +13,7 @@ from typing import Annotated
 
 import msgspec
 
-from pilotshare.core.contract import Command, Sample
-from pilotshare.core.contract.payloads import MetricName
+from pilotshare.core.contract import Command, MetricName, Sample
 from pilotshare.core.domain import InstrumentState
 from pilotshare.core.errors import PilotshareError
 

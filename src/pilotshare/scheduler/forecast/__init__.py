@@ -9,6 +9,10 @@ Planners' what-if scenarios, which change the site before simulating it, are ``s
 - ``summary``: replication arrays to the result of CONTRACT §3;
 - ``service``: the job handler (load -> simulate -> summarise) and the CLI's one-shot run;
 - ``risk_watch``: queues a forecast when an instrument holding bookings goes down.
+
+The service's names are re-exported here; ``desk`` (the simulations' desk), ``inputs`` (their
+live baseline) and ``risk_watch`` (``RiskWatch``, which imports this package) are public as
+modules. ``summary`` is the service's own.
 """
 
 from pilotshare.scheduler.forecast.service import (
@@ -30,7 +34,10 @@ __all__ = [
     "ForecastParams",
     "ForecastResult",
     "compute",
+    "desk",
     "forecast_handler",
+    "inputs",
+    "risk_watch",
     "run_once",
     "run_replications",
 ]

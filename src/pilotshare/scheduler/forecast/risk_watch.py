@@ -30,7 +30,7 @@ import asyncpg
 from pilotshare.core import jobs
 from pilotshare.core.clock import Clock
 from pilotshare.core.contract import TWIN_CHANGES
-from pilotshare.core.db.listen import Listener
+from pilotshare.core.db import Listener
 from pilotshare.core.domain import InstrumentState
 from pilotshare.scheduler.forecast import ForecastParams
 from pilotshare.scheduler.states import HELD_SQL

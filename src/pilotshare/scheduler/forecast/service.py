@@ -23,7 +23,7 @@ from typing import Any, Final
 import asyncpg
 
 from pilotshare.core.clock import Clock
-from pilotshare.core.db import Connection
+from pilotshare.core.db import Connection, connect
 from pilotshare.core.errors import BadInput
 from pilotshare.core.jobs import Handler, Job, Progress
 from pilotshare.scheduler.allocation import Candidate, candidate
@@ -264,8 +264,6 @@ async def run_once(
     progress: Callable[[float], None] | None = None,
 ) -> ForecastResult:
     """One forecast outside the job queue (``pilotshare forecast``), on its own connection."""
-    from pilotshare.core.db.pool import connect
-
     conn = await connect(url)
     try:
         return await compute(conn, params, now, workers=workers, progress=progress)

@@ -1,1 +1,3 @@
-"""Numbered SQL migrations (data files)."""
+"""Numbered SQL migrations (data files, read by ``core.db.migrate``): nothing to import."""
+
+__all__: list[str] = []
