@@ -325,7 +325,7 @@ class BookingService:
 
         async def attempt() -> Booking:
             async with self._pool.acquire() as conn, conn.transaction():
-                await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", lock)
+                await store.lock_allocation(conn, lock)
                 started = time.perf_counter()
                 chosen = await search.choose(
                     conn, instruments=instruments, p_up=p_up, want=want, window=window, now=now
