@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 from asyncpg import exceptions as pg
 
-from pilotshare.core.db.errors import TRANSIENT, Backoff, Retry
+from pilotshare.core.db.errors import RETRY_IN_TRANSACTION, TRANSIENT, Backoff, Retry
 
 
 def _transient(exc: BaseException) -> bool:
@@ -112,3 +112,10 @@ def test_retry_stops_waiting_when_its_loop_stops() -> None:
         return loop.time() - t0
 
     assert asyncio.run(run()) < 1.0
+
+
+def test_what_a_request_retries_is_transient_but_an_outage_is_not_retried() -> None:
+    rolled_back = [pg.SerializationError("could not serialize"), pg.DeadlockDetectedError("x")]
+    assert all(isinstance(e, RETRY_IN_TRANSACTION) and _transient(e) for e in rolled_back)
+    outage = [pg.AdminShutdownError("shutdown"), ConnectionResetError(104, "reset")]
+    assert not any(isinstance(e, RETRY_IN_TRANSACTION) for e in outage)

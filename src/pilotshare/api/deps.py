@@ -19,6 +19,7 @@ from pilotshare.core.clock import Clock
 from pilotshare.core.domain import Role
 from pilotshare.core.errors import Forbidden, NotFound, Unauthorized
 from pilotshare.core.messaging import Publisher
+from pilotshare.core.scope import require_visible
 from pilotshare.core.settings import Settings
 from pilotshare.scheduler.service import BookingService, Caller
 
@@ -109,5 +110,10 @@ def caller(principal: Principal) -> Caller:
 def own_organisation(principal: Principal, org: str) -> None:
     """``NotFound`` unless ``org`` is the caller's own organisation or the caller is an admin:
     another organisation is invisible, not forbidden."""
-    if principal.org != org and principal.role != Role.ADMIN:
-        raise NotFound("no_organisation", f"no organisation {org!r}")
+    require_visible(
+        org,
+        org,
+        org=principal.org,
+        admin=principal.role == Role.ADMIN,
+        missing=NotFound("no_organisation", f"no organisation {org!r}"),
+    )

@@ -12,6 +12,7 @@ from pilotshare.api.keys import Principal
 from pilotshare.core import jobs
 from pilotshare.core.domain import JobStatus, Role
 from pilotshare.core.errors import NotFound
+from pilotshare.core.scope import require_visible
 
 
 class JobQueued(BaseModel):
@@ -35,11 +36,15 @@ async def visible_job(
     pool: asyncpg.Pool, principal: Principal, job_id: UUID, *, kind: str, noun: str
 ) -> JobPublic:
     """The job as its organisation (or an admin) sees it; 404 for anyone else."""
-    org = None if principal.role is Role.ADMIN else principal.org
-    job = await jobs.get(pool, job_id, kind=kind, org=org)
-    if job is None:
-        raise NotFound("no_job", f"no such {noun}")
-    return job_public(job)
+    job = await jobs.get(pool, job_id, kind=kind)
+    visible = require_visible(
+        job,
+        job.org if job is not None else None,
+        org=principal.org,
+        admin=principal.role is Role.ADMIN,
+        missing=NotFound("no_job", f"no such {noun}"),
+    )
+    return job_public(visible)
 
 
 def job_public(job: jobs.Job) -> JobPublic:

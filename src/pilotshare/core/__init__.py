@@ -1,5 +1,5 @@
 """The shared kernel: wire contract, domain types, errors and their reasons, interval
-algebra, settings, clock, database access and the job queue.
+algebra, who may see what (``scope``), settings, clock, database access and the job queue.
 
 Every package builds on it, so each of its modules is public; ``contract`` and ``db``
 re-export their names and keep their own modules behind them.
@@ -16,5 +16,6 @@ __all__ = [
     "jobs",
     "messaging",
     "probe",
+    "scope",
     "settings",
 ]

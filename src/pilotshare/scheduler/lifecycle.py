@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime, timedelta
-from typing import Final
 from uuid import UUID
 
 import asyncpg
@@ -39,77 +38,10 @@ from pilotshare.core.domain import OFFLINE_AFTER, BookingStatus
 from pilotshare.core.messaging import Publisher
 from pilotshare.scheduler import store
 from pilotshare.scheduler.metrics import booking_metrics
-from pilotshare.scheduler.states import (
-    CHECKED_IN_SQL,
-    GIVEN_BACK_SQL,
-    HELD,
-    HELD_SQL,
-    UNSTARTED,
-    UNSTARTED_SQL,
-    Event,
-)
+from pilotshare.scheduler.states import HELD, UNSTARTED, Event
 from pilotshare.twin.state import Live
-from pilotshare.twin.store import RUNNING_NOW_SQL
 
 log = logging.getLogger(__name__)
-
-_ACTIVATE: Final = f"""
-UPDATE bookings b SET status = {CHECKED_IN_SQL}, activated_at = $1, updated_at = $1
-FROM instrument_live l
-WHERE b.status IN {UNSTARTED_SQL} AND lower(b.period) <= $1 AND upper(b.period) > $1
-  AND l.instrument_id = b.instrument_id AND {RUNNING_NOW_SQL}
-  AND NOT EXISTS (   -- a run that began before an overrunning booking ended is not ours
-      SELECT 1 FROM bookings p
-      WHERE p.instrument_id = b.instrument_id AND 'overrun' = ANY(p.flags)
-        AND upper(p.period) <= lower(b.period) AND upper(p.period) > l.since)
-RETURNING b.id"""
-
-_DELAYED: Final = f"""
-UPDATE bookings b SET flags = array_append(b.flags, 'delayed')
-FROM instrument_live l
-WHERE b.status IN {UNSTARTED_SQL} AND lower(b.period) <= $1 AND upper(b.period) > $1
-  AND NOT ('delayed' = ANY(b.flags))
-  AND l.instrument_id = b.instrument_id AND {RUNNING_NOW_SQL}
-  AND EXISTS (SELECT 1 FROM bookings p
-              WHERE p.instrument_id = b.instrument_id AND 'overrun' = ANY(p.flags)
-                AND upper(p.period) <= lower(b.period) AND upper(p.period) > l.since)"""
-
-_UNLOCK: Final = f"""
-UPDATE bookings b SET unlocked_at = $1
-FROM instruments i
-WHERE i.id = b.instrument_id AND b.status IN {HELD_SQL}
-  AND b.unlocked_at IS NULL AND lower(b.period) <= $1 AND upper(b.period) > $1
-RETURNING b.id, b.instrument_id, i.site_id, upper(b.period) AS "end\""""
-
-_LOCK: Final = """
-UPDATE bookings b SET locked_at = $2
-FROM instruments i
-WHERE i.id = b.instrument_id AND b.id = $1 AND b.unlocked_at IS NOT NULL AND b.locked_at IS NULL
-RETURNING b.id, b.instrument_id, i.site_id, upper(b.period) AS "end\""""
-
-_RELEASED: Final = f"""
-SELECT id FROM bookings
-WHERE unlocked_at IS NOT NULL AND locked_at IS NULL AND status IN {GIVEN_BACK_SQL}
-LIMIT 500"""
-
-_UNSTARTED: Final = f"""
-SELECT id FROM bookings
-WHERE status IN {UNSTARTED_SQL} AND upper(period) > $1
-  AND lower(period) <= $1::timestamptz - $2::interval
-  AND NOT ('delayed' = ANY(flags))  -- the grace starts only when the instrument is theirs
-ORDER BY lower(period) LIMIT 500"""
-
-_ENDED: Final = f"""
-SELECT id FROM bookings
-WHERE status IN {HELD_SQL} AND upper(period) <= $1
-ORDER BY upper(period) LIMIT 500"""
-
-NEXT_DUE: Final = f"""
-SELECT least(
-    (SELECT min(lower(period)) FROM bookings
-     WHERE status IN {HELD_SQL} AND unlocked_at IS NULL AND upper(period) > $2),
-    (SELECT min(lower(period)) FROM bookings WHERE status IN {UNSTARTED_SQL}) + $1::interval,
-    (SELECT min(upper(period)) FROM bookings WHERE status IN {HELD_SQL}))"""
 
 
 class BookingLifecycle:
@@ -191,7 +123,7 @@ class BookingLifecycle:
             retry.reset()
             if self._listener is not None and self._listener.ready.is_set():
                 self.ready.set()  # listening, and settled since
-            due = await self._pool.fetchval(NEXT_DUE, self.grace, self._clock.now())
+            due = await store.next_due(self._pool, self.grace, self._clock.now())
             delay = self._resync.total_seconds()
             if due is not None:
                 delay = min(delay, max((due - self._clock.now()).total_seconds(), 0.0) + 0.005)
@@ -210,17 +142,17 @@ class BookingLifecycle:
         now = self._clock.now()
         # Endings first: an overrun flagged here decides whether the next booking's run is
         # its own.
-        for row in await self._pool.fetch(_ENDED, now):
-            await self._ended(row["id"], now)
-        for row in await self._pool.fetch(_RELEASED):
-            await self._lock(row["id"], now)
-        for row in await self._pool.fetch(_UNLOCK, now):
+        for booking_id in await store.ended_held(self._pool, now):
+            await self._ended(booking_id, now)
+        for booking_id in await store.released_unlocked(self._pool):
+            await self._lock(booking_id, now)
+        for row in await store.unlock_due(self._pool, now):
             await self._command("unlock", row)
-        await self._pool.execute(_DELAYED, now)
-        for _ in await self._pool.fetch(_ACTIVATE, now):
+        await store.flag_delayed(self._pool, now)
+        for _ in range(await store.check_in_running(self._pool, now)):
             self._count(BookingStatus.ACTIVE)
-        for row in await self._pool.fetch(_UNSTARTED, now, self.grace):
-            await self._unstarted(row["id"], now)
+        for booking_id in await store.past_grace(self._pool, now, self.grace):
+            await self._unstarted(booking_id, now)
 
     async def _unstarted(self, booking_id: UUID, now: datetime) -> None:
         booking = await store.get_booking(self._pool, booking_id)
@@ -280,7 +212,7 @@ class BookingLifecycle:
         await self._lock(done.id, now)
 
     async def _lock(self, booking_id: UUID, now: datetime) -> None:
-        row = await self._pool.fetchrow(_LOCK, booking_id, now)
+        row = await store.close_interlock(self._pool, booking_id, now)
         if row is not None:
             await self._command("lock", row)
 

@@ -32,7 +32,7 @@ async def check_quota(conn: Connection, org: str, slot: Interval) -> None:
     limits = await store.quotas(conn, org)
     if not limits:
         return
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('quota:' || $1))", org)
+    await store.lock_quotas(conn, org)
     hours = (slot[1] - slot[0]).total_seconds() / 3600.0
     for period, max_hours in sorted(limits.items()):
         used = await store.booked_hours(conn, org, _period_of(period, slot[0]))

@@ -4,7 +4,8 @@ The database has the last word on conflicts: whatever this module checked first,
 holding bookings whose held ranges overlap cannot both commit (migration 0020). An
 ``ExclusionViolationError`` is therefore the normal answer to a lost race: for an explicit
 slot it becomes a ``Conflict`` naming the booking in the way; for a slot the scheduler
-picked, the scheduler looks again. Serialisation failures and deadlocks are retried.
+picked, the scheduler looks again. Serialisation failures and deadlocks are retried
+(``core.db.errors.RETRY_IN_TRANSACTION``).
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from uuid import UUID
 import asyncpg
 
 from pilotshare.core.clock import Clock
+from pilotshare.core.db import RETRY_IN_TRANSACTION
 from pilotshare.core.domain import OFFLINE_AFTER, BookingStatus
 from pilotshare.core.errors import BadInput, Conflict, Forbidden, NotFound
+from pilotshare.core.scope import require_visible
 from pilotshare.scheduler import search, states, store
 from pilotshare.scheduler.allocation import Request
 from pilotshare.scheduler.metrics import BookingMetrics
@@ -43,7 +46,6 @@ T = TypeVar("T")
 RETRIES: Final = 8
 P_UP_HISTORY: Final = timedelta(days=30)
 P_UP_TTL_S: Final = 300.0
-_RETRYABLE = (asyncpg.exceptions.SerializationError, asyncpg.exceptions.DeadlockDetectedError)
 
 
 class NotQualified(Forbidden):
@@ -98,9 +100,13 @@ class BookingService:
     async def get(self, caller: Caller, booking_id: UUID) -> Booking:
         """A booking of the caller's organisation (any, for an admin); ``NotFound`` otherwise."""
         found = await store.get_booking(self._pool, booking_id)
-        if found is None or (not caller.admin and found.org != caller.org):
-            raise NotFound("no_booking", f"no booking {booking_id}")
-        return found
+        return require_visible(
+            found,
+            found.org if found is not None else None,
+            org=caller.org,
+            admin=caller.admin,
+            missing=NotFound("no_booking", f"no booking {booking_id}"),
+        )
 
     async def list_for(
         self,
@@ -227,7 +233,7 @@ class BookingService:
         for n in range(RETRIES):
             try:
                 return await attempt()
-            except _RETRYABLE:
+            except RETRY_IN_TRANSACTION:
                 await asyncio.sleep(0.002 * (n + 1))
         return await attempt()
 
@@ -325,7 +331,7 @@ class BookingService:
 
         async def attempt() -> Booking:
             async with self._pool.acquire() as conn, conn.transaction():
-                await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", lock)
+                await store.lock_allocation(conn, lock)
                 started = time.perf_counter()
                 chosen = await search.choose(
                     conn, instruments=instruments, p_up=p_up, want=want, window=window, now=now

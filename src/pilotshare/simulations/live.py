@@ -14,6 +14,7 @@ from datetime import datetime, time, timedelta
 
 from pilotshare.core.db import Connection
 from pilotshare.core.errors import ConfigError
+from pilotshare.registry import catalogue_rows
 from pilotshare.scheduler.forecast.inputs import ForecastInputs, build_site, load_inputs
 from pilotshare.scheduler.policy import DAYS, OperatingCalendar
 from pilotshare.simulations.scenario import (
@@ -59,7 +60,7 @@ def _restrict(inputs: ForecastInputs, ids: set[str]) -> ForecastInputs:
 
 async def live_site(conn: Connection, site: str, scenario: Scenario, now: datetime) -> Site:
     """The live site ``site`` at ``now``, for ``scenario``'s horizon."""
-    ids = {r["id"] for r in await conn.fetch("SELECT id FROM instruments WHERE site_id = $1", site)}
+    ids = {r["id"] for r in await catalogue_rows(conn, site=site)}
     if not ids:
         raise ConfigError(f"{scenario.source}: live.site: site {site!r} has no instruments")
     horizon = timedelta(days=scenario.horizon_days)

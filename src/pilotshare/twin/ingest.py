@@ -65,7 +65,7 @@ from pilotshare.twin.connection import MqttPublisher, make_client
 from pilotshare.twin.items import FlushResult, Item, RejectItem, StatusItem, TelemetryItem
 from pilotshare.twin.metrics import IngestMetrics
 from pilotshare.twin.state import Live
-from pilotshare.twin.store import refresh_all_behaviours
+from pilotshare.twin.store import online_count, refresh_all_behaviours
 from pilotshare.twin.writer import TelemetryWriter
 
 log = logging.getLogger(__name__)
@@ -419,11 +419,7 @@ class Ingest:
             await asyncio.sleep(self._sweep_interval)
             try:
                 changes = await self._writer.sweep(self._clock.now())
-                async with self._pool.acquire() as conn:
-                    online = await conn.fetchval(
-                        "SELECT count(*) FROM instrument_live WHERE online"
-                    )
-                self.metrics.online.set(online)
+                self.metrics.online.set(await online_count(self._pool))
                 self._writer.forget()
             except TRANSIENT as exc:
                 await retry.after(exc, self._stopping)

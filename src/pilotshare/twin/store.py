@@ -288,6 +288,12 @@ def live_from_row(row: asyncpg.Record) -> Live:
     )
 
 
+async def online_count(conn: Executor) -> int:
+    """How many instruments the twin holds online."""
+    n: int = await conn.fetchval("SELECT count(*) FROM instrument_live WHERE online")
+    return n
+
+
 async def lives(
     conn: Executor,
     *,

@@ -7,13 +7,14 @@ Other packages import these names from here; ``migrate`` is public as the module
 migration runner (``migrate.migrate``), the other modules are this package's own.
 """
 
-from pilotshare.core.db.errors import TRANSIENT, Backoff, Retry, pause
+from pilotshare.core.db.errors import RETRY_IN_TRANSACTION, TRANSIENT, Backoff, Retry, pause
 from pilotshare.core.db.listen import Listener
 from pilotshare.core.db.migrate import uses_timescale
 from pilotshare.core.db.policies import apply_policies
 from pilotshare.core.db.pool import Connection, Executor, connect, create_pool, ping
 
 __all__ = [
+    "RETRY_IN_TRANSACTION",
     "TRANSIENT",
     "Backoff",
     "Connection",

@@ -39,6 +39,15 @@ TRANSIENT: Final[tuple[type[Exception], ...]] = (
     pg.InsufficientResourcesError,
 )
 
+#: The part of ``TRANSIENT`` a request retries at once, inside its own time: PostgreSQL rolled
+#: its transaction back because of another one (a serialisation failure, a deadlock), so
+#: running it again now is the remedy. The rest of ``TRANSIENT`` is an outage, which a loop
+#: waits out and a request reports.
+RETRY_IN_TRANSACTION: Final[tuple[type[BaseException], ...]] = (
+    pg.SerializationError,
+    pg.DeadlockDetectedError,
+)
+
 
 class Backoff:
     """Exponential backoff from ``first`` to ``cap`` seconds."""

@@ -8,11 +8,12 @@ Planners' what-if scenarios, which change the site before simulating it, are ``s
 - ``desk``: the scheduler's allocation inside SimPy;
 - ``summary``: replication arrays to the result of CONTRACT §3;
 - ``service``: the job handler (load -> simulate -> summarise) and the CLI's one-shot run;
-- ``risk_watch``: queues a forecast when an instrument holding bookings goes down.
+- ``risk_watch``: queues a forecast when an instrument holding bookings goes down;
+- ``store``: the SQL of the snapshot and of the risk watch's trigger.
 
 The service's names are re-exported here; ``desk`` (the simulations' desk), ``inputs`` (their
 live baseline) and ``risk_watch`` (``RiskWatch``, which imports this package) are public as
-modules. ``summary`` is the service's own.
+modules. ``summary`` and ``store`` are the package's own.
 """
 
 from pilotshare.scheduler.forecast.service import (

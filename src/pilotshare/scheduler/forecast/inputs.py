@@ -28,8 +28,9 @@ from typing import Final
 
 from pilotshare.core.db import Connection
 from pilotshare.core.domain import BookingStatus
+from pilotshare.scheduler.forecast import store
 from pilotshare.scheduler.policy import BookingRules, OperatingCalendar
-from pilotshare.scheduler.states import ATTENDANCE, HELD_SQL
+from pilotshare.scheduler.states import ATTENDANCE
 from pilotshare.twin.distributions import Empirical, Exponential, Sampler
 from pilotshare.twin.model import (
     BookingSpec,
@@ -110,42 +111,12 @@ async def load_inputs(
     reach = now + horizon + timedelta(seconds=REQUEST_WINDOW_S + 90 * DAY)
     since = now - timedelta(days=history_days)
     async with conn.transaction(isolation="repeatable_read", readonly=True):
-        rows = await conn.fetch(
-            """SELECT i.*, s.timezone FROM instruments i JOIN sites s ON s.id = i.site_id
-               ORDER BY i.id"""
-        )
+        rows = await store.instrument_rows(conn)
         live = {x.instrument: x.current_state for x in await lives(conn)}
         learned = await stored_behaviours(conn, [r["id"] for r in rows])
-        maint: dict[str, list[tuple[datetime, datetime]]] = {}
-        for r in await conn.fetch(
-            """SELECT instrument_id, lower(period) AS a, upper(period) AS b
-               FROM maintenance_windows WHERE period && tstzrange($1, $2)""",
-            now,
-            reach,
-        ):
-            maint.setdefault(r["instrument_id"], []).append((r["a"], r["b"]))
-        held = await conn.fetch(
-            f"""SELECT id::text, instrument_id, lower(period) AS a, upper(period) AS b
-               FROM bookings WHERE status IN {HELD_SQL}
-                 AND period && tstzrange($1, $2) ORDER BY lower(period), id""",
-            now,
-            reach,
-        )
-        hist = await conn.fetch(
-            """SELECT i.kind, b.instrument_id, b.created_at, lower(b.period) AS a,
-                      upper(b.period) AS b,
-                      b.status, b.activated_at, b.running_s,
-                      CASE WHEN 'overrun' = ANY(b.flags) THEN extract(epoch FROM (
-                          SELECT min(t.ts) FROM telemetry t
-                          WHERE t.instrument_id = b.instrument_id AND t.state <> 'running'
-                            AND t.ts >= upper(b.period)
-                            AND t.ts < upper(b.period) + interval '1 day'
-                      ) - upper(b.period))::float8 END AS overrun_s
-               FROM bookings b JOIN instruments i ON i.id = b.instrument_id
-               WHERE b.created_at >= $1 AND b.created_at < $2 ORDER BY b.created_at""",
-            since,
-            now,
-        )
+        maint = await store.maintenance(conn, (now, reach))
+        held = await store.held_bookings(conn, (now, reach))
+        hist = await store.history_rows(conn, (since, now))
         instruments = []
         for r in rows:
             state = live.get(r["id"])
@@ -164,7 +135,7 @@ async def load_inputs(
     return ForecastInputs(
         now=now,
         instruments=tuple(instruments),
-        bookings=tuple((r["id"], r["instrument_id"], r["a"], r["b"]) for r in held),
+        bookings=held,
         history=tuple(
             HistoryBooking(
                 r["kind"],

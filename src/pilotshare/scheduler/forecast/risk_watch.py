@@ -23,7 +23,7 @@ import asyncio
 import json
 import logging
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any
 
 import asyncpg
 
@@ -32,26 +32,10 @@ from pilotshare.core.clock import Clock
 from pilotshare.core.contract import TWIN_CHANGES
 from pilotshare.core.db import Listener
 from pilotshare.core.domain import InstrumentState
-from pilotshare.scheduler.forecast import ForecastParams
-from pilotshare.scheduler.states import HELD_SQL
+from pilotshare.scheduler.forecast import ForecastParams, store
 from pilotshare.twin import store as twin_store
 
 log = logging.getLogger(__name__)
-
-_AFFECTED: Final = f"""
-SELECT org_id FROM bookings
-WHERE instrument_id = $1 AND status IN {HELD_SQL}
-  AND period && tstzrange($2, $3)
-ORDER BY lower(period) LIMIT 1"""
-
-#: Take the instrument's trigger unless it fired within the quiet time, or (catching up) since
-#: it went down at $4 (one process wins).
-_CLAIM: Final = """
-INSERT INTO forecast_triggers AS t (instrument_id, last_at) VALUES ($1, $2)
-ON CONFLICT (instrument_id) DO UPDATE SET last_at = EXCLUDED.last_at
-WHERE t.last_at <= EXCLUDED.last_at - make_interval(secs => $3)
-  AND ($4::timestamptz IS NULL OR t.last_at < $4)
-RETURNING instrument_id"""
 
 
 class RiskWatch:
@@ -100,13 +84,11 @@ class RiskWatch:
         already within the quiet time or since ``down_since``, by this process or another)."""
         now = self.clock.now()
         async with self.pool.acquire() as conn, conn.transaction():
-            org = await conn.fetchval(
-                _AFFECTED, instrument, now, now + timedelta(days=self.horizon_days)
-            )
-            claimed = org is not None and await conn.fetchval(
-                _CLAIM, instrument, now, self.quiet_s, down_since
-            )
-            if not claimed:
+            window = (now, now + timedelta(days=self.horizon_days))
+            org = await store.first_affected_org(conn, instrument, window)
+            if org is None or not await store.claim_trigger(
+                conn, instrument, now, self.quiet_s, down_since=down_since
+            ):
                 return None
             params = ForecastParams.parse(
                 {"horizon_days": self.horizon_days, "replications": self.replications}

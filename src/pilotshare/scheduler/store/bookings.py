@@ -1,8 +1,7 @@
-"""Bookings in PostgreSQL: the SQL of the scheduler, and nothing else.
+"""Bookings and the instruments they are made on, in PostgreSQL.
 
-Rows come back as frozen dataclasses; the decisions (rules, allocation, lifecycle) live in
-``policy``, ``allocation``, ``service`` and ``lifecycle``. Holding bookings are found through
-the ``hold`` range of migration 0020, so a query uses the exclusion constraint's GiST index.
+Holding bookings are found through the ``hold`` range of migration 0020, so a query uses the
+exclusion constraint's GiST index.
 """
 
 from __future__ import annotations
@@ -18,10 +17,8 @@ import asyncpg
 
 from pilotshare.core.db import Connection, Executor
 from pilotshare.core.domain import BookingStatus, InstrumentState
-from pilotshare.core.errors import NotFound
-from pilotshare.registry import ensure_organisation, require_instrument
 from pilotshare.scheduler.policy import BookingRules, Interval
-from pilotshare.scheduler.states import FINAL, HELD_SQL, QUOTA_COUNTED_SQL, Event, apply
+from pilotshare.scheduler.states import FINAL, HELD_SQL, Event, apply
 from pilotshare.twin import store as twin_store
 
 BOOKING_COLUMNS: Final = """b.id, b.instrument_id, b.org_id, lower(b.period) AS start,
@@ -195,19 +192,13 @@ async def busy(
 async def p_up(conn: Executor, instruments: list[str], since: datetime) -> dict[str, float]:
     """Each instrument's availability, MTBF / (MTBF + MTTR), where the twin knows it.
 
-    The twin's learned behaviour (``instrument_behaviour``, when that table exists) comes
-    first; otherwise the share of observed time not ``down`` since ``since`` from the hourly
-    rollup, the same quantity in steady state (planned maintenance left out of both sides).
-    Instruments never observed are missing (callers assume 1).
+    The twin's learned behaviour (``twin.store.stored_behaviours``) comes first; otherwise
+    the share of observed time not ``down`` since ``since`` from the hourly rollup, the same
+    quantity in steady state (planned maintenance left out of both sides). Instruments never
+    observed are missing (callers assume 1).
     """
-    found: dict[str, float] = {}
-    if await conn.fetchval("SELECT to_regclass('instrument_behaviour') IS NOT NULL"):
-        rows = await conn.fetch(
-            """SELECT instrument_id, availability FROM instrument_behaviour
-               WHERE instrument_id = ANY($1::text[]) AND availability IS NOT NULL""",
-            instruments,
-        )
-        found = {r["instrument_id"]: float(r["availability"]) for r in rows}
+    learned = await twin_store.stored_behaviours(conn, instruments)
+    found = {i: b.availability for i, b in learned.items() if b.availability is not None}
     rest = [i for i in instruments if i not in found]
     if rest:
         rows = await conn.fetch(
@@ -221,6 +212,11 @@ async def p_up(conn: Executor, instruments: list[str], since: datetime) -> dict[
         )
         found.update({r["instrument_id"]: 1.0 - r["down"] / r["seen"] for r in rows if r["seen"]})
     return found
+
+
+async def lock_allocation(conn: Connection, key: str) -> None:
+    """Serialise allocations of ``key`` (a kind or an instrument) until the transaction ends."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", key)
 
 
 async def insert_booking(
@@ -336,15 +332,6 @@ async def transition(
     return None if row is None else booking_from(row)
 
 
-async def add_flag(conn: Executor, booking_id: UUID, flag: str) -> None:
-    await conn.execute(
-        """UPDATE bookings SET flags = array_append(flags, $2)
-           WHERE id = $1 AND NOT ($2 = ANY(flags))""",
-        booking_id,
-        flag,
-    )
-
-
 #: The states a booking's measured usage counts (billing bills them when it is measured).
 USED: Final = frozenset({InstrumentState.RUNNING, InstrumentState.SETUP})
 
@@ -373,102 +360,3 @@ async def live_state(conn: Executor, instrument: str) -> tuple[str | None, datet
     if live is None or state is None:
         return None, None
     return state.value, live.since
-
-
-async def booked_hours(conn: Executor, org: str, window: Interval) -> float:
-    """Hours of ``org``'s holding and finished-with-use bookings that start in ``window``."""
-    value = await conn.fetchval(
-        f"""SELECT coalesce(sum(extract(epoch FROM upper(period) - lower(period))), 0)::float8
-            FROM bookings WHERE org_id = $1 AND lower(period) >= $2 AND lower(period) < $3
-              AND status IN {QUOTA_COUNTED_SQL}""",
-        org,
-        window[0],
-        window[1],
-    )
-    return float(value) / 3600.0
-
-
-async def quotas(conn: Executor, org: str) -> dict[str, float]:
-    rows = await conn.fetch("SELECT period, max_hours FROM booking_quotas WHERE org_id = $1", org)
-    return {r["period"]: float(r["max_hours"]) for r in rows}
-
-
-async def set_quota(conn: Connection, org: str, period: str, max_hours: Decimal) -> None:
-    """Set ``org``'s quota for ``period`` (the organisation is created if new)."""
-    async with conn.transaction():
-        await ensure_organisation(conn, org)
-        await conn.execute(
-            """INSERT INTO booking_quotas (org_id, period, max_hours) VALUES ($1, $2, $3)
-               ON CONFLICT (org_id, period) DO UPDATE SET max_hours = EXCLUDED.max_hours""",
-            org,
-            period,
-            max_hours,
-        )
-
-
-async def drop_quota(conn: Executor, org: str, period: str) -> None:
-    """Remove ``org``'s quota for ``period``, if it had one."""
-    await conn.execute("DELETE FROM booking_quotas WHERE org_id = $1 AND period = $2", org, period)
-
-
-@dataclass(frozen=True, slots=True)
-class Closure:
-    """A maintenance window or blackout of one instrument."""
-
-    id: int
-    instrument: str
-    start: datetime
-    end: datetime
-    kind: str
-    reason: str
-
-
-async def add_closure(
-    conn: Connection, instrument: str, slot: Interval, kind: str, reason: str
-) -> tuple[Closure, list[str]]:
-    """Close ``instrument`` over ``slot``; with the ids of the held bookings it overlaps."""
-    async with conn.transaction():
-        await require_instrument(conn, instrument)
-        closure_id = await conn.fetchval(
-            "INSERT INTO maintenance_windows (instrument_id, period, kind, reason) "
-            "VALUES ($1, tstzrange($2, $3), $4, $5) RETURNING id",
-            instrument,
-            slot[0],
-            slot[1],
-            kind,
-            reason,
-        )
-        affected = await conn.fetch(
-            "SELECT id::text FROM bookings WHERE instrument_id = $1 AND period && tstzrange($2, $3)"
-            f" AND status IN {HELD_SQL} ORDER BY lower(period)",
-            instrument,
-            slot[0],
-            slot[1],
-        )
-    closure = Closure(closure_id, instrument, slot[0], slot[1], kind, reason)
-    return closure, [r["id"] for r in affected]
-
-
-async def open_closures(conn: Executor, instrument: str, now: datetime) -> list[Closure]:
-    """The instrument's closures that have not ended by ``now``, by start."""
-    rows = await conn.fetch(
-        'SELECT id, lower(period) AS start, upper(period) AS "end", kind, reason '
-        "FROM maintenance_windows WHERE instrument_id = $1 AND upper(period) > $2 "
-        "ORDER BY lower(period)",
-        instrument,
-        now,
-    )
-    return [
-        Closure(r["id"], instrument, r["start"], r["end"], r["kind"], r["reason"]) for r in rows
-    ]
-
-
-async def remove_closure(conn: Executor, instrument: str, closure_id: int) -> None:
-    """Reopen: delete a closure; ``NotFound`` when the instrument has none of this id."""
-    done = await conn.fetchval(
-        "DELETE FROM maintenance_windows WHERE id = $1 AND instrument_id = $2 RETURNING true",
-        closure_id,
-        instrument,
-    )
-    if not done:
-        raise NotFound("no_closure", f"no closure {closure_id} of {instrument!r}")

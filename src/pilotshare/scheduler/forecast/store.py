@@ -1,0 +1,99 @@
+"""The forecast's SQL: the snapshot it starts from, and the risk watch's trigger."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Final
+
+import asyncpg
+
+from pilotshare.core.db import Executor
+from pilotshare.scheduler.policy import Interval
+from pilotshare.scheduler.states import HELD_SQL
+
+_HISTORY: Final = """
+SELECT i.kind, b.instrument_id, b.created_at, lower(b.period) AS a, upper(b.period) AS b,
+       b.status, b.activated_at, b.running_s,
+       CASE WHEN 'overrun' = ANY(b.flags) THEN extract(epoch FROM (
+           SELECT min(t.ts) FROM telemetry t
+           WHERE t.instrument_id = b.instrument_id AND t.state <> 'running'
+             AND t.ts >= upper(b.period)
+             AND t.ts < upper(b.period) + interval '1 day'
+       ) - upper(b.period))::float8 END AS overrun_s
+FROM bookings b JOIN instruments i ON i.id = b.instrument_id
+WHERE b.created_at >= $1 AND b.created_at < $2 ORDER BY b.created_at"""
+
+_AFFECTED: Final = f"""
+SELECT org_id FROM bookings
+WHERE instrument_id = $1 AND status IN {HELD_SQL}
+  AND period && tstzrange($2, $3)
+ORDER BY lower(period) LIMIT 1"""
+
+#: Take the instrument's trigger unless it fired within the quiet time (one process wins).
+#: Take the instrument's trigger unless it fired within the quiet time, or (catching up) since
+#: it went down at $4 (one process wins).
+_CLAIM: Final = """
+INSERT INTO forecast_triggers AS t (instrument_id, last_at) VALUES ($1, $2)
+ON CONFLICT (instrument_id) DO UPDATE SET last_at = EXCLUDED.last_at
+WHERE t.last_at <= EXCLUDED.last_at - make_interval(secs => $3)
+  AND ($4::timestamptz IS NULL OR t.last_at < $4)
+RETURNING instrument_id"""
+
+
+async def instrument_rows(conn: Executor) -> list[asyncpg.Record]:
+    """Every instrument's row with its site's timezone, by id."""
+    return await conn.fetch(
+        "SELECT i.*, s.timezone FROM instruments i JOIN sites s ON s.id = i.site_id ORDER BY i.id"
+    )
+
+
+async def maintenance(conn: Executor, window: Interval) -> dict[str, list[Interval]]:
+    """Maintenance windows and blackouts overlapping ``window``, per instrument."""
+    found: dict[str, list[Interval]] = {}
+    for r in await conn.fetch(
+        """SELECT instrument_id, lower(period) AS a, upper(period) AS b
+           FROM maintenance_windows WHERE period && tstzrange($1, $2)""",
+        window[0],
+        window[1],
+    ):
+        found.setdefault(r["instrument_id"], []).append((r["a"], r["b"]))
+    return found
+
+
+async def held_bookings(
+    conn: Executor, window: Interval
+) -> tuple[tuple[str, str, datetime, datetime], ...]:
+    """``(id, instrument, start, end)`` of the holding bookings overlapping ``window``."""
+    rows = await conn.fetch(
+        f"""SELECT id::text, instrument_id, lower(period) AS a, upper(period) AS b
+            FROM bookings WHERE status IN {HELD_SQL}
+              AND period && tstzrange($1, $2) ORDER BY lower(period), id""",
+        window[0],
+        window[1],
+    )
+    return tuple((r["id"], r["instrument_id"], r["a"], r["b"]) for r in rows)
+
+
+async def history_rows(conn: Executor, made: Interval) -> list[asyncpg.Record]:
+    """Bookings created in ``made``, with their kind and (when flagged ``overrun``) the seconds
+    their instrument went on running past the end, from telemetry."""
+    return await conn.fetch(_HISTORY, made[0], made[1])
+
+
+async def first_affected_org(conn: Executor, instrument: str, window: Interval) -> str | None:
+    """The organisation of the first holding booking of ``instrument`` in ``window``."""
+    org: str | None = await conn.fetchval(_AFFECTED, instrument, window[0], window[1])
+    return org
+
+
+async def claim_trigger(
+    conn: Executor,
+    instrument: str,
+    now: datetime,
+    quiet_s: float,
+    *,
+    down_since: datetime | None = None,
+) -> bool:
+    """Take ``instrument``'s forecast trigger, unless it fired within ``quiet_s`` (or, when
+    catching up, after the instrument went down at ``down_since``)."""
+    return await conn.fetchval(_CLAIM, instrument, now, quiet_s, down_since) is not None

@@ -1,0 +1,51 @@
+"""Booking quotas per organisation and period, and the hours they count."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from pilotshare.core.db import Connection, Executor
+from pilotshare.registry import ensure_organisation
+from pilotshare.scheduler.policy import Interval
+from pilotshare.scheduler.states import QUOTA_COUNTED_SQL
+
+
+async def lock_quotas(conn: Connection, org: str) -> None:
+    """Serialise quota checks of ``org`` until the transaction ends."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('quota:' || $1))", org)
+
+
+async def booked_hours(conn: Executor, org: str, window: Interval) -> float:
+    """Hours of ``org``'s holding and finished-with-use bookings that start in ``window``."""
+    value = await conn.fetchval(
+        f"""SELECT coalesce(sum(extract(epoch FROM upper(period) - lower(period))), 0)::float8
+            FROM bookings WHERE org_id = $1 AND lower(period) >= $2 AND lower(period) < $3
+              AND status IN {QUOTA_COUNTED_SQL}""",
+        org,
+        window[0],
+        window[1],
+    )
+    return float(value) / 3600.0
+
+
+async def quotas(conn: Executor, org: str) -> dict[str, float]:
+    rows = await conn.fetch("SELECT period, max_hours FROM booking_quotas WHERE org_id = $1", org)
+    return {r["period"]: float(r["max_hours"]) for r in rows}
+
+
+async def set_quota(conn: Connection, org: str, period: str, max_hours: Decimal) -> None:
+    """Set ``org``'s quota for ``period`` (the organisation is created if new)."""
+    async with conn.transaction():
+        await ensure_organisation(conn, org)
+        await conn.execute(
+            """INSERT INTO booking_quotas (org_id, period, max_hours) VALUES ($1, $2, $3)
+               ON CONFLICT (org_id, period) DO UPDATE SET max_hours = EXCLUDED.max_hours""",
+            org,
+            period,
+            max_hours,
+        )
+
+
+async def drop_quota(conn: Executor, org: str, period: str) -> None:
+    """Remove ``org``'s quota for ``period``, if it had one."""
+    await conn.execute("DELETE FROM booking_quotas WHERE org_id = $1 AND period = $2", org, period)
