@@ -35,6 +35,7 @@ from pilotshare.core.clock import SystemClock
 from pilotshare.core.db.migrate import migrate
 from pilotshare.core.db.pool import connect, create_pool
 from pilotshare.core.settings import Settings
+from pilotshare.scheduler import store
 from pilotshare.scheduler.allocation import (
     allocate,
     allocate_batch,
@@ -42,7 +43,7 @@ from pilotshare.scheduler.allocation import (
     plan_score,
     take,
 )
-from pilotshare.scheduler.lifecycle import NEXT_DUE, BookingLifecycle
+from pilotshare.scheduler.lifecycle import BookingLifecycle
 from pilotshare.scheduler.requests import BookingRequest
 from pilotshare.scheduler.service import BookingService, Caller
 from tests.support.demand import weekly_demand
@@ -137,7 +138,7 @@ async def bench_api(url: str, args: argparse.Namespace) -> None:
     for _ in range(50):
         t = time.perf_counter()
         await lifecycle.settle()
-        await pool.fetchval(NEXT_DUE, lifecycle.grace, datetime.now(UTC))
+        await store.next_due(pool, lifecycle.grace, datetime.now(UTC))
         lat.append(time.perf_counter() - t)
     print(
         f"lifecycle wake-up (settle + next deadline): p50 {pct(lat, 50):.1f} ms  "
