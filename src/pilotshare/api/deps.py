@@ -18,7 +18,6 @@ from pilotshare.api.keys import KeyCache, Principal
 from pilotshare.core.clock import Clock
 from pilotshare.core.domain import Role
 from pilotshare.core.errors import Forbidden, NotFound, Unauthorized
-from pilotshare.core.messaging import Publisher
 from pilotshare.core.scope import require_visible
 from pilotshare.core.settings import Settings
 from pilotshare.scheduler.service import BookingService, Caller
@@ -49,11 +48,6 @@ async def _settings(request: Request) -> Settings:
     return settings
 
 
-async def _publisher(request: Request) -> Publisher | None:
-    publisher: Publisher | None = request.app.state.publisher
-    return publisher
-
-
 async def _bookings(request: Request) -> BookingService:
     service: BookingService = request.app.state.booking_service
     return service
@@ -63,7 +57,6 @@ Pool = Annotated[asyncpg.Pool, Depends(_pool)]
 ClockDep = Annotated[Clock, Depends(_clock)]
 RegistryDep = Annotated[CollectorRegistry, Depends(_registry)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
-PublisherDep = Annotated[Publisher | None, Depends(_publisher)]
 BookingsDep = Annotated[BookingService, Depends(_bookings)]
 
 

@@ -10,7 +10,6 @@ from decimal import Decimal
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -23,7 +22,6 @@ from pilotshare.core.errors import BadInput
 from pilotshare.scheduler.policy import OperatingCalendar
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
-Timestamp = AwareDatetime
 #: Money: exact in the database and in arithmetic, a plain JSON number on the wire.
 Money = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
 

@@ -107,20 +107,13 @@ async def enqueue(conn: Executor, *, kind: str, org: str, request: Mapping[str, 
     return Job.from_row(row)
 
 
-async def get(
-    conn: Executor,
-    job_id: UUID,
-    *,
-    kind: str | None = None,
-    org: str | None = None,
-) -> Job | None:
-    """A job by id; ``kind`` and ``org`` (when given) must match, else None."""
+async def get(conn: Executor, job_id: UUID, *, kind: str | None = None) -> Job | None:
+    """A job by id; ``kind`` (when given) must match, else None. Who may see it is the
+    caller's to decide (``core.scope``)."""
     row = await conn.fetchrow(
-        f"""SELECT {_COLUMNS} FROM jobs WHERE id = $1 AND ($2::text IS NULL OR kind = $2)
-            AND ($3::text IS NULL OR org_id = $3)""",
+        f"SELECT {_COLUMNS} FROM jobs WHERE id = $1 AND ($2::text IS NULL OR kind = $2)",
         job_id,
         kind,
-        org,
     )
     return None if row is None else Job.from_row(row)
 
