@@ -35,6 +35,7 @@ from pilotshare.core.clock import SystemClock
 from pilotshare.core.db.migrate import migrate
 from pilotshare.core.db.pool import connect, create_pool
 from pilotshare.core.settings import Settings
+from pilotshare.registry import ensure_organisation
 from pilotshare.scheduler import store
 from pilotshare.scheduler.allocation import (
     allocate,
@@ -62,7 +63,7 @@ def pct(values: list[float], q: float) -> float:
 
 async def seed(conn: asyncpg.Connection, instruments: int, bookings: int, now: datetime) -> None:
     await conn.execute("INSERT INTO sites (id, name) VALUES ('bench', 'bench')")
-    await conn.execute("INSERT INTO organisations (id, name) VALUES ('seed', 'seed')")
+    await ensure_organisation(conn, "seed")
     await conn.copy_records_to_table(
         "instruments",
         columns=["id", "site_id", "name", "kind", "setup_buffer_s", "hourly_rate"],

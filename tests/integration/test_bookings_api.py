@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from pilotshare.core.clock import FakeClock
 from pilotshare.core.db.migrate import uses_timescale
+from pilotshare.registry import ensure_organisation
 from pilotshare.scheduler.requests import RULES
 from tests.support.api import api_client
 from tests.support.api import auth as key
@@ -434,7 +435,7 @@ async def test_the_search_widens_past_busy_days(
 ) -> None:
     await instrument(client, admin, "sem-1")
     await instrument(client, admin, "sem-2")
-    await pool.execute("INSERT INTO organisations (id, name) VALUES ('lab', 'lab')")
+    await ensure_organisation(pool, "lab")
     for name, days in (("sem-1", 3), ("sem-2", 9)):
         await pool.execute(
             "INSERT INTO bookings (instrument_id, org_id, period) VALUES ($1, 'lab', $2)",

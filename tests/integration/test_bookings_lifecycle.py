@@ -23,6 +23,7 @@ from pilotshare.api.keys import create_key
 from pilotshare.core.clock import SystemClock
 from pilotshare.core.domain import InstrumentState
 from pilotshare.core.settings import MqttEndpoint, Settings
+from pilotshare.registry import ensure_organisation
 from pilotshare.scheduler.lifecycle import BookingLifecycle
 from tests.support.ingest import RawClient, batch_bytes, raw_client, running_ingest, topic, wait_for
 from tests.support.instruments import add_instrument
@@ -215,7 +216,7 @@ async def test_lifecycle_survives_losing_its_database_connection(
     pool: asyncpg.Pool, site: str
 ) -> None:
     await add_instrument(pool, "lone", site=site, min_booking_s=1)
-    await pool.execute("INSERT INTO organisations (id, name) VALUES ('acme', 'acme')")
+    await ensure_organisation(pool, "acme")
     lifecycle = BookingLifecycle(pool, None, SystemClock(), grace=GRACE)
     stop = asyncio.Event()
     task = asyncio.create_task(lifecycle.run(stop))

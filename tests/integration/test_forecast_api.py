@@ -19,6 +19,7 @@ import pytest
 
 from pilotshare.core.clock import FakeClock
 from pilotshare.core.jobs import Worker
+from pilotshare.registry import ensure_organisation
 from pilotshare.scheduler.forecast import forecast_handler
 from pilotshare.scheduler.forecast.inputs import build_site, load_inputs
 from pilotshare.twin.store import refresh_behaviour
@@ -50,7 +51,7 @@ async def seed_site(pool: asyncpg.Pool, *, learn: bool = True) -> dict[str, str]
     """
     async with pool.acquire() as conn:
         await conn.execute("INSERT INTO sites (id, name) VALUES ('lab', 'Lab')")
-        await conn.execute("INSERT INTO organisations (id, name) VALUES ('acme', 'Acme')")
+        await ensure_organisation(conn, "acme", "Acme")
         for ident, kind, hours in (
             ("sem-1", "sem", OFFICE),
             ("sem-2", "sem", None),

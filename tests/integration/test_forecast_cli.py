@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
+from pilotshare.registry import ensure_organisation
 from tests.support.instruments import add_instrument
 
 H = timedelta(hours=1)
@@ -31,7 +32,7 @@ async def test_forecast_command_prints_the_result(pool: asyncpg.Pool, db_url: st
     start = datetime.now(UTC) + 3 * H
     async with pool.acquire() as conn:
         await conn.execute("INSERT INTO sites (id, name) VALUES ('lab', 'Lab')")
-        await conn.execute("INSERT INTO organisations (id, name) VALUES ('acme', 'Acme')")
+        await ensure_organisation(conn, "acme", "Acme")
         await add_instrument(conn, "oven-1", site="lab", name="Oven 1")
         booking = str(
             await conn.fetchval(

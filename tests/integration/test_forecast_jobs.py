@@ -13,11 +13,12 @@ from pilotshare.api.job_views import job_public
 from pilotshare.core import jobs
 from pilotshare.core.errors import BadInput
 from pilotshare.core.jobs import Job, Progress, Worker
+from pilotshare.registry import ensure_organisation
 
 
 @pytest.fixture
 async def org(pool: asyncpg.Pool) -> str:
-    await pool.execute("INSERT INTO organisations (id, name) VALUES ('acme', 'Acme')")
+    await ensure_organisation(pool, "acme", "Acme")
     return "acme"
 
 

@@ -15,6 +15,7 @@ from pilotshare.api.app import create_app
 from pilotshare.api.keys import create_key
 from pilotshare.core.clock import FakeClock
 from pilotshare.core.settings import Settings
+from pilotshare.registry import ensure_organisation
 from pilotshare.scheduler.forecast.risk_watch import RiskWatch
 from tests.support.instruments import add_instrument
 
@@ -26,7 +27,7 @@ H = timedelta(hours=1)
 async def site(pool: asyncpg.Pool) -> None:
     async with pool.acquire() as conn:
         await conn.execute("INSERT INTO sites (id, name) VALUES ('lab', 'Lab')")
-        await conn.execute("INSERT INTO organisations (id, name) VALUES ('acme', 'Acme')")
+        await ensure_organisation(conn, "acme", "Acme")
         for ident in ("sem-1", "sem-2"):
             await add_instrument(conn, ident, site="lab", kind="sem", name=ident.upper())
         await conn.execute(

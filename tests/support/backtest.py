@@ -22,6 +22,7 @@ import asyncpg
 
 from pilotshare.core.domain import InstrumentState
 from pilotshare.edge_agent.adapters.simulated import SimulatedInstrument, SimulatedParams
+from pilotshare.registry import ensure_organisation
 from pilotshare.scheduler.allocation import Candidate, Request, allocate
 from pilotshare.scheduler.policy import BookingRules, OperatingCalendar, free_intervals
 from tests.support.instruments import add_instrument
@@ -178,7 +179,7 @@ def served(trace: Trace, b: Booked) -> bool:
 async def store_history(conn: asyncpg.Connection, world: World) -> None:
     """What the backend would hold at NOW: telemetry, bookings and outcomes, live state."""
     await conn.execute("INSERT INTO sites (id, name) VALUES ('plant', 'Plant')")
-    await conn.execute("INSERT INTO organisations (id, name) VALUES ('acme', 'Acme')")
+    await ensure_organisation(conn, "acme", "Acme")
     rows = []
     for ident, inst in world.instruments.items():
         await add_instrument(
