@@ -1,6 +1,11 @@
 """iCalendar (RFC 5545) text for booking feeds: just what calendar clients need.
 
-Lines end in CRLF, are folded at 75 octets, and text values are escaped; times are UTC.
+Lines end in CRLF, are folded at 75 octets (never inside a UTF-8 sequence), and text values
+are escaped; times are UTC. A feed is a plain published calendar, not an iTIP message: it
+carries no ``METHOD``, because ``METHOD:PUBLISH`` obliges every event to name an
+``ORGANIZER`` (RFC 5546 §3.2.1), which a feed of other organisations' busy time must not.
+A cancelled event stays in the feed as ``STATUS:CANCELLED`` with a higher ``SEQUENCE`` and a
+later ``DTSTAMP``, which is how subscribed clients learn to drop it.
 """
 
 from __future__ import annotations
@@ -8,16 +13,23 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
 
 
 @dataclass(frozen=True, slots=True)
 class Event:
+    """One VEVENT. ``stamp`` is when its information last changed (DTSTAMP and
+    LAST-MODIFIED); None: the calendar's ``now``."""
+
     uid: str
     start: datetime
     end: datetime
     summary: str
     description: str = ""
-    status: str = "CONFIRMED"  # or TENTATIVE, CANCELLED
+    status: Literal["CONFIRMED", "TENTATIVE", "CANCELLED"] = "CONFIRMED"
+    sequence: int = 0
+    stamp: datetime | None = None
+    opaque: bool = True  # TRANSP: busy time (OPAQUE) or not (TRANSPARENT)
 
 
 def _escape(text: str) -> str:
@@ -26,6 +38,7 @@ def _escape(text: str) -> str:
         .replace(";", "\\;")
         .replace(",", "\\,")
         .replace("\r\n", "\\n")
+        .replace("\r", "\\n")
         .replace("\n", "\\n")
     )
 
@@ -51,27 +64,34 @@ def _fold(line: str) -> list[str]:
     return out
 
 
+def _event(e: Event, now: datetime) -> list[str]:
+    stamp = _stamp(e.stamp or now)
+    return [
+        "BEGIN:VEVENT",
+        f"UID:{e.uid}",
+        f"DTSTAMP:{stamp}",
+        f"LAST-MODIFIED:{stamp}",
+        f"DTSTART:{_stamp(e.start)}",
+        f"DTEND:{_stamp(e.end)}",
+        f"SUMMARY:{_escape(e.summary)}",
+        *([f"DESCRIPTION:{_escape(e.description)}"] if e.description else []),
+        f"STATUS:{e.status}",
+        f"SEQUENCE:{e.sequence}",
+        f"TRANSP:{'OPAQUE' if e.opaque else 'TRANSPARENT'}",
+        "END:VEVENT",
+    ]
+
+
 def calendar(name: str, events: Iterable[Event], *, now: datetime) -> str:
-    """A VCALENDAR with ``events``; ``now`` is every event's DTSTAMP."""
+    """A VCALENDAR with ``events``; ``now`` is the DTSTAMP of events without their own."""
     lines = [
         "BEGIN:VCALENDAR",
         "VERSION:2.0",
         "PRODID:-//pilotshare//bookings//EN",
         "CALSCALE:GREGORIAN",
-        "METHOD:PUBLISH",
         f"X-WR-CALNAME:{_escape(name)}",
     ]
     for e in events:
-        lines += [
-            "BEGIN:VEVENT",
-            f"UID:{e.uid}",
-            f"DTSTAMP:{_stamp(now)}",
-            f"DTSTART:{_stamp(e.start)}",
-            f"DTEND:{_stamp(e.end)}",
-            f"SUMMARY:{_escape(e.summary)}",
-            *([f"DESCRIPTION:{_escape(e.description)}"] if e.description else []),
-            f"STATUS:{e.status}",
-            "END:VEVENT",
-        ]
+        lines += _event(e, now)
     lines.append("END:VCALENDAR")
     return "".join(piece + "\r\n" for line in lines for piece in _fold(line))

@@ -92,6 +92,9 @@ BILLABLE: Final = frozenset(S) - {S.CANCELLED}
 QUOTA_COUNTED: Final = HELD | {S.COMPLETED, S.NO_SHOW}
 #: What a calendar feed shows: what will happen or happened.
 ON_CALENDAR: Final = HELD | {S.COMPLETED}
+#: What a calendar feed lists: that, and cancelled bookings (marked so), which is how a
+#: subscribed calendar client learns to take an event away.
+IN_FEED: Final = ON_CALENDAR | {S.CANCELLED}
 #: Settled with an outcome of attendance: served, or a no-show.
 ATTENDANCE: Final = frozenset({S.COMPLETED, S.NO_SHOW})
 
@@ -113,5 +116,6 @@ GIVEN_BACK_SQL: Final = sql_set(GIVEN_BACK)
 BILLABLE_SQL: Final = sql_set(BILLABLE)
 QUOTA_COUNTED_SQL: Final = sql_set(QUOTA_COUNTED)
 ON_CALENDAR_SQL: Final = sql_set(ON_CALENDAR)
+IN_FEED_SQL: Final = sql_set(IN_FEED)
 #: The status a check-in leads to, for the lifecycle's set-based activation.
 CHECKED_IN_SQL: Final = sql_literal(TRANSITIONS[S.CONFIRMED, Event.CHECK_IN])

@@ -1,8 +1,9 @@
 """iCalendar feeds of bookings (``scheduler.feeds``), per instrument or per organisation.
 
 A key holder creates a feed and gets a secret URL for calendar clients, which cannot send a
-key. An instrument feed shows other organisations' bookings as busy time only, unless an
-admin created it.
+key. An instrument feed shows other organisations' bookings as busy time only ("booked": no
+organisation, id or purpose), unless an admin created it. Cancelled bookings stay in the
+feed as cancelled, and closures show as busy "Maintenance" or "Blackout" events.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 from pilotshare.api.deps import ClockDep, CurrentKey, Pool
 from pilotshare.api.ical import Event, calendar
 from pilotshare.api.schemas import Slug, problems
-from pilotshare.core.domain import Role
+from pilotshare.core.domain import BookingStatus, Role
 from pilotshare.core.errors import NotFound
 from pilotshare.registry import require_instrument
 from pilotshare.scheduler import feeds
@@ -94,16 +95,36 @@ async def feed(
 ) -> Response:
     """The feed itself (no API key: the token in the URL is the credential)."""
     now = clock.now()
-    found, entries = await feeds.read(pool, token, now)
-    events = [
-        Event(
-            uid=f"{e.id}@pilotshare",
-            start=e.start,
-            end=e.end,
-            summary=f"{e.instrument}: " + (e.org if e.visible else "booked"),
-            description=e.purpose if e.visible else "",
-        )
-        for e in entries
+    contents = await feeds.read(pool, token, now)
+    events = [_booking_event(e) for e in contents.bookings] + [
+        _closure_event(c) for c in contents.closures
     ]
-    name = f"pilotshare {found.scope} {found.subject}"
+    events.sort(key=lambda e: (e.start, e.uid))
+    name = f"pilotshare {contents.feed.scope} {contents.feed.subject}"
     return Response(calendar(name, events, now=now), media_type="text/calendar; charset=utf-8")
+
+
+def _booking_event(e: feeds.Entry) -> Event:
+    cancelled = e.status is BookingStatus.CANCELLED
+    return Event(
+        uid=f"{e.uid}@pilotshare",
+        start=e.start,
+        end=e.end,
+        summary=f"{e.instrument}: " + (e.org if e.visible else "booked"),
+        description=e.purpose,
+        status="CANCELLED" if cancelled else "CONFIRMED",
+        sequence=e.sequence,
+        stamp=e.changed_at,
+        opaque=not cancelled,
+    )
+
+
+def _closure_event(c: feeds.ClosureEntry) -> Event:
+    return Event(
+        uid=f"closure-{c.id}@pilotshare",
+        start=c.start,
+        end=c.end,
+        summary=f"{c.instrument}: {c.kind.capitalize()}",
+        description=c.reason,
+        stamp=c.created_at,
+    )
