@@ -10,7 +10,9 @@ import asyncpg
 import pytest
 
 from pilotshare.api.job_views import job_public
+from pilotshare.api.keys import Principal
 from pilotshare.core import jobs
+from pilotshare.core.domain import Role
 from pilotshare.core.errors import BadInput
 from pilotshare.core.jobs import Job, Progress, Worker
 from pilotshare.registry import ensure_organisation
@@ -20,6 +22,9 @@ from pilotshare.registry import ensure_organisation
 async def org(pool: asyncpg.Pool) -> str:
     await ensure_organisation(pool, "acme", "Acme")
     return "acme"
+
+
+ADMIN = Principal('platform', Role.ADMIN, 'k')  # sees a result as stored
 
 
 async def test_concurrent_claims_never_take_the_same_job(pool: asyncpg.Pool, org: str) -> None:
@@ -96,14 +101,14 @@ async def test_handlers_finish_or_fail_with_a_reason(
     if status == "done":
         assert after.result == {"echo": {"x": 1}}
         assert after.progress == 1.0
-        assert job_public(after).model_dump(mode="json", exclude_unset=True) == {
+        assert job_public(after, ADMIN).model_dump(mode="json", exclude_unset=True) == {
             "id": str(job.id),
             "status": "done",
             "progress": 1.0,
             "result": {"echo": {"x": 1}},
         }
     else:
-        assert job_public(after).model_dump(mode="json", exclude_unset=True)["detail"] == detail
+        assert job_public(after, ADMIN).model_dump(mode="json", exclude_unset=True)["detail"] == detail
 
 
 async def test_a_stopping_worker_puts_its_job_back(pool: asyncpg.Pool, org: str) -> None:

@@ -8,13 +8,16 @@ from uuid import uuid4
 
 import pytest
 
-from pilotshare.api.job_views import job_public
+from pilotshare.api.job_views import job_public, redacted
+from pilotshare.api.keys import Principal
 from pilotshare.api.routes.twin import TwinPublic
-from pilotshare.core.domain import JobStatus
+from pilotshare.core.domain import JobStatus, Role
 from pilotshare.core.jobs import Job
 from pilotshare.twin.store import TwinView, Utilization
 
 NOW = datetime(2025, 3, 3, 12, tzinfo=UTC)
+ADMIN = Principal("platform", Role.ADMIN, "k1")
+ACME = Principal("acme", Role.PLANNER, "k2")
 
 
 def _job(status: JobStatus) -> Job:
@@ -25,11 +28,33 @@ def _job(status: JobStatus) -> Job:
 @pytest.mark.parametrize("status", list(JobStatus))
 def test_a_job_answers_its_detail_only_once_it_failed(status: JobStatus) -> None:
     job = _job(status)
-    shown = job_public(job).model_dump(mode="json", exclude_unset=True)
+    shown = job_public(job, ADMIN).model_dump(mode="json", exclude_unset=True)
     expected = {"id": str(job.id), "status": status.value, "progress": 0.1235, "result": job.result}
     if status is JobStatus.FAILED:
         expected["detail"] = "why"
     assert shown == expected
+
+
+def test_a_shared_result_shows_a_planner_only_its_own_booking_rows() -> None:
+    stored = {
+        "kinds": [{"kind": "sem", "utilization": {"mean": 0.5}}],
+        "bookings": [
+            {"booking": "b1", "org": "acme", "p_served": 0.9},
+            {"booking": "b2", "org": "globex", "p_served": 0.4},
+            {"booking": "b3", "p_served": 0.5},  # says no owner: an admin's only
+        ],
+        "at_risk": [{"booking": "b2", "org": "globex", "alternatives": []}],
+    }
+    shown = redacted(stored, ACME)
+    assert shown == {
+        "kinds": stored["kinds"],
+        "bookings": [{"booking": "b1", "org": "acme", "p_served": 0.9}],
+        "at_risk": [],
+        "other_organisations": {"bookings": 2},
+    }
+    assert len(stored["bookings"]) == 3  # the stored result is left as it was
+    assert redacted(stored, ADMIN) is stored
+    assert redacted({"echo": 1}, ACME) == {"echo": 1, "other_organisations": {"bookings": 0}}
 
 
 def test_the_twin_answers_utilisation_by_its_contract_keys() -> None:

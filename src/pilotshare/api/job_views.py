@@ -1,4 +1,13 @@
-"""What forecast and simulation routes share: the job's public shapes and who may see it."""
+"""What forecast and simulation routes share: the job's public shapes and who may see it.
+
+A job is its organisation's (admins: anyone's); another organisation's job is a 404. Its
+result is stored once, in full: a forecast or a simulation of the live site replays every
+organisation's bookings, because their load is the site's. Who sees which of those bookings
+is decided here, each time a result is served: the per-booking rows (``SHARED_ROWS``) are
+cut to the caller's organisation's own, and the others are only counted
+(``"other_organisations": {"bookings": n}``); the aggregates (utilisation, waits, overloaded
+weeks) are the site's and stay. An admin sees the stored result as it is.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +21,11 @@ from pilotshare.api.keys import Principal
 from pilotshare.core import jobs
 from pilotshare.core.domain import JobStatus, Role
 from pilotshare.core.errors import NotFound
-from pilotshare.core.scope import require_visible
+from pilotshare.core.scope import own_rows, require_visible
+
+#: The lists of a forecast's or a simulation's result with one row per booking, each row
+#: saying its ``"org"``.
+SHARED_ROWS = ("bookings", "at_risk")
 
 
 class JobQueued(BaseModel):
@@ -44,14 +57,32 @@ async def visible_job(
         admin=principal.role is Role.ADMIN,
         missing=NotFound("no_job", f"no such {noun}"),
     )
-    return job_public(visible)
+    return job_public(visible, principal)
 
 
-def job_public(job: jobs.Job) -> JobPublic:
-    """The API's view of a job: ``detail`` only once it failed (a job queued again keeps the
-    detail of its last run, which is not the caller's business)."""
+def redacted(result: dict[str, Any], principal: Principal) -> dict[str, Any]:
+    """``result`` as ``principal`` may see it: only its organisation's own booking rows
+    (with a count of the others'), or everything for an admin."""
+    if principal.role is Role.ADMIN:
+        return result
+    view = dict(result)
+    for name in SHARED_ROWS:
+        rows = result.get(name)
+        if isinstance(rows, list):
+            view[name] = own_rows(rows, org=principal.org, admin=False)
+    shown, stored = view.get("bookings"), result.get("bookings")
+    hidden = len(stored) - len(shown) if isinstance(stored, list) and isinstance(shown, list) else 0
+    view["other_organisations"] = {"bookings": hidden}
+    return view
+
+
+def job_public(job: jobs.Job, principal: Principal) -> JobPublic:
+    """The API's view of a job for ``principal``: its result redacted (``redacted``);
+    ``detail`` only once it failed (a job queued again keeps the detail of its last run,
+    which is not the caller's business)."""
+    result = redacted(job.result, principal) if job.result is not None else None
     public = JobPublic(
-        id=job.id, status=job.status.value, progress=round(job.progress, 4), result=job.result
+        id=job.id, status=job.status.value, progress=round(job.progress, 4), result=result
     )
     return (
         public.model_copy(update={"detail": job.detail})

@@ -4,11 +4,13 @@ their own organisation's, and anything else is answered as if it did not exist (
 
 from __future__ import annotations
 
-from typing import TypeVar
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
 
 from pilotshare.core.errors import NotFound
 
 T = TypeVar("T")
+Row = TypeVar("Row", bound=Mapping[str, Any])
 
 
 def require_visible(
@@ -19,3 +21,10 @@ def require_visible(
     if thing is None or (owner != org and not admin):
         raise missing
     return thing
+
+
+def own_rows(rows: Iterable[Row], *, org: str, admin: bool) -> list[Row]:
+    """The rows (of a shared result: one per booking, each saying its ``"org"``) the caller
+    of ``org`` may see: an admin all, anyone else only its organisation's. A row that does
+    not say whose it is is nobody's to see but an admin's."""
+    return [r for r in rows if admin or r.get("org") == org]

@@ -55,6 +55,7 @@ def _restrict(inputs: ForecastInputs, ids: set[str]) -> ForecastInputs:
         history=tuple(h for h in inputs.history if h.kind in kinds),
         history_days=inputs.history_days,
         notes=inputs.notes,
+        owners=inputs.owners,
     )
 
 
@@ -97,8 +98,14 @@ async def live_site(conn: Connection, site: str, scenario: Scenario, now: dateti
         )
         for d in spec.demand
     )
-    bookings = tuple(
-        Booking(b.id, b.instrument, b.start / HOUR, (b.end - b.start) / HOUR)
+    bookings = tuple(  # the customer of a live booking is its organisation
+        Booking(
+            b.id,
+            b.instrument,
+            b.start / HOUR,
+            (b.end - b.start) / HOUR,
+            inputs.owners.get(b.id, "platform"),
+        )
         for b in spec.bookings
         if b.end > 0
     )

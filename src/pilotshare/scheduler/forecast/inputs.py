@@ -21,7 +21,7 @@ the bookings made in the last ``history_days``. ``build_site`` turns it into the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final
@@ -95,6 +95,9 @@ class ForecastInputs:
     history: tuple[HistoryBooking, ...]
     history_days: float = HISTORY_DAYS
     notes: list[str] = field(default_factory=list)
+    #: Whose each held booking is (id -> organisation): results say it, so that each
+    #: organisation is shown only its own (``api.job_views``).
+    owners: Mapping[str, str] = field(default_factory=dict)
 
 
 # -- reading the database ------------------------------------------------------------------
@@ -135,7 +138,8 @@ async def load_inputs(
     return ForecastInputs(
         now=now,
         instruments=tuple(instruments),
-        bookings=held,
+        bookings=tuple(h[:4] for h in held),
+        owners={h[0]: h[4] for h in held},
         history=tuple(
             HistoryBooking(
                 r["kind"],

@@ -214,6 +214,11 @@ async def compute(
         )
         elapsed = time.perf_counter() - started
         summary = summarise(site, reps)
+        # Stored in full, with each booking's organisation: who sees which rows is decided
+        # when the result is served (``api.job_views``), per caller.
+        summary["bookings"] = [
+            {**r, "org": inputs.owners.get(r["booking"])} for r in summary["bookings"]
+        ]
         return {
             **summary,
             "params": params.as_dict(),

@@ -62,16 +62,16 @@ async def maintenance(conn: Executor, window: Interval) -> dict[str, list[Interv
 
 async def held_bookings(
     conn: Executor, window: Interval
-) -> tuple[tuple[str, str, datetime, datetime], ...]:
-    """``(id, instrument, start, end)`` of the holding bookings overlapping ``window``."""
+) -> tuple[tuple[str, str, datetime, datetime, str], ...]:
+    """``(id, instrument, start, end, org)`` of the holding bookings overlapping ``window``."""
     rows = await conn.fetch(
-        f"""SELECT id::text, instrument_id, lower(period) AS a, upper(period) AS b
+        f"""SELECT id::text, instrument_id, lower(period) AS a, upper(period) AS b, org_id
             FROM bookings WHERE status IN {HELD_SQL}
               AND period && tstzrange($1, $2) ORDER BY lower(period), id""",
         window[0],
         window[1],
     )
-    return tuple((r["id"], r["instrument_id"], r["a"], r["b"]) for r in rows)
+    return tuple((r["id"], r["instrument_id"], r["a"], r["b"], r["org_id"]) for r in rows)
 
 
 async def history_rows(conn: Executor, made: Interval) -> list[asyncpg.Record]:
