@@ -24,7 +24,7 @@ async def org(pool: asyncpg.Pool) -> str:
     return "acme"
 
 
-ADMIN = Principal('platform', Role.ADMIN, 'k')  # sees a result as stored
+ADMIN = Principal("platform", Role.ADMIN, "k")  # sees a result as stored
 
 
 async def test_concurrent_claims_never_take_the_same_job(pool: asyncpg.Pool, org: str) -> None:
@@ -108,7 +108,9 @@ async def test_handlers_finish_or_fail_with_a_reason(
             "result": {"echo": {"x": 1}},
         }
     else:
-        assert job_public(after, ADMIN).model_dump(mode="json", exclude_unset=True)["detail"] == detail
+        assert (
+            job_public(after, ADMIN).model_dump(mode="json", exclude_unset=True)["detail"] == detail
+        )
 
 
 async def test_a_stopping_worker_puts_its_job_back(pool: asyncpg.Pool, org: str) -> None:

@@ -24,7 +24,7 @@ def libical_report(text: str) -> dict[str, Any]:
     """libical's verdict on ``text``: ``{"restrictions_ok", "errors", "events"}``."""
     if not SYSTEM_PYTHON.exists():
         pytest.skip(f"libical check needs {SYSTEM_PYTHON} with gi and ICalGLib 3.0")
-    done = subprocess.run(  # noqa: S603 - a fixed interpreter and our own script
+    done = subprocess.run(
         [str(SYSTEM_PYTHON), str(CHECKER)],
         input=text.encode(),
         capture_output=True,

@@ -22,7 +22,7 @@ except (ImportError, ValueError) as exc:  # no gi, or no ICalGLib typelib
     sys.exit(3)
 
 
-def _errors(component, out):  # noqa: ANN001, ANN202 - runs on the system Python, untyped
+def _errors(component, out):
     name = ICalGLib.Component.kind_to_string(component.isa())
     prop = component.get_first_property(ICalGLib.PropertyKind.XLICERROR_PROPERTY)
     while prop is not None:
@@ -35,7 +35,7 @@ def _errors(component, out):  # noqa: ANN001, ANN202 - runs on the system Python
     return out
 
 
-def main():  # noqa: ANN201
+def main():
     text = sys.stdin.buffer.read().decode("utf-8")
     calendar = ICalGLib.Component.new_from_string(text)
     if calendar is None:

@@ -13,12 +13,17 @@ T = TypeVar("T")
 Row = TypeVar("Row", bound=Mapping[str, Any])
 
 
+def may_see(owner: str | None, *, org: str, admin: bool) -> bool:
+    """Whether the caller of ``org`` may see a thing owned by ``owner`` (None: nobody's)."""
+    return admin or (owner is not None and owner == org)
+
+
 def require_visible(
     thing: T | None, owner: str | None, *, org: str, admin: bool, missing: NotFound
 ) -> T:
     """``thing`` (owned by ``owner``) if the caller of ``org`` may see it; else raise
     ``missing``, the concept's own reason and detail. None (nothing found) is never visible."""
-    if thing is None or (owner != org and not admin):
+    if thing is None or not may_see(owner, org=org, admin=admin):
         raise missing
     return thing
 
@@ -27,4 +32,4 @@ def own_rows(rows: Iterable[Row], *, org: str, admin: bool) -> list[Row]:
     """The rows (of a shared result: one per booking, each saying its ``"org"``) the caller
     of ``org`` may see: an admin all, anyone else only its organisation's. A row that does
     not say whose it is is nobody's to see but an admin's."""
-    return [r for r in rows if admin or r.get("org") == org]
+    return [r for r in rows if may_see(r.get("org"), org=org, admin=admin)]

@@ -25,6 +25,7 @@ import asyncpg
 from pilotshare.core.db import Executor
 from pilotshare.core.domain import BookingStatus
 from pilotshare.core.errors import BadInput, NotFound
+from pilotshare.core.scope import may_see
 from pilotshare.scheduler.states import IN_FEED_SQL
 
 #: The window a feed shows around now.
@@ -167,7 +168,7 @@ async def read(conn: asyncpg.Pool, token: str, now: datetime) -> Contents:
     closures = await conn.fetch(_CLOSURES, feed.subject, *window, by_instrument)
     entries = []
     for b in bookings:
-        visible = feed.full_detail or b["org_id"] == feed.org
+        visible = may_see(b["org_id"], org=feed.org, admin=feed.full_detail)
         entries.append(
             Entry(
                 uid=b["id"] if visible else hidden_uid(row["id"], b["id"]),

@@ -1,10 +1,15 @@
-"""``GET /api/v1/events``: twin changes as Server-Sent Events, for dashboards.
+"""``GET /api/v1/events``: twin changes and bookings as Server-Sent Events, for dashboards.
 
 The ingest sends ``NOTIFY twin_changes`` in every transaction that changes an instrument's
-online flag or state. The API holds one ``LISTEN`` connection (taken from the pool while at
-least one stream is open) and fans each notification out to every stream. A stream starts
-with one ``snapshot`` event per instrument, then sends ``twin`` events as they happen and a
-comment every ``KEEPALIVE_S`` so proxies keep it open. If the listening connection is lost
+online flag or state; the bookings table's trigger sends ``NOTIFY booking_changes`` when a
+booking that starts within 15 minutes is made or changes, or one whose interlock is open
+stops holding its instrument (the lifecycle's wake-ups). The API holds one ``LISTEN``
+connection (taken from the pool while at least one stream is open) and fans each
+notification out to every stream. A stream starts with one ``snapshot`` event per
+instrument, then sends ``twin`` and ``booking`` events as they happen and a comment every
+``KEEPALIVE_S`` so proxies keep it open. Instruments are everyone's to watch; a ``booking``
+event reaches only streams of its own organisation's keys (and admins'), and never says the
+booking's purpose. If the listening connection is lost
 (database restart) it listens again, and then the streams end; ``EventSource`` reconnects by
 itself after ``retry`` and starts from a fresh snapshot.
 """
@@ -16,7 +21,9 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
+from uuid import UUID
 
 import asyncpg
 from fastapi import APIRouter, Query, Request
@@ -25,8 +32,11 @@ from starlette.types import Receive, Scope, Send
 
 from pilotshare.api.deps import CurrentKey, Pool
 from pilotshare.api.schemas import Slug, problems
-from pilotshare.core.contract import TWIN_CHANGES
+from pilotshare.core.contract import BOOKING_CHANGES, TWIN_CHANGES
 from pilotshare.core.db import Listener
+from pilotshare.core.domain import Role
+from pilotshare.core.scope import may_see
+from pilotshare.scheduler import store as booking_store
 from pilotshare.twin.store import lives
 
 log = logging.getLogger(__name__)
@@ -38,8 +48,51 @@ QUEUE = 1000  # events per stream; a stream this far behind loses its oldest one
 CONNECT_S = 5.0  # how long a new stream waits for the listener before it gives up (503)
 
 
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """One event for the streams: its SSE name, JSON data, where it happened and, for a
+    booking, whose it is (None: anyone may see it)."""
+
+    event: str
+    data: str
+    site: str | None
+    instrument: str | None
+    org: str | None = None
+
+
+def _twin_notice(payload: str) -> Notice | None:
+    try:
+        event = json.loads(payload)
+    except ValueError:
+        return None
+    return Notice("twin", payload, event.get("site"), event.get("instrument"))
+
+
+async def _booking_notice(pool: asyncpg.Pool, payload: str) -> Notice | None:
+    """The booking event of a ``booking_changes`` notification, read back so that it says
+    whose the booking is (its organisation, which the stream filters on) and where."""
+    try:
+        booking_id = UUID(json.loads(payload)["id"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    booking = await booking_store.get_booking(pool, booking_id)
+    if booking is None:
+        return None
+    data = {
+        "booking": str(booking.id),
+        "instrument": booking.instrument,
+        "site": booking.site,
+        "org": booking.org,
+        "status": booking.status.value,
+        "start": booking.start.isoformat(),
+        "end": booking.end.isoformat(),
+    }
+    return Notice("booking", json.dumps(data), booking.site, booking.instrument, booking.org)
+
+
 class TwinEvents:
-    """One ``Listener`` on ``twin_changes``, fanned out to every open stream.
+    """One ``Listener`` on ``twin_changes`` and ``booking_changes``, fanned out to every open
+    stream (each stream then keeps what its caller may see).
 
     It listens only while at least one stream is open. After the listener reconnects, the
     open streams end (they may have missed changes); their clients reconnect and start again
@@ -47,22 +100,23 @@ class TwinEvents:
     """
 
     def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
         self._listener = Listener(
             pool,
-            (TWIN_CHANGES,),
+            (TWIN_CHANGES, BOOKING_CHANGES),
             self._on_notify,
             on_connect=self._on_connect,
             name="twin event streams",
         )
-        self._queues: set[asyncio.Queue[str | None]] = set()
+        self._queues: set[asyncio.Queue[Notice | None]] = set()
         self._lock = asyncio.Lock()
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
-    async def subscribe(self) -> asyncio.Queue[str | None]:
+    async def subscribe(self) -> asyncio.Queue[Notice | None]:
         """A queue of notifications, once the listener is in place (``TimeoutError`` if it
         cannot be within ``CONNECT_S``: the database is unavailable)."""
-        queue: asyncio.Queue[str | None] = asyncio.Queue(QUEUE)
+        queue: asyncio.Queue[Notice | None] = asyncio.Queue(QUEUE)
         async with self._lock:
             if self._task is None:
                 self._stop = asyncio.Event()
@@ -76,7 +130,7 @@ class TwinEvents:
             self._queues.add(queue)
         return queue
 
-    async def unsubscribe(self, queue: asyncio.Queue[str | None]) -> None:
+    async def unsubscribe(self, queue: asyncio.Queue[Notice | None]) -> None:
         async with self._lock:
             self._queues.discard(queue)
             if not self._queues:
@@ -88,20 +142,27 @@ class TwinEvents:
             self._stop.set()
             await task
 
-    async def _on_notify(self, _channel: str, payload: str) -> None:
-        self._fan_out(payload)
+    async def _on_notify(self, channel: str, payload: str) -> None:
+        if not self._queues:
+            return
+        if channel == BOOKING_CHANGES:
+            notice = await _booking_notice(self._pool, payload)
+        else:
+            notice = _twin_notice(payload)
+        if notice is not None:
+            self._fan_out(notice)
 
     async def _on_connect(self) -> None:
         if self._queues:
             log.info("event streams: listening again; open streams end, clients reconnect")
             self._fan_out(None)
 
-    def _fan_out(self, payload: str | None) -> None:
+    def _fan_out(self, notice: Notice | None) -> None:
         for queue in self._queues:
             if queue.full():
                 with contextlib.suppress(asyncio.QueueEmpty):
                     queue.get_nowait()
-            queue.put_nowait(payload)
+            queue.put_nowait(notice)
 
 
 class _EventStream(StreamingResponse):
@@ -157,11 +218,13 @@ async def _snapshot(pool: asyncpg.Pool, site: str | None, instrument: str | None
 async def twin_events(
     request: Request,
     pool: Pool,
-    _: CurrentKey,
+    principal: CurrentKey,
     site: Annotated[Slug | None, Query(description="only this site")] = None,
     instrument: Annotated[Slug | None, Query(description="only this instrument")] = None,
 ) -> StreamingResponse:
-    """Server-Sent Events: ``snapshot`` per instrument, then ``twin`` on every change."""
+    """Server-Sent Events: ``snapshot`` per instrument, then ``twin`` on every change and
+    ``booking`` when one of your organisation's bookings changes (admins: anyone's)."""
+    admin = principal.role is Role.ADMIN
     events = _events(request)
     queue = await events.subscribe()
 
@@ -172,7 +235,7 @@ async def twin_events(
         quiet = 0.0
         while True:
             try:
-                payload = await asyncio.wait_for(queue.get(), POLL_S)
+                notice = await asyncio.wait_for(queue.get(), POLL_S)
             except TimeoutError:
                 if await request.is_disconnected():
                     return
@@ -181,13 +244,14 @@ async def twin_events(
                     quiet = 0.0
                     yield ": keepalive\n\n"
                 continue
-            if payload is None:
+            if notice is None:
                 return
-            event = json.loads(payload)
-            if site is not None and event.get("site") != site:
+            if site is not None and notice.site != site:
                 continue
-            if instrument is not None and event.get("instrument") != instrument:
+            if instrument is not None and notice.instrument != instrument:
                 continue
-            yield _sse("twin", payload)
+            if notice.org is not None and not may_see(notice.org, org=principal.org, admin=admin):
+                continue  # another organisation's booking
+            yield _sse(notice.event, notice.data)
 
     return _EventStream(stream(), lambda: events.unsubscribe(queue))
