@@ -98,8 +98,11 @@ async function stream(key, signal) {
     while ((cut = buffer.indexOf("\n\n")) >= 0) {
       const block = buffer.slice(0, cut);
       buffer = buffer.slice(cut + 2);
-      const data = block.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trim());
-      if (data.length) apply(JSON.parse(data.join("\n")));
+      const lines = block.split("\n");
+      const kind = (lines.find((l) => l.startsWith("event:")) || "event: message").slice(6).trim();
+      const data = lines.filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trim());
+      // the cards show instruments: snapshot and twin events (booking events are for others)
+      if (data.length && (kind === "snapshot" || kind === "twin")) apply(JSON.parse(data.join("\n")));
     }
   }
 }
