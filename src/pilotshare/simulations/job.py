@@ -140,12 +140,12 @@ def simulation_handler(
             await asyncio.to_thread(runner.close)
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
-        return with_owners(report.build(outcome), scenario, base, job.org)
+        return _with_owners(report.build(outcome), scenario, base, job.org)
 
     return handle
 
 
-def with_owners(built: dict[str, Any], scenario: Scenario, base: Site, org: str) -> dict[str, Any]:
+def _with_owners(built: dict[str, Any], scenario: Scenario, base: Site, org: str) -> dict[str, Any]:
     """The report with each booking row saying whose it is, so that the API shows each
     organisation only its own: a live baseline's bookings are their organisations' (the
     live site's customers), a described site's are the scenario author's, ``org``."""
