@@ -22,6 +22,7 @@ from pilotshare.core.clock import FakeClock, SystemClock
 from pilotshare.core.domain import InstrumentState
 from pilotshare.core.settings import MqttEndpoint, Settings
 from pilotshare.scheduler.lifecycle import BookingLifecycle
+from pilotshare.twin.ingest import Ingest
 from tests.support.api import api_client
 from tests.support.api import auth as key
 from tests.support.ingest import RawClient, batch_bytes, raw_client, running_ingest, topic, wait_for
@@ -44,6 +45,18 @@ class Site:
         self.pool, self.client, self.agent = pool, client, agent
         self.keys: dict[tuple[str, str], dict[str, str]] = {}
         self.state: Callable[[datetime], InstrumentState] = lambda _t: IDLE
+        self.stop = asyncio.Event()
+        self.tasks: list[asyncio.Task[None]] = []
+        self.ingest: Ingest | None = None
+
+    async def start_lifecycle(self, grace: timedelta) -> None:
+        assert self.ingest is not None
+        lifecycle = BookingLifecycle(
+            self.pool, self.ingest.publisher, SystemClock(), grace=grace, early=EARLY
+        )
+        self.ingest.add_listener(lifecycle.on_twin_change)
+        self.tasks.append(asyncio.create_task(lifecycle.run(self.stop)))
+        await asyncio.wait_for(lifecycle.ready.wait(), 10)
 
     async def key(self, org: str, role: str = "operator") -> dict[str, str]:
         if (org, role) not in self.keys:
@@ -89,33 +102,35 @@ class Site:
 
 
 @pytest.fixture
-async def live(pool: asyncpg.Pool, mqtt_endpoint: MqttEndpoint, site: str) -> AsyncIterator[Site]:
+async def unattended(
+    pool: asyncpg.Pool, mqtt_endpoint: MqttEndpoint, site: str
+) -> AsyncIterator[Site]:
+    """The site with its agent playing and the ingest storing, but no lifecycle yet."""
     await add_instrument(pool, "oven", site=site, min_booking_s=1)
     settings = Settings(
         booking_early_s=EARLY.total_seconds(), booking_grace_s=GRACE.total_seconds()
     )
     app = create_app(settings, pool=pool, clock=SystemClock(), registry=CollectorRegistry())
-    stop = asyncio.Event()
     async with (
         running_ingest(pool, mqtt_endpoint, site) as ingest,
         raw_client(mqtt_endpoint) as agent,
         httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
     ):
-        lifecycle = BookingLifecycle(
-            pool, ingest.publisher, SystemClock(), grace=GRACE, early=EARLY
-        )
-        ingest.add_listener(lifecycle.on_twin_change)
         rig = Site(pool, client, agent)
-        tasks = [
-            asyncio.create_task(lifecycle.run(stop)),
-            asyncio.create_task(rig.play(site, stop)),
-        ]
-        await asyncio.wait_for(lifecycle.ready.wait(), 10)
+        rig.ingest = ingest
+        rig.tasks.append(asyncio.create_task(rig.play(site, rig.stop)))
         try:
             yield rig
         finally:
-            stop.set()
-            await asyncio.gather(*tasks)
+            rig.stop.set()
+            await asyncio.gather(*rig.tasks)
+
+
+@pytest.fixture
+async def live(unattended: Site) -> Site:
+    """The site with its booking lifecycle running."""
+    await unattended.start_lifecycle(GRACE)
+    return unattended
 
 
 def soon(seconds: float) -> datetime:
@@ -179,6 +194,28 @@ async def test_a_run_from_before_the_window_that_carries_over_delays_then_its_ow
     assert datetime.now(UTC) < carried[1] + S
     activated = await live.becomes(booking, "active", timeout=10)
     assert activated >= own
+
+
+async def test_a_delay_missed_while_the_lifecycle_was_down_is_found_in_stored_telemetry(
+    unattended: Site,
+) -> None:
+    """Its running seconds were someone else's: not active; delayed while its grace (counted
+    from the carried run's end) lasts, then a no-show."""
+    grace = 3 * S
+    unattended.state = lambda _t: RUNNING
+    t0 = soon(4)
+    freed = t0 + 2 * S
+    unattended.state = lambda t: RUNNING if t < freed else IDLE
+    booking = await unattended.book("acme", t0, t0 + 30 * S)
+    await sleep_until(t0 + grace + 0.5 * S)  # past its grace from the start, not from freed
+    await unattended.start_lifecycle(grace)
+    await unattended.becomes(booking, "delayed", timeout=1.2)
+    no_show = await unattended.becomes(booking, "no_show", timeout=10)
+    assert no_show >= freed + grace
+    events = await unattended.pool.fetch(
+        "SELECT status FROM booking_events WHERE booking_id = $1::uuid ORDER BY id", booking
+    )
+    assert [e["status"] for e in events] == ["confirmed", "delayed", "no_show"]
 
 
 async def test_a_delayed_booking_is_checked_in_by_hand(live: Site) -> None:

@@ -12,6 +12,7 @@ from pilotshare.scheduler.checkin import (
     Arrival,
     CheckInWindow,
     arrival,
+    carried_until,
     check_in_window,
     on_run,
     own_run,
@@ -132,3 +133,27 @@ def test_a_run_of_its_own_that_ended_before_the_start_does_not_count() -> None:
     runs = [(START - 8 * MIN, START - 2 * MIN)]
     assert own_run(runs, START, window()) is None
     assert own_run([*runs, (START + 3 * MIN, START + 9 * MIN)], START, window()) == START + 3 * MIN
+
+
+def test_carried_until_is_the_end_of_the_run_from_before_the_window_going_at_the_start() -> None:
+    w = window()
+    carried = (START - 30 * MIN, START + 12 * MIN)
+    assert carried_until([carried, (START + 20 * MIN, END)], START, w) == START + 12 * MIN
+    assert carried_until([(START - 30 * MIN, START - 1 * MIN)], START, w) is None  # ended before
+    assert carried_until([(START - 5 * MIN, START + 12 * MIN)], START, w) is None  # its own
+    overrun = (START - 5 * MIN, START + 12 * MIN)
+    assert carried_until([overrun], START, w, taken_until=START) == START + 12 * MIN
+
+
+@given(st.lists(st.tuples(offsets, st.integers(1, 3600)), max_size=6))
+def test_a_run_is_never_both_carried_over_the_start_and_the_bookings_own(
+    raw: list[tuple[timedelta, int]],
+) -> None:
+    runs = [(START + a, START + a + timedelta(seconds=n)) for a, n in raw]
+    w = window()
+    until = carried_until(runs, START, w)
+    own = own_run(runs, START, w)
+    if until is not None:
+        assert any(a < w.opens and b == until for a, b in runs)
+    if own is not None:
+        assert own >= w.opens

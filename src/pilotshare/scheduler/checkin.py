@@ -11,7 +11,8 @@ instrument. A check-in by hand (an instrument without an agent) is accepted insi
 window.
 
 The lifecycle asks ``on_run`` what the instrument's current run means for a booking in
-progress, and ``own_run`` whether stored telemetry holds a run of its own; the API asks
+progress, and ``own_run`` and ``carried_until`` what stored telemetry says when it settles a
+deadline it missed; the API asks
 ``check_in_window`` whether a check-in by hand is on time.
 """
 
@@ -111,4 +112,21 @@ def own_run(
     for run_start, run_end in sorted(runs):
         if run_end > start and arrival(run_start, window, taken_until=taken_until) is Arrival.OWN:
             return run_start
+    return None
+
+
+def carried_until(
+    runs: Iterable[tuple[datetime, datetime]],
+    start: datetime,
+    window: CheckInWindow,
+    *,
+    taken_until: datetime | None = None,
+) -> datetime | None:
+    """The end of a carried-over run among ``runs`` that was going at the booking's
+    ``start`` (the booking was delayed, and freed then); None when there was none."""
+    for run_start, run_end in sorted(runs):
+        if run_start <= start < run_end and (
+            arrival(run_start, window, taken_until=taken_until) is Arrival.CARRIED
+        ):
+            return run_end
     return None

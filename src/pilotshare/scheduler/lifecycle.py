@@ -39,7 +39,13 @@ from pilotshare.core.db import TRANSIENT, Listener, Retry
 from pilotshare.core.domain import OFFLINE_AFTER, BookingStatus
 from pilotshare.core.messaging import Publisher
 from pilotshare.scheduler import store
-from pilotshare.scheduler.checkin import CheckInWindow, check_in_window, on_run, own_run
+from pilotshare.scheduler.checkin import (
+    CheckInWindow,
+    carried_until,
+    check_in_window,
+    on_run,
+    own_run,
+)
 from pilotshare.scheduler.metrics import booking_metrics
 from pilotshare.scheduler.states import HELD, UNSTARTED, Event
 from pilotshare.twin.state import Live
@@ -185,14 +191,30 @@ class BookingLifecycle:
         elif booking.status is BookingStatus.DELAYED and booking.run_start is None:
             await store.mark_freed(self._pool, booking.id, now)  # once: its grace starts
 
-    async def _ran(self, booking: store.Booking, until: datetime) -> bool:
-        """Whether stored telemetry holds a run of the booking's own before ``until``."""
+    async def _history(
+        self, booking: store.Booking, until: datetime
+    ) -> tuple[CheckInWindow, datetime | None, datetime | None]:
+        """From stored telemetry before ``until``: the booking's window, the start of its own
+        run (None: none), and for a confirmed booking whose delay went unseen (the lifecycle
+        was down), the end of the run carried over its start: its grace counts from there."""
         window = self._window(booking)
         runs = await store.runs(
             self._pool, booking.instrument, window.opens - _CARRY_IN, until, self._max_gap
         )
         taken = await store.taken_until(self._pool, booking.id, self.early)
-        return own_run(runs, booking.start, window, taken_until=taken) is not None
+        freed = None
+        if booking.status is BookingStatus.CONFIRMED:
+            freed = carried_until(runs, booking.start, window, taken_until=taken)
+            if freed is not None:
+                window = check_in_window(
+                    booking.start,
+                    booking.end,
+                    early=self.early,
+                    grace=self.grace,
+                    delayed=True,
+                    freed=freed,
+                )
+        return window, own_run(runs, booking.start, window, taken_until=taken), freed
 
     async def _unstarted(self, booking_id: UUID, now: datetime) -> None:
         booking = await store.get_booking(self._pool, booking_id)
@@ -201,11 +223,19 @@ class BookingLifecycle:
         used, running = await store.measure(
             self._pool, booking.instrument, booking.start, now, self._max_gap
         )
-        if await self._ran(booking, now):  # it ran and we missed the event: active after all
+        window, own, freed = await self._history(booking, now)
+        if own is not None:  # it ran and we missed the event: active after all
             if checked_in := await store.transition(
                 self._pool, booking.id, booking.status, Event.CHECK_IN, at=now
             ):
                 self._count(checked_in.status)
+            return
+        if freed is not None and now < window.closes:  # delayed, unseen: its grace runs on
+            if delayed := await store.transition(
+                self._pool, booking.id, booking.status, Event.DELAY, at=now
+            ):
+                self._count(delayed.status)
+                await store.mark_freed(self._pool, booking.id, freed)
             return
         done = await store.transition(
             self._pool, booking.id, booking.status, Event.MISS, at=now, usage=(used, running)
@@ -226,7 +256,8 @@ class BookingLifecycle:
             self._pool, booking.instrument, booking.start, booking.end, self._max_gap
         )
         # Running seconds alone prove nothing: a carried-over run is someone else's.
-        ran = booking.status not in UNSTARTED or await self._ran(booking, booking.end)
+        _, own, _ = await self._history(booking, booking.end)
+        ran = booking.status not in UNSTARTED or own is not None
         state, _since = await store.live_state(self._pool, booking.instrument)
         overrun = ran and state == "running"
         done = await store.transition(
