@@ -12,9 +12,9 @@ restart never applies a transition twice:
 - a confirmed booking whose instrument runs a run that started inside its check-in window
   (``scheduler.checkin``) becomes ``active``; one whose instrument still runs a run carried
   over from before that window (someone else's overrun, unbooked use) becomes ``delayed``;
-- a confirmed booking still not started ``grace`` after its start becomes ``no_show``: it no
-  longer holds the instrument, so the rest of its slot is free at once, and the interlock
-  closes;
+- a booking still not checked in ``grace`` after its start (a delayed one: after the
+  carried-over run ended) becomes ``no_show``: it no longer holds the instrument, so the rest
+  of its slot is free at once, and the interlock closes;
 - at its end an active booking becomes ``completed`` with the used and running seconds
   measured from telemetry; one whose instrument is still running is flagged ``overrun``, and
   that run makes the next booking ``delayed``.
