@@ -170,6 +170,7 @@ async def run_ingest(
                 SystemClock(),
                 registry=registry,
                 grace=timedelta(seconds=settings.booking_grace_s),
+                early=timedelta(seconds=settings.booking_early_s),
                 max_gap=timedelta(seconds=settings.offline_after_s),
             )
             ingest.add_listener(lifecycle.on_twin_change)

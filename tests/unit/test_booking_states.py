@@ -39,25 +39,38 @@ def _migrations() -> str:
     return "\n".join(p.read_text() for p in sorted(MIGRATIONS.glob("*.sql")))
 
 
+def _latest(sql: str, pattern: str) -> dict[str, frozenset[str]]:
+    """Per name (``pattern``'s first group), the ``status IN (…)`` set of its last definition
+    in migration order: a later migration redefines a constraint or index by its name."""
+    found = {}
+    for m in re.finditer(pattern, sql):
+        statuses = re.match(r"[^;]*?status IN\s*\(([^)]*)\)", sql[m.start() :], flags=re.DOTALL)
+        assert statuses is not None, m.group(0)
+        found[m.group(1)] = frozenset(re.findall(r"'([a-z_]+)'", statuses.group(1)))
+    return found
+
+
 def test_the_migrations_check_allows_exactly_the_enums_statuses() -> None:
-    assert _sets(_migrations(), r"status\s+text NOT NULL DEFAULT 'confirmed' CHECK \(") == [
-        STATUS_VALUES
-    ]
-    assert re.search(rf"status\s+text NOT NULL DEFAULT '{INITIAL.value}'", _migrations())
+    sql = _migrations()
+    checks = _latest(sql, r"(status)\s+text NOT NULL DEFAULT 'confirmed' CHECK \(")
+    checks |= _latest(sql, r"ADD CONSTRAINT bookings_(status)_check CHECK \(")
+    assert checks == {"status": STATUS_VALUES}
+    assert re.search(rf"status\s+text NOT NULL DEFAULT '{INITIAL.value}'", sql)
 
 
 def test_the_exclusion_constraints_and_holding_indexes_use_the_held_set() -> None:
     sql = _migrations()
     held = frozenset(s.value for s in HELD)
-    excludes = _sets(sql, r"EXCLUDE USING gist")
-    indexes = _sets(sql, r"CREATE INDEX bookings_holding_\w+")
-    assert len(excludes) == 2  # on period (0001) and on the held range (0020)
-    assert len(indexes) == 2
-    assert set(excludes + indexes) == {held}
+    excludes = _latest(sql, r"CONSTRAINT (\w+) EXCLUDE USING gist")
+    indexes = _latest(sql, r"CREATE INDEX (bookings_holding_\w+)")
+    # on period (0001) and on the held range (0020); the timers' indexes by start and end
+    assert sorted(excludes) == ["bookings_hold_no_overlap", "bookings_no_overlap"]
+    assert sorted(indexes) == ["bookings_holding_end", "bookings_holding_start"]
+    assert set(excludes.values()) | set(indexes.values()) == {held}
 
 
 def test_sql_fragments_are_generated_from_the_sets() -> None:
-    assert HELD_SQL == "('confirmed', 'active')"
+    assert HELD_SQL == "('confirmed', 'active', 'delayed')"
     assert sql_set([BookingStatus.RELEASED, BookingStatus.CANCELLED]) == "('cancelled', 'released')"
 
 
@@ -65,7 +78,17 @@ def test_the_named_sets_partition_as_documented() -> None:
     assert HELD.isdisjoint(FINAL)
     assert frozenset(BookingStatus) == HELD | FINAL
     assert INITIAL in HELD
-    assert states.UNSTARTED == states.sources(Event.MISS) == {BookingStatus.CONFIRMED}
+    assert (
+        states.UNSTARTED
+        == states.sources(Event.MISS)
+        == {
+            BookingStatus.CONFIRMED,
+            BookingStatus.DELAYED,
+        }
+    )
+    assert BookingStatus.DELAYED in HELD
+    assert BookingStatus.DELAYED in states.BILLABLE
+    assert BookingStatus.DELAYED in states.QUOTA_COUNTED
     assert {BookingStatus.CANCELLED, BookingStatus.RELEASED} == states.GIVEN_BACK
     assert frozenset(BookingStatus) - {BookingStatus.CANCELLED} == states.BILLABLE
     assert states.ATTENDANCE <= FINAL
@@ -77,6 +100,21 @@ def test_cancel_releases_an_active_booking_and_refuses_a_settled_one() -> None:
     assert apply(BookingStatus.ACTIVE, Event.CANCEL) is BookingStatus.RELEASED
     with pytest.raises(IllegalTransition, match="completed cannot take the event cancel"):
         apply(BookingStatus.COMPLETED, Event.CANCEL)
+
+
+def test_delayed_is_reached_only_from_confirmed_and_leaves_as_confirmed_would() -> None:
+    assert states.sources(Event.DELAY) == {BookingStatus.CONFIRMED}
+    assert apply(BookingStatus.CONFIRMED, Event.DELAY) is BookingStatus.DELAYED
+    assert apply(BookingStatus.DELAYED, Event.CHECK_IN) is BookingStatus.ACTIVE
+    assert apply(BookingStatus.DELAYED, Event.MISS) is BookingStatus.NO_SHOW
+    assert apply(BookingStatus.DELAYED, Event.COMPLETE) is BookingStatus.COMPLETED
+    # its slot has begun: given back, the rest is released (billed until then)
+    assert apply(BookingStatus.DELAYED, Event.CANCEL) is BookingStatus.RELEASED
+    with pytest.raises(IllegalTransition, match="delayed cannot take the event delay"):
+        apply(BookingStatus.DELAYED, Event.DELAY)
+    for status in (BookingStatus.ACTIVE, *FINAL):
+        with pytest.raises(IllegalTransition):
+            apply(status, Event.DELAY)
 
 
 @given(st.sampled_from(sorted(FINAL)), st.sampled_from(list(Event)))

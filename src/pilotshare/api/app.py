@@ -185,6 +185,8 @@ def create_app(
         clock,
         booking_metrics(registry),
         max_gap=timedelta(seconds=settings.offline_after_s),
+        grace=timedelta(seconds=settings.booking_grace_s),
+        early=timedelta(seconds=settings.booking_early_s),
     )
     app.state.twin_events = events.TwinEvents(pool)
     _errors(app)

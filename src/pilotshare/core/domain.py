@@ -44,6 +44,9 @@ class BookingStatus(StrEnum):
     CANCELLED = "cancelled"
     NO_SHOW = "no_show"
     RELEASED = "released"
+    #: Its slot began while the instrument still ran a run from before its check-in window
+    #: (someone else's): held, not yet checked in.
+    DELAYED = "delayed"
 
 
 class Role(StrEnum):

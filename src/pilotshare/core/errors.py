@@ -50,6 +50,7 @@ REASONS: Final[tuple[Reason, ...]] = (
     Reason("quota_exceeded", 409, "the booking would pass the organisation's quota"),
     Reason("not_cancellable", 409, "the booking has ended or was cancelled already"),
     Reason("illegal_transition", 409, "the booking's status does not allow this step"),
+    Reason("outside_check_in_window", 409, "it is not the booking's check-in window"),
     Reason("unsupported_media_type", 415, "the body is neither JSON nor YAML"),
     Reason("bad_request", 422, "a field of the body or query is invalid (see ``errors``)"),
     Reason("bad_json", 422, "the body is not JSON"),

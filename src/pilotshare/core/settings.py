@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     #: A booking whose instrument has not started running this long after its start is a
     #: no-show, and the rest of its slot is released.
     booking_grace_s: float = Field(default=900.0, ge=0)
+    #: A run that starts this long before a booking's start already checks it in (and a
+    #: check-in by hand is accepted from then); an earlier run carried over delays it.
+    booking_early_s: float = Field(default=600.0, ge=0)
     #: Shared-subscription group of the ingest processes (MQTT 5 brokers only).
     ingest_group: str = "pilotshare-ingest"
     #: TimescaleDB policies (ignored on plain PostgreSQL).

@@ -9,13 +9,15 @@ booking that is due, in the database, with conditional updates, so a second inst
 restart never applies a transition twice:
 
 - at its start the interlock of the instrument is opened (``unlock`` on ``…/cmd``);
-- a confirmed booking whose instrument runs inside its slot becomes ``active``;
-- a confirmed booking still not started ``grace`` after its start becomes ``no_show``: it no
-  longer holds the instrument, so the rest of its slot is free at once, and the interlock
-  closes;
+- a confirmed booking whose instrument runs a run that started inside its check-in window
+  (``scheduler.checkin``) becomes ``active``; one whose instrument still runs a run carried
+  over from before that window (someone else's overrun, unbooked use) becomes ``delayed``;
+- a booking still not checked in ``grace`` after its start (a delayed one: after the
+  carried-over run ended) becomes ``no_show``: it no longer holds the instrument, so the rest
+  of its slot is free at once, and the interlock closes;
 - at its end an active booking becomes ``completed`` with the used and running seconds
   measured from telemetry; one whose instrument is still running is flagged ``overrun``, and
-  the next booking, whose instrument is busy with someone else's run, ``delayed``.
+  that run makes the next booking ``delayed``.
 
 Telemetry missed while the lifecycle was down is not lost: deadlines are settled from the
 stored telemetry, so a booking that ran unseen still completes with its measured usage.
@@ -37,18 +39,30 @@ from pilotshare.core.db import TRANSIENT, Listener, Retry
 from pilotshare.core.domain import OFFLINE_AFTER, BookingStatus
 from pilotshare.core.messaging import Publisher
 from pilotshare.scheduler import store
+from pilotshare.scheduler.checkin import (
+    CheckInWindow,
+    carried_until,
+    check_in_window,
+    on_run,
+    own_run,
+)
 from pilotshare.scheduler.metrics import booking_metrics
 from pilotshare.scheduler.states import HELD, UNSTARTED, Event
 from pilotshare.twin.state import Live
 
 log = logging.getLogger(__name__)
 
+#: Stored runs are read from just before a window opens, so a run carried in from earlier
+#: starts before it (``store.runs`` dates a carried-in run at the start of what it reads).
+_CARRY_IN = timedelta(seconds=1)
+
 
 class BookingLifecycle:
     """Drives bookings from telemetry and time; run it once per deployment, next to the ingest.
 
     ``grace``: how long after its start a booking may stay unstarted before it is a no-show
-    (a booking ``delayed`` by the previous one's overrun is never a no-show before its end).
+    (a ``delayed`` booking: after its instrument was freed of the carried-over run).
+    ``early``: how long before its start a run that starts is already the booking's own.
     ``max_gap``: the twin's offline gap (``Settings.offline_after_s``): silence longer than
     that counts as nothing in the measured usage. ``resync``: the longest sleep; bookings
     notify only when they start within 15 minutes (migration 0021), so it must stay below that.
@@ -61,6 +75,7 @@ class BookingLifecycle:
         clock: Clock,
         *,
         grace: timedelta = timedelta(minutes=15),
+        early: timedelta = timedelta(minutes=10),
         max_gap: timedelta = OFFLINE_AFTER,
         resync: timedelta = timedelta(minutes=5),
         min_interval: float = 0.05,
@@ -70,6 +85,7 @@ class BookingLifecycle:
         self._publisher = publisher
         self._clock = clock
         self.grace = grace
+        self.early = early
         self._max_gap = max_gap
         if resync >= timedelta(minutes=15):
             raise ValueError("resync must be under 15 minutes (see migration 0021)")
@@ -148,11 +164,57 @@ class BookingLifecycle:
             await self._lock(booking_id, now)
         for row in await store.unlock_due(self._pool, now):
             await self._command("unlock", row)
-        await store.flag_delayed(self._pool, now)
-        for _ in range(await store.check_in_running(self._pool, now)):
-            self._count(BookingStatus.ACTIVE)
+        for booking in await store.in_progress(self._pool, now, self.early):
+            await self._arrived(booking, now)
         for booking_id in await store.past_grace(self._pool, now, self.grace):
             await self._unstarted(booking_id, now)
+
+    def _window(self, booking: store.Booking | store.InProgress) -> CheckInWindow:
+        return check_in_window(
+            booking.start,
+            booking.end,
+            early=self.early,
+            grace=self.grace,
+            delayed=booking.status is BookingStatus.DELAYED,
+            freed=booking.freed_at,
+        )
+
+    async def _arrived(self, booking: store.InProgress, now: datetime) -> None:
+        """Check in, delay, or note the end of a carried-over run, by the current run."""
+        window = self._window(booking)
+        event = on_run(booking.status, booking.run_start, window, taken_until=booking.taken_until)
+        if event is not None:
+            if done := await store.transition(
+                self._pool, booking.id, booking.status, event, at=now
+            ):
+                self._count(done.status)
+        elif booking.status is BookingStatus.DELAYED and booking.run_start is None:
+            await store.mark_freed(self._pool, booking.id, now)  # once: its grace starts
+
+    async def _history(
+        self, booking: store.Booking, until: datetime
+    ) -> tuple[CheckInWindow, datetime | None, datetime | None]:
+        """From stored telemetry before ``until``: the booking's window, the start of its own
+        run (None: none), and for a confirmed booking whose delay went unseen (the lifecycle
+        was down), the end of the run carried over its start: its grace counts from there."""
+        window = self._window(booking)
+        runs = await store.runs(
+            self._pool, booking.instrument, window.opens - _CARRY_IN, until, self._max_gap
+        )
+        taken = await store.taken_until(self._pool, booking.id, self.early)
+        freed = None
+        if booking.status is BookingStatus.CONFIRMED:
+            freed = carried_until(runs, booking.start, window, taken_until=taken)
+            if freed is not None:
+                window = check_in_window(
+                    booking.start,
+                    booking.end,
+                    early=self.early,
+                    grace=self.grace,
+                    delayed=True,
+                    freed=freed,
+                )
+        return window, own_run(runs, booking.start, window, taken_until=taken), freed
 
     async def _unstarted(self, booking_id: UUID, now: datetime) -> None:
         booking = await store.get_booking(self._pool, booking_id)
@@ -161,11 +223,19 @@ class BookingLifecycle:
         used, running = await store.measure(
             self._pool, booking.instrument, booking.start, now, self._max_gap
         )
-        if running > 0:  # it ran and we missed the event: it is active after all
+        window, own, freed = await self._history(booking, now)
+        if own is not None:  # it ran and we missed the event: active after all
             if checked_in := await store.transition(
                 self._pool, booking.id, booking.status, Event.CHECK_IN, at=now
             ):
                 self._count(checked_in.status)
+            return
+        if freed is not None and now < window.closes:  # delayed, unseen: its grace runs on
+            if delayed := await store.transition(
+                self._pool, booking.id, booking.status, Event.DELAY, at=now
+            ):
+                self._count(delayed.status)
+                await store.mark_freed(self._pool, booking.id, freed)
             return
         done = await store.transition(
             self._pool, booking.id, booking.status, Event.MISS, at=now, usage=(used, running)
@@ -185,9 +255,9 @@ class BookingLifecycle:
         used, running = await store.measure(
             self._pool, booking.instrument, booking.start, booking.end, self._max_gap
         )
-        # A delayed booking's telemetry is the previous run until a fresh run activates it.
-        checked_in = booking.status not in UNSTARTED
-        ran = checked_in or (running > 0 and "delayed" not in booking.flags)
+        # Running seconds alone prove nothing: a carried-over run is someone else's.
+        _, own, _ = await self._history(booking, booking.end)
+        ran = booking.status not in UNSTARTED or own is not None
         state, _since = await store.live_state(self._pool, booking.instrument)
         overrun = ran and state == "running"
         done = await store.transition(

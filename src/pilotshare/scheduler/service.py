@@ -28,6 +28,7 @@ from pilotshare.core.errors import BadInput, Conflict, Forbidden, NotFound
 from pilotshare.core.scope import require_visible
 from pilotshare.scheduler import search, states, store
 from pilotshare.scheduler.allocation import Request
+from pilotshare.scheduler.checkin import check_in_window
 from pilotshare.scheduler.metrics import BookingMetrics
 from pilotshare.scheduler.policy import Interval, check_slot
 from pilotshare.scheduler.quota import check_quota
@@ -88,11 +89,15 @@ class BookingService:
         metrics: BookingMetrics | None = None,
         *,
         max_gap: timedelta = OFFLINE_AFTER,
+        grace: timedelta = timedelta(minutes=15),
+        early: timedelta = timedelta(minutes=10),
     ) -> None:
         self._pool = pool
         self._clock = clock
         self._metrics = metrics
         self._max_gap = max_gap
+        self._grace = grace  # the check-in window, as the lifecycle's (settings)
+        self._early = early
         self._p_up_cache: dict[str, tuple[float, float]] = {}  # instrument -> (value, fetched at)
 
     # -- reading ---------------------------------------------------------------------------
@@ -198,6 +203,41 @@ class BookingService:
                 "not_cancellable",
                 f"booking {booking.id} is {status} and can no longer be cancelled",
             )
+        if self._metrics:
+            self._metrics.transitions.labels(done.status).inc()
+        return done
+
+    async def check_in(self, caller: Caller, booking_id: UUID) -> Booking:
+        """Check a booking in by hand (an instrument without an agent): ``active`` inside its
+        check-in window (``scheduler.checkin``), ``Conflict`` outside it; an active one as it is."""
+        booking = await self.get(caller, booking_id)
+        if booking.status is BookingStatus.ACTIVE:
+            return booking  # checked in already: a retry changes nothing
+        states.apply(booking.status, Event.CHECK_IN)  # IllegalTransition: settled or given back
+        now = self._clock.now()
+        window = check_in_window(
+            booking.start,
+            booking.end,
+            early=self._early,
+            grace=self._grace,
+            delayed=booking.status is BookingStatus.DELAYED,
+            freed=booking.freed_at,
+        )
+        if now not in window:
+            raise Conflict(
+                "outside_check_in_window",
+                f"booking {booking.id} can be checked in from {_fmt(window.opens)} "
+                f"until {_fmt(window.closes)}",
+            )
+        done = await store.transition(
+            self._pool, booking.id, booking.status, Event.CHECK_IN, at=now
+        )
+        if done is None:  # the lifecycle moved it meanwhile: answer what it is now
+            fresh = await store.get_booking(self._pool, booking.id)
+            if fresh is not None and fresh.status is BookingStatus.ACTIVE:
+                return fresh
+            status = fresh.status if fresh else booking.status
+            raise IllegalTransition(status, Event.CHECK_IN)
         if self._metrics:
             self._metrics.transitions.labels(done.status).inc()
         return done

@@ -2,11 +2,12 @@
 
 Every booking is born ``confirmed`` and moves only along ``TRANSITIONS``: a table from
 (status, event) to the next status, as the agent's outbox protocol and h11's ``_state.py``
-keep theirs. The service (cancel) and the lifecycle (check-in, completion, no-show) ask
-``apply`` for the next status, and it refuses an event the table does not allow.
+keep theirs. The service (cancel, check-in by hand) and the lifecycle (check-in, delay,
+completion, no-show) ask ``apply`` for the next status, and it refuses an event the table does
+not allow.
 
 The named sets say what a status means elsewhere: ``HELD`` occupies the instrument (the
-exclusion constraints and partial indexes of migrations 0001/0020 use the same set),
+exclusion constraints and partial indexes, last defined in migration 0042, use the same set),
 ``BILLABLE`` appears on a statement, ``FINAL`` has no way out. SQL keeps statuses as literals
 (PostgreSQL uses a partial index only when a query repeats its predicate literally, which a
 query parameter does not), so the ``*_SQL`` fragments below, generated from these sets, are
@@ -28,8 +29,11 @@ from pilotshare.core.errors import Conflict
 class Event(StrEnum):
     """What can happen to a booking."""
 
-    #: The instrument ran inside the slot: seen live, or found later in stored telemetry.
+    #: A run of its own (one that started inside its check-in window, ``scheduler.checkin``),
+    #: seen live or found later in stored telemetry; or a check-in by hand.
     CHECK_IN = "check_in"
+    #: Its slot began while the instrument still ran a run from before its check-in window.
+    DELAY = "delay"
     #: The organisation gives the booking back (``DELETE``): the rest of its time is free.
     CANCEL = "cancel"
     #: Not started ``grace`` after its start, or ended without a run of its own.
@@ -48,6 +52,13 @@ TRANSITIONS: Final[Mapping[tuple[S, Event], S]] = MappingProxyType(
         (S.CONFIRMED, Event.CANCEL): S.CANCELLED,
         (S.CONFIRMED, Event.MISS): S.NO_SHOW,
         (S.CONFIRMED, Event.COMPLETE): S.COMPLETED,  # it ran unseen: settled from telemetry
+        (S.CONFIRMED, Event.DELAY): S.DELAYED,
+        # Delayed: held and unstarted like confirmed; its grace counts from when the carried
+        # run ends. Given back, its slot has begun: the rest is released, as an active one's.
+        (S.DELAYED, Event.CHECK_IN): S.ACTIVE,
+        (S.DELAYED, Event.CANCEL): S.RELEASED,
+        (S.DELAYED, Event.MISS): S.NO_SHOW,
+        (S.DELAYED, Event.COMPLETE): S.COMPLETED,  # its own run, found in stored telemetry
         (S.ACTIVE, Event.CANCEL): S.RELEASED,
         (S.ACTIVE, Event.COMPLETE): S.COMPLETED,
     }
@@ -79,7 +90,7 @@ def sources(event: Event) -> frozenset[S]:
 
 
 #: Statuses that occupy the slot: two held bookings never overlap (the exclusion constraint).
-HELD: Final = frozenset({S.CONFIRMED, S.ACTIVE})
+HELD: Final = frozenset({S.CONFIRMED, S.DELAYED, S.ACTIVE})
 #: Statuses with no transition out: the booking is settled (``ended_at`` is set).
 FINAL: Final = frozenset(s for s in S if all(f != s for f, _ in TRANSITIONS))
 #: Held but not yet checked in: the grace (no-show) timer runs for these.
@@ -117,5 +128,5 @@ BILLABLE_SQL: Final = sql_set(BILLABLE)
 QUOTA_COUNTED_SQL: Final = sql_set(QUOTA_COUNTED)
 ON_CALENDAR_SQL: Final = sql_set(ON_CALENDAR)
 IN_FEED_SQL: Final = sql_set(IN_FEED)
-#: The status a check-in leads to, for the lifecycle's set-based activation.
-CHECKED_IN_SQL: Final = sql_literal(TRANSITIONS[S.CONFIRMED, Event.CHECK_IN])
+#: A delayed booking, for the lifecycle's grace rule (its grace counts from ``freed_at``).
+DELAYED_SQL: Final = sql_literal(TRANSITIONS[S.CONFIRMED, Event.DELAY])

@@ -142,3 +142,17 @@ async def booking_usage(booking_id: UUID, principal: CurrentKey, svc: BookingsDe
     return Usage.model_validate(
         await svc.usage(caller(principal), booking_id), from_attributes=True
     )
+
+
+@router.post(
+    "/{booking_id}/check-in",
+    response_model=BookingPublic,
+    responses=problems(401, 403, 404, 409, 422),
+)
+async def check_in_booking(
+    booking_id: UUID, principal: OperatorKey, svc: BookingsDep
+) -> BookingPublic:
+    """Check a booking in by hand (an instrument without an agent): ``active`` inside its
+    check-in window, from ``PILOTSHARE_BOOKING_EARLY_S`` before its start until its no-show
+    grace ends; 409 ``outside_check_in_window`` outside it, 409 once settled or given back."""
+    return _public(await svc.check_in(caller(principal), booking_id))

@@ -23,7 +23,7 @@ from pilotshare.twin import store as twin_store
 
 BOOKING_COLUMNS: Final = """b.id, b.instrument_id, b.org_id, lower(b.period) AS start,
     upper(b.period) AS "end", b.status, b.purpose, b.flags, b.created_at, b.activated_at,
-    b.ended_at, b.used_s, b.running_s, b.billing, b.hourly_rate, i.site_id"""
+    b.ended_at, b.used_s, b.running_s, b.billing, b.hourly_rate, i.site_id, b.freed_at"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +46,8 @@ class Booking:
     ended_at: datetime | None = None
     used_s: float | None = None
     running_s: float | None = None
+    #: A delayed booking's instrument stopped running the carried-over run (its grace starts).
+    freed_at: datetime | None = None
 
 
 def booking_from(row: asyncpg.Record) -> Booking:
@@ -66,6 +68,7 @@ def booking_from(row: asyncpg.Record) -> Booking:
         ended_at=row["ended_at"],
         used_s=row["used_s"],
         running_s=row["running_s"],
+        freed_at=row["freed_at"],
     )
 
 

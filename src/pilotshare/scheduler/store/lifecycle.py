@@ -3,6 +3,7 @@ a second instance or a restart never applies a transition twice."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 from uuid import UUID
@@ -10,29 +11,33 @@ from uuid import UUID
 import asyncpg
 
 from pilotshare.core.db import Executor
-from pilotshare.scheduler.states import CHECKED_IN_SQL, GIVEN_BACK_SQL, HELD_SQL, UNSTARTED_SQL
+from pilotshare.core.domain import BookingStatus, InstrumentState
+from pilotshare.scheduler.states import DELAYED_SQL, GIVEN_BACK_SQL, HELD_SQL, UNSTARTED_SQL
+from pilotshare.twin import store as twin_store
 from pilotshare.twin.store import RUNNING_NOW_SQL
 
-_ACTIVATE: Final = f"""
-UPDATE bookings b SET status = {CHECKED_IN_SQL}, activated_at = $1, updated_at = $1
-FROM instrument_live l
-WHERE b.status IN {UNSTARTED_SQL} AND lower(b.period) <= $1 AND upper(b.period) > $1
-  AND l.instrument_id = b.instrument_id AND {RUNNING_NOW_SQL}
-  AND NOT EXISTS (   -- a run that began before an overrunning booking ended is not ours
-      SELECT 1 FROM bookings p
-      WHERE p.instrument_id = b.instrument_id AND 'overrun' = ANY(p.flags)
-        AND upper(p.period) <= lower(b.period) AND upper(p.period) > l.since)
-RETURNING b.id"""
+#: The end of the latest booking flagged ``overrun`` on b's instrument that ended inside
+#: ``[lower(b.period) - $EARLY, lower(b.period)]``: a run begun before it is that booking's.
+_TAKEN_UNTIL: Final = """(
+    SELECT max(upper(p.period)) FROM bookings p
+    WHERE p.instrument_id = b.instrument_id AND 'overrun' = ANY(p.flags)
+      AND upper(p.period) <= lower(b.period)
+      AND upper(p.period) > lower(b.period) - {early}::interval)"""
 
-_DELAYED: Final = f"""
-UPDATE bookings b SET flags = array_append(b.flags, 'delayed')
-FROM instrument_live l
+_IN_PROGRESS: Final = f"""
+SELECT b.id, b.instrument_id, b.status, lower(b.period) AS start, upper(b.period) AS "end",
+       b.freed_at, CASE WHEN {RUNNING_NOW_SQL} THEN l.since END AS run_start,
+       {_TAKEN_UNTIL.format(early="$2")} AS taken_until
+FROM bookings b LEFT JOIN instrument_live l ON l.instrument_id = b.instrument_id
 WHERE b.status IN {UNSTARTED_SQL} AND lower(b.period) <= $1 AND upper(b.period) > $1
-  AND NOT ('delayed' = ANY(b.flags))
-  AND l.instrument_id = b.instrument_id AND {RUNNING_NOW_SQL}
-  AND EXISTS (SELECT 1 FROM bookings p
-              WHERE p.instrument_id = b.instrument_id AND 'overrun' = ANY(p.flags)
-                AND upper(p.period) <= lower(b.period) AND upper(p.period) > l.since)"""
+ORDER BY lower(b.period) LIMIT 500"""
+
+_TAKEN_UNTIL_OF: Final = f"""
+SELECT {_TAKEN_UNTIL.format(early="$2")} FROM bookings b WHERE b.id = $1"""
+
+_FREED: Final = f"""
+UPDATE bookings SET freed_at = $2
+WHERE id = $1 AND status = {DELAYED_SQL} AND freed_at IS NULL"""
 
 _UNLOCK: Final = f"""
 UPDATE bookings b SET unlocked_at = $1
@@ -56,7 +61,8 @@ _UNSTARTED: Final = f"""
 SELECT id FROM bookings
 WHERE status IN {UNSTARTED_SQL} AND upper(period) > $1
   AND lower(period) <= $1::timestamptz - $2::interval
-  AND NOT ('delayed' = ANY(flags))  -- the grace starts only when the instrument is theirs
+  -- a delayed booking's grace starts only when the instrument is theirs (scheduler.checkin)
+  AND (status <> {DELAYED_SQL} OR freed_at <= $1::timestamptz - $2::interval)
 ORDER BY lower(period) LIMIT 500"""
 
 _ENDED: Final = f"""
@@ -68,7 +74,9 @@ _NEXT_DUE: Final = f"""
 SELECT least(
     (SELECT min(lower(period)) FROM bookings
      WHERE status IN {HELD_SQL} AND unlocked_at IS NULL AND upper(period) > $2),
-    (SELECT min(lower(period)) FROM bookings WHERE status IN {UNSTARTED_SQL}) + $1::interval,
+    (SELECT min(lower(period)) FROM bookings
+     WHERE status IN {UNSTARTED_SQL} AND status <> {DELAYED_SQL}) + $1::interval,
+    (SELECT min(freed_at) FROM bookings WHERE status = {DELAYED_SQL}) + $1::interval,
     (SELECT min(upper(period)) FROM bookings WHERE status IN {HELD_SQL}))"""
 
 
@@ -93,22 +101,70 @@ async def close_interlock(conn: Executor, booking_id: UUID, now: datetime) -> as
     return await conn.fetchrow(_LOCK, booking_id, now)
 
 
-async def flag_delayed(conn: Executor, now: datetime) -> None:
-    """Flag ``delayed`` the started bookings whose instrument still runs an overrun."""
-    await conn.execute(_DELAYED, now)
+@dataclass(frozen=True, slots=True)
+class InProgress:
+    """An unstarted booking whose slot is under way, with its instrument's current run."""
+
+    id: UUID
+    instrument: str
+    status: BookingStatus
+    start: datetime
+    end: datetime
+    freed_at: datetime | None
+    #: When the instrument's current run started (None: not running, or offline).
+    run_start: datetime | None
+    #: The end of an overrunning previous booking (``scheduler.checkin.arrival``).
+    taken_until: datetime | None
 
 
-async def check_in_running(conn: Executor, now: datetime) -> int:
-    """Check in the started bookings whose instrument runs in their slot; how many."""
-    return len(await conn.fetch(_ACTIVATE, now))
+async def in_progress(conn: Executor, now: datetime, early: timedelta) -> list[InProgress]:
+    """Unstarted (confirmed or delayed) bookings under way now, by start (500 at a time)."""
+    rows = await conn.fetch(_IN_PROGRESS, now, early)
+    return [
+        InProgress(
+            id=r["id"],
+            instrument=r["instrument_id"],
+            status=BookingStatus(r["status"]),
+            start=r["start"],
+            end=r["end"],
+            freed_at=r["freed_at"],
+            run_start=r["run_start"],
+            taken_until=r["taken_until"],
+        )
+        for r in rows
+    ]
+
+
+async def taken_until(conn: Executor, booking_id: UUID, early: timedelta) -> datetime | None:
+    """``InProgress.taken_until`` of one booking."""
+    until: datetime | None = await conn.fetchval(_TAKEN_UNTIL_OF, booking_id, early)
+    return until
+
+
+async def mark_freed(conn: Executor, booking_id: UUID, now: datetime) -> bool:
+    """Record once that a delayed booking's instrument no longer runs the carried-over run."""
+    return str(await conn.execute(_FREED, booking_id, now)) != "UPDATE 0"
+
+
+async def runs(
+    conn: Executor, instrument: str, since: datetime, until: datetime, max_gap: timedelta
+) -> list[tuple[datetime, datetime]]:
+    """``(start, end)`` of the instrument's running stretches in ``[since, until)``, from
+    stored telemetry; one carried in from before ``since`` starts at ``since``."""
+    if until <= since:
+        return []
+    ivs = await twin_store.load_intervals(conn, instrument, since, until, gap=max_gap)
+    return [(iv.start, iv.end) for iv in ivs if iv.state is InstrumentState.RUNNING]
 
 
 async def past_grace(conn: Executor, now: datetime, grace: timedelta) -> list[UUID]:
-    """Unstarted bookings past ``grace`` after their start (not delayed), by start."""
+    """Unstarted bookings past ``grace`` after their start (a delayed one: after it was
+    freed), by start."""
     return [r["id"] for r in await conn.fetch(_UNSTARTED, now, grace)]
 
 
 async def next_due(conn: Executor, grace: timedelta, now: datetime) -> datetime | None:
-    """The earliest moment a booking falls due: a start, a start plus ``grace``, an end."""
+    """The earliest moment a booking falls due: a start, a start (or a delayed booking's
+    freeing) plus ``grace``, an end."""
     due: datetime | None = await conn.fetchval(_NEXT_DUE, grace, now)
     return due
