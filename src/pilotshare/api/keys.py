@@ -3,6 +3,13 @@
 A key is ``ps_<id>_<secret>``: the id is a public prefix for listings and logs, the secret 32
 random bytes. Only SHA-256 of the whole key is stored; with 256 bits of entropy a slow password
 hash would add latency to every request and no protection.
+
+Checking a key: ``KeyCache`` answers from memory for ``CACHE_TTL_S`` after a lookup, so a
+revoked key (``DELETE /api/v1/keys/{id}``, ``pilotshare keys revoke``) stops working at once in
+the process that revoked it and within ``CACHE_TTL_S`` (under the contract's 10 s) in every
+other API process, with no channel between them to lose. Expiry is checked on every request
+against the wall clock, cached or not. ``last_used_at`` is written by the lookup itself at most
+once a minute per key (``registry.TOUCH_EVERY_S``): never a write per request.
 """
 
 from __future__ import annotations
@@ -11,6 +18,8 @@ import hashlib
 import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
 
 import asyncpg
 
@@ -21,14 +30,22 @@ from pilotshare.core.errors import ConfigError
 
 PREFIX = "ps"
 
+#: How long a verified key is trusted from memory; a revocation reaches every process by then.
+CACHE_TTL_S: Final = 5.0
+
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: the key's organisation and role."""
+    """Who is calling: the key's organisation and role (and when the key expires)."""
 
     org: str
     role: Role
     key_id: str
+    expires_at: datetime | None = None
+
+    def expired(self, now: datetime) -> bool:
+        """Whether the key has expired by ``now``."""
+        return self.expires_at is not None and self.expires_at <= now
 
 
 def _hash(key: str) -> bytes:
@@ -41,13 +58,25 @@ def new_key() -> tuple[str, str]:
     return key_id, f"{PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
 
 
-async def create_key(conn: Connection, *, org: str, role: Role | str) -> str:
-    """Store a new key for ``org`` (created if new); returns the key, which is never stored."""
+async def create_key(
+    conn: Connection, *, org: str, role: Role | str, expires_at: datetime | None = None
+) -> str:
+    """Store a new key for ``org`` (created if new: the command line's and test set-up's way,
+    never the API's); returns the key, which is never stored."""
     if not is_slug(org):
         raise ConfigError(f"--org {org!r} is not a slug (lowercase letters, digits, - and _)")
     role = Role(role)
     key_id, key = new_key()
-    await registry.insert_key(conn, key_id=key_id, org=org, role=role.value, secret_hash=_hash(key))
+    async with conn.transaction():
+        await registry.ensure_organisation(conn, org)
+        await registry.insert_key(
+            conn,
+            key_id=key_id,
+            org=org,
+            role=role.value,
+            secret_hash=_hash(key),
+            expires_at=expires_at,
+        )
     return key
 
 
@@ -58,19 +87,22 @@ class KeyCache:
     of them; a revoked key stops working within ``ttl_s`` in every API process.
     """
 
-    def __init__(self, *, ttl_s: float = 10.0, size: int = 10_000) -> None:
+    def __init__(self, *, ttl_s: float = CACHE_TTL_S, size: int = 10_000) -> None:
         self.ttl_s = ttl_s
         self._size = size
         self._entries: OrderedDict[bytes, tuple[float, Principal]] = OrderedDict()
 
-    async def authenticate(self, pool: asyncpg.Pool, key: str, now: float) -> Principal | None:
+    async def authenticate(
+        self, pool: asyncpg.Pool, key: str, now: float, wall: datetime
+    ) -> Principal | None:
         """The principal of a presented key (None: unknown or revoked), from the cache while
-        its entry is fresh."""
+        its entry is fresh (``now``: monotonic seconds; ``wall``: the time a lookup records as
+        last use). Expiry is the caller's to check (``Principal.expired``)."""
         digest = _hash(key)
         hit = self._entries.get(digest)
         if hit is not None and now - hit[0] < self.ttl_s:
             return hit[1]
-        principal = await _lookup(pool, key, digest)
+        principal = await _lookup(pool, key, digest, wall)
         if principal is None:
             self._entries.pop(digest, None)
             return None
@@ -80,12 +112,17 @@ class KeyCache:
             self._entries.popitem(last=False)
         return principal
 
+    def forget(self, key_id: str) -> None:
+        """Drop a key from this process's cache at once (it was revoked here)."""
+        for digest in [d for d, (_, p) in self._entries.items() if p.key_id == key_id]:
+            del self._entries[digest]
 
-async def _lookup(pool: asyncpg.Pool, key: str, digest: bytes) -> Principal | None:
+
+async def _lookup(pool: asyncpg.Pool, key: str, digest: bytes, wall: datetime) -> Principal | None:
     if not key.startswith(f"{PREFIX}_"):
         return None
-    found = await registry.live_key(pool, digest)
+    found = await registry.live_key(pool, digest, wall)
     if found is None:
         return None
-    key_id, org, role = found
-    return Principal(org=org, role=Role(role), key_id=key_id)
+    key_id, org, role, expires_at = found
+    return Principal(org=org, role=Role(role), key_id=key_id, expires_at=expires_at)
