@@ -68,7 +68,7 @@ async def _world(pool: asyncpg.Pool) -> tuple[dict[str, str], set[str]]:
     return admin, orgs
 
 
-@pytest.mark.parametrize(("method", "path", "body", "reason"), CASES, ids=lambda c: str(c))
+@pytest.mark.parametrize(("method", "path", "body", "reason"), CASES, ids=str)
 async def test_an_unknown_id_is_404_with_its_reason_and_creates_nothing(
     pool: asyncpg.Pool, method: str, path: str, body: dict[str, Any] | None, reason: str
 ) -> None:

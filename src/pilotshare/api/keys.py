@@ -15,10 +15,11 @@ once a minute per key (``registry.TOUCH_EVERY_S``): never a write per request.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Final
 
 import asyncpg
@@ -46,6 +47,39 @@ class Principal:
     def expired(self, now: datetime) -> bool:
         """Whether the key has expired by ``now``."""
         return self.expires_at is not None and self.expires_at <= now
+
+
+_KEY_ID = re.compile(r"^[0-9a-f]{8}$")
+_SPAN = re.compile(r"^([1-9][0-9]{0,5})([smhdw])$")
+_UNIT_S: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def is_key_id(value: str) -> bool:
+    """Whether ``value`` has the shape of a key's public id."""
+    return bool(_KEY_ID.match(value))
+
+
+def expiry(now: datetime, *, expires_in: str | None, expires_at: str | None) -> datetime | None:
+    """When a new key expires, from ``--expires-in 30d`` or ``--expires-at <RFC 3339>`` (at
+    most one; neither: never); ``ConfigError`` naming the option for anything else."""
+    if expires_in is not None and expires_at is not None:
+        raise ConfigError("give --expires-in or --expires-at, not both")
+    if expires_in is not None:
+        span = _SPAN.match(expires_in.strip())
+        if span is None:
+            raise ConfigError(f"--expires-in {expires_in!r}: a number and s, m, h, d or w (30d)")
+        return now + timedelta(seconds=int(span[1]) * _UNIT_S[span[2]])
+    if expires_at is None:
+        return None
+    try:
+        until = datetime.fromisoformat(expires_at)
+    except ValueError:
+        raise ConfigError(f"--expires-at {expires_at!r} is not an RFC 3339 time") from None
+    if until.tzinfo is None:
+        raise ConfigError(f"--expires-at {expires_at!r} has no UTC offset (add Z or +08:00)")
+    if until <= now:
+        raise ConfigError(f"--expires-at {expires_at!r} is in the past")
+    return until
 
 
 def _hash(key: str) -> bytes:

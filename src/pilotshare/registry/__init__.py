@@ -7,10 +7,10 @@ one answer. Bookings, telemetry and money live in their own packages and only re
 """
 
 from pilotshare.registry.store import (
+    TOUCH_EVERY_S,
     KeyRecord,
     Organisation,
     OrgKind,
-    TOUCH_EVERY_S,
     catalogue_row,
     catalogue_rows,
     create_organisation,
@@ -30,10 +30,10 @@ from pilotshare.registry.store import (
 )
 
 __all__ = [
-    "KeyRecord",
-    "Organisation",
-    "OrgKind",
     "TOUCH_EVERY_S",
+    "KeyRecord",
+    "OrgKind",
+    "Organisation",
     "catalogue_row",
     "catalogue_rows",
     "create_organisation",

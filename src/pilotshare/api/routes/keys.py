@@ -51,6 +51,7 @@ async def list_keys(pool: Pool, settings: SettingsDep, principal: AdminKey) -> l
 )
 async def revoke_key(
     key_id: Annotated[str, Path(max_length=64, description="the key's public id")],
+    *,
     request: Request,
     pool: Pool,
     clock: ClockDep,
