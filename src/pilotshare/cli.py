@@ -127,7 +127,7 @@ def keys_create(
 
     secret, created = _run(_on_database(settings, main))
     if created:
-        print(f"created organisation {org} (kind client; name it with the API)", file=sys.stderr)
+        print(f"created organisation {org} (a client, named {org})", file=sys.stderr)
     until_text = f", valid until {until.isoformat()}" if until else ""
     print(
         f"created a {role.value} key for organisation {org}{until_text}; it is shown once",

@@ -9,11 +9,13 @@ revoked key (``DELETE /api/v1/keys/{id}``, ``pilotshare keys revoke``) stops wor
 the process that revoked it and within ``CACHE_TTL_S`` (under the contract's 10 s) in every
 other API process, with no channel between them to lose. Expiry is checked on every request
 against the wall clock, cached or not. ``last_used_at`` is written by the lookup itself at most
-once a minute per key (``registry.TOUCH_EVERY_S``): never a write per request.
+once a minute per key (``registry.TOUCH_EVERY_S``), and only when the row it read says the
+last recorded use is older than that: never a write per request.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import secrets
@@ -25,7 +27,7 @@ from typing import Final
 import asyncpg
 
 from pilotshare import registry
-from pilotshare.core.db import Connection
+from pilotshare.core.db import RETRY_IN_TRANSACTION, Connection
 from pilotshare.core.domain import Role, is_slug
 from pilotshare.core.errors import ConfigError
 
@@ -155,8 +157,16 @@ class KeyCache:
 async def _lookup(pool: asyncpg.Pool, key: str, digest: bytes, wall: datetime) -> Principal | None:
     if not key.startswith(f"{PREFIX}_"):
         return None
-    found = await registry.live_key(pool, digest, wall)
+    found = await registry.live_key(pool, digest)
     if found is None:
         return None
-    key_id, org, role, expires_at = found
-    return Principal(org=org, role=Role(role), key_id=key_id, expires_at=expires_at)
+    key_id, org, role, expires_at, last_used = found
+    principal = Principal(org=org, role=Role(role), key_id=key_id, expires_at=expires_at)
+    if not principal.expired(wall) and (
+        last_used is None or (wall - last_used).total_seconds() >= registry.TOUCH_EVERY_S
+    ):
+        # Best effort: on a serializable database two processes touching the same key at
+        # once make one fail, and the other's time is as good; the request goes on.
+        with contextlib.suppress(*RETRY_IN_TRANSACTION):
+            await registry.touch_key(pool, key_id, wall)
+    return principal

@@ -27,6 +27,7 @@ from pilotshare.registry.store import (
     require_organisation,
     revoke_key,
     revoke_qualification,
+    touch_key,
 )
 
 __all__ = [
@@ -50,4 +51,5 @@ __all__ = [
     "require_organisation",
     "revoke_key",
     "revoke_qualification",
+    "touch_key",
 ]

@@ -237,29 +237,29 @@ async def insert_key(
 
 
 async def live_key(
-    conn: Executor, secret_hash: bytes, now: datetime
-) -> tuple[str, str, str, datetime | None] | None:
-    """``(key id, organisation, role, expiry)`` of the unrevoked key with this hash, if any.
-
-    The same statement records ``now`` as the key's ``last_used_at`` when the stored one is
-    older than ``TOUCH_EVERY_S`` (and the key has not expired): no extra round trip, and at
-    most one write per key per minute.
-    """
+    conn: Executor, secret_hash: bytes
+) -> tuple[str, str, str, datetime | None, datetime | None] | None:
+    """``(key id, organisation, role, expiry, last use)`` of the unrevoked key with this hash."""
     row = await conn.fetchrow(
-        f"""WITH k AS (
-                SELECT id, org_id, role, expires_at, last_used_at FROM api_keys
-                WHERE secret_hash = $1 AND revoked_at IS NULL),
-            touched AS (
-                UPDATE api_keys SET last_used_at = $2::timestamptz
-                WHERE id = (SELECT id FROM k)
-                  AND (last_used_at IS NULL
-                       OR last_used_at < $2::timestamptz - interval '{TOUCH_EVERY_S} seconds')
-                  AND (expires_at IS NULL OR expires_at > $2::timestamptz))
-            SELECT id, org_id, role, expires_at FROM k""",
+        "SELECT id, org_id, role, expires_at, last_used_at FROM api_keys "
+        "WHERE secret_hash = $1 AND revoked_at IS NULL",
         secret_hash,
+    )
+    if row is None:
+        return None
+    return row["id"], row["org_id"], row["role"], row["expires_at"], row["last_used_at"]
+
+
+async def touch_key(conn: Executor, key_id: str, now: datetime) -> None:
+    """Record ``now`` as the key's last use, unless a use less than ``TOUCH_EVERY_S`` ago is
+    recorded already (another process may have just done it)."""
+    await conn.execute(
+        f"""UPDATE api_keys SET last_used_at = $2::timestamptz WHERE id = $1
+            AND (last_used_at IS NULL
+                 OR last_used_at < $2::timestamptz - interval '{TOUCH_EVERY_S} seconds')""",
+        key_id,
         now,
     )
-    return None if row is None else (row["id"], row["org_id"], row["role"], row["expires_at"])
 
 
 async def list_keys(conn: Executor, org: str | None = None) -> list[KeyRecord]:
