@@ -13,15 +13,21 @@ import logging
 import os
 import sys
 import warnings
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 
+from pilotshare.core.domain import is_slug
 from pilotshare.core.errors import ConfigError, PilotshareError
 from pilotshare.core.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from pilotshare.core.db import Connection
+    from pilotshare.registry import KeyRecord
 
 T = TypeVar("T")
 
@@ -98,27 +104,101 @@ def migrate() -> None:
 def keys_create(
     org: Annotated[str, typer.Option(help="organisation slug; created if new")],
     role: Annotated[RoleChoice, typer.Option(help="admin, planner or operator")],
+    expires_in: Annotated[
+        str | None, typer.Option(help="expire after this long: 30d, 12h, 90m, 2w")
+    ] = None,
+    expires_at: Annotated[
+        str | None, typer.Option(help="expire at this RFC 3339 time, e.g. 2027-01-01T00:00:00Z")
+    ] = None,
 ) -> None:
     """Create an API key; prints the secret alone on standard output, once."""
-    from pilotshare.api.keys import create_key
+    from datetime import UTC, datetime
+
+    from pilotshare.api.keys import create_key, expiry
+    from pilotshare.registry import ensure_organisation
+
+    settings = _settings()
+    until = expiry(datetime.now(UTC), expires_in=expires_in, expires_at=expires_at)
+
+    async def main(conn: Connection) -> tuple[str, bool]:
+        async with conn.transaction():
+            created = await ensure_organisation(conn, org) if is_slug(org) else False
+            return await create_key(conn, org=org, role=role.value, expires_at=until), created
+
+    secret, created = _run(_on_database(settings, main))
+    if created:
+        print(f"created organisation {org} (a client, named {org})", file=sys.stderr)
+    until_text = f", valid until {until.isoformat()}" if until else ""
+    print(
+        f"created a {role.value} key for organisation {org}{until_text}; it is shown once",
+        file=sys.stderr,
+    )
+    print(secret)
+
+
+@keys_app.command("list")
+def keys_list(
+    org: Annotated[str | None, typer.Option(help="only this organisation's keys")] = None,
+) -> None:
+    """List unrevoked keys (never their secrets): id, organisation, role, created, last used
+    (to the minute), expires."""
+    from pilotshare.registry import list_keys, require_organisation
+
+    if org is not None and not is_slug(org):
+        raise ConfigError(f"--org {org!r} is not a slug (lowercase letters, digits, - and _)")
+    settings = _settings()
+
+    async def main(conn: Connection) -> list[KeyRecord]:
+        if org is not None:
+            await require_organisation(conn, org)
+        return await list_keys(conn, org)
+
+    def when(value: datetime | None) -> str:
+        return value.isoformat(timespec="seconds") if value else "-"
+
+    found = _run(_on_database(settings, main))
+    print("id\torg\trole\tcreated_at\tlast_used_at\texpires_at")
+    for k in found:
+        print(
+            f"{k.id}\t{k.org}\t{k.role}\t{when(k.created_at)}\t{when(k.last_used_at)}"
+            f"\t{when(k.expires_at)}"
+        )
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="the key's id (from keys list)")],
+) -> None:
+    """Revoke a key: every API process refuses it within seconds (401)."""
+    from datetime import UTC, datetime
+
+    from pilotshare.api.keys import is_key_id
+    from pilotshare.registry import revoke_key
+
+    if not is_key_id(key_id):
+        raise ConfigError(f"{key_id!r} is not a key id (8 hexadecimal digits, from keys list)")
+    settings = _settings()
+
+    async def main(conn: Connection) -> None:
+        await revoke_key(conn, key_id, datetime.now(UTC))
+
+    _run(_on_database(settings, main))
+    print(f"revoked key {key_id}", file=sys.stderr)
+
+
+async def _on_database(settings: Settings, work: Callable[[Connection], Awaitable[T]]) -> T:
+    """Run ``work`` on one connection to the (migrated) database of ``settings``."""
     from pilotshare.core.db import connect
     from pilotshare.core.db.migrate import migrate as apply
     from pilotshare.runtime import database
 
-    settings = _settings()
-
-    async def main() -> str:
-        async with database(settings) as (url, _):
-            conn = await connect(url)
-            try:
-                await apply(conn)
-                return await create_key(conn, org=org, role=role.value)
-            finally:
-                await conn.close()
-
-    secret = _run(main())
-    print(f"created a {role.value} key for organisation {org}; it is shown once", file=sys.stderr)
-    print(secret)
+    async with database(settings) as (url, _):
+        conn = await connect(url)
+        try:
+            await apply(conn)
+            return await work(conn)
+        finally:
+            await conn.close()
 
 
 @app.command()

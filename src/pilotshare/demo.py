@@ -33,7 +33,7 @@ from pilotshare.core.settings import Settings
 from pilotshare.edge_agent.adapters import SimulatedAdapter, SimulatedParams
 from pilotshare.edge_agent.config import AgentConfig
 from pilotshare.edge_agent.runner import Agent
-from pilotshare.registry import ensure_organisation, grant_qualification
+from pilotshare.registry import OrgKind, ensure_organisation, grant_qualification
 from pilotshare.runtime import Runtime, runtime, stop_on_signals
 from pilotshare.scheduler.lifecycle import BookingLifecycle
 from pilotshare.scheduler.requests import BookingRequest
@@ -102,10 +102,10 @@ DEMO_INSTRUMENTS: tuple[DemoInstrument, ...] = (
         requires_qualification=True,
     ),
 )
-ORGANISATIONS = (
-    ("platform", "Songshan Lake Pilot Platform"),
-    ("acme-electronics", "Acme Electronics"),
-    ("greenbio", "GreenBio Lab"),
+ORGANISATIONS: tuple[tuple[str, str, OrgKind], ...] = (
+    ("platform", "Songshan Lake Pilot Platform", "operator"),  # PILOTSHARE_OPERATOR_ORG's default
+    ("acme-electronics", "Acme Electronics", "client"),
+    ("greenbio", "GreenBio Lab", "client"),
 )
 KEYS = (("platform", Role.ADMIN), ("acme-electronics", Role.PLANNER), ("greenbio", Role.OPERATOR))
 
@@ -114,8 +114,8 @@ async def seed(conn: Connection, site: str) -> dict[str, str] | None:
     """Seed the demo site once; returns the new keys by role, or None when already seeded."""
     if await list_instruments(conn, site=site):
         return None
-    for org, name in ORGANISATIONS:
-        await ensure_organisation(conn, org, name)
+    for org, name, kind in ORGANISATIONS:
+        await ensure_organisation(conn, org, name, kind)
     for spec in DEMO_INSTRUMENTS:
         await create_instrument(
             conn,

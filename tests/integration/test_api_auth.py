@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import asyncpg
 import httpx
@@ -102,13 +103,14 @@ async def test_overnight_spans_and_exceptions_are_accepted(
 
 async def test_a_revoked_key_stops_working_within_the_cache_ttl(pool: asyncpg.Pool) -> None:
     cache = KeyCache(ttl_s=10)
+    wall = datetime(2026, 12, 1, tzinfo=UTC)
     async with pool.acquire() as conn:
         key = await create_key(conn, org="acme", role="planner")
-    first = await cache.authenticate(pool, key, now=0.0)
+    first = await cache.authenticate(pool, key, 0.0, wall)
     assert first is not None
     assert (first.org, first.role) == ("acme", Role.PLANNER)
     await pool.execute("UPDATE api_keys SET revoked_at = now()")
-    assert await cache.authenticate(pool, key, now=9.0) == first  # still within the TTL
-    assert await cache.authenticate(pool, key, now=10.5) is None
-    assert await cache.authenticate(pool, key, now=10.6) is None  # and not cached as valid
-    assert await cache.authenticate(pool, "ps_nope_x", now=11.0) is None
+    assert await cache.authenticate(pool, key, 9.0, wall) == first  # still within the TTL
+    assert await cache.authenticate(pool, key, 10.5, wall) is None
+    assert await cache.authenticate(pool, key, 10.6, wall) is None  # and not cached as valid
+    assert await cache.authenticate(pool, "ps_nope_x", 11.0, wall) is None

@@ -128,10 +128,6 @@ async def test_explicit_slot_then_the_same_slot_and_the_buffer_are_409(
             {"instrument": "sem-1", "start": "2026-01-05T08:10:00Z", "end": "2026-01-05T09:10:00Z"},
             "notice",
         ),
-        (
-            {"instrument": "nope", "start": "2026-01-06T10:00:00Z", "end": "2026-01-06T11:00:00Z"},
-            "no instrument",
-        ),
         ({"instrument": "sem-1", "duration": "PT1H", "colour": "red"}, "colour"),
     ],
 )

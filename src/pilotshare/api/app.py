@@ -31,6 +31,8 @@ from pilotshare.api.routes import (
     forecasts,
     health,
     instruments,
+    keys,
+    organisations,
     qualifications,
     rejects,
     simulations,
@@ -49,6 +51,8 @@ from pilotshare.scheduler.service import BookingService
 #: One line per area; each module exposes ``router``.
 ROUTERS = [
     health.router,
+    organisations.router,
+    keys.router,
     instruments.router,
     twin.router,
     telemetry.router,

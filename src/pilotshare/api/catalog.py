@@ -35,13 +35,14 @@ def _public(row: asyncpg.Record) -> InstrumentPublic:
 
 
 async def create_instrument(conn: Connection, body: InstrumentCreate) -> InstrumentPublic:
-    """Register an instrument (and its site, if new); ``Conflict`` when the id exists."""
+    """Register an instrument (and its site, if new); ``Conflict`` when the id exists,
+    ``NotFound`` when its owner is not a registered organisation."""
     if body.max_booking_s < body.min_booking_s:
         raise BadInput("bad_rules", "max_booking_s is shorter than min_booking_s")
     async with conn.transaction():
         await registry.ensure_site(conn, body.site, body.site_timezone or "UTC")
         if body.owner_org is not None:
-            await registry.ensure_organisation(conn, body.owner_org)
+            await registry.require_organisation(conn, body.owner_org)
         await registry.insert_instrument(
             conn,
             instrument=body.id,

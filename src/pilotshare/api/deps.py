@@ -70,9 +70,12 @@ async def authenticated(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("no_key", "missing API key: send 'Authorization: Bearer <key>'")
     cache: KeyCache = request.app.state.key_cache
-    principal = await cache.authenticate(pool, credentials.credentials, clock.monotonic())
+    now = clock.now()
+    principal = await cache.authenticate(pool, credentials.credentials, clock.monotonic(), now)
     if principal is None:
         raise Unauthorized("bad_key", "unknown or revoked API key")
+    if principal.expired(now):
+        raise Unauthorized("expired_key", "this API key has expired")
     return principal
 
 
@@ -93,6 +96,24 @@ def require(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
 AdminKey = Annotated[Principal, Depends(require(Role.ADMIN))]
 PlannerKey = Annotated[Principal, Depends(require(Role.PLANNER))]
 OperatorKey = Annotated[Principal, Depends(require(Role.OPERATOR))]
+
+
+def network_admin(principal: Principal, settings: Settings) -> bool:
+    """Whether the key is an admin key of the network operator (``PILOTSHARE_OPERATOR_ORG``),
+    which administers every organisation."""
+    return principal.role == Role.ADMIN and principal.org == settings.operator_org
+
+
+async def _network_admin(principal: CurrentKey, settings: SettingsDep) -> Principal:
+    if not network_admin(principal, settings):
+        raise Forbidden(
+            "not_network_admin",
+            f"this needs an admin key of the network operator {settings.operator_org!r}",
+        )
+    return principal
+
+
+NetworkAdminKey = Annotated[Principal, Depends(_network_admin)]
 
 
 def caller(principal: Principal) -> Caller:

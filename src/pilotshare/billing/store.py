@@ -11,7 +11,7 @@ import asyncpg
 
 from pilotshare.billing.statements import Statement, compute, month_range
 from pilotshare.core.db import Connection, Executor
-from pilotshare.registry import ensure_organisation
+from pilotshare.registry import require_organisation
 from pilotshare.scheduler.states import BILLABLE_SQL
 
 _BILLED: Final = f"""
@@ -58,9 +58,9 @@ async def statement(conn: Executor, org: str, month: str) -> Statement:
 async def grant_voucher(
     conn: Connection, org: str, amount: Decimal, note: str, now: datetime
 ) -> Voucher:
-    """Grant ``org`` (created if new) voucher balance from ``now`` on."""
+    """Grant ``org`` voucher balance from ``now`` on; ``NotFound`` for an unknown one."""
     async with conn.transaction():
-        await ensure_organisation(conn, org)
+        await require_organisation(conn, org)
         row = await conn.fetchrow(
             "INSERT INTO vouchers (org_id, amount, note, granted_at) VALUES ($1, $2, $3, $4) "
             "RETURNING id, org_id, amount, note, granted_at",

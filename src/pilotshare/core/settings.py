@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Field(default=Path(".pilotshare"), description="where embedded state lives")
     site: str = Field(default="demo", description="the site slug of this agent or service")
+    #: The network operator's organisation: its admin keys administer every organisation
+    #: (create organisations, list and revoke anyone's keys).
+    operator_org: str = Field(default="platform", description="the network operator's org slug")
 
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=0, le=65535)
@@ -85,7 +88,7 @@ class Settings(BaseSettings):
     compress_after_days: int = Field(default=7, ge=1)
     retention_days: int = Field(default=730, ge=1)
 
-    @field_validator("site")
+    @field_validator("site", "operator_org")
     @classmethod
     def _site_is_slug(cls, value: str) -> str:
         if not is_slug(value):

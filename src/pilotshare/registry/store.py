@@ -3,8 +3,10 @@ API keys."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final, Literal
 
 import asyncpg
 
@@ -18,13 +20,81 @@ _CATALOGUE = """i.id, i.site_id, i.name, i.kind, i.capabilities, i.owner_org_id,
     i.max_booking_s, i.min_notice_s, i.max_horizon_s"""
 
 
-async def ensure_organisation(conn: Executor, org: str, name: str | None = None) -> None:
-    """Create the organisation if it is new (its name defaults to its id)."""
-    await conn.execute(
-        "INSERT INTO organisations (id, name) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+OrgKind = Literal["operator", "platform", "client"]
+
+#: A key lookup records ``last_used_at`` only when the stored value is older than this: one
+#: write per key per minute at most, however many requests it serves.
+TOUCH_EVERY_S: Final = 60
+
+
+@dataclass(frozen=True, slots=True)
+class Organisation:
+    """An organisation as registered."""
+
+    id: str
+    name: str
+    kind: OrgKind
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    """An API key as listed: never its secret nor its hash."""
+
+    id: str
+    org: str
+    role: str
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+
+
+def _organisation(row: asyncpg.Record) -> Organisation:
+    return Organisation(row["id"], row["name"], row["kind"], row["created_at"])
+
+
+async def ensure_organisation(
+    conn: Executor, org: str, name: str | None = None, kind: OrgKind = "client"
+) -> bool:
+    """Create the organisation if it is new (its name defaults to its id); whether it was.
+
+    Only for the command line, the demo and test set-up: the API creates organisations
+    explicitly (``create_organisation``) and answers 404 for unknown ones.
+    """
+    status = await conn.execute(
+        "INSERT INTO organisations (id, name, kind) VALUES ($1, $2, $3) "
+        "ON CONFLICT (id) DO NOTHING",
         org,
         name or org,
+        kind,
     )
+    return bool(status == "INSERT 0 1")
+
+
+async def create_organisation(conn: Executor, org: str, name: str, kind: OrgKind) -> Organisation:
+    """Register an organisation; ``Conflict`` when the id exists."""
+    row = await conn.fetchrow(
+        "INSERT INTO organisations (id, name, kind) VALUES ($1, $2, $3) "
+        "ON CONFLICT (id) DO NOTHING RETURNING id, name, kind, created_at",
+        org,
+        name,
+        kind,
+    )
+    if row is None:
+        raise Conflict("organisation_exists", f"organisation {org!r} already exists")
+    return _organisation(row)
+
+
+async def organisations(conn: Executor) -> list[Organisation]:
+    """Every organisation, by id."""
+    rows = await conn.fetch("SELECT id, name, kind, created_at FROM organisations ORDER BY id")
+    return [_organisation(r) for r in rows]
+
+
+async def require_organisation(conn: Executor, org: str) -> None:
+    """``NotFound`` unless the organisation is registered."""
+    if not await conn.fetchval("SELECT true FROM organisations WHERE id = $1", org):
+        raise NotFound("no_organisation", f"no organisation {org!r}")
 
 
 async def ensure_site(conn: Executor, site: str, timezone: str) -> None:
@@ -121,10 +191,10 @@ async def catalogue_row(conn: Executor, instrument: str) -> asyncpg.Record:
 
 
 async def grant_qualification(conn: Connection, instrument: str, org: str) -> None:
-    """Qualify ``org`` for ``instrument`` (idempotent; the organisation is created if new)."""
+    """Qualify ``org`` for ``instrument`` (idempotent); ``NotFound`` for an unknown either."""
     async with conn.transaction():
         await require_instrument(conn, instrument)
-        await ensure_organisation(conn, org)
+        await require_organisation(conn, org)
         await conn.execute(
             "INSERT INTO qualifications (instrument_id, org_id) VALUES ($1, $2) "
             "ON CONFLICT DO NOTHING",
@@ -134,32 +204,88 @@ async def grant_qualification(conn: Connection, instrument: str, org: str) -> No
 
 
 async def revoke_qualification(conn: Executor, instrument: str, org: str) -> None:
-    """Withdraw a qualification, if it was granted."""
+    """Withdraw a qualification, if it was granted; ``NotFound`` for an unknown either."""
     await require_instrument(conn, instrument)
+    await require_organisation(conn, org)
     await conn.execute(
         "DELETE FROM qualifications WHERE instrument_id = $1 AND org_id = $2", instrument, org
     )
 
 
 async def insert_key(
-    conn: Connection, *, key_id: str, org: str, role: str, secret_hash: bytes
+    conn: Executor,
+    *,
+    key_id: str,
+    org: str,
+    role: str,
+    secret_hash: bytes,
+    expires_at: datetime | None = None,
 ) -> None:
-    """Store an API key's hash for ``org`` (created if new)."""
-    async with conn.transaction():
-        await ensure_organisation(conn, org)
+    """Store an API key's hash for ``org`` (which must exist)."""
+    try:
         await conn.execute(
-            "INSERT INTO api_keys (id, org_id, role, secret_hash) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO api_keys (id, org_id, role, secret_hash, expires_at) "
+            "VALUES ($1, $2, $3, $4, $5)",
             key_id,
             org,
             role,
             secret_hash,
+            expires_at,
         )
+    except asyncpg.ForeignKeyViolationError:
+        raise NotFound("no_organisation", f"no organisation {org!r}") from None
 
 
-async def live_key(conn: Executor, secret_hash: bytes) -> tuple[str, str, str] | None:
-    """``(key id, organisation, role)`` of the unrevoked key with this hash, if any."""
+async def live_key(
+    conn: Executor, secret_hash: bytes
+) -> tuple[str, str, str, datetime | None, datetime | None] | None:
+    """``(key id, organisation, role, expiry, last use)`` of the unrevoked key with this hash."""
     row = await conn.fetchrow(
-        "SELECT id, org_id, role FROM api_keys WHERE secret_hash = $1 AND revoked_at IS NULL",
+        "SELECT id, org_id, role, expires_at, last_used_at FROM api_keys "
+        "WHERE secret_hash = $1 AND revoked_at IS NULL",
         secret_hash,
     )
-    return None if row is None else (row["id"], row["org_id"], row["role"])
+    if row is None:
+        return None
+    return row["id"], row["org_id"], row["role"], row["expires_at"], row["last_used_at"]
+
+
+async def touch_key(conn: Executor, key_id: str, now: datetime) -> None:
+    """Record ``now`` as the key's last use, unless a use less than ``TOUCH_EVERY_S`` ago is
+    recorded already (another process may have just done it)."""
+    await conn.execute(
+        f"""UPDATE api_keys SET last_used_at = $2::timestamptz WHERE id = $1
+            AND (last_used_at IS NULL
+                 OR last_used_at < $2::timestamptz - interval '{TOUCH_EVERY_S} seconds')""",
+        key_id,
+        now,
+    )
+
+
+async def list_keys(conn: Executor, org: str | None = None) -> list[KeyRecord]:
+    """Unrevoked keys, of one organisation or (None) of all, by organisation and creation."""
+    rows = await conn.fetch(
+        """SELECT id, org_id, role, created_at, last_used_at, expires_at FROM api_keys
+           WHERE revoked_at IS NULL AND ($1::text IS NULL OR org_id = $1)
+           ORDER BY org_id, created_at, id""",
+        org,
+    )
+    return [
+        KeyRecord(
+            r["id"], r["org_id"], r["role"], r["created_at"], r["last_used_at"], r["expires_at"]
+        )
+        for r in rows
+    ]
+
+
+async def revoke_key(conn: Executor, key_id: str, now: datetime, org: str | None = None) -> None:
+    """Revoke an unrevoked key (of ``org``, unless None); ``NotFound`` when there is none."""
+    done = await conn.fetchval(
+        "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL "
+        "AND ($3::text IS NULL OR org_id = $3) RETURNING true",
+        key_id,
+        now,
+        org,
+    )
+    if not done:
+        raise NotFound("no_such_key", f"no key {key_id!r}")

@@ -24,7 +24,7 @@ import asyncpg
 from pilotshare.core.clock import Clock
 from pilotshare.core.db import RETRY_IN_TRANSACTION
 from pilotshare.core.domain import OFFLINE_AFTER, BookingStatus
-from pilotshare.core.errors import BadInput, Conflict, Forbidden, NotFound
+from pilotshare.core.errors import Conflict, Forbidden, NotFound
 from pilotshare.core.scope import require_visible
 from pilotshare.scheduler import search, states, store
 from pilotshare.scheduler.allocation import Request
@@ -250,7 +250,7 @@ class BookingService:
         if instrument is not None:
             one = await store.instrument(self._pool, instrument, org=caller.org)
             if one is None:
-                raise BadInput("unknown_instrument", f"no instrument {instrument!r}")
+                raise NotFound("no_instrument", f"no instrument {instrument!r}")
             if not caps <= one.capabilities:
                 return []
             self._authorise(caller, one)
@@ -304,7 +304,7 @@ class BookingService:
     ) -> Booking:
         inst = await store.instrument_for_slot(self._pool, instrument, org=caller.org, slot=slot)
         if inst is None:
-            raise BadInput("unknown_instrument", f"no instrument {instrument!r}")
+            raise NotFound("no_instrument", f"no instrument {instrument!r}")
         self._authorise(caller, inst)
         check_slot(inst.rules, slot[0], slot[1], now=self._clock.now())
         if inst.closures:

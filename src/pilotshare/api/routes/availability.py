@@ -13,6 +13,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 from pilotshare.api.deps import AdminKey, BookingsDep, ClockDep, CurrentKey, Pool, caller
 from pilotshare.api.schemas import Slug, problems
+from pilotshare.registry import require_instrument
 from pilotshare.scheduler import store
 
 router = APIRouter(prefix="/api/v1/availability", tags=["bookings"])
@@ -26,7 +27,7 @@ class FreeSlot(BaseModel):
     end: AwareDatetime
 
 
-@router.get("", response_model=list[FreeSlot], responses=problems(401, 403, 422))
+@router.get("", response_model=list[FreeSlot], responses=problems(401, 403, 404, 422))
 async def availability(
     *,
     principal: CurrentKey,
@@ -115,7 +116,7 @@ async def add_closure(
 @closures.get(
     "/{instrument}/closures",
     response_model=list[ClosurePublic],
-    responses=problems(401, 403, 422),
+    responses=problems(401, 403, 404, 422),
 )
 async def list_closures(
     instrument: str,
@@ -124,6 +125,7 @@ async def list_closures(
     _: CurrentKey,
 ) -> list[ClosurePublic]:
     """Maintenance windows and blackouts that have not ended yet."""
+    await require_instrument(pool, instrument)
     return [ClosurePublic.of(c) for c in await store.open_closures(pool, instrument, clock.now())]
 
 
@@ -134,5 +136,6 @@ async def list_closures(
 )
 async def remove_closure(instrument: str, closure_id: int, pool: Pool, _: AdminKey) -> Response:
     """Reopen: remove a maintenance window or blackout."""
+    await require_instrument(pool, instrument)
     await store.remove_closure(pool, instrument, closure_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -78,7 +78,7 @@ class Usage(BaseModel):
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=BookingPublic,
-    responses=problems(401, 403, 409, 422),
+    responses=problems(401, 403, 404, 409, 422),
 )
 async def create_booking(
     body: BookingCreate, principal: OperatorKey, svc: BookingsDep

@@ -18,7 +18,7 @@ from pilotshare.api.ical import Event, calendar
 from pilotshare.api.schemas import Slug, problems
 from pilotshare.core.domain import BookingStatus, Role
 from pilotshare.core.errors import NotFound
-from pilotshare.registry import require_instrument
+from pilotshare.registry import require_instrument, require_organisation
 from pilotshare.scheduler import feeds
 
 router = APIRouter(prefix="/api/v1/calendars", tags=["calendars"])
@@ -65,6 +65,7 @@ async def create_feed(body: FeedCreate, pool: Pool, principal: CurrentKey) -> Fe
         scope, subject = "org", str(body.org)
         if subject != principal.org and not admin:
             raise NotFound("no_organisation", f"no organisation {subject!r}")
+        await require_organisation(pool, subject)
     feed_id, token = await feeds.create(pool, feeds.Feed(scope, subject, principal.org, admin))
     return FeedPublic(id=feed_id, scope=scope, subject=subject, url=f"{router.prefix}/{token}.ics")
 

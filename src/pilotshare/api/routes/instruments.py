@@ -28,7 +28,7 @@ async def list_instruments(
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=InstrumentPublic,
-    responses=problems(401, 403, 409, 422),
+    responses=problems(401, 403, 404, 409, 422),
 )
 async def create_instrument(body: InstrumentCreate, pool: Pool, _: AdminKey) -> InstrumentPublic:
     """Register an instrument (admin); its site is created on first use."""

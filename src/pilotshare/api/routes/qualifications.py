@@ -64,6 +64,7 @@ class QuotaPublic(Quota):
 async def list_quotas(org: OrgPath, pool: Pool, principal: CurrentKey) -> list[QuotaPublic]:
     """An organisation's quotas (your own, or any for an admin)."""
     own_organisation(principal, org)
+    await registry.require_organisation(pool, org)
     limits = await store.quotas(pool, org)
     # stored with two decimals: the float's shortest text is the stored value
     return [
@@ -75,7 +76,7 @@ async def list_quotas(org: OrgPath, pool: Pool, principal: CurrentKey) -> list[Q
 @router.put(
     "/api/v1/organisations/{org}/quotas/{period}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problems(401, 403, 422),
+    responses=problems(401, 403, 404, 422),
 )
 async def set_quota(org: OrgPath, period: Period, body: Quota, pool: Pool, _: AdminKey) -> Response:
     """Set an organisation's quota for a period; bookings past it are refused with 409."""
@@ -87,9 +88,10 @@ async def set_quota(org: OrgPath, period: Period, body: Quota, pool: Pool, _: Ad
 @router.delete(
     "/api/v1/organisations/{org}/quotas/{period}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problems(401, 403, 422),
+    responses=problems(401, 403, 404, 422),
 )
 async def drop_quota(org: OrgPath, period: Period, pool: Pool, _: AdminKey) -> Response:
     """Remove a quota."""
+    await registry.require_organisation(pool, org)
     await store.drop_quota(pool, org, period)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, status
 from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from pilotshare import billing
+from pilotshare import billing, registry
 from pilotshare.api.deps import AdminKey, ClockDep, CurrentKey, Pool, own_organisation
 from pilotshare.api.schemas import Money, Slug, problems
 
@@ -78,6 +78,7 @@ async def get_statement(
 ) -> Statement | Response:
     """The monthly statement of your organisation (any organisation's, for an admin)."""
     own_organisation(principal, org)
+    await registry.require_organisation(pool, org)
     body = await billing.statement(pool, org, month)
     if fmt == "csv":
         return Response(
@@ -120,7 +121,7 @@ class Vouchers(BaseModel):
     "/api/v1/organisations/{org}/vouchers",
     status_code=status.HTTP_201_CREATED,
     response_model=VoucherPublic,
-    responses=problems(401, 403, 422),
+    responses=problems(401, 403, 404, 422),
 )
 async def grant_voucher(
     org: OrgPath, body: VoucherCreate, pool: Pool, clock: ClockDep, _: AdminKey
@@ -141,6 +142,7 @@ async def list_vouchers(
 ) -> Vouchers:
     """Voucher grants and the balance left after this month's statement."""
     own_organisation(principal, org)
+    await registry.require_organisation(pool, org)
     grants = await billing.vouchers(pool, org)
     now = clock.now()
     current = await billing.statement(pool, org, f"{now.year:04d}-{now.month:02d}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from pilotshare.core.db import Connection, Executor
-from pilotshare.registry import ensure_organisation
+from pilotshare.registry import require_organisation
 from pilotshare.scheduler.policy import Interval
 from pilotshare.scheduler.states import QUOTA_COUNTED_SQL
 
@@ -34,9 +34,9 @@ async def quotas(conn: Executor, org: str) -> dict[str, float]:
 
 
 async def set_quota(conn: Connection, org: str, period: str, max_hours: Decimal) -> None:
-    """Set ``org``'s quota for ``period`` (the organisation is created if new)."""
+    """Set ``org``'s quota for ``period``; ``NotFound`` for an unknown organisation."""
     async with conn.transaction():
-        await ensure_organisation(conn, org)
+        await require_organisation(conn, org)
         await conn.execute(
             """INSERT INTO booking_quotas (org_id, period, max_hours) VALUES ($1, $2, $3)
                ON CONFLICT (org_id, period) DO UPDATE SET max_hours = EXCLUDED.max_hours""",
