@@ -21,6 +21,7 @@ from pilotshare.scheduler.store.bookings import (
     measure,
     p_up,
     transition,
+    update_period,
 )
 from pilotshare.scheduler.store.closures import (
     Closure,
@@ -79,4 +80,5 @@ __all__ = [
     "set_quota",
     "transition",
     "unlock_due",
+    "update_period",
 ]
