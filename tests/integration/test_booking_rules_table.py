@@ -246,6 +246,8 @@ CASES = [
         existing=((10, 12),),
         move=0,
     ),
+    Case("extend_a_booking_in_its_grace", (7, 11), 200, existing=((7, 10),), move=0),
+    Case("shorten_into_the_past", (7, 7.5), 422, "ends_in_past", existing=((7, 10),), move=0),
     Case(
         "extend_keeping_a_start_inside_the_notice",
         (9, 11),

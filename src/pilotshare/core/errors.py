@@ -71,7 +71,7 @@ REASONS: Final[tuple[Reason, ...]] = (
     Reason("too_long", 422, "longer than the instrument's maximum booking"),
     Reason("too_soon", 422, "starts before the instrument's minimum notice"),
     Reason("too_far", 422, "ends after the instrument's booking horizon"),
-    Reason("ends_in_past", 422, "an active booking's new end has passed already"),
+    Reason("ends_in_past", 422, "the booking keeps its start and its new end has passed"),
     Reason("closed", 422, "outside the instrument's operating hours"),
     Reason("bad_rules", 422, "the instrument's booking rules contradict each other"),
     Reason("bad_operating_hours", 422, "the operating-hours calendar is malformed"),

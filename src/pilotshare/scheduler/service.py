@@ -204,9 +204,10 @@ class BookingService:
 
         A booking not yet checked in may move anywhere the rules allow (the minimum notice
         applies to a changed start); an active one keeps its start and may only change its
-        end, not into the past. The move is one conditional UPDATE in a transaction (with
-        the quota check, when one applies): the exclusion constraint decides against a
-        concurrent booking of the same slot, as for an INSERT.
+        end. With the start kept, the new end may not have passed. The move is one
+        conditional UPDATE in a transaction (with the quota check, when one applies): the
+        exclusion constraint decides against a concurrent booking of the same slot, as for
+        an INSERT.
         """
         if end <= start:
             refuse("bad_period")
@@ -217,15 +218,14 @@ class BookingService:
                 f"booking {booking.id} is {booking.status} and can no longer be changed",
             )
         now = self._clock.now()
-        if booking.status not in states.MOVABLE:
-            if start != booking.start:
-                raise Conflict(
-                    "already_started",
-                    f"booking {booking.id} is {booking.status}: only its end may change, its "
-                    f"start stays {_fmt(booking.start)}",
-                )
-            if end <= now:
-                raise BadInput("ends_in_past", f"the new end {_fmt(end)} has passed already")
+        if booking.status not in states.MOVABLE and start != booking.start:
+            raise Conflict(
+                "already_started",
+                f"booking {booking.id} is {booking.status}: only its end may change, its "
+                f"start stays {_fmt(booking.start)}",
+            )
+        if start == booking.start and end <= now:  # a moved start meets the notice instead
+            raise BadInput("ends_in_past", f"the new end {_fmt(end)} has passed already")
         slot = (start, end)
         owner = Caller(booking.org, caller.admin, caller.key_id)
         inst = await store.instrument_for_slot(
