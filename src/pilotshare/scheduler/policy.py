@@ -42,6 +42,10 @@ Hours = tuple[tuple[time, time | None], ...]  # an end of None is 24:00
 DAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HHMM: Final = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$|^24:00$")
 _ZERO: Final = timedelta(0)
+#: How stale a "now" the minimum-notice check forgives: a slot offered by the availability
+#: search at ``now`` (its start at ``now + min_notice`` or later) stays bookable as offered
+#: for this long, whatever time passes between the search and the request.
+NOTICE_TOLERANCE: Final = timedelta(seconds=60)
 
 
 @functools.lru_cache(maxsize=256)
@@ -192,8 +196,19 @@ def free_intervals(
     return subtract(base, holes)
 
 
-def check_slot(rules: BookingRules, start: datetime, end: datetime, *, now: datetime) -> None:
+def check_slot(
+    rules: BookingRules,
+    start: datetime,
+    end: datetime,
+    *,
+    now: datetime,
+    keep_start: bool = False,
+) -> None:
     """Refuse a slot that breaks a rule of the instrument itself (not other bookings).
+
+    The minimum notice holds for the start with ``NOTICE_TOLERANCE`` of slack (a start up
+    to that long before ``now + min_notice`` passes); ``keep_start`` (a booking resized with
+    its start unchanged) skips it, as that start was accepted when it was booked.
 
     Raises ``BadInput`` with a reason code: ``bad_period``, ``too_short``, ``too_long``,
     ``too_soon``, ``too_far``, ``closed``.
@@ -208,7 +223,7 @@ def check_slot(rules: BookingRules, start: datetime, end: datetime, *, now: date
     if length > rules.max_length:
         raise BadInput("too_long", f"longer than the maximum of {rules.max_length}")
     lo, hi = rules.bookable_window(now)
-    if start < lo:
+    if not keep_start and start < lo - NOTICE_TOLERANCE:
         raise BadInput("too_soon", f"starts before the minimum notice ({lo.isoformat()})")
     if end > hi:
         raise BadInput("too_far", f"ends after the booking horizon ({hi.isoformat()})")

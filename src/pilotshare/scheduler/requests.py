@@ -9,11 +9,16 @@ whose default starts now) are ``search_window``. Pure: ``now`` is passed in.
 
 from __future__ import annotations
 
+import base64
+import binascii
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Final, NoReturn
+from uuid import UUID
 
+from pilotshare.core.domain import BookingStatus
 from pilotshare.core.errors import BadInput
 from pilotshare.scheduler.policy import Interval
 
@@ -34,6 +39,9 @@ RULES: Final = MappingProxyType(
         "bad_duration": "'duration' must be positive",
         "bad_window": "'latest' must be after 'earliest'",
         "window_too_long": f"the window may span at most {MAX_WINDOW.days} days",
+        "bad_status": "'status' takes booking statuses: "
+        + ", ".join(s.value for s in BookingStatus),
+        "bad_cursor": "'cursor' is not one this listing gave (take it from the 'Link' header)",
     }
 )
 
@@ -103,3 +111,34 @@ class BookingRequest:
         if self.start is None or self.end is None:
             return None
         return self.start, self.end
+
+
+def statuses(values: Iterable[str]) -> frozenset[BookingStatus] | None:
+    """The booking statuses of a listing's ``status`` filter: repeated, comma-separated or
+    both; None (no filter) when none is given."""
+    words = [w.strip() for v in values for w in v.split(",") if w.strip()]
+    if not words:
+        return None
+    try:
+        return frozenset(BookingStatus(w) for w in words)
+    except ValueError:
+        refuse("bad_status")
+
+
+def encode_cursor(start: datetime, booking_id: UUID) -> str:
+    """The opaque cursor of a listing's keyset position: the last booking a page showed."""
+    raw = f"{start.isoformat()}|{booking_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    """The position ``encode_cursor`` wrote; ``bad_cursor`` for anything else."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        start, booking_id = raw.split("|")
+        at = datetime.fromisoformat(start)
+        if at.tzinfo is None:
+            refuse("bad_cursor")
+        return at, UUID(booking_id)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        refuse("bad_cursor")

@@ -30,6 +30,18 @@ class Slot:
     end: datetime
 
 
+def rounded_start(start: datetime, end: datetime, need: timedelta) -> datetime:
+    """``start`` rounded up to the next whole minute, or to the next whole second when the
+    minute would leave less than ``need`` before ``end`` (unchanged when already whole)."""
+    second = start.replace(microsecond=0)
+    if second < start:
+        second += timedelta(seconds=1)
+    minute = second.replace(second=0)
+    if minute < second:
+        minute += timedelta(minutes=1)
+    return minute if end - minute >= need else second
+
+
 async def free_slots(
     conn: Executor,
     instruments: list[Instrument],
@@ -40,20 +52,27 @@ async def free_slots(
     limit: int,
 ) -> list[Slot]:
     """Free intervals that can hold ``duration`` (default: each instrument's minimum booking),
-    earliest first."""
+    earliest first.
+
+    Each start is rounded up to a whole minute (to a whole second where a whole minute would
+    leave less than ``duration``): the first slot would otherwise start at ``now`` to the
+    microsecond. With ``policy.NOTICE_TOLERANCE`` in the notice check, every slot offered
+    here can be booked as offered for at least that long.
+    """
     booked, closed = await store.busy(conn, [i.id for i in instruments], window)
     slots: list[Slot] = []
     for inst in instruments:
         need = duration or inst.rules.min_length
         if not inst.rules.min_length <= need <= inst.rules.max_length:
             continue
-        for a, b in free_intervals(
+        for lo, b in free_intervals(
             inst.rules,
             window=window,
             now=now,
             bookings=booked.get(inst.id, ()),
             closures=closed.get(inst.id, ()),
         ):
+            a = rounded_start(lo, b, need)
             if b - a >= need:
                 slots.append(Slot(inst.id, a, b))
     slots.sort(key=lambda s: (s.start, s.end, s.instrument))

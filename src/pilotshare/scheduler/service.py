@@ -36,6 +36,9 @@ from pilotshare.scheduler.requests import (
     BookingRequest,
     check_duration,
     check_target,
+    decode_cursor,
+    encode_cursor,
+    refuse,
     search_window,
 )
 from pilotshare.scheduler.search import Slot
@@ -73,6 +76,14 @@ class Usage:
     used_seconds: float
     running_seconds: float
     status: BookingStatus
+
+
+@dataclass(frozen=True, slots=True)
+class BookingPage:
+    """One page of a listing, and the cursor of the next while more remain."""
+
+    bookings: list[Booking]
+    next_cursor: str | None
 
 
 def _fmt(t: datetime) -> str:
@@ -120,12 +131,26 @@ class BookingService:
         window: Interval | None = None,
         instrument: str | None = None,
         limit: int = 1000,
-    ) -> list[Booking]:
-        """The caller's organisation's bookings (every organisation's, for an admin)."""
+        statuses: frozenset[BookingStatus] | None = None,
+        cursor: str | None = None,
+        descending: bool = False,
+    ) -> BookingPage:
+        """One page of the caller's organisation's bookings (every organisation's, for an
+        admin) by (start, id), and the cursor of the next page while more remain."""
         org = None if caller.admin else caller.org
-        return await store.list_bookings(
-            self._pool, org=org, window=window, instrument=instrument, limit=limit
+        found = await store.list_bookings(
+            self._pool,
+            org=org,
+            window=window,
+            instrument=instrument,
+            limit=limit + 1,
+            statuses=statuses,
+            after=decode_cursor(cursor) if cursor is not None else None,
+            descending=descending,
         )
+        page = found[:limit]
+        more = len(found) > limit
+        return BookingPage(page, encode_cursor(page[-1].start, page[-1].id) if more else None)
 
     async def usage(self, caller: Caller, booking_id: UUID) -> Usage:
         """Booked, used and running seconds, measured from telemetry (stored once ended)."""
@@ -176,6 +201,64 @@ class BookingService:
         if self._metrics:
             self._metrics.transitions.labels(states.INITIAL).inc()
         return booking
+
+    async def change(
+        self, caller: Caller, booking_id: UUID, start: datetime, end: datetime
+    ) -> Booking:
+        """Move, extend or shorten a booking to ``[start, end)`` under a new booking's rules.
+
+        A booking not yet checked in may move anywhere the rules allow (the minimum notice
+        applies to a changed start); an active one keeps its start and may only change its
+        end. With the start kept, the new end may not have passed. The move is one
+        conditional UPDATE in a transaction (with the quota check, when one applies): the
+        exclusion constraint decides against a concurrent booking of the same slot, as for
+        an INSERT.
+        """
+        if end <= start:
+            refuse("bad_period")
+        booking = await self.get(caller, booking_id)
+        if booking.status not in states.CHANGEABLE:
+            raise Conflict(
+                "not_changeable",
+                f"booking {booking.id} is {booking.status} and can no longer be changed",
+            )
+        now = self._clock.now()
+        if booking.status not in states.MOVABLE and start != booking.start:
+            raise Conflict(
+                "already_started",
+                f"booking {booking.id} is {booking.status}: only its end may change, its "
+                f"start stays {_fmt(booking.start)}",
+            )
+        if start == booking.start and end <= now:  # a moved start meets the notice instead
+            raise BadInput("ends_in_past", f"the new end {_fmt(end)} has passed already")
+        slot = (start, end)
+        owner = Caller(booking.org, caller.admin, caller.key_id)
+        inst = await store.instrument_for_slot(
+            self._pool, booking.instrument, org=booking.org, slot=slot
+        )
+        if inst is None:
+            raise BadInput("unknown_instrument", f"no instrument {booking.instrument!r}")
+        self._authorise(owner, inst)
+        check_slot(inst.rules, start, end, now=now, keep_start=start == booking.start)
+        self._refuse_closures(inst)
+
+        async def attempt() -> Booking | None:
+            async with self._pool.acquire() as conn, conn.transaction():
+                if inst.has_quota:
+                    await check_quota(conn, booking.org, slot, exclude=booking.id)
+                return await store.update_period(conn, booking.id, booking.status, slot, at=now)
+
+        try:
+            moved = await self._retrying(attempt)
+        except asyncpg.ExclusionViolationError:
+            raise await self._taken(inst, slot, exclude=booking.id) from None
+        if moved is None:  # its status changed meanwhile
+            fresh = await store.get_booking(self._pool, booking.id)
+            status = fresh.status if fresh else booking.status
+            raise Conflict(
+                "not_changeable", f"booking {booking.id} is {status} and can no longer be changed"
+            )
+        return moved
 
     async def cancel(self, caller: Caller, booking_id: UUID) -> Booking:
         """Cancel a confirmed booking, or release an active one; the row stays as history."""
@@ -307,6 +390,15 @@ class BookingService:
             raise NotFound("no_instrument", f"no instrument {instrument!r}")
         self._authorise(caller, inst)
         check_slot(inst.rules, slot[0], slot[1], now=self._clock.now())
+        self._refuse_closures(inst)
+        try:
+            return await self._insert(caller, inst, slot, req.purpose)
+        except asyncpg.ExclusionViolationError:
+            raise await self._taken(inst, slot) from None
+
+    @staticmethod
+    def _refuse_closures(inst: Instrument) -> None:
+        """A ``closure`` conflict when a closure overlaps the slot ``inst`` was loaded for."""
         if inst.closures:
             kind, reason, a, b = inst.closures[0]
             raise Conflict(
@@ -314,23 +406,23 @@ class BookingService:
                 f"instrument {inst.id!r} has a {kind} window from {_fmt(a)} to {_fmt(b)}"
                 + (f" ({reason})" if reason else ""),
             )
-        try:
-            return await self._insert(caller, inst, slot, req.purpose)
-        except asyncpg.ExclusionViolationError:
-            if self._metrics:
-                self._metrics.conflicts.inc()
-            holder = await store.holder_of(self._pool, inst.id, slot)
-            if holder is None:  # released meanwhile: the caller may simply try again
-                raise Conflict(
-                    "slot_taken", f"instrument {inst.id!r} was just booked for that slot"
-                ) from None
-            buffer = inst.rules.setup_buffer
-            extra = f" (plus a {buffer} setup buffer)" if buffer else ""
-            raise Conflict(
-                "slot_taken",
-                f"instrument {inst.id!r} is already booked from {_fmt(holder.start)} to "
-                f"{_fmt(holder.end)}{extra}",
-            ) from None
+
+    async def _taken(
+        self, inst: Instrument, slot: Interval, *, exclude: UUID | None = None
+    ) -> Conflict:
+        """The ``slot_taken`` answer to a lost race, naming the booking in the way."""
+        if self._metrics:
+            self._metrics.conflicts.inc()
+        holder = await store.holder_of(self._pool, inst.id, slot, exclude=exclude)
+        if holder is None:  # released meanwhile: the caller may simply try again
+            return Conflict("slot_taken", f"instrument {inst.id!r} was just booked for that slot")
+        buffer = inst.rules.setup_buffer
+        extra = f" (plus a {buffer} setup buffer)" if buffer else ""
+        return Conflict(
+            "slot_taken",
+            f"instrument {inst.id!r} is already booked from {_fmt(holder.start)} to "
+            f"{_fmt(holder.end)}{extra}",
+        )
 
     async def _p_up(self, instruments: list[str]) -> dict[str, float]:
         now_m = self._clock.monotonic()

@@ -97,6 +97,10 @@ FINAL: Final = frozenset(s for s in S if all(f != s for f, _ in TRANSITIONS))
 UNSTARTED: Final = sources(Event.CHECK_IN)
 #: Reached by giving a booking back by hand (the lifecycle then closes its interlock).
 GIVEN_BACK: Final = frozenset(to for (_, e), to in TRANSITIONS.items() if e is Event.CANCEL)
+#: A booking whose slot may still be changed (``PATCH``): it holds the instrument.
+CHANGEABLE: Final = HELD
+#: Those whose start may still move: not checked in yet. A started one may change its end only.
+MOVABLE: Final = UNSTARTED & CHANGEABLE
 #: Billed on a statement: all but cancelled (a no-show kept others out of its slot).
 BILLABLE: Final = frozenset(S) - {S.CANCELLED}
 #: Booked hours that count against an organisation's quota (a release gave time back).

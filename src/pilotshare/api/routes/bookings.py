@@ -1,19 +1,20 @@
-"""``/api/v1/bookings``: book, list, read, cancel and measure bookings (CONTRACT §3)."""
+"""``/api/v1/bookings``: book, list (a page at a time), read, change, cancel and measure
+bookings (CONTRACT §3, §6)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Final, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from pilotshare.api.deps import BookingsDep, CurrentKey, OperatorKey, caller
 from pilotshare.api.schemas import Slug, problems
 from pilotshare.core.domain import BookingStatus
 from pilotshare.core.errors import BadInput
-from pilotshare.scheduler.requests import BookingRequest
+from pilotshare.scheduler.requests import BookingRequest, statuses
 from pilotshare.scheduler.store import Booking
 
 router = APIRouter(prefix="/api/v1/bookings", tags=["bookings"])
@@ -99,30 +100,88 @@ async def create_booking(
     return _public(await svc.create(caller(principal), req))
 
 
-@router.get("", response_model=list[BookingPublic], responses=problems(401, 403, 422))
+#: A page of ``GET /api/v1/bookings`` by default, and at most.
+DEFAULT_PAGE: Final = 1000
+MAX_PAGE: Final = 10000
+
+
+@router.get(
+    "",
+    response_model=list[BookingPublic],
+    responses={
+        **problems(401, 403, 422),
+        200: {
+            "description": 'one page, by (start, id); a `Link: <…>; rel="next"` header '
+            "while more remain",
+            "headers": {"Link": {"description": "the next page", "schema": {"type": "string"}}},
+        },
+    },
+)
 async def list_bookings(
     *,
+    request: Request,
+    response: Response,
     principal: CurrentKey,
     svc: BookingsDep,
     start: Annotated[AwareDatetime | None, Query(description="overlapping from")] = None,
     end: Annotated[AwareDatetime | None, Query(description="overlapping until")] = None,
     instrument: Annotated[Slug | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
+    status: Annotated[
+        list[str] | None, Query(description="repeat, or separate by commas, for several")
+    ] = None,
+    order: Annotated[Literal["asc", "desc"], Query(description="by start, then id")] = "asc",
+    cursor: Annotated[
+        str | None, Query(max_length=200, description="from the previous page's Link header")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = DEFAULT_PAGE,
 ) -> list[BookingPublic]:
-    """Your organisation's bookings (an admin's key: everyone's), by start."""
+    """Your organisation's bookings (an admin's key: everyone's), a page at a time, by start
+    (``order=desc``: newest first); the ``Link`` header names the next page while more
+    remain, with the same filters."""
     window = None
     if start is not None or end is not None:
         if start is None or end is None or end <= start:
             raise BadInput("bad_window", "give both 'start' and 'end', with end after start")
         window = (start, end)
-    found = await svc.list_for(caller(principal), window=window, instrument=instrument, limit=limit)
-    return [_public(b) for b in found]
+    page = await svc.list_for(
+        caller(principal),
+        window=window,
+        instrument=instrument,
+        limit=limit,
+        statuses=statuses(status or ()),
+        cursor=cursor,
+        descending=order == "desc",
+    )
+    if page.next_cursor is not None:
+        url = request.url.include_query_params(cursor=page.next_cursor)
+        response.headers["Link"] = f'<{url}>; rel="next"'
+    return [_public(b) for b in page.bookings]
 
 
 @router.get("/{booking_id}", response_model=BookingPublic, responses=problems(401, 403, 404, 422))
 async def get_booking(booking_id: UUID, principal: CurrentKey, svc: BookingsDep) -> BookingPublic:
     """One booking of your organisation (404 for another organisation's)."""
     return _public(await svc.get(caller(principal), booking_id))
+
+
+class BookingChange(BaseModel):
+    """The new slot of a booking: move, extend or shorten it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start: AwareDatetime
+    end: AwareDatetime
+
+
+@router.patch(
+    "/{booking_id}", response_model=BookingPublic, responses=problems(401, 403, 404, 409, 422)
+)
+async def change_booking(
+    booking_id: UUID, body: BookingChange, principal: OperatorKey, svc: BookingsDep
+) -> BookingPublic:
+    """Move, extend or shorten a booking under the rules of a new one (409 when the slot is
+    taken or the booking has ended; an active booking may change only its end)."""
+    return _public(await svc.change(caller(principal), booking_id, body.start, body.end))
 
 
 @router.delete(

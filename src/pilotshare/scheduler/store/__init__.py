@@ -21,6 +21,7 @@ from pilotshare.scheduler.store.bookings import (
     measure,
     p_up,
     transition,
+    update_period,
 )
 from pilotshare.scheduler.store.closures import (
     Closure,
@@ -85,4 +86,5 @@ __all__ = [
     "taken_until",
     "transition",
     "unlock_due",
+    "update_period",
 ]

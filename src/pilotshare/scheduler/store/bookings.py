@@ -248,17 +248,44 @@ async def insert_booking(
     return booking_from(row)
 
 
-async def holder_of(conn: Executor, instrument: str, slot: Interval) -> Booking | None:
-    """The holding booking whose held range (with buffer) meets ``slot``, if any."""
+async def update_period(
+    conn: Executor, booking_id: UUID, status: BookingStatus, slot: Interval, *, at: datetime
+) -> Booking | None:
+    """Move a booking that is still ``status`` to ``slot``; None if it no longer was.
+
+    One UPDATE: the trigger of migration 0020 recomputes its held range, and the exclusion
+    constraints may raise, so a booking inserted concurrently into the new slot and this move
+    cannot both commit.
+    """
+    row = await conn.fetchrow(
+        f"""WITH b AS (
+                UPDATE bookings SET period = tstzrange($2, $3), updated_at = $5
+                WHERE id = $1 AND status = $4 RETURNING *)
+            SELECT {BOOKING_COLUMNS} FROM b JOIN instruments i ON i.id = b.instrument_id""",
+        booking_id,
+        slot[0],
+        slot[1],
+        status.value,
+        at,
+    )
+    return None if row is None else booking_from(row)
+
+
+async def holder_of(
+    conn: Executor, instrument: str, slot: Interval, *, exclude: UUID | None = None
+) -> Booking | None:
+    """The holding booking (but ``exclude``) whose held range (with buffer) meets ``slot``."""
     row = await conn.fetchrow(
         f"""SELECT {BOOKING_COLUMNS} FROM bookings b JOIN instruments i ON i.id = b.instrument_id
             WHERE b.instrument_id = $1 AND b.status IN {HELD_SQL}
               AND b.hold && tstzrange($2::timestamptz,
                                       $3::timestamptz + make_interval(secs => i.setup_buffer_s))
+              AND ($4::uuid IS NULL OR b.id <> $4)
             ORDER BY lower(b.period) LIMIT 1""",
         instrument,
         slot[0],
         slot[1],
+        exclude,
     )
     return None if row is None else booking_from(row)
 
@@ -272,6 +299,13 @@ async def get_booking(conn: Executor, booking_id: UUID) -> Booking | None:
     return None if row is None else booking_from(row)
 
 
+#: ``list_bookings``' keyset step and order by direction (fixed texts, never caller input).
+_PAGE_SQL: Final = {
+    False: ("(lower(b.period), b.id) > ($6, $7)", "lower(b.period), b.id"),
+    True: ("(lower(b.period), b.id) < ($6, $7)", "lower(b.period) DESC, b.id DESC"),
+}
+
+
 async def list_bookings(
     conn: Executor,
     *,
@@ -279,19 +313,30 @@ async def list_bookings(
     window: Interval | None,
     instrument: str | None,
     limit: int,
+    statuses: frozenset[BookingStatus] | None = None,
+    after: tuple[datetime, UUID] | None = None,
+    descending: bool = False,
 ) -> list[Booking]:
-    """Bookings of ``org`` (None: every organisation), oldest start first."""
+    """Bookings of ``org`` (None: every organisation) by (start, id), oldest first unless
+    ``descending``; ``after`` is the keyset position of the last one a page showed (the
+    ``bookings_*_start_id`` indexes of migration 0043 serve it)."""
+    step, order = _PAGE_SQL[descending]
     rows = await conn.fetch(
         f"""SELECT {BOOKING_COLUMNS} FROM bookings b JOIN instruments i ON i.id = b.instrument_id
             WHERE ($1::text IS NULL OR b.org_id = $1)
               AND ($2::timestamptz IS NULL OR b.period && tstzrange($2, $3))
               AND ($4::text IS NULL OR b.instrument_id = $4)
-            ORDER BY lower(b.period), b.id LIMIT $5""",
+              AND ($8::text[] IS NULL OR b.status = ANY($8::text[]))
+              AND ($6::timestamptz IS NULL OR {step})
+            ORDER BY {order} LIMIT $5""",
         org,
         window[0] if window else None,
         window[1] if window else None,
         instrument,
         limit,
+        after[0] if after else None,
+        after[1] if after else None,
+        sorted(s.value for s in statuses) if statuses is not None else None,
     )
     return [booking_from(r) for r in rows]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from uuid import UUID
 
 from pilotshare.core.db import Connection, Executor
 from pilotshare.registry import require_organisation
@@ -15,15 +16,20 @@ async def lock_quotas(conn: Connection, org: str) -> None:
     await conn.execute("SELECT pg_advisory_xact_lock(hashtext('quota:' || $1))", org)
 
 
-async def booked_hours(conn: Executor, org: str, window: Interval) -> float:
-    """Hours of ``org``'s holding and finished-with-use bookings that start in ``window``."""
+async def booked_hours(
+    conn: Executor, org: str, window: Interval, *, exclude: UUID | None = None
+) -> float:
+    """Hours of ``org``'s holding and finished-with-use bookings (but ``exclude``) that lie
+    inside ``window``: a booking across the window's edge counts only its part inside."""
     value = await conn.fetchval(
-        f"""SELECT coalesce(sum(extract(epoch FROM upper(period) - lower(period))), 0)::float8
-            FROM bookings WHERE org_id = $1 AND lower(period) >= $2 AND lower(period) < $3
-              AND status IN {QUOTA_COUNTED_SQL}""",
+        f"""SELECT coalesce(sum(extract(epoch FROM
+                       least(upper(period), $3) - greatest(lower(period), $2))), 0)::float8
+            FROM bookings WHERE org_id = $1 AND period && tstzrange($2, $3)
+              AND status IN {QUOTA_COUNTED_SQL} AND ($4::uuid IS NULL OR id <> $4)""",
         org,
         window[0],
         window[1],
+        exclude,
     )
     return float(value) / 3600.0
 
