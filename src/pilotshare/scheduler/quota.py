@@ -1,30 +1,24 @@
-"""Quotas: at most so many booked hours per organisation and UTC day, ISO week or month."""
+"""Quotas: at most so many booked hours per organisation and day, ISO week or month.
+
+The period is the booked instrument's site's local day, week (from Monday) or month containing
+the booking's start (``core.periods``): in Asia/Shanghai a booking at 02:00 on 1 December
+counts in December. Every booking of the organisation that starts in that period counts.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
 
 from pilotshare.core.db import Connection
 from pilotshare.core.errors import Conflict
+from pilotshare.core.periods import period_of
 from pilotshare.scheduler import store
 from pilotshare.scheduler.policy import Interval
 
 
-def _period_of(period: str, at: datetime) -> Interval:
-    """The UTC calendar day, ISO week or month containing ``at``."""
-    day = at.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    if period == "day":
-        return day, day + timedelta(days=1)
-    if period == "week":
-        monday = day - timedelta(days=day.weekday())
-        return monday, monday + timedelta(days=7)
-    first = day.replace(day=1)
-    nxt = (first + timedelta(days=32)).replace(day=1)
-    return first, nxt
-
-
-async def check_quota(conn: Connection, org: str, slot: Interval) -> None:
-    """Refuse (``Conflict``) a booking of ``slot`` that would take ``org`` over a quota.
+async def check_quota(conn: Connection, org: str, slot: Interval, timezone: str) -> None:
+    """Refuse (``Conflict``) a booking of ``slot`` that would take ``org`` over a quota, in
+    periods of ``timezone`` (the instrument's site's).
 
     Call inside the booking's transaction: it takes a per-organisation advisory lock, so two
     concurrent requests cannot both fit under the limit.
@@ -35,7 +29,7 @@ async def check_quota(conn: Connection, org: str, slot: Interval) -> None:
     await store.lock_quotas(conn, org)
     hours = (slot[1] - slot[0]).total_seconds() / 3600.0
     for period, max_hours in sorted(limits.items()):
-        used = await store.booked_hours(conn, org, _period_of(period, slot[0]))
+        used = await store.booked_hours(conn, org, period_of(period, slot[0], timezone))
         if used + hours > max_hours + 1e-9:
             start = slot[0].astimezone(UTC).isoformat().replace("+00:00", "Z")
             raise Conflict(

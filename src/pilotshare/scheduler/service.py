@@ -247,7 +247,7 @@ class BookingService:
                 scope = conn.transaction() if inst.has_quota else contextlib.nullcontext()
                 async with scope:
                     if inst.has_quota:
-                        await check_quota(conn, caller.org, slot)
+                        await check_quota(conn, caller.org, slot, inst.timezone)
                     return await store.insert_booking(
                         conn,
                         instrument=inst.id,
@@ -346,7 +346,8 @@ class BookingService:
                     )
                 slot = (chosen.start, chosen.end)
                 if instruments[0].has_quota:
-                    await check_quota(conn, caller.org, slot)
+                    zone = next(i.timezone for i in instruments if i.id == chosen.instrument)
+                    await check_quota(conn, caller.org, slot, zone)
                 return await store.insert_booking(
                     conn,
                     instrument=chosen.instrument,

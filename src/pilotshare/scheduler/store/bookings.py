@@ -80,6 +80,7 @@ class Instrument:
     requires_qualification: bool
     qualified: bool  # for the organisation it was loaded for
     rules: BookingRules
+    timezone: str = "UTC"  # its site's: quota periods are cut in it
     has_quota: bool = False  # the organisation it was loaded for has quotas
     closures: tuple[tuple[str, str, datetime, datetime], ...] = ()  # (kind, reason, a, b)
 
@@ -123,6 +124,7 @@ def _instrument(row: asyncpg.Record) -> Instrument:
         requires_qualification=row["requires_qualification"],
         qualified=row["qualified"],
         rules=BookingRules.from_row(row, row["timezone"]),
+        timezone=row["timezone"],
         has_quota=row["has_quota"],
         closures=_closures(row["closures"]) if "closures" in row else (),
     )
