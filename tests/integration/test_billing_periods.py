@@ -21,8 +21,7 @@ MON = datetime(2026, 1, 5, 8, tzinfo=UTC)
 
 
 async def book(client: httpx.AsyncClient, who: dict[str, str], **body: Any) -> httpx.Response:
-    r = await client.post("/api/v1/bookings", json=body, headers=who)
-    return r
+    return await client.post("/api/v1/bookings", json=body, headers=who)
 
 
 @pytest.fixture

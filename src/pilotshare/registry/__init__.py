@@ -17,7 +17,9 @@ from pilotshare.registry.store import (
     instrument_exists,
     live_key,
     require_instrument,
+    retire_instrument,
     revoke_qualification,
+    update_instrument,
 )
 
 __all__ = [
@@ -31,5 +33,7 @@ __all__ = [
     "instrument_exists",
     "live_key",
     "require_instrument",
+    "retire_instrument",
     "revoke_qualification",
+    "update_instrument",
 ]

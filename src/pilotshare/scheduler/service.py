@@ -224,6 +224,8 @@ class BookingService:
 
     @staticmethod
     def _authorise(caller: Caller, inst: Instrument) -> None:
+        if inst.retired_at is not None:
+            raise store.InstrumentRetired(inst.id)
         if inst.requires_qualification and not inst.qualified and not caller.admin:
             raise NotQualified(
                 f"organisation {caller.org!r} is not qualified to book instrument {inst.id!r}"
