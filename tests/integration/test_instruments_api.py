@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -307,3 +308,16 @@ async def test_the_demo_is_not_seeded_again_over_its_retired_instruments(
         for spec in demo.DEMO_INSTRUMENTS:
             await retire_instrument(conn, spec.id, MON)
         assert await demo.seed(conn, "demo") is None
+
+
+async def test_a_booking_racing_the_retirement_never_both_succeed(
+    client: httpx.AsyncClient, admin: dict[str, str], acme: dict[str, str]
+) -> None:
+    for n in range(12):  # which one wins depends on the timing; never both
+        await register(client, admin, f"sem-{n}")
+        booked, retired = await asyncio.gather(
+            book(client, acme, instrument=f"sem-{n}", start=MON + 30 * H, end=MON + 31 * H),
+            client.delete(f"/api/v1/instruments/sem-{n}", headers=admin),
+        )
+        pair = (booked.status_code, retired.status_code)
+        assert pair in {(201, 409), (409, 204)}, (booked.text, retired.text)
