@@ -123,7 +123,8 @@ async def registered_instruments(database_url: str, site: str | None) -> list[In
 
     conn = await connect(database_url)
     try:
-        registered = await list_instruments(conn, site=site)
+        # retired instruments keep their agents: their telemetry is still stored (history)
+        registered = await list_instruments(conn, site=site, include_retired=True)
     except asyncpg.UndefinedTableError:
         raise PilotshareError("the database has no schema yet: run `pilotshare migrate`") from None
     finally:

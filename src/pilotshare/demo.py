@@ -112,7 +112,7 @@ KEYS = (("platform", Role.ADMIN), ("acme-electronics", Role.PLANNER), ("greenbio
 
 async def seed(conn: Connection, site: str) -> dict[str, str] | None:
     """Seed the demo site once; returns the new keys by role, or None when already seeded."""
-    if await list_instruments(conn, site=site):
+    if await list_instruments(conn, site=site, include_retired=True):
         return None
     for org, name, kind in ORGANISATIONS:
         await ensure_organisation(conn, org, name, kind)

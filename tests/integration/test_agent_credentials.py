@@ -6,10 +6,12 @@ import os
 import stat
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
 
+from pilotshare.api.catalog import retire_instrument
 from pilotshare.credentials import Instrument, acl_text, hash_password, read_passwd
 from tests.support.instruments import add_instrument
 
@@ -54,6 +56,20 @@ async def test_writes_users_and_acl_and_prints_new_secrets_once(
     assert set(read_passwd(passwd)) == {"ingest", "agent-sem-1"}
     assert "oven-1" not in acl.read_text()
     assert only.stdout == ""
+
+
+async def test_a_retired_instruments_agent_keeps_its_credentials(
+    tmp_path: Path, pool: asyncpg.Pool, db_url: str
+) -> None:
+    """Its telemetry is still stored as history, so its agent may still publish it."""
+    await add_instrument(pool, "oven-1", site="north", kind="k")
+    async with pool.acquire() as conn:
+        await retire_instrument(conn, "oven-1", datetime.now(UTC))
+    passwd, acl = tmp_path / "passwd", tmp_path / "acl"
+    result = run(db_url, "--passwd", str(passwd), "--acl", str(acl))
+    assert result.returncode == 0, result.stderr
+    assert set(read_passwd(passwd)) == {"ingest", "agent-oven-1"}
+    assert "topic write pilotshare/v1/north/oven-1/telemetry" in acl.read_text()
 
 
 def test_a_broken_passwd_file_is_exit_2(tmp_path: Path) -> None:

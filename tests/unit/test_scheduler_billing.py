@@ -18,7 +18,7 @@ MAR = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 def test_vouchers_pay_oldest_month_first_and_only_from_their_grant_on() -> None:
-    charges = [(JAN, D(100)), (FEB, D(300)), (MAR, D(50))]
+    charges = [(FEB, D(100)), (MAR, D(300)), (datetime(2026, 4, 1, tzinfo=UTC), D(50))]
     grants = [(JAN + timedelta(days=3), D(150)), (FEB + timedelta(days=40), D(500))]
     # The second grant falls in March: February can use only what is left of the first.
     assert apply_vouchers(charges, grants) == [(D(100), D(50)), (D(50), D(0)), (D(50), D(450))]
@@ -31,7 +31,11 @@ money = st.decimals(min_value=0, max_value=10_000, places=2)
 def test_vouchers_never_pay_more_than_charged_nor_more_than_granted(
     amounts: list[Decimal], grant_amounts: list[Decimal]
 ) -> None:
-    months = [(datetime(2026, m + 1, 1, tzinfo=UTC), a) for m, a in enumerate(amounts)]
+    # each month's end: February 2026, March, …
+    months = [
+        (datetime(2026 + (m + 1) // 12, (m + 1) % 12 + 1, 1, tzinfo=UTC), a)
+        for m, a in enumerate(amounts)
+    ]
     grants = [(JAN, g) for g in grant_amounts]
     applied = apply_vouchers(months, grants)
     assert all(

@@ -1,4 +1,4 @@
-"""The instrument catalogue as the API shows it: create, list, get.
+"""The instrument catalogue as the API shows it: create, list, get, edit, retire.
 
 Used by the instruments routes and by ``pilotshare demo`` to seed its site, so both register
 instruments the same way; the SQL is the registry's.
@@ -6,12 +6,15 @@ instruments the same way; the SQL is the registry's.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import asyncpg
 
 from pilotshare import registry
-from pilotshare.api.schemas import InstrumentCreate, InstrumentPublic
+from pilotshare.api.schemas import InstrumentCreate, InstrumentPatch, InstrumentPublic
 from pilotshare.core.db import Connection, Executor
-from pilotshare.core.errors import BadInput
+from pilotshare.core.errors import BadInput, Conflict
+from pilotshare.scheduler import store as scheduler_store
 
 
 def _public(row: asyncpg.Record) -> InstrumentPublic:
@@ -31,6 +34,8 @@ def _public(row: asyncpg.Record) -> InstrumentPublic:
         max_booking_s=row["max_booking_s"],
         min_notice_s=row["min_notice_s"],
         max_horizon_s=row["max_horizon_s"],
+        site_timezone=row["site_timezone"],
+        retired_at=row["retired_at"],
     )
 
 
@@ -65,12 +70,71 @@ async def create_instrument(conn: Connection, body: InstrumentCreate) -> Instrum
 
 
 async def list_instruments(
-    conn: Executor, *, site: str | None = None, kind: str | None = None
+    conn: Executor,
+    *,
+    site: str | None = None,
+    kind: str | None = None,
+    include_retired: bool = False,
 ) -> list[InstrumentPublic]:
-    """Every instrument, optionally of one site or kind, ordered by id."""
-    return [_public(r) for r in await registry.catalogue_rows(conn, site=site, kind=kind)]
+    """Every instrument, optionally of one site or kind, ordered by id; retired ones too
+    only when asked for."""
+    rows = await registry.catalogue_rows(
+        conn, site=site, kind=kind, include_retired=include_retired
+    )
+    return [_public(r) for r in rows]
 
 
 async def get_instrument(conn: Executor, instrument: str) -> InstrumentPublic:
     """One instrument; ``NotFound`` when there is none."""
     return _public(await registry.catalogue_row(conn, instrument))
+
+
+async def update_instrument(
+    conn: Connection, instrument: str, patch: InstrumentPatch
+) -> InstrumentPublic:
+    """Change the fields ``patch`` sets; the result is validated as a new instrument's rules.
+
+    ``NotFound`` for an unknown instrument. New bookings follow the new rules; bookings made
+    before keep their rate, billing policy and setup buffer.
+    """
+    async with conn.transaction():
+        current = _public(await registry.catalogue_row(conn, instrument, for_update=True))
+        merged = current.model_copy(update=patch.model_dump(exclude_unset=True))
+        if merged.max_booking_s < merged.min_booking_s:
+            raise BadInput("bad_rules", "max_booking_s is shorter than min_booking_s")
+        await registry.update_instrument(
+            conn,
+            instrument=instrument,
+            name=merged.name,
+            capabilities=merged.capabilities,
+            hourly_rate=merged.hourly_rate,
+            billing=merged.billing,
+            requires_qualification=merged.requires_qualification,
+            operating_hours=merged.operating_hours,
+            setup_buffer_s=merged.setup_buffer_s,
+            min_booking_s=merged.min_booking_s,
+            max_booking_s=merged.max_booking_s,
+            min_notice_s=merged.min_notice_s,
+            max_horizon_s=merged.max_horizon_s,
+        )
+    return await get_instrument(conn, instrument)
+
+
+async def retire_instrument(conn: Connection, instrument: str, now: datetime) -> None:
+    """Retire an instrument from ``now``: it takes no new bookings and keeps its history.
+
+    ``NotFound`` for an unknown instrument; ``Conflict('future_bookings')`` while bookings
+    hold it now or later (cancel them first). Retiring twice changes nothing. The lock on
+    the instrument's row makes this and a booking being made on it serialise (migration
+    0044): either the booking is counted here, or it is refused.
+    """
+    async with conn.transaction():
+        await registry.catalogue_row(conn, instrument, for_update=True)
+        held = await scheduler_store.held_from(conn, instrument, now)
+        if held:
+            raise Conflict(
+                "future_bookings",
+                f"instrument {instrument!r} still holds {held} booking{'s' if held > 1 else ''}"
+                " now or later; cancel them before retiring it",
+            )
+        await registry.retire_instrument(conn, instrument, now)

@@ -10,15 +10,18 @@ from decimal import Decimal
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
     PlainSerializer,
     StringConstraints,
     field_validator,
+    model_validator,
 )
 
 from pilotshare.core.errors import BadInput
+from pilotshare.core.periods import zone
 from pilotshare.scheduler.policy import OperatingCalendar
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
@@ -88,12 +91,16 @@ class BookingRules(BaseModel):
     @field_validator("operating_hours")
     @classmethod
     def _calendar(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        # the scheduler's own parser is the one definition of a valid calendar
-        try:
-            OperatingCalendar.parse(value, "UTC")
-        except BadInput as exc:
-            raise ValueError(exc.detail) from None
-        return value
+        return _valid_calendar(value)
+
+
+def _valid_calendar(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    # the scheduler's own parser is the one definition of a valid calendar
+    try:
+        OperatingCalendar.parse(value, "UTC")
+    except BadInput as exc:
+        raise ValueError(exc.detail) from None
+    return value
 
 
 class InstrumentBase(BaseModel):
@@ -115,9 +122,56 @@ class InstrumentCreate(InstrumentBase, BookingRules):
     site: Slug
     site_timezone: str | None = Field(
         default=None,
-        description="IANA time zone of the site, used when this instrument creates it",
+        description="IANA time zone of the site, used when this instrument creates it "
+        "(default UTC); an existing site keeps its zone",
         examples=["Asia/Shanghai"],
     )
+
+    @field_validator("site_timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                zone(value)
+            except BadInput as exc:
+                raise ValueError(exc.detail) from None
+        return value
+
+
+class InstrumentPatch(BaseModel):
+    """``PATCH /api/v1/instruments/{id}``: the fields to change, each validated as in
+    ``POST``; id, site, kind and owner stay. ``operating_hours: null`` opens it always."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, max_length=200)
+    capabilities: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] | None = None
+    hourly_rate: Money | None = Field(default=None, ge=0, max_digits=12, decimal_places=2)
+    billing: Literal["booked", "measured"] | None = None
+    requires_qualification: bool | None = None
+    operating_hours: dict[str, Any] | None = Field(
+        default=None, description="as in POST; null: always open"
+    )
+    setup_buffer_s: int | None = Field(default=None, ge=0, le=86400)
+    min_booking_s: int | None = Field(default=None, gt=0)
+    max_booking_s: int | None = Field(default=None, gt=0)
+    min_notice_s: int | None = Field(default=None, ge=0)
+    max_horizon_s: int | None = Field(default=None, gt=0)
+
+    @field_validator("operating_hours")
+    @classmethod
+    def _calendar(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return _valid_calendar(value)
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> InstrumentPatch:
+        # only the calendar has a meaning for null; any other null would be a silent reset
+        nulls = sorted(
+            f for f in self.model_fields_set if f != "operating_hours" and getattr(self, f) is None
+        )
+        if nulls:
+            raise ValueError(f"{', '.join(nulls)} may not be null")
+        return self
 
 
 class InstrumentPublic(InstrumentBase, BookingRules):
@@ -126,3 +180,11 @@ class InstrumentPublic(InstrumentBase, BookingRules):
     id: str
     site: str
     name: str  # always filled in the answer
+    site_timezone: str = Field(
+        description="IANA time zone of its site: operating hours, statements and quotas "
+        "are local to it",
+        examples=["Asia/Shanghai"],
+    )
+    retired_at: AwareDatetime | None = Field(
+        default=None, description="when it was retired (no new bookings); null while in service"
+    )

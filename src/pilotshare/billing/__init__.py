@@ -4,6 +4,14 @@
 """
 
 from pilotshare.billing.statements import Statement, as_csv
-from pilotshare.billing.store import Voucher, grant_voucher, statement, vouchers
+from pilotshare.billing.store import Voucher, grant_voucher, statement, voucher_balance, vouchers
 
-__all__ = ["Statement", "Voucher", "as_csv", "grant_voucher", "statement", "vouchers"]
+__all__ = [
+    "Statement",
+    "Voucher",
+    "as_csv",
+    "grant_voucher",
+    "statement",
+    "voucher_balance",
+    "vouchers",
+]

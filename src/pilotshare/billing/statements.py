@@ -1,15 +1,21 @@
 """Monthly statements: what each booking costs, and what vouchers pay of it.
 
-A booking is billed in the UTC month it starts in, at the hourly rate its instrument had
-when it was booked (kept on the booking), by the instrument's policy at that time:
+A booking is billed in the month it starts in, in its site's time zone (``core.periods``: in
+Asia/Shanghai 02:00 on 1 December is December, though it is still November in UTC), at the
+hourly rate its instrument had when it was booked (kept on the booking), by the instrument's
+policy at that time:
 
 - ``booked``: the booked time; a no-show pays its slot (it kept others out until the grace
   ran out), a released booking pays until its release; cancelled bookings cost nothing;
 - ``measured``: the time the instrument was measured in use (running or setup) within the
   slot, known once the booking has ended.
 
-Vouchers are balance granted to an organisation. They pay statements oldest month first: a
-month's charges take what is left of every grant made before that month ends. Recomputing is
+A statement lists every billable booking of its month, also those still ahead (``final``
+false: their figure may change, or they may be cancelled). Vouchers are balance granted to an
+organisation; they pay only what has been billed, the lines of settled bookings, never a
+booking that has not happened yet. They pay statements oldest month first: a month's settled
+charges take what is left of every grant made before that month ends (for an organisation
+billed on sites in several zones, when it ends in the last of them). Recomputing is
 deterministic, so reading a statement never changes anything.
 
 This module is pure: ``billing.store`` loads the rows and hands them to ``compute``.
@@ -21,12 +27,12 @@ import csv
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Final
 
 from pilotshare.core.domain import BookingStatus, Row
-from pilotshare.core.errors import BadInput
+from pilotshare.core.periods import month_bounds, month_of
 from pilotshare.scheduler.states import FINAL
 
 CENT: Final = Decimal("0.01")
@@ -73,14 +79,14 @@ class Statement:
     final: bool
 
 
-def month_range(month: str) -> tuple[datetime, datetime]:
-    """``YYYY-MM`` as a UTC interval; ``BadInput`` otherwise."""
-    try:
-        first = datetime.strptime(month + "-01", "%Y-%m-%d").replace(tzinfo=UTC)
-    except ValueError:
-        raise BadInput("bad_month", f"{month!r} is not a month (YYYY-MM)") from None
-    nxt = (first + timedelta(days=32)).replace(day=1)
-    return first, nxt
+def month_range(month: str, timezone: str = "UTC") -> tuple[datetime, datetime]:
+    """``YYYY-MM`` as the UTC interval it spans in ``timezone``; ``BadInput`` otherwise."""
+    return month_bounds(month, timezone)
+
+
+def month_of_row(row: Row) -> str:
+    """The month a booking row is billed in: that of its start, in its site's zone."""
+    return month_of(row["start"], row["timezone"])
 
 
 def billed_hours(row: Row) -> tuple[Decimal, bool]:
@@ -119,15 +125,14 @@ def line_of(row: Row) -> Line:
 def apply_vouchers(
     charges: list[tuple[datetime, Decimal]], grants: list[tuple[datetime, Decimal]]
 ) -> list[tuple[Decimal, Decimal]]:
-    """For each (month start, charges), oldest first: (paid by vouchers, balance after).
+    """For each (month end, settled charges), oldest first: (paid by vouchers, balance after).
 
     A grant counts from its time on; a month may use grants made before the month ends.
     """
     grants = sorted(grants)
     out: list[tuple[Decimal, Decimal]] = []
     balance, g = _ZERO, 0
-    for start, amount in charges:
-        end = (start + timedelta(days=32)).replace(day=1)
+    for end, amount in charges:
         while g < len(grants) and grants[g][0] < end:
             balance += grants[g][1]
             g += 1
@@ -137,28 +142,37 @@ def apply_vouchers(
     return out
 
 
-def _by_month(rows: Sequence[Row]) -> list[tuple[datetime, Decimal]]:
-    totals: dict[datetime, Decimal] = {}
-    for r in rows:
-        month = r["start"].astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-        totals[month] = totals.get(month, _ZERO) + line_of(r).amount
-    return sorted(totals.items())
+def _zones(rows: Sequence[Row], month: str) -> set[str]:
+    """The zones of the sites billed up to ``month``: the month ends when it ends in all."""
+    return {r["timezone"] for r in rows if month_of_row(r) <= month} or {"UTC"}
+
+
+def current_month(rows: Sequence[Row], now: datetime) -> str:
+    """The month ``now`` is in, on the organisation's sites (the latest, if zones differ)."""
+    return max(month_of(now, z) for z in {r["timezone"] for r in rows} or {"UTC"})
 
 
 def compute(
-    org: str,
-    month: str,
-    rows: Sequence[Row],
-    earlier: Sequence[Row],
-    grants: list[tuple[datetime, Decimal]],
+    org: str, month: str, rows: Sequence[Row], grants: list[tuple[datetime, Decimal]]
 ) -> Statement:
-    """The statement of ``month`` from its booking ``rows``, the rows of every ``earlier``
-    month (vouchers pay those first) and the voucher ``grants`` made before it ended."""
-    lo, _ = month_range(month)
-    lines = [line_of(r) for r in rows]
+    """The statement of ``month`` from the organisation's billable booking ``rows`` (at least
+    those up to the month's end; later ones are ignored) and its voucher ``grants``.
+
+    Vouchers first pay the settled lines of every earlier month, then this month's."""
+    zones = _zones(rows, month)
+    end = max(month_range(month, z)[1] for z in zones)  # also refuses a bad month
+    by_month: dict[str, list[Line]] = {}
+    for r in rows:
+        billed = month_of_row(r)
+        if billed <= month:
+            by_month.setdefault(billed, []).append(line_of(r))
+    lines = by_month.pop(month, [])
+    charges = [
+        (max(month_range(m, z)[1] for z in zones), _settled(by_month[m])) for m in sorted(by_month)
+    ]
+    charges.append((end, _settled(lines)))
+    paid, balance = apply_vouchers(charges, grants)[-1]
     total = sum((line.amount for line in lines), _ZERO)
-    months = [*_by_month(earlier), (lo, total)]
-    paid, balance = apply_vouchers(months, grants)[-1]
     per_instrument: dict[str, tuple[Decimal, Decimal]] = {}
     for line in lines:
         h, a = per_instrument.get(line.instrument, (_ZERO, _ZERO))
@@ -174,6 +188,11 @@ def compute(
         voucher_balance=balance,
         final=all(line.final for line in lines),
     )
+
+
+def _settled(lines: Sequence[Line]) -> Decimal:
+    """What vouchers may pay of these lines: those of bookings that have ended."""
+    return sum((line.amount for line in lines if line.final), _ZERO)
 
 
 def as_csv(body: Statement) -> str:

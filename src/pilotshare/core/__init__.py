@@ -1,5 +1,6 @@
 """The shared kernel: wire contract, domain types, errors and their reasons, interval
-algebra, who may see what (``scope``), settings, clock, database access and the job queue.
+algebra, a site's calendar periods (``periods``), who may see what (``scope``), settings,
+clock, database access and the job queue.
 
 Every package builds on it, so each of its modules is public; ``contract`` and ``db``
 re-export their names and keep their own modules behind them.
@@ -15,6 +16,7 @@ __all__ = [
     "intervals",
     "jobs",
     "messaging",
+    "periods",
     "probe",
     "scope",
     "settings",

@@ -46,6 +46,8 @@ REASONS: Final[tuple[Reason, ...]] = (
     Reason("method_not_allowed", 405, "the path does not answer this method"),
     Reason("instrument_exists", 409, "an instrument of this id exists already"),
     Reason("organisation_exists", 409, "an organisation of this id exists already"),
+    Reason("instrument_retired", 409, "the instrument is retired: it takes no new bookings"),
+    Reason("future_bookings", 409, "the instrument still holds bookings now or later"),
     Reason("slot_taken", 409, "the slot is booked or being booked"),
     Reason("closure", 409, "a maintenance window or blackout covers the slot"),
     Reason("no_free_slot", 409, "nothing matching is free in the window"),

@@ -25,9 +25,11 @@ from pilotshare.registry.store import (
     organisations,
     require_instrument,
     require_organisation,
+    retire_instrument,
     revoke_key,
     revoke_qualification,
     touch_key,
+    update_instrument,
 )
 
 __all__ = [
@@ -49,7 +51,9 @@ __all__ = [
     "organisations",
     "require_instrument",
     "require_organisation",
+    "retire_instrument",
     "revoke_key",
     "revoke_qualification",
     "touch_key",
+    "update_instrument",
 ]

@@ -17,7 +17,8 @@ from pilotshare.core.errors import Conflict, NotFound
 #: The catalogue's columns, as ``catalogue_rows`` and ``catalogue_row`` answer them.
 _CATALOGUE = """i.id, i.site_id, i.name, i.kind, i.capabilities, i.owner_org_id, i.hourly_rate,
     i.billing, i.requires_qualification, i.operating_hours, i.setup_buffer_s, i.min_booking_s,
-    i.max_booking_s, i.min_notice_s, i.max_horizon_s"""
+    i.max_booking_s, i.min_notice_s, i.max_horizon_s, i.retired_at, s.timezone AS site_timezone
+    FROM instruments i JOIN sites s ON s.id = i.site_id"""
 
 
 OrgKind = Literal["operator", "platform", "client"]
@@ -169,25 +170,88 @@ async def insert_instrument(
 
 
 async def catalogue_rows(
-    conn: Executor, *, site: str | None = None, kind: str | None = None
+    conn: Executor,
+    *,
+    site: str | None = None,
+    kind: str | None = None,
+    include_retired: bool = False,
 ) -> list[asyncpg.Record]:
-    """Every instrument's catalogue row, optionally of one site or kind, ordered by id."""
+    """Every instrument's catalogue row, optionally of one site or kind, ordered by id;
+    retired instruments only when asked for."""
     rows: list[asyncpg.Record] = await conn.fetch(
-        f"""SELECT {_CATALOGUE} FROM instruments i
+        f"""SELECT {_CATALOGUE}
             WHERE ($1::text IS NULL OR i.site_id = $1) AND ($2::text IS NULL OR i.kind = $2)
+              AND ($3 OR i.retired_at IS NULL)
             ORDER BY i.id""",
         site,
         kind,
+        include_retired,
     )
     return rows
 
 
-async def catalogue_row(conn: Executor, instrument: str) -> asyncpg.Record:
-    """One instrument's catalogue row; ``NotFound`` when there is none."""
-    row = await conn.fetchrow(f"SELECT {_CATALOGUE} FROM instruments i WHERE i.id = $1", instrument)
+async def catalogue_row(
+    conn: Executor, instrument: str, *, for_update: bool = False
+) -> asyncpg.Record:
+    """One instrument's catalogue row (retired or not); ``NotFound`` when there is none.
+
+    ``for_update`` locks the instrument's row until the transaction ends: an edit or a
+    retirement then waits for bookings being made on it (migration 0044), and they for it.
+    """
+    lock = " FOR UPDATE OF i" if for_update else ""
+    row = await conn.fetchrow(f"SELECT {_CATALOGUE} WHERE i.id = $1{lock}", instrument)
     if row is None:
         raise NotFound("no_instrument", f"no instrument {instrument!r}")
     return row
+
+
+async def update_instrument(
+    conn: Executor,
+    *,
+    instrument: str,
+    name: str,
+    capabilities: list[str],
+    hourly_rate: Decimal,
+    billing: str,
+    requires_qualification: bool,
+    operating_hours: dict[str, Any] | None,
+    setup_buffer_s: int,
+    min_booking_s: int,
+    max_booking_s: int,
+    min_notice_s: int,
+    max_horizon_s: int,
+) -> None:
+    """Replace an instrument's editable fields (its id, site, kind and owner stay).
+
+    Bookings already made keep the rate, billing policy and setup buffer they were made with.
+    """
+    await conn.execute(
+        """UPDATE instruments SET name = $2, capabilities = $3, hourly_rate = $4, billing = $5,
+               requires_qualification = $6, operating_hours = $7, setup_buffer_s = $8,
+               min_booking_s = $9, max_booking_s = $10, min_notice_s = $11, max_horizon_s = $12
+           WHERE id = $1""",
+        instrument,
+        name,
+        capabilities,
+        hourly_rate,
+        billing,
+        requires_qualification,
+        operating_hours,
+        setup_buffer_s,
+        min_booking_s,
+        max_booking_s,
+        min_notice_s,
+        max_horizon_s,
+    )
+
+
+async def retire_instrument(conn: Executor, instrument: str, now: datetime) -> None:
+    """Mark an instrument retired from ``now`` (an already retired one keeps its time)."""
+    await conn.execute(
+        "UPDATE instruments SET retired_at = coalesce(retired_at, $2) WHERE id = $1",
+        instrument,
+        now,
+    )
 
 
 async def grant_qualification(conn: Connection, instrument: str, org: str) -> None:

@@ -24,17 +24,16 @@ the end of the day. An exception replaces that date's weekly hours (``[]``: clos
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pilotshare.core.domain import Row
 from pilotshare.core.errors import BadInput
 from pilotshare.core.intervals import merge, subtract
+from pilotshare.core.periods import zone
 
 Interval = tuple[datetime, datetime]
 Hours = tuple[tuple[time, time | None], ...]  # an end of None is 24:00
@@ -46,15 +45,6 @@ _ZERO: Final = timedelta(0)
 #: search at ``now`` (its start at ``now + min_notice`` or later) stays bookable as offered
 #: for this long, whatever time passes between the search and the request.
 NOTICE_TOLERANCE: Final = timedelta(seconds=60)
-
-
-@functools.lru_cache(maxsize=256)
-def zone(name: str) -> ZoneInfo:
-    """The time zone called ``name``; ``BadInput('bad_timezone')`` when unknown."""
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise BadInput("bad_timezone", f"unknown time zone {name!r}") from None
 
 
 def _parse_time(text: object, where: str) -> time | None:

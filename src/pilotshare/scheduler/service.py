@@ -24,7 +24,7 @@ import asyncpg
 from pilotshare.core.clock import Clock
 from pilotshare.core.db import RETRY_IN_TRANSACTION
 from pilotshare.core.domain import OFFLINE_AFTER, BookingStatus
-from pilotshare.core.errors import Conflict, Forbidden, NotFound
+from pilotshare.core.errors import BadInput, Conflict, Forbidden, NotFound
 from pilotshare.core.scope import require_visible
 from pilotshare.scheduler import search, states, store
 from pilotshare.scheduler.allocation import Request
@@ -237,7 +237,7 @@ class BookingService:
             self._pool, booking.instrument, org=booking.org, slot=slot
         )
         if inst is None:
-            raise BadInput("unknown_instrument", f"no instrument {booking.instrument!r}")
+            raise NotFound("no_instrument", f"no instrument {booking.instrument!r}")
         self._authorise(owner, inst)
         check_slot(inst.rules, start, end, now=now, keep_start=start == booking.start)
         self._refuse_closures(inst)
@@ -245,7 +245,7 @@ class BookingService:
         async def attempt() -> Booking | None:
             async with self._pool.acquire() as conn, conn.transaction():
                 if inst.has_quota:
-                    await check_quota(conn, booking.org, slot, exclude=booking.id)
+                    await check_quota(conn, booking.org, slot, inst.timezone, exclude=booking.id)
                 return await store.update_period(conn, booking.id, booking.status, slot, at=now)
 
         try:
@@ -347,6 +347,8 @@ class BookingService:
 
     @staticmethod
     def _authorise(caller: Caller, inst: Instrument) -> None:
+        if inst.retired_at is not None:
+            raise store.InstrumentRetired(inst.id)
         if inst.requires_qualification and not inst.qualified and not caller.admin:
             raise NotQualified(
                 f"organisation {caller.org!r} is not qualified to book instrument {inst.id!r}"
@@ -370,7 +372,7 @@ class BookingService:
                 scope = conn.transaction() if inst.has_quota else contextlib.nullcontext()
                 async with scope:
                     if inst.has_quota:
-                        await check_quota(conn, caller.org, slot)
+                        await check_quota(conn, caller.org, slot, inst.timezone)
                     return await store.insert_booking(
                         conn,
                         instrument=inst.id,
@@ -478,7 +480,8 @@ class BookingService:
                     )
                 slot = (chosen.start, chosen.end)
                 if instruments[0].has_quota:
-                    await check_quota(conn, caller.org, slot)
+                    zone = next(i.timezone for i in instruments if i.id == chosen.instrument)
+                    await check_quota(conn, caller.org, slot, zone)
                 return await store.insert_booking(
                     conn,
                     instrument=chosen.instrument,

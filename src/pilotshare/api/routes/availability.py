@@ -27,7 +27,7 @@ class FreeSlot(BaseModel):
     end: AwareDatetime
 
 
-@router.get("", response_model=list[FreeSlot], responses=problems(401, 403, 404, 422))
+@router.get("", response_model=list[FreeSlot], responses=problems(401, 403, 404, 409, 422))
 async def availability(
     *,
     principal: CurrentKey,

@@ -1,27 +1,39 @@
-"""``/api/v1/instruments``: the catalogue (CONTRACT §3)."""
+"""``/api/v1/instruments``: the catalogue (CONTRACT §3), its edits and retirements (§6)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 
 from pilotshare.api import catalog
-from pilotshare.api.deps import AdminKey, CurrentKey, Pool
-from pilotshare.api.schemas import InstrumentCreate, InstrumentPublic, Slug, problems
+from pilotshare.api.deps import AdminKey, ClockDep, CurrentKey, Pool
+from pilotshare.api.schemas import (
+    InstrumentCreate,
+    InstrumentPatch,
+    InstrumentPublic,
+    Slug,
+    problems,
+)
 
 router = APIRouter(prefix="/api/v1/instruments", tags=["instruments"])
 
 
 @router.get("", response_model=list[InstrumentPublic], responses=problems(401, 403, 422))
 async def list_instruments(
+    *,
     pool: Pool,
     _: CurrentKey,
     site: Annotated[Slug | None, Query(description="only this site")] = None,
     kind: Annotated[Slug | None, Query(description="only this kind")] = None,
+    include_retired: Annotated[
+        bool, Query(description="also retired instruments (they have a retired_at)")
+    ] = False,
 ) -> list[InstrumentPublic]:
-    """Every instrument visible to any key, optionally of one site or kind."""
-    return await catalog.list_instruments(pool, site=site, kind=kind)
+    """Every instrument in service, optionally of one site or kind (retired ones on request)."""
+    return await catalog.list_instruments(
+        pool, site=site, kind=kind, include_retired=include_retired
+    )
 
 
 @router.post(
@@ -40,5 +52,31 @@ async def create_instrument(body: InstrumentCreate, pool: Pool, _: AdminKey) -> 
     "/{instrument}", response_model=InstrumentPublic, responses=problems(401, 403, 404, 422)
 )
 async def get_instrument(instrument: str, pool: Pool, _: CurrentKey) -> InstrumentPublic:
-    """One instrument."""
+    """One instrument, retired or not."""
     return await catalog.get_instrument(pool, instrument)
+
+
+@router.patch(
+    "/{instrument}", response_model=InstrumentPublic, responses=problems(401, 403, 404, 422)
+)
+async def update_instrument(
+    instrument: str, body: InstrumentPatch, pool: Pool, _: AdminKey
+) -> InstrumentPublic:
+    """Change an instrument's name, rates, rules, hours or capabilities (admin).
+
+    New bookings follow the new rules; bookings made before keep their rate."""
+    async with pool.acquire() as conn:
+        return await catalog.update_instrument(conn, instrument, body)
+
+
+@router.delete(
+    "/{instrument}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problems(401, 403, 404, 409, 422),
+)
+async def retire_instrument(instrument: str, pool: Pool, clock: ClockDep, _: AdminKey) -> Response:
+    """Retire an instrument (admin): no new bookings; its bookings, telemetry and statements
+    stay. 409 while bookings hold it now or later: cancel them first."""
+    async with pool.acquire() as conn:
+        await catalog.retire_instrument(conn, instrument, clock.now())
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -71,7 +71,9 @@ class Statement(BaseModel):
 )
 async def get_statement(
     org: OrgPath,
-    month: Annotated[str, Path(description="YYYY-MM (UTC)", examples=["2026-01"])],
+    month: Annotated[
+        str, Path(description="YYYY-MM (in each site's time zone)", examples=["2026-01"])
+    ],
     pool: Pool,
     principal: CurrentKey,
     fmt: Annotated[Literal["json", "csv"], Query(alias="format")] = "json",
@@ -144,9 +146,5 @@ async def list_vouchers(
     own_organisation(principal, org)
     await registry.require_organisation(pool, org)
     grants = await billing.vouchers(pool, org)
-    now = clock.now()
-    current = await billing.statement(pool, org, f"{now.year:04d}-{now.month:02d}")
-    return Vouchers(
-        grants=[VoucherPublic.model_validate(g) for g in grants],
-        balance=current.voucher_balance,
-    )
+    balance = await billing.voucher_balance(pool, org, clock.now())
+    return Vouchers(grants=[VoucherPublic.model_validate(g) for g in grants], balance=balance)

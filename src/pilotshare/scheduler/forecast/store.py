@@ -41,9 +41,11 @@ RETURNING instrument_id"""
 
 
 async def instrument_rows(conn: Executor) -> list[asyncpg.Record]:
-    """Every instrument's row with its site's timezone, by id."""
+    """Every instrument in service (retired ones take no bookings) with its site's timezone,
+    by id."""
     return await conn.fetch(
-        "SELECT i.*, s.timezone FROM instruments i JOIN sites s ON s.id = i.site_id ORDER BY i.id"
+        "SELECT i.*, s.timezone FROM instruments i JOIN sites s ON s.id = i.site_id "
+        "WHERE i.retired_at IS NULL ORDER BY i.id"
     )
 
 

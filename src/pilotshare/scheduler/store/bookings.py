@@ -17,6 +17,7 @@ import asyncpg
 
 from pilotshare.core.db import Connection, Executor
 from pilotshare.core.domain import BookingStatus, InstrumentState
+from pilotshare.core.errors import Conflict
 from pilotshare.scheduler.policy import BookingRules, Interval
 from pilotshare.scheduler.states import FINAL, HELD_SQL, Event, apply
 from pilotshare.twin import store as twin_store
@@ -72,6 +73,19 @@ def booking_from(row: asyncpg.Record) -> Booking:
     )
 
 
+#: The hint migration 0044's trigger raises a booking of a retired instrument with.
+_RETIRED_HINT: Final = "instrument_retired"
+
+
+class InstrumentRetired(Conflict):
+    """The instrument is retired: it keeps its history but takes no new bookings (409)."""
+
+    def __init__(self, instrument: str) -> None:
+        super().__init__(
+            "instrument_retired", f"instrument {instrument!r} is retired: it takes no bookings"
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Instrument:
     """What the scheduler needs to know of an instrument."""
@@ -83,6 +97,8 @@ class Instrument:
     requires_qualification: bool
     qualified: bool  # for the organisation it was loaded for
     rules: BookingRules
+    timezone: str = "UTC"  # its site's: quota periods are cut in it
+    retired_at: datetime | None = None  # retired: it takes no new bookings
     has_quota: bool = False  # the organisation it was loaded for has quotas
     closures: tuple[tuple[str, str, datetime, datetime], ...] = ()  # (kind, reason, a, b)
 
@@ -90,7 +106,7 @@ class Instrument:
 _INSTRUMENT_SQL: Final = """
     SELECT i.id, i.site_id, i.kind, i.capabilities, i.requires_qualification, i.operating_hours,
            i.setup_buffer_s, i.min_booking_s, i.max_booking_s, i.min_notice_s, i.max_horizon_s,
-           s.timezone,
+           s.timezone, i.retired_at,
            EXISTS (SELECT 1 FROM qualifications q
                    WHERE q.instrument_id = i.id AND q.org_id = $1) AS qualified,
            EXISTS (SELECT 1 FROM booking_quotas bq WHERE bq.org_id = $1) AS has_quota
@@ -126,6 +142,8 @@ def _instrument(row: asyncpg.Record) -> Instrument:
         requires_qualification=row["requires_qualification"],
         qualified=row["qualified"],
         rules=BookingRules.from_row(row, row["timezone"]),
+        timezone=row["timezone"],
+        retired_at=row["retired_at"],
         has_quota=row["has_quota"],
         closures=_closures(row["closures"]) if "closures" in row else (),
     )
@@ -150,9 +168,11 @@ async def instrument_for_slot(
 async def instruments_of_kind(
     conn: Executor, kind: str, capabilities: frozenset[str], *, org: str
 ) -> list[Instrument]:
-    """Instruments of ``kind`` having every one of ``capabilities``, by id."""
+    """Instruments of ``kind`` having every one of ``capabilities``, by id; retired ones are
+    never offered nor chosen."""
     rows = await conn.fetch(
-        _INSTRUMENT_SQL + " WHERE i.kind = $2 AND i.capabilities @> $3::text[] ORDER BY i.id",
+        _INSTRUMENT_SQL + " WHERE i.kind = $2 AND i.capabilities @> $3::text[]"
+        " AND i.retired_at IS NULL ORDER BY i.id",
         org,
         kind,
         sorted(capabilities),
@@ -231,21 +251,38 @@ async def insert_booking(
     purpose: str,
     key_id: str | None,
 ) -> Booking:
-    """Insert a confirmed booking; the exclusion constraints may raise."""
-    row = await conn.fetchrow(
-        f"""WITH b AS (
-                INSERT INTO bookings (instrument_id, org_id, period, purpose, created_by)
-                VALUES ($1, $2, tstzrange($3, $4), $5, $6) RETURNING *)
-            SELECT {BOOKING_COLUMNS} FROM b JOIN instruments i ON i.id = b.instrument_id""",
-        instrument,
-        org,
-        slot[0],
-        slot[1],
-        purpose,
-        key_id,
-    )
+    """Insert a confirmed booking; the exclusion constraints may raise, and
+    ``InstrumentRetired`` when the instrument was retired meanwhile (migration 0044)."""
+    try:
+        row = await conn.fetchrow(
+            f"""WITH b AS (
+                    INSERT INTO bookings (instrument_id, org_id, period, purpose, created_by)
+                    VALUES ($1, $2, tstzrange($3, $4), $5, $6) RETURNING *)
+                SELECT {BOOKING_COLUMNS} FROM b JOIN instruments i ON i.id = b.instrument_id""",
+            instrument,
+            org,
+            slot[0],
+            slot[1],
+            purpose,
+            key_id,
+        )
+    except asyncpg.RaiseError as exc:
+        if getattr(exc, "hint", None) == _RETIRED_HINT:
+            raise InstrumentRetired(instrument) from None
+        raise
     assert row is not None  # noqa: S101 - INSERT … RETURNING gives one row
     return booking_from(row)
+
+
+async def held_from(conn: Executor, instrument: str, now: datetime) -> int:
+    """How many bookings hold ``instrument`` at or after ``now`` (confirmed or active)."""
+    value = await conn.fetchval(
+        f"""SELECT count(*) FROM bookings
+            WHERE instrument_id = $1 AND status IN {HELD_SQL} AND upper(period) > $2""",
+        instrument,
+        now,
+    )
+    return int(value)
 
 
 async def update_period(
