@@ -52,11 +52,13 @@ WHERE l.instrument_id = u.id"""
 _NOTIFY = f"SELECT pg_notify('{TWIN_CHANGES}', x) FROM unnest($1::text[]) AS x"
 
 #: A batch's reject is kept once per (topic, batch, reason): a resend counts on the same row.
-_REJECTS = """INSERT INTO rejects AS r (received_at, topic, reason, detail, payload, batch)
-SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::bytea[],
-                     $6::bigint[])
+_REJECTS = """INSERT INTO rejects AS r (received_at, topic, reason, detail, payload, batch, repeats,
+    last_received_at)
+SELECT u.*, CASE WHEN u.repeats > 0 THEN u.received_at END
+FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::bigint[],
+            $7::int[]) AS u(received_at, topic, reason, detail, payload, batch, repeats)
 ON CONFLICT (topic, batch, reason) WHERE batch IS NOT NULL DO UPDATE SET
-    detail = excluded.detail, repeats = r.repeats + 1,
+    detail = excluded.detail, repeats = r.repeats + excluded.repeats + 1,
     last_received_at = excluded.received_at"""
 
 
@@ -239,8 +241,10 @@ def _unknown(item: TelemetryItem | StatusItem) -> RejectItem:
 async def _store_rejects(conn: Connection, rejects: list[RejectItem]) -> None:
     """Insert the rejects; one row per (topic, batch, reason), the last of a flush winning."""
     rows: dict[object, RejectItem] = {}
+    repeats: dict[object, int] = {}
     for i, r in enumerate(rejects):
         key = i if r.batch is None else (_clean(r.topic), r.batch, r.reason)
+        repeats[key] = repeats.get(key, -1) + 1
         rows[key] = r
     kept = list(rows.values())
     await conn.execute(
@@ -251,6 +255,7 @@ async def _store_rejects(conn: Connection, rejects: list[RejectItem]) -> None:
         [_clean(r.detail) for r in kept],
         [r.payload for r in kept],
         [r.batch for r in kept],
+        list(repeats.values()),
     )
 
 
