@@ -131,7 +131,9 @@ async def test_rejected_batches_leave_the_outbox_once_and_replay_after_registrat
     said = [r for r in caplog.records if "rejected batch" in r.getMessage()]
     assert len(said) == 1, [r.getMessage() for r in said]
     assert said[0].levelno == logging.WARNING
-    rows = await pool.fetch("SELECT batch, reason, repeats FROM rejects WHERE topic = $1", telemetry)
+    rows = await pool.fetch(
+        "SELECT batch, reason, repeats FROM rejects WHERE topic = $1", telemetry
+    )
     assert sorted(r["batch"] for r in rows) == sorted({r.batch for r in rejected})
     assert {r["reason"] for r in rows} == {"unknown_instrument"}
     assert all(r["repeats"] == 0 for r in rows)

@@ -268,11 +268,12 @@ async def test_a_failing_command_backs_off_and_is_logged_once(
         await asyncio.wait_for(task, 30)
     # 0.1, 0.2, 0.4, 0.8, 1.6 s apart: a handful of runs in 4 s, not one every few ms
     assert 3 <= failing <= 7, failing
-    assert [r.getMessage() for r in lines] == [
+    said = (
         "probe-1: adapter failing: "
         f"{program(tmp_path, script)[0]!r} exited with 3: no device (samples skipped; "
         "reading again in 0.1 s, backing off to every 30 s)"
-    ]
+    )
+    assert [r.getMessage() for r in lines] == [said]
     assert lines[0].levelno == logging.WARNING
     recovered = [r.getMessage() for r in caplog.records if "recovered" in r.getMessage()]
     assert recovered == [f"probe-1: adapter recovered after {agent.stats.adapter_errors} failures"]

@@ -91,7 +91,11 @@ async def test_every_batch_is_acknowledged_one_way_or_the_other(
         b'{"ts":"' + ahead.encode() + b'","state":"idle"},'
         b'{"ts":"' + (t0 + timedelta(seconds=8)).isoformat().encode() + b'","state":"on"}]}'
     )
-    future = b'{"v":1,"agent":"a","batch":12,"samples":[{"ts":"' + ahead.encode() + b'","state":"idle"}]}'
+    future = (
+        b'{"v":1,"agent":"a","batch":12,"samples":[{"ts":"'
+        + ahead.encode()
+        + b'","state":"idle"}]}'
+    )
     fielded = b'{"v":1,"agent":"a","batch":13,"samples":[],"extra":1}'
     unreadable = b'{"v":1,"agent":"a","batch":14,"samples":['
     elsewhere = batch_bytes(15, t0, 3)

@@ -110,18 +110,7 @@ class Recorder:
         while not stop.is_set():
             now = self.clock.now()
             mono = self.clock.monotonic()
-            retry: float | None = None
-            try:
-                sample = await self.adapter.read(now)
-            except AdapterError as exc:
-                retry = self._adapter_failed(str(exc))
-                sample = None
-            except Exception:  # an adapter's own bug must not stop a months-long run
-                retry = self._adapter_failed("it raised an unexpected error", trace=True)
-                sample = None
-            else:
-                if (line := self.failures.succeeded()) is not None:
-                    log.info("%s: %s", cfg.instrument, line)
+            sample, retry = await self._read(now)
             if sample is not None:
                 due = last_emit is None or mono - last_emit >= cfg.sample_interval_s - 1e-3
                 if due or sample.state != last_state:
@@ -146,18 +135,35 @@ class Recorder:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), max(wait, 0.001))
 
-    def _adapter_failed(self, why: str, *, trace: bool = False) -> float:
-        """Count a failed read, log it once per change of condition; the wait before the next."""
+    async def _read(self, now: datetime) -> tuple[Sample | None, float | None]:
+        """One adapter read: the sample (if any), and the wait before the next read when it
+        failed (the backoff of ``FailureStreak``)."""
+        name = self.config.instrument
+        try:
+            sample = await self.adapter.read(now)
+        except AdapterError as exc:
+            retry, line = self._adapter_failed(str(exc))
+            if line is not None:
+                log.warning("%s: %s", name, line)
+            return None, retry
+        except Exception:  # an adapter's own bug must not stop a months-long run
+            retry, line = self._adapter_failed("it raised an unexpected error")
+            if line is not None:
+                log.exception("%s: %s", name, line)
+            return None, retry
+        if (line := self.failures.succeeded()) is not None:
+            log.info("%s: %s", name, line)
+        return sample, None
+
+    def _adapter_failed(self, why: str) -> tuple[float, str | None]:
+        """Count a failed read; the wait before the next, and the line to log once (None:
+        the same condition as before, said already)."""
         self.stats.adapter_errors += 1
         self.metrics.adapter_errors.inc()
         delay, line = self.failures.failed(why)
         if line is None:
             log.debug("%s: adapter failed again: %s", self.config.instrument, why)
-        elif trace:
-            log.exception("%s: %s", self.config.instrument, line)
-        else:
-            log.warning("%s: %s", self.config.instrument, line)
-        return delay
+        return delay, line
 
     def rejected(self, rejections: tuple[Rejection, ...]) -> None:
         """The backend rejected these batches for good: delete them, count them, say so once.

@@ -36,8 +36,8 @@ import contextlib
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import datetime, timedelta
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Self
 
@@ -103,6 +103,7 @@ def _refused_item(
     topic: Topic | None,
     exc: BadInput,
     raw: bytes,
+    *,
     now: datetime,
     mono: float,
 ) -> TelemetryItem | RejectItem:
@@ -354,7 +355,7 @@ class Ingest:
             else:
                 return
         except BadInput as exc:
-            item = _refused_item(topic_text, topic, exc, raw, now, mono)
+            item = _refused_item(topic_text, topic, exc, raw, now=now, mono=mono)
         self._buffer.append(item)
         self.metrics.buffer.set(self._buffer.held)
 
@@ -567,7 +568,7 @@ async def replay_rejects(
                 batch = decode_telemetry(row.payload, now)
             except BadInput as exc:
                 reason = exc.reason
-                refused = _refused_item(row.topic, topic, exc, row.payload, now, 0.0)
+                refused = _refused_item(row.topic, topic, exc, row.payload, now=now, mono=0.0)
             else:
                 items.append(TelemetryItem(topic, batch, row.payload, now, 0.0))
                 whole.append(row.id)
