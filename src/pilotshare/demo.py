@@ -291,6 +291,7 @@ async def run_demo(
                 registry=registry,
                 group=settings.ingest_group,
                 offline_after_s=settings.offline_after_s,
+                rejects_retention_days=settings.rejects_retention_days,
             )
             lifecycle = BookingLifecycle(
                 pool,

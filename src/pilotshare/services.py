@@ -162,6 +162,7 @@ async def run_ingest(
                 registry=registry,
                 group=settings.ingest_group,
                 offline_after_s=settings.offline_after_s,
+                rejects_retention_days=settings.rejects_retention_days,
             )
             # Bookings follow the twin: same process, woken by the ingest's change hook.
             lifecycle = BookingLifecycle(

@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from pilotshare.core.contract import (
+    Ack,
+    Rejection,
     decode_ack,
     decode_command,
     decode_status,
@@ -73,7 +75,35 @@ def test_acks_decode_and_encode_to_the_same_bytes(name: str, raw: bytes) -> None
 
 
 def test_the_golden_ack_is_the_contracts_example() -> None:
-    assert decode_ack(acks()["committed"]).batches == (1041, 1042)
+    committed = decode_ack(acks()["committed"])
+    assert committed.batches == (1041, 1042)
+    assert committed.rejections == ()
+
+
+def test_a_rejected_batch_is_acknowledged_beside_the_committed_ones() -> None:
+    """CONTRACT §6: ``rejected`` rides beside ``batches``, absent when there is none."""
+    ack = decode_ack(acks()["rejected"])
+    assert ack.batches == (1042,)
+    assert ack.rejections == (Rejection(batch=1043, reason="unknown_instrument"),)
+    only = decode_ack(acks()["rejected_only"])
+    assert only.batches == ()
+    assert [r.reason for r in only.rejections] == ["unknown_instrument", "future_ts"]
+    assert b"rejected" not in encode(Ack(batches=(1,)))
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"v":1,"batches":[],"rejected":[{"batch":1}]}',
+        b'{"v":1,"batches":[],"rejected":[{"batch":1,"reason":"x","why":"y"}]}',
+        b'{"v":1,"batches":[],"rejected":[{"batch":-1,"reason":"x"}]}',
+        b'{"v":1,"batches":[],"rejected":[{"batch":1,"reason":"Not A Code"}]}',
+        b'{"v":1,"batches":[],"rejected":{"batch":1,"reason":"x"}}',
+    ],
+)
+def test_a_malformed_rejection_is_refused(raw: bytes) -> None:
+    with pytest.raises(BadInput):
+        decode_ack(raw)
 
 
 @pytest.mark.parametrize(("name", "raw"), commands().items())

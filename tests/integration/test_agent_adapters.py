@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import struct
 import sys
 import threading
@@ -13,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.datastore import (
     ModbusDeviceContext,
@@ -21,12 +23,14 @@ from pymodbus.datastore import (
 )
 from pymodbus.server import ModbusTcpServer
 
+from pilotshare.core.clock import SystemClock
 from pilotshare.core.domain import InstrumentState
 from pilotshare.core.embedded import free_port
 from pilotshare.edge_agent.adapters import AdapterError, build_adapter
 from pilotshare.edge_agent.adapters.command import CommandAdapter
 from pilotshare.edge_agent.adapters.http import HttpAdapter
-from pilotshare.edge_agent.config import ModbusConfig, ModbusPoint
+from pilotshare.edge_agent.config import AgentConfig, CommandConfig, ModbusConfig, ModbusPoint
+from pilotshare.edge_agent.runner import Agent
 
 NOW = datetime(2026, 11, 28, 1, 0, tzinfo=UTC)
 
@@ -223,3 +227,58 @@ async def test_modbus_device_gone_is_an_adapter_error() -> None:
 
 
 _ = asyncio
+
+
+async def test_a_failing_command_backs_off_and_is_logged_once(
+    tmp_path: Path, mqtt_url: str, site: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A reader that exits non-zero is read again at the sample interval, then less often,
+    and said once; when it works again, one line says after how many failures."""
+    flag = tmp_path / "works"
+    script = (
+        "import pathlib, sys\n"
+        f"if pathlib.Path({str(flag)!r}).exists():\n"
+        "    print('running')\n"
+        "else:\n"
+        "    sys.stderr.write('no device')\n"
+        "    sys.exit(3)\n"
+    )
+    registry = CollectorRegistry()
+    config = AgentConfig(
+        site=site,
+        instrument="probe-1",
+        mqtt_url=mqtt_url,
+        sample_interval_s=0.1,
+        outbox_path=str(tmp_path / "outbox.sqlite"),
+        metrics_port=0,
+    )
+    adapter = build_adapter(CommandConfig(command=program(tmp_path, script)), now=NOW)
+    agent = Agent(config, adapter, SystemClock(), registry=registry)
+    caplog.set_level(logging.DEBUG, logger="pilotshare.edge_agent.recorder")
+    stop = asyncio.Event()
+    task = asyncio.create_task(agent.run(stop))
+    try:
+        await asyncio.sleep(4.0)
+        failing = agent.stats.adapter_errors
+        lines = [r for r in caplog.records if r.levelno >= logging.INFO]
+        flag.touch()
+        await asyncio.sleep(config.sample_interval_s + 3.5)  # the backoff has reached 1.6 s
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+    # 0.1, 0.2, 0.4, 0.8, 1.6 s apart: a handful of runs in 4 s, not one every few ms
+    assert 3 <= failing <= 7, failing
+    said = (
+        "probe-1: adapter failing: "
+        f"{program(tmp_path, script)[0]!r} exited with 3: no device (samples skipped; "
+        "reading again in 0.1 s, backing off to every 30 s)"
+    )
+    assert [r.getMessage() for r in lines] == [said]
+    assert lines[0].levelno == logging.WARNING
+    recovered = [r.getMessage() for r in caplog.records if "recovered" in r.getMessage()]
+    assert recovered == [f"probe-1: adapter recovered after {agent.stats.adapter_errors} failures"]
+    assert agent.stats.samples >= 1
+    errors = registry.get_sample_value(
+        "pilotshare_agent_adapter_errors_total", {"instrument": "probe-1"}
+    )
+    assert errors == agent.stats.adapter_errors

@@ -9,7 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pilotshare.edge_agent.protocol import (
+    Discard,
     Drop,
+    FailureStreak,
     Forget,
     Limits,
     OutboxProtocol,
@@ -64,6 +66,45 @@ def test_unacked_batches_are_resent_after_the_timeout_or_a_disconnect() -> None:
 def test_acks_of_unknown_batches_are_ignored() -> None:
     p = OutboxProtocol(LIMITS, next_batch=1, now=0)
     assert p.ack([5, 6]) == []
+
+
+def test_a_rejected_batch_is_discarded_and_never_resent() -> None:
+    """CONTRACT §6: a batch the backend can never store leaves the outbox for good."""
+    p = OutboxProtocol(LIMITS, next_batch=1, now=0)
+    for t in range(6):
+        p.sample(t)
+    assert p.tick(6, connected=True) == [Send(1, resend=False), Send(2, resend=False)]
+    assert p.reject([1, 7]) == [Discard((1,))]
+    assert p.reject([1]) == []  # a repeated rejection of a batch already gone
+    assert p.unacked == (2,)
+    assert p.tick(100, connected=True) == [Send(2, resend=True)]  # only the other
+    assert p.depth == 3
+
+
+def test_a_failing_adapter_backs_off_from_the_interval_to_the_cap() -> None:
+    streak = FailureStreak(interval=1.0, cap=30.0)
+    delays = [streak.failed("exit 3")[0] for _ in range(8)]
+    assert delays == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
+    streak.succeeded()
+    assert streak.failed("exit 3")[0] == 1.0  # a new streak starts at the interval again
+    slow = FailureStreak(interval=60.0, cap=30.0)
+    assert [slow.failed("x")[0] for _ in range(3)] == [60.0, 60.0, 60.0]  # never faster
+
+
+def test_a_failing_adapter_is_logged_once_per_change_of_condition() -> None:
+    """A line when failing starts, when its reason changes and when it recovers."""
+    streak = FailureStreak(interval=0.5, cap=30.0)
+    assert streak.succeeded() is None
+    lines = [streak.failed("'probe' exited with 3: no device")[1] for _ in range(1000)]
+    said = [line for line in lines if line is not None]
+    assert len(said) == 1
+    assert said[0].startswith("adapter failing: 'probe' exited with 3: no device")
+    changed = streak.failed("'probe' ran over 10 s")[1]
+    assert changed == "adapter still failing, now: 'probe' ran over 10 s (1001 failures so far)"
+    assert streak.failed("'probe' ran over 10 s")[1] is None
+    assert streak.succeeded() == "adapter recovered after 1002 failures"
+    assert streak.succeeded() is None
+    assert streak.failures == 0
 
 
 def test_over_the_bound_the_oldest_batches_are_dropped() -> None:

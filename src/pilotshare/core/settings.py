@@ -87,6 +87,8 @@ class Settings(BaseSettings):
     #: TimescaleDB policies (ignored on plain PostgreSQL).
     compress_after_days: int = Field(default=7, ge=1)
     retention_days: int = Field(default=730, ge=1)
+    #: Rejected MQTT messages are kept this long after they first came, then deleted.
+    rejects_retention_days: float = Field(default=30.0, gt=0)
 
     @field_validator("site", "operator_org")
     @classmethod

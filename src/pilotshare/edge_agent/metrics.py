@@ -19,6 +19,7 @@ class AgentMetrics:
     def __init__(self, registry: CollectorRegistry | None, *, instrument: str) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         labels = {"instrument": instrument}
+        self.instrument = instrument
 
         def counter(name: str, doc: str) -> Any:
             return Counter(
@@ -31,12 +32,20 @@ class AgentMetrics:
             ).labels(**labels)
 
         self.samples = counter("samples", "Samples taken and committed to the outbox.")
-        self.adapter_errors = counter("adapter_errors", "Failed or garbled reads (sample skipped).")
+        self.adapter_errors = counter(
+            "adapter_errors", "Failed or garbled reads (sample skipped, read again with backoff)."
+        )
         self.sent = counter("batches_sent", "Batches published (first sends and resends).")
         self.resent = counter(
             "batches_resent", "Batches published again: no ack in time or reconnect."
         )
         self.acked = counter("batches_acked", "Batches acknowledged by the backend and deleted.")
+        self.rejected = Counter(
+            "pilotshare_agent_batches_rejected",
+            "Batches the backend rejected for good (kept there as rejects), deleted here.",
+            ["instrument", "reason"],
+            registry=self.registry,
+        )
         self.dropped = counter("dropped_samples", "Samples dropped because the outbox was full.")
         self.connects = counter("connects", "Successful connections to the broker.")
         self.bad_messages = counter("bad_messages", "Malformed ack or cmd messages ignored.")
@@ -49,6 +58,9 @@ class AgentMetrics:
         self.dropped_total = gauge(
             "outbox_dropped_lifetime", "Samples this outbox file ever dropped."
         )
+
+    def rejected_batch(self, reason: str) -> None:
+        self.rejected.labels(self.instrument, reason).inc()
 
     def dropped_base(self, value: int) -> None:
         self.dropped_total.set(value)

@@ -22,7 +22,7 @@ import msgspec
 
 from pilotshare.core.contract import Sample, TelemetryBatch, encode
 from pilotshare.core.errors import ConfigError
-from pilotshare.edge_agent.protocol import Drop, Effect, Forget, Seal, Send
+from pilotshare.edge_agent.protocol import Discard, Drop, Effect, Forget, Seal, Send
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -110,7 +110,7 @@ class Outbox:
                         ("UPDATE meta SET value = ? WHERE key = 'next_batch'", (number + 1,)),
                     ]
                 )
-            case Forget(numbers):
+            case Forget(numbers) | Discard(numbers):
                 self._delete(numbers, durable=False)
             case Drop(numbers, lost):
                 self._delete(

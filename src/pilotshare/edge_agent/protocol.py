@@ -19,6 +19,8 @@ Events in:
 - ``tick(now, connected=…)``: time has passed; the connection is up or not.
 - ``ack(numbers)``: the backend committed these batches (unknown numbers are ignored: acks
   of resent or dropped batches, or duplicates, are normal).
+- ``reject(numbers)``: the backend will never store these batches (CONTRACT §6: unknown
+  instrument, malformed, every sample invalid); resending them would never end.
 - ``disconnected()``: the connection went away; whatever was in flight is unsent again.
 
 Effects out, each a frozen value:
@@ -28,13 +30,15 @@ Effects out, each a frozen value:
   of it (no torn batch), and the counter never goes back.
 - ``Send(number, resend)``: publish batch ``number`` (QoS 1) now.
 - ``Forget(numbers)``: delete these acknowledged batches.
+- ``Discard(numbers)``: delete these rejected batches (the backend keeps them as rejects).
 - ``Drop(numbers, samples)``: the outbox is over its bound; delete these oldest batches
   unacknowledged and count their samples as lost. The newest data is kept.
 
 Batch lifecycle (a table, as h11 keeps its states)::
 
     pending ──Seal (count or age)──> sealed ──Send──> in flight ──ack──> Forget
-                                       ^                  │
+                                       ^                  ├──reject──> Discard
+                                       │                  │
                                        └──timeout/disconnect (resend)
     sealed | in flight ──over outbox bound──> Drop
 
@@ -108,7 +112,14 @@ class Drop:
     samples: int
 
 
-Effect = Seal | Send | Forget | Drop
+@dataclass(frozen=True, slots=True)
+class Discard:
+    """Delete these batches the backend rejected for good (it keeps them as rejects)."""
+
+    numbers: tuple[int, ...]
+
+
+Effect = Seal | Send | Forget | Drop | Discard
 
 
 @dataclass(slots=True)
@@ -218,6 +229,13 @@ class OutboxProtocol:
             del self._batches[number]
         return [Forget(known)] if known else []
 
+    def reject(self, numbers: Iterable[int]) -> list[Discard]:
+        """The backend will never store these batches: stop sending them."""
+        known = tuple(sorted({n for n in numbers if n in self._batches}))
+        for number in known:
+            del self._batches[number]
+        return [Discard(known)] if known else []
+
     def disconnected(self) -> None:
         """Whatever was in flight is unsent again (its ack may never come)."""
         for batch in self._batches.values():
@@ -277,3 +295,45 @@ def backoff_delay(attempt: int, rng: random.Random, *, base: float, cap: float) 
     """
     ceiling = min(cap, base * 2.0 ** min(attempt, 32))
     return ceiling / 2 + rng.uniform(0, ceiling / 2)
+
+
+@dataclass(slots=True)
+class FailureStreak:
+    """An adapter's run of failed reads: when to read again, and what is worth a log line.
+
+    A failing instrument interface (a program exiting non-zero, a device not answering) is
+    read again after one sample interval, then after twice as long each time up to ``cap``:
+    a broken reader neither spins nor floods the log. One line says when the failing
+    starts, one when its reason changes, one when it recovers (with the count); the
+    failures between are only counted.
+    """
+
+    interval: float
+    cap: float
+    failures: int = 0
+    reason: str | None = None
+
+    def failed(self, reason: str) -> tuple[float, str | None]:
+        """Count one failure; the seconds to wait before the next read, and the line to log
+        (``None``: nothing new to say)."""
+        self.failures += 1
+        cap = max(self.cap, self.interval)
+        delay = min(cap, self.interval * 2.0 ** min(self.failures - 1, 32))
+        if reason == self.reason:
+            return delay, None
+        line = (
+            f"adapter failing: {reason} (samples skipped; reading again in {delay:g} s, "
+            f"backing off to every {cap:g} s)"
+            if self.reason is None
+            else f"adapter still failing, now: {reason} ({self.failures} failures so far)"
+        )
+        self.reason = reason
+        return delay, line
+
+    def succeeded(self) -> str | None:
+        """A good read; the line to log when it ends a streak of failures."""
+        if not self.failures:
+            return None
+        line = f"adapter recovered after {self.failures} failures"
+        self.failures, self.reason = 0, None
+        return line

@@ -18,17 +18,28 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from pilotshare.core.clock import Clock
-from pilotshare.core.contract import Sample
+from pilotshare.core.contract import Rejection, Sample
 from pilotshare.edge_agent.adapters import Adapter, AdapterError
 from pilotshare.edge_agent.config import AgentConfig
 from pilotshare.edge_agent.metrics import AgentMetrics
 from pilotshare.edge_agent.outbox import Outbox
-from pilotshare.edge_agent.protocol import Drop, Forget, Limits, OutboxProtocol, Seal, Send
+from pilotshare.edge_agent.protocol import (
+    Discard,
+    Drop,
+    FailureStreak,
+    Forget,
+    Limits,
+    OutboxProtocol,
+    Seal,
+    Send,
+)
 
 log = logging.getLogger(__name__)
 
 #: Two samples never share a timestamp: ``(instrument, ts)`` is a sample's identity.
 _MIN_STEP = timedelta(milliseconds=1)
+#: The longest wait between reads of a failing adapter (at least the sample interval).
+ADAPTER_BACKOFF_CAP_S = 30.0
 
 
 @dataclass(slots=True)
@@ -40,6 +51,7 @@ class AgentStats:
     sent: int = 0
     resent: int = 0
     acked: int = 0
+    rejected: int = 0
     dropped: int = 0
     connects: int = 0
     bad_messages: int = 0
@@ -58,6 +70,8 @@ class Recorder:
         self.stats = AgentStats()
         self.wake = asyncio.Event()  # set when there may be something to send
         self._last_ts: datetime | None = None
+        self.failures = FailureStreak(config.sample_interval_s, ADAPTER_BACKOFF_CAP_S)
+        self._rejecting: str | None = None  # the reason last logged for a rejected batch
         first = int(self.clock.now().timestamp() * 1000)
         self.outbox = Outbox(
             Path(self.config.outbox_path or f"{self.config.instrument}.outbox.sqlite"),
@@ -96,15 +110,7 @@ class Recorder:
         while not stop.is_set():
             now = self.clock.now()
             mono = self.clock.monotonic()
-            try:
-                sample = await self.adapter.read(now)
-            except AdapterError as exc:
-                self._adapter_failed(f"adapter: {exc}")
-                sample = None
-            except Exception:  # an adapter's own bug must not stop a months-long run
-                log.exception("%s: the adapter failed unexpectedly", cfg.instrument)
-                self._adapter_failed("adapter raised an unexpected error")
-                sample = None
+            sample, retry = await self._read(now)
             if sample is not None:
                 due = last_emit is None or mono - last_emit >= cfg.sample_interval_s - 1e-3
                 if due or sample.state != last_state:
@@ -124,13 +130,63 @@ class Recorder:
             change = self.adapter.next_change()
             if change is not None:
                 wait = min(wait, max(0.0, (change - self.clock.now()).total_seconds()))
+            if retry is not None:  # a failing adapter keeps the interval and backs off
+                wait = retry
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), max(wait, 0.001))
 
-    def _adapter_failed(self, why: str) -> None:
+    async def _read(self, now: datetime) -> tuple[Sample | None, float | None]:
+        """One adapter read: the sample (if any), and the wait before the next read when it
+        failed (the backoff of ``FailureStreak``)."""
+        name = self.config.instrument
+        try:
+            sample = await self.adapter.read(now)
+        except AdapterError as exc:
+            retry, line = self._adapter_failed(str(exc))
+            if line is not None:
+                log.warning("%s: %s", name, line)
+            return None, retry
+        except Exception:  # an adapter's own bug must not stop a months-long run
+            retry, line = self._adapter_failed("it raised an unexpected error")
+            if line is not None:
+                log.exception("%s: %s", name, line)
+            return None, retry
+        if (line := self.failures.succeeded()) is not None:
+            log.info("%s: %s", name, line)
+        return sample, None
+
+    def _adapter_failed(self, why: str) -> tuple[float, str | None]:
+        """Count a failed read; the wait before the next, and the line to log once (None:
+        the same condition as before, said already)."""
         self.stats.adapter_errors += 1
         self.metrics.adapter_errors.inc()
-        log.warning("%s: %s (sample skipped)", self.config.instrument, why)
+        delay, line = self.failures.failed(why)
+        if line is None:
+            log.debug("%s: adapter failed again: %s", self.config.instrument, why)
+        return delay, line
+
+    def rejected(self, rejections: tuple[Rejection, ...]) -> None:
+        """The backend rejected these batches for good: delete them, count them, say so once.
+
+        One line when the backend starts rejecting (or its reason changes); the batches after
+        it are counted in ``pilotshare_agent_batches_rejected_total`` only.
+        """
+        reasons = {r.batch: r.reason for r in rejections}
+        for effect in self.protocol.reject(reasons):
+            self.store(effect)
+            for number in effect.numbers:
+                reason = reasons[number]
+                self.metrics.rejected_batch(reason)
+                if reason != self._rejecting:
+                    self._rejecting = reason
+                    log.warning(
+                        "%s: the backend rejected batch %d (%s) and keeps it as a reject: "
+                        "deleted from the outbox, not resent; batches rejected after it are "
+                        "counted in pilotshare_agent_batches_rejected_total",
+                        self.config.instrument,
+                        number,
+                        reason,
+                    )
 
     def record(self, sample: Sample) -> None:
         """Commit one sample to the outbox and let the protocol seal or drop."""
@@ -149,7 +205,7 @@ class Recorder:
             self.store(effect)
         self.wake.set()
 
-    def store(self, effect: Seal | Forget | Drop | Send) -> None:
+    def store(self, effect: Seal | Forget | Drop | Send | Discard) -> None:
         self.outbox.apply(effect)
         if isinstance(effect, Drop):
             self.stats.dropped += effect.samples
@@ -165,6 +221,9 @@ class Recorder:
         elif isinstance(effect, Forget):
             self.stats.acked += len(effect.numbers)
             self.metrics.acked.inc(len(effect.numbers))
+            self._rejecting = None  # batches are stored again: a new rejection is news
+        elif isinstance(effect, Discard):
+            self.stats.rejected += len(effect.numbers)
 
     def update_gauges(self, *, connected: bool) -> None:
         """Refresh the outbox gauges (the pump calls this about once a second)."""

@@ -380,6 +380,8 @@ class Agent:
                     ack = decode_ack(raw)
                     for effect in self.protocol.ack(ack.batches):
                         self.recorder.store(effect)
+                    if ack.rejections:
+                        self.recorder.rejected(ack.rejections)
                     self._wake.set()
                 elif message.topic.value == self._cmd_topic:
                     cmd = decode_command(raw)

@@ -35,13 +35,15 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Self
 
 import aiomqtt
 import asyncpg
+import msgspec
 import paho.mqtt.client as paho
 from aiomqtt.exceptions import MqttConnectError
 from prometheus_client import CollectorRegistry
@@ -50,10 +52,14 @@ from pilotshare.core.clock import Clock, SystemClock
 from pilotshare.core.contract import (
     Ack,
     Channel,
+    Rejection,
+    Topic,
+    batch_number,
     decode_status,
     decode_telemetry,
     encode,
     parse_topic,
+    salvage_telemetry,
     subscription,
 )
 from pilotshare.core.db import TRANSIENT, Backoff, Retry, pause, uses_timescale
@@ -65,8 +71,13 @@ from pilotshare.twin.connection import MqttPublisher, make_client
 from pilotshare.twin.items import FlushResult, Item, RejectItem, StatusItem, TelemetryItem
 from pilotshare.twin.metrics import IngestMetrics
 from pilotshare.twin.state import Live
-from pilotshare.twin.store import online_count, refresh_all_behaviours
-from pilotshare.twin.writer import TelemetryWriter
+from pilotshare.twin.store import (
+    delete_rejects,
+    online_count,
+    refresh_all_behaviours,
+    topic_rejects,
+)
+from pilotshare.twin.writer import TelemetryWriter, prune_rejects
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +96,52 @@ def paho_client(client: aiomqtt.Client) -> paho.Client:
     if not isinstance(inner, paho.Client):  # pragma: no cover - only if aiomqtt changes
         raise TypeError(f"aiomqtt.Client._client is a {type(inner).__name__}, not paho's")
     return inner
+
+
+def _refused_item(
+    topic_text: str,
+    topic: Topic | None,
+    exc: BadInput,
+    raw: bytes,
+    *,
+    now: datetime,
+    mono: float,
+) -> TelemetryItem | RejectItem:
+    """What becomes of a message that failed validation.
+
+    A telemetry batch with at least one valid sample is stored in part (its refused samples
+    ride along as a reject); one with none is a reject acknowledged as rejected by its
+    number, if the number can be read at all (CONTRACT §6). Anything else is a plain reject.
+    """
+    if topic is None or topic.channel is not Channel.TELEMETRY:
+        return RejectItem(topic_text, exc.reason, exc.detail, raw, now, mono)
+    salvaged = salvage_telemetry(raw, now)
+    if salvaged is not None:
+        batch, bad = salvaged
+        first = bad[0] if bad else exc
+        n = len(batch.samples) + len(bad)
+        refused = RejectItem(
+            topic_text,
+            first.reason,
+            f"{len(bad)} of {n} samples refused, the others stored; first: {first.detail}",
+            raw,
+            now,
+            mono,
+            batch=batch.batch,
+        )
+        return TelemetryItem(topic, batch, raw, now, mono, refused=refused)
+    number = batch_number(raw)
+    ack = topic.sibling(Channel.ACK) if number is not None else None
+    return RejectItem(topic_text, exc.reason, exc.detail, raw, now, mono, batch=number, ack=ack)
+
+
+def _ack_of(batches: Iterable[int], rejected: Iterable[Rejection]) -> Ack:
+    """The ack of one instrument's committed and rejected batches (each number once)."""
+    refused = {r.batch: r for r in rejected}
+    return Ack(
+        batches=tuple(sorted(set(batches))),
+        rejected=tuple(refused[n] for n in sorted(refused)) if refused else msgspec.UNSET,
+    )
 
 
 class Ingest:
@@ -109,6 +166,8 @@ class Ingest:
         drain_timeout_s: float = 10.0,
         sweep_interval_s: float | None = None,
         behaviour_every_s: float = 600.0,
+        rejects_retention_days: float = 30.0,
+        prune_every_s: float = 600.0,
     ) -> None:
         self._pool = pool
         self._mqtt = mqtt
@@ -123,6 +182,9 @@ class Ingest:
         self._drain_timeout = drain_timeout_s
         self._sweep_interval = sweep_interval_s or min(offline_after_s / 3, 5.0)
         self._behaviour_every = behaviour_every_s
+        self._rejects_retention = timedelta(days=rejects_retention_days)
+        self._prune_every = prune_every_s
+        self._pruned_at: float | None = None
         self._buffer = ItemBuffer(
             self._clock,
             flush_samples=flush_samples,
@@ -279,6 +341,7 @@ class Ingest:
         now = self._clock.now()
         mono = self._clock.monotonic()
         item: Item
+        topic: Topic | None = None
         try:
             topic = parse_topic(topic_text)
             if topic.channel is Channel.TELEMETRY:
@@ -292,7 +355,7 @@ class Ingest:
             else:
                 return
         except BadInput as exc:
-            item = RejectItem(topic_text, exc.reason, exc.detail, raw, now, mono)
+            item = _refused_item(topic_text, topic, exc, raw, now=now, mono=mono)
         self._buffer.append(item)
         self.metrics.buffer.set(self._buffer.held)
 
@@ -335,6 +398,7 @@ class Ingest:
             except asyncpg.PostgresError as exc:
                 if isinstance(exc, TRANSIENT) or isinstance(item, RejectItem):
                     raise
+                numbered = isinstance(item, TelemetryItem)
                 bad = RejectItem(
                     str(item.topic),
                     "bad_field",
@@ -342,15 +406,11 @@ class Ingest:
                     item.raw,
                     self._clock.now(),
                     item.received,
+                    batch=item.batch.batch if isinstance(item, TelemetryItem) else None,
+                    ack=item.topic.sibling(Channel.ACK) if numbered else None,
                 )
                 part = await self._writer.write([bad], self._clock.now())
-            total.stored += part.stored
-            total.samples += part.samples
-            for topic, batches in part.acks.items():
-                total.acks.setdefault(topic, []).extend(batches)
-            total.changes.extend(part.changes)
-            for reason, n in part.rejects.items():
-                total.rejects[reason] = total.rejects.get(reason, 0) + n
+            total.add(part)
         return total
 
     def _record(self, result: FlushResult, chunk: list[Item]) -> None:
@@ -372,12 +432,12 @@ class Ingest:
         paho client, on this loop's thread, which retransmits them like any QoS 1 message.
         """
         client = self._client
-        if client is None or not result.acks:
+        if client is None or not (result.acks or result.rejected):
             return
         direct = paho_client(client)
         failed = 0
-        for topic, batches in result.acks.items():
-            payload = encode(Ack(batches=tuple(sorted(set(batches)))))
+        for topic in result.acks.keys() | result.rejected.keys():
+            payload = encode(_ack_of(result.acks.get(topic, ()), result.rejected.get(topic, ())))
             if direct.publish(str(topic), payload, qos=1).rc != 0:
                 failed += 1
         if failed:
@@ -421,11 +481,25 @@ class Ingest:
                 changes = await self._writer.sweep(self._clock.now())
                 self.metrics.online.set(await online_count(self._pool))
                 self._writer.forget()
+                await self._prune_rejects()
             except TRANSIENT as exc:
                 await retry.after(exc, self._stopping)
                 continue
             retry.reset()
             await self._announce(changes)
+
+    async def _prune_rejects(self) -> None:
+        """Enforce the rejects retention, at most once per ``prune_every_s`` (one indexed
+        range delete: cheap); several ingests doing it at once only find less to delete."""
+        mono = self._clock.monotonic()
+        if self._pruned_at is not None and mono - self._pruned_at < self._prune_every:
+            return
+        self._pruned_at = mono
+        deleted = await prune_rejects(self._pool, self._clock.now() - self._rejects_retention)
+        if deleted:
+            log.info(
+                "deleted %d rejects older than %s (retention)", deleted, self._rejects_retention
+            )
 
     async def _learn_loop(self) -> None:
         """Refresh each instrument's learned behaviour (MTBF, MTTR, fits) in the background."""
@@ -444,3 +518,71 @@ class Ingest:
                 await retry.after(exc, self._stopping)
             except asyncpg.PostgresError:
                 log.exception("behaviour refresh failed")
+
+
+#: Rejects read, decoded and stored per transaction by ``replay_rejects``.
+REPLAY_CHUNK = 50
+
+
+@dataclass(slots=True)
+class Replayed:
+    """What a replay of an instrument's rejects did."""
+
+    replayed: int = 0  # rejects whose messages are now stored whole (and so removed)
+    stored_samples: int = 0  # samples new to the database
+    duplicate_samples: int = 0  # samples it held already
+    still_rejected: dict[str, int] = field(default_factory=dict)  # kept, by reason
+
+
+async def replay_rejects(
+    pool: asyncpg.Pool,
+    site: str,
+    instrument: str,
+    *,
+    now: datetime,
+    offline_after: timedelta = OFFLINE_AFTER,
+) -> Replayed:
+    """Store what the rejects of ``instrument``'s telemetry topic hold, once it is registered.
+
+    Each kept message is validated again as the ingest does on arrival (at ``now``) and what
+    passes is stored by the ingest's own writer, so a sample already stored is not stored
+    twice and the live twin and rollup follow. A message stored whole has its reject removed;
+    one stored in part or not at all keeps its reject (counted by reason in the answer).
+    Replaying twice stores nothing twice.
+    """
+    async with pool.acquire() as conn:
+        timescale = await uses_timescale(conn)
+    writer = TelemetryWriter(pool, timescale=timescale, offline_after=offline_after)
+    topic = Topic(site, instrument, Channel.TELEMETRY)
+    done = Replayed()
+    after = 0
+    while True:
+        rows = await topic_rejects(pool, str(topic), after_id=after, limit=REPLAY_CHUNK)
+        if not rows:
+            return done
+        after = rows[-1].id
+        items: list[Item] = []
+        whole: list[int] = []
+        for row in rows:
+            try:
+                batch = decode_telemetry(row.payload, now)
+            except BadInput as exc:
+                reason = exc.reason
+                refused = _refused_item(row.topic, topic, exc, row.payload, now=now, mono=0.0)
+            else:
+                items.append(TelemetryItem(topic, batch, row.payload, now, 0.0))
+                whole.append(row.id)
+                continue
+            if isinstance(refused, RejectItem):
+                reason = refused.reason
+            else:  # stored in part: its reject stays
+                items.append(TelemetryItem(topic, refused.batch, row.payload, now, 0.0))
+                reason = refused.refused.reason if refused.refused else reason
+            done.still_rejected[reason] = done.still_rejected.get(reason, 0) + 1
+        if items:
+            result = await writer.write(items, now)
+            done.stored_samples += result.stored
+            done.duplicate_samples += result.samples - result.stored
+        if whole:
+            await delete_rejects(pool, whole)
+            done.replayed += len(whole)

@@ -455,3 +455,37 @@ async def recent_rejects(
         )
         for r in rows
     ]
+
+
+async def topic_rejects(
+    conn: Executor, topic: str, *, after_id: int, limit: int
+) -> list[StoredReject]:
+    """The rejects of one topic, oldest first, whole, after ``after_id``.
+
+    Matched as text, so the rejects of an instrument not registered when they came are found
+    once it is.
+    """
+    rows = await conn.fetch(
+        """SELECT id, received_at, topic, reason, detail, payload, length(payload) AS size
+           FROM rejects WHERE topic = $1 AND id > $2 ORDER BY id LIMIT $3""",
+        topic,
+        after_id,
+        limit,
+    )
+    return [
+        StoredReject(
+            r["id"],
+            r["received_at"],
+            r["topic"],
+            r["reason"],
+            r["detail"],
+            bytes(r["payload"]),
+            r["size"],
+        )
+        for r in rows
+    ]
+
+
+async def delete_rejects(conn: Executor, ids: Sequence[int]) -> None:
+    """Remove rejects whose messages have been stored after all (a replay)."""
+    await conn.execute("DELETE FROM rejects WHERE id = ANY($1::bigint[])", list(ids))

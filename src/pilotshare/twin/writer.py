@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from pilotshare.core.contract import TWIN_CHANGES, Channel
+from pilotshare.core.contract import TWIN_CHANGES, Channel, Rejection
 from pilotshare.core.db import Connection
 from pilotshare.twin import rows
 from pilotshare.twin.items import FlushResult, Item, RejectItem, StatusItem, TelemetryItem
@@ -51,8 +51,15 @@ WHERE l.instrument_id = u.id"""
 
 _NOTIFY = f"SELECT pg_notify('{TWIN_CHANGES}', x) FROM unnest($1::text[]) AS x"
 
-_REJECTS = """INSERT INTO rejects (received_at, topic, reason, detail, payload)
-SELECT * FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::bytea[])"""
+#: A batch's reject is kept once per (topic, batch, reason): a resend counts on the same row.
+_REJECTS = """INSERT INTO rejects AS r (received_at, topic, reason, detail, payload, batch, repeats,
+    last_received_at)
+SELECT u.*, CASE WHEN u.repeats > 0 THEN u.received_at END
+FROM unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::bigint[],
+            $7::int[]) AS u(received_at, topic, reason, detail, payload, batch, repeats)
+ON CONFLICT (topic, batch, reason) WHERE batch IS NOT NULL DO UPDATE SET
+    detail = excluded.detail, repeats = r.repeats + excluded.repeats + 1,
+    last_received_at = excluded.received_at"""
 
 
 def _clean(text: str) -> str:
@@ -96,6 +103,8 @@ class TelemetryWriter:
                     rejects.append(_unknown(item))
                 else:
                     accepted.append(item)
+                    if isinstance(item, TelemetryItem) and item.refused is not None:
+                        rejects.append(item.refused)  # its other samples are stored
             flush = rows.Rows(accepted)
             async with conn.transaction():
                 if flush.records:
@@ -110,6 +119,9 @@ class TelemetryWriter:
                 result.acks.setdefault(item.topic.sibling(Channel.ACK), []).append(item.batch.batch)
         for r in rejects:
             result.rejects[r.reason] = result.rejects.get(r.reason, 0) + 1
+            if r.ack is not None and r.batch is not None:
+                refused = Rejection(batch=r.batch, reason=r.reason)
+                result.rejected.setdefault(r.ack, []).append(refused)
         return result
 
     async def _apply_live(
@@ -207,6 +219,12 @@ async def _update_live(
 
 
 def _unknown(item: TelemetryItem | StatusItem) -> RejectItem:
+    """The reject of a message for an instrument not registered at its site.
+
+    A telemetry batch keeps its whole message (not only its valid part), so a replay once
+    the instrument is registered stores all of it; and it is acknowledged as rejected.
+    """
+    numbered = isinstance(item, TelemetryItem)
     return RejectItem(
         topic=str(item.topic),
         reason="unknown_instrument",
@@ -215,15 +233,51 @@ def _unknown(item: TelemetryItem | StatusItem) -> RejectItem:
         payload=item.raw,
         received_at=item.received_at,
         received=item.received,
+        batch=item.batch.batch if isinstance(item, TelemetryItem) else None,
+        ack=item.topic.sibling(Channel.ACK) if numbered else None,
     )
 
 
 async def _store_rejects(conn: Connection, rejects: list[RejectItem]) -> None:
+    """Insert the rejects; one row per (topic, batch, reason), the last of a flush winning."""
+    rows: dict[object, RejectItem] = {}
+    repeats: dict[object, int] = {}
+    for i, r in enumerate(rejects):
+        key = i if r.batch is None else (_clean(r.topic), r.batch, r.reason)
+        repeats[key] = repeats.get(key, -1) + 1
+        rows[key] = r
+    kept = list(rows.values())
     await conn.execute(
         _REJECTS,
-        [r.received_at for r in rejects],
-        [_clean(r.topic) for r in rejects],
-        [r.reason for r in rejects],
-        [_clean(r.detail) for r in rejects],
-        [r.payload for r in rejects],
+        [r.received_at for r in kept],
+        [_clean(r.topic) for r in kept],
+        [r.reason for r in kept],
+        [_clean(r.detail) for r in kept],
+        [r.payload for r in kept],
+        [r.batch for r in kept],
+        list(repeats.values()),
     )
+
+
+#: Rows deleted per statement by ``prune_rejects``: short transactions, however many are due.
+PRUNE_CHUNK = 5000
+
+
+async def prune_rejects(pool: asyncpg.Pool, before: datetime) -> int:
+    """Delete the rejects first received before ``before`` (the retention); returns how many.
+
+    In chunks along the ``received_at`` index, so a large backlog never holds one long
+    transaction against the writers.
+    """
+    total = 0
+    while True:
+        status = await pool.execute(
+            """DELETE FROM rejects WHERE id IN (
+                   SELECT id FROM rejects WHERE received_at < $1 LIMIT $2)""",
+            before,
+            PRUNE_CHUNK,
+        )
+        n = int(status.split()[-1])
+        total += n
+        if n < PRUNE_CHUNK:
+            return total

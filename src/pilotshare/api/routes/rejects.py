@@ -1,16 +1,20 @@
-"""``GET /api/v1/rejects``: the newest rejected MQTT messages, for admins (CONTRACT §3)."""
+"""``GET /api/v1/rejects``: the newest rejected MQTT messages, for admins (CONTRACT §3), and
+``POST /api/v1/rejects/replay``: store an instrument's rejects once it is registered."""
 
 from __future__ import annotations
 
 import base64
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from pilotshare.api.deps import AdminKey, Pool
+from pilotshare import registry
+from pilotshare.api.deps import AdminKey, ClockDep, Pool, SettingsDep
 from pilotshare.api.schemas import Slug, problems
+from pilotshare.core.errors import NotFound
+from pilotshare.twin.ingest import replay_rejects
 from pilotshare.twin.store import recent_rejects
 
 router = APIRouter(prefix="/api/v1/rejects", tags=["twin"])
@@ -58,3 +62,61 @@ async def list_rejects(
         )
         for r in found
     ]
+
+
+class ReplayRequest(BaseModel):
+    """Which instrument's rejects to store again."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    instrument: Slug
+    site: Slug | None = Field(
+        default=None, description="the site its agent published at (default: its own)"
+    )
+
+
+class ReplayPublic(BaseModel):
+    """What a replay stored and what it kept."""
+
+    instrument: str
+    site: str
+    replayed: int = Field(description="rejects whose messages are now stored whole (removed)")
+    stored_samples: int = Field(description="samples new to the database")
+    duplicate_samples: int = Field(description="samples it held already (stored once)")
+    still_rejected: dict[str, int] = Field(
+        description="rejects kept, by reason (still invalid, or stored only in part)"
+    )
+
+
+@router.post(
+    "/replay",
+    response_model=ReplayPublic,
+    responses=problems(401, 403, 404, 422),
+)
+async def replay(
+    body: ReplayRequest, pool: Pool, clock: ClockDep, settings: SettingsDep, _: AdminKey
+) -> ReplayPublic:
+    """Validate an instrument's kept rejects again and store what passes, once it is
+    registered: nothing that arrived is lost, and a sample is never stored twice."""
+    async with pool.acquire() as conn:
+        row = await registry.catalogue_row(conn, body.instrument)
+    site = str(row["site_id"])
+    if body.site is not None and body.site != site:
+        raise NotFound(
+            "no_instrument", f"instrument {body.instrument!r} is not registered at {body.site!r}"
+        )
+    done = await replay_rejects(
+        pool,
+        site,
+        body.instrument,
+        now=clock.now(),
+        offline_after=timedelta(seconds=settings.offline_after_s),
+    )
+    return ReplayPublic(
+        instrument=body.instrument,
+        site=site,
+        replayed=done.replayed,
+        stored_samples=done.stored_samples,
+        duplicate_samples=done.duplicate_samples,
+        still_rejected=done.still_rejected,
+    )

@@ -81,11 +81,32 @@ class Status(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     ts: AwareDatetime
 
 
+#: A reject reason on the wire: a stable code (``REASONS``), new ones may come.
+RejectReason = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+
+
+class Rejection(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """A batch the backend can never store (CONTRACT §6), and why."""
+
+    batch: BatchNumber
+    reason: RejectReason
+
+
 class Ack(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """The batches the backend has committed to the database."""
+    """The batches the backend has committed to the database, and those it never will.
+
+    ``rejected`` is left out of the bytes when there is none (``UNSET``), so an ack of
+    committed batches only is byte for byte what a v1 agent of before §6 decodes.
+    """
 
     v: Literal[1] = 1
     batches: tuple[BatchNumber, ...]
+    rejected: tuple[Rejection, ...] | msgspec.UnsetType = msgspec.UNSET
+
+    @property
+    def rejections(self) -> tuple[Rejection, ...]:
+        """The rejected batches (none when the field was absent)."""
+        return () if isinstance(self.rejected, msgspec.UnsetType) else self.rejected
 
 
 class Command(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -187,32 +208,112 @@ def decode_telemetry(raw: bytes, now: datetime) -> TelemetryBatch:
     limit = now + MAX_FUTURE
     names: set[str] = set()
     for i, sample in enumerate(batch.samples):
+        # the hot path: inline, not ``_check_values`` (a call per sample costs here)
         if sample.ts > limit:
-            raise BadInput(
-                "future_ts",
-                f"samples[{i}].ts {sample.ts.isoformat()} is more than 5 minutes ahead of "
-                f"{now.isoformat()}",
-            )
+            _check_values(i, sample, now, limit)
         metrics = sample.metrics
         if metrics:
             names.update(metrics)
-            for name, value in metrics.items():
+            for value in metrics.values():
                 if not math.isfinite(value):
-                    raise BadInput("bad_metrics", f"samples[{i}].metrics.{name} is not finite")
+                    _check_values(i, sample, now, limit)
     for name in names:
         if METRIC_NAME.match(name) is None:
             i = next(i for i, s in enumerate(batch.samples) if name in s.metrics)
-            raise BadInput(
-                "bad_metrics",
-                f"samples[{i}].metrics: {name[:80]!r} is not a metric name "
-                "(^[a-z][a-z0-9_]{0,63}$)",
-            )
+            raise _bad_name(i, name)
     return batch
+
+
+def _check_values(i: int, sample: Sample, now: datetime, limit: datetime) -> None:
+    """The rules msgspec cannot state, but the metric names: not too far ahead, finite."""
+    if sample.ts > limit:
+        raise BadInput(
+            "future_ts",
+            f"samples[{i}].ts {sample.ts.isoformat()} is more than 5 minutes ahead of "
+            f"{now.isoformat()}",
+        )
+    for name, value in sample.metrics.items():
+        if not math.isfinite(value):
+            raise BadInput("bad_metrics", f"samples[{i}].metrics.{name} is not finite")
+
+
+def _bad_name(i: int, name: str) -> BadInput:
+    return BadInput(
+        "bad_metrics",
+        f"samples[{i}].metrics: {name[:80]!r} is not a metric name (^[a-z][a-z0-9_]{{0,63}}$)",
+    )
+
+
+class _Envelope(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    v: Literal[1] = 1
+    agent: Slugless
+    batch: BatchNumber
+    samples: tuple[msgspec.Raw, ...]
+
+
+_envelope = msgspec.json.Decoder(_Envelope)
+_sample = msgspec.json.Decoder(Sample)
+
+
+def salvage_telemetry(raw: bytes, now: datetime) -> tuple[TelemetryBatch, list[BadInput]] | None:
+    """The valid samples of a batch that ``decode_telemetry`` refused, and why each other was.
+
+    Run only after a refusal. A batch whose envelope (``v``, ``agent``, ``batch``) is sound and
+    that holds at least one valid sample is stored in part (CONTRACT §6: acknowledged, its bad
+    samples kept as a reject); ``None`` when nothing in it can be stored.
+    """
+    if len(raw) > MAX_PAYLOAD_BYTES:
+        return None
+    try:
+        envelope = _envelope.decode(raw)
+    except msgspec.MsgspecError:
+        return None
+    limit = now + MAX_FUTURE
+    good: list[Sample] = []
+    bad: list[BadInput] = []
+    for i, part in enumerate(envelope.samples):
+        try:
+            sample = _sample.decode(part)
+            _check_values(i, sample, now, limit)
+            for name in sample.metrics:
+                if METRIC_NAME.match(name) is None:
+                    raise _bad_name(i, name)
+        except msgspec.ValidationError as exc:
+            bad.append(BadInput(_reason_for(part, Sample) or "bad_field", f"samples[{i}]: {exc}"))
+        except BadInput as exc:
+            bad.append(exc)
+        else:
+            good.append(sample)
+    if not good:
+        return None
+    batch = TelemetryBatch(agent=envelope.agent, batch=envelope.batch, samples=tuple(good))
+    return batch, bad
 
 
 def decode_status(raw: bytes) -> Status:
     """Decode an agent's status (or last will)."""
     return _decode(raw, Status)
+
+
+class _BatchNumberOnly(msgspec.Struct):
+    batch: BatchNumber
+
+
+def batch_number(raw: bytes) -> int | None:
+    """The batch number of a telemetry message that failed validation, if it can be read.
+
+    A refused batch is acknowledged as rejected by its number; a message too large, not JSON,
+    or without a valid ``batch`` has none, and is kept as a reject only.
+    """
+    if len(raw) > MAX_PAYLOAD_BYTES:
+        return None
+    try:
+        return _batch_only.decode(raw).batch
+    except msgspec.MsgspecError:
+        return None
+
+
+_batch_only = msgspec.json.Decoder(_BatchNumberOnly)
 
 
 def decode_ack(raw: bytes) -> Ack:
