@@ -8,7 +8,9 @@ start + grace, or end, read from the database each time). On each wake-up it set
 booking that is due, in the database, with conditional updates, so a second instance or a
 restart never applies a transition twice:
 
-- at its start the interlock of the instrument is opened (``unlock`` on ``…/cmd``);
+- at its start the interlock of the instrument is opened: ``unlock`` becomes the instrument's
+  desired interlock state, published retained on ``…/cmd`` by ``scheduler.interlock`` until
+  the agent reports it (at its end, or when it is given back, ``lock`` does the same);
 - a confirmed booking whose instrument runs inside its slot becomes ``active``;
 - a confirmed booking still not started ``grace`` after its start becomes ``no_show``: it no
   longer holds the instrument, so the rest of its slot is free at once, and the interlock
@@ -32,11 +34,12 @@ import asyncpg
 from prometheus_client import CollectorRegistry
 
 from pilotshare.core.clock import Clock
-from pilotshare.core.contract import BOOKING_CHANGES, TWIN_CHANGES, Channel, Command, Topic, encode
+from pilotshare.core.contract import BOOKING_CHANGES, TWIN_CHANGES
 from pilotshare.core.db import TRANSIENT, Listener, Retry
 from pilotshare.core.domain import OFFLINE_AFTER, BookingStatus
 from pilotshare.core.messaging import Publisher
 from pilotshare.scheduler import store
+from pilotshare.scheduler.interlock import InterlockSender
 from pilotshare.scheduler.metrics import booking_metrics
 from pilotshare.scheduler.states import HELD, UNSTARTED, Event
 from pilotshare.twin.state import Live
@@ -52,6 +55,8 @@ class BookingLifecycle:
     ``max_gap``: the twin's offline gap (``Settings.offline_after_s``): silence longer than
     that counts as nothing in the measured usage. ``resync``: the longest sleep; bookings
     notify only when they start within 15 minutes (migration 0021), so it must stay below that.
+    ``resend``, ``resend_max``: how soon an interlock state the agent has not reported yet is
+    published again, doubling up to the maximum (``scheduler.interlock``).
     """
 
     def __init__(
@@ -65,9 +70,15 @@ class BookingLifecycle:
         resync: timedelta = timedelta(minutes=5),
         min_interval: float = 0.05,
         registry: CollectorRegistry | None = None,
+        resend: timedelta = timedelta(seconds=5),
+        resend_max: timedelta = timedelta(minutes=5),
     ) -> None:
         self._pool = pool
-        self._publisher = publisher
+        self._interlock = (
+            None
+            if publisher is None
+            else InterlockSender(pool, publisher, resend=resend, resend_max=resend_max)
+        )
         self._clock = clock
         self.grace = grace
         self._max_gap = max_gap
@@ -124,6 +135,8 @@ class BookingLifecycle:
             if self._listener is not None and self._listener.ready.is_set():
                 self.ready.set()  # listening, and settled since
             due = await store.next_due(self._pool, self.grace, self._clock.now())
+            if self._interlock is not None and (send := await self._interlock.next_due()):
+                due = send if due is None else min(due, send)
             delay = self._resync.total_seconds()
             if due is not None:
                 delay = min(delay, max((due - self._clock.now()).total_seconds(), 0.0) + 0.005)
@@ -146,13 +159,14 @@ class BookingLifecycle:
             await self._ended(booking_id, now)
         for booking_id in await store.released_unlocked(self._pool):
             await self._lock(booking_id, now)
-        for row in await store.unlock_due(self._pool, now):
-            await self._command("unlock", row)
+        await store.open_due(self._pool, now)
         await store.flag_delayed(self._pool, now)
         for _ in range(await store.check_in_running(self._pool, now)):
             self._count(BookingStatus.ACTIVE)
         for booking_id in await store.past_grace(self._pool, now, self.grace):
             await self._unstarted(booking_id, now)
+        if self._interlock is not None:  # last: the agents get this pass's final state
+            await self._interlock.send_due(now)
 
     async def _unstarted(self, booking_id: UUID, now: datetime) -> None:
         booking = await store.get_booking(self._pool, booking_id)
@@ -212,25 +226,7 @@ class BookingLifecycle:
         await self._lock(done.id, now)
 
     async def _lock(self, booking_id: UUID, now: datetime) -> None:
-        row = await store.close_interlock(self._pool, booking_id, now)
-        if row is not None:
-            await self._command("lock", row)
-
-    async def _command(self, cmd: str, row: asyncpg.Record) -> None:
-        if self._publisher is None:
-            return
-        topic = str(Topic(row["site_id"], row["instrument_id"], Channel.CMD))
-        payload = encode(
-            Command(
-                cmd="unlock" if cmd == "unlock" else "lock",
-                booking=str(row["id"]),
-                until=row["end"],
-            )
-        )
-        try:
-            await self._publisher.publish(topic, payload, qos=1)
-        except (ConnectionError, OSError) as exc:  # agents may ignore it anyway; never block
-            log.warning("could not send %s for booking %s: %s", cmd, row["id"], exc)
+        await store.close_for(self._pool, booking_id, now)
 
     def _count(self, status: BookingStatus) -> None:
         if self._metrics:

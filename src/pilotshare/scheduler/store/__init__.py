@@ -28,15 +28,22 @@ from pilotshare.scheduler.store.closures import (
     open_closures,
     remove_closure,
 )
+from pilotshare.scheduler.store.interlock import (
+    Desired,
+    close_for,
+    next_send,
+    open_due,
+    sends_due,
+    sent,
+    settle_reported,
+)
 from pilotshare.scheduler.store.lifecycle import (
     check_in_running,
-    close_interlock,
     ended_held,
     flag_delayed,
     next_due,
     past_grace,
     released_unlocked,
-    unlock_due,
 )
 from pilotshare.scheduler.store.quotas import (
     booked_hours,
@@ -49,12 +56,13 @@ from pilotshare.scheduler.store.quotas import (
 __all__ = [
     "Booking",
     "Closure",
+    "Desired",
     "Instrument",
     "add_closure",
     "booked_hours",
     "busy",
     "check_in_running",
-    "close_interlock",
+    "close_for",
     "drop_quota",
     "ended_held",
     "flag_delayed",
@@ -70,13 +78,17 @@ __all__ = [
     "lock_quotas",
     "measure",
     "next_due",
+    "next_send",
     "open_closures",
+    "open_due",
     "p_up",
     "past_grace",
     "quotas",
     "released_unlocked",
     "remove_closure",
+    "sends_due",
+    "sent",
     "set_quota",
+    "settle_reported",
     "transition",
-    "unlock_due",
 ]
