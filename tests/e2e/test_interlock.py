@@ -95,9 +95,10 @@ async def test_the_agent_applies_the_desired_interlock_and_catches_up_after_a_re
         return dict(r.json()["interlock"])
 
     stop = asyncio.Event()
-    async with running_ingest(pool, mqtt_endpoint, site) as ingest, raw_client(
-        mqtt_endpoint
-    ) as watcher:
+    async with (
+        running_ingest(pool, mqtt_endpoint, site) as ingest,
+        raw_client(mqtt_endpoint) as watcher,
+    ):
         lifecycle = BookingLifecycle(
             pool, ingest.publisher, SystemClock(), resend=0.5 * S, resend_max=2 * S
         )
