@@ -47,9 +47,7 @@ def desired(cmd: str, seq: int) -> bytes:
 async def test_an_older_seq_arriving_late_does_not_undo_the_newer_state(
     tmp_path: Path, site: str, mqtt_url: str, mqtt_endpoint: MqttEndpoint
 ) -> None:
-    sim = SimulatedAdapter(
-        SimulatedParams(locked_at_start=True), seed=1, start=datetime.now(UTC)
-    )
+    sim = SimulatedAdapter(SimulatedParams(locked_at_start=True), seed=1, start=datetime.now(UTC))
     runner = agent(tmp_path, site, mqtt_url, sim)
     stop = asyncio.Event()
     task = asyncio.create_task(runner.run(stop))
@@ -69,9 +67,7 @@ async def test_an_older_seq_arriving_late_does_not_undo_the_newer_state(
                     if name == topic(site, "oven-1", "status")
                 ]
 
-            await wait_for(
-                lambda: _true({"state": "unlocked", "seq": 8} in reports()), timeout=10
-            )
+            await wait_for(lambda: _true({"state": "unlocked", "seq": 8} in reports()), timeout=10)
             await asyncio.sleep(0.5)
             assert runner.interlock.seq == 8
             assert not sim.instrument.locked(datetime.now(UTC))  # seq 7 was not applied

@@ -90,8 +90,8 @@ class InterlockSender:
                 exc,
             )
             return False
-        if desired.sends:
-            log.info(
+        if desired.sends:  # an agent too old to report keeps this going: not worth a warning
+            log.debug(
                 "interlock %s (seq %d) re-sent to %s: not reported yet (send %d)",
                 desired.cmd,
                 desired.seq,
