@@ -6,7 +6,9 @@ publishes it, QoS 1 and retained on ``…/cmd``, so an agent that connects later
 A desired state is published again until the agent's retained status reports its ``seq``
 (the ingest records that in ``instrument_live``): after ``resend``, then twice as long each
 time up to ``resend_max``. A publish that fails (no broker, a timeout) is retried on the same
-schedule; nothing is dropped on an error, and a restart picks up where the table says.
+schedule but never more than ``RETRY_MAX`` apart, since then the broker does not hold it;
+nothing is dropped on an error, and a restart picks up where the table says. The publishes of
+one pass go out together, so a hung broker costs one timeout, not one per instrument.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ log = logging.getLogger(__name__)
 
 #: How long one publish may wait for the broker's PUBACK before it counts as failed.
 PUBLISH_TIMEOUT_S = 10.0
+#: The longest wait before a failed publish is tried again.
+RETRY_MAX = timedelta(seconds=30)
 
 
 def resend_delay(sends: int, *, resend: timedelta, resend_max: timedelta) -> timedelta:
@@ -63,11 +67,14 @@ class InterlockSender:
     async def send_due(self, now: datetime) -> None:
         """Settle what agents reported, then (re)publish every desired state that is due."""
         await store.settle_reported(self._pool)
-        for desired in await store.sends_due(self._pool, now):
-            published = await self._publish(desired)
+        due = await store.sends_due(self._pool, now)
+        results = await asyncio.gather(*(self._publish(d) for d in due))
+        for desired, published in zip(due, results, strict=True):
             delay = resend_delay(
                 desired.sends + 1, resend=self._resend, resend_max=self._resend_max
             )
+            if not published:
+                delay = min(delay, max(RETRY_MAX, self._resend))
             await store.sent(self._pool, desired, published=published, now=now, again=now + delay)
 
     async def next_due(self) -> datetime | None:
