@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import msgspec
 import pytest
 
 from pilotshare.core.contract import (
     Ack,
     Rejection,
+    Interlock,
     decode_ack,
     decode_command,
     decode_status,
@@ -23,6 +25,7 @@ from tests.support.golden import (
     commands,
     invalid_telemetry,
     invalid_telemetry_cases,
+    legacy_commands,
     reason_of,
     statuses,
     too_large,
@@ -65,7 +68,22 @@ def test_too_large_is_rejected_before_parsing() -> None:
 def test_status_and_will_decode() -> None:
     decoded = {name: decode_status(raw) for name, raw in statuses().items()}
     assert decoded["online"].online is True
+    assert decoded["online"].interlock is msgspec.UNSET  # an older agent's still decodes
     assert decoded["will"].online is False
+    assert decoded["will"].interlock is msgspec.UNSET
+
+
+@pytest.mark.parametrize("name", ["interlock", "unsupported", "online", "will"])
+def test_statuses_encode_to_the_same_bytes(name: str) -> None:
+    raw = statuses()[name]
+    assert encode(decode_status(raw)) == raw.strip()
+
+
+def test_a_status_reports_the_applied_interlock_and_its_seq() -> None:
+    applied = decode_status(statuses()["interlock"]).interlock
+    unsupported = decode_status(statuses()["unsupported"]).interlock
+    assert applied == Interlock(state="unlocked", seq=17)
+    assert unsupported == Interlock(state="unsupported", seq=17)
 
 
 @pytest.mark.parametrize(("name", "raw"), acks().items())
@@ -109,6 +127,21 @@ def test_a_malformed_rejection_is_refused(raw: bytes) -> None:
 @pytest.mark.parametrize(("name", "raw"), commands().items())
 def test_commands_decode_and_encode_to_the_same_bytes(name: str, raw: bytes) -> None:
     command = decode_command(raw)
-    assert command.cmd == name
-    assert command.until.utcoffset() is not None
+    assert command.cmd == reason_of(name)
+    assert command.seq is not None
+    assert command.until is None or command.until.utcoffset() is not None
     assert encode(command) == raw.strip()
+
+
+def test_a_lock_without_booking_or_until_decodes() -> None:
+    command = decode_command(commands()["lock.no_booking"])
+    assert (command.cmd, command.booking, command.until, command.seq) == ("lock", None, None, 19)
+
+
+@pytest.mark.parametrize(("name", "raw"), legacy_commands().items())
+def test_commands_without_seq_still_decode(name: str, raw: bytes) -> None:
+    command = decode_command(raw)
+    assert command.cmd == name
+    assert command.seq is None
+    assert command.booking is not None
+    assert command.until is not None

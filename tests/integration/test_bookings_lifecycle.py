@@ -94,11 +94,15 @@ class Rig:
                 await asyncio.wait_for(stop.wait(), 0.2)
 
     def commands(self, instrument: str) -> list[tuple[str, str]]:
-        out = []
+        """The desired interlock states received, each once (nobody reports them here, so
+        the lifecycle re-sends each until the next change)."""
+        out, seen = [], set()
         for name, raw in self.agent.messages():
             if name == topic(self.site, instrument, "cmd"):
                 body = json.loads(raw)
-                out.append((body["cmd"], body["booking"]))
+                if body["seq"] not in seen:
+                    seen.add(body["seq"])
+                    out.append((body["cmd"], body["booking"]))
         return out
 
 

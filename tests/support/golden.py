@@ -41,7 +41,13 @@ def acks() -> dict[str, bytes]:
 
 
 def commands() -> dict[str, bytes]:
+    """The desired interlock states as the lifecycle publishes them, ``<cmd>[.<case>]``."""
     return _folder("cmd")
+
+
+def legacy_commands() -> dict[str, bytes]:
+    """Commands of a backend before CONTRACT §6 (no ``seq``), which agents still apply."""
+    return _folder("cmd", "legacy")
 
 
 def too_large() -> bytes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta, timezone
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -14,6 +15,7 @@ from pilotshare.core.contract import (
     Ack,
     Channel,
     Command,
+    Interlock,
     Sample,
     Status,
     TelemetryBatch,
@@ -67,6 +69,12 @@ def test_telemetry_round_trip(batch: TelemetryBatch) -> None:
         agent=st.text(min_size=1, max_size=128),
         agent_version=st.text(max_size=20),
         ts=timestamps,
+        interlock=st.just(msgspec.UNSET)
+        | st.builds(
+            Interlock,
+            state=st.sampled_from(["unlocked", "locked", "unsupported"]),
+            seq=st.none() | st.integers(0, 2**63 - 1),
+        ),
     )
 )
 def test_status_round_trip(status: Status) -> None:
@@ -78,10 +86,46 @@ def test_ack_round_trip(numbers: tuple[int, ...]) -> None:
     assert decode_ack(encode(Ack(batches=numbers))) == Ack(batches=numbers)
 
 
-@given(st.sampled_from(["unlock", "lock"]), st.text(max_size=40), timestamps)
-def test_command_round_trip(cmd: str, booking: str, until: datetime) -> None:
-    command = Command(cmd=cmd, booking=booking, until=until)  # type: ignore[arg-type]
+@given(
+    st.sampled_from(["unlock", "lock"]),
+    st.none() | st.text(max_size=40),
+    st.none() | timestamps,
+    st.none() | st.integers(0, 2**63 - 1),
+)
+def test_command_round_trip(
+    cmd: str, booking: str | None, until: datetime | None, seq: int | None
+) -> None:
+    command = Command(cmd=cmd, booking=booking, until=until, seq=seq)  # type: ignore[arg-type]
     assert decode_command(encode(command)) == command
+
+
+def test_a_status_without_interlock_encodes_as_before() -> None:
+    status = Status(online=True, agent="a", agent_version="1", ts=NOW)
+    assert b"interlock" not in encode(status)
+    assert encode(status).startswith(b'{"v":1,')
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"v":1,"cmd":"unlock","booking":null,"until":null,"seq":-1}',
+        b'{"v":1,"cmd":"open","booking":null,"until":null,"seq":1}',
+        b'{"v":1,"cmd":"lock","seq":"7"}',
+    ],
+)
+def test_bad_commands_are_refused(raw: bytes) -> None:
+    with pytest.raises(BadInput):
+        decode_command(raw)
+
+
+def test_a_bad_interlock_report_is_refused_with_bad_field() -> None:
+    raw = (
+        b'{"v":1,"online":true,"agent":"a","agent_version":"1","ts":"2026-11-28T01:00:00Z",'
+        b'"interlock":{"state":"open","seq":1}}'
+    )
+    with pytest.raises(BadInput) as caught:
+        decode_status(raw)
+    assert caught.value.reason == "bad_field"
 
 
 @given(slugs, slugs, st.sampled_from(list(Channel)))

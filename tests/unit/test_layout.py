@@ -31,6 +31,7 @@ STORES: dict[str, str] = {
     "core/db/": "the pool, migrations, TimescaleDB policies, the LISTEN loop",
     "core/embedded.py": "creating the embedded server's database",
     "edge_agent/outbox.py": "the agent's SQLite outbox",
+    "edge_agent/interlock.py": "the agent's last applied interlock command, beside the outbox",
 }
 
 

@@ -183,3 +183,25 @@ def test_the_current_state_is_the_reported_one_only_while_online() -> None:
     assert silent.current_state is None
     assert silent.effective_state == OFFLINE
     assert Live("oven-1", "demo").current_state is None
+
+
+def test_a_status_records_the_reported_interlock_and_a_will_keeps_it() -> None:
+    live = apply_status(
+        Live("oven-1", "demo"), online=True, ts=T0, now=T0, interlock=("unlocked", 17)
+    )
+    assert (live.interlock_state, live.interlock_seq) == ("unlocked", 17)
+    assert live.as_event()["interlock"] == {"state": "unlocked", "seq": 17}
+    # A will, or the status of an agent older than the interlock report, keeps what was known.
+    gone = apply_status(live, online=False, ts=T0, now=T0 + GAP)
+    assert (gone.interlock_state, gone.interlock_seq) == ("unlocked", 17)
+    old = apply_status(Live("oven-1", "demo"), online=True, ts=T0, now=T0)
+    assert old.as_event()["interlock"] is None
+
+
+def test_a_new_interlock_report_is_a_change_to_notify() -> None:
+    """The booking lifecycle stops re-sending a command when it hears the report."""
+    live = apply_status(Live("oven-1", "demo"), online=True, ts=T0, now=T0)
+    reported = apply_status(live, online=True, ts=T0, now=T0, interlock=("locked", 18))
+    assert reported.change_key() != live.change_key()
+    again = apply_status(reported, online=True, ts=T0, now=T0, interlock=("locked", 18))
+    assert again.change_key() == reported.change_key()

@@ -32,6 +32,7 @@ import ssl
 from pathlib import Path
 
 import aiomqtt
+import msgspec
 from aiomqtt.exceptions import MqttConnectError
 from paho.mqtt import client as paho_client
 from paho.mqtt.packettypes import PacketTypes
@@ -41,6 +42,7 @@ from prometheus_client import CollectorRegistry
 from pilotshare.core.clock import Clock, SystemClock
 from pilotshare.core.contract import (
     Channel,
+    Command,
     Status,
     Topic,
     decode_ack,
@@ -51,6 +53,7 @@ from pilotshare.core.errors import BadInput
 from pilotshare.core.settings import MqttEndpoint
 from pilotshare.edge_agent.adapters import Adapter, build_adapter
 from pilotshare.edge_agent.config import AgentConfig, load_config
+from pilotshare.edge_agent.interlock import InterlockMemory, state_after
 from pilotshare.edge_agent.metrics import AgentMetrics
 from pilotshare.edge_agent.protocol import (
     Send,
@@ -100,6 +103,7 @@ class Agent:
         self.stats = self.recorder.stats
         self.outbox = self.recorder.outbox
         self.protocol = self.recorder.protocol
+        self.interlock = InterlockMemory(self.recorder.outbox.path)
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not a secret
         self._topic = Topic(config.site, config.instrument, Channel.TELEMETRY)
         self._client_id = f"pilotshare-agent-{config.site}-{config.instrument}"
@@ -125,6 +129,7 @@ class Agent:
             self.metrics.serve(cfg.metrics_host, cfg.metrics_port) if cfg.metrics_port else None
         )
         try:
+            await self._restore_interlock()
             async with asyncio.TaskGroup() as tasks:
                 workers = [
                     tasks.create_task(self.recorder.sample_forever(stop)),
@@ -141,6 +146,7 @@ class Agent:
                 server.shutdown()
             await self.adapter.aclose()
             self.recorder.close()
+            self.interlock.close()
 
     # -- pump ----------------------------------------------------------------------------------
 
@@ -200,12 +206,15 @@ class Agent:
     # -- link ----------------------------------------------------------------------------------
 
     def _status(self, *, online: bool) -> bytes:
+        """The retained status; only an online one reports the interlock (the will is written
+        at connect time and would report a stale state)."""
         return encode(
             Status(
                 online=online,
                 agent=self.config.agent_name,
                 agent_version=AGENT_VERSION,
                 ts=self.clock.now(),
+                interlock=(self.interlock.report() or msgspec.UNSET) if online else msgspec.UNSET,
             )
         )
 
@@ -383,18 +392,8 @@ class Agent:
                     if ack.rejections:
                         self.recorder.rejected(ack.rejections)
                     self._wake.set()
-                elif message.topic.value == self._cmd_topic:
-                    cmd = decode_command(raw)
-                    log.info(
-                        "%s: interlock %s until %s",
-                        self.config.instrument,
-                        cmd.cmd,
-                        cmd.until.isoformat(),
-                    )
-                    try:
-                        await self.adapter.command(cmd, self.clock.now())
-                    except Exception:
-                        log.exception("%s: the adapter failed on %s", self.config.instrument, cmd)
+                elif message.topic.value == self._cmd_topic and raw:  # b"": cleared
+                    await self._command(client, decode_command(raw))
             except BadInput as exc:
                 self.stats.bad_messages += 1
                 self.metrics.bad_messages.inc()
@@ -404,6 +403,48 @@ class Agent:
                     message.topic.value,
                     exc,
                 )
+
+    # -- interlock -----------------------------------------------------------------------------
+
+    async def _restore_interlock(self) -> None:
+        """Give the adapter back the interlock state applied before a restart."""
+        applied = self.interlock.applied
+        if applied is None:
+            return
+        try:
+            await self.adapter.command(applied.command, self.clock.now())
+        except Exception:
+            log.exception("%s: the adapter failed to restore the interlock", self.config.instrument)
+
+    async def _command(self, client: aiomqtt.Client, cmd: Command) -> None:
+        """Apply a desired interlock state newer than the last applied, then report it.
+
+        A failed adapter is not recorded: the backend sends the state again until the status
+        reports its ``seq``, and then it is tried again.
+        """
+        if not self.interlock.wants(cmd):
+            log.debug("%s: interlock seq %s already applied", self.config.instrument, cmd.seq)
+            return
+        log.info(
+            "%s: interlock %s (seq %s) until %s",
+            self.config.instrument,
+            cmd.cmd,
+            cmd.seq,
+            cmd.until.isoformat() if cmd.until else "further notice",
+        )
+        try:
+            await self.adapter.command(cmd, self.clock.now())
+        except Exception:
+            log.exception("%s: the adapter failed on %s", self.config.instrument, cmd)
+            return
+        self.interlock.record(cmd, state_after(cmd, switches=self.adapter.switches_interlock))
+        await client.publish(
+            str(self._topic.sibling(Channel.STATUS)),
+            self._status(online=True),
+            qos=1,
+            retain=True,
+            timeout=PUBLISH_TIMEOUT_S,
+        )
 
 
 def _refused_version(exc: aiomqtt.MqttError) -> bool:

@@ -8,7 +8,9 @@ start + grace, or end, read from the database each time). On each wake-up it set
 booking that is due, in the database, with conditional updates, so a second instance or a
 restart never applies a transition twice:
 
-- at its start the interlock of the instrument is opened (``unlock`` on ``…/cmd``);
+- at its start the interlock of the instrument is opened: ``unlock`` becomes the instrument's
+  desired interlock state, published retained on ``…/cmd`` by ``scheduler.interlock`` until
+  the agent reports it (at its end, or when it is given back, ``lock`` does the same);
 - a confirmed booking whose instrument runs a run that started inside its check-in window
   (``scheduler.checkin``) becomes ``active``; one whose instrument still runs a run carried
   over from before that window (someone else's overrun, unbooked use) becomes ``delayed``;
@@ -34,7 +36,7 @@ import asyncpg
 from prometheus_client import CollectorRegistry
 
 from pilotshare.core.clock import Clock
-from pilotshare.core.contract import BOOKING_CHANGES, TWIN_CHANGES, Channel, Command, Topic, encode
+from pilotshare.core.contract import BOOKING_CHANGES, TWIN_CHANGES
 from pilotshare.core.db import TRANSIENT, Listener, Retry
 from pilotshare.core.domain import OFFLINE_AFTER, BookingStatus
 from pilotshare.core.messaging import Publisher
@@ -46,6 +48,7 @@ from pilotshare.scheduler.checkin import (
     on_run,
     own_run,
 )
+from pilotshare.scheduler.interlock import InterlockSender
 from pilotshare.scheduler.metrics import booking_metrics
 from pilotshare.scheduler.states import HELD, UNSTARTED, Event
 from pilotshare.twin.state import Live
@@ -66,6 +69,8 @@ class BookingLifecycle:
     ``max_gap``: the twin's offline gap (``Settings.offline_after_s``): silence longer than
     that counts as nothing in the measured usage. ``resync``: the longest sleep; bookings
     notify only when they start within 15 minutes (migration 0021), so it must stay below that.
+    ``resend``, ``resend_max``: how soon an interlock state the agent has not reported yet is
+    published again, doubling up to the maximum (``scheduler.interlock``).
     """
 
     def __init__(
@@ -80,9 +85,15 @@ class BookingLifecycle:
         resync: timedelta = timedelta(minutes=5),
         min_interval: float = 0.05,
         registry: CollectorRegistry | None = None,
+        resend: timedelta = timedelta(seconds=5),
+        resend_max: timedelta = timedelta(minutes=5),
     ) -> None:
         self._pool = pool
-        self._publisher = publisher
+        self._interlock = (
+            None
+            if publisher is None
+            else InterlockSender(pool, publisher, resend=resend, resend_max=resend_max)
+        )
         self._clock = clock
         self.grace = grace
         self.early = early
@@ -140,6 +151,8 @@ class BookingLifecycle:
             if self._listener is not None and self._listener.ready.is_set():
                 self.ready.set()  # listening, and settled since
             due = await store.next_due(self._pool, self.grace, self._clock.now())
+            if self._interlock is not None and (send := await self._interlock.next_due()):
+                due = send if due is None else min(due, send)
             delay = self._resync.total_seconds()
             if due is not None:
                 delay = min(delay, max((due - self._clock.now()).total_seconds(), 0.0) + 0.005)
@@ -162,12 +175,13 @@ class BookingLifecycle:
             await self._ended(booking_id, now)
         for booking_id in await store.released_unlocked(self._pool):
             await self._lock(booking_id, now)
-        for row in await store.unlock_due(self._pool, now):
-            await self._command("unlock", row)
+        await store.open_due(self._pool, now)
         for booking in await store.in_progress(self._pool, now, self.early):
             await self._arrived(booking, now)
         for booking_id in await store.past_grace(self._pool, now, self.grace):
             await self._unstarted(booking_id, now)
+        if self._interlock is not None:  # last: the agents get this pass's final state
+            await self._interlock.send_due(now)
 
     def _window(self, booking: store.Booking | store.InProgress) -> CheckInWindow:
         return check_in_window(
@@ -282,25 +296,7 @@ class BookingLifecycle:
         await self._lock(done.id, now)
 
     async def _lock(self, booking_id: UUID, now: datetime) -> None:
-        row = await store.close_interlock(self._pool, booking_id, now)
-        if row is not None:
-            await self._command("lock", row)
-
-    async def _command(self, cmd: str, row: asyncpg.Record) -> None:
-        if self._publisher is None:
-            return
-        topic = str(Topic(row["site_id"], row["instrument_id"], Channel.CMD))
-        payload = encode(
-            Command(
-                cmd="unlock" if cmd == "unlock" else "lock",
-                booking=str(row["id"]),
-                until=row["end"],
-            )
-        )
-        try:
-            await self._publisher.publish(topic, payload, qos=1)
-        except (ConnectionError, OSError) as exc:  # agents may ignore it anyway; never block
-            log.warning("could not send %s for booking %s: %s", cmd, row["id"], exc)
+        await store.close_for(self._pool, booking_id, now)
 
     def _count(self, status: BookingStatus) -> None:
         if self._metrics:

@@ -61,6 +61,8 @@ class Live:
     last_batch: int | None = None
     agent: str | None = None
     agent_version: str | None = None
+    interlock_state: str | None = None  # what the agent last reported it applied
+    interlock_seq: int | None = None
 
     @property
     def current_state(self) -> InstrumentState | None:
@@ -74,9 +76,10 @@ class Live:
             return OFFLINE if self.state is not None or self.last_seen is not None else None
         return self.state.value if self.state is not None else None
 
-    def change_key(self) -> tuple[bool, str | None]:
-        """What a change notification is about: online flag and effective state."""
-        return (self.online, self.effective_state)
+    def change_key(self) -> tuple[bool, str | None, str | None, int | None]:
+        """What a change notification is about: online flag, effective state and the
+        reported interlock (the booking lifecycle stops re-sending a command on it)."""
+        return (self.online, self.effective_state, self.interlock_state, self.interlock_seq)
 
     def as_event(self) -> dict[str, object]:
         """The JSON body of a ``twin_changes`` notification."""
@@ -89,6 +92,9 @@ class Live:
             "online": self.online,
             "last_seen": _iso(self.last_seen),
             "utilization": self.utilization,
+            "interlock": None
+            if self.interlock_state is None
+            else {"state": self.interlock_state, "seq": self.interlock_seq},
         }
 
 
@@ -151,10 +157,13 @@ def apply_status(
     now: datetime,
     agent: str | None = None,
     agent_version: str | None = None,
+    interlock: tuple[str, int | None] | None = None,
 ) -> Live:
     """The live state after the agent's status message (or last will) received at ``now``.
 
     A will's ``ts`` is when the agent connected, so a change is dated ``now``, not ``ts``.
+    ``interlock``: the (state, seq) the status reports; a status without one (a will, an
+    older agent) keeps what was known.
     """
     seen_at = min(ts, now)
     last_seen = live.last_seen
@@ -170,6 +179,8 @@ def apply_status(
         last_seen=last_seen,
         agent=agent or live.agent,
         agent_version=agent_version or live.agent_version,
+        interlock_state=interlock[0] if interlock else live.interlock_state,
+        interlock_seq=interlock[1] if interlock else live.interlock_seq,
     )
 
 

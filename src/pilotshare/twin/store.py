@@ -262,7 +262,8 @@ async def refresh_all_behaviours(
 
 #: The columns a ``Live`` is read from: ``instrument_live l`` with its ``instruments i``.
 LIVE_COLUMNS = """i.id AS instrument_id, i.site_id, coalesce(l.online, false) AS online, l.state,
-    l.since, l.last_seen, l.utilization, l.last_batch, l.agent, l.agent_version"""
+    l.since, l.last_seen, l.utilization, l.last_batch, l.agent, l.agent_version,
+    l.interlock_state, l.interlock_seq"""
 
 
 #: ``Live.current_state`` of the row ``instrument_live l``, in SQL for conditional updates
@@ -285,6 +286,8 @@ def live_from_row(row: asyncpg.Record) -> Live:
         last_batch=row["last_batch"],
         agent=row["agent"],
         agent_version=row["agent_version"],
+        interlock_state=row["interlock_state"],
+        interlock_seq=row["interlock_seq"],
     )
 
 

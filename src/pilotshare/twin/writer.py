@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from pilotshare.core.contract import TWIN_CHANGES, Channel, Rejection
+from pilotshare.core.contract import TWIN_CHANGES, Channel, Interlock, Rejection
 from pilotshare.core.db import Connection
 from pilotshare.twin import rows
 from pilotshare.twin.items import FlushResult, Item, RejectItem, StatusItem, TelemetryItem
@@ -42,11 +42,13 @@ __all__ = [
 _LIVE_UPDATE = """UPDATE instrument_live l SET online = u.online, state = u.state,
     since = u.since, last_seen = u.last_seen, utilization = u.utilization,
     last_batch = u.last_batch, agent = u.agent, agent_version = u.agent_version,
-    status_at = coalesce(u.status_at, l.status_at), updated_at = now()
+    status_at = coalesce(u.status_at, l.status_at), interlock_state = u.interlock_state,
+    interlock_seq = u.interlock_seq, updated_at = now()
 FROM unnest($1::text[], $2::bool[], $3::text[], $4::timestamptz[], $5::timestamptz[],
-            $6::real[], $7::bigint[], $8::text[], $9::text[], $10::timestamptz[])
+            $6::real[], $7::bigint[], $8::text[], $9::text[], $10::timestamptz[],
+            $11::text[], $12::bigint[])
      AS u(id, online, state, since, last_seen, utilization, last_batch, agent,
-          agent_version, status_at)
+          agent_version, status_at, interlock_state, interlock_seq)
 WHERE l.instrument_id = u.id"""
 
 _NOTIFY = f"SELECT pg_notify('{TWIN_CHANGES}', x) FROM unnest($1::text[]) AS x"
@@ -167,6 +169,7 @@ class TelemetryWriter:
                         now=item.received_at,
                         agent=item.status.agent,
                         agent_version=item.status.agent_version,
+                        interlock=_interlock(item),
                     )
                     seen_status = item.received_at
             after.append(live)
@@ -215,7 +218,14 @@ async def _update_live(
         [x.agent for x in lives],
         [x.agent_version for x in lives],
         status_at,
+        [x.interlock_state for x in lives],
+        [x.interlock_seq for x in lives],
     )
+
+
+def _interlock(item: StatusItem) -> tuple[str, int | None] | None:
+    reported = item.status.interlock
+    return (reported.state, reported.seq) if isinstance(reported, Interlock) else None
 
 
 def _unknown(item: TelemetryItem | StatusItem) -> RejectItem:

@@ -12,6 +12,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from pilotshare.api.deps import BookingsDep, CurrentKey, OperatorKey, caller
 from pilotshare.api.schemas import Slug, problems
+from pilotshare.core.contract import InterlockState
 from pilotshare.core.domain import BookingStatus
 from pilotshare.core.errors import BadInput
 from pilotshare.scheduler.requests import BookingRequest, statuses
@@ -39,6 +40,20 @@ class BookingCreate(BaseModel):
     purpose: str = Field(default="", max_length=500)
 
 
+class InterlockPublic(BaseModel):
+    """The booking's interlock (CONTRACT §6): what the platform wants and the agent reports."""
+
+    desired: Literal["unlocked", "locked"] | None = Field(
+        description="unlocked from its start; locked once it ended or was given back; "
+        "null before its start"
+    )
+    reported: InterlockState | None = Field(
+        description="what the instrument's agent reports it applied, at this seq or an older "
+        "one; unsupported: the agent cannot switch an interlock; null: nothing reported"
+    )
+    seq: int | None = Field(description="the number of the interlock change made for it")
+
+
 class BookingPublic(BaseModel):
     """A booking."""
 
@@ -50,6 +65,7 @@ class BookingPublic(BaseModel):
     status: BookingStatus
     purpose: str
     flags: list[str] = Field(description="e.g. overrun: the instrument ran past the end")
+    interlock: InterlockPublic
 
 
 def _public(booking: Booking) -> BookingPublic:
@@ -63,7 +79,24 @@ def _public(booking: Booking) -> BookingPublic:
         status=booking.status,
         purpose=booking.purpose,
         flags=list(booking.flags),
+        interlock=InterlockPublic(
+            desired=_DESIRED.get(booking.interlock_desired or ""),
+            reported=_REPORTED.get(booking.interlock_reported or ""),
+            seq=booking.interlock_seq,
+        ),
     )
+
+
+#: The stored words as their API literals (the database's CHECK constraints allow no others).
+_DESIRED: Final[dict[str, Literal["unlocked", "locked"]]] = {
+    "unlocked": "unlocked",
+    "locked": "locked",
+}
+_REPORTED: Final[dict[str, InterlockState]] = {
+    "unlocked": "unlocked",
+    "locked": "locked",
+    "unsupported": "unsupported",
+}
 
 
 class Usage(BaseModel):

@@ -51,6 +51,10 @@ AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 Utilization = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
 BatchNumber = Annotated[int, msgspec.Meta(ge=0, le=MAX_BATCH)]
 Slugless = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+#: An interlock's desired-state number: rises with every change of an instrument's interlock.
+Seq = Annotated[int, msgspec.Meta(ge=0, le=MAX_BATCH)]
+#: What an agent reports it applied of the interlock (``unsupported``: it cannot switch one).
+InterlockState = Literal["unlocked", "locked", "unsupported"]
 
 
 class Sample(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
@@ -71,14 +75,28 @@ class TelemetryBatch(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     samples: tuple[Sample, ...]
 
 
+class Interlock(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """The interlock state an agent applied, and the ``seq`` of the command it applied last
+    (None: only commands without a ``seq``, from an older backend)."""
+
+    state: InterlockState
+    seq: Seq | None = None
+
+
 class Status(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """An agent's retained presence; its last will has ``online`` false."""
+    """An agent's retained presence; its last will has ``online`` false.
+
+    ``interlock`` (CONTRACT §6) is left out (``UNSET``, not encoded) by older agents and by
+    the will (written at connect time, it would report a stale state); the backend then keeps
+    what it knew. A null one is read the same way.
+    """
 
     v: Literal[1] = 1
     online: bool
     agent: Slugless
     agent_version: str
     ts: AwareDatetime
+    interlock: Interlock | msgspec.UnsetType | None = msgspec.UNSET
 
 
 #: A reject reason on the wire: a stable code (``REASONS``), new ones may come.
@@ -110,12 +128,18 @@ class Ack(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True)
 
 
 class Command(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """An interlock command for the instrument's agent."""
+    """The instrument's desired interlock state, retained on ``…/cmd`` (CONTRACT §6).
+
+    ``seq`` rises with every change; an agent applies only a ``seq`` newer than the one it
+    applied last. Commands of an older backend have no ``seq`` (and were not retained): they
+    are applied as they come.
+    """
 
     v: Literal[1] = 1
     cmd: Literal["unlock", "lock"]
-    booking: str
-    until: AwareDatetime
+    booking: str | None = None
+    until: AwareDatetime | None = None
+    seq: Seq | None = None
 
 
 Payload = TelemetryBatch | Status | Ack | Command

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import msgspec
 
@@ -60,6 +60,10 @@ def check_finite(metrics: dict[str, float]) -> None:
 
 class Adapter:
     """Base of adapters: ``read`` is required; the rest have sensible no-op defaults."""
+
+    #: Whether ``command`` really switches an interlock; the agent reports ``unsupported``
+    #: for the commands of an adapter that does not.
+    switches_interlock: ClassVar[bool] = False
 
     async def read(self, now: datetime) -> Sample | None:
         """Observe the instrument at ``now``; None: nothing to report this time."""

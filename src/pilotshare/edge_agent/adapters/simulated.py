@@ -314,6 +314,8 @@ class SimulatedInstrument:
 class SimulatedAdapter(Adapter):
     """The agent-side wrapper: samples the instrument at the runner's ``now``."""
 
+    switches_interlock = True
+
     def __init__(self, params: SimulatedParams, seed: int, *, start: datetime) -> None:
         self.instrument = SimulatedInstrument(params, seed, start=start)
 

@@ -24,7 +24,12 @@ from pilotshare.twin import store as twin_store
 
 BOOKING_COLUMNS: Final = """b.id, b.instrument_id, b.org_id, lower(b.period) AS start,
     upper(b.period) AS "end", b.status, b.purpose, b.flags, b.created_at, b.activated_at,
-    b.ended_at, b.used_s, b.running_s, b.billing, b.hourly_rate, i.site_id, b.freed_at"""
+    b.ended_at, b.used_s, b.running_s, b.billing, b.hourly_rate, i.site_id, b.freed_at, b.interlock_seq,
+    CASE WHEN b.locked_at IS NOT NULL THEN 'locked' WHEN b.unlocked_at IS NOT NULL THEN 'unlocked'
+    END AS interlock_desired,
+    (SELECT CASE WHEN l.interlock_seq <= b.interlock_seq THEN l.interlock_state
+                 ELSE b.interlock_reported END
+     FROM instrument_live l WHERE l.instrument_id = b.instrument_id) AS interlock_reported"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +54,11 @@ class Booking:
     running_s: float | None = None
     #: A delayed booking's instrument stopped running the carried-over run (its grace starts).
     freed_at: datetime | None = None
+    #: The interlock state the lifecycle wants for it (None: never opened), the ``seq`` of
+    #: that change, and what the agent reports (at that seq, or still at an older one).
+    interlock_desired: str | None = None
+    interlock_reported: str | None = None
+    interlock_seq: int | None = None
 
 
 def booking_from(row: asyncpg.Record) -> Booking:
@@ -70,6 +80,9 @@ def booking_from(row: asyncpg.Record) -> Booking:
         used_s=row["used_s"],
         running_s=row["running_s"],
         freed_at=row["freed_at"],
+        interlock_desired=row["interlock_desired"],
+        interlock_reported=row["interlock_reported"],
+        interlock_seq=row["interlock_seq"],
     )
 
 

@@ -8,8 +8,6 @@ from datetime import datetime, timedelta
 from typing import Final
 from uuid import UUID
 
-import asyncpg
-
 from pilotshare.core.db import Executor
 from pilotshare.core.domain import BookingStatus, InstrumentState
 from pilotshare.scheduler.states import DELAYED_SQL, GIVEN_BACK_SQL, HELD_SQL, UNSTARTED_SQL
@@ -38,19 +36,6 @@ SELECT {_TAKEN_UNTIL.format(early="$2")} FROM bookings b WHERE b.id = $1"""
 _FREED: Final = f"""
 UPDATE bookings SET freed_at = $2
 WHERE id = $1 AND status = {DELAYED_SQL} AND freed_at IS NULL"""
-
-_UNLOCK: Final = f"""
-UPDATE bookings b SET unlocked_at = $1
-FROM instruments i
-WHERE i.id = b.instrument_id AND b.status IN {HELD_SQL}
-  AND b.unlocked_at IS NULL AND lower(b.period) <= $1 AND upper(b.period) > $1
-RETURNING b.id, b.instrument_id, i.site_id, upper(b.period) AS "end\""""
-
-_LOCK: Final = """
-UPDATE bookings b SET locked_at = $2
-FROM instruments i
-WHERE i.id = b.instrument_id AND b.id = $1 AND b.unlocked_at IS NOT NULL AND b.locked_at IS NULL
-RETURNING b.id, b.instrument_id, i.site_id, upper(b.period) AS "end\""""
 
 _RELEASED: Final = f"""
 SELECT id FROM bookings
@@ -88,17 +73,6 @@ async def ended_held(conn: Executor, now: datetime) -> list[UUID]:
 async def released_unlocked(conn: Executor) -> list[UUID]:
     """Bookings given back while their interlock is still open (500 at a time)."""
     return [r["id"] for r in await conn.fetch(_RELEASED)]
-
-
-async def unlock_due(conn: Executor, now: datetime) -> list[asyncpg.Record]:
-    """Mark held bookings that have started as unlocked; their ``id, instrument_id, site_id,
-    end`` for the command."""
-    return await conn.fetch(_UNLOCK, now)
-
-
-async def close_interlock(conn: Executor, booking_id: UUID, now: datetime) -> asyncpg.Record | None:
-    """Mark an unlocked booking as locked once; its row for the command, None if done already."""
-    return await conn.fetchrow(_LOCK, booking_id, now)
 
 
 @dataclass(frozen=True, slots=True)

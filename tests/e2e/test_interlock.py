@@ -1,0 +1,194 @@
+"""The interlock end to end through a real broker and a real agent, also across its restart.
+
+A simulated instrument that is locked until its booking starts: the lifecycle makes ``unlock``
+the desired state (retained on ``…/cmd`` with seq N), the agent applies it and reports
+``{"state": "unlocked", "seq": N}`` in its retained status, and the booking shows it. The
+agent is stopped; the booking ends while it is away (``lock``, seq N+1, retained). A new agent
+on the same outbox file applies the retained lock on subscribing and reports it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from prometheus_client import CollectorRegistry
+
+from pilotshare.api.app import create_app
+from pilotshare.api.keys import create_key
+from pilotshare.core.clock import SystemClock
+from pilotshare.core.settings import MqttEndpoint, Settings
+from pilotshare.edge_agent.adapters import SimulatedAdapter, SimulatedParams
+from pilotshare.edge_agent.config import AgentConfig
+from pilotshare.edge_agent.runner import Agent
+from pilotshare.scheduler.lifecycle import BookingLifecycle
+from tests.support.ingest import raw_client, running_ingest, topic, wait_for
+from tests.support.instruments import add_instrument
+
+pytestmark = pytest.mark.timeout(120)
+
+S = timedelta(seconds=1)
+LOCKED = SimulatedParams(
+    follow_bookings=True,
+    locked_at_start=True,
+    p_no_show=0.0,
+    late_start_mean_s=0.2,
+    p_overrun=0.0,
+    setup_mean_s=0.0,
+    idle_mean_s=0.2,
+    mtbf_s=1e9,
+)
+
+
+def iso(t: datetime) -> str:
+    return t.isoformat().replace("+00:00", "Z")
+
+
+@pytest.fixture
+async def client(pool: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(Settings(), pool=pool, clock=SystemClock(), registry=CollectorRegistry())
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://e2e"
+    ) as c:
+        yield c
+
+
+async def test_the_agent_applies_the_desired_interlock_and_catches_up_after_a_restart(
+    *,
+    pool: asyncpg.Pool,
+    client: httpx.AsyncClient,
+    mqtt_url: str,
+    mqtt_endpoint: MqttEndpoint,
+    mqtt_is_embedded: bool,
+    site: str,
+    tmp_path: Path,
+) -> None:
+    instrument = f"{site}-oven"
+    await add_instrument(pool, instrument, site=site, min_booking_s=1)
+    async with pool.acquire() as conn:
+        acme = {"Authorization": f"Bearer {await create_key(conn, org='acme', role='operator')}"}
+    config = AgentConfig(
+        site=site,
+        instrument=instrument,
+        mqtt_url=mqtt_url,
+        mqtt_protocol="3.1.1" if mqtt_is_embedded else "auto",
+        sample_interval_s=0.2,
+        batch_max_samples=10,
+        batch_max_age_s=0.1,
+        metrics_port=0,
+        outbox_path=str(tmp_path / "oven.outbox.sqlite"),
+    )
+
+    def agent() -> Agent:
+        adapter = SimulatedAdapter(LOCKED, seed=3, start=datetime.now(UTC))
+        return Agent(config, adapter, registry=CollectorRegistry())
+
+    async def interlock(booking: str) -> dict[str, object]:
+        r = await client.get(f"/api/v1/bookings/{booking}", headers=acme)
+        assert r.status_code == 200, r.text
+        return dict(r.json()["interlock"])
+
+    stop = asyncio.Event()
+    async with (
+        running_ingest(pool, mqtt_endpoint, site) as ingest,
+        raw_client(mqtt_endpoint) as watcher,
+    ):
+        lifecycle = BookingLifecycle(
+            pool, ingest.publisher, SystemClock(), resend=0.5 * S, resend_max=2 * S
+        )
+        ingest.add_listener(lifecycle.on_twin_change)
+        background = [asyncio.create_task(lifecycle.run(stop))]
+        first, first_stop = agent(), asyncio.Event()
+        running = asyncio.create_task(first.run(first_stop))
+        try:
+            await asyncio.wait_for(first.connected.wait(), 20)
+            assert first.adapter.instrument.locked(datetime.now(UTC))  # type: ignore[attr-defined]
+            t0 = datetime.now(UTC).replace(microsecond=0) + 2 * S
+            r = await client.post(
+                "/api/v1/bookings",
+                json={"instrument": instrument, "start": iso(t0), "end": iso(t0 + 6 * S)},
+                headers=acme,
+            )
+            assert r.status_code == 201, r.text
+            booking = r.json()["id"]
+
+            async def unlocked() -> bool:
+                view = await interlock(booking)
+                return view["desired"] == view["reported"] == "unlocked"
+
+            await wait_for(unlocked, timeout=15)
+            n = (await interlock(booking))["seq"]
+            assert isinstance(n, int)
+            assert first.interlock.seq == n
+            assert not first.adapter.instrument.locked(datetime.now(UTC))  # type: ignore[attr-defined]
+            # On the broker: the retained desired state, and the agent's retained report.
+            await watcher.subscribe(topic(site, instrument, "cmd"))
+            await watcher.subscribe(topic(site, instrument, "status"))
+            await wait_for(lambda: _true(len(watcher.messages()) >= 2), timeout=5)
+            retained = dict(watcher.messages())
+            assert json.loads(retained[topic(site, instrument, "cmd")]) == {
+                "v": 1,
+                "cmd": "unlock",
+                "booking": booking,
+                "until": iso(t0 + 6 * S),
+                "seq": n,
+            }
+            status = json.loads(retained[topic(site, instrument, "status")])
+            assert status["interlock"] == {"state": "unlocked", "seq": n}
+
+            # The agent goes away; its booking ends (lock, seq N+1) while nobody listens.
+            first_stop.set()
+            await running
+
+            async def locked_while_away() -> bool:
+                return (await interlock(booking))["desired"] == "locked"
+
+            await wait_for(locked_while_away, timeout=15)
+            # What the instrument last reported is shown: the lock has not reached it.
+            assert await interlock(booking) == {
+                "desired": "locked",
+                "reported": "unlocked",
+                "seq": n + 1,
+            }
+
+            # Back on the same outbox: the retained lock is applied on subscribing.
+            second, second_stop = agent(), asyncio.Event()
+            running = asyncio.create_task(second.run(second_stop))
+            try:
+
+                async def caught_up() -> bool:
+                    return await interlock(booking) == {
+                        "desired": "locked",
+                        "reported": "locked",
+                        "seq": n + 1,
+                    }
+
+                await wait_for(caught_up, timeout=20)
+                assert second.interlock.seq == n + 1
+                assert second.adapter.instrument.locked(datetime.now(UTC))  # type: ignore[attr-defined]
+
+                async def settled() -> bool:  # reported: the lifecycle stops re-sending
+                    done: bool = await pool.fetchval(
+                        "SELECT next_send_at IS NULL FROM interlocks WHERE instrument_id = $1",
+                        instrument,
+                    )
+                    return done
+
+                await wait_for(settled, timeout=5)
+            finally:
+                second_stop.set()
+                await running
+        finally:
+            first_stop.set()
+            stop.set()
+            await asyncio.gather(*background, running, return_exceptions=True)
+
+
+async def _true(value: bool) -> bool:
+    return value
