@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated
 from uuid import UUID
 
@@ -10,7 +9,7 @@ from fastapi import APIRouter, Query, Response, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from pilotshare.api.deps import BookingsDep, CurrentKey, OperatorKey, caller
-from pilotshare.api.schemas import Slug, problems
+from pilotshare.api.schemas import Duration, Instant, Slug, problems
 from pilotshare.core.domain import BookingStatus
 from pilotshare.core.errors import BadInput
 from pilotshare.scheduler.requests import BookingRequest
@@ -30,11 +29,11 @@ class BookingCreate(BaseModel):
     instrument: Slug | None = None
     kind: Slug | None = None
     capabilities: list[str] = Field(default=[], max_length=32)
-    start: AwareDatetime | None = None
-    end: AwareDatetime | None = None
-    duration: timedelta | None = Field(default=None, description="ISO 8601, e.g. PT4H")
-    earliest: AwareDatetime | None = None
-    latest: AwareDatetime | None = Field(default=None, description="the booking ends by then")
+    start: Instant | None = None
+    end: Instant | None = None
+    duration: Duration | None = Field(default=None, description="ISO 8601, e.g. PT4H")
+    earliest: Instant | None = None
+    latest: Instant | None = Field(default=None, description="the booking ends by then")
     purpose: str = Field(default="", max_length=500)
 
 
@@ -104,8 +103,8 @@ async def list_bookings(
     *,
     principal: CurrentKey,
     svc: BookingsDep,
-    start: Annotated[AwareDatetime | None, Query(description="overlapping from")] = None,
-    end: Annotated[AwareDatetime | None, Query(description="overlapping until")] = None,
+    start: Annotated[Instant | None, Query(description="overlapping from")] = None,
+    end: Annotated[Instant | None, Query(description="overlapping until")] = None,
     instrument: Annotated[Slug | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
 ) -> list[BookingPublic]:
