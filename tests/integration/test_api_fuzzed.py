@@ -120,6 +120,8 @@ async def test_405_allows_every_method_of_the_path(pool: asyncpg.Pool) -> None:
             ("/api/v1/bookings", "GET, POST"),
             ("/api/v1/instruments", "GET, POST"),
             ("/api/v1/instruments/x/qualifications/y", "DELETE, PUT"),
+            ("/api/v1/calendars/psf_0a1b2c3d_secret.ics", "GET"),
+            ("/api/v1/calendars/0a1b2c3d", "DELETE"),
         ):
             answer = await client.options(path)
             assert answer.status_code == 405
