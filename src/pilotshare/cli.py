@@ -213,7 +213,8 @@ def demo(
 def simulate(
     scenario: Annotated[Path, typer.Argument(help="scenario YAML file", dir_okay=False)],
     dask: Annotated[
-        str | None, typer.Option(help="run on an existing Dask cluster, e.g. tcp://host:8786")
+        str | None,
+        typer.Option(help="run on an existing Dask cluster, e.g. tls://host:8786 (docs/deploy.md)"),
     ] = None,
     out: Annotated[
         Path | None, typer.Option(help="report directory (default: simulations/NAME)")
@@ -229,11 +230,16 @@ def simulate(
     """Run a what-if scenario against its baseline; writes report.json, report.html and PNGs."""
     from pilotshare.runtime import database
     from pilotshare.simulations.command import simulate as run_simulation
+    from pilotshare.simulations.runner import DaskTls
 
     settings = _settings()
+    tls = None
+    if settings.dask_tls_ca_file and settings.dask_tls_cert and settings.dask_tls_key:
+        tls = DaskTls(settings.dask_tls_ca_file, settings.dask_tls_cert, settings.dask_tls_key)
     run_simulation(
         scenario,
         dask=dask,
+        tls=tls,
         out=out,
         replications=replications,
         seed=seed,

@@ -124,7 +124,7 @@ def _complete(doc: dict[str, Any], app: FastAPI) -> None:
         dependant = route.dependant
         if dependant.path_params or dependant.query_params or dependant.body_params:
             statuses.append(422)
-        for method in route.methods:
+        for method in route.methods or ():
             operation = doc["paths"].get(route.path_format, {}).get(method.lower())
             if operation is None:
                 continue
