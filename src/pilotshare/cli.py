@@ -230,12 +230,11 @@ def simulate(
     """Run a what-if scenario against its baseline; writes report.json, report.html and PNGs."""
     from pilotshare.runtime import database
     from pilotshare.simulations.command import simulate as run_simulation
-    from pilotshare.simulations.runner import DaskTls
 
     settings = _settings()
     tls = None
     if settings.dask_tls_ca_file and settings.dask_tls_cert and settings.dask_tls_key:
-        tls = DaskTls(settings.dask_tls_ca_file, settings.dask_tls_cert, settings.dask_tls_key)
+        tls = (settings.dask_tls_ca_file, settings.dask_tls_cert, settings.dask_tls_key)
     run_simulation(
         scenario,
         dask=dask,

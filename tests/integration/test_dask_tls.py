@@ -15,6 +15,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from importlib import resources
@@ -235,3 +236,26 @@ def test_dask_tls_settings_go_together(tmp_path: Path) -> None:
     missing = DaskTls(tmp_path / "ca.pem", tmp_path / "c.pem", tmp_path / "k.pem")
     with pytest.raises(ConfigError, match="PILOTSHARE_DASK_TLS_CA_FILE"):
         missing.security()
+
+
+@needs_openssl
+def test_pilotshare_simulate_reaches_the_cluster_with_the_tls_settings(
+    cluster: tuple[str, Path], tmp_path: Path
+) -> None:
+    address, certs = cluster
+    base = {k: v for k, v in os.environ.items() if not k.startswith("PILOTSHARE_DASK_")}
+    command = [sys.executable, "-m", "pilotshare.cli", "simulate", str(SCENARIO)]
+    command += ["--dask", address, "--replications", "2", "--out", str(tmp_path / "out")]
+    refused = subprocess.run(command, env=base, capture_output=True, text=True, check=False)
+    assert refused.returncode == 2
+    assert "PILOTSHARE_DASK_TLS_CA_FILE" in refused.stderr.strip().splitlines()[-1]
+    env = {
+        **base,
+        "PILOTSHARE_DASK_TLS_CA_FILE": str(certs / "ca.pem"),
+        "PILOTSHARE_DASK_TLS_CERT": str(certs / "client.pem"),
+        "PILOTSHARE_DASK_TLS_KEY": str(certs / "client-key.pem"),
+    }
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert f"on Dask cluster {address}" in done.stderr
+    assert (tmp_path / "out" / "report.json").is_file()

@@ -72,7 +72,7 @@ def simulate(
     path: Path,
     *,
     dask: str | None = None,
-    tls: DaskTls | None = None,
+    tls: tuple[Path, Path, Path] | None = None,
     out: Path | None = None,
     replications: int | None = None,
     seed: int | None = None,
@@ -81,7 +81,8 @@ def simulate(
 ) -> dict[str, Any]:
     """Run the scenario in ``path``; returns the JSON report (also written to ``out``)."""
     scenario = load_scenario(path)
-    runner = runner_for(dask, workers, tls=tls)
+    # mutual TLS to the cluster: (CA file, certificate, key), as the settings give them
+    runner = runner_for(dask, workers, tls=DaskTls(*tls) if tls else None)
     base = (
         asyncio.run(_live(scenario, database))
         if isinstance(scenario.base, LiveSource)
