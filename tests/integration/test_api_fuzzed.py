@@ -175,3 +175,18 @@ async def test_the_last_hour_still_answers(pool: asyncpg.Pool) -> None:
         )
         assert answer.status_code == 200, answer.text
         assert len(answer.json()) == 2
+
+
+@pytest.mark.parametrize("field", ["name", "capabilities"])
+async def test_a_nul_character_is_422_not_500(pool: asyncpg.Pool, field: str) -> None:
+    """PostgreSQL cannot store U+0000 in text: any route that would store one answers 422."""
+    async with api_client(pool) as client:
+        admin = await auth(pool, "platform", "admin")
+        value: object = "oven\x00one" if field == "name" else ["nitrogen", "a\x00b"]
+        body = {"id": "oven-7", "site": "fz", "kind": "oven", field: value}
+        answer = await client.post("/api/v1/instruments", json=body, headers=admin)
+        assert answer.status_code == 422, answer.text
+        _problem(answer.json())
+        assert "U+0000" in answer.json()["detail"]
+        gone = await client.get("/api/v1/instruments/oven-7", headers=admin)
+        assert gone.status_code == 404  # nothing half-stored

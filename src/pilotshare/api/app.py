@@ -185,6 +185,14 @@ def _errors(app: FastAPI) -> None:
     async def unavailable(_: Request, exc: Exception) -> Response:
         return _answer(503, "database_unavailable", f"database unavailable: {type(exc).__name__}")
 
+    async def unstorable(_: Request, exc: Exception) -> Response:
+        # PostgreSQL text cannot hold U+0000; whatever route tried to store one, the request
+        # is what is wrong (its transaction rolled back, nothing was stored)
+        detail = "a text field holds a NUL character (U+0000), which cannot be stored"
+        return _answer(422, "bad_request", detail, errors=[{"loc": ["body"], "msg": detail}])
+
+    app.add_exception_handler(asyncpg.CharacterNotInRepertoireError, unstorable)
+    app.add_exception_handler(asyncpg.UntranslatableCharacterError, unstorable)
     app.add_exception_handler(Refusal, refused)
     app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(StarletteHTTPException, http)
