@@ -185,7 +185,7 @@ def _errors(app: FastAPI) -> None:
     async def unavailable(_: Request, exc: Exception) -> Response:
         return _answer(503, "database_unavailable", f"database unavailable: {type(exc).__name__}")
 
-    async def unstorable(_: Request, exc: Exception) -> Response:
+    async def unstorable(_: Request, __: Exception) -> Response:
         # PostgreSQL text cannot hold U+0000; whatever route tried to store one, the request
         # is what is wrong (its transaction rolled back, nothing was stored)
         detail = "a text field holds a NUL character (U+0000), which cannot be stored"
