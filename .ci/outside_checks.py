@@ -234,7 +234,20 @@ def run_schemathesis(
     ]
     log(" ".join(command))
     binary = shutil.which("schemathesis", path=str(Path(sys.executable).parent)) or "schemathesis"
-    return subprocess.run([binary, *command[1:]], check=False).returncode == 0
+    # in the work directory: schemathesis keeps a cache where it runs
+    return subprocess.run([binary, *command[1:]], check=False, cwd=work).returncode == 0
+
+
+def rule_files(root: Path) -> list[tuple[Path, bool]]:
+    """Prometheus rule files (``groups:``) and rule tests (``rule_files:``) under ``root``."""
+    found = []
+    for path in sorted(root.rglob("*.y*ml")):
+        text = path.read_text(encoding="utf-8")
+        if "\nrule_files:" in "\n" + text:
+            found.append((path, True))
+        elif text.lstrip().startswith("groups:") or "\ngroups:" in text:
+            found.append((path, False))
+    return found
 
 
 def run_promtool(targets: dict[str, str]) -> bool:
@@ -251,14 +264,10 @@ def run_promtool(targets: dict[str, str]) -> bool:
         if problems:
             print(problems, file=sys.stderr)
         ok &= done.returncode == 0
-    rules = sorted(
-        p for p in (ROOT / "deploy").rglob("*.y*ml") if "groups:" in p.read_text(encoding="utf-8")
-    )
-    for path in rules:
-        is_test = "rule_files:" in path.read_text(encoding="utf-8")
-        args = [tool, "test" if is_test else "check", "rules", str(path)]
-        done = subprocess.run(args, check=False)
-        log(f"{' '.join(args[1:])}: exit {done.returncode}")
+    for path, test in rule_files(ROOT / "deploy"):
+        args = [tool, "test" if test else "check", "rules", path.name]
+        done = subprocess.run(args, check=False, cwd=path.parent)
+        log(f"{' '.join(args[1:])} ({path.parent}): exit {done.returncode}")
         ok &= done.returncode == 0
     return ok
 
