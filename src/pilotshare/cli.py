@@ -293,7 +293,8 @@ def demo(
 def simulate(
     scenario: Annotated[Path, typer.Argument(help="scenario YAML file", dir_okay=False)],
     dask: Annotated[
-        str | None, typer.Option(help="run on an existing Dask cluster, e.g. tcp://host:8786")
+        str | None,
+        typer.Option(help="run on an existing Dask cluster, e.g. tls://host:8786 (docs/deploy.md)"),
     ] = None,
     out: Annotated[
         Path | None, typer.Option(help="report directory (default: simulations/NAME)")
@@ -311,9 +312,13 @@ def simulate(
     from pilotshare.simulations.command import simulate as run_simulation
 
     settings = _settings()
+    tls = None
+    if settings.dask_tls_ca_file and settings.dask_tls_cert and settings.dask_tls_key:
+        tls = (settings.dask_tls_ca_file, settings.dask_tls_cert, settings.dask_tls_key)
     run_simulation(
         scenario,
         dask=dask,
+        tls=tls,
         out=out,
         replications=replications,
         seed=seed,

@@ -9,8 +9,8 @@ import pytest
 
 from pilotshare.core.contract import (
     Ack,
-    Rejection,
     Interlock,
+    Rejection,
     decode_ack,
     decode_command,
     decode_status,

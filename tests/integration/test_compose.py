@@ -10,6 +10,7 @@ private Mosquitto with the shipped config proves password authentication and per
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import secrets
@@ -371,7 +372,8 @@ def test_secrets_come_only_from_env_and_are_refused_when_unset(
             userinfo = re.match(r"^\w+://[^/@]*:([^@/]*)@", value)
             if userinfo:
                 assert userinfo.group(1).startswith("${"), f"{name}.{key} holds a password"
-            if secret_like.search(key):
+            if secret_like.search(key) and not value.startswith("/certs/"):
+                # (a path to a key in the dask-certs volume names a file, it holds no secret)
                 assert value.startswith("${"), f"{name}.{key}"
                 assert ":?" in value, f"{name}.{key}"
 
@@ -691,3 +693,86 @@ def test_compose_broker_config_matches_the_shipped_one() -> None:
         return {line for line in lines if line and line.split()[0] not in local}
 
     assert settings(DEPLOY / "mosquitto.conf") == settings(shipped)
+
+
+# --- what is exposed, and Dask behind mutual TLS -------------------------------------------
+
+#: The only ports published on the host: the HTTP API and the broker the agents reach.
+PUBLISHED = {"api": ["8000:8000"], "mosquitto": ["1883:1883"]}
+
+
+def _published(service: Service) -> list[str]:
+    return [str(p).split("#")[0].strip() for p in service.get("ports", [])]
+
+
+def test_only_the_api_and_the_broker_are_published(services: dict[str, Service]) -> None:
+    published = {n: _published(s) for n, s in services.items() if s.get("ports")}
+    assert published == PUBLISHED
+    for name, service in services.items():
+        assert "expose" not in service or name in PUBLISHED, name
+        assert service.get("network_mode") != "host", f"{name} must stay on the compose network"
+    # PostgreSQL and the ingest's and agents' /metrics answer inside the network only
+    assert "ports" not in services["db"]
+
+
+def test_dask_speaks_mutual_tls_only_with_deploy_time_certificates(
+    services: dict[str, Service],
+) -> None:
+    dask = {n: s for n, s in services.items() if n.startswith("dask-")}
+    assert set(dask) == {"dask-certs", "dask-scheduler", "dask-worker"}
+    for name, service in dask.items():
+        assert service.get("profiles") == ["dask"], name
+        assert "ports" not in service, f"{name} must not be published"
+    scheduler = command_of(services["dask-scheduler"])
+    worker = command_of(services["dask-worker"])
+    flags = {"--tls-ca-file": "/certs/ca.pem"}
+    for command, role in ((scheduler, "scheduler"), (worker, "worker")):
+        options = dict(itertools.pairwise(command))  # each flag -> its value
+        assert options["--tls-ca-file"] == flags["--tls-ca-file"]
+        assert options["--tls-cert"] == f"/certs/{role}.pem"
+        assert options["--tls-key"] == f"/certs/{role}-key.pem"
+        assert "--dashboard-address" not in command  # the dashboard is plain HTTP: off
+    assert scheduler[scheduler.index("--protocol") + 1] == "tls"
+    assert worker[2].startswith("tls://dask-scheduler:")
+    for name in ("dask-scheduler", "dask-worker"):
+        env = environment(services[name])
+        assert env["DASK_DISTRIBUTED__COMM__REQUIRE_ENCRYPTION"] == "True", name
+        assert "dask-certs:/certs:ro" in services[name]["volumes"], name
+        assert depends(services[name])["dask-certs"] == "service_completed_successfully"
+    # the one-shot makes them with the repository's script into the volume, never committed
+    certs = services["dask-certs"]
+    assert command_of(certs) == ["/bin/sh", "/templates/dask-certs.sh"]
+    assert (DEPLOY / "dask-certs.sh").is_file()
+    assert "dask-certs:/certs" in certs["volumes"]
+    assert environment(certs)["CERTS_DIR"] == "/certs"
+    # the product's client (the api container's `pilotshare simulate --dask tls://…`)
+    api = environment(services["api"])
+    client = {k: v for k, v in api.items() if k.startswith("PILOTSHARE_DASK_TLS_")}
+    assert client == {
+        "PILOTSHARE_DASK_TLS_CA_FILE": "/certs/ca.pem",
+        "PILOTSHARE_DASK_TLS_CERT": "/certs/client.pem",
+        "PILOTSHARE_DASK_TLS_KEY": "/certs/client-key.pem",
+    }
+    assert "dask-certs:/certs:ro" in services["api"]["volumes"]
+    settings = Settings(**{k.removeprefix("PILOTSHARE_").lower(): v for k, v in client.items()})
+    assert settings.dask_tls_key is not None
+    # every file named above is one the script writes
+    script = (DEPLOY / "dask-certs.sh").read_text(encoding="utf-8")
+    for path in [*client.values(), "/certs/scheduler.pem", "/certs/worker-key.pem"]:
+        assert Path(path).name in script or "$name" in script
+
+
+def test_no_private_key_is_committed() -> None:
+    files = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=ROOT, check=True, capture_output=True
+    ).stdout.split(b"\0")
+    marker = b"-----BEGIN " + b"PRIVATE KEY"  # split, so this file does not hold it
+    ec_marker = b"-----BEGIN EC " + b"PRIVATE KEY"
+    holding = []
+    for name in filter(None, files):
+        path = ROOT / name.decode()
+        if path.is_file() and path.stat().st_size < 1_000_000:
+            content = path.read_bytes()
+            if marker in content or ec_marker in content:
+                holding.append(name.decode())
+    assert holding == []

@@ -82,5 +82,5 @@ def test_an_unreachable_scheduler_is_a_one_line_config_error() -> None:
     runner = DaskRunner("tcp://127.0.0.1:9", timeout_s=1)
     with pytest.raises(ConfigError, match="cannot reach the scheduler"):
         runner.map(abs, [1])
-    with pytest.raises(ConfigError, match="tcp://host:8786"):
+    with pytest.raises(ConfigError, match="tls://host:8786"):
         runner_for("localhost:8786")

@@ -165,7 +165,8 @@ async def test_telemetry_buckets_agree_between_rollup_and_raw(
         ),
         ({"start": "2026-01-02T00:00:00Z", "end": "2026-01-01T00:00:00Z"}, "after start"),
         ({"start": "2026-01-01T00:00:00"}, "timezone"),
-        ({"bucket": "often"}, "timedelta"),
+        ({"bucket": "often"}, "iso 8601 duration"),
+        ({"bucket": "3600"}, "iso 8601 duration"),  # bare seconds are not a duration
     ],
 )
 async def test_bad_telemetry_queries_are_422_with_a_reason(

@@ -14,13 +14,16 @@ from typing import Any, Final
 
 import asyncpg
 from fastapi import FastAPI, Request, Response
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute, iter_route_contexts
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import pilotshare
+from pilotshare.api.deps import authenticated
 from pilotshare.api.keys import KeyCache
 from pilotshare.api.routes import (
     availability,
@@ -40,6 +43,7 @@ from pilotshare.api.routes import (
     telemetry,
     twin,
 )
+from pilotshare.api.schemas import Problem, problem_response
 from pilotshare.core.clock import Clock
 from pilotshare.core.db import TRANSIENT
 from pilotshare.core.errors import Refusal, Unauthorized
@@ -85,6 +89,73 @@ def _field(error: Mapping[str, Any]) -> dict[str, Any]:
     return {"loc": list(error["loc"]), "msg": error["msg"]}
 
 
+def _allowed(request: Request) -> list[str]:
+    """Every method some route answers on this request's path (for ``Allow`` on a 405)."""
+    path = request.url.path
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        regex, verbs = getattr(route, "path_regex", None), getattr(route, "methods", None)
+        if regex is not None and verbs and regex.match(path):
+            methods |= verbs
+    return sorted(methods)
+
+
+def declare_problems(app: FastAPI) -> None:
+    """Declare in OpenAPI the error answers every route can give, whoever wrote it.
+
+    A route behind a key can answer 401 and 403, and one with a parameter or a body 422, all as
+    the one ``Problem``; a route's own ``responses=problems(…)`` adds the rest (404, 409 …).
+    The document is completed each time it is built, so routes included later inherit it too.
+    """
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        doc = build()
+        _complete(doc, app)
+        return doc
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _complete(doc: dict[str, Any], app: FastAPI) -> None:
+    """Add the missing error answers to ``doc`` (idempotent) and drop FastAPI's own 422."""
+    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    # FastAPI keeps included routers nested: their routes come out of iter_route_contexts
+    for route in iter_route_contexts(app.routes):
+        if not isinstance(route.original_route, APIRoute) or not route.include_in_schema:
+            continue
+        statuses = [401, 403] if _needs_key(route.dependant) else []
+        dependant = route.dependant
+        if dependant.path_params or dependant.query_params or dependant.body_params:
+            statuses.append(422)
+        for method in route.methods or ():
+            operation = doc["paths"].get(route.path_format, {}).get(method.lower())
+            if operation is None:
+                continue
+            answers = operation.setdefault("responses", {})
+            for status in statuses:
+                if "HTTPValidationError" in str(answers.get(str(status), "HTTPValidationError")):
+                    answers[str(status)] = problem_response(status)
+    if "Problem" not in schemas:
+        schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas["Problem"] = schema
+    text = str(doc["paths"])
+    for unused in ("HTTPValidationError", "ValidationError"):
+        if f"/{unused}'" not in text:
+            schemas.pop(unused, None)
+
+
+def _needs_key(dependant: Dependant) -> bool:
+    stack = [dependant]
+    while stack:
+        dep = stack.pop()
+        if dep.call is authenticated:
+            return True
+        stack.extend(dep.dependencies)
+    return False
+
+
 def _errors(app: FastAPI) -> None:
     """Map every refusal to its answer, once: the type gives the status, ``reason`` the code."""
 
@@ -102,14 +173,30 @@ def _errors(app: FastAPI) -> None:
         )
         return _answer(422, "bad_request", detail, errors=errors)
 
-    async def http(_: Request, exc: Exception) -> Response:
+    async def http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)  # noqa: S101
+        if exc.status_code == 400:
+            # a body that is not even text: invalid like any other body, so the declared 422
+            detail = f"body: {exc.detail}"
+            return _answer(422, "bad_request", detail, errors=[{"loc": ["body"], "msg": detail}])
+        headers = exc.headers
+        if exc.status_code == 405:
+            # Starlette names the methods of the first route with this path only
+            headers = {**(headers or {}), "Allow": ", ".join(_allowed(request))}
         reason = _FRAMEWORK.get(exc.status_code, "http_error")
-        return _answer(exc.status_code, reason, str(exc.detail), headers=exc.headers)
+        return _answer(exc.status_code, reason, str(exc.detail), headers=headers)
 
     async def unavailable(_: Request, exc: Exception) -> Response:
         return _answer(503, "database_unavailable", f"database unavailable: {type(exc).__name__}")
 
+    async def unstorable(_: Request, __: Exception) -> Response:
+        # PostgreSQL text cannot hold U+0000; whatever route tried to store one, the request
+        # is what is wrong (its transaction rolled back, nothing was stored)
+        detail = "a text field holds a NUL character (U+0000), which cannot be stored"
+        return _answer(422, "bad_request", detail, errors=[{"loc": ["body"], "msg": detail}])
+
+    app.add_exception_handler(asyncpg.CharacterNotInRepertoireError, unstorable)
+    app.add_exception_handler(asyncpg.UntranslatableCharacterError, unstorable)
     app.add_exception_handler(Refusal, refused)
     app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(StarletteHTTPException, http)
@@ -197,5 +284,6 @@ def create_app(
     app.add_middleware(_HttpMetrics, registry=registry)
     for router in ROUTERS:
         app.include_router(router)
+    declare_problems(app)
     dashboard.mount(app)
     return app

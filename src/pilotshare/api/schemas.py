@@ -6,12 +6,15 @@ guess about the caller's time zone.
 
 from __future__ import annotations
 
+import re
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
@@ -23,6 +26,32 @@ from pydantic import (
 from pilotshare.core.errors import BadInput
 from pilotshare.core.periods import zone
 from pilotshare.scheduler.policy import OperatingCalendar
+
+_RFC3339: Final = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]")
+_ISO8601_DURATION: Final = re.compile(r"^-?P")
+
+
+def _rfc3339(value: object) -> object:
+    """Times arrive as RFC 3339 text, as the schema says; on its own pydantic would also read
+    a number (or a number in a query string) as seconds since 1970."""
+    if isinstance(value, datetime) or (isinstance(value, str) and _RFC3339.match(value)):
+        return value
+    raise ValueError("give an RFC 3339 time with an offset, e.g. 2026-03-02T08:00:00Z")
+
+
+def _iso8601(value: object) -> object:
+    """Durations arrive as ISO 8601 text (PT4H), as the schema says, never bare seconds."""
+    if isinstance(value, timedelta) or (isinstance(value, str) and _ISO8601_DURATION.match(value)):
+        return value
+    raise ValueError("give an ISO 8601 duration, e.g. PT4H")
+
+
+#: A time in a request: RFC 3339 text with an offset.
+Instant = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
+#: A duration in a request: ISO 8601 text.
+Duration = Annotated[timedelta, BeforeValidator(_iso8601)]
+#: The longest any booking rule may be (ten years, well inside the database's integers).
+MAX_RULE_S: Final = 10 * 365 * 86400
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 #: Money: exact in the database and in arithmetic, a plain JSON number on the wire.
@@ -56,8 +85,20 @@ _STATUS_TEXT: Final = {
 
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """The ``responses=`` of a route that can answer these error statuses, all as ``Problem``."""
+    """The ``responses=`` of a route that can answer these error statuses, all as ``Problem``.
+
+    401/403 (behind a key) and 422 (with a parameter or body) need not be listed: the app
+    declares them for every route (``api.app.declare_problems``).
+    """
     return {s: {"model": Problem, "description": _STATUS_TEXT[s]} for s in statuses}
+
+
+def problem_response(status: int) -> dict[str, Any]:
+    """One error status as an OpenAPI response object answering the ``Problem`` schema."""
+    return {
+        "description": _STATUS_TEXT[status],
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
 
 
 class BookingRules(BaseModel):
@@ -81,10 +122,10 @@ class BookingRules(BaseModel):
     setup_buffer_s: int = Field(
         default=0, ge=0, le=86400, description="changeover between bookings"
     )
-    min_booking_s: int = Field(default=900, gt=0)
-    max_booking_s: int = Field(default=86400, gt=0)
-    min_notice_s: int = Field(default=0, ge=0)
-    max_horizon_s: int = Field(default=90 * 86400, gt=0)
+    min_booking_s: int = Field(default=900, gt=0, le=MAX_RULE_S)
+    max_booking_s: int = Field(default=86400, gt=0, le=MAX_RULE_S)
+    min_notice_s: int = Field(default=0, ge=0, le=MAX_RULE_S)
+    max_horizon_s: int = Field(default=90 * 86400, gt=0, le=MAX_RULE_S)
     billing: Literal["booked", "measured"] = "booked"
     requires_qualification: bool = False
 

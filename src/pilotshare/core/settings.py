@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pilotshare.core.domain import OFFLINE_AFTER, is_slug
@@ -89,6 +89,11 @@ class Settings(BaseSettings):
     retention_days: int = Field(default=730, ge=1)
     #: Rejected MQTT messages are kept this long after they first came, then deleted.
     rejects_retention_days: float = Field(default=30.0, gt=0)
+    #: Mutual TLS to a Dask cluster (``--dask tls://…``): the CA that signed the cluster's
+    #: certificates and this client's certificate and key, PEM (deploy/compose/dask-certs.sh).
+    dask_tls_ca_file: Path | None = None
+    dask_tls_cert: Path | None = None
+    dask_tls_key: Path | None = None
 
     @field_validator("site", "operator_org")
     @classmethod
@@ -103,6 +108,16 @@ class Settings(BaseSettings):
         if value is not None and not value.startswith(("postgresql://", "postgres://")):
             raise ValueError("must start with postgresql://")
         return value
+
+    @model_validator(mode="after")
+    def _dask_tls_complete(self) -> Settings:
+        given = [self.dask_tls_ca_file, self.dask_tls_cert, self.dask_tls_key]
+        if any(given) and not all(given):
+            raise ValueError(
+                "PILOTSHARE_DASK_TLS_CA_FILE, PILOTSHARE_DASK_TLS_CERT and "
+                "PILOTSHARE_DASK_TLS_KEY go together: set all three or none"
+            )
+        return self
 
     @field_validator("mqtt_url")
     @classmethod

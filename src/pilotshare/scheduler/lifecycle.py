@@ -287,8 +287,8 @@ class BookingLifecycle:
             return
         self._count(done.status)
         if self._metrics:
-            self._metrics.booked_hours.inc((booking.end - booking.start).total_seconds() / 3600)
-            self._metrics.measured_hours.inc(used / 3600)
+            self._metrics.booked_seconds.inc((booking.end - booking.start).total_seconds())
+            self._metrics.measured_seconds.inc(used)
             if not ran:
                 self._metrics.no_shows.inc()
             if overrun:

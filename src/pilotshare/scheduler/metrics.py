@@ -17,7 +17,7 @@ _BY_REGISTRY: weakref.WeakKeyDictionary[CollectorRegistry, BookingMetrics] = (
 
 
 class BookingMetrics:
-    """Bookings by status, allocation latency, no-shows, measured against booked hours."""
+    """Bookings by status, allocation latency, no-shows, measured against booked time."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.transitions = Counter(
@@ -42,14 +42,15 @@ class BookingMetrics:
             "Bookings whose instrument never ran within the grace period",
             registry=registry,
         )
-        self.booked_hours = Counter(
-            "pilotshare_booked_hours",
-            "Booked hours of bookings that ended (completed, no-show or released)",
+        # Prometheus base units: seconds, not hours (``promtool check metrics``).
+        self.booked_seconds = Counter(
+            "pilotshare_booked_seconds",
+            "Booked seconds of bookings that ended (completed, no-show or released)",
             registry=registry,
         )
-        self.measured_hours = Counter(
-            "pilotshare_measured_hours",
-            "Hours the instruments were measured in use (running or setup) within bookings",
+        self.measured_seconds = Counter(
+            "pilotshare_measured_seconds",
+            "Seconds the instruments were measured in use (running or setup) within bookings",
             registry=registry,
         )
         self.overruns = Counter(

@@ -20,7 +20,7 @@ from typing import Any
 from pilotshare.core.errors import ConfigError
 from pilotshare.simulations import experiment, output, report
 from pilotshare.simulations.loader import load_scenario
-from pilotshare.simulations.runner import Progress, runner_for
+from pilotshare.simulations.runner import DaskTls, Progress, runner_for
 from pilotshare.simulations.scenario import LiveSource, Scenario, Site
 
 #: Opens the database and yields its URL (the composition root decides embedded or not).
@@ -72,6 +72,7 @@ def simulate(
     path: Path,
     *,
     dask: str | None = None,
+    tls: tuple[Path, Path, Path] | None = None,
     out: Path | None = None,
     replications: int | None = None,
     seed: int | None = None,
@@ -80,7 +81,8 @@ def simulate(
 ) -> dict[str, Any]:
     """Run the scenario in ``path``; returns the JSON report (also written to ``out``)."""
     scenario = load_scenario(path)
-    runner = runner_for(dask, workers)
+    # mutual TLS to the cluster: (CA file, certificate, key), as the settings give them
+    runner = runner_for(dask, workers, tls=DaskTls(*tls) if tls else None)
     base = (
         asyncio.run(_live(scenario, database))
         if isinstance(scenario.base, LiveSource)

@@ -10,9 +10,12 @@ tasks give bit-identical results on every runner (``tests/integration/test_simul
 - ``LocalRunner``: a ``ProcessPoolExecutor`` on the ``forkserver`` start method, so that a
   process holding an event loop and database connections (the API's job worker) never forks
   them into children. SimPy is pure Python, so processes, not threads, use the cores.
-- ``DaskRunner``: ``distributed.Client`` on ``tcp://host:8786`` (or a client given by the
-  caller, such as a ``LocalCluster``'s). Tasks are submitted with ``pure=False`` and explicit
-  keys so two identical scenarios in one cluster never share cached futures.
+- ``DaskRunner``: ``distributed.Client`` on ``tls://host:8786`` with mutual TLS (``DaskTls``:
+  the certificates ``deploy/compose/dask-certs.sh`` makes), ``tcp://`` on a trusted machine,
+  or a client given by the caller, such as a ``LocalCluster``'s. A Dask scheduler runs
+  whatever its clients send, so the deployed one accepts certified peers only. Tasks are
+  submitted with ``pure=False`` and explicit keys so two identical scenarios in one cluster
+  never share cached futures.
 
 Both pools send tasks in chunks (several per worker, so the load still balances) because a
 replication can take only milliseconds and a round trip to a worker costs about as much.
@@ -26,6 +29,8 @@ import os
 import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol, Self, TypeVar
 
 from pilotshare.core.errors import ConfigError
@@ -147,8 +152,34 @@ class LocalRunner:
         return results
 
 
+@dataclass(frozen=True, slots=True)
+class DaskTls:
+    """The client's side of mutual TLS to a Dask cluster: the CA that signed the scheduler's
+    and workers' certificates, and the client's own certificate and key (PEM files;
+    ``PILOTSHARE_DASK_TLS_CA_FILE``, ``…_CERT``, ``…_KEY``)."""
+
+    ca_file: Path
+    cert: Path
+    key: Path
+
+    def security(self) -> Any:
+        """``distributed.security.Security`` requiring encryption, with these files."""
+        from distributed.security import Security
+
+        for name, path in (("CA_FILE", self.ca_file), ("CERT", self.cert), ("KEY", self.key)):
+            if not path.is_file():
+                raise ConfigError(f"PILOTSHARE_DASK_TLS_{name}: {path} is not a readable file")
+        return Security(  # type: ignore[no-untyped-call]
+            tls_ca_file=str(self.ca_file),
+            tls_client_cert=str(self.cert),
+            tls_client_key=str(self.key),
+            require_encryption=True,
+        )
+
+
 class DaskRunner:
-    """Tasks on a Dask cluster: ``address`` (``tcp://host:8786``) or a caller's ``client``.
+    """Tasks on a Dask cluster: ``address`` (``tls://host:8786`` with ``tls``, or
+    ``tcp://…``) or a caller's ``client``.
 
     Tasks travel in chunks, as on the local pool, sized by the cluster's thread count.
     """
@@ -156,13 +187,29 @@ class DaskRunner:
     CHUNKS_PER_WORKER = 8
 
     def __init__(
-        self, address: str | None = None, *, client: Any = None, timeout_s: float = 10.0
+        self,
+        address: str | None = None,
+        *,
+        client: Any = None,
+        timeout_s: float = 10.0,
+        tls: DaskTls | None = None,
     ) -> None:
         if (address is None) == (client is None):
             raise ValueError("give a Dask address or a client")
+        if address is not None:
+            if address.startswith("tls://") and tls is None:
+                raise ConfigError(
+                    f"--dask {address}: TLS needs PILOTSHARE_DASK_TLS_CA_FILE, "
+                    "PILOTSHARE_DASK_TLS_CERT and PILOTSHARE_DASK_TLS_KEY"
+                )
+            if tls is not None and not address.startswith("tls://"):
+                raise ConfigError(
+                    f"--dask {address}: Dask TLS certificates are set, give a tls:// address"
+                )
         self.address = address
         self.client = client
         self.timeout_s = timeout_s
+        self.tls = tls
 
     @property
     def description(self) -> str:
@@ -175,8 +222,11 @@ class DaskRunner:
     def _connect(self) -> Any:
         from distributed import Client
 
+        security = self.tls.security() if self.tls else None
         try:
-            return Client(self.address, timeout=self.timeout_s)  # type: ignore[no-untyped-call]
+            return Client(  # type: ignore[no-untyped-call]
+                self.address, timeout=self.timeout_s, security=security
+            )
         except (OSError, TimeoutError) as exc:
             raise ConfigError(
                 f"--dask {self.address}: cannot reach the scheduler ({exc})"
@@ -221,10 +271,12 @@ class DaskRunner:
                 client.close()
 
 
-def runner_for(dask: str | None = None, workers: int | None = None) -> Runner:
+def runner_for(
+    dask: str | None = None, workers: int | None = None, *, tls: DaskTls | None = None
+) -> Runner:
     """The runner a command line asks for."""
     if dask:
         if not dask.startswith(("tcp://", "tls://", "inproc://", "ws://", "wss://")):
-            raise ConfigError(f"--dask {dask}: expected an address like tcp://host:8786")
-        return DaskRunner(dask)
+            raise ConfigError(f"--dask {dask}: expected an address like tls://host:8786")
+        return DaskRunner(dask, tls=tls)
     return LocalRunner(workers)

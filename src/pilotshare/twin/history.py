@@ -20,7 +20,12 @@ from pilotshare.core.errors import BadInput
 
 ORIGIN: Final = datetime(2000, 1, 3, tzinfo=UTC)  # a Monday
 MIN_BUCKET: Final = timedelta(seconds=1)
+MAX_BUCKET: Final = timedelta(days=366)
 MAX_BUCKETS: Final = 10_000
+#: The times a query may name: far outside them, date arithmetic in Python and PostgreSQL
+#: overflows (a 500) or bins millennia of empty buckets.
+EARLIEST: Final = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST: Final = datetime(2200, 1, 1, tzinfo=UTC)
 HOUR: Final = timedelta(hours=1)
 
 _STATES = [s.value for s in InstrumentState]
@@ -71,10 +76,17 @@ class BucketQuery:
     def __post_init__(self) -> None:
         if self.start.tzinfo is None or self.end.tzinfo is None:
             raise BadInput("bad_query", "start and end need a time zone offset")
+        for name, t in (("start", self.start), ("end", self.end)):
+            if not EARLIEST <= t <= LATEST:
+                raise BadInput(
+                    "bad_query", f"{name} must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}"
+                )
         if self.end <= self.start:
             raise BadInput("bad_query", "end must be after start")
         if self.bucket < MIN_BUCKET:
             raise BadInput("bad_query", f"bucket must be at least {MIN_BUCKET.total_seconds():g} s")
+        if self.bucket > MAX_BUCKET:
+            raise BadInput("bad_query", f"bucket must be at most {MAX_BUCKET.days} days")
         n = (self.end - self.start) / self.bucket
         if n > MAX_BUCKETS:
             raise BadInput(

@@ -5,14 +5,13 @@ maintenance windows and blackouts that close instruments (``/api/v1/instruments/
 from __future__ import annotations
 
 import dataclasses
-from datetime import timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from pilotshare.api.deps import AdminKey, BookingsDep, ClockDep, CurrentKey, Pool, caller
-from pilotshare.api.schemas import Slug, problems
+from pilotshare.api.schemas import Duration, Instant, Slug, problems
 from pilotshare.registry import require_instrument
 from pilotshare.scheduler import store
 
@@ -36,10 +35,10 @@ async def availability(
     instrument: Annotated[Slug | None, Query()] = None,
     capability: Annotated[list[str] | None, Query(description="repeat for several")] = None,
     duration: Annotated[
-        timedelta | None, Query(description="ISO 8601 (PT4H); default: the minimum booking")
+        Duration | None, Query(description="ISO 8601 (PT4H); default: the minimum booking")
     ] = None,
-    earliest: Annotated[AwareDatetime | None, Query(description="default: now")] = None,
-    latest: Annotated[AwareDatetime | None, Query(description="default: earliest + 7 days")] = None,
+    earliest: Annotated[Instant | None, Query(description="default: now")] = None,
+    latest: Annotated[Instant | None, Query(description="default: earliest + 7 days")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> list[FreeSlot]:
     """Free intervals of every matching instrument, earliest first, after every booking rule
@@ -62,8 +61,8 @@ class ClosureCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    start: AwareDatetime
-    end: AwareDatetime
+    start: Instant
+    end: Instant
     kind: Literal["maintenance", "blackout"] = "maintenance"
     reason: str = Field(default="", max_length=500)
 

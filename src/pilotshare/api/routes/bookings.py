@@ -3,7 +3,6 @@ bookings (CONTRACT §3, §6)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated, Final, Literal
 from uuid import UUID
 
@@ -11,7 +10,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from pilotshare.api.deps import BookingsDep, CurrentKey, OperatorKey, caller
-from pilotshare.api.schemas import Slug, problems
+from pilotshare.api.schemas import Duration, Instant, Slug, problems
 from pilotshare.core.contract import InterlockState
 from pilotshare.core.domain import BookingStatus
 from pilotshare.core.errors import BadInput
@@ -32,11 +31,11 @@ class BookingCreate(BaseModel):
     instrument: Slug | None = None
     kind: Slug | None = None
     capabilities: list[str] = Field(default=[], max_length=32)
-    start: AwareDatetime | None = None
-    end: AwareDatetime | None = None
-    duration: timedelta | None = Field(default=None, description="ISO 8601, e.g. PT4H")
-    earliest: AwareDatetime | None = None
-    latest: AwareDatetime | None = Field(default=None, description="the booking ends by then")
+    start: Instant | None = None
+    end: Instant | None = None
+    duration: Duration | None = Field(default=None, description="ISO 8601, e.g. PT4H")
+    earliest: Instant | None = None
+    latest: Instant | None = Field(default=None, description="the booking ends by then")
     purpose: str = Field(default="", max_length=500)
 
 
@@ -156,8 +155,8 @@ async def list_bookings(
     response: Response,
     principal: CurrentKey,
     svc: BookingsDep,
-    start: Annotated[AwareDatetime | None, Query(description="overlapping from")] = None,
-    end: Annotated[AwareDatetime | None, Query(description="overlapping until")] = None,
+    start: Annotated[Instant | None, Query(description="overlapping from")] = None,
+    end: Annotated[Instant | None, Query(description="overlapping until")] = None,
     instrument: Annotated[Slug | None, Query()] = None,
     status: Annotated[
         list[str] | None, Query(description="repeat, or separate by commas, for several")

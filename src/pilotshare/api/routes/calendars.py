@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Response, status
 from pydantic import BaseModel, ConfigDict, model_validator
+from starlette.convertors import StringConvertor, register_url_convertor
 
 from pilotshare.api.deps import ClockDep, CurrentKey, Pool
 from pilotshare.api.ical import Event, calendar
@@ -22,6 +23,15 @@ from pilotshare.registry import require_instrument, require_organisation
 from pilotshare.scheduler import feeds
 
 router = APIRouter(prefix="/api/v1/calendars", tags=["calendars"])
+
+
+class _FeedId(StringConvertor):
+    """A feed id (8 hex digits), so that ``…/{token}.ics`` is never routed to ``DELETE``."""
+
+    regex = "[0-9a-f]{8}"
+
+
+register_url_convertor("feed_id", _FeedId())
 
 
 class FeedCreate(BaseModel):
@@ -71,7 +81,7 @@ async def create_feed(body: FeedCreate, pool: Pool, principal: CurrentKey) -> Fe
 
 
 @router.delete(
-    "/{feed_id}",
+    "/{feed_id:feed_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problems(401, 403, 404, 422),
 )

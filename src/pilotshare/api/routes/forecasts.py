@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Body, Query, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from pilotshare.api.deps import PlannerKey, Pool
 from pilotshare.api.job_views import JobPublic, JobQueued, queued, visible_job
@@ -41,7 +41,7 @@ class ForecastCreate(BaseModel):
         le=REPLICATIONS[1],
         description="independent runs; more give tighter intervals (about 1/√n)",
     )
-    seed: int | None = Field(
+    seed: StrictInt | None = Field(
         default=None,
         ge=0,
         le=SEED_MAX,

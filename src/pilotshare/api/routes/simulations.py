@@ -16,7 +16,7 @@ from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Request, status
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
 from pilotshare.api.deps import PlannerKey, Pool
 from pilotshare.api.job_views import JobPublic, JobQueued, queued, visible_job
@@ -51,7 +51,7 @@ class SimulationCreate(BaseModel):
         le=MAX_REPLICATIONS,
         description="paired replications; default: the scenario's own",
     )
-    seed: int | None = Field(
+    seed: StrictInt | None = Field(
         default=None, ge=0, le=SEED_MAX, description="root seed; default: the scenario's own"
     )
 

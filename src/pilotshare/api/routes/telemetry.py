@@ -6,12 +6,14 @@ from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from pilotshare.api.deps import ClockDep, CurrentKey, Pool
-from pilotshare.api.schemas import problems
+from pilotshare.api.schemas import Duration, Instant, problems
 from pilotshare.registry import require_instrument
-from pilotshare.twin.history import MAX_BUCKETS, BucketQuery, buckets
+from pilotshare.twin.history import EARLIEST, MAX_BUCKETS, BucketQuery, buckets
+
+DAY = timedelta(hours=24)
 
 router = APIRouter(prefix="/api/v1/instruments", tags=["twin"])
 
@@ -38,12 +40,10 @@ async def get_telemetry(
     pool: Pool,
     clock: ClockDep,
     _: CurrentKey,
-    start: Annotated[
-        AwareDatetime | None, Query(description="RFC 3339; default end - 24 h")
-    ] = None,
-    end: Annotated[AwareDatetime | None, Query(description="RFC 3339; default now")] = None,
+    start: Annotated[Instant | None, Query(description="RFC 3339; default end - 24 h")] = None,
+    end: Annotated[Instant | None, Query(description="RFC 3339; default now")] = None,
     bucket: Annotated[
-        timedelta,
+        Duration,
         Query(
             description="ISO 8601 duration (PT1H, P1D, PT5M); whole hours are answered from the"
             f" hourly rollup; at most {MAX_BUCKETS} buckets per query"
@@ -52,7 +52,8 @@ async def get_telemetry(
 ) -> list[TelemetryBucket]:
     """Samples, mean utilisation and seconds per state, per bucket, aligned on Monday 00:00 UTC."""
     end = end or clock.now()
-    start = start or end - timedelta(hours=24)
+    # never below the earliest time a query may name: no overflow, BucketQuery says what is wrong
+    start = start or max(end, EARLIEST + DAY) - DAY
     query = BucketQuery(instrument, start, end, bucket)
     await require_instrument(pool, instrument)
     return [

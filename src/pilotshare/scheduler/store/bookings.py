@@ -24,7 +24,8 @@ from pilotshare.twin import store as twin_store
 
 BOOKING_COLUMNS: Final = """b.id, b.instrument_id, b.org_id, lower(b.period) AS start,
     upper(b.period) AS "end", b.status, b.purpose, b.flags, b.created_at, b.activated_at,
-    b.ended_at, b.used_s, b.running_s, b.billing, b.hourly_rate, i.site_id, b.freed_at, b.interlock_seq,
+    b.ended_at, b.used_s, b.running_s, b.billing, b.hourly_rate, i.site_id, b.freed_at,
+    b.interlock_seq,
     CASE WHEN b.locked_at IS NOT NULL THEN 'locked' WHEN b.unlocked_at IS NOT NULL THEN 'unlocked'
     END AS interlock_desired,
     (SELECT CASE WHEN l.interlock_seq <= b.interlock_seq THEN l.interlock_state
