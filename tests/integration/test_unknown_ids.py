@@ -52,7 +52,7 @@ CASES: list[tuple[str, str, dict[str, Any] | None, str]] = [
     ("GET", "/api/v1/statements/acne/2026-01", None, "no_organisation"),
     ("POST", "/api/v1/calendars", {"org": "acne"}, "no_organisation"),
     ("POST", "/api/v1/calendars", {"instrument": "nope"}, "no_instrument"),
-    ("DELETE", "/api/v1/calendars/nope", None, "no_feed"),
+    ("DELETE", "/api/v1/calendars/0badfeed", None, "no_feed"),
     ("GET", "/api/v1/calendars/psf_00000000_nope.ics", None, "no_feed"),
     ("DELETE", "/api/v1/keys/nope", None, "no_such_key"),
     ("GET", f"/api/v1/forecasts/{GONE}", None, "no_job"),
