@@ -173,7 +173,9 @@ async def test_agent_samples_arrive_once_and_show_in_the_twin(
         "SELECT ts, count(*) AS n FROM telemetry WHERE instrument_id = $1 GROUP BY ts", instrument
     )
     assert all(r["n"] == 1 for r in rows)
-    assert len(rows) == produced - agent.protocol.depth
+    # A batch in flight when the agent stopped may be committed without its ack arriving: it
+    # stays in the outbox (to be resent and stored once), so it can be stored and still held.
+    assert produced - agent.protocol.depth <= len(rows) <= produced
     assert agent.stats.acked >= 1
 
     last = await platform.pool.fetchrow(
