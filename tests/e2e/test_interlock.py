@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,14 +19,14 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
-from pilotshare.api.app import create_app
 from pilotshare.api.keys import create_key
 from pilotshare.core.clock import SystemClock
-from pilotshare.core.settings import MqttEndpoint, Settings
+from pilotshare.core.settings import MqttEndpoint
 from pilotshare.edge_agent.adapters import SimulatedAdapter, SimulatedParams
 from pilotshare.edge_agent.config import AgentConfig
 from pilotshare.edge_agent.runner import Agent
 from pilotshare.scheduler.lifecycle import BookingLifecycle
+from tests.support.api import iso
 from tests.support.ingest import raw_client, running_ingest, topic, wait_for
 from tests.support.instruments import add_instrument
 
@@ -46,17 +45,9 @@ LOCKED = SimulatedParams(
 )
 
 
-def iso(t: datetime) -> str:
-    return t.isoformat().replace("+00:00", "Z")
-
-
 @pytest.fixture
-async def client(pool: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(Settings(), pool=pool, clock=SystemClock(), registry=CollectorRegistry())
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://e2e"
-    ) as c:
-        yield c
+def clock() -> SystemClock:
+    return SystemClock()
 
 
 async def test_the_agent_applies_the_desired_interlock_and_catches_up_after_a_restart(

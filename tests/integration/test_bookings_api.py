@@ -15,16 +15,12 @@ from pilotshare.core.clock import FakeClock
 from pilotshare.core.db.migrate import uses_timescale
 from pilotshare.registry import ensure_organisation
 from pilotshare.scheduler.requests import RULES
-from tests.support.api import api_client
+from tests.support.api import api_client, iso
 from tests.support.api import auth as key
 
 MON = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday; the fake clock starts at 08:00
 H = timedelta(hours=1)
 OFFICE = {d: [["08:00", "18:00"]] for d in ("mon", "tue", "wed", "thu", "fri")}
-
-
-def iso(t: datetime) -> str:
-    return t.isoformat().replace("+00:00", "Z")
 
 
 @pytest.fixture
@@ -43,21 +39,6 @@ async def client(
 ) -> AsyncIterator[httpx.AsyncClient]:
     async with api_client(pool, clock=clock, registry=registry) as c:
         yield c
-
-
-@pytest.fixture
-async def admin(pool: asyncpg.Pool) -> dict[str, str]:
-    return await key(pool, "platform", "admin")
-
-
-@pytest.fixture
-async def acme(pool: asyncpg.Pool) -> dict[str, str]:
-    return await key(pool, "acme", "operator")
-
-
-@pytest.fixture
-async def globex(pool: asyncpg.Pool) -> dict[str, str]:
-    return await key(pool, "globex", "operator")
 
 
 async def instrument(
