@@ -15,7 +15,7 @@ from pilotshare.core.clock import FakeClock
 from pilotshare.core.db.migrate import uses_timescale
 from pilotshare.registry import ensure_organisation
 from pilotshare.scheduler.requests import RULES
-from tests.support.api import api_client, iso
+from tests.support.api import api_client, book, iso
 from tests.support.api import auth as key
 
 MON = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday; the fake clock starts at 08:00
@@ -47,13 +47,6 @@ async def instrument(
     body = {"id": ident, "site": "lab", "kind": rules.pop("kind", "sem"), **rules}
     r = await client.post("/api/v1/instruments", json=body, headers=admin)
     assert r.status_code == 201, r.text
-
-
-async def book(client: httpx.AsyncClient, who: dict[str, str], **body: Any) -> httpx.Response:
-    for name in ("start", "end", "earliest", "latest"):
-        if isinstance(body.get(name), datetime):
-            body[name] = iso(body[name])
-    return await client.post("/api/v1/bookings", json=body, headers=who)
 
 
 async def test_explicit_slot_then_the_same_slot_and_the_buffer_are_409(

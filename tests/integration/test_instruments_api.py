@@ -18,7 +18,7 @@ from pilotshare.core.contract.topics import Channel
 from pilotshare.core.domain import InstrumentState
 from pilotshare.scheduler.forecast.inputs import load_inputs
 from pilotshare.twin.items import TelemetryItem
-from tests.support.api import iso
+from tests.support.api import book, iso
 from tests.support.twin import telemetry_writer
 
 MON = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday; the fake clock starts at 08:00
@@ -38,13 +38,6 @@ async def register(
     assert r.status_code == 201, r.text
     answer: dict[str, Any] = r.json()
     return answer
-
-
-async def book(client: httpx.AsyncClient, who: dict[str, str], **body: Any) -> httpx.Response:
-    for name in ("start", "end", "earliest", "latest"):
-        if isinstance(body.get(name), datetime):
-            body[name] = iso(body[name])
-    return await client.post("/api/v1/bookings", json=body, headers=who)
 
 
 async def test_patch_edits_name_rates_rules_hours_and_capabilities(

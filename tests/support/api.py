@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 import httpx
@@ -53,6 +54,14 @@ async def auth(pool: asyncpg.Pool, org: str, role: str) -> dict[str, str]:
 def iso(t: datetime) -> str:
     """``t`` as the API writes it (UTC with ``Z``)."""
     return t.isoformat().replace("+00:00", "Z")
+
+
+async def book(client: httpx.AsyncClient, who: dict[str, str], **body: Any) -> httpx.Response:
+    """POST a booking as ``who``; ``start``, ``end``, ``earliest``, ``latest`` may be datetimes."""
+    for name in ("start", "end", "earliest", "latest"):
+        if isinstance(body.get(name), datetime):
+            body[name] = iso(body[name])
+    return await client.post("/api/v1/bookings", json=body, headers=who)
 
 
 @pytest.fixture
