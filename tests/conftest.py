@@ -26,6 +26,9 @@ from pilotshare.core.embedded import EmbeddedPostgres, embedded_broker
 from pilotshare.core.settings import MqttEndpoint
 from tests.support.databases import scratch_database, with_db
 
+#: The harness's fixtures of the API (``client``, ``admin``, ``acme``, ``globex``).
+pytest_plugins = ["tests.support.api"]
+
 _TEMPLATE = f"ps_tpl_{os.getpid()}"
 
 

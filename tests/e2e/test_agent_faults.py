@@ -31,10 +31,11 @@ from pilotshare.core.contract import Ack, Sample, Status, TelemetryBatch, decode
 from pilotshare.core.domain import InstrumentState
 from pilotshare.core.settings import MqttEndpoint, Settings
 from pilotshare.credentials import write_credentials
-from pilotshare.edge_agent.adapters import Adapter, SimulatedAdapter, SimulatedParams
+from pilotshare.edge_agent.adapters import SimulatedAdapter, SimulatedParams
 from pilotshare.edge_agent.config import AgentConfig
 from pilotshare.edge_agent.runner import Agent
 from pilotshare.twin.ingest import Ingest
+from tests.support.agents import Finite, agent_running
 from tests.support.brokers import PrivateMosquitto, needs_mosquitto
 from tests.support.ingest import register
 
@@ -53,23 +54,6 @@ def broker(tmp_path: Path) -> Iterator[PrivateMosquitto]:
         server.stop()
 
 
-class Finite(Adapter):
-    """Reads the wrapped adapter ``reads`` times, then reports nothing: a known total."""
-
-    def __init__(self, inner: Adapter, reads: int) -> None:
-        self.inner = inner
-        self.left = reads
-
-    async def read(self, now: datetime) -> Sample | None:
-        if self.left <= 0:
-            return None
-        self.left -= 1
-        return await self.inner.read(now)
-
-    def next_change(self) -> datetime | None:
-        return self.inner.next_change() if self.left > 0 else None
-
-
 @contextlib.asynccontextmanager
 async def ingesting(pool: asyncpg.Pool, url: str) -> AsyncIterator[Ingest]:
     ingest = Ingest(pool, MqttEndpoint.parse(url), offline_after_s=60)
@@ -78,17 +62,6 @@ async def ingesting(pool: asyncpg.Pool, url: str) -> AsyncIterator[Ingest]:
     try:
         await asyncio.wait_for(ingest.ready.wait(), 15)
         yield ingest
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
-
-
-@contextlib.asynccontextmanager
-async def agent_running(agent: Agent) -> AsyncIterator[Agent]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(agent.run(stop))
-    try:
-        yield agent
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)

@@ -10,25 +10,22 @@ starts a run shortly after the unlock and stops at the end. The booking of the f
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
-from prometheus_client import CollectorRegistry
 
-from pilotshare.api.app import create_app
-from pilotshare.api.keys import create_key
 from pilotshare.core.clock import SystemClock
 from pilotshare.core.domain import InstrumentState
-from pilotshare.core.settings import MqttEndpoint, Settings
+from pilotshare.core.settings import MqttEndpoint
 from pilotshare.edge_agent.adapters import SimulatedAdapter, SimulatedParams
 from pilotshare.edge_agent.adapters.simulated import SimulatedInstrument
-from pilotshare.edge_agent.config import AgentConfig
 from pilotshare.edge_agent.runner import Agent
 from pilotshare.scheduler.lifecycle import BookingLifecycle
+from tests.support.agents import quick_agent_config
+from tests.support.api import auth, iso
 from tests.support.ingest import running_ingest, wait_for
 from tests.support.instruments import add_instrument
 
@@ -51,10 +48,6 @@ NO_SHOW = SimulatedParams(
 )
 
 
-def iso(t: datetime) -> str:
-    return t.isoformat().replace("+00:00", "Z")
-
-
 def running_seconds(sim: SimulatedInstrument, start: datetime, end: datetime) -> float:
     """The simulator's own truth: seconds it was running within ``[start, end)``."""
     assert sim.transitions is not None
@@ -70,12 +63,8 @@ def running_seconds(sim: SimulatedInstrument, start: datetime, end: datetime) ->
 
 
 @pytest.fixture
-async def client(pool: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(Settings(), pool=pool, clock=SystemClock(), registry=CollectorRegistry())
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://e2e"
-    ) as c:
-        yield c
+def clock() -> SystemClock:
+    return SystemClock()
 
 
 async def test_no_show_frees_the_slot_and_a_run_completes_with_true_usage(
@@ -93,26 +82,20 @@ async def test_no_show_frees_the_slot_and_a_run_completes_with_true_usage(
         await add_instrument(
             pool, f"{site}-{name}", site=site, kind="furnace", name=name, min_booking_s=1
         )
-    async with pool.acquire() as conn:
-        acme = {"Authorization": f"Bearer {await create_key(conn, org='acme', role='operator')}"}
-        globex = {
-            "Authorization": f"Bearer {await create_key(conn, org='globex', role='operator')}"
-        }
+    acme = await auth(pool, "acme", "operator")
+    globex = await auth(pool, "globex", "operator")
     now = datetime.now(UTC)
     agents, sims = [], {}
     for n, (name, params) in enumerate(names.items()):
         adapter = SimulatedAdapter(params, seed=n, start=now)
         adapter.instrument = sims[name] = SimulatedInstrument(params, n, start=now, record=True)
-        config = AgentConfig(
+        config = quick_agent_config(
             site=site,
             instrument=f"{site}-{name}",
             mqtt_url=mqtt_url,
-            mqtt_protocol="3.1.1" if mqtt_is_embedded else "auto",
+            embedded=mqtt_is_embedded,
+            outbox=tmp_path / f"{name}.outbox.sqlite",
             sample_interval_s=0.1,
-            batch_max_samples=10,
-            batch_max_age_s=0.1,
-            metrics_port=0,
-            outbox_path=str(tmp_path / f"{name}.outbox.sqlite"),
         )
         agents.append(Agent(config, adapter))
     stop = asyncio.Event()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,14 +19,13 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry
 
-from pilotshare.api.app import create_app
-from pilotshare.api.keys import create_key
 from pilotshare.core.clock import SystemClock
-from pilotshare.core.settings import MqttEndpoint, Settings
+from pilotshare.core.settings import MqttEndpoint
 from pilotshare.edge_agent.adapters import SimulatedAdapter, SimulatedParams
-from pilotshare.edge_agent.config import AgentConfig
 from pilotshare.edge_agent.runner import Agent
 from pilotshare.scheduler.lifecycle import BookingLifecycle
+from tests.support.agents import quick_agent_config
+from tests.support.api import auth, iso
 from tests.support.ingest import raw_client, running_ingest, topic, wait_for
 from tests.support.instruments import add_instrument
 
@@ -46,17 +44,9 @@ LOCKED = SimulatedParams(
 )
 
 
-def iso(t: datetime) -> str:
-    return t.isoformat().replace("+00:00", "Z")
-
-
 @pytest.fixture
-async def client(pool: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(Settings(), pool=pool, clock=SystemClock(), registry=CollectorRegistry())
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://e2e"
-    ) as c:
-        yield c
+def clock() -> SystemClock:
+    return SystemClock()
 
 
 async def test_the_agent_applies_the_desired_interlock_and_catches_up_after_a_restart(
@@ -71,18 +61,14 @@ async def test_the_agent_applies_the_desired_interlock_and_catches_up_after_a_re
 ) -> None:
     instrument = f"{site}-oven"
     await add_instrument(pool, instrument, site=site, min_booking_s=1)
-    async with pool.acquire() as conn:
-        acme = {"Authorization": f"Bearer {await create_key(conn, org='acme', role='operator')}"}
-    config = AgentConfig(
+    acme = await auth(pool, "acme", "operator")
+    config = quick_agent_config(
         site=site,
         instrument=instrument,
         mqtt_url=mqtt_url,
-        mqtt_protocol="3.1.1" if mqtt_is_embedded else "auto",
+        embedded=mqtt_is_embedded,
+        outbox=tmp_path / "oven.outbox.sqlite",
         sample_interval_s=0.2,
-        batch_max_samples=10,
-        batch_max_age_s=0.1,
-        metrics_port=0,
-        outbox_path=str(tmp_path / "oven.outbox.sqlite"),
     )
 
     def agent() -> Agent:

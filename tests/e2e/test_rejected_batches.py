@@ -10,11 +10,10 @@ replayed over HTTP by an admin, and the twin shows the samples.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
@@ -22,11 +21,12 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from pilotshare.core.clock import SystemClock
-from pilotshare.core.contract import Sample, decode_ack
+from pilotshare.core.contract import decode_ack
 from pilotshare.core.settings import MqttEndpoint
-from pilotshare.edge_agent.adapters import Adapter, SimulatedAdapter, SimulatedParams
+from pilotshare.edge_agent.adapters import SimulatedAdapter, SimulatedParams
 from pilotshare.edge_agent.config import AgentConfig
 from pilotshare.edge_agent.runner import Agent
+from tests.support.agents import Finite, agent_running
 from tests.support.api import api_client, auth
 from tests.support.ingest import raw_client, register, running_ingest, topic
 
@@ -34,34 +34,6 @@ pytestmark = pytest.mark.timeout(120)
 
 READS = 24
 BATCH = 6
-
-
-class Finite(Adapter):
-    """Reads the wrapped adapter ``reads`` times, then reports nothing: a known total."""
-
-    def __init__(self, inner: Adapter, reads: int) -> None:
-        self.inner = inner
-        self.left = reads
-
-    async def read(self, now: datetime) -> Sample | None:
-        if self.left <= 0:
-            return None
-        self.left -= 1
-        return await self.inner.read(now)
-
-    def next_change(self) -> datetime | None:
-        return None
-
-
-@contextlib.asynccontextmanager
-async def running(agent: Agent) -> AsyncIterator[Agent]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(agent.run(stop))
-    try:
-        yield agent
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
 
 
 async def until(check: Callable[[], bool], timeout: float, what: str) -> None:
@@ -104,7 +76,7 @@ async def test_rejected_batches_leave_the_outbox_once_and_replay_after_registrat
     ):
         listener.subscribe_now(topic(site, inst, "ack"))
         await asyncio.sleep(0.3)
-        async with running(agent):
+        async with agent_running(agent):
             await until(lambda: agent.stats.samples == READS, 30, "all samples taken")
             await until(
                 lambda: agent.protocol.depth == 0 and not agent.protocol.unacked,

@@ -8,15 +8,11 @@ import asyncpg
 import pytest
 
 from pilotshare.core.clock import FakeClock
-from tests.support.api import api_client
+from tests.support.api import api_client, iso
 from tests.support.api import auth as key
 
 # Not a whole minute: the first free slot starts "now", to the microsecond, unless rounded.
 NOW = datetime(2026, 1, 5, 8, 0, 12, 345678, tzinfo=UTC)
-
-
-def iso(t: datetime) -> str:
-    return t.isoformat().replace("+00:00", "Z")
 
 
 @pytest.mark.parametrize("notice_s", [0, 3600])

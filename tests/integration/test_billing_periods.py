@@ -13,7 +13,6 @@ import pytest
 
 from pilotshare.core.clock import FakeClock
 from tests.support.api import api_client
-from tests.support.api import auth as key
 
 H = timedelta(hours=1)
 NOV30 = datetime(2026, 11, 30, 10, tzinfo=UTC)  # 18:00 on Monday 30 November in Shanghai
@@ -22,21 +21,6 @@ MON = datetime(2026, 1, 5, 8, tzinfo=UTC)
 
 async def book(client: httpx.AsyncClient, who: dict[str, str], **body: Any) -> httpx.Response:
     return await client.post("/api/v1/bookings", json=body, headers=who)
-
-
-@pytest.fixture
-async def admin(pool: asyncpg.Pool) -> dict[str, str]:
-    return await key(pool, "platform", "admin")
-
-
-@pytest.fixture
-async def acme(pool: asyncpg.Pool) -> dict[str, str]:
-    return await key(pool, "acme", "operator")
-
-
-@pytest.fixture
-async def globex(pool: asyncpg.Pool) -> dict[str, str]:
-    return await key(pool, "globex", "operator")
 
 
 @pytest.fixture

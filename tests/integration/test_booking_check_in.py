@@ -23,7 +23,7 @@ from pilotshare.core.domain import InstrumentState
 from pilotshare.core.settings import MqttEndpoint, Settings
 from pilotshare.scheduler.lifecycle import BookingLifecycle
 from pilotshare.twin.ingest import Ingest
-from tests.support.api import api_client
+from tests.support.api import api_client, iso
 from tests.support.api import auth as key
 from tests.support.ingest import RawClient, batch_bytes, raw_client, running_ingest, topic, wait_for
 from tests.support.instruments import add_instrument
@@ -32,10 +32,6 @@ S = timedelta(seconds=1)
 EARLY = 2 * S
 GRACE = 1.5 * S
 RUNNING, IDLE = InstrumentState.RUNNING, InstrumentState.IDLE
-
-
-def iso(t: datetime) -> str:
-    return t.isoformat().replace("+00:00", "Z")
 
 
 class Site:

@@ -10,7 +10,6 @@ Monday 08:00 on one instrument, with the bookings it lists stored first.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,8 +19,8 @@ import httpx
 import pytest
 
 from pilotshare.core.clock import FakeClock
-from tests.support.api import api_client
 from tests.support.api import auth as key
+from tests.support.api import iso
 
 MON = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday; the clock stands at 08:00
 H = timedelta(hours=1)
@@ -263,14 +262,9 @@ def at(hours: float) -> datetime:
     return MON + timedelta(hours=hours)
 
 
-def iso(t: datetime) -> str:
-    return t.isoformat().replace("+00:00", "Z")
-
-
 @pytest.fixture
-async def client(pool: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
-    async with api_client(pool, clock=FakeClock(MON + 8 * H)) as c:
-        yield c
+def clock() -> FakeClock:
+    return FakeClock(MON + 8 * H)
 
 
 async def store(

@@ -15,16 +15,12 @@ from pilotshare.core.clock import FakeClock
 from pilotshare.core.db.migrate import uses_timescale
 from pilotshare.registry import ensure_organisation
 from pilotshare.scheduler.requests import RULES
-from tests.support.api import api_client
+from tests.support.api import api_client, book, iso
 from tests.support.api import auth as key
 
 MON = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday; the fake clock starts at 08:00
 H = timedelta(hours=1)
 OFFICE = {d: [["08:00", "18:00"]] for d in ("mon", "tue", "wed", "thu", "fri")}
-
-
-def iso(t: datetime) -> str:
-    return t.isoformat().replace("+00:00", "Z")
 
 
 @pytest.fixture
@@ -45,34 +41,12 @@ async def client(
         yield c
 
 
-@pytest.fixture
-async def admin(pool: asyncpg.Pool) -> dict[str, str]:
-    return await key(pool, "platform", "admin")
-
-
-@pytest.fixture
-async def acme(pool: asyncpg.Pool) -> dict[str, str]:
-    return await key(pool, "acme", "operator")
-
-
-@pytest.fixture
-async def globex(pool: asyncpg.Pool) -> dict[str, str]:
-    return await key(pool, "globex", "operator")
-
-
 async def instrument(
     client: httpx.AsyncClient, admin: dict[str, str], ident: str, **rules: Any
 ) -> None:
     body = {"id": ident, "site": "lab", "kind": rules.pop("kind", "sem"), **rules}
     r = await client.post("/api/v1/instruments", json=body, headers=admin)
     assert r.status_code == 201, r.text
-
-
-async def book(client: httpx.AsyncClient, who: dict[str, str], **body: Any) -> httpx.Response:
-    for name in ("start", "end", "earliest", "latest"):
-        if isinstance(body.get(name), datetime):
-            body[name] = iso(body[name])
-    return await client.post("/api/v1/bookings", json=body, headers=who)
 
 
 async def test_explicit_slot_then_the_same_slot_and_the_buffer_are_409(

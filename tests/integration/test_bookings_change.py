@@ -18,15 +18,11 @@ import pytest
 
 from pilotshare.core.clock import FakeClock
 from pilotshare.core.db.pool import create_pool
-from tests.support.api import api_client
+from tests.support.api import api_client, iso
 from tests.support.api import auth as key
 
 MON = datetime(2026, 1, 5, tzinfo=UTC)
 H = timedelta(hours=1)
-
-
-def iso(t: datetime) -> str:
-    return t.isoformat().replace("+00:00", "Z")
 
 
 def span(a: float, b: float) -> dict[str, str]:
@@ -36,12 +32,6 @@ def span(a: float, b: float) -> dict[str, str]:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(MON + 8 * H)
-
-
-@pytest.fixture
-async def client(pool: asyncpg.Pool, clock: FakeClock) -> AsyncIterator[httpx.AsyncClient]:
-    async with api_client(pool, clock=clock) as c:
-        yield c
 
 
 async def setup(client: httpx.AsyncClient, pool: asyncpg.Pool) -> tuple[dict[str, str], ...]:

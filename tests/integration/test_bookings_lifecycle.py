@@ -25,16 +25,13 @@ from pilotshare.core.domain import InstrumentState
 from pilotshare.core.settings import MqttEndpoint, Settings
 from pilotshare.registry import ensure_organisation
 from pilotshare.scheduler.lifecycle import BookingLifecycle
+from tests.support.api import iso
 from tests.support.ingest import RawClient, batch_bytes, raw_client, running_ingest, topic, wait_for
 from tests.support.instruments import add_instrument
 
 S = timedelta(seconds=1)
 GRACE = timedelta(seconds=1.5)
 StateAt = Callable[[datetime], InstrumentState]
-
-
-def iso(t: datetime) -> str:
-    return t.isoformat().replace("+00:00", "Z")
 
 
 class Rig:

@@ -5,7 +5,6 @@ two organisations booking the same instrument."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,8 +14,8 @@ import icalendar
 import pytest
 
 from pilotshare.core.clock import FakeClock
-from tests.support.api import api_client
 from tests.support.api import auth as key
+from tests.support.api import iso
 from tests.support.calendars import libical_report, unfolded_lines
 
 MON = datetime(2026, 1, 5, 8, tzinfo=UTC)
@@ -25,19 +24,9 @@ SECRET = "合金 7号, 批次; 保密\\配方\n第二行"  # commas, semicolons,
 REASON = "维护：更换灯丝与真空泵的年度保养, 请勿预约; 预计全天完成" * 2
 
 
-def iso(t: datetime) -> str:
-    return t.isoformat().replace("+00:00", "Z")
-
-
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(MON)
-
-
-@pytest.fixture
-async def client(pool: asyncpg.Pool, clock: FakeClock) -> AsyncIterator[httpx.AsyncClient]:
-    async with api_client(pool, clock=clock) as c:
-        yield c
 
 
 async def _site(client: httpx.AsyncClient, pool: asyncpg.Pool) -> dict[str, Any]:

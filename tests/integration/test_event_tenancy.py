@@ -20,11 +20,8 @@ from pilotshare.core.clock import FakeClock
 from pilotshare.core.embedded import free_port
 from pilotshare.core.settings import Settings
 from tests.support.api import auth as key
+from tests.support.api import iso
 from tests.support.instruments import add_instrument
-
-
-def iso(t: datetime) -> str:
-    return t.isoformat().replace("+00:00", "Z")
 
 
 @pytest.fixture

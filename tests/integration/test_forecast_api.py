@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,7 +22,6 @@ from pilotshare.registry import ensure_organisation
 from pilotshare.scheduler.forecast import forecast_handler
 from pilotshare.scheduler.forecast.inputs import build_site, load_inputs
 from pilotshare.twin.store import refresh_behaviour
-from tests.support.api import api_client
 from tests.support.api import auth as key
 from tests.support.instruments import add_instrument
 
@@ -36,12 +34,6 @@ OFFICE = {d: [["08:00", "18:00"]] for d in ("mon", "tue", "wed", "thu", "fri")}
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(NOW)
-
-
-@pytest.fixture
-async def client(pool: asyncpg.Pool, clock: FakeClock) -> AsyncIterator[httpx.AsyncClient]:
-    async with api_client(pool, clock=clock) as c:
-        yield c
 
 
 async def seed_site(pool: asyncpg.Pool, *, learn: bool = True) -> dict[str, str]:

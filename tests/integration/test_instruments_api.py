@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,37 +18,16 @@ from pilotshare.core.contract.topics import Channel
 from pilotshare.core.domain import InstrumentState
 from pilotshare.scheduler.forecast.inputs import load_inputs
 from pilotshare.twin.items import TelemetryItem
-from tests.support.api import api_client
-from tests.support.api import auth as key
+from tests.support.api import book, iso
 from tests.support.twin import telemetry_writer
 
 MON = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday; the fake clock starts at 08:00
 H = timedelta(hours=1)
 
 
-def iso(t: datetime) -> str:
-    return t.isoformat().replace("+00:00", "Z")
-
-
 @pytest.fixture
-async def client(pool: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
-    async with api_client(pool, clock=FakeClock(MON + 8 * H)) as c:
-        yield c
-
-
-@pytest.fixture
-async def admin(pool: asyncpg.Pool) -> dict[str, str]:
-    return await key(pool, "platform", "admin")
-
-
-@pytest.fixture
-async def acme(pool: asyncpg.Pool) -> dict[str, str]:
-    return await key(pool, "acme", "operator")
-
-
-@pytest.fixture
-async def globex(pool: asyncpg.Pool) -> dict[str, str]:
-    return await key(pool, "globex", "operator")
+def clock() -> FakeClock:
+    return FakeClock(MON + 8 * H)
 
 
 async def register(
@@ -60,13 +38,6 @@ async def register(
     assert r.status_code == 201, r.text
     answer: dict[str, Any] = r.json()
     return answer
-
-
-async def book(client: httpx.AsyncClient, who: dict[str, str], **body: Any) -> httpx.Response:
-    for name in ("start", "end", "earliest", "latest"):
-        if isinstance(body.get(name), datetime):
-            body[name] = iso(body[name])
-    return await client.post("/api/v1/bookings", json=body, headers=who)
 
 
 async def test_patch_edits_name_rates_rules_hours_and_capabilities(

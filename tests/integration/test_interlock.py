@@ -25,6 +25,7 @@ from pilotshare.core.clock import SystemClock
 from pilotshare.core.messaging import Publisher
 from pilotshare.core.settings import MqttEndpoint, Settings
 from pilotshare.scheduler.lifecycle import BookingLifecycle
+from tests.support.api import iso
 from tests.support.ingest import RawClient, raw_client, running_ingest, topic, wait_for
 from tests.support.instruments import add_instrument
 
@@ -33,10 +34,6 @@ pytestmark = pytest.mark.timeout(90)
 S = timedelta(seconds=1)
 RESEND = timedelta(seconds=0.2)
 RESEND_MAX = timedelta(seconds=0.8)
-
-
-def iso(t: datetime) -> str:
-    return t.isoformat().replace("+00:00", "Z")
 
 
 @dataclass

@@ -10,7 +10,6 @@ are each organisation's own.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,27 +21,17 @@ from pilotshare.core.clock import FakeClock
 from pilotshare.core.jobs import Worker
 from pilotshare.scheduler.forecast import forecast_handler
 from pilotshare.simulations.job import KIND, simulation_handler
-from tests.support.api import api_client
 from tests.support.api import auth as key
+from tests.support.api import iso
 
 NOW = datetime(2026, 3, 2, 8, tzinfo=UTC)  # a Monday
 H = timedelta(hours=1)
 GLOBEX_PURPOSE = "globex confidential alloy trial"
 
 
-def iso(t: datetime) -> str:
-    return t.isoformat().replace("+00:00", "Z")
-
-
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock(NOW)
-
-
-@pytest.fixture
-async def client(pool: asyncpg.Pool, clock: FakeClock) -> AsyncIterator[httpx.AsyncClient]:
-    async with api_client(pool, clock=clock) as c:
-        yield c
 
 
 async def _site(client: httpx.AsyncClient, pool: asyncpg.Pool) -> dict[str, list[str]]:

@@ -1,12 +1,21 @@
-"""The API as tests drive it: the real app on the test's pool, and key headers."""
+"""The API as tests drive it: the real app on the test's pool, and key headers.
+
+Also a plugin of the suite (``tests/conftest.py``): the fixtures ``client`` (the app on the
+module's ``clock`` fixture) and ``admin``, ``acme``, ``globex`` (a platform admin and the two
+operator organisations of the tenancy tests); a module defining its own of the same name keeps
+it.
+"""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
 
 import asyncpg
 import httpx
+import pytest
 from prometheus_client import CollectorRegistry
 
 from pilotshare.api.app import create_app
@@ -40,3 +49,41 @@ async def auth(pool: asyncpg.Pool, org: str, role: str) -> dict[str, str]:
     """Headers carrying a new key of ``role`` for ``org`` (created if new)."""
     async with pool.acquire() as conn:
         return {"Authorization": f"Bearer {await create_key(conn, org=org, role=role)}"}
+
+
+def iso(t: datetime) -> str:
+    """``t`` as the API writes it (UTC with ``Z``)."""
+    return t.isoformat().replace("+00:00", "Z")
+
+
+async def book(client: httpx.AsyncClient, who: dict[str, str], **body: Any) -> httpx.Response:
+    """POST a booking as ``who``; ``start``, ``end``, ``earliest``, ``latest`` may be datetimes."""
+    for name in ("start", "end", "earliest", "latest"):
+        if isinstance(body.get(name), datetime):
+            body[name] = iso(body[name])
+    return await client.post("/api/v1/bookings", json=body, headers=who)
+
+
+@pytest.fixture
+async def client(pool: asyncpg.Pool, clock: Clock) -> AsyncIterator[httpx.AsyncClient]:
+    """The app on the module's ``clock``."""
+    async with api_client(pool, clock=clock) as c:
+        yield c
+
+
+@pytest.fixture
+async def admin(pool: asyncpg.Pool) -> dict[str, str]:
+    """A platform admin's key headers."""
+    return await auth(pool, "platform", "admin")
+
+
+@pytest.fixture
+async def acme(pool: asyncpg.Pool) -> dict[str, str]:
+    """An operator key of ``acme``, one of the two tenants."""
+    return await auth(pool, "acme", "operator")
+
+
+@pytest.fixture
+async def globex(pool: asyncpg.Pool) -> dict[str, str]:
+    """An operator key of ``globex``, the other tenant."""
+    return await auth(pool, "globex", "operator")

@@ -39,6 +39,23 @@ def _public(row: asyncpg.Record) -> InstrumentPublic:
     )
 
 
+def _terms(body: InstrumentCreate | InstrumentPublic, *, name: str) -> registry.InstrumentTerms:
+    """The editable fields of a new instrument or an edited one, as the registry stores them."""
+    return registry.InstrumentTerms(
+        name=name,
+        capabilities=body.capabilities,
+        hourly_rate=body.hourly_rate,
+        billing=body.billing,
+        requires_qualification=body.requires_qualification,
+        operating_hours=body.operating_hours,
+        setup_buffer_s=body.setup_buffer_s,
+        min_booking_s=body.min_booking_s,
+        max_booking_s=body.max_booking_s,
+        min_notice_s=body.min_notice_s,
+        max_horizon_s=body.max_horizon_s,
+    )
+
+
 async def create_instrument(conn: Connection, body: InstrumentCreate) -> InstrumentPublic:
     """Register an instrument (and its site, if new); ``Conflict`` when the id exists,
     ``NotFound`` when its owner is not a registered organisation."""
@@ -52,19 +69,9 @@ async def create_instrument(conn: Connection, body: InstrumentCreate) -> Instrum
             conn,
             instrument=body.id,
             site=body.site,
-            name=body.name or body.id,
             kind=body.kind,
-            capabilities=body.capabilities,
             owner_org=body.owner_org,
-            hourly_rate=body.hourly_rate,
-            billing=body.billing,
-            requires_qualification=body.requires_qualification,
-            operating_hours=body.operating_hours,
-            setup_buffer_s=body.setup_buffer_s,
-            min_booking_s=body.min_booking_s,
-            max_booking_s=body.max_booking_s,
-            min_notice_s=body.min_notice_s,
-            max_horizon_s=body.max_horizon_s,
+            terms=_terms(body, name=body.name or body.id),
         )
     return await get_instrument(conn, body.id)
 
@@ -103,19 +110,7 @@ async def update_instrument(
         if merged.max_booking_s < merged.min_booking_s:
             raise BadInput("bad_rules", "max_booking_s is shorter than min_booking_s")
         await registry.update_instrument(
-            conn,
-            instrument=instrument,
-            name=merged.name,
-            capabilities=merged.capabilities,
-            hourly_rate=merged.hourly_rate,
-            billing=merged.billing,
-            requires_qualification=merged.requires_qualification,
-            operating_hours=merged.operating_hours,
-            setup_buffer_s=merged.setup_buffer_s,
-            min_booking_s=merged.min_booking_s,
-            max_booking_s=merged.max_booking_s,
-            min_notice_s=merged.min_notice_s,
-            max_horizon_s=merged.max_horizon_s,
+            conn, instrument=instrument, terms=_terms(merged, name=merged.name)
         )
     return await get_instrument(conn, instrument)
 

@@ -8,6 +8,7 @@ one answer. Bookings, telemetry and money live in their own packages and only re
 
 from pilotshare.registry.store import (
     TOUCH_EVERY_S,
+    InstrumentTerms,
     KeyRecord,
     Organisation,
     OrgKind,
@@ -34,6 +35,7 @@ from pilotshare.registry.store import (
 
 __all__ = [
     "TOUCH_EVERY_S",
+    "InstrumentTerms",
     "KeyRecord",
     "OrgKind",
     "Organisation",

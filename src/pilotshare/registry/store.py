@@ -119,47 +119,63 @@ async def require_instrument(conn: Executor, instrument: str) -> None:
         raise NotFound("no_instrument", f"no instrument {instrument!r}")
 
 
+@dataclass(frozen=True, slots=True)
+class InstrumentTerms:
+    """An instrument's editable fields: what registering sets and an edit replaces, in the
+    column order of ``_TERMS`` (its id, site, kind and owner are fixed once registered)."""
+
+    name: str
+    capabilities: list[str]
+    hourly_rate: Decimal
+    billing: str
+    requires_qualification: bool
+    operating_hours: dict[str, Any] | None
+    setup_buffer_s: int
+    min_booking_s: int
+    max_booking_s: int
+    min_notice_s: int
+    max_horizon_s: int
+
+    def values(self) -> tuple[Any, ...]:
+        """The fields as statement arguments, in ``_TERMS`` order."""
+        return tuple(getattr(self, f) for f in _TERMS)
+
+
+#: The editable columns, named as ``InstrumentTerms``' fields.
+_TERMS: Final = (
+    "name",
+    "capabilities",
+    "hourly_rate",
+    "billing",
+    "requires_qualification",
+    "operating_hours",
+    "setup_buffer_s",
+    "min_booking_s",
+    "max_booking_s",
+    "min_notice_s",
+    "max_horizon_s",
+)
+
+
 async def insert_instrument(
     conn: Connection,
     *,
     instrument: str,
     site: str,
-    name: str,
     kind: str,
-    capabilities: list[str],
     owner_org: str | None,
-    hourly_rate: Decimal,
-    billing: str,
-    requires_qualification: bool,
-    operating_hours: dict[str, Any] | None,
-    setup_buffer_s: int,
-    min_booking_s: int,
-    max_booking_s: int,
-    min_notice_s: int,
-    max_horizon_s: int,
+    terms: InstrumentTerms,
 ) -> None:
     """Add an instrument and its (empty) live row; ``Conflict`` when the id exists."""
     try:
         await conn.execute(
-            """INSERT INTO instruments (id, site_id, name, kind, capabilities, owner_org_id,
-                   hourly_rate, billing, requires_qualification, operating_hours,
-                   setup_buffer_s, min_booking_s, max_booking_s, min_notice_s, max_horizon_s)
+            f"""INSERT INTO instruments (id, site_id, kind, owner_org_id, {", ".join(_TERMS)})
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)""",
             instrument,
             site,
-            name,
             kind,
-            capabilities,
             owner_org,
-            hourly_rate,
-            billing,
-            requires_qualification,
-            operating_hours,
-            setup_buffer_s,
-            min_booking_s,
-            max_booking_s,
-            min_notice_s,
-            max_horizon_s,
+            *terms.values(),
         )
     except asyncpg.UniqueViolationError:
         raise Conflict("instrument_exists", f"instrument {instrument!r} already exists") from None
@@ -205,44 +221,13 @@ async def catalogue_row(
     return row
 
 
-async def update_instrument(
-    conn: Executor,
-    *,
-    instrument: str,
-    name: str,
-    capabilities: list[str],
-    hourly_rate: Decimal,
-    billing: str,
-    requires_qualification: bool,
-    operating_hours: dict[str, Any] | None,
-    setup_buffer_s: int,
-    min_booking_s: int,
-    max_booking_s: int,
-    min_notice_s: int,
-    max_horizon_s: int,
-) -> None:
+async def update_instrument(conn: Executor, *, instrument: str, terms: InstrumentTerms) -> None:
     """Replace an instrument's editable fields (its id, site, kind and owner stay).
 
     Bookings already made keep the rate, billing policy and setup buffer they were made with.
     """
-    await conn.execute(
-        """UPDATE instruments SET name = $2, capabilities = $3, hourly_rate = $4, billing = $5,
-               requires_qualification = $6, operating_hours = $7, setup_buffer_s = $8,
-               min_booking_s = $9, max_booking_s = $10, min_notice_s = $11, max_horizon_s = $12
-           WHERE id = $1""",
-        instrument,
-        name,
-        capabilities,
-        hourly_rate,
-        billing,
-        requires_qualification,
-        operating_hours,
-        setup_buffer_s,
-        min_booking_s,
-        max_booking_s,
-        min_notice_s,
-        max_horizon_s,
-    )
+    sets = ", ".join(f"{column} = ${n}" for n, column in enumerate(_TERMS, start=2))
+    await conn.execute(f"UPDATE instruments SET {sets} WHERE id = $1", instrument, *terms.values())
 
 
 async def retire_instrument(conn: Executor, instrument: str, now: datetime) -> None:

@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Protocol
 
 from pilotshare.core.domain import BookingStatus
 from pilotshare.scheduler.states import TRANSITIONS, Event
@@ -54,6 +55,32 @@ def check_in_window(
     """
     closes = end if delayed and freed is None else max(start, freed or start) + grace
     return CheckInWindow(start - early, min(closes, end))
+
+
+class Booked(Protocol):
+    """What the window of a stored booking depends on (a booking as any store reads it)."""
+
+    @property
+    def start(self) -> datetime: ...
+    @property
+    def end(self) -> datetime: ...
+    @property
+    def status(self) -> BookingStatus: ...
+    @property
+    def freed_at(self) -> datetime | None: ...
+
+
+def booking_window(booking: Booked, *, early: timedelta, grace: timedelta) -> CheckInWindow:
+    """The window of a stored booking as it stands: one reading of its status and ``freed_at``
+    for the lifecycle's deadlines and a check-in by hand alike."""
+    return check_in_window(
+        booking.start,
+        booking.end,
+        early=early,
+        grace=grace,
+        delayed=booking.status is BookingStatus.DELAYED,
+        freed=booking.freed_at,
+    )
 
 
 class Arrival(StrEnum):

@@ -43,6 +43,7 @@ from pilotshare.core.messaging import Publisher
 from pilotshare.scheduler import store
 from pilotshare.scheduler.checkin import (
     CheckInWindow,
+    booking_window,
     carried_until,
     check_in_window,
     on_run,
@@ -184,14 +185,7 @@ class BookingLifecycle:
             await self._interlock.send_due(now)
 
     def _window(self, booking: store.Booking | store.InProgress) -> CheckInWindow:
-        return check_in_window(
-            booking.start,
-            booking.end,
-            early=self.early,
-            grace=self.grace,
-            delayed=booking.status is BookingStatus.DELAYED,
-            freed=booking.freed_at,
-        )
+        return booking_window(booking, early=self.early, grace=self.grace)
 
     async def _arrived(self, booking: store.InProgress, now: datetime) -> None:
         """Check in, delay, or note the end of a carried-over run, by the current run."""

@@ -28,7 +28,7 @@ from pilotshare.core.errors import BadInput, Conflict, Forbidden, NotFound
 from pilotshare.core.scope import require_visible
 from pilotshare.scheduler import search, states, store
 from pilotshare.scheduler.allocation import Request
-from pilotshare.scheduler.checkin import check_in_window
+from pilotshare.scheduler.checkin import booking_window
 from pilotshare.scheduler.metrics import BookingMetrics
 from pilotshare.scheduler.policy import Interval, check_slot
 from pilotshare.scheduler.quota import check_quota
@@ -298,14 +298,7 @@ class BookingService:
             return booking  # checked in already: a retry changes nothing
         states.apply(booking.status, Event.CHECK_IN)  # IllegalTransition: settled or given back
         now = self._clock.now()
-        window = check_in_window(
-            booking.start,
-            booking.end,
-            early=self._early,
-            grace=self._grace,
-            delayed=booking.status is BookingStatus.DELAYED,
-            freed=booking.freed_at,
-        )
+        window = booking_window(booking, early=self._early, grace=self._grace)
         if now not in window:
             raise Conflict(
                 "outside_check_in_window",

@@ -433,6 +433,19 @@ class StoredReject:
     size: int  # of the whole payload
 
 
+def _reject(r: asyncpg.Record) -> StoredReject:
+    """A ``rejects`` row as read by both listings (``payload`` whole or cut, ``size`` whole)."""
+    return StoredReject(
+        r["id"],
+        r["received_at"],
+        r["topic"],
+        r["reason"],
+        r["detail"],
+        bytes(r["payload"]),
+        r["size"],
+    )
+
+
 async def recent_rejects(
     conn: Executor, *, limit: int, shown_bytes: int, reason: str | None
 ) -> list[StoredReject]:
@@ -446,18 +459,7 @@ async def recent_rejects(
         shown_bytes,
         reason,
     )
-    return [
-        StoredReject(
-            r["id"],
-            r["received_at"],
-            r["topic"],
-            r["reason"],
-            r["detail"],
-            bytes(r["payload"]),
-            r["size"],
-        )
-        for r in rows
-    ]
+    return [_reject(r) for r in rows]
 
 
 async def topic_rejects(
@@ -475,18 +477,7 @@ async def topic_rejects(
         after_id,
         limit,
     )
-    return [
-        StoredReject(
-            r["id"],
-            r["received_at"],
-            r["topic"],
-            r["reason"],
-            r["detail"],
-            bytes(r["payload"]),
-            r["size"],
-        )
-        for r in rows
-    ]
+    return [_reject(r) for r in rows]
 
 
 async def delete_rejects(conn: Executor, ids: Sequence[int]) -> None:
