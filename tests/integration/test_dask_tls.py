@@ -65,6 +65,10 @@ def _service(name: str, certs: Path, scheduler_port: int) -> tuple[list[str], di
         .replace("dask-scheduler:8786", f"127.0.0.1:{scheduler_port}")
         for a in service["command"]
     ]
+    # `make test` runs the venv's python without the venv on PATH: use the venv's `dask`.
+    beside = Path(sys.executable).with_name(command[0])
+    if beside.exists():
+        command[0] = str(beside)
     for flag, port in (("--port", scheduler_port), ("--worker-port", _port())):
         if flag in command:
             command[command.index(flag) + 1] = str(port)
