@@ -192,7 +192,9 @@ async def test_a_run_makes_it_active_then_completed_with_measured_usage(rig: Rig
 
 async def test_an_overrun_is_flagged_and_delays_the_next_booking(rig: Rig) -> None:
     t0 = soon()
-    runs = [(t0 + 0.5 * S, t0 + 5 * S), (t0 + 6 * S, t0 + 7.5 * S)]
+    # The second booking's own run starts 0.4 s after the carried one ends: its grace
+    # (1.5 s from then) leaves a second for the ingest to store that start on a busy machine.
+    runs = [(t0 + 0.5 * S, t0 + 5 * S), (t0 + 5.4 * S, t0 + 7.5 * S)]
     rig.state = lambda t: (
         InstrumentState.RUNNING if any(a <= t < b for a, b in runs) else InstrumentState.IDLE
     )
