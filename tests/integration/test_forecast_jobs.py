@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -155,36 +154,3 @@ async def test_a_notification_wakes_an_idle_worker(pool: asyncpg.Pool, org: str)
     finally:
         stop.set()
         await asyncio.wait_for(task, 10)
-
-
-async def test_a_stopped_job_in_a_thread_ends_and_writes_no_more(
-    pool: asyncpg.Pool, org: str
-) -> None:
-    """Work in ``in_thread`` stops at its next report; no progress is written after."""
-    started, reports = asyncio.Event(), [0]
-    loop = asyncio.get_running_loop()
-
-    def work(report: jobs.Report) -> dict[str, Any]:
-        for n in range(1, 100_000):
-            reports[0] = n
-            report(n / 100_000)
-            if n == 5_000:
-                loop.call_soon_threadsafe(started.set)
-            time.sleep(0.0005)
-        return {}
-
-    async def threaded(job: Job, progress: Progress) -> Mapping[str, Any]:
-        return await jobs.in_thread(work, progress)
-
-    job = await jobs.enqueue(pool, kind="forecast", org=org, request={})
-    stop = asyncio.Event()
-    task = asyncio.create_task(Worker(pool, {"forecast": threaded}, poll_s=0.1).run(stop))
-    await asyncio.wait_for(started.wait(), 30)
-    stop.set()
-    await asyncio.wait_for(task, 5)
-    ended_at = reports[0]
-    await asyncio.sleep(0.5)
-    assert reports[0] == ended_at < 100_000 - 1  # the thread ended with the handler
-    back = await jobs.get(pool, job.id)
-    assert back is not None
-    assert (back.status, back.progress, back.attempts) == ("queued", 0, 0)

@@ -22,11 +22,6 @@ handler is ``async def handler(job, progress) -> dict`` (the JSON result); it re
 progress with ``await progress(fraction)`` and fails by raising: ``BadInput`` and other
 ``PilotshareError``s give their own message as ``detail``, anything else
 ``"internal error: <type>"`` (and a log line with the traceback).
-
-CPU-bound handlers run their work with ``in_thread``: a thread cannot be cancelled, so
-cancelling the handler (the worker is stopping) tells the work to stop at its next progress
-report and waits for the thread; no progress write outlives the handler, and the pool the
-composition root closes afterwards sees none.
 """
 
 from __future__ import annotations
@@ -36,11 +31,10 @@ import contextlib
 import logging
 import os
 import socket
-import threading
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 from uuid import UUID
 
 import asyncpg
@@ -60,13 +54,6 @@ _COLUMNS: Final = (
 )
 
 Progress = Callable[[float], Awaitable[None]]
-#: How work in a thread reports: ``report(fraction)``, called in that thread.
-Report = Callable[[float], None]
-T = TypeVar("T")
-
-
-class Stopped(Exception):  # noqa: N818 - it says what happened, not that it went wrong
-    """Raised inside ``in_thread`` work at its next progress report once the job is stopped."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,57 +195,6 @@ async def requeue_stale(conn: Executor, *, stale_after_s: float, max_attempts: i
     return len(rows)
 
 
-async def in_thread(
-    work: Callable[[Report], T],
-    progress: Progress,
-    *,
-    every: float = 0.02,
-    stop: Callable[[], None] | None = None,
-) -> T:
-    """Run ``work(report)`` in a thread, passing on its progress (steps of at least
-    ``every``, never 1: ``done`` says that) without waiting for the writes.
-
-    Cancelled (its worker is stopping), it stops passing progress on, makes the work's next
-    ``report`` raise ``Stopped``, calls ``stop`` (in a thread: it ends the work now, e.g. by
-    ending its processes, rather than at its next report), waits for the thread and for the
-    progress writes already sent, and then raises ``CancelledError``: nothing of the job runs
-    on after its handler has ended.
-    """
-    loop = asyncio.get_running_loop()
-    stopped = threading.Event()
-    pending: set[asyncio.Future[None]] = set()
-    last = [0.0]
-
-    def send(fraction: float) -> None:  # on the event loop
-        if not stopped.is_set():
-            future = asyncio.ensure_future(progress(fraction))
-            pending.add(future)
-            future.add_done_callback(pending.discard)
-
-    def report(fraction: float) -> None:  # in the thread
-        if stopped.is_set():
-            raise Stopped
-        if fraction - last[0] >= every and fraction < 1.0:
-            last[0] = fraction
-            loop.call_soon_threadsafe(send, fraction)
-
-    thread = asyncio.ensure_future(asyncio.to_thread(work, report))
-    try:
-        return await asyncio.shield(thread)
-    except asyncio.CancelledError:
-        stopped.set()
-        if stop is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.to_thread(stop)
-        with contextlib.suppress(Exception):  # Stopped, or what ending its processes raised
-            await thread
-        raise
-    finally:
-        stopped.set()
-        if pending:  # a failed progress write does not fail the job: the next one may pass
-            await asyncio.gather(*pending, return_exceptions=True)
-
-
 def _detail(exc: BaseException) -> str:
     if isinstance(exc, BadInput):
         return exc.detail
@@ -337,11 +273,9 @@ class Worker:
         if job is None:
             return False
         log.info("job %s (%s) started by %s", job.id, job.kind, self.name)
-        ending = asyncio.Event()  # set once the job is being put back: progress writes stop
 
         async def progress(fraction: float) -> None:
-            if not ending.is_set():
-                await set_progress(self.pool, job.id, self.name, fraction)
+            await set_progress(self.pool, job.id, self.name, fraction)
 
         task = asyncio.ensure_future(self.handlers[job.kind](job, progress))
         beat = asyncio.ensure_future(self._beat(job.id))
@@ -350,7 +284,6 @@ class Worker:
             waiters = {task} if stopper is None else {task, stopper}
             await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
             if not task.done():
-                ending.set()
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
@@ -366,7 +299,6 @@ class Worker:
                     log.error("job %s failed", job.id, exc_info=exc)
                 await fail(self.pool, job.id, self.name, _detail(exc))
         except asyncio.CancelledError:
-            ending.set()
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task

@@ -5,16 +5,15 @@ key, never a failed job later) and stores the scenario *text*, so the job runs e
 was sent. The handler, run by ``core.jobs.Worker``, parses it again, resolves a live
 baseline from the database at the moment the job starts, runs the experiment on a runner
 (local processes, or the Dask cluster the service is configured with) in a thread so the event
-loop stays free (``core.jobs.in_thread``: a worker that stops ends the run and its processes),
-and returns the JSON report as the job's result. Same text, same seed, same result, whichever
-runner ran it.
+loop stays free, and returns the JSON report as the job's result. Same text, same seed, same
+result, whichever runner ran it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, TypedDict
 
@@ -23,10 +22,10 @@ import asyncpg
 from pilotshare.core.clock import Clock
 from pilotshare.core.db import Connection
 from pilotshare.core.errors import BadInput
-from pilotshare.core.jobs import Handler, Job, Progress, Report, in_thread
+from pilotshare.core.jobs import Handler, Job, Progress
 from pilotshare.simulations import experiment, report
 from pilotshare.simulations.loader import ScenarioError, parse_scenario
-from pilotshare.simulations.runner import LocalRunner, runner_for
+from pilotshare.simulations.runner import runner_for
 from pilotshare.simulations.scenario import LiveSource, Scenario, Site
 
 KIND: Final = "simulation"
@@ -116,23 +115,31 @@ def simulation_handler(
         else:  # only a live baseline needs the database
             async with pool.acquire() as conn:
                 base = await resolve_base(conn, scenario, clock)
-        runner = runner_for(dask, workers)
+        loop = asyncio.get_running_loop()
+        last = [0.0]
+        pending: set[asyncio.Future[None]] = set()
 
-        def work(report: Report) -> experiment.Outcome:
-            return experiment.run(
+        def tick(done: int, total: int) -> None:
+            fraction = done / total
+            if fraction - last[0] >= 0.02 and fraction < 1.0:
+                last[0] = fraction
+                loop.call_soon_threadsafe(_spawn, pending, progress(fraction))
+
+        runner = runner_for(dask, workers)
+        try:
+            outcome = await asyncio.to_thread(
+                experiment.run,
                 scenario,
                 base,
                 runner,
                 replications=request.replications,
                 seed=request.seed,
-                progress=lambda done, total: report(done / total),
+                progress=tick,
             )
-
-        try:
-            stop = runner.terminate if isinstance(runner, LocalRunner) else None
-            outcome = await in_thread(work, progress, stop=stop)
         finally:
             await asyncio.to_thread(runner.close)
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
         return _with_owners(report.build(outcome), scenario, base, job.org)
 
     return handle
@@ -146,3 +153,10 @@ def _with_owners(built: dict[str, Any], scenario: Scenario, base: Site, org: str
     owners = {b.id: b.customer for b in base.bookings} if live else {}
     rows = [{**row, "org": owners.get(row["booking"], org)} for row in built["bookings"]]
     return {**built, "bookings": rows}
+
+
+def _spawn(pending: set[asyncio.Future[None]], update: Awaitable[None]) -> None:
+    """Send a progress update without waiting for it (kept referenced until done)."""
+    future = asyncio.ensure_future(update)
+    pending.add(future)
+    future.add_done_callback(pending.discard)

@@ -118,15 +118,6 @@ class LocalRunner:
             self._pool.shutdown(cancel_futures=True)
             self._pool = None
 
-    def terminate(self) -> None:
-        """End the running chunks now (their work is lost): ``map`` then raises
-        ``BrokenProcessPool``. For a run that is being stopped, e.g. its job worker is."""
-        pool = self._pool
-        if pool is not None:
-            # No public way before Python 3.14's ``terminate_workers``.
-            for process in list((pool._processes or {}).values()):  # noqa: SLF001
-                process.terminate()
-
     def __enter__(self) -> Self:
         return self
 

@@ -66,14 +66,10 @@ def run_replications(
         pending: dict[Future[list[Replication]], int] = {
             pool.submit(_chunk, c): n for n, c in enumerate(chunks)
         }
-        try:
-            while pending:
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    results[pending.pop(fut)] = fut.result()
-                if progress:
-                    progress(sum(len(v) for v in results.values()))
-        except BaseException:  # stopped (or failed): only the running chunks are waited for
-            pool.shutdown(cancel_futures=True)
-            raise
+        while pending:
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                results[pending.pop(fut)] = fut.result()
+            if progress:
+                progress(sum(len(v) for v in results.values()))
     return [r for n in range(len(chunks)) for r in results[n]]

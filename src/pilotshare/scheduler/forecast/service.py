@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -25,7 +25,7 @@ import asyncpg
 from pilotshare.core.clock import Clock
 from pilotshare.core.db import Connection, connect
 from pilotshare.core.errors import BadInput
-from pilotshare.core.jobs import Handler, Job, Progress, Report, in_thread
+from pilotshare.core.jobs import Handler, Job, Progress
 from pilotshare.scheduler.allocation import Candidate, candidate
 from pilotshare.scheduler.forecast.desk import SchedulerDeskFactory
 from pilotshare.scheduler.forecast.inputs import (
@@ -196,30 +196,21 @@ async def compute(
 ) -> ForecastResult:
     """Load, build, run and summarise one forecast (the CPU part runs in a thread, which
     drives the process pool, so the event loop stays free)."""
-    work = await prepare(conn, params, now, workers=workers)
-    return await asyncio.to_thread(work, progress or _ignore)
-
-
-async def prepare(
-    conn: Connection, params: ForecastParams, now: datetime, *, workers: int = 2
-) -> Callable[[Report], ForecastResult]:
-    """Read what a forecast at ``now`` starts from; the CPU-bound rest, to run in a thread,
-    is returned as ``work(report)`` (``report(fraction)`` as replications finish)."""
     horizon = timedelta(days=params.horizon_days)
     inputs = await load_inputs(conn, now, horizon)
 
-    def work(report: Report) -> ForecastResult:
+    def tick(done: int) -> None:
+        if progress is not None:
+            progress(done / params.replications)
+
+    def work() -> ForecastResult:
         """Everything CPU-bound, off the event loop: build, simulate, summarise."""
         site = build_site(inputs, horizon)
         if not site.instruments:
             raise BadInput("no_instruments", "there are no instruments to forecast")
         started = time.perf_counter()
         reps = run_replications(
-            site,
-            params.replications,
-            params.seed,
-            workers=workers,
-            progress=lambda done: report(done / params.replications),
+            site, params.replications, params.seed, workers=workers, progress=tick
         )
         elapsed = time.perf_counter() - started
         summary = summarise(site, reps)
@@ -236,26 +227,37 @@ async def prepare(
             "events_per_s": round(summary["events"] / elapsed) if elapsed > 0 else None,
         }
 
-    return work
-
-
-def _ignore(_fraction: float) -> None:
-    """No one is watching this run's progress."""
+    return await asyncio.to_thread(work)
 
 
 def forecast_handler(pool: asyncpg.Pool, *, clock: Clock, workers: int = 2) -> Handler:
     """The ``forecast`` kind for ``core.jobs.Worker``: the job's request is the API
-    body (validated again here), ``now`` is when the job starts. The connection is held only
-    while the inputs are read; the run is ``core.jobs.in_thread``'s, so stopping the worker
-    stops it."""
+    body (validated again here), ``now`` is when the job starts."""
 
     async def handle(job: Job, report: Progress) -> ForecastResult:
         params = ForecastParams.parse(job.request)
+        loop = asyncio.get_running_loop()
+        last = [0.0]
+
+        def progress(fraction: float) -> None:
+            if fraction - last[0] >= 0.05 or fraction >= 1.0:
+                last[0] = fraction
+                loop.call_soon_threadsafe(_spawn, report(min(fraction, 0.99)))
+
         async with pool.acquire() as conn:
-            work = await prepare(conn, params, clock.now(), workers=workers)
-        return await in_thread(work, report, every=0.05)
+            return await compute(conn, params, clock.now(), workers=workers, progress=progress)
 
     return handle
+
+
+_background: set[asyncio.Task[None]] = set()
+
+
+def _spawn(coro: Awaitable[None]) -> None:
+    """Run a progress update without waiting for it (kept referenced until done)."""
+    task: asyncio.Task[None] = asyncio.ensure_future(coro)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
 
 
 async def run_once(
