@@ -103,10 +103,11 @@ async def test_another_organisations_or_an_unknown_booking_is_404(
         {"start": "2026-01-05T12:00:00", "end": "2026-01-05T13:00:00Z"},
         {"start": "2026-01-05T12:00:00Z", "end": "2026-01-05T13:00:00Z", "purpose": "x"},
         {"start": "2026-01-05T12:00:00Z", "end": "2026-01-05T11:00:00Z"},
+        {"start": 1767614400, "end": "2026-01-05T13:00:00Z"},  # a number is not a time
     ],
 )
 async def test_a_bad_body_is_422_and_changes_nothing(
-    client: httpx.AsyncClient, pool: asyncpg.Pool, body: dict[str, str]
+    client: httpx.AsyncClient, pool: asyncpg.Pool, body: dict[str, object]
 ) -> None:
     _, acme, _ = await setup(client, pool)
     ident = await book(client, acme, 10, 11)

@@ -62,6 +62,9 @@ async def _site(client: httpx.AsyncClient, pool: asyncpg.Pool) -> dict[str, Any]
     instrument = await client.post("/api/v1/calendars", json={"instrument": "sem-1"}, headers=acme)
     own = await client.post("/api/v1/calendars", json={"org": "globex"}, headers=globex)
     assert instrument.status_code == own.status_code == 201
+    other = await client.post("/api/v1/calendars", json={"org": "globex"}, headers=acme)
+    assert other.status_code == 404, other.text  # another organisation's is invisible
+    assert other.json()["reason"] == "no_organisation"
     return {
         "ids": ids,
         "closure": r.json()["id"],

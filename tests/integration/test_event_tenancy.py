@@ -3,7 +3,6 @@ server, bookings made over HTTP, booking events from the database's ``booking_ch
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -12,15 +11,10 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-import uvicorn
-from prometheus_client import CollectorRegistry
 
-from pilotshare.api.app import create_app
 from pilotshare.core.clock import FakeClock
-from pilotshare.core.embedded import free_port
-from pilotshare.core.settings import Settings
 from tests.support.api import auth as key
-from tests.support.api import iso
+from tests.support.api import iso, served
 from tests.support.instruments import add_instrument
 
 
@@ -28,22 +22,8 @@ from tests.support.instruments import add_instrument
 async def server(pool: asyncpg.Pool) -> AsyncIterator[str]:
     """The app on a real socket (an event stream needs one), its clock at the real time: the
     database tells the stream of bookings that start within 15 minutes of its own clock."""
-    app = create_app(
-        Settings(), pool=pool, clock=FakeClock(datetime.now(UTC)), registry=CollectorRegistry()
-    )
-    port = free_port()
-    config = uvicorn.Config(
-        app, port=port, log_level="warning", lifespan="off", timeout_graceful_shutdown=2
-    )
-    running = uvicorn.Server(config)
-    serving = asyncio.create_task(running.serve())
-    try:
-        while not running.started:
-            await asyncio.sleep(0.02)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        running.should_exit = True
-        await serving
+    async with served(pool, FakeClock(datetime.now(UTC))) as base:
+        yield base
 
 
 async def _first_booking_event(

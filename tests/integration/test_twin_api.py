@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -18,9 +17,9 @@ from pilotshare.core.clock import FakeClock
 from pilotshare.core.contract import Sample, TelemetryBatch, Topic, encode
 from pilotshare.core.contract.topics import Channel
 from pilotshare.core.domain import InstrumentState as S
-from pilotshare.core.embedded import free_port
 from pilotshare.core.settings import Settings
 from pilotshare.twin.items import RejectItem, TelemetryItem
+from tests.support.api import served
 from tests.support.ingest import register
 from tests.support.twin import telemetry_writer
 
@@ -208,8 +207,6 @@ async def test_rejects_are_listed_for_admins_only(
 
 
 async def test_event_stream_sends_snapshot_then_changes(pool: asyncpg.Pool, site: str) -> None:
-    import uvicorn
-
     inst = f"{site}-lathe"
     await register(pool, site, inst)
     now = datetime.now(UTC)
@@ -217,19 +214,10 @@ async def test_event_stream_sends_snapshot_then_changes(pool: asyncpg.Pool, site
     await writer.write([_item(site, inst, 1, [Sample(ts=now, state=S.IDLE)])], now)
     async with pool.acquire() as conn:
         key = await create_key(conn, org=f"{site}-org", role="operator")
-    app = create_app(Settings(), pool=pool, clock=FakeClock(now), registry=CollectorRegistry())
-    port = free_port()
-    config = uvicorn.Config(
-        app, port=port, log_level="warning", lifespan="off", timeout_graceful_shutdown=2
-    )
-    server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            await asyncio.sleep(0.02)
+    async with served(pool, FakeClock(now)) as base:
         events: list[tuple[str, dict[str, object]]] = []
         async with (
-            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client,
+            httpx.AsyncClient(base_url=base, timeout=10) as client,
             client.stream(
                 "GET",
                 "/api/v1/events",
@@ -256,6 +244,3 @@ async def test_event_stream_sends_snapshot_then_changes(pool: asyncpg.Pool, site
         assert events[1][0] == "twin"
         assert events[1][1]["state"] == "running"
         assert events[1][1]["instrument"] == inst
-    finally:
-        server.should_exit = True
-        await serving

@@ -8,6 +8,7 @@ it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -21,6 +22,7 @@ from prometheus_client import CollectorRegistry
 from pilotshare.api.app import create_app
 from pilotshare.api.keys import create_key
 from pilotshare.core.clock import Clock, FakeClock
+from pilotshare.core.embedded import free_port
 from pilotshare.core.settings import Settings
 
 
@@ -43,6 +45,27 @@ async def api_client(
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=timeout) as c:
         yield c
+
+
+@contextlib.asynccontextmanager
+async def served(pool: asyncpg.Pool, clock: Clock) -> AsyncIterator[str]:
+    """The app on a real socket (an event stream needs one): its base URL while it runs."""
+    import uvicorn
+
+    app = create_app(Settings(), pool=pool, clock=clock, registry=CollectorRegistry())
+    port = free_port()
+    config = uvicorn.Config(
+        app, port=port, log_level="warning", lifespan="off", timeout_graceful_shutdown=2
+    )
+    running = uvicorn.Server(config)
+    serving = asyncio.create_task(running.serve())
+    try:
+        while not running.started:
+            await asyncio.sleep(0.02)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        running.should_exit = True
+        await serving
 
 
 async def auth(pool: asyncpg.Pool, org: str, role: str) -> dict[str, str]:

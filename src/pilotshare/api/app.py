@@ -105,11 +105,14 @@ def declare_problems(app: FastAPI) -> None:
 
     A route behind a key can answer 401 and 403, and one with a parameter or a body 422, all as
     the one ``Problem``; a route's own ``responses=problems(…)`` adds the rest (404, 409 …).
-    The document is completed each time it is built, so routes included later inherit it too.
+    FastAPI builds the document once and keeps it (``app.openapi_schema``); it is completed
+    then, not again on every ``/openapi.json``.
     """
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
         doc = build()
         _complete(doc, app)
         return doc

@@ -18,7 +18,7 @@ from pilotshare.api.keys import KeyCache, Principal
 from pilotshare.core.clock import Clock
 from pilotshare.core.domain import Role
 from pilotshare.core.errors import Forbidden, NotFound, Unauthorized
-from pilotshare.core.scope import require_visible
+from pilotshare.core.scope import may_see
 from pilotshare.core.settings import Settings
 from pilotshare.scheduler.service import BookingService, Caller
 
@@ -124,10 +124,5 @@ def caller(principal: Principal) -> Caller:
 def own_organisation(principal: Principal, org: str) -> None:
     """``NotFound`` unless ``org`` is the caller's own organisation or the caller is an admin:
     another organisation is invisible, not forbidden."""
-    require_visible(
-        org,
-        org,
-        org=principal.org,
-        admin=principal.role == Role.ADMIN,
-        missing=NotFound("no_organisation", f"no organisation {org!r}"),
-    )
+    if not may_see(org, org=principal.org, admin=principal.role == Role.ADMIN):
+        raise NotFound("no_organisation", f"no organisation {org!r}")

@@ -201,8 +201,8 @@ class BookingChange(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    start: AwareDatetime
-    end: AwareDatetime
+    start: Instant
+    end: Instant
 
 
 @router.patch(

@@ -14,11 +14,10 @@ from fastapi import APIRouter, Path, Response, status
 from pydantic import BaseModel, ConfigDict, model_validator
 from starlette.convertors import StringConvertor, register_url_convertor
 
-from pilotshare.api.deps import ClockDep, CurrentKey, Pool
+from pilotshare.api.deps import ClockDep, CurrentKey, Pool, own_organisation
 from pilotshare.api.ical import Event, calendar
 from pilotshare.api.schemas import Slug, problems
 from pilotshare.core.domain import BookingStatus, Role
-from pilotshare.core.errors import NotFound
 from pilotshare.registry import require_instrument, require_organisation
 from pilotshare.scheduler import feeds
 
@@ -66,16 +65,15 @@ class FeedPublic(BaseModel):
 )
 async def create_feed(body: FeedCreate, pool: Pool, principal: CurrentKey) -> FeedPublic:
     """A secret feed URL (shown once) of an instrument's bookings or your organisation's."""
-    admin = principal.role == Role.ADMIN
     scope: feeds.Scope
     if body.instrument is not None:
         scope, subject = "instrument", body.instrument
         await require_instrument(pool, subject)
     else:
         scope, subject = "org", str(body.org)
-        if subject != principal.org and not admin:
-            raise NotFound("no_organisation", f"no organisation {subject!r}")
+        own_organisation(principal, subject)
         await require_organisation(pool, subject)
+    admin = principal.role == Role.ADMIN
     feed_id, token = await feeds.create(pool, feeds.Feed(scope, subject, principal.org, admin))
     return FeedPublic(id=feed_id, scope=scope, subject=subject, url=f"{router.prefix}/{token}.ics")
 
