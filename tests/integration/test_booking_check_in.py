@@ -269,10 +269,13 @@ async def client(pool: asyncpg.Pool, clock: FakeClock) -> AsyncIterator[httpx.As
         yield c
 
 
-async def _book(client: httpx.AsyncClient, headers: dict[str, str]) -> str:
+async def _book(
+    client: httpx.AsyncClient, headers: dict[str, str], instrument: str = "oven"
+) -> str:
+    """A booking of ``instrument`` for the hour from T0."""
     r = await client.post(
         "/api/v1/bookings",
-        json={"instrument": "oven", "start": iso(T0), "end": iso(T0 + 60 * MIN)},
+        json={"instrument": instrument, "start": iso(T0), "end": iso(T0 + 60 * MIN)},
         headers=headers,
     )
     assert r.status_code == 201, r.text
@@ -322,7 +325,7 @@ async def test_check_in_by_hand_is_for_the_owning_organisation_or_an_admin(
     acme_planner = await key(pool, "acme", "planner")
     globex = await key(pool, "globex", "operator")
     booking = await _book(client, await key(pool, "acme", "operator"))
-    other = await _book_other(client, await key(pool, "acme", "operator"))
+    other = await _book(client, await key(pool, "acme", "operator"), "kiln")  # same org, same time
     clock.advance((60 * MIN).total_seconds())  # at the start
     r = await client.post(f"/api/v1/bookings/{booking}/check-in", headers=globex)
     assert (r.status_code, r.json()["reason"]) == (404, "no_booking")
@@ -334,17 +337,6 @@ async def test_check_in_by_hand_is_for_the_owning_organisation_or_an_admin(
     admin = await key(pool, "platform", "admin")
     r = await client.post(f"/api/v1/bookings/{other}/check-in", headers=admin)
     assert (r.status_code, r.json()["status"]) == (200, "active")
-
-
-async def _book_other(client: httpx.AsyncClient, headers: dict[str, str]) -> str:
-    """A second booking of the same organisation, on another instrument at the same time."""
-    r = await client.post(
-        "/api/v1/bookings",
-        json={"instrument": "kiln", "start": iso(T0), "end": iso(T0 + 60 * MIN)},
-        headers=headers,
-    )
-    assert r.status_code == 201, r.text
-    return str(r.json()["id"])
 
 
 async def test_a_cancelled_booking_cannot_be_checked_in(

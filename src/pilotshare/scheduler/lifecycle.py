@@ -228,9 +228,6 @@ class BookingLifecycle:
         booking = await store.get_booking(self._pool, booking_id)
         if booking is None or booking.status not in UNSTARTED:
             return
-        used, running = await store.measure(
-            self._pool, booking.instrument, booking.start, now, self._max_gap
-        )
         window, own, freed = await self._history(booking, now)
         if own is not None:  # it ran and we missed the event: active after all
             if checked_in := await store.transition(
@@ -245,6 +242,9 @@ class BookingLifecycle:
                 self._count(delayed.status)
                 await store.mark_freed(self._pool, booking.id, freed)
             return
+        used, running = await store.measure(  # only a no-show stores its usage
+            self._pool, booking.instrument, booking.start, now, self._max_gap
+        )
         done = await store.transition(
             self._pool, booking.id, booking.status, Event.MISS, at=now, usage=(used, running)
         )
@@ -263,9 +263,12 @@ class BookingLifecycle:
         used, running = await store.measure(
             self._pool, booking.instrument, booking.start, booking.end, self._max_gap
         )
-        # Running seconds alone prove nothing: a carried-over run is someone else's.
-        _, own, _ = await self._history(booking, booking.end)
-        ran = booking.status not in UNSTARTED or own is not None
+        # Running seconds alone prove nothing: a carried-over run is someone else's. A booking
+        # checked in already ran; only an unstarted one needs its stored runs read.
+        ran = (
+            booking.status not in UNSTARTED
+            or (await self._history(booking, booking.end))[1] is not None
+        )
         state, _since = await store.live_state(self._pool, booking.instrument)
         overrun = ran and state == "running"
         done = await store.transition(

@@ -90,6 +90,13 @@ def _fmt(t: datetime) -> str:
     return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def _not_changeable(booking_id: UUID, status: BookingStatus) -> Conflict:
+    """The refusal of a change to a booking that no longer holds its instrument."""
+    return Conflict(
+        "not_changeable", f"booking {booking_id} is {status} and can no longer be changed"
+    )
+
+
 class BookingService:
     """Creates, finds, cancels and measures bookings on a pool."""
 
@@ -218,10 +225,7 @@ class BookingService:
             refuse("bad_period")
         booking = await self.get(caller, booking_id)
         if booking.status not in states.CHANGEABLE:
-            raise Conflict(
-                "not_changeable",
-                f"booking {booking.id} is {booking.status} and can no longer be changed",
-            )
+            raise _not_changeable(booking.id, booking.status)
         now = self._clock.now()
         if booking.status not in states.MOVABLE and start != booking.start:
             raise Conflict(
@@ -254,10 +258,7 @@ class BookingService:
             raise await self._taken(inst, slot, exclude=booking.id) from None
         if moved is None:  # its status changed meanwhile
             fresh = await store.get_booking(self._pool, booking.id)
-            status = fresh.status if fresh else booking.status
-            raise Conflict(
-                "not_changeable", f"booking {booking.id} is {status} and can no longer be changed"
-            )
+            raise _not_changeable(booking.id, fresh.status if fresh else booking.status)
         return moved
 
     async def cancel(self, caller: Caller, booking_id: UUID) -> Booking:
