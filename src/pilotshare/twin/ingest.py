@@ -398,16 +398,8 @@ class Ingest:
             except asyncpg.PostgresError as exc:
                 if isinstance(exc, TRANSIENT) or isinstance(item, RejectItem):
                     raise
-                numbered = isinstance(item, TelemetryItem)
-                bad = RejectItem(
-                    str(item.topic),
-                    "bad_field",
-                    f"the database refused the message: {exc}",
-                    item.raw,
-                    self._clock.now(),
-                    item.received,
-                    batch=item.batch.batch if isinstance(item, TelemetryItem) else None,
-                    ack=item.topic.sibling(Channel.ACK) if numbered else None,
+                bad = RejectItem.whole(
+                    item, "bad_field", f"the database refused the message: {exc}", self._clock.now()
                 )
                 part = await self._writer.write([bad], self._clock.now())
             total.add(part)
