@@ -559,18 +559,17 @@ async def replay_rejects(
             try:
                 batch = decode_telemetry(row.payload, now)
             except BadInput as exc:
-                reason = exc.reason
                 refused = _refused_item(row.topic, topic, exc, row.payload, now=now, mono=0.0)
+                if isinstance(refused, TelemetryItem):  # stored in part: its reject stays
+                    items.append(TelemetryItem(topic, refused.batch, row.payload, now, 0.0))
+                    kept = refused.refused
+                else:
+                    kept = refused
+                reason = exc.reason if kept is None else kept.reason
+                done.still_rejected[reason] = done.still_rejected.get(reason, 0) + 1
             else:
                 items.append(TelemetryItem(topic, batch, row.payload, now, 0.0))
                 whole.append(row.id)
-                continue
-            if isinstance(refused, RejectItem):
-                reason = refused.reason
-            else:  # stored in part: its reject stays
-                items.append(TelemetryItem(topic, refused.batch, row.payload, now, 0.0))
-                reason = refused.refused.reason if refused.refused else reason
-            done.still_rejected[reason] = done.still_rejected.get(reason, 0) + 1
         if items:
             result = await writer.write(items, now)
             done.stored_samples += result.stored
