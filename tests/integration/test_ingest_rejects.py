@@ -200,3 +200,24 @@ async def test_replay_keeps_what_is_still_invalid_and_stores_the_valid_part_once
     )
     assert await pool.fetchval("SELECT count(*) FROM rejects WHERE topic = $1", name) == 2
     assert await pool.fetchval("SELECT count(*) FROM telemetry") == 1
+
+
+async def test_replay_for_an_instrument_not_registered_loses_nothing(
+    pool: asyncpg.Pool, site: str
+) -> None:
+    """Registration is checked before a replay, but the instrument may go meanwhile: a message
+    the writer still refuses keeps its reject."""
+    now = now_utc()
+    name = topic(site, f"{site}-gone")
+    raw = batch_bytes(3, now - timedelta(minutes=1), 2)
+    async with pool.acquire() as conn:
+        timescale = await uses_timescale(conn)
+    writer = TelemetryWriter(pool, timescale=timescale, offline_after=OFFLINE_AFTER)
+    await writer.write(
+        [RejectItem(name, "unknown_instrument", "kept", raw, now, 0.0, batch=3)], now
+    )
+
+    done = await replay_rejects(pool, site, f"{site}-gone", now=now)
+    assert done == Replayed(still_rejected={"unknown_instrument": 1})
+    rows = await pool.fetch("SELECT reason, payload FROM rejects WHERE topic = $1", name)
+    assert [(r["reason"], bytes(r["payload"])) for r in rows] == [("unknown_instrument", raw)]

@@ -554,7 +554,7 @@ async def replay_rejects(
             return done
         after = rows[-1].id
         items: list[Item] = []
-        whole: list[int] = []
+        whole: dict[int, int] = {}  # reject id -> batch number, of messages valid whole
         for row in rows:
             try:
                 batch = decode_telemetry(row.payload, now)
@@ -569,11 +569,18 @@ async def replay_rejects(
                 done.still_rejected[reason] = done.still_rejected.get(reason, 0) + 1
             else:
                 items.append(TelemetryItem(topic, batch, row.payload, now, 0.0))
-                whole.append(row.id)
+                whole[row.id] = batch.batch
         if items:
             result = await writer.write(items, now)
             done.stored_samples += result.stored
             done.duplicate_samples += result.samples - result.stored
-        if whole:
-            await delete_rejects(pool, whole)
-            done.replayed += len(whole)
+            # a reject goes only once its message is committed: the writer still refuses
+            # one whose instrument was removed since the caller checked (kept, counted)
+            acked = set(result.acks.get(topic.sibling(Channel.ACK), ()))
+            stored = [i for i, n in whole.items() if n in acked]
+            if refused_again := len(whole) - len(stored):
+                gone = done.still_rejected.get("unknown_instrument", 0)
+                done.still_rejected["unknown_instrument"] = gone + refused_again
+            if stored:
+                await delete_rejects(pool, stored)
+                done.replayed += len(stored)
