@@ -11,7 +11,12 @@ from prometheus_client import CollectorRegistry
 from pilotshare.core.clock import FakeClock
 from pilotshare.core.contract import decode_ack
 from pilotshare.core.contract.payloads import REASONS
+from pilotshare.core.db import uses_timescale
+from pilotshare.core.domain import OFFLINE_AFTER
 from pilotshare.core.settings import MqttEndpoint
+from pilotshare.twin.ingest import Replayed, replay_rejects
+from pilotshare.twin.items import RejectItem
+from pilotshare.twin.writer import TelemetryWriter
 from tests.support.golden import invalid_telemetry, too_large
 from tests.support.ingest import (
     batch_bytes,
@@ -164,3 +169,55 @@ async def test_rejects_are_deleted_after_the_retention(
         clock.advance(2 * 86400)  # the first two are 31 days old, the third 2 days
         await wait_for(lambda: count(1))
         assert await pool.fetchval("SELECT batch FROM rejects") == 3
+
+
+async def test_replay_keeps_what_is_still_invalid_and_stores_the_valid_part_once(
+    pool: asyncpg.Pool, site: str
+) -> None:
+    inst = f"{site}-oven"
+    await register(pool, site, inst)
+    now = now_utc()
+    name = topic(site, inst)
+    # one valid sample and one too far ahead; and a batch with nothing valid
+    partial = batch_bytes(1, now + timedelta(minutes=4), 2, step_s=120.0)
+    hopeless = batch_bytes(2, now + timedelta(minutes=10), 1)
+    async with pool.acquire() as conn:
+        timescale = await uses_timescale(conn)
+    writer = TelemetryWriter(pool, timescale=timescale, offline_after=OFFLINE_AFTER)
+    kept = [
+        RejectItem(name, "future_ts", "kept", raw, now, 0.0, batch=n)
+        for n, raw in ((1, partial), (2, hopeless))
+    ]
+    await writer.write(kept, now)
+
+    done = await replay_rejects(pool, site, inst, now=now)
+    assert done == Replayed(
+        replayed=0, stored_samples=1, duplicate_samples=0, still_rejected={"future_ts": 2}
+    )
+    again = await replay_rejects(pool, site, inst, now=now)
+    assert again == Replayed(
+        replayed=0, stored_samples=0, duplicate_samples=1, still_rejected={"future_ts": 2}
+    )
+    assert await pool.fetchval("SELECT count(*) FROM rejects WHERE topic = $1", name) == 2
+    assert await pool.fetchval("SELECT count(*) FROM telemetry") == 1
+
+
+async def test_replay_for_an_instrument_not_registered_loses_nothing(
+    pool: asyncpg.Pool, site: str
+) -> None:
+    """Registration is checked before a replay, but the instrument may go meanwhile: a message
+    the writer still refuses keeps its reject."""
+    now = now_utc()
+    name = topic(site, f"{site}-gone")
+    raw = batch_bytes(3, now - timedelta(minutes=1), 2)
+    async with pool.acquire() as conn:
+        timescale = await uses_timescale(conn)
+    writer = TelemetryWriter(pool, timescale=timescale, offline_after=OFFLINE_AFTER)
+    await writer.write(
+        [RejectItem(name, "unknown_instrument", "kept", raw, now, 0.0, batch=3)], now
+    )
+
+    done = await replay_rejects(pool, site, f"{site}-gone", now=now)
+    assert done == Replayed(still_rejected={"unknown_instrument": 1})
+    rows = await pool.fetch("SELECT reason, payload FROM rejects WHERE topic = $1", name)
+    assert [(r["reason"], bytes(r["payload"])) for r in rows] == [("unknown_instrument", raw)]

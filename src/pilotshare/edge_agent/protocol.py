@@ -224,17 +224,20 @@ class OutboxProtocol:
 
     def ack(self, numbers: Iterable[int]) -> list[Effect]:
         """The backend committed these batches."""
-        known = tuple(sorted({n for n in numbers if n in self._batches}))
-        for number in known:
-            del self._batches[number]
+        known = self._settle(numbers)
         return [Forget(known)] if known else []
 
     def reject(self, numbers: Iterable[int]) -> list[Discard]:
         """The backend will never store these batches: stop sending them."""
+        known = self._settle(numbers)
+        return [Discard(known)] if known else []
+
+    def _settle(self, numbers: Iterable[int]) -> tuple[int, ...]:
+        """Stop tracking the known ones of ``numbers`` (an ack or a rejection); which, sorted."""
         known = tuple(sorted({n for n in numbers if n in self._batches}))
         for number in known:
             del self._batches[number]
-        return [Discard(known)] if known else []
+        return known
 
     def disconnected(self) -> None:
         """Whatever was in flight is unsent again (its ack may never come)."""

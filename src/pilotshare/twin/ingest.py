@@ -398,16 +398,8 @@ class Ingest:
             except asyncpg.PostgresError as exc:
                 if isinstance(exc, TRANSIENT) or isinstance(item, RejectItem):
                     raise
-                numbered = isinstance(item, TelemetryItem)
-                bad = RejectItem(
-                    str(item.topic),
-                    "bad_field",
-                    f"the database refused the message: {exc}",
-                    item.raw,
-                    self._clock.now(),
-                    item.received,
-                    batch=item.batch.batch if isinstance(item, TelemetryItem) else None,
-                    ack=item.topic.sibling(Channel.ACK) if numbered else None,
+                bad = RejectItem.whole(
+                    item, "bad_field", f"the database refused the message: {exc}", self._clock.now()
                 )
                 part = await self._writer.write([bad], self._clock.now())
             total.add(part)
@@ -562,27 +554,33 @@ async def replay_rejects(
             return done
         after = rows[-1].id
         items: list[Item] = []
-        whole: list[int] = []
+        whole: dict[int, int] = {}  # reject id -> batch number, of messages valid whole
         for row in rows:
             try:
                 batch = decode_telemetry(row.payload, now)
             except BadInput as exc:
-                reason = exc.reason
                 refused = _refused_item(row.topic, topic, exc, row.payload, now=now, mono=0.0)
+                if isinstance(refused, TelemetryItem):  # stored in part: its reject stays
+                    items.append(TelemetryItem(topic, refused.batch, row.payload, now, 0.0))
+                    kept = refused.refused
+                else:
+                    kept = refused
+                reason = exc.reason if kept is None else kept.reason
+                done.still_rejected[reason] = done.still_rejected.get(reason, 0) + 1
             else:
                 items.append(TelemetryItem(topic, batch, row.payload, now, 0.0))
-                whole.append(row.id)
-                continue
-            if isinstance(refused, RejectItem):
-                reason = refused.reason
-            else:  # stored in part: its reject stays
-                items.append(TelemetryItem(topic, refused.batch, row.payload, now, 0.0))
-                reason = refused.refused.reason if refused.refused else reason
-            done.still_rejected[reason] = done.still_rejected.get(reason, 0) + 1
+                whole[row.id] = batch.batch
         if items:
             result = await writer.write(items, now)
             done.stored_samples += result.stored
             done.duplicate_samples += result.samples - result.stored
-        if whole:
-            await delete_rejects(pool, whole)
-            done.replayed += len(whole)
+            # a reject goes only once its message is committed: the writer still refuses
+            # one whose instrument was removed since the caller checked (kept, counted)
+            acked = set(result.acks.get(topic.sibling(Channel.ACK), ()))
+            stored = [i for i, n in whole.items() if n in acked]
+            if refused_again := len(whole) - len(stored):
+                gone = done.still_rejected.get("unknown_instrument", 0)
+                done.still_rejected["unknown_instrument"] = gone + refused_again
+            if stored:
+                await delete_rejects(pool, stored)
+                done.replayed += len(stored)

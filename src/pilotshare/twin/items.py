@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from pilotshare.core.contract import Rejection, Status, TelemetryBatch, Topic
+from pilotshare.core.contract import Channel, Rejection, Status, TelemetryBatch, Topic
 from pilotshare.twin.state import Live
 
 
@@ -56,6 +56,17 @@ class RejectItem:
     weight: int = 1
     batch: int | None = None
     ack: Topic | None = None
+
+    @classmethod
+    def whole(
+        cls, item: TelemetryItem | StatusItem, reason: str, detail: str, received_at: datetime
+    ) -> RejectItem:
+        """The reject of a decoded message that cannot be stored: its whole message, and
+        for a telemetry batch its number and ack topic (it is acknowledged as rejected)."""
+        reject = cls(str(item.topic), reason, detail, item.raw, received_at, item.received)
+        if isinstance(item, TelemetryItem):
+            reject.batch, reject.ack = item.batch.batch, item.topic.sibling(Channel.ACK)
+        return reject
 
 
 Item = TelemetryItem | StatusItem | RejectItem

@@ -234,29 +234,23 @@ def _unknown(item: TelemetryItem | StatusItem) -> RejectItem:
     A telemetry batch keeps its whole message (not only its valid part), so a replay once
     the instrument is registered stores all of it; and it is acknowledged as rejected.
     """
-    numbered = isinstance(item, TelemetryItem)
-    return RejectItem(
-        topic=str(item.topic),
-        reason="unknown_instrument",
-        detail=f"instrument {item.topic.instrument!r} is not registered at site "
-        f"{item.topic.site!r}",
-        payload=item.raw,
-        received_at=item.received_at,
-        received=item.received,
-        batch=item.batch.batch if isinstance(item, TelemetryItem) else None,
-        ack=item.topic.sibling(Channel.ACK) if numbered else None,
+    return RejectItem.whole(
+        item,
+        "unknown_instrument",
+        f"instrument {item.topic.instrument!r} is not registered at site {item.topic.site!r}",
+        item.received_at,
     )
 
 
 async def _store_rejects(conn: Connection, rejects: list[RejectItem]) -> None:
     """Insert the rejects; one row per (topic, batch, reason), the last of a flush winning."""
-    rows: dict[object, RejectItem] = {}
+    last: dict[object, RejectItem] = {}
     repeats: dict[object, int] = {}
     for i, r in enumerate(rejects):
         key = i if r.batch is None else (_clean(r.topic), r.batch, r.reason)
         repeats[key] = repeats.get(key, -1) + 1
-        rows[key] = r
-    kept = list(rows.values())
+        last[key] = r
+    kept = list(last.values())
     await conn.execute(
         _REJECTS,
         [r.received_at for r in kept],
