@@ -25,7 +25,7 @@ from pilotshare.core.scope import own_rows, require_visible
 
 #: The lists of a forecast's or a simulation's result with one row per booking, each row
 #: saying its ``"org"``.
-SHARED_ROWS = ("bookings", "at_risk")
+SHARED_ROWS = ("bookings", "at_risk", "out_of_range")
 
 
 class JobQueued(BaseModel):

@@ -360,7 +360,7 @@ class SiteModel:
         """Run the replication to the horizon and return its arrays."""
         for n, b in enumerate(self.site.bookings):
             unit = self.by_id[b.instrument]
-            if b.end > 0:
+            if b.end > 0 and not b.closed:  # a closed one stays unserved
                 self._schedule(_Booking(max(b.start, 0.0), b.end, unit, n))
         for spec in self.site.demand:
             self.env.process(self._demand(spec))

@@ -99,6 +99,9 @@ class BookingSpec:
     instrument: str
     start: float
     end: float
+    #: Why it cannot be served as booked (its instrument is closed over it, or retired), or
+    #: "": the model does not run it, and it is never served.
+    closed: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,7 +66,10 @@ class InstrumentInput:
     hourly_rate: float
     state: str | None
     behaviour: Behaviour | None
+    #: Its closures, maintenance windows and blackouts alike (nothing is booked across them).
     maintenance: tuple[tuple[datetime, datetime], ...] = ()
+    #: Those of ``maintenance`` that are blackouts (a booking inside says which it was).
+    blackouts: tuple[tuple[datetime, datetime], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +101,9 @@ class ForecastInputs:
     #: Whose each held booking is (id -> organisation): results say it, so that each
     #: organisation is shown only its own (``api.job_views``).
     owners: Mapping[str, str] = field(default_factory=dict)
+    #: Retired instruments (id -> kind): not part of the site; a booking still held on one
+    #: cannot be served (``closed_reason``).
+    retired: Mapping[str, str] = field(default_factory=dict)
 
 
 # -- reading the database ------------------------------------------------------------------
@@ -118,6 +124,7 @@ async def load_inputs(
         live = {x.instrument: x.current_state for x in await lives(conn)}
         learned = await stored_behaviours(conn, [r["id"] for r in rows])
         maint = await store.maintenance(conn, (now, reach))
+        retired = await store.retired_kinds(conn)
         held = await store.held_bookings(conn, (now, reach))
         hist = await store.history_rows(conn, (since, now))
         instruments = []
@@ -132,7 +139,10 @@ async def load_inputs(
                     hourly_rate=float(r["hourly_rate"]),
                     state=state.value if state is not None else None,
                     behaviour=learned.get(r["id"]),
-                    maintenance=tuple(maint.get(r["id"], ())),
+                    maintenance=tuple((a, b) for a, b, _ in maint.get(r["id"], ())),
+                    blackouts=tuple(
+                        (a, b) for a, b, kind in maint.get(r["id"], ()) if kind == "blackout"
+                    ),
                 )
             )
     return ForecastInputs(
@@ -140,6 +150,7 @@ async def load_inputs(
         instruments=tuple(instruments),
         bookings=tuple(h[:4] for h in held),
         owners={h[0]: h[4] for h in held},
+        retired=retired,
         history=tuple(
             HistoryBooking(
                 r["kind"],
@@ -278,6 +289,26 @@ def demand_specs(
     return tuple(out)
 
 
+def _overlaps(slot: tuple[datetime, datetime], closures: Sequence[tuple[datetime, datetime]]) -> bool:
+    return any(a < slot[1] and slot[0] < b for a, b in closures)
+
+
+def closed_reason(inputs: ForecastInputs, booking: tuple[str, str, datetime, datetime]) -> str:
+    """Why a held booking cannot be served as booked, or "": its instrument is retired
+    (``instrument_retired``), or closed over any part of its slot by a blackout
+    (``blackout``) or a maintenance window (``maintenance``)."""
+    _, instrument, start, end = booking
+    if instrument in inputs.retired:
+        return "instrument_retired"
+    for inst in inputs.instruments:
+        if inst.id == instrument:
+            if _overlaps((start, end), inst.blackouts):
+                return "blackout"
+            if _overlaps((start, end), inst.maintenance):
+                return "maintenance"
+    return ""
+
+
 def build_site(inputs: ForecastInputs, horizon: timedelta) -> SiteSpec:
     """The model's ``SiteSpec`` for the inputs, with time 0 at ``inputs.now``."""
     origin = inputs.now
@@ -319,9 +350,17 @@ def build_site(inputs: ForecastInputs, horizon: timedelta) -> SiteSpec:
                 p_up=failures.availability,
             )
         )
+    in_site = {i.id for i in inputs.instruments}
     bookings = tuple(
-        BookingSpec(bid, inst, _seconds(origin, a), _seconds(origin, b))
-        for bid, inst, a, b in inputs.bookings
+        BookingSpec(
+            held[0],
+            held[1],
+            _seconds(origin, held[2]),
+            _seconds(origin, held[3]),
+            closed_reason(inputs, held),
+        )
+        for held in inputs.bookings
+        if held[1] in in_site  # one left on a retired instrument is reported, not simulated
     )
     return SiteSpec(
         origin=origin,

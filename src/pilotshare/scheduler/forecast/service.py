@@ -31,6 +31,7 @@ from pilotshare.scheduler.forecast.desk import SchedulerDeskFactory
 from pilotshare.scheduler.forecast.inputs import (
     ForecastInputs,
     build_site,
+    closed_reason,
     failure_spec,
     load_inputs,
 )
@@ -142,12 +143,50 @@ def _candidates(inputs: ForecastInputs, until: datetime) -> dict[str, list[Candi
     return out
 
 
+#: The ``cause`` of an at-risk booking its instrument cannot serve as booked, by ``reason``.
+CLOSED_CAUSES: Final = {
+    "maintenance": "maintenance window",
+    "blackout": "blackout",
+    "instrument_retired": "instrument retired",
+}
+
+
+def _cause(row: Mapping[str, Any], down: set[str]) -> str:
+    reason = row.get("reason")
+    if isinstance(reason, str) and reason in CLOSED_CAUSES:
+        return CLOSED_CAUSES[reason]
+    return "instrument down now" if row["instrument"] in down else "failure or overrun risk"
+
+
+def unsimulated(
+    inputs: ForecastInputs, horizon: timedelta
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The held bookings the replications do not run, as result rows: those left on a
+    retired instrument that start within the horizon (``bookings`` rows: ``p_served`` 0, and
+    the reason), and every one that starts at or after the horizon's end (``out_of_range``:
+    no odds; a forecast with a longer horizon gives them)."""
+    end = inputs.now + horizon
+    site = {i.id for i in inputs.instruments}
+    retired, later = [], []
+    for held in inputs.bookings:
+        bid, inst, a, b = held
+        if b <= inputs.now:
+            continue
+        row = {"booking": bid, "instrument": inst, "start": a.isoformat(), "end": b.isoformat()}
+        if a >= end:
+            later.append({**row, "reason": "after_horizon"})
+        elif inst not in site:
+            reason = closed_reason(inputs, held) or "instrument_retired"
+            retired.append({**row, "p_served": 0.0, "interval": [0.0, 0.0], "reason": reason})
+    return retired, later
+
+
 def at_risk(
     inputs: ForecastInputs, result: Summary, *, threshold: float = AT_RISK_BELOW
 ) -> list[dict[str, Any]]:
     """Bookings whose ``p_served`` is below ``threshold``, with the scheduler's alternatives
     (same kind and length, another instrument, within a week of the original start)."""
-    kind_of = {i.id: i.kind for i in inputs.instruments}
+    kind_of = {**inputs.retired, **{i.id: i.kind for i in inputs.instruments}}
     down = {i.id for i in inputs.instruments if i.state == "down"}
     by_id = {b[0]: b for b in inputs.bookings}
     risky = [
@@ -162,9 +201,7 @@ def at_risk(
     return [
         {
             **r,
-            "cause": "instrument down now"
-            if r["instrument"] in down
-            else "failure or overrun risk",
+            "cause": _cause(r, down),
             "alternatives": alternatives(
                 by_id[r["booking"]], cands.get(kind_of[r["instrument"]], []), inputs.now
             ),
@@ -182,6 +219,8 @@ class ForecastResult(Summary):
 
     params: dict[str, int]
     at_risk: list[dict[str, Any]]
+    #: Held bookings that start at or after the horizon's end: no odds (``unsimulated``).
+    out_of_range: list[dict[str, Any]]
     elapsed_s: float
     events_per_s: int | None
 
@@ -214,15 +253,17 @@ async def compute(
         )
         elapsed = time.perf_counter() - started
         summary = summarise(site, reps)
+        retired, later = unsimulated(inputs, horizon)
         # Stored in full, with each booking's organisation: who sees which rows is decided
         # when the result is served (``api.job_views``), per caller.
         summary["bookings"] = [
-            {**r, "org": inputs.owners.get(r["booking"])} for r in summary["bookings"]
+            {**r, "org": inputs.owners.get(r["booking"])} for r in summary["bookings"] + retired
         ]
         return {
             **summary,
             "params": params.as_dict(),
             "at_risk": at_risk(inputs, summary),
+            "out_of_range": [{**r, "org": inputs.owners.get(r["booking"])} for r in later],
             "elapsed_s": round(elapsed, 3),
             "events_per_s": round(summary["events"] / elapsed) if elapsed > 0 else None,
         }

@@ -27,7 +27,7 @@ _AFFECTED: Final = f"""
 SELECT org_id FROM bookings
 WHERE instrument_id = $1 AND status IN {HELD_SQL}
   AND period && tstzrange($2, $3)
-ORDER BY lower(period) LIMIT 1"""
+GROUP BY org_id ORDER BY min(lower(period)), org_id"""
 
 #: Take the instrument's trigger unless it fired within the quiet time (one process wins).
 #: Take the instrument's trigger unless it fired within the quiet time, or (catching up) since
@@ -49,16 +49,25 @@ async def instrument_rows(conn: Executor) -> list[asyncpg.Record]:
     )
 
 
-async def maintenance(conn: Executor, window: Interval) -> dict[str, list[Interval]]:
-    """Maintenance windows and blackouts overlapping ``window``, per instrument."""
-    found: dict[str, list[Interval]] = {}
+async def retired_kinds(conn: Executor) -> dict[str, str]:
+    """The kind of every retired instrument, by id (a booking may be left on one)."""
+    rows = await conn.fetch("SELECT id, kind FROM instruments WHERE retired_at IS NOT NULL")
+    return {r["id"]: r["kind"] for r in rows}
+
+
+async def maintenance(
+    conn: Executor, window: Interval
+) -> dict[str, list[tuple[datetime, datetime, str]]]:
+    """Maintenance windows and blackouts overlapping ``window``, per instrument, each with
+    its kind (``maintenance`` or ``blackout``)."""
+    found: dict[str, list[tuple[datetime, datetime, str]]] = {}
     for r in await conn.fetch(
-        """SELECT instrument_id, lower(period) AS a, upper(period) AS b
+        """SELECT instrument_id, lower(period) AS a, upper(period) AS b, kind
            FROM maintenance_windows WHERE period && tstzrange($1, $2)""",
         window[0],
         window[1],
     ):
-        found.setdefault(r["instrument_id"], []).append((r["a"], r["b"]))
+        found.setdefault(r["instrument_id"], []).append((r["a"], r["b"], r["kind"]))
     return found
 
 
@@ -82,10 +91,11 @@ async def history_rows(conn: Executor, made: Interval) -> list[asyncpg.Record]:
     return await conn.fetch(_HISTORY, made[0], made[1])
 
 
-async def first_affected_org(conn: Executor, instrument: str, window: Interval) -> str | None:
-    """The organisation of the first holding booking of ``instrument`` in ``window``."""
-    org: str | None = await conn.fetchval(_AFFECTED, instrument, window[0], window[1])
-    return org
+async def affected_orgs(conn: Executor, instrument: str, window: Interval) -> list[str]:
+    """The organisations holding bookings of ``instrument`` in ``window``, the one of the
+    first booking first."""
+    rows = await conn.fetch(_AFFECTED, instrument, window[0], window[1])
+    return [r["org_id"] for r in rows]
 
 
 async def claim_trigger(

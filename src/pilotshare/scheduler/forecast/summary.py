@@ -8,7 +8,10 @@ Conventions of the result, documented in docs/forecasting.md:
   of what the period may bring, not of the mean). Days or weeks with no open time: ``null``.
 - *Weeks* are 7-day blocks from the forecast's start (the last may be shorter).
 - *p_served* of a booking is the share of replications in which its instrument was up and
-  free at its start; ``interval`` is the 90% Wilson score interval of that share.
+  free at its start; ``interval`` is the 90% Wilson score interval of that share. Only
+  bookings that start before the horizon's end have one (the run stops there); a booking
+  its instrument is closed over (``BookingSpec.closed``) has 0, ``[0, 0]`` and the
+  ``reason``.
 - *Wait* is the time from a new request's earliest start to the start it was given, over
   every placed request of every replication; ``placed_share`` is the share placed in the
   request's window at all.
@@ -171,20 +174,21 @@ def summarise(site: SiteSpec, reps: Sequence[Replication]) -> Summary:
     bookings = []
     served = np.stack([r.served for r in reps]) if reps else np.zeros((0, 0), bool)
     for b, held in enumerate(site.bookings):
-        if held.end <= 0:
-            continue
+        if held.end <= 0 or held.start >= site.horizon_s:
+            continue  # over, or not simulated (the service lists it as out of range)
         hits = int(served[:, b].sum())
-        lo, hi = wilson(hits, n)
-        bookings.append(
-            {
-                "booking": held.id,
-                "instrument": held.instrument,
-                "start": (origin + timedelta(seconds=held.start)).isoformat(),
-                "end": (origin + timedelta(seconds=held.end)).isoformat(),
-                "p_served": round(hits / n, 4) if n else None,
-                "interval": [round(lo, 4), round(hi, 4)],
-            }
-        )
+        lo, hi = (0.0, 0.0) if held.closed else wilson(hits, n)
+        row: dict[str, Any] = {
+            "booking": held.id,
+            "instrument": held.instrument,
+            "start": (origin + timedelta(seconds=held.start)).isoformat(),
+            "end": (origin + timedelta(seconds=held.end)).isoformat(),
+            "p_served": 0.0 if held.closed else round(hits / n, 4) if n else None,
+            "interval": [round(lo, 4), round(hi, 4)],
+        }
+        if held.closed:
+            row["reason"] = held.closed
+        bookings.append(row)
     return {
         "origin": origin.isoformat(),
         "horizon_end": (origin + timedelta(seconds=site.horizon_s)).isoformat(),
