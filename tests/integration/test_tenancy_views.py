@@ -113,8 +113,8 @@ async def test_a_forecast_queued_by_the_risk_watch_is_redacted_for_its_organisat
     client: httpx.AsyncClient, pool: asyncpg.Pool, clock: FakeClock
 ) -> None:
     """A forecast the platform queued by itself (an instrument went down) is stored once, in
-    full, and served to the planners of the organisation it was queued for without the
-    others' bookings, also among the bookings at risk."""
+    full, and served to the planners of each organisation with a booking on the instrument
+    without the others' bookings, also among the bookings at risk."""
     from pilotshare.scheduler.forecast.risk_watch import RiskWatch
 
     ids = await _site(client, pool)
@@ -147,8 +147,13 @@ async def test_a_forecast_queued_by_the_risk_watch_is_redacted_for_its_organisat
     admin = await key(pool, "platform", "admin")
     full = (await client.get(f"/api/v1/forecasts/{queued.id}", headers=admin)).json()["result"]
     assert {b["org"] for b in full["bookings"]} == {"acme", "globex"}
+    # acme holds bookings on sem-1 too: the job is shared with it, and it sees only its own
     acme = await key(pool, "acme", "planner")
-    assert (await client.get(f"/api/v1/forecasts/{queued.id}", headers=acme)).status_code == 404
+    theirs = (await client.get(f"/api/v1/forecasts/{queued.id}", headers=acme)).json()["result"]
+    assert {b["org"] for b in theirs["bookings"]} == {"acme"}
+    assert not any(i in json.dumps(theirs) for i in ids["globex"])
+    initech = await key(pool, "initech", "planner")  # no booking there: not its business
+    assert (await client.get(f"/api/v1/forecasts/{queued.id}", headers=initech)).status_code == 404
 
 
 LIVE = """\

@@ -6,11 +6,11 @@ import re
 from pathlib import Path
 
 from pilotshare.core import contract
-from pilotshare.core.contract import BOOKING_CHANGES, JOB_QUEUE, TWIN_CHANGES
+from pilotshare.core.contract import BOOKING_CHANGES, JOB_CHANGES, JOB_QUEUE, TWIN_CHANGES
 from pilotshare.core.db.migrate import available_migrations
 
 PACKAGE = Path(contract.__file__).resolve().parents[2]  # src/pilotshare
-CHANNELS = {TWIN_CHANGES, BOOKING_CHANGES, JOB_QUEUE}
+CHANNELS = {TWIN_CHANGES, BOOKING_CHANGES, JOB_QUEUE, JOB_CHANGES}
 _SQL_NOTIFY = re.compile(
     r"\bpg_notify\s*\(\s*'([^']+)'|\bNOTIFY\s+\"?([a-z_][a-z0-9_]*)", re.IGNORECASE
 )
@@ -28,11 +28,12 @@ def _notified_in_migrations() -> set[str]:
 def test_the_migrations_notify_only_on_declared_channels() -> None:
     notified = _notified_in_migrations()
     assert BOOKING_CHANGES in notified  # the booking trigger (migrations 0020-0022)
+    assert JOB_CHANGES in notified  # a job finished (migration 0045)
     assert notified <= CHANNELS
 
 
-def test_the_three_channels_have_distinct_names() -> None:
-    assert len(CHANNELS) == 3
+def test_the_four_channels_have_distinct_names() -> None:
+    assert len(CHANNELS) == 4
 
 
 def test_no_python_module_spells_a_channel_name_but_its_declaration() -> None:

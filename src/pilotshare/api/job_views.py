@@ -1,6 +1,8 @@
 """What forecast and simulation routes share: the job's public shapes and who may see it.
 
-A job is its organisation's (admins: anyone's); another organisation's job is a 404. Its
+A job is its organisation's, and its audience's (``core.jobs.Job.audience``: a forecast the
+risk watch queued is shared with every organisation whose booking it concerns); admins see
+anyone's; anybody else gets a 404. Its
 result is stored once, in full: a forecast or a simulation of the live site replays every
 organisation's bookings, because their load is the site's. Who sees which of those bookings
 is decided here, each time a result is served: the per-booking rows (``SHARED_ROWS``) are
@@ -56,6 +58,7 @@ async def visible_job(
         org=principal.org,
         admin=principal.role is Role.ADMIN,
         missing=NotFound("no_job", f"no such {noun}"),
+        shared_with=job.audience if job is not None else (),
     )
     return job_public(visible, principal)
 

@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 
 _COLUMNS: Final = (
     "id, kind, org_id, status, progress, request, result, detail, created_at, started_at, "
-    "finished_at, attempts"
+    "finished_at, attempts, audience"
 )
 
 Progress = Callable[[float], Awaitable[None]]
@@ -72,6 +72,14 @@ class Job:
     started_at: datetime | None
     finished_at: datetime | None
     attempts: int = 0
+    #: Organisations besides ``org`` that may see it (``api.job_views``: each its own
+    #: bookings of the result).
+    audience: tuple[str, ...] = ()
+
+    @property
+    def viewers(self) -> tuple[str, ...]:
+        """Every organisation that may see it: its own first, then its audience."""
+        return (self.org, *(o for o in self.audience if o != self.org))
 
     @classmethod
     def from_row(cls, row: asyncpg.Record) -> Job:
@@ -88,19 +96,30 @@ class Job:
             started_at=row["started_at"],
             finished_at=row["finished_at"],
             attempts=row["attempts"],
+            audience=tuple(row["audience"]),
         )
 
 
 Handler = Callable[[Job, Progress], Awaitable[Mapping[str, Any]]]
 
 
-async def enqueue(conn: Executor, *, kind: str, org: str, request: Mapping[str, Any]) -> Job:
-    """Queue a job; idle workers are woken by a notification."""
+async def enqueue(
+    conn: Executor,
+    *,
+    kind: str,
+    org: str,
+    request: Mapping[str, Any],
+    audience: Sequence[str] = (),
+) -> Job:
+    """Queue a job of ``org``, shared with the organisations of ``audience``; idle workers
+    are woken by a notification."""
     row = await conn.fetchrow(
-        f"INSERT INTO jobs (kind, org_id, request) VALUES ($1, $2, $3) RETURNING {_COLUMNS}",
+        f"INSERT INTO jobs (kind, org_id, request, audience) VALUES ($1, $2, $3, $4) "
+        f"RETURNING {_COLUMNS}",
         kind,
         org,
         dict(request),
+        sorted(set(audience) - {org}),
     )
     assert row is not None  # noqa: S101 - INSERT … RETURNING
     await conn.execute("SELECT pg_notify($1, $2)", JOB_QUEUE, kind)
@@ -323,9 +342,11 @@ class Worker:
 
 
 async def recent(conn: Executor, *, kind: str, org: str | None, limit: int = 20) -> list[Job]:
-    """The newest jobs of ``kind`` (of ``org`` when given), newest first."""
+    """The newest jobs of ``kind`` (those ``org`` may see, its own or shared with it, when
+    given), newest first."""
     rows = await conn.fetch(
-        f"""SELECT {_COLUMNS} FROM jobs WHERE kind = $1 AND ($2::text IS NULL OR org_id = $2)
+        f"""SELECT {_COLUMNS} FROM jobs WHERE kind = $1
+              AND ($2::text IS NULL OR org_id = $2 OR audience @> ARRAY[$2::text])
             ORDER BY created_at DESC, id LIMIT $3""",
         kind,
         org,

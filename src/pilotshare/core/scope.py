@@ -4,7 +4,7 @@ their own organisation's, and anything else is answered as if it did not exist (
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any, TypeVar
 
 from pilotshare.core.errors import NotFound
@@ -19,11 +19,18 @@ def may_see(owner: str | None, *, org: str, admin: bool) -> bool:
 
 
 def require_visible(
-    thing: T | None, owner: str | None, *, org: str, admin: bool, missing: NotFound
+    thing: T | None,
+    owner: str | None,
+    *,
+    org: str,
+    admin: bool,
+    missing: NotFound,
+    shared_with: Collection[str] = (),
 ) -> T:
-    """``thing`` (owned by ``owner``) if the caller of ``org`` may see it; else raise
-    ``missing``, the concept's own reason and detail. None (nothing found) is never visible."""
-    if thing is None or not may_see(owner, org=org, admin=admin):
+    """``thing`` (owned by ``owner``, and shared with the organisations of ``shared_with``)
+    if the caller of ``org`` may see it; else raise ``missing``, the concept's own reason and
+    detail. None (nothing found) is never visible."""
+    if thing is None or not (may_see(owner, org=org, admin=admin) or org in shared_with):
         raise missing
     return thing
 

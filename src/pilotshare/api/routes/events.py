@@ -1,15 +1,20 @@
-"""``GET /api/v1/events``: twin changes and bookings as Server-Sent Events, for dashboards.
+"""``GET /api/v1/events``: twin changes, bookings and bookings at risk as Server-Sent Events,
+for dashboards.
 
 The ingest sends ``NOTIFY twin_changes`` in every transaction that changes an instrument's
 online flag or state; the bookings table's trigger sends ``NOTIFY booking_changes`` when a
 booking that starts within 15 minutes is made or changes, or one whose interlock is open
-stops holding its instrument (the lifecycle's wake-ups). The API holds one ``LISTEN``
+stops holding its instrument (the lifecycle's wake-ups); the jobs table's trigger sends
+``NOTIFY job_changes`` when a job finishes. The API holds one ``LISTEN``
 connection (taken from the pool while at least one stream is open) and fans each
 notification out to every stream. A stream starts with one ``snapshot`` event per
-instrument, then sends ``twin`` and ``booking`` events as they happen and a comment every
-``KEEPALIVE_S`` so proxies keep it open. Instruments are everyone's to watch; a ``booking``
-event reaches only streams of its own organisation's keys (and admins'), and never says the
-booking's purpose. If the listening connection is lost
+instrument, then sends ``twin`` and ``booking`` events as they happen, an ``at_risk`` event
+when a finished forecast finds bookings of the stream's organisation at risk
+(``scheduler.forecast.alerts``), and a comment every ``KEEPALIVE_S`` so proxies keep it open.
+Instruments are everyone's to watch; a ``booking`` event reaches only streams of its own
+organisation's keys (and admins'), and never says the booking's purpose; an ``at_risk`` event
+is one organisation's, carries only its bookings, and a stream of one site or instrument gets
+only those of its bookings there. If the listening connection is lost
 (database restart) it listens again, and then the streams end; ``EventSource`` reconnects by
 itself after ``retry`` and starts from a fresh snapshot.
 """
@@ -20,7 +25,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 from uuid import UUID
@@ -32,11 +37,12 @@ from starlette.types import Receive, Scope, Send
 
 from pilotshare.api.deps import CurrentKey, Pool
 from pilotshare.api.schemas import Slug, problems
-from pilotshare.core.contract import BOOKING_CHANGES, TWIN_CHANGES
+from pilotshare.core.contract import BOOKING_CHANGES, JOB_CHANGES, TWIN_CHANGES
 from pilotshare.core.db import Listener
 from pilotshare.core.domain import Role
 from pilotshare.core.scope import may_see
 from pilotshare.scheduler import store as booking_store
+from pilotshare.scheduler.forecast.alerts import AtRiskAlert, at_risk_alerts
 from pilotshare.twin.store import lives
 
 log = logging.getLogger(__name__)
@@ -51,13 +57,37 @@ CONNECT_S = 5.0  # how long a new stream waits for the listener before it gives 
 @dataclass(frozen=True, slots=True)
 class Notice:
     """One event for the streams: its SSE name, JSON data, where it happened and, for a
-    booking, whose it is (None: anyone may see it)."""
+    booking, whose it is (None: anyone may see it). An alert's event is built per stream
+    from ``alert`` (only its bookings of the stream's site and instrument)."""
 
     event: str
     data: str
     site: str | None
     instrument: str | None
     org: str | None = None
+    alert: AtRiskAlert | None = None
+
+    def render(self, *, site: str | None, instrument: str | None) -> str | None:
+        """The SSE text for a stream of ``site`` and ``instrument`` (None: all), or None
+        when nothing of it is for that stream. Who may see it is the caller's to check."""
+        if self.alert is not None:
+            kept = [
+                b
+                for b in self.alert.bookings
+                if _here(b, site=site, instrument=instrument)
+            ]
+            return _sse(self.event, self.alert.as_event(kept)) if kept else None
+        if site is not None and self.site != site:
+            return None
+        if instrument is not None and self.instrument != instrument:
+            return None
+        return _sse(self.event, self.data)
+
+
+def _here(row: Mapping[str, Any], *, site: str | None, instrument: str | None) -> bool:
+    return (site is None or row.get("site") == site) and (
+        instrument is None or row.get("instrument") == instrument
+    )
 
 
 def _twin_notice(payload: str) -> Notice | None:
@@ -90,9 +120,25 @@ async def _booking_notice(pool: asyncpg.Pool, payload: str) -> Notice | None:
     return Notice("booking", json.dumps(data), booking.site, booking.instrument, booking.org)
 
 
+async def _alert_notices(pool: asyncpg.Pool, payload: str) -> list[Notice]:
+    """The ``at_risk`` events of a ``job_changes`` notification: one per organisation of a
+    finished forecast that has bookings at risk (none for any other job)."""
+    try:
+        event = json.loads(payload)
+        job_id = UUID(event["id"])
+    except (ValueError, KeyError, TypeError):
+        return []
+    if event.get("kind") != "forecast" or event.get("status") != "done":
+        return []
+    return [
+        Notice("at_risk", "", None, None, alert.org, alert)
+        for alert in await at_risk_alerts(pool, job_id)
+    ]
+
+
 class TwinEvents:
-    """One ``Listener`` on ``twin_changes`` and ``booking_changes``, fanned out to every open
-    stream (each stream then keeps what its caller may see).
+    """One ``Listener`` on ``twin_changes``, ``booking_changes`` and ``job_changes``, fanned
+    out to every open stream (each stream then keeps what its caller may see).
 
     It listens only while at least one stream is open. After the listener reconnects, the
     open streams end (they may have missed changes); their clients reconnect and start again
@@ -103,7 +149,7 @@ class TwinEvents:
         self._pool = pool
         self._listener = Listener(
             pool,
-            (TWIN_CHANGES, BOOKING_CHANGES),
+            (TWIN_CHANGES, BOOKING_CHANGES, JOB_CHANGES),
             self._on_notify,
             on_connect=self._on_connect,
             name="twin event streams",
@@ -144,6 +190,10 @@ class TwinEvents:
 
     async def _on_notify(self, channel: str, payload: str) -> None:
         if not self._queues:
+            return
+        if channel == JOB_CHANGES:
+            for alert in await _alert_notices(self._pool, payload):
+                self._fan_out(alert)
             return
         if channel == BOOKING_CHANGES:
             notice = await _booking_notice(self._pool, payload)
@@ -222,8 +272,9 @@ async def twin_events(
     site: Annotated[Slug | None, Query(description="only this site")] = None,
     instrument: Annotated[Slug | None, Query(description="only this instrument")] = None,
 ) -> StreamingResponse:
-    """Server-Sent Events: ``snapshot`` per instrument, then ``twin`` on every change and
-    ``booking`` when one of your organisation's bookings changes (admins: anyone's)."""
+    """Server-Sent Events: ``snapshot`` per instrument, then ``twin`` on every change,
+    ``booking`` when one of your organisation's bookings changes and ``at_risk`` when a
+    finished forecast finds some of them at risk (admins: anyone's)."""
     admin = principal.role is Role.ADMIN
     events = _events(request)
     queue = await events.subscribe()
@@ -246,12 +297,10 @@ async def twin_events(
                 continue
             if notice is None:
                 return
-            if site is not None and notice.site != site:
-                continue
-            if instrument is not None and notice.instrument != instrument:
-                continue
             if notice.org is not None and not may_see(notice.org, org=principal.org, admin=admin):
                 continue  # another organisation's booking
-            yield _sse(notice.event, notice.data)
+            text = notice.render(site=site, instrument=instrument)
+            if text is not None:
+                yield text
 
     return _EventStream(stream(), lambda: events.unsubscribe(queue))

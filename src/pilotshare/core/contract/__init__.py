@@ -6,7 +6,12 @@ a change of this package and of its golden payloads in ``tests/contract``. Other
 import the names below from here, never from its modules.
 """
 
-from pilotshare.core.contract.channels import BOOKING_CHANGES, JOB_QUEUE, TWIN_CHANGES
+from pilotshare.core.contract.channels import (
+    BOOKING_CHANGES,
+    JOB_CHANGES,
+    JOB_QUEUE,
+    TWIN_CHANGES,
+)
 from pilotshare.core.contract.payloads import (
     MAX_FUTURE,
     MAX_PAYLOAD_BYTES,
@@ -31,6 +36,7 @@ from pilotshare.core.contract.topics import Channel, Topic, parse_topic, subscri
 
 __all__ = [
     "BOOKING_CHANGES",
+    "JOB_CHANGES",
     "JOB_QUEUE",
     "MAX_FUTURE",
     "MAX_PAYLOAD_BYTES",

@@ -9,11 +9,13 @@ Planners' what-if scenarios, which change the site before simulating it, are ``s
 - ``summary``: replication arrays to the result of CONTRACT §3;
 - ``service``: the job handler (load -> simulate -> summarise) and the CLI's one-shot run;
 - ``risk_watch``: queues a forecast when an instrument holding bookings goes down;
+- ``alerts``: a finished forecast's bookings at risk, per organisation (the ``at_risk``
+  events of the API's event streams);
 - ``store``: the SQL of the snapshot and of the risk watch's trigger.
 
 The service's names are re-exported here; ``desk`` (the simulations' desk), ``inputs`` (their
-live baseline) and ``risk_watch`` (``RiskWatch``, which imports this package) are public as
-modules. ``summary`` and ``store`` are the package's own.
+live baseline), ``risk_watch`` (``RiskWatch``, which imports this package) and ``alerts``
+(the event streams') are public as modules. ``summary`` and ``store`` are the package's own.
 """
 
 from pilotshare.scheduler.forecast.service import (
@@ -34,6 +36,7 @@ __all__ = [
     "SEED_MAX",
     "ForecastParams",
     "ForecastResult",
+    "alerts",
     "compute",
     "desk",
     "forecast_handler",

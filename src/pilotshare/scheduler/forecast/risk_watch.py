@@ -3,9 +3,14 @@
 The ingest sends ``NOTIFY twin_changes`` with the instrument's live state whenever it
 changes. ``RiskWatch`` listens; when an instrument is reported ``down`` and holds bookings in
 the next ``horizon_days``, it queues a forecast job (the same job as
-``POST /api/v1/forecasts``) for the organisation of the first affected booking, so that
-organisation's planners (and admins) find the at-risk bookings, with alternative slots, in
-``GET /api/v1/forecasts`` and the job's result. An instrument triggers at most one forecast
+``POST /api/v1/forecasts``) shared with every organisation holding an affected booking (the
+job is the first one's; the others are its ``audience``, migration 0045). Each of them
+finds it in ``GET /api/v1/forecasts`` and sees, in its result, its own bookings (at risk with
+alternative slots, or not); when it is done, each one's event streams get an ``at_risk``
+event with its own bookings at risk (``api.routes.events``). The forecast's horizon is the
+watch's window: every affected booking starts inside it, so it gets odds (a booking starting
+after a forecast's horizon is only listed as out of range). An instrument triggers at most
+one forecast
 per ``quiet_s`` (a flapping instrument must not flood the queue), whichever of the API
 processes hears it first (``forecast_triggers``, migration 0031).
 
@@ -85,16 +90,21 @@ class RiskWatch:
         now = self.clock.now()
         async with self.pool.acquire() as conn, conn.transaction():
             window = (now, now + timedelta(days=self.horizon_days))
-            org = await store.first_affected_org(conn, instrument, window)
-            if org is None or not await store.claim_trigger(
+            orgs = await store.affected_orgs(conn, instrument, window)
+            if not orgs or not await store.claim_trigger(
                 conn, instrument, now, self.quiet_s, down_since=down_since
             ):
                 return None
             params = ForecastParams.parse(
                 {"horizon_days": self.horizon_days, "replications": self.replications}
             )
-            job = await jobs.enqueue(conn, kind="forecast", org=org, request=params.as_dict())
+            job = await jobs.enqueue(
+                conn, kind="forecast", org=orgs[0], request=params.as_dict(), audience=orgs[1:]
+            )
         log.info(
-            "%s is down: forecast %s queued for its bookings (org %s)", instrument, job.id, org
+            "%s is down: forecast %s queued for its bookings (orgs %s)",
+            instrument,
+            job.id,
+            ", ".join(orgs),
         )
         return job

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Final
 
@@ -109,3 +110,11 @@ async def claim_trigger(
     """Take ``instrument``'s forecast trigger, unless it fired within ``quiet_s`` (or, when
     catching up, after the instrument went down at ``down_since``)."""
     return await conn.fetchval(_CLAIM, instrument, now, quiet_s, down_since) is not None
+
+
+async def instrument_sites(conn: Executor, instruments: Iterable[str]) -> dict[str, str]:
+    """The site of each of ``instruments`` (retired ones too), by id."""
+    rows = await conn.fetch(
+        "SELECT id, site_id FROM instruments WHERE id = ANY($1::text[])", sorted(instruments)
+    )
+    return {r["id"]: r["site_id"] for r in rows}
