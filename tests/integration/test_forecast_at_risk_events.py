@@ -184,7 +184,9 @@ async def test_every_organisation_with_a_booking_on_a_failed_instrument_is_told_
                 assert {r["org"] for r in result["at_risk"]} == {org}
                 assert result["other_organisations"] == {"bookings": len(others)}
             outsider = await auth(pool, "initech", "planner")
-            assert (await client.get(f"/api/v1/forecasts/{job}", headers=outsider)).status_code == 404
+            assert (
+                await client.get(f"/api/v1/forecasts/{job}", headers=outsider)
+            ).status_code == 404
             assert (await client.get("/api/v1/forecasts", headers=outsider)).json() == []
 
             # The booking nine days out is outside the watch's week: out of range, not at risk.

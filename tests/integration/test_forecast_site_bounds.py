@@ -74,10 +74,10 @@ async def test_bookings_in_closures_and_after_the_horizon(
     pool: asyncpg.Pool,
     client: httpx.AsyncClient,
     clock: FakeClock,
-    admin: dict[str, str],
     acme: dict[str, str],
     globex: dict[str, str],
 ) -> None:
+    admin = await auth(pool, "platform", "admin")
     for ident in ("sem-1", "sem-2"):
         await add_instrument(pool, ident, site="lab", kind="sem")
     ids = {
@@ -88,9 +88,7 @@ async def test_bookings_in_closures_and_after_the_horizon(
         "globex-later": await _booked(client, globex, "sem-2", NOW + 6 * DAY),
     }
     # Closed after the bookings were made: the bookings stay, listed as affected.
-    assert await _close(client, admin, "sem-1", "maintenance", NOW + DAY) == [
-        ids["in-maintenance"]
-    ]
+    assert await _close(client, admin, "sem-1", "maintenance", NOW + DAY) == [ids["in-maintenance"]]
     assert await _close(client, admin, "sem-2", "blackout", NOW + 2 * DAY) == [ids["in-blackout"]]
 
     planner = await auth(pool, "acme", "planner")

@@ -71,11 +71,7 @@ class Notice:
         """The SSE text for a stream of ``site`` and ``instrument`` (None: all), or None
         when nothing of it is for that stream. Who may see it is the caller's to check."""
         if self.alert is not None:
-            kept = [
-                b
-                for b in self.alert.bookings
-                if _here(b, site=site, instrument=instrument)
-            ]
+            kept = [b for b in self.alert.bookings if _here(b, site=site, instrument=instrument)]
             return _sse(self.event, self.alert.as_event(kept)) if kept else None
         if site is not None and self.site != site:
             return None

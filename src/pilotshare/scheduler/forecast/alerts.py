@@ -48,7 +48,10 @@ class AtRiskAlert:
 
 
 def alerts(
-    job: UUID, viewers: Iterable[str], at_risk: Iterable[Mapping[str, Any]], sites: Mapping[str, str]
+    job: UUID,
+    viewers: Iterable[str],
+    at_risk: Iterable[Mapping[str, Any]],
+    sites: Mapping[str, str],
 ) -> list[AtRiskAlert]:
     """Per organisation of ``viewers`` with at least one row of ``at_risk``, its rows (the
     fields of ``FIELDS`` and the instrument's site); in ``viewers``' order."""

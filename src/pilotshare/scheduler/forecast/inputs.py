@@ -289,7 +289,9 @@ def demand_specs(
     return tuple(out)
 
 
-def _overlaps(slot: tuple[datetime, datetime], closures: Sequence[tuple[datetime, datetime]]) -> bool:
+def _overlaps(
+    slot: tuple[datetime, datetime], closures: Sequence[tuple[datetime, datetime]]
+) -> bool:
     return any(a < slot[1] and slot[0] < b for a, b in closures)
 
 
