@@ -144,3 +144,25 @@ async def test_an_instrument_that_went_down_unheard_is_forecast_on_connect(
     await _went_down(pool, "sem-1", clock.now() - H / 60)  # down again since, unheard
     await watch.catch_up()
     assert len(await _forecasts(pool)) == 2
+
+
+async def test_the_forecast_is_shared_with_every_organisation_whose_booking_it_concerns(
+    pool: asyncpg.Pool, site: None
+) -> None:
+    async with pool.acquire() as conn:
+        for org, start in (("globex", NOW + 5 * H), ("initech", NOW + timedelta(days=9))):
+            await ensure_organisation(conn, org, org.title())
+            await conn.execute(
+                """INSERT INTO bookings (instrument_id, org_id, period)
+                   VALUES ('sem-1', $1, tstzrange($2, $3))""",
+                org,
+                start,
+                start + 2 * H,
+            )
+    job = await RiskWatch(pool, clock=FakeClock(NOW)).instrument_down("sem-1")
+    assert job is not None
+    assert job.org == "acme"  # the first affected booking's
+    # initech's booking starts after the watch's week, beyond the forecast's horizon: the
+    # forecast gives it no odds, so it is not initech's business
+    assert job.audience == ("globex",)
+    assert job.viewers == ("acme", "globex")

@@ -70,12 +70,49 @@ async def _result(client: httpx.AsyncClient, job: str, who: dict[str, str]) -> d
     return result
 
 
-async def test_bookings_in_closures_and_after_the_horizon(
+async def test_a_booking_after_the_horizon_is_out_of_range_not_at_risk(
     pool: asyncpg.Pool,
     client: httpx.AsyncClient,
     clock: FakeClock,
     acme: dict[str, str],
     globex: dict[str, str],
+) -> None:
+    for ident in ("sem-1", "sem-2"):
+        await add_instrument(pool, ident, site="lab", kind="sem")
+    ids = {
+        "inside": await _booked(client, acme, "sem-1", NOW + DAY),
+        "across-the-end": await _booked(client, acme, "sem-2", NOW + 3 * DAY - H),
+        "after-horizon": await _booked(client, acme, "sem-1", NOW + 5 * DAY),
+        "globex-later": await _booked(client, globex, "sem-2", NOW + 6 * DAY),
+    }
+    planner = await auth(pool, "acme", "planner")
+    job = await _forecast(pool, client, clock, planner)  # 3 days
+    result = await _result(client, job, planner)
+    assert datetime.fromisoformat(result["horizon_end"]) == NOW + 3 * DAY
+    rows = {b["booking"]: b for b in result["bookings"]}
+    # It starts inside the horizon: simulated, with odds (the run stops at the horizon).
+    assert set(rows) == {ids["inside"], ids["across-the-end"]}
+    assert rows[ids["across-the-end"]]["p_served"] >= 0.8
+    # After the horizon: no odds, not at risk, listed as out of range with the reason.
+    assert result["at_risk"] == []
+    out = {r["booking"]: r for r in result["out_of_range"]}
+    assert set(out) == {ids["after-horizon"]}  # globex's is not acme's to see
+    assert out[ids["after-horizon"]]["reason"] == "after_horizon"
+    assert out[ids["after-horizon"]]["instrument"] == "sem-1"
+    assert datetime.fromisoformat(out[ids["after-horizon"]]["start"]) == NOW + 5 * DAY
+    admin = await auth(pool, "platform", "admin")
+    everything = (await client.get(f"/api/v1/forecasts/{job}", headers=admin)).json()["result"]
+    assert {r["booking"] for r in everything["out_of_range"]} == {
+        ids["after-horizon"],
+        ids["globex-later"],
+    }
+
+
+async def test_a_booking_inside_a_maintenance_window_or_a_blackout_is_not_served(
+    pool: asyncpg.Pool,
+    client: httpx.AsyncClient,
+    clock: FakeClock,
+    acme: dict[str, str],
 ) -> None:
     admin = await auth(pool, "platform", "admin")
     for ident in ("sem-1", "sem-2"):
@@ -84,18 +121,16 @@ async def test_bookings_in_closures_and_after_the_horizon(
         "plain": await _booked(client, acme, "sem-2", NOW + DAY + 2 * H),
         "in-maintenance": await _booked(client, acme, "sem-1", NOW + DAY + 2 * H),
         "in-blackout": await _booked(client, acme, "sem-2", NOW + 2 * DAY + 2 * H),
-        "after-horizon": await _booked(client, acme, "sem-1", NOW + 5 * DAY),
-        "globex-later": await _booked(client, globex, "sem-2", NOW + 6 * DAY),
+        "half-in": await _booked(client, acme, "sem-1", NOW + 2 * DAY - H),
     }
     # Closed after the bookings were made: the bookings stay, listed as affected.
     assert await _close(client, admin, "sem-1", "maintenance", NOW + DAY) == [ids["in-maintenance"]]
     assert await _close(client, admin, "sem-2", "blackout", NOW + 2 * DAY) == [ids["in-blackout"]]
+    assert await _close(client, admin, "sem-1", "maintenance", NOW + 2 * DAY) == [ids["half-in"]]
 
     planner = await auth(pool, "acme", "planner")
-    job = await _forecast(pool, client, clock, planner)
-    result = await _result(client, job, planner)
+    result = await _result(client, await _forecast(pool, client, clock, planner), planner)
     rows = {b["booking"]: b for b in result["bookings"]}
-
     # Inside a closure: it cannot be served as booked, certainly, and the row says why.
     closed = rows[ids["in-maintenance"]]
     assert closed["p_served"] == 0.0
@@ -103,27 +138,15 @@ async def test_bookings_in_closures_and_after_the_horizon(
     assert closed["reason"] == "maintenance"
     assert rows[ids["in-blackout"]]["p_served"] == 0.0
     assert rows[ids["in-blackout"]]["reason"] == "blackout"
+    assert rows[ids["half-in"]]["p_served"] == 0.0  # its second hour is closed
     assert rows[ids["plain"]]["p_served"] >= 0.8
     assert "reason" not in rows[ids["plain"]]
     risky = {r["booking"]: r for r in result["at_risk"]}
-    assert set(risky) == {ids["in-maintenance"], ids["in-blackout"]}
+    assert set(risky) == {ids["in-maintenance"], ids["in-blackout"], ids["half-in"]}
     assert risky[ids["in-maintenance"]]["cause"] == "maintenance window"
     assert risky[ids["in-blackout"]]["cause"] == "blackout"
-
-    # After the horizon: no odds, not at risk, listed as out of range with the reason.
-    assert ids["after-horizon"] not in rows
-    out = {r["booking"]: r for r in result["out_of_range"]}
-    assert set(out) == {ids["after-horizon"]}  # globex's is not acme's to see
-    assert out[ids["after-horizon"]]["reason"] == "after_horizon"
-    assert out[ids["after-horizon"]]["instrument"] == "sem-1"
-    assert datetime.fromisoformat(out[ids["after-horizon"]]["start"]) == NOW + 5 * DAY
-    assert datetime.fromisoformat(result["horizon_end"]) == NOW + 3 * DAY
-
-    everything = (await client.get(f"/api/v1/forecasts/{job}", headers=admin)).json()["result"]
-    assert {r["booking"] for r in everything["out_of_range"]} == {
-        ids["after-horizon"],
-        ids["globex-later"],
-    }
+    # another instrument of the kind, outside the closures
+    assert {a["instrument"] for a in risky[ids["in-maintenance"]]["alternatives"]} == {"sem-2"}
 
 
 async def test_a_booking_left_on_a_retired_instrument_is_not_served(
