@@ -146,6 +146,10 @@ async def test_forecast_job_through_the_api(
         assert len(row["weekly"]) == 2
     assert inst["sem-2"]["failure_model"] == "learned"  # 10 failures in its telemetry
     assert inst["sem-1"]["failure_model"] == "prior"
+    # Always running when up: which clock wears it cannot be told, so the calendar's.
+    assert inst["sem-2"]["failure_clock"] == "calendar"
+    assert inst["sem-2"]["failure_note"].startswith("calendar clock")
+    assert inst["sem-1"]["failure_note"].startswith("prior")
     assert inst["xrd-1"]["down_at_start"] is True
 
     kinds = {k["kind"]: k for k in result["kinds"]}

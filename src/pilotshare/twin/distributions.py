@@ -60,13 +60,22 @@ class Lognormal:
 
 @dataclass(frozen=True, slots=True)
 class Empirical:
-    """Resampled observations (a bootstrap of history), e.g. booked durations."""
+    """Resampled observations (a bootstrap of history), e.g. booked durations; with
+    ``weights`` (summing to 1), a discrete distribution on ``values`` (e.g. a Kaplan–Meier
+    estimate)."""
 
     values: tuple[float, ...]
+    weights: tuple[float, ...] | None = None
 
     @property
     def mean_s(self) -> float:
+        if self.weights is not None:
+            return float(np.dot(self.values, self.weights))
         return float(np.mean(self.values))
 
     def sample(self, rng: np.random.Generator, size: int) -> FloatArray:
-        return rng.choice(np.asarray(self.values, dtype=float), size)
+        values = np.asarray(self.values, dtype=float)
+        if self.weights is not None:
+            w = np.asarray(self.weights, dtype=float)
+            return values[rng.choice(values.size, size, p=w / w.sum())]
+        return rng.choice(values, size)

@@ -13,11 +13,16 @@ every new request. Same ``SiteSpec``, same desk and same seed: same arrays.
 
 Events are kept few, because a forecast runs hundreds of replications:
 
-- *Failures cost no events.* Each instrument's up/down timeline for the whole horizon is
-  drawn with numpy before the run (alternating draws from ``FailureSpec.up`` and
-  ``FailureSpec.repair``; calendar time). "Is it down at t?" and "when does a run of w
-  seconds that starts at t finish, pausing through repairs (preemptive resume)?" are
-  bisections on that timeline.
+- *Failures cost no events.* On the calendar clock (``FailureSpec.clock``), each
+  instrument's up/down timeline for the whole horizon is drawn with numpy before the run
+  (alternating draws from ``FailureSpec.up`` and ``FailureSpec.repair``). "Is it down at
+  t?" and "when does a run of w seconds that starts at t finish, pausing through repairs
+  (preemptive resume)?" are bisections on that timeline. On the running clock an
+  instrument carries the running time left to its next failure (a draw from
+  ``FailureSpec.up``); a run consumes it, and when it runs out mid-run the repair (a draw
+  from ``FailureSpec.repair``) is appended to the same timeline and the run resumes after
+  it. A unit's runs come in time order, so the timeline stays sorted and the same
+  bisections answer for the bookings that come after.
 - *A booking costs one event*: a timeout at its slot start whose callback decides, from the
   timeline and the instrument's ``busy_until``, whether it is served as booked (up and free
   at its start), when it really starts (late start, a previous overrun, a repair) and when
@@ -36,7 +41,8 @@ hash of the stream's name. Adding an instrument or a demand stream therefore lea
 other stream's draws unchanged, which is what paired (common random numbers) comparisons of
 scenarios need.
 
-Approximations, stated: failures run on calendar time (also while closed); like the API's
+Approximations, stated: on the calendar clock failures come also while idle or closed, on
+the running clock only while running (each starts the horizon as good as new); like the API's
 scheduler, the desk does not know that an instrument is down now (``SiteSpec.avoid_down``
 changes that); a session that starts keeps running past closing time if it must (only open
 time counts as utilisation).
@@ -60,6 +66,7 @@ from pilotshare.twin.site import (
     DemandSpec,
     Desk,
     DeskFactory,
+    FailureClock,
     FailureSpec,
     FloatArray,
     InstrumentSpec,
@@ -98,6 +105,7 @@ class _Booking:
     end: float
     unit: _Unit
     existing: int  # index in SiteSpec.bookings, or -1
+    request: int = -1  # index in SiteModel.req (a reported new request), or -1
 
 
 class _Draws:
@@ -136,11 +144,14 @@ class _Unit:
         "overrun",
         "ratio",
         "repair_mean",
+        "repairs",
         "run_e",
         "run_s",
         "spec",
+        "ttf",
         "uniform",
         "usage",
+        "wear",
     )
 
     def __init__(
@@ -164,10 +175,24 @@ class _Unit:
         self.ratio = _Draws(usage.run_ratio, stream(seq, f"ratio/{spec.id}"))
         self.overrun = _Draws(usage.overrun, stream(seq, f"overrun/{spec.id}"))
         f = spec.failures
+        self.wear: _Draws | None = None  # running clock: running seconds to failure
+        self.repairs: _Draws | None = None
+        self.ttf = math.inf
         if f is None:
             self.down_s: list[float] = []
             self.down_e: list[float] = []
             self.repair_mean = 0.0
+        elif f.clock == "running":
+            # Failures come out of runs (``_run_wearing``): only the first repair, for an
+            # instrument down at the start, is known before the run.
+            self.wear = _Draws(f.up, stream(seq, f"failures/{spec.id}"), block=16)
+            self.repairs = _Draws(f.repair, stream(seq, f"repairs/{spec.id}"), block=16)
+            self.ttf = self.wear.next()
+            self.down_s, self.down_e = [], []
+            if spec.down_at_start:
+                self.down_s.append(0.0)
+                self.down_e.append(max(self.repairs.next(), 0.0))
+            self.repair_mean = f.repair.mean_s
         else:
             s, e = failure_timeline(
                 stream(seq, f"failures/{spec.id}"),
@@ -199,6 +224,8 @@ class _Unit:
         """Run ``work`` seconds from ``t``, pausing through repairs (preemptive resume), but
         not past ``until``; returns when the instrument is free again."""
         t = self.down_until(t)
+        if self.wear is not None:
+            return self._run_wearing(t, work, until)
         j = bisect_right(self.down_s, t)
         ds, de, n = self.down_s, self.down_e, len(self.down_s)
         while j < n and t + work > ds[j] and ds[j] < until:
@@ -215,6 +242,34 @@ class _Unit:
             self.run_s.append(t)
             self.run_e.append(end)
         return max(end, t)
+
+    def _run_wearing(self, t: float, work: float, until: float) -> float:
+        """``run`` on the running clock: the run consumes the running time left to the next
+        failure (``ttf``); when that comes first, the instrument fails there, the repair is
+        appended to the down timeline (runs come in time order, so it stays sorted) and the
+        run resumes after it. No events: a failure is a few list appends."""
+        wear, repairs = self.wear, self.repairs
+        assert wear is not None  # noqa: S101 - set with repairs
+        assert repairs is not None  # noqa: S101
+        ttf = self.ttf
+        while work > 0 and t < until:
+            seg = min(work, until - t)
+            if ttf >= seg:
+                self.run_s.append(t)
+                self.run_e.append(t + seg)
+                self.ttf = ttf - seg
+                return t + seg
+            fail = t + ttf
+            if ttf > 0:
+                self.run_s.append(t)
+                self.run_e.append(fail)
+            work -= ttf
+            t = fail + max(repairs.next(), 0.0)
+            self.down_s.append(fail)
+            self.down_e.append(t)
+            ttf = max(wear.next(), 0.0)
+        self.ttf = ttf
+        return t
 
 
 class SiteModel:
@@ -248,6 +303,7 @@ class SiteModel:
         self.sessions = np.zeros(len(self.kinds), dtype=np.int64)
         self.events = 0
         self.req: list[tuple[int, float, float, float]] = []
+        self.req_delay: list[float] = []
         self._next_id = 0
 
     # -- bookings ---------------------------------------------------------------------------
@@ -272,6 +328,8 @@ class SiteModel:
         start = unit.down_until(max(start, unit.busy_until))
         length = b.end - b.start
         limit = use.max_delay_s if use.max_delay_s is not None else length
+        if b.request >= 0 and start - b.start < limit:
+            self.req_delay[b.request] = start - b.start
         if start - b.start >= limit:
             self.rebooked[unit.kind] += 1
             if self.site.rebook:
@@ -317,11 +375,14 @@ class SiteModel:
         self._next_id += 1
         request = SlotRequest(self._next_id, kind, duration, earliest, earliest + window, caps)
         got = self.desk.place(request, now, not_before)
+        reported = report and now >= self.site.warmup_s
         if got is not None:
-            self._schedule(_Booking(got.start, got.end, self.units[got.instrument], -1))
-        if report and now >= self.site.warmup_s:
+            index = len(self.req) if reported else -1
+            self._schedule(_Booking(got.start, got.end, self.units[got.instrument], -1, index))
+        if reported:
             wait = got.start - earliest if got is not None else math.nan
             self.req.append((self.kind_index[kind], now, duration, wait))
+            self.req_delay.append(math.nan)
 
     def _arrivals(self, spec: DemandSpec) -> FloatArray:
         rng = stream(self.seed, f"demand/{spec.name or spec.kind}")
@@ -391,6 +452,7 @@ class SiteModel:
             rebooked=self.rebooked,
             events=self.events,
             sessions=self.sessions,
+            req_delay=np.asarray(self.req_delay, dtype=float),
         )
 
 
@@ -434,6 +496,7 @@ __all__: Sequence[str] = (
     "DeskFactory",
     "Empirical",
     "Exponential",
+    "FailureClock",
     "FailureSpec",
     "Fixed",
     "InstrumentSpec",

@@ -14,7 +14,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -28,10 +28,20 @@ FloatArray = npt.NDArray[np.float64]
 _MAX_REACH_S = 100 * 365 * DAY
 
 
+#: What wears an instrument: time itself (``calendar``) or running only (``running``).
+FailureClock = Literal["calendar", "running"]
+
+
 @dataclass(frozen=True, slots=True)
 class FailureSpec:
-    """Time between failures and time to repair, in calendar seconds.
+    """Time between failures and time to repair, in seconds of ``clock``.
 
+    ``clock``: ``calendar`` (the default): ``up`` is calendar time between failures (the
+    instrument may fail while closed or idle); ``running``: ``up`` is *running* time between
+    failures, so an instrument fails only in the middle of a run, which pauses for the repair
+    and then resumes. ``running_share``: on the running clock, the share of the time it was
+    running in the history ``up`` was learned from, so that ``availability`` (the
+    scheduler's ``p_up``) stays what the calendar clock would say of the same history.
     ``prior``: true when these are configured defaults, not learned from telemetry (the
     forecast result flags such instruments).
     """
@@ -39,10 +49,19 @@ class FailureSpec:
     up: Sampler
     repair: Sampler
     prior: bool = False
+    clock: FailureClock = "calendar"
+    running_share: float = 1.0
+    #: Where these come from, in words (the forecast result shows it per instrument).
+    note: str = ""
 
     @property
     def availability(self) -> float:
-        return self.up.mean_s / (self.up.mean_s + self.repair.mean_s)
+        """Long-run share of time up: MTBF / (MTBF + MTTR) in calendar time (on the running
+        clock, the running MTBF over the running share)."""
+        up = self.up.mean_s
+        if self.clock == "running":
+            up /= max(self.running_share, 1e-9)
+        return up / (up + self.repair.mean_s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,3 +248,8 @@ class Replication:
     events: int = 0
     #: Sessions actually run, per kind index.
     sessions: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    #: Per new request (as ``req_wait``): seconds from its placed start to when its session
+    #: really began (a repair, a session before it still running, a late start); NaN: not
+    #: placed, a no-show, lost and rebooked, or not begun within the horizon. ``req_wait +
+    #: req_delay`` is the wait a queue would report.
+    req_delay: FloatArray = field(default_factory=lambda: np.zeros(0))

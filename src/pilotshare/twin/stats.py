@@ -195,6 +195,10 @@ class Behaviour:
     #: instrument (as the simulated instruments and the SimPy model assume).
     running_mtbf_hours: float | None = None
     running_mtbf_ci: tuple[float, float] | None = None
+    #: How many failures began from each state (the state of the interval that ended where
+    #: the repair began; ``unknown`` after a silence): the evidence for which clock wears
+    #: the instrument (``scheduler.forecast.inputs.failure_spec``).
+    failures_from: dict[str, int] = field(default_factory=dict)
 
     @property
     def availability(self) -> float | None:
@@ -218,6 +222,19 @@ def _episodes(ivs: Sequence[Interval], state: InstrumentState) -> list[float]:
             current = None
     if current is not None:
         out.append(current)
+    return out
+
+
+def failure_origins(ivs: Sequence[Interval]) -> dict[str, int]:
+    """Per state, how many repair episodes (as ``_episodes`` counts them) began right where
+    an interval in that state ended; ``unknown`` when silence came first."""
+    out: dict[str, int] = {}
+    prev: Interval | None = None
+    for iv in ivs:
+        if iv.state == InstrumentState.DOWN and (prev is None or prev.state != iv.state):
+            origin = prev.state.value if prev is not None and prev.end == iv.start else "unknown"
+            out[origin] = out.get(origin, 0) + 1
+        prev = iv
     return out
 
 
@@ -290,4 +307,5 @@ def learn(ivs: Sequence[Interval]) -> Behaviour:
         state_hours={k: v / 3600 for k, v in state_s.items()},
         running_mtbf_hours=running_mtbf,
         running_mtbf_ci=running_ci,
+        failures_from=failure_origins(ivs),
     )

@@ -21,13 +21,17 @@ the bookings made in the last ``history_days``. ``build_site`` turns it into the
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
+import numpy as np
+from scipy import stats as st
+
 from pilotshare.core.db import Connection
-from pilotshare.core.domain import BookingStatus
+from pilotshare.core.domain import BookingStatus, InstrumentState
 from pilotshare.scheduler.forecast import store
 from pilotshare.scheduler.policy import BookingRules, OperatingCalendar
 from pilotshare.scheduler.states import ATTENDANCE
@@ -35,6 +39,7 @@ from pilotshare.twin.distributions import Empirical, Exponential, Sampler
 from pilotshare.twin.model import (
     BookingSpec,
     DemandSpec,
+    FailureClock,
     FailureSpec,
     InstrumentSpec,
     SiteSpec,
@@ -50,6 +55,10 @@ PRIOR_MTTR_H: Final = 4.0
 PRIOR_NO_SHOW: Final = 0.05
 PRIOR_WEIGHT: Final = 5  # pseudo-observations of the no-show prior
 MIN_FAILURES: Final = 2  # learned MTBF needs at least this many failures
+#: Below this p-value, failures beginning from running show the running clock (``failure_clock``).
+RUNNING_CLOCK_P: Final = 0.05
+#: Below this p-value, the hours requests are made in give demand an hour-of-week profile.
+PROFILE_P: Final = 0.01
 MIN_USAGE_OBS: Final = 5
 HISTORY_DAYS: Final = 28
 REQUEST_WINDOW_S: Final = 14 * DAY
@@ -176,15 +185,64 @@ def _seconds(origin: datetime, t: datetime) -> float:
     return (t - origin).total_seconds()
 
 
+def failure_clock(behaviour: Behaviour) -> tuple[FailureClock, str]:
+    """Which clock wears the instrument, as its history shows, and why.
+
+    If time wore it (calendar clock), failures would begin from running in about the share
+    of operating time it was running. Failures that begin from running far more often than
+    that (one-sided binomial test, p-value below ``RUNNING_CLOCK_P``) show that running wears
+    it: the running clock. Otherwise (too few failures to tell, or failures while idle too)
+    the calendar clock, which assumes less.
+    """
+    running_h = behaviour.state_hours.get(InstrumentState.RUNNING.value, 0.0)
+    share = running_h / behaviour.operating_hours if behaviour.operating_hours > 0 else 0.0
+    origins = behaviour.failures_from
+    known = sum(v for k, v in origins.items() if k != "unknown")
+    k = origins.get(InstrumentState.RUNNING.value, 0)
+    if known == 0 or not 0 < share < 1 or not behaviour.running_mtbf_hours:
+        return "calendar", "calendar clock: the history cannot tell which clock wears it"
+    p = float(st.binom.sf(k - 1, known, share))  # P(at least k of known)
+    why = (
+        f"{k} of {known} failures began while running, which is {share:.0%} of operating "
+        f"time (p = {p:.2g})"
+    )
+    return (
+        ("running", f"running clock: {why}")
+        if p < RUNNING_CLOCK_P
+        else (
+            "calendar",
+            f"calendar clock: {why}",
+        )
+    )
+
+
 def failure_spec(behaviour: Behaviour | None) -> FailureSpec:
-    """Learned failures when the history holds enough of them, else the flagged prior."""
+    """Learned failures when the history holds enough of them, else the flagged prior.
+
+    The one place stored behaviour becomes the model's failures: on the clock the history
+    supports (``failure_clock``), exponential time between failures at the learned MTBF of
+    that clock (running hours per failure, or operating hours per failure), repairs from the
+    fitted repair distribution.
+    """
     if behaviour is not None and behaviour.failures >= MIN_FAILURES and behaviour.mtbf_hours:
         repair: Sampler = behaviour.repair_length or Exponential(
             (behaviour.mttr_hours or PRIOR_MTTR_H) * 3600
         )
-        return FailureSpec(Exponential(behaviour.mtbf_hours * 3600), repair, prior=False)
+        clock, note = failure_clock(behaviour)
+        if clock == "running" and behaviour.running_mtbf_hours:
+            return FailureSpec(
+                Exponential(behaviour.running_mtbf_hours * 3600),
+                repair,
+                clock="running",
+                running_share=behaviour.running_mtbf_hours / behaviour.mtbf_hours,
+                note=note,
+            )
+        return FailureSpec(Exponential(behaviour.mtbf_hours * 3600), repair, note=note)
     return FailureSpec(
-        Exponential(PRIOR_MTBF_H * 3600), Exponential(PRIOR_MTTR_H * 3600), prior=True
+        Exponential(PRIOR_MTBF_H * 3600),
+        Exponential(PRIOR_MTTR_H * 3600),
+        prior=True,
+        note=f"prior: fewer than {MIN_FAILURES} failures learned",
     )
 
 
@@ -227,32 +285,115 @@ def usage_specs(history: Sequence[HistoryBooking], kinds: Sequence[str]) -> tupl
     return tuple(out)
 
 
-def _pushed(history: Sequence[HistoryBooking], instruments: Sequence[InstrumentInput]) -> set[int]:
-    """Indexes of history bookings that start where something pushed them: at an opening
-    time of their instrument, or right after another booking's end and buffer.
+def lead_bounds(
+    history: Sequence[HistoryBooking], instruments: Sequence[InstrumentInput]
+) -> list[tuple[float, float]]:
+    """Per history booking, what its ``start - created`` says about the lead it asked for, as
+    ``(at_least, at_most)`` seconds.
 
-    A booking made with a window starts at the first free moment after the time asked for,
-    and that time is not stored; ``start - created`` of a pushed booking is the lead asked
-    for *plus* a wait, and resampling it would count that wait twice in the model. An
-    unpushed booking started exactly when asked.
+    The lead asked for is not stored: a booking made with a window starts at the first free
+    moment after the time asked for, and resampling ``start - created`` would count that
+    wait twice in the model. A booking that started where nothing pushed it started when
+    asked (exact). One that starts right after another booking's end and buffer was asked
+    for that time or earlier (``[0, start - created]``). One that starts at an opening time
+    of its instrument was asked for a time at which it could not start any earlier: after
+    the last moment it would still have fitted into the previous opening (``[previous close
+    - length - created, start - created]``).
     """
     rules = {i.id: i.rules for i in instruments}
     ends: dict[str, set[datetime]] = {}
     for h in history:
         buf = rules[h.instrument].setup_buffer if h.instrument in rules else timedelta(0)
         ends.setdefault(h.instrument, set()).add(h.end + buf)
-    out = set()
-    for n, h in enumerate(history):
+    out = []
+    for h in history:
+        x = max((h.start - h.created_at).total_seconds(), 0.0)
         if h.start in ends.get(h.instrument, ()):
-            out.add(n)
+            out.append((0.0, x))
             continue
         r = rules.get(h.instrument)
         cal = r.calendar if r is not None else None
         if cal is not None:
-            opened = cal.open_intervals(h.start - timedelta(days=1), h.start + timedelta(seconds=1))
+            opened = cal.open_intervals(h.start - timedelta(days=8), h.start + timedelta(seconds=1))
             if any(a == h.start for a, _ in opened):
-                out.add(n)
+                before = [b for _, b in opened if b <= h.start]
+                lo = (
+                    (before[-1] - (h.end - h.start) - h.created_at).total_seconds()
+                    if before
+                    else 0.0
+                )
+                out.append((min(max(lo, 0.0), x), x))
+                continue
+        out.append((x, x))
     return out
+
+
+def interval_censored(bounds: Sequence[tuple[float, float]], *, iterations: int = 500) -> Empirical:
+    """The nonparametric maximum-likelihood distribution of a quantity known to lie in
+    ``[at_least, at_most]`` for each observation (exact ones: equal bounds): Turnbull's
+    self-consistency (EM) iteration on the innermost intervals, each one's mass put at its
+    middle."""
+    lo = np.asarray([b[0] for b in bounds], dtype=float)
+    hi = np.asarray([b[1] for b in bounds], dtype=float)
+    # Innermost intervals: a left end followed (in sorted order, left ends first at ties) by
+    # a right end.
+    ends = sorted([(float(v), 0) for v in lo] + [(float(v), 1) for v in hi])
+    inner = sorted({(a, b) for (a, ka), (b, kb) in itertools.pairwise(ends) if ka == 0 and kb == 1})
+    left = np.asarray([a for a, _ in inner])
+    right = np.asarray([b for _, b in inner])
+    cover = (lo[:, None] <= left[None, :]) & (right[None, :] <= hi[:, None])
+    p = np.full(len(inner), 1.0 / len(inner))
+    for _ in range(iterations):
+        share = cover * p[None, :]
+        nxt = (share / share.sum(axis=1, keepdims=True)).mean(axis=0)
+        done = float(np.abs(nxt - p).max()) < 1e-7
+        p = nxt
+        if done:
+            break
+    keep = p > 1e-9
+    mids = (left + right)[keep] / 2
+    w = p[keep] / p[keep].sum()
+    return Empirical(tuple(float(v) for v in mids), tuple(float(v) for v in w))
+
+
+def arrival_profile(
+    created: Sequence[datetime], since: datetime, until: datetime
+) -> tuple[float, ...] | None:
+    """The hour-of-week profile of requests made between ``since`` and ``until`` (168 values,
+    Monday 00:00 UTC first, mean 1), or None when their times do not depart from a constant
+    rate (chi-square tests of the weekday and hour-of-day counts against the hours each
+    spans in the window, both above ``PROFILE_P``).
+
+    A profile is the product of a weekday factor and an hour-of-day factor (rates per hour
+    of exposure): 31 numbers from a few weeks of bookings where 168 would be mostly noise.
+    """
+    exposure = np.zeros((7, 24))
+    t = since.astimezone(UTC)
+    while t < until:
+        nxt = min(t.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1), until)
+        exposure[t.weekday(), t.hour] += (nxt - t).total_seconds() / 3600
+        t = nxt
+    counts = np.zeros((7, 24))
+    for c in created:
+        u = c.astimezone(UTC)
+        if since <= c < until:
+            counts[u.weekday(), u.hour] += 1
+    n = counts.sum()
+    if n < MIN_USAGE_OBS or exposure.sum() <= 0:
+        return None
+    factors = []
+    significant = False
+    for axis in (1, 0):  # weekday (summed over hours), hour of day (summed over days)
+        c, e = counts.sum(axis=axis), exposure.sum(axis=axis)
+        seen = e > 0
+        expected = n * e[seen] / e.sum()
+        significant |= bool(st.chisquare(c[seen], expected).pvalue < PROFILE_P)
+        factors.append(np.where(seen, c / np.where(seen, e, 1), 0.0))
+    if not significant:
+        return None
+    profile = np.outer(factors[0], factors[1]).reshape(-1)
+    mean = float(profile.mean())
+    return tuple(float(v) for v in profile / mean) if mean > 0 else None
 
 
 def demand_specs(
@@ -260,30 +401,38 @@ def demand_specs(
     kinds: Sequence[str],
     history_days: float,
     instruments: Sequence[InstrumentInput] = (),
+    *,
+    until: datetime | None = None,
 ) -> tuple[DemandSpec, ...]:
     """Per kind: a Poisson stream at the rate bookings were made, with their durations
-    resampled from history, and lead times from the bookings that were not pushed (see
-    ``_pushed``; all of them when fewer than ``MIN_USAGE_OBS`` were not). A kind with no
-    bookings in history gets no stream (flagged in the result)."""
+    resampled from history, and lead times estimated from what each booking's start says
+    about the lead asked for (``lead_bounds``: exact, or bounds when something pushed it),
+    by ``interval_censored``; with ``until`` (the end of the history window), the hour of
+    the week requests are made in (``arrival_profile``). A kind with no bookings in history
+    gets no stream (flagged in the result)."""
     out = []
     hours = history_days * 24
-    pushed = _pushed(history, instruments)
+    bounds = lead_bounds(history, instruments)
     for kind in kinds:
         made = [(n, h) for n, h in enumerate(history) if h.kind == kind]
         if not made:
             continue
-        leads = [
-            max((h.start - h.created_at).total_seconds(), 0.0) for n, h in made if n not in pushed
-        ]
-        if len(leads) < MIN_USAGE_OBS:
-            leads = [max((h.start - h.created_at).total_seconds(), 0.0) for _, h in made]
+        leads = interval_censored([bounds[n] for n, _ in made])
+        profile = (
+            arrival_profile(
+                [h.created_at for _, h in made], until - timedelta(days=history_days), until
+            )
+            if until is not None
+            else None
+        )
         out.append(
             DemandSpec(
                 kind=kind,
                 rate_per_hour=len(made) / hours,
                 duration=Empirical(tuple((h.end - h.start).total_seconds() for _, h in made)),
-                lead=Empirical(tuple(leads)),
+                lead=leads,
                 window_s=REQUEST_WINDOW_S,
+                weekly_profile=profile,
             )
         )
     return tuple(out)
@@ -315,7 +464,9 @@ def build_site(inputs: ForecastInputs, horizon: timedelta) -> SiteSpec:
     """The model's ``SiteSpec`` for the inputs, with time 0 at ``inputs.now``."""
     origin = inputs.now
     kinds = sorted({i.kind for i in inputs.instruments})
-    demand = demand_specs(inputs.history, kinds, inputs.history_days, inputs.instruments)
+    demand = demand_specs(
+        inputs.history, kinds, inputs.history_days, inputs.instruments, until=inputs.now
+    )
     horizon_s = horizon.total_seconds()
     reach = origin + timedelta(
         seconds=horizon_s + max((d.window_s for d in demand), default=0.0) + 90 * DAY

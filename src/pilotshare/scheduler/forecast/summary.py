@@ -136,6 +136,8 @@ def summarise(site: SiteSpec, reps: Sequence[Replication]) -> Summary:
                 else "learned"
                 if spec.failures
                 else "none",
+                "failure_clock": spec.failures.clock if spec.failures else None,
+                "failure_note": spec.failures.note if spec.failures else None,
                 **_series(run[:, i], opened[i], origin),
             }
         )
