@@ -66,14 +66,14 @@ def simulate(
     n = int(days * 86_400)
     inst = SimulatedInstrument(params, seed, start=start, record=True)
     inst.advance(start + timedelta(seconds=n))
-    assert inst.transitions is not None  # noqa: S101 - recorded above
+    assert inst.transitions is not None
     at = np.array([(tr.at - start).total_seconds() for tr in inst.transitions])
     code = np.array([STATES.index(tr.state) for tr in inst.transitions], dtype=np.int64)
     k = np.arange(n, dtype=np.float64)
     state = code[np.searchsorted(at, k, side="right") - 1]
     present = np.ones(n, dtype=bool)
     if outage_every_h > 0:
-        rng = random.Random(f"{seed}/outages")  # noqa: S311 - a simulation
+        rng = random.Random(f"{seed}/outages")
         t = rng.expovariate(1 / (outage_every_h * 3600))
         while t < n:
             length = rng.expovariate(1 / outage_mean_s)
@@ -100,10 +100,9 @@ def _kept(trace: Trace) -> IntArray:
 
 
 def thinned(trace: Trace) -> list[tuple[datetime, InstrumentState]]:
-    """The samples of the 1 Hz stream that ``intervals`` needs: the same intervals, fewer samples."""
+    """The samples of the 1 Hz stream that ``intervals`` needs (the same intervals)."""
     return [
-        (trace.start + timedelta(seconds=int(k)), STATES[int(trace.state[k])])
-        for k in _kept(trace)
+        (trace.start + timedelta(seconds=int(k)), STATES[int(trace.state[k])]) for k in _kept(trace)
     ]
 
 

@@ -286,7 +286,9 @@ def _gamma_shape(x: np.ndarray) -> float:
     return max((n - 3) / n * k + 2 / (3 * n), 0.05)
 
 
-def mttr(repairs_s: Sequence[float] | np.ndarray) -> tuple[float | None, tuple[float, float] | None]:
+def mttr(
+    repairs_s: Sequence[float] | np.ndarray,
+) -> tuple[float | None, tuple[float, float] | None]:
     """Mean hours to repair with its interval (None below two repairs)."""
     h = np.asarray(repairs_s, dtype=float) / 3600
     if h.size == 0:
