@@ -44,7 +44,7 @@ def test_thinned_telemetry_gives_the_intervals_of_every_sample() -> None:
 
 
 def test_stated_intervals_cover_the_simulated_truth_across_seeds() -> None:
-    seeds = 80
+    seeds = 60
     mtbf = mttr_hits = 0
     for seed in range(seeds):
         trace = simulate(WEEKLY, seed, days=7, outage_every_h=12, outage_mean_s=1800)
