@@ -2,7 +2,7 @@
 over several independent worlds.
 
     .venv/bin/python -m benchmarks.forecast_validation [--out docs/forecasting]
-        [--database-url URL] [--worlds 5]
+        [--database-url URL] [--worlds 5] [--learned-seeds N]
 
 1. M/M/2 over a range of loads: mean wait of the model (scheduler's ``allocate`` as the
    desk) against Erlang C, with the standard error and 95% interval over replications.
@@ -345,7 +345,13 @@ def main() -> None:
         ),
     )
     parser.add_argument("--worlds", type=int, default=5)
+    parser.add_argument("--learned-seeds", type=int, default=0, help="benchmarks.learned")
     args = parser.parse_args()
+    if args.learned_seeds:
+        from benchmarks import learned
+
+        found = learned.run(args.learned_seeds, Path(args.out), args.database_url)
+        (Path(args.out) / "learned.json").write_text(json.dumps(learned.report(found), indent=2))
     data: dict[str, Any] = {
         "mmc": mmc(),
         "busy_breakdowns": busy_breakdowns(),

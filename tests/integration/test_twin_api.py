@@ -18,12 +18,17 @@ from pilotshare.core.contract import Sample, TelemetryBatch, Topic, encode
 from pilotshare.core.contract.topics import Channel
 from pilotshare.core.domain import InstrumentState as S
 from pilotshare.core.settings import Settings
+from pilotshare.edge_agent.adapters.simulated import SimulatedParams
 from pilotshare.twin.items import RejectItem, TelemetryItem
+from pilotshare.twin.stats import intervals, learn
 from tests.support.api import served
 from tests.support.ingest import register
+from tests.support.instruments import add_instrument
+from tests.support.learned import samples, simulate
 from tests.support.twin import telemetry_writer
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
+GAP_30 = timedelta(seconds=30)  # the settings' offline_after_s
 
 
 def _item(site: str, inst: str, batch: int, samples: list[Sample]) -> TelemetryItem:
@@ -244,3 +249,83 @@ async def test_event_stream_sends_snapshot_then_changes(pool: asyncpg.Pool, site
         assert events[1][0] == "twin"
         assert events[1][1]["state"] == "running"
         assert events[1][1]["instrument"] == inst
+
+
+async def test_twin_serves_the_learned_behaviour_in_full_to_every_organisation(
+    api: tuple[httpx.AsyncClient, FakeClock], pool: asyncpg.Pool, site: str
+) -> None:
+    """A day of 1 Hz telemetry of a simulated instrument, stored as the ingest stores it:
+    the twin serves the intervals, fits and profile that the twin's own learning gives for
+    the same samples, in the site's time zone, to a key of another organisation alike."""
+    client, clock = api
+    inst = f"{site}-kiln"
+    zone = "Asia/Shanghai"
+    await add_instrument(pool, inst, site=site, site_timezone=zone)
+    truth = SimulatedParams(mtbf_s=3600, mttr_s=900, setup_mean_s=0, idle_mean_s=600)
+    trace = simulate(truth, 3, days=1, start=T0, outage_every_h=8, outage_mean_s=600)
+    seen = list(samples(trace))
+    writer = await telemetry_writer(pool, timedelta(seconds=30))
+    for n in range(0, len(seen), 3600):
+        part = [Sample(ts=ts, state=st) for ts, st in seen[n : n + 3600]]
+        await writer.write([_item(site, inst, n // 3600 + 1, part)], part[-1].ts)
+    clock.advance(trace.seconds)
+    async with pool.acquire() as conn:
+        other = await create_key(conn, org=f"{site}-client", role="operator")
+    mine = (await client.get(f"/api/v1/instruments/{inst}/twin")).json()
+    r = await client.get(
+        f"/api/v1/instruments/{inst}/twin", headers={"Authorization": f"Bearer {other}"}
+    )
+    assert r.status_code == 200
+    assert r.json()["behaviour"] == mine["behaviour"]  # instruments are everyone's to see
+
+    expected = learn(
+        intervals(seen, gap=GAP_30, since=trace.end - timedelta(days=30), until=trace.end),
+        timezone=zone,
+    )
+    b = mine["behaviour"]
+    assert datetime.fromisoformat(b["window_end"]) == trace.end
+    assert b["failures"] == expected.failures > 8
+    assert b["repairs"] == expected.repairs
+    assert mine["failures"] == b["failures"]
+    for name, hours, ci in (
+        ("mtbf", expected.mtbf_hours, expected.mtbf_ci),
+        ("running_mtbf", expected.running_mtbf_hours, expected.running_mtbf_ci),
+        ("mttr", expected.mttr_hours, expected.mttr_ci),
+    ):
+        assert b[name]["hours"] == pytest.approx(hours), name
+        assert b[name]["interval"] == pytest.approx(list(ci or ())), name
+        assert b[name]["confidence"] == 0.9
+        assert b[name]["interval"][0] < b[name]["hours"] < b[name]["interval"][1]
+    assert mine["mtbf_hours"] == pytest.approx(b["mtbf"]["hours"])
+    for name in ("run_length", "idle_length", "repair_length"):
+        fitted = getattr(expected, name)
+        assert b[name]["family"] == fitted.family
+        assert b[name]["params"] == pytest.approx(fitted.params)
+        assert b[name]["n"] == fitted.n
+    assert b["hour_of_week"]["timezone"] == zone
+    assert b["hour_of_week"]["values"] == pytest.approx(list(expected.hourly_profile))
+    # T0 is Monday 00:00 UTC, Monday 08:00 in Shanghai: the day lies in the local Monday
+    # from 08:00 on and the Tuesday before 08:00; other hours were never observed
+    observed = {0 * 24 + h for h in range(8, 24)} | {1 * 24 + h for h in range(8)}
+    overall = b["state_hours"]["running"] / b["observed_hours"]
+    for slot, share in enumerate(b["hour_of_week"]["values"]):
+        if slot not in observed:
+            assert share == pytest.approx(overall), slot
+
+
+async def test_the_twin_answer_is_typed_in_openapi(
+    api: tuple[httpx.AsyncClient, FakeClock],
+) -> None:
+    client, _ = api
+    doc = (await client.get("/openapi.json")).json()
+    schemas = doc["components"]["schemas"]
+    twin = schemas["TwinPublic"]["properties"]["behaviour"]
+    assert {"$ref": "#/components/schemas/LearnedBehaviour"} in twin["anyOf"]
+    learned = schemas["LearnedBehaviour"]["properties"]
+    for name in ("mtbf", "running_mtbf", "mttr"):
+        assert learned[name]["$ref"] == "#/components/schemas/Estimate"
+    assert set(schemas["Estimate"]["properties"]) == {"hours", "interval", "confidence"}
+    assert schemas["DurationFit"]["properties"]["family"]["enum"] == [
+        "exponential", "weibull", "lognormal", "gamma",
+    ]  # fmt: skip
+    assert schemas["HourOfWeek"]["properties"]["values"]["minItems"] == 168

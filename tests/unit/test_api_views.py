@@ -80,5 +80,6 @@ def test_the_twin_answers_utilisation_by_its_contract_keys() -> None:
     assert list(shown) == [
         "instrument", "site", "online", "state", "since", "last_seen", "utilization",
         "state_seconds_24h", "mtbf_hours", "mttr_hours", "availability", "failures",
-        "learned_at", "agent", "agent_version",
+        "learned_at", "agent", "agent_version", "behaviour",
     ]  # fmt: skip
+    assert shown["behaviour"] is None

@@ -7,9 +7,20 @@ it and the forecast calibrates its SimPy model with it, so every estimate says h
 it rests on (``n``, ``failures``, ``observed_hours``) and how well a fit fits (``ks_pvalue``).
 
 Assumptions, stated: failures are a Poisson process while the instrument operates, so the
-MTBF interval is the chi-square interval of an exponential time-truncated test; the MTTR
-interval is Student's t on the mean repair time. Operating time is time running, idle or in
-setup: ``down`` is repair, ``maintenance`` is planned and counts as neither.
+MTBF interval is the exact (Garwood) chi-square interval of a time-truncated test, which
+covers the truth at least as often as stated. The MTTR interval is the hull of two: the
+interval of the mean of gamma-distributed repairs (exponential ones included; shape by
+maximum likelihood, corrected for small samples) and Student's t, which holds for large
+samples of any shape. Operating time is time running, idle or in setup: ``down`` is repair,
+``maintenance`` is planned and counts as neither.
+
+Only what was seen counts. A failure is a ``down`` episode whose onset was observed (it
+follows another state without silence), so a repair already going when the window opens, or
+one first seen after a silence (the instrument failed unobserved, in time that is not
+counted either), is no failure. An episode's length is known when both its ends were seen:
+from its first to its last sample's state, silences within it included (the same state on
+both sides); episodes cut by the window's edges or by silence are left out of MTTR and of the
+fitted lengths (``Behaviour.repairs`` counts those MTTR rests on).
 """
 
 from __future__ import annotations
@@ -17,7 +28,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import numpy as np
 from scipy import stats as st
@@ -185,8 +197,8 @@ class Behaviour:
     run_length: DistributionFit | None
     idle_length: DistributionFit | None
     repair_length: DistributionFit | None
-    #: Share of observed time running, per hour of the week (index weekday*24 + hour, UTC);
-    #: an hour never observed gets the overall share.
+    #: Share of observed time running, per hour of the week (index weekday*24 + hour, in
+    #: ``profile_timezone``); an hour never observed gets the overall share.
     hourly_profile: tuple[float, ...]
     observed_hours: float
     operating_hours: float = 0.0
@@ -199,6 +211,12 @@ class Behaviour:
     #: the repair began; ``unknown`` after a silence): the evidence for which clock wears
     #: the instrument (``scheduler.forecast.inputs.failure_spec``).
     failures_from: dict[str, int] = field(default_factory=dict)
+    #: Whole repairs (both ends seen): what ``mttr_hours`` and ``repair_length`` rest on.
+    repairs: int = 0
+    #: The confidence level of the three intervals.
+    confidence: float = CONFIDENCE
+    #: The IANA time zone whose weekdays and hours ``hourly_profile`` is indexed by.
+    profile_timezone: str = "UTC"
 
     @property
     def availability(self) -> float | None:
@@ -210,18 +228,39 @@ class Behaviour:
         return self.mtbf_hours / (self.mtbf_hours + self.mttr_hours)
 
 
-def _episodes(ivs: Sequence[Interval], state: InstrumentState) -> list[float]:
-    """Durations of maximal runs of ``state``; a run interrupted only by silence is one run."""
-    out: list[float] = []
-    current: float | None = None
-    for iv in ivs:
-        if iv.state == state:
-            current = (current or 0.0) + iv.seconds
-        elif current is not None:
-            out.append(current)
-            current = None
-    if current is not None:
-        out.append(current)
+@dataclass(frozen=True, slots=True)
+class Episode:
+    """A maximal stretch of one state; ``onset_seen`` / ``end_seen``: another state was
+    observed right before / after it (no silence, no edge of the window)."""
+
+    state: InstrumentState
+    start: datetime
+    end: datetime
+    onset_seen: bool
+    end_seen: bool
+
+    @property
+    def seconds(self) -> float:
+        return (self.end - self.start).total_seconds()
+
+    @property
+    def whole(self) -> bool:
+        return self.onset_seen and self.end_seen
+
+
+def episodes(ivs: Sequence[Interval]) -> list[Episode]:
+    """Intervals merged into episodes: consecutive intervals of one state are one episode,
+    also across a silence (the same state on both sides of it)."""
+    out: list[Episode] = []
+    k = 0
+    while k < len(ivs):
+        first = k
+        while k + 1 < len(ivs) and ivs[k + 1].state == ivs[first].state:
+            k += 1
+        onset = first > 0 and ivs[first - 1].end == ivs[first].start
+        end = k + 1 < len(ivs) and ivs[k].end == ivs[k + 1].start
+        out.append(Episode(ivs[first].state, ivs[first].start, ivs[k].end, onset, end))
+        k += 1
     return out
 
 
@@ -238,7 +277,12 @@ def failure_origins(ivs: Sequence[Interval]) -> dict[str, int]:
     return out
 
 
-def _mtbf(operating_s: float, failures: int) -> tuple[float | None, tuple[float, float] | None]:
+def _lengths(eps: Sequence[Episode], state: InstrumentState) -> list[float]:
+    return [e.seconds for e in eps if e.state == state and e.whole]
+
+
+def mtbf(operating_s: float, failures: int) -> tuple[float | None, tuple[float, float] | None]:
+    """Hours per failure over ``operating_s`` of exposure, with its exact interval."""
     if failures == 0 or operating_s <= 0:
         return None, None
     hours = operating_s / 3600
@@ -248,27 +292,51 @@ def _mtbf(operating_s: float, failures: int) -> tuple[float | None, tuple[float,
     return hours / failures, (float(lo), float(hi))
 
 
-def _mttr(repairs_s: Sequence[float]) -> tuple[float | None, tuple[float, float] | None]:
-    if not repairs_s:
+def _gamma_shape(x: np.ndarray) -> float:
+    """The gamma shape by maximum likelihood (Choi-Wette), with the small-sample correction
+    of Anderson and Ray; large when all values are equal."""
+    s = math.log(float(x.mean())) - float(np.log(x).mean())
+    if s <= 1e-12:
+        return 1e6
+    k = (3 - s + math.sqrt((s - 3) ** 2 + 24 * s)) / (12 * s)
+    n = x.size
+    return max((n - 3) / n * k + 2 / (3 * n), 0.05)
+
+
+def mttr(
+    repairs_s: Sequence[float] | np.ndarray,
+) -> tuple[float | None, tuple[float, float] | None]:
+    """Mean hours to repair with its interval (None below two repairs)."""
+    h = np.asarray(repairs_s, dtype=float) / 3600
+    if h.size == 0:
         return None, None
-    h = np.asarray(repairs_s) / 3600
     mean = float(h.mean())
     if h.size < 2:
         return mean, None
-    half = float(st.t.ppf(1 - (1 - CONFIDENCE) / 2, h.size - 1) * h.std(ddof=1) / math.sqrt(h.size))
-    return mean, (max(mean - half, 0.0), mean + half)
+    alpha = 1 - CONFIDENCE
+    half = float(st.t.ppf(1 - alpha / 2, h.size - 1) * h.std(ddof=1) / math.sqrt(h.size))
+    lo, hi = max(mean - half, 0.0), mean + half
+    if np.all(h > 0):
+        df = 2 * h.size * _gamma_shape(h)
+        lo = min(lo, float(df * mean / st.chi2.ppf(1 - alpha / 2, df)))
+        hi = max(hi, float(df * mean / st.chi2.ppf(alpha / 2, df)))
+    return mean, (lo, hi)
 
 
-def hourly_profile(ivs: Sequence[Interval]) -> tuple[float, ...]:
-    """Share of observed time spent running per hour of the week (168 values)."""
+def hourly_profile(ivs: Sequence[Interval], *, timezone: str = "UTC") -> tuple[float, ...]:
+    """Share of observed time spent running per hour of the week (168 values), the week's
+    days and hours read in ``timezone`` (across a DST change a local hour is still one slot)."""
+    tz = ZoneInfo(timezone)
     observed = np.zeros(HOURS_OF_WEEK)
     running = np.zeros(HOURS_OF_WEEK)
     for iv in ivs:
-        t = iv.start
-        while t < iv.end:
-            hour_start = t.replace(minute=0, second=0, microsecond=0)
-            nxt = min(hour_start + timedelta(hours=1), iv.end)
-            slot = t.weekday() * 24 + t.hour
+        t = iv.start.astimezone(UTC)
+        end = iv.end.astimezone(UTC)
+        while t < end:
+            local = t.astimezone(tz)
+            hour_start = local.replace(minute=0, second=0, microsecond=0).astimezone(UTC)
+            nxt = min(hour_start + timedelta(hours=1), end)
+            slot = local.weekday() * 24 + local.hour
             seconds = (nxt - t).total_seconds()
             observed[slot] += seconds
             if iv.state == InstrumentState.RUNNING:
@@ -281,31 +349,35 @@ def hourly_profile(ivs: Sequence[Interval]) -> tuple[float, ...]:
     return tuple(float(v) for v in share)
 
 
-def learn(ivs: Sequence[Interval]) -> Behaviour:
-    """Learn an instrument's behaviour from its state intervals (ordered by time)."""
+def learn(ivs: Sequence[Interval], *, timezone: str = "UTC") -> Behaviour:
+    """Learn an instrument's behaviour from its state intervals (ordered by time); the
+    hour-of-week profile is read in ``timezone`` (the site's)."""
     state_s: dict[str, float] = {s.value: 0.0 for s in InstrumentState}
     for iv in ivs:
         state_s[iv.state.value] += iv.seconds
     operating = sum(state_s[s.value] for s in OPERATING)
-    repairs = _episodes(ivs, InstrumentState.DOWN)
-    failures = len(repairs)
-    mtbf, mtbf_ci = _mtbf(operating, failures)
-    mttr, mttr_ci = _mttr(repairs)
-    running_mtbf, running_ci = _mtbf(state_s[InstrumentState.RUNNING.value], failures)
+    eps = episodes(ivs)
+    failures = sum(1 for e in eps if e.state == InstrumentState.DOWN and e.onset_seen)
+    repairs = _lengths(eps, InstrumentState.DOWN)
+    mtbf_h, mtbf_ci = mtbf(operating, failures)
+    mttr_h, mttr_ci = mttr(repairs)
+    running_mtbf, running_ci = mtbf(state_s[InstrumentState.RUNNING.value], failures)
     return Behaviour(
-        mtbf_hours=mtbf,
+        mtbf_hours=mtbf_h,
         mtbf_ci=mtbf_ci,
-        mttr_hours=mttr,
+        mttr_hours=mttr_h,
         mttr_ci=mttr_ci,
         failures=failures,
-        run_length=fit(_episodes(ivs, InstrumentState.RUNNING)),
-        idle_length=fit(_episodes(ivs, InstrumentState.IDLE)),
+        run_length=fit(_lengths(eps, InstrumentState.RUNNING)),
+        idle_length=fit(_lengths(eps, InstrumentState.IDLE)),
         repair_length=fit(repairs),
-        hourly_profile=hourly_profile(ivs),
+        hourly_profile=hourly_profile(ivs, timezone=timezone),
         observed_hours=sum(state_s.values()) / 3600,
         operating_hours=operating / 3600,
         state_hours={k: v / 3600 for k, v in state_s.items()},
         running_mtbf_hours=running_mtbf,
         running_mtbf_ci=running_ci,
         failures_from=failure_origins(ivs),
+        repairs=len(repairs),
+        profile_timezone=timezone,
     )

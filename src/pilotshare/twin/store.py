@@ -191,11 +191,16 @@ async def refresh_behaviour(
 ) -> Behaviour:
     """Learn the instrument's behaviour over ``window`` up to ``now`` and store it.
 
-    Reads the stored intervals (brought up to date first), not the raw samples.
+    Reads the stored intervals (brought up to date first), not the raw samples; the
+    hour-of-week profile is in the site's time zone.
     """
     since = now - window
     await sync_intervals(pool, instrument, now, gap=gap, window=window)
-    learned = learn(await stored_intervals(pool, instrument, since, now))
+    zone = await pool.fetchval(
+        "SELECT s.timezone FROM instruments i JOIN sites s ON s.id = i.site_id WHERE i.id = $1",
+        instrument,
+    )
+    learned = learn(await stored_intervals(pool, instrument, since, now), timezone=zone or "UTC")
     await pool.execute(
         """INSERT INTO instrument_behaviour AS b (instrument_id, window_start, window_end,
                mtbf_hours, mttr_hours, availability, failures, observed_hours, detail,
@@ -342,6 +347,15 @@ class Utilization:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class LearnedView:
+    """The stored learned behaviour with the window it was learned over."""
+
+    window_start: datetime
+    window_end: datetime
+    learned: Behaviour
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class TwinView:
     """The twin of CONTRACT §3 for one instrument: live state (silence applied), reported
     use, and learned behaviour (None where not learned yet)."""
@@ -361,6 +375,7 @@ class TwinView:
     learned_at: datetime | None
     agent: str | None
     agent_version: str | None
+    behaviour: LearnedView | None = None
 
 
 async def twin_view(
@@ -373,11 +388,13 @@ async def twin_view(
     # the sweep marks silence offline within seconds; do not wait for it to say so
     live = apply_silence(stored, now=now, offline_after=offline_after)
     row = await pool.fetchrow(
-        """SELECT mtbf_hours, mttr_hours, availability, failures, computed_at
+        """SELECT mtbf_hours, mttr_hours, availability, failures, computed_at, window_start,
+                  window_end, detail
            FROM instrument_behaviour WHERE instrument_id = $1""",
         instrument,
     )
     learned: dict[str, Any] = dict(row) if row is not None else {}
+    detail = learned.get("detail")
     hour = await pool.fetchval(
         "SELECT avg(utilization)::float8 FROM telemetry WHERE instrument_id = $1 AND ts > $2",
         instrument,
@@ -409,6 +426,11 @@ async def twin_view(
         learned_at=learned.get("computed_at"),
         agent=live.agent,
         agent_version=live.agent_version,
+        behaviour=LearnedView(
+            learned["window_start"], learned["window_end"], behaviour_from_json(detail)
+        )
+        if detail
+        else None,
     )
 
 
