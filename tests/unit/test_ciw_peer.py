@@ -7,10 +7,12 @@ errors of the two means (``z``, t-distributed with about 14 degrees of freedom f
 replications each). There are 18 comparisons with noise here (without breakdowns both are
 always up); the chance that any of them fails by noise alone is below 1%
 (18 × 2 × P(t₁₄ > 4.5) = 0.009), so a failure means the two simulators compute different
-things; a utilisation error of 0.03 would fail. Without breakdowns they must agree on everything. With
-breakdowns they must agree on utilisation, time up and sessions, but not on the wait: the
-model books each request on one instrument at arrival, without knowing of repairs, and
-reports the wait until the booked slot, while Ciw's queue is shared (docs/validation.md, "A
+things; a utilisation error of 0.03 would fail.
+
+Without breakdowns they must agree on everything. With breakdowns they must agree on
+utilisation, time up and sessions, but not on the wait: the model books each request on one
+instrument at arrival, without knowing of repairs, and reports the wait until the booked
+slot, while Ciw's queue is shared (docs/validation.md, "A
 second simulator: Ciw").
 """
 
