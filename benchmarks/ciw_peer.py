@@ -75,6 +75,7 @@ from pilotshare.twin.model import (
     SiteSpec,
     SlotRequest,
     UsageSpec,
+    replicate,
     seeds,
 )
 
@@ -157,12 +158,16 @@ class _Observed(SiteModel):
 
 
 def ours(spec: SiteSpec, seed: np.random.SeedSequence) -> Figures:
-    """One replication of the site model with the scheduler's desk, as
-    ``scheduler.forecast.run_replications`` runs it on one worker."""
+    """One replication of the site model with the scheduler's desk, exactly as
+    ``scheduler.forecast.run_replications`` runs it on one worker (``replicate``), timed;
+    then the same replication again, observed, for the realised waits (not timed)."""
+    factory = SchedulerDeskFactory()
     t0 = time.perf_counter()
-    model = _Observed(spec, _Recording(SchedulerDeskFactory()(spec)), seed)
-    rep = model.run()
+    rep = replicate(spec, factory, seed)
     wall = time.perf_counter() - t0
+    model = _Observed(spec, _Recording(factory(spec)), seed)
+    again = model.run()
+    assert np.array_equal(again.req_wait, rep.req_wait, equal_nan=True)  # observing changed nothing
     hours = spec.horizon_s / H
     kind_of = np.array([spec.kinds.index(i.kind) for i in spec.instruments])
     real = np.asarray(model.realised, dtype=float).reshape(-1, 3)
@@ -286,18 +291,120 @@ def peer(spec: SiteSpec, seed: np.random.SeedSequence) -> Figures:
     return out
 
 
+class _Booked(ciw.dists.Distribution):  # type: ignore[misc]
+    """An instrument's service time: the work drawn when the request was booked."""
+
+    def sample(self, t: float | None = None, ind: Any = None) -> float:  # noqa: ARG002
+        return float(ind.work)
+
+
+class _Desk(ciw.routing.NodeRouting):  # type: ignore[misc]
+    """The desk's rule inside Ciw: at arrival, draw the work and book it on the instrument
+    whose booking finishes first (ties: the first instrument), blind to repairs."""
+
+    def __init__(self, work: ciw.dists.Distribution, nodes: list[int]) -> None:
+        self.work, self.nodes = work, nodes
+        self.free = [0.0] * len(nodes)
+
+    def next_node(self, ind: Any) -> Any:
+        now = float(self.simulation.current_time)
+        ind.work = float(self.work.sample())
+        ends = [max(now, f) + ind.work for f in self.free]
+        j = int(np.argmin(ends))
+        ind.booked_wait = max(now, self.free[j]) - now
+        self.free[j] = ends[j]
+        return self.simulation.nodes[self.nodes[j]]
+
+
+def pinned(spec: SiteSpec, seed: np.random.SeedSequence) -> Figures:
+    """The model's own semantics in Ciw: per kind, a desk node (no servers to wait for) that
+    books each request on one instrument node; each instrument a node of one server with its
+    own breakdown schedule (preemption ``"resume"``). ``wait_h`` is the booked wait and
+    ``realised_wait_h`` the wait until service started. Diagnostic: it explains where the
+    model and the shared queue part."""
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    ciw.seed(int(seed.generate_state(1)[0]))
+    hours, warmup = spec.horizon_s / H, spec.warmup_s / H
+    until = hours * 1.05 + 50
+    demand = {d.kind: d for d in spec.demand}
+    arrivals: list[Any] = []
+    services: list[Any] = []
+    servers: list[Any] = []
+    routers: list[Any] = []
+    kind_of_node: list[int] = []
+    members = [[i for i in spec.instruments if i.kind == k] for k in spec.kinds]
+    node = 1
+    for k, kind in enumerate(spec.kinds):
+        first = node + 1
+        arrivals.append(ciw.dists.Exponential(demand[kind].rate_per_hour))
+        services.append(ciw.dists.Deterministic(0.0))
+        servers.append(float("inf"))
+        routers.append(
+            _Desk(_distribution(demand[kind].duration), list(range(first, first + len(members[k]))))
+        )
+        kind_of_node.append(k)
+        for inst in members[k]:
+            counts, ends = up_servers([inst], rng, until)
+            arrivals.append(None)
+            services.append(_Booked())
+            servers.append(
+                ciw.Schedule(numbers_of_servers=counts, shift_end_dates=ends, preemption="resume")
+                if len(counts) > 1
+                else 1
+            )
+            routers.append(ciw.routing.Leave())
+            kind_of_node.append(k)
+        node = first + len(members[k])
+    network = ciw.create_network(
+        arrival_distributions=arrivals,
+        service_distributions=services,
+        number_of_servers=servers,
+        routing=ciw.routing.NetworkRouting(routers=routers),
+    )
+    sim = ciw.Simulation(network)
+    sim.simulate_until_max_time(until)
+    kinds = len(spec.kinds)
+    booked: list[list[float]] = [[] for _ in range(kinds)]
+    real: list[list[float]] = [[] for _ in range(kinds)]
+    for ind in sim.get_all_individuals():
+        recs = [r for r in ind.data_records if r.record_type in ("service", "interrupted service")]
+        if not recs or not hasattr(ind, "booked_wait"):
+            continue
+        arrival = recs[0].arrival_date  # the desk node's record comes first
+        if not warmup <= arrival < hours:
+            continue
+        k = kind_of_node[recs[0].node - 1]
+        starts = [r.service_start_date for r in recs[1:]]
+        if starts and min(starts) < hours:  # as the model sees it: started in the horizon
+            booked[k].append(ind.booked_wait)
+            real[k].append(min(starts) - arrival)
+    wall = time.perf_counter() - t0
+    out = Figures([], [], [], [], wall)
+    for k in range(kinds):
+        out.wait_h.append(float(np.mean(booked[k])))
+        out.realised_wait_h.append(float(np.mean(real[k])))
+    return out
+
+
 # -- side by side ---------------------------------------------------------------------------
 
 
-def run(spec: SiteSpec, replications: int, seed: int) -> tuple[list[Figures], list[Figures]]:
-    """Both simulators, ``replications`` each, interleaved; independent streams."""
+def run(
+    spec: SiteSpec, replications: int, seed: int, *, with_pinned: bool = False
+) -> tuple[list[Figures], list[Figures], list[Figures]]:
+    """The model and Ciw (and with ``with_pinned``, Ciw with the desk's rule), ``replications``
+    each, interleaved so that they share the machine's load; independent streams."""
     model_seeds = seeds(seed, replications)
     peer_seeds = np.random.SeedSequence([seed, 1]).spawn(replications)
-    a, b = [], []
-    for m, p in zip(model_seeds, peer_seeds, strict=True):
+    pinned_seeds = np.random.SeedSequence([seed, 2]).spawn(replications)
+    a, b, c = [], [], []
+    for m, p, q in zip(model_seeds, peer_seeds, pinned_seeds, strict=True):
         a.append(ours(spec, m))
         b.append(peer(spec, p))
-    return a, b
+        if with_pinned:
+            c.append(pinned(spec, q))
+    return a, b, c
 
 
 def interval(values: list[float]) -> dict[str, float]:
@@ -329,8 +436,12 @@ def agreement(a: list[float], b: list[float]) -> dict[str, Any]:
     }
 
 
-def compare(spec: SiteSpec, a: list[Figures], b: list[Figures]) -> dict[str, Any]:
-    """Per kind and metric, the agreement of the model (``a``) with Ciw (``b``)."""
+def compare(
+    spec: SiteSpec, a: list[Figures], b: list[Figures], c: list[Figures] | None = None
+) -> dict[str, Any]:
+    """Per kind and metric, the agreement of the model (``a``) with Ciw (``b``); with ``c``
+    (``pinned``), also the model's booked and realised waits against Ciw with the desk's rule.
+    """
     kinds: dict[str, Any] = {}
     for k, kind in enumerate(spec.kinds):
         row = {
@@ -338,25 +449,38 @@ def compare(spec: SiteSpec, a: list[Figures], b: list[Figures]) -> dict[str, Any
             for m in METRICS
         }
         row["realised_wait_h"] = interval([x.realised_wait_h[k] for x in a])
+        if c:
+            row["pinned"] = {
+                m: agreement([getattr(x, m)[k] for x in a], [getattr(x, m)[k] for x in c])
+                for m in ("wait_h", "realised_wait_h")
+            }
         kinds[kind] = row
+    wall = {
+        "model": statistics.median(x.wall_s for x in a),
+        "ciw": statistics.median(x.wall_s for x in b),
+    }
+    if c:
+        wall["ciw_pinned"] = statistics.median(x.wall_s for x in c)
     return {
         "replications": len(a),
         "hours": spec.horizon_s / H,
         "warmup_h": spec.warmup_s / H,
         "kinds": kinds,
-        "wall_s_per_replication": {
-            "model": statistics.median(x.wall_s for x in a),
-            "ciw": statistics.median(x.wall_s for x in b),
-        },
+        "wall_s_per_replication": wall,
     }
 
 
-def side_by_side(replications: int, hours: float, seed: int) -> dict[str, Any]:
-    """The site without and with breakdowns, both simulators."""
+def side_by_side(
+    replications: int, hours: float, seed: int, *, with_pinned: bool = True
+) -> dict[str, Any]:
+    """The site without and with breakdowns in both simulators (with breakdowns, also in
+    Ciw with the desk's rule unless ``with_pinned`` is false)."""
     out: dict[str, Any] = {}
     for name, broken in (("no_breakdowns", False), ("breakdowns", True)):
         spec = site(breakdowns=broken, hours=hours)
-        out[name] = compare(spec, *run(spec, replications, seed))
+        out[name] = compare(
+            spec, *run(spec, replications, seed, with_pinned=broken and with_pinned)
+        )
         print(f"{name}: {_summary(out[name])}", file=sys.stderr)
     return out
 
@@ -373,6 +497,27 @@ def _summary(result: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def _series(result: dict[str, Any], metric: str) -> list[tuple[str, str, list[dict[str, float]]]]:
+    """(label, marker, intervals per kind) to draw for one panel."""
+    kinds = list(result["kinds"].values())
+    out = [
+        ("site model", "o", [k[metric]["model"] for k in kinds]),
+        ("Ciw, shared queue", "o", [k[metric]["ciw"] for k in kinds]),
+    ]
+    if metric == "wait_h" and "pinned" in kinds[0]:
+        out = [
+            ("site model, booked", "o", [k["wait_h"]["model"] for k in kinds]),
+            ("Ciw, shared queue", "o", [k["wait_h"]["ciw"] for k in kinds]),
+            ("site model, realised", "s", [k["realised_wait_h"] for k in kinds]),
+            (
+                "Ciw, desk's rule, realised",
+                "^",
+                [k["pinned"]["realised_wait_h"]["ciw"] for k in kinds],
+            ),
+        ]
+    return out
+
+
 def figure(path: Path, data: dict[str, Any]) -> None:
     """Model against Ciw per kind and metric, 95% intervals, both scenarios."""
     import matplotlib as mpl
@@ -381,45 +526,35 @@ def figure(path: Path, data: dict[str, Any]) -> None:
     import matplotlib.pyplot as plt
 
     scenarios = list(data)
-    fig, axes = plt.subplots(len(scenarios), 3, figsize=(12, 3.4 * len(scenarios)), squeeze=False)
+    fig, axes = plt.subplots(len(scenarios), 3, figsize=(13, 3.6 * len(scenarios)), squeeze=False)
     for row, name in zip(axes, scenarios, strict=True):
         result = data[name]
-        kinds = list(result["kinds"])
-        x = np.arange(len(kinds))
+        x = np.arange(len(result["kinds"]))
         for ax, metric, label in zip(
             row,
             ("wait_h", "utilisation", "up_share"),
             ("mean wait (h)", "utilisation", "share of time up"),
             strict=True,
         ):
-            for dx, who, colour in ((-0.12, "model", "C0"), (0.12, "ciw", "C1")):
-                r = [result["kinds"][k][metric][who] for k in kinds]
+            series = _series(result, metric)
+            width = 0.5 / len(series)
+            for n, (who, marker, r) in enumerate(series):
                 ax.errorbar(
-                    x + dx,
+                    x + (n - (len(series) - 1) / 2) * width,
                     [v["mean"] for v in r],
                     yerr=[[v["mean"] - v["lo"] for v in r], [v["hi"] - v["mean"] for v in r]],
-                    fmt="o",
-                    capsize=4,
-                    color=colour,
-                    label="site model" if who == "model" else "Ciw",
+                    fmt=marker,
+                    capsize=3,
+                    color=f"C{n}",
+                    label=who,
                 )
-            if metric == "wait_h" and name == "breakdowns":
-                r = [result["kinds"][k]["realised_wait_h"] for k in kinds]
-                ax.errorbar(
-                    x,
-                    [v["mean"] for v in r],
-                    yerr=[[v["mean"] - v["lo"] for v in r], [v["hi"] - v["mean"] for v in r]],
-                    fmt="s",
-                    capsize=4,
-                    color="C2",
-                    label="site model, realised start",
-                )
-            ax.set_xticks(x, kinds)
-            ax.set_title(f"{label}, {name.replace('_', ' ')}")
-        row[0].legend(fontsize=8)
+            ax.set_xticks(x, list(result["kinds"]))
+            ax.set_title(f"{label}, {name.replace('_', ' ')}", fontsize=10)
+            if metric == "wait_h":
+                ax.legend(fontsize=7)
     fig.suptitle(
-        f"site model against Ciw, 95% intervals over {data[scenarios[0]]['replications']} "
-        "replications"
+        f"site model against Ciw: 95% intervals over {data[scenarios[0]]['replications']} "
+        f"replications of {data[scenarios[0]]['hours']:.0f} h"
     )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -434,8 +569,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--figure", type=Path)
+    parser.add_argument(
+        "--no-pinned", action="store_true", help="skip Ciw with the desk's rule (the slowest)"
+    )
     args = parser.parse_args()
-    data = side_by_side(args.replications, args.hours, args.seed)
+    data = side_by_side(args.replications, args.hours, args.seed, with_pinned=not args.no_pinned)
     if args.json:
         args.json.write_text(json.dumps(data, indent=2) + "\n")
     if args.figure:
