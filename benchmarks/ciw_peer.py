@@ -45,6 +45,7 @@ Semantic differences, stated:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import statistics
@@ -391,20 +392,25 @@ def pinned(spec: SiteSpec, seed: np.random.SeedSequence) -> Figures:
 
 
 def run(
-    spec: SiteSpec, replications: int, seed: int, *, with_pinned: bool = False
-) -> tuple[list[Figures], list[Figures], list[Figures]]:
-    """The model and Ciw (and with ``with_pinned``, Ciw with the desk's rule), ``replications``
-    each, interleaved so that they share the machine's load; independent streams."""
+    spec: SiteSpec, replications: int, seed: int, *, diagnostics: bool = False
+) -> tuple[list[Figures], list[Figures], dict[str, list[Figures]]]:
+    """The model and Ciw, ``replications`` each, interleaved so that they share the machine's
+    load; independent streams. With ``diagnostics``, also Ciw with the desk's rule
+    (``"pinned"``) and the model with ``SiteSpec.avoid_down`` (``"avoid_down"``)."""
     model_seeds = seeds(seed, replications)
     peer_seeds = np.random.SeedSequence([seed, 1]).spawn(replications)
     pinned_seeds = np.random.SeedSequence([seed, 2]).spawn(replications)
-    a, b, c = [], [], []
+    avoiding = dataclasses.replace(spec, avoid_down=True)
+    a: list[Figures] = []
+    b: list[Figures] = []
+    extra: dict[str, list[Figures]] = {"pinned": [], "avoid_down": []} if diagnostics else {}
     for m, p, q in zip(model_seeds, peer_seeds, pinned_seeds, strict=True):
         a.append(ours(spec, m))
         b.append(peer(spec, p))
-        if with_pinned:
-            c.append(pinned(spec, q))
-    return a, b, c
+        if diagnostics:
+            extra["pinned"].append(pinned(spec, q))
+            extra["avoid_down"].append(ours(avoiding, m))
+    return a, b, extra
 
 
 def interval(values: list[float]) -> dict[str, float]:
@@ -437,11 +443,18 @@ def agreement(a: list[float], b: list[float]) -> dict[str, Any]:
 
 
 def compare(
-    spec: SiteSpec, a: list[Figures], b: list[Figures], c: list[Figures] | None = None
+    spec: SiteSpec,
+    a: list[Figures],
+    b: list[Figures],
+    extra: dict[str, list[Figures]] | None = None,
 ) -> dict[str, Any]:
-    """Per kind and metric, the agreement of the model (``a``) with Ciw (``b``); with ``c``
-    (``pinned``), also the model's booked and realised waits against Ciw with the desk's rule.
-    """
+    """Per kind and metric, the agreement of the model (``a``) with Ciw (``b``); with
+    ``extra`` (``run(diagnostics=True)``), also the model's booked and realised waits against
+    Ciw with the desk's rule (``"pinned"``), and the realised wait of the model with
+    ``avoid_down`` against Ciw's shared queue (``"avoid_down"``)."""
+    extra = extra or {}
+    c = extra.get("pinned")
+    d = extra.get("avoid_down")
     kinds: dict[str, Any] = {}
     for k, kind in enumerate(spec.kinds):
         row = {
@@ -454,11 +467,20 @@ def compare(
                 m: agreement([getattr(x, m)[k] for x in a], [getattr(x, m)[k] for x in c])
                 for m in ("wait_h", "realised_wait_h")
             }
+        if d:
+            row["avoid_down"] = {
+                "wait_h": interval([x.wait_h[k] for x in d]),
+                "realised_wait_h": agreement(
+                    [x.realised_wait_h[k] for x in d], [x.wait_h[k] for x in b]
+                ),
+            }
         kinds[kind] = row
     wall = {
         "model": statistics.median(x.wall_s for x in a),
         "ciw": statistics.median(x.wall_s for x in b),
     }
+    if d:
+        wall["model_avoid_down"] = statistics.median(x.wall_s for x in d)
     if c:
         wall["ciw_pinned"] = statistics.median(x.wall_s for x in c)
     return {
@@ -471,15 +493,15 @@ def compare(
 
 
 def side_by_side(
-    replications: int, hours: float, seed: int, *, with_pinned: bool = True
+    replications: int, hours: float, seed: int, *, diagnostics: bool = True
 ) -> dict[str, Any]:
-    """The site without and with breakdowns in both simulators (with breakdowns, also in
-    Ciw with the desk's rule unless ``with_pinned`` is false)."""
+    """The site without and with breakdowns in both simulators (with breakdowns, also the
+    diagnostics of ``run`` unless ``diagnostics`` is false)."""
     out: dict[str, Any] = {}
     for name, broken in (("no_breakdowns", False), ("breakdowns", True)):
         spec = site(breakdowns=broken, hours=hours)
         out[name] = compare(
-            spec, *run(spec, replications, seed, with_pinned=broken and with_pinned)
+            spec, *run(spec, replications, seed, diagnostics=broken and diagnostics)
         )
         print(f"{name}: {_summary(out[name])}", file=sys.stderr)
     return out
@@ -515,6 +537,14 @@ def _series(result: dict[str, Any], metric: str) -> list[tuple[str, str, list[di
                 [k["pinned"]["realised_wait_h"]["ciw"] for k in kinds],
             ),
         ]
+        if "avoid_down" in kinds[0]:
+            out.append(
+                (
+                    "site model with avoid_down, realised",
+                    "D",
+                    [k["avoid_down"]["realised_wait_h"]["model"] for k in kinds],
+                )
+            )
     return out
 
 
@@ -570,10 +600,14 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     parser.add_argument("--figure", type=Path)
     parser.add_argument(
-        "--no-pinned", action="store_true", help="skip Ciw with the desk's rule (the slowest)"
+        "--no-diagnostics",
+        action="store_true",
+        help="skip Ciw with the desk's rule (the slowest) and the model with avoid_down",
     )
     args = parser.parse_args()
-    data = side_by_side(args.replications, args.hours, args.seed, with_pinned=not args.no_pinned)
+    data = side_by_side(
+        args.replications, args.hours, args.seed, diagnostics=not args.no_diagnostics
+    )
     if args.json:
         args.json.write_text(json.dumps(data, indent=2) + "\n")
     if args.figure:
