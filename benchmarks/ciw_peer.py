@@ -560,10 +560,12 @@ def figure(path: Path, data: dict[str, Any]) -> None:
     for row, name in zip(axes, scenarios, strict=True):
         result = data[name]
         x = np.arange(len(result["kinds"]))
+        always_up = all(k["up_share"]["ciw"]["mean"] == 1.0 for k in result["kinds"].values())
+        third = ("sessions_per_h", "sessions started per hour")
         for ax, metric, label in zip(
             row,
-            ("wait_h", "utilisation", "up_share"),
-            ("mean wait (h)", "utilisation", "share of time up"),
+            ("wait_h", "utilisation", third[0] if always_up else "up_share"),
+            ("mean wait (h)", "utilisation", third[1] if always_up else "share of time up"),
             strict=True,
         ):
             series = _series(result, metric)
