@@ -2,7 +2,7 @@
 over several independent worlds.
 
     .venv/bin/python -m benchmarks.forecast_validation [--out docs/forecasting]
-        [--database-url URL] [--worlds 5] [--learned-seeds N]
+        [--database-url URL] [--worlds 5] [--learned-seeds N] [--ciw-replications 20]
 
 1. M/M/2 over a range of loads: mean wait of the model (scheduler's ``allocate`` as the
    desk) against Erlang C, with the standard error and 95% interval over replications.
@@ -14,6 +14,8 @@ over several independent worlds.
    for ``--worlds`` seeds, each on a scratch database (default:
    $PILOTSHARE_BENCH_DATABASE_URL, else the local PostgreSQL): utilisation error per kind and
    the pooled calibration of ``p_served``.
+4. A second simulator: the same queue-mode site in Ciw, side by side
+   (``benchmarks.ciw_peer``, ``--ciw-replications``; 0 skips it).
 
 Writes ``validation.json`` and PNGs to ``--out``.
 """
@@ -346,6 +348,7 @@ def main() -> None:
     )
     parser.add_argument("--worlds", type=int, default=5)
     parser.add_argument("--learned-seeds", type=int, default=0, help="benchmarks.learned")
+    parser.add_argument("--ciw-replications", type=int, default=20)
     args = parser.parse_args()
     if args.learned_seeds:
         from benchmarks import learned
@@ -385,6 +388,11 @@ def main() -> None:
             "observed": float(s.mean()),
             "brier": float(np.mean((p - s) ** 2)),
         }
+    if args.ciw_replications:
+        from benchmarks import ciw_peer
+
+        data["ciw"] = ciw_peer.side_by_side(args.ciw_replications, hours=2000.0, seed=7)
+        ciw_peer.figure(Path(args.out) / "ciw.png", data["ciw"])
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "validation.json").write_text(json.dumps(data, indent=2) + "\n")
