@@ -4,8 +4,9 @@
         [--database-url URL] [--worlds 20] [--origins 3] [--replications 200] [--processes 2]
 
 The truth is the world of ``tests.support.backtest`` (simulated instruments with known
-parameters, booked as the API books). Each world varies its true parameters (``VARIANTS``:
-failure rate, repair time, overrun share, load) so that predictions spread over the deciles.
+parameters, booked as the API books). Each world varies its true parameters (``VARIANTS``
+there: failure rate, repair time, overrun share, load) so that predictions spread over the
+deciles.
 Each world runs on, and is forecast from several origins of its continuing run (days 28, 35,
 42, …): at each origin four weeks of history go to a scratch database of their own as the
 backend would have stored them, the forecast runs from the database alone
@@ -28,28 +29,23 @@ import json
 import math
 import os
 import random
-import secrets
 import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
-import msgspec
 import numpy as np
 
 from pilotshare.core.db.migrate import migrate
-from pilotshare.core.db.pool import create_pool
-from pilotshare.edge_agent.adapters.simulated import SimulatedParams
-from pilotshare.scheduler.forecast import ForecastParams, compute
+from pilotshare.core.db.pool import connect
+from pilotshare.scheduler.forecast import ForecastParams
 from pilotshare.scheduler.forecast.summary import wilson
-from pilotshare.twin.store import refresh_behaviour
 from tests.support import backtest as tb
+from tests.support.databases import scratch_database
 
 Z95 = 1.959963984540054
 GOAL_BUCKET = (0.75, 0.85)
@@ -62,119 +58,54 @@ WORLDS = 20
 ORIGINS = 3
 
 
-@dataclass(frozen=True)
-class Variant:
-    """How one world's truth differs from the e2e test's (``tb.TRUTH``, load 1)."""
-
-    mtbf_h: float = 40.0  # running hours between failures
-    mttr_h: float = 3.0
-    p_overrun: float = 0.3
-    load: float = 1.0
-
-    def truth(self) -> SimulatedParams:
-        return msgspec.structs.replace(
-            tb.TRUTH,
-            mtbf_s=self.mtbf_h * 3600.0,
-            mttr_s=self.mttr_h * 3600.0,
-            p_overrun=self.p_overrun,
-        )
-
-
-# World n (from 1) uses VARIANTS[(n - 1) % len(VARIANTS)] and seed n; the first is the
-# e2e test's world.
-VARIANTS: tuple[Variant, ...] = (
-    Variant(),
-    Variant(mtbf_h=15.0, mttr_h=4.0),
-    Variant(load=1.3, p_overrun=0.5),
-    Variant(mtbf_h=25.0, mttr_h=6.0, load=0.8),
-    Variant(mtbf_h=80.0, load=1.2),
-    Variant(mtbf_h=10.0, mttr_h=3.0, load=0.9),
-    Variant(mtbf_h=20.0, mttr_h=8.0, p_overrun=0.5),
-    Variant(mtbf_h=40.0, mttr_h=2.0, p_overrun=0.6, load=1.2),
-    Variant(mtbf_h=12.0, mttr_h=6.0, load=1.1),
-    Variant(mtbf_h=60.0, mttr_h=4.0, p_overrun=0.15, load=0.7),
-    Variant(mtbf_h=30.0, mttr_h=5.0, p_overrun=0.4, load=1.0),
-    Variant(mtbf_h=8.0, mttr_h=4.0, p_overrun=0.3, load=1.0),
-)
-
-
 def log(msg: str) -> None:
     print(f"[calibration {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def _scratch_url(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
-
-
 async def _forecast_at(
-    admin: asyncpg.Connection,
-    url: str,
-    world: tb.World,
-    now: datetime,
-    *,
-    replications: int,
-    seed: int,
+    url: str, world: tb.World, now: datetime, *, replications: int, seed: int
 ) -> dict[str, Any]:
     """The forecast of ``world`` at ``now``, from a scratch database of its own."""
-    name = f"ps_cal_{secrets.token_hex(4)}"
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        pool = await create_pool(_scratch_url(url, name), min_size=1, max_size=2)
+    async with scratch_database(url) as db:
+        conn = await connect(db)
         try:
-            async with pool.acquire() as conn:
-                await migrate(conn)
-                await tb.store_history(conn, world, now)
-            for ident in world.instruments:  # what the ingest's background refresh stores
-                await refresh_behaviour(pool, ident, now, gap=tb.SAMPLE, window=tb.HISTORY)
-            async with pool.acquire() as conn:
-                result: dict[str, Any] = await compute(
-                    conn, ForecastParams(7, replications, seed), now, workers=1
-                )
+            await migrate(conn)
         finally:
-            await pool.close()
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    return result
+            await conn.close()
+        return await tb.forecast_at(db, world, now, ForecastParams(7, replications, seed))
 
 
 async def _world_async(url: str, n: int, origins: int, replications: int) -> dict[str, Any]:
-    variant = VARIANTS[(n - 1) % len(VARIANTS)]
+    variant = tb.VARIANTS[(n - 1) % len(tb.VARIANTS)]
     world = tb.World.build(seed=n, truth=variant.truth(), load=variant.load)
     rng = random.Random(n)
     world.run(tb.T0, tb.NOW, rng)
     rows = []
-    admin = await asyncpg.connect(url)
-    try:
-        for k in range(origins):
-            now = tb.NOW + k * 7 * tb.DAY
-            started = time.perf_counter()
-            result = await _forecast_at(
-                admin, url, world, now, replications=replications, seed=1000 * n + k
-            )
-            world.run(now, now + 7 * tb.DAY, rng)  # what then happened
-            truth = tb.truth_figures(world, result, now)
-            kinds = {x["kind"]: x["utilization"] for x in result["kinds"]}
-            rows.append(
-                {
-                    "origin": now.isoformat(),
-                    "utilisation": {
-                        x: {"forecast": kinds[x], "truth": truth["utilisation"][x]}
-                        for x in tb.KINDS
-                    },
-                    "history_served": truth["history_served"],
-                    "history_bookings": truth["history_bookings"],
-                    "failure_models": {
-                        i["instrument"]: i["failure_model"] for i in result["instruments"]
-                    },
-                    "detail": truth["detail"],
-                }
-            )
-            log(
-                f"world {n} origin day {28 + 7 * k}: {len(truth['detail'])} bookings, "
-                f"{time.perf_counter() - started:.0f} s"
-            )
-    finally:
-        await admin.close()
+    for k in range(origins):
+        now = tb.NOW + k * 7 * tb.DAY
+        started = time.perf_counter()
+        result = await _forecast_at(url, world, now, replications=replications, seed=1000 * n + k)
+        world.run(now, now + 7 * tb.DAY, rng)  # what then happened
+        truth = tb.truth_figures(world, result, now)
+        kinds = {x["kind"]: x["utilization"] for x in result["kinds"]}
+        rows.append(
+            {
+                "origin": now.isoformat(),
+                "utilisation": {
+                    x: {"forecast": kinds[x], "truth": truth["utilisation"][x]} for x in tb.KINDS
+                },
+                "history_served": truth["history_served"],
+                "history_bookings": truth["history_bookings"],
+                "failure_models": {
+                    i["instrument"]: i["failure_model"] for i in result["instruments"]
+                },
+                "detail": truth["detail"],
+            }
+        )
+        log(
+            f"world {n} origin day {28 + 7 * k}: {len(truth['detail'])} bookings, "
+            f"{time.perf_counter() - started:.0f} s"
+        )
     return {"world": n, "variant": asdict(variant), "origins": rows}
 
 

@@ -23,12 +23,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+import msgspec
 
+from pilotshare.core.db.pool import create_pool
 from pilotshare.core.domain import InstrumentState
 from pilotshare.edge_agent.adapters.simulated import SimulatedInstrument, SimulatedParams
 from pilotshare.registry import ensure_organisation
 from pilotshare.scheduler.allocation import Candidate, Request, allocate
+from pilotshare.scheduler.forecast import ForecastParams, compute
 from pilotshare.scheduler.policy import BookingRules, OperatingCalendar, free_intervals
+from pilotshare.twin.store import refresh_behaviour
 from tests.support.instruments import add_instrument
 
 H = timedelta(hours=1)
@@ -60,6 +64,42 @@ TRUTH = SimulatedParams(
     late_start_mean_s=900.0,
     p_overrun=0.3,
     overrun_mean_s=1800.0,
+)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """How one world's truth differs from the e2e test's (``TRUTH``, load 1)."""
+
+    mtbf_h: float = 40.0  # running hours between failures
+    mttr_h: float = 3.0
+    p_overrun: float = 0.3
+    load: float = 1.0
+
+    def truth(self) -> SimulatedParams:
+        return msgspec.structs.replace(
+            TRUTH,
+            mtbf_s=self.mtbf_h * 3600.0,
+            mttr_s=self.mttr_h * 3600.0,
+            p_overrun=self.p_overrun,
+        )
+
+
+# World n (from 1) uses VARIANTS[(n - 1) % len(VARIANTS)] and seed n; the first is the
+# e2e test's world.
+VARIANTS: tuple[Variant, ...] = (
+    Variant(),
+    Variant(mtbf_h=15.0, mttr_h=4.0),
+    Variant(load=1.3, p_overrun=0.5),
+    Variant(mtbf_h=25.0, mttr_h=6.0, load=0.8),
+    Variant(mtbf_h=80.0, load=1.2),
+    Variant(mtbf_h=10.0, mttr_h=3.0, load=0.9),
+    Variant(mtbf_h=20.0, mttr_h=8.0, p_overrun=0.5),
+    Variant(mtbf_h=40.0, mttr_h=2.0, p_overrun=0.6, load=1.2),
+    Variant(mtbf_h=12.0, mttr_h=6.0, load=1.1),
+    Variant(mtbf_h=60.0, mttr_h=4.0, p_overrun=0.15, load=0.7),
+    Variant(mtbf_h=30.0, mttr_h=5.0, p_overrun=0.4, load=1.0),
+    Variant(mtbf_h=8.0, mttr_h=4.0, p_overrun=0.3, load=1.0),
 )
 
 
@@ -253,6 +293,24 @@ async def store_history(conn: asyncpg.Connection, world: World, now: datetime = 
         )
 
 
+async def forecast_at(
+    url: str, world: World, now: datetime, params: ForecastParams, *, workers: int = 1
+) -> dict[str, Any]:
+    """The forecast at ``now`` from the database at ``url`` (migrated, empty): the history
+    stored, the ingest's behaviour refresh, then ``compute`` from the database alone."""
+    pool = await create_pool(url, min_size=1, max_size=2)
+    try:
+        async with pool.acquire() as conn:
+            await store_history(conn, world, now)
+        for ident in world.instruments:  # what the ingest's background refresh stores
+            await refresh_behaviour(pool, ident, now, gap=SAMPLE, window=HISTORY)
+        async with pool.acquire() as conn:
+            result: dict[str, Any] = await compute(conn, params, now, workers=workers)
+    finally:
+        await pool.close()
+    return result
+
+
 def _open_seconds(
     hours: dict[str, Any] | None, a: datetime, b: datetime
 ) -> list[tuple[datetime, datetime]]:
@@ -294,6 +352,12 @@ def truth_figures(
                     "instrument": b.instrument,
                     "ahead_h": (b.start - now).total_seconds() / 3600,
                     "state_before": trace.before(b.start).value,
+                    "state_at_origin": trace.at(now).value,
+                    "first": not any(
+                        o.instrument == b.instrument and now <= o.start < b.start
+                        for o in world.bookings
+                        if o.created < now
+                    ),
                     "gap_h": min(
                         (
                             (b.start - o.end).total_seconds() / 3600
