@@ -7,6 +7,10 @@ running hours), exponential repairs, late starts, no-shows and overruns. Request
 Poisson streams per kind and are booked with the scheduler's ``allocate`` on
 ``policy.free_intervals``. ``store_history`` writes four weeks of it to the database as the
 backend would have stored them; ``truth_figures`` says what then happened.
+
+The defaults are the world of the e2e test; ``World.build`` also takes other true parameters
+and a load factor, and ``store_history``/``truth_figures`` another forecast start (``now``),
+so that one world's continuing run can be forecast from several origins.
 """
 
 from __future__ import annotations
@@ -19,18 +23,23 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+import msgspec
 
+from pilotshare.core.db.pool import create_pool
 from pilotshare.core.domain import InstrumentState
 from pilotshare.edge_agent.adapters.simulated import SimulatedInstrument, SimulatedParams
 from pilotshare.registry import ensure_organisation
 from pilotshare.scheduler.allocation import Candidate, Request, allocate
+from pilotshare.scheduler.forecast import ForecastParams, compute
 from pilotshare.scheduler.policy import BookingRules, OperatingCalendar, free_intervals
+from pilotshare.twin.store import refresh_behaviour
 from tests.support.instruments import add_instrument
 
 H = timedelta(hours=1)
 DAY = timedelta(days=1)
 T0 = datetime(2026, 2, 2, tzinfo=UTC)  # a Monday: four weeks of history
-NOW = T0 + 28 * DAY  # the forecast's start
+HISTORY = 28 * DAY
+NOW = T0 + HISTORY  # the forecast's start
 END = NOW + 7 * DAY
 OFFICE = {d: [["08:00", "18:00"]] for d in ("mon", "tue", "wed", "thu", "fri")}
 SAMPLE = timedelta(minutes=2)
@@ -58,6 +67,42 @@ TRUTH = SimulatedParams(
 )
 
 
+@dataclass(frozen=True)
+class Variant:
+    """How one world's truth differs from the e2e test's (``TRUTH``, load 1)."""
+
+    mtbf_h: float = 40.0  # running hours between failures
+    mttr_h: float = 3.0
+    p_overrun: float = 0.3
+    load: float = 1.0
+
+    def truth(self) -> SimulatedParams:
+        return msgspec.structs.replace(
+            TRUTH,
+            mtbf_s=self.mtbf_h * 3600.0,
+            mttr_s=self.mttr_h * 3600.0,
+            p_overrun=self.p_overrun,
+        )
+
+
+# World n (from 1) uses VARIANTS[(n - 1) % len(VARIANTS)] and seed n; the first is the
+# e2e test's world.
+VARIANTS: tuple[Variant, ...] = (
+    Variant(),
+    Variant(mtbf_h=15.0, mttr_h=4.0),
+    Variant(load=1.3, p_overrun=0.5),
+    Variant(mtbf_h=25.0, mttr_h=6.0, load=0.8),
+    Variant(mtbf_h=80.0, load=1.2),
+    Variant(mtbf_h=10.0, mttr_h=3.0, load=0.9),
+    Variant(mtbf_h=20.0, mttr_h=8.0, p_overrun=0.5),
+    Variant(mtbf_h=40.0, mttr_h=2.0, p_overrun=0.6, load=1.2),
+    Variant(mtbf_h=12.0, mttr_h=6.0, load=1.1),
+    Variant(mtbf_h=60.0, mttr_h=4.0, p_overrun=0.15, load=0.7),
+    Variant(mtbf_h=30.0, mttr_h=5.0, p_overrun=0.4, load=1.0),
+    Variant(mtbf_h=8.0, mttr_h=4.0, p_overrun=0.3, load=1.0),
+)
+
+
 @dataclass
 class Booked:
     id: int
@@ -78,17 +123,18 @@ class World:
     hours: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     held: dict[str, list[tuple[datetime, datetime]]] = field(default_factory=dict)
     bookings: list[Booked] = field(default_factory=list)
+    load: float = 1.0  # factor on every kind's request rate
 
     @classmethod
-    def build(cls, seed: int) -> World:
-        w = cls()
+    def build(cls, seed: int, truth: SimulatedParams = TRUTH, load: float = 1.0) -> World:
+        w = cls(load=load)
         n = 0
         for kind, (count, hours, _, _) in KINDS.items():
             for i in range(count):
                 ident = f"{kind}-{i + 1}"
                 n += 1
                 w.instruments[ident] = SimulatedInstrument(
-                    TRUTH, seed * 100 + n, start=T0, record=True
+                    truth, seed * 100 + n, start=T0, record=True
                 )
                 w.kind[ident] = kind
                 w.hours[ident] = hours
@@ -106,7 +152,7 @@ class World:
         for kind, (_, _, rate, _) in KINDS.items():
             t = start
             while True:
-                t += timedelta(hours=rng.expovariate(rate))
+                t += timedelta(hours=rng.expovariate(rate * self.load))
                 if t >= end:
                     break
                 arrivals.append((t, kind))
@@ -176,8 +222,10 @@ def served(trace: Trace, b: Booked) -> bool:
     )
 
 
-async def store_history(conn: asyncpg.Connection, world: World) -> None:
-    """What the backend would hold at NOW: telemetry, bookings and outcomes, live state."""
+async def store_history(conn: asyncpg.Connection, world: World, now: datetime = NOW) -> None:
+    """What the backend would hold at ``now``: telemetry of the last four weeks, bookings and
+    their outcomes, live state."""
+    since = max(T0, now - HISTORY)
     await conn.execute("INSERT INTO sites (id, name) VALUES ('plant', 'Plant')")
     await ensure_organisation(conn, "acme", "Acme")
     rows = []
@@ -194,8 +242,8 @@ async def store_history(conn: asyncpg.Connection, world: World) -> None:
         trace = Trace(inst)
         grid = sorted(
             {
-                *(T0 + k * SAMPLE for k in range(int((NOW - T0) / SAMPLE))),
-                *(t for t in trace.times if t < NOW),
+                *(since + k * SAMPLE for k in range(int((now - since) / SAMPLE))),
+                *(t for t in trace.times if since <= t < now),
             }
         )
         rows.extend((ident, t, trace.at(t).value, 1) for t in grid)
@@ -203,21 +251,21 @@ async def store_history(conn: asyncpg.Connection, world: World) -> None:
             """UPDATE instrument_live SET online = true, state = $2, since = $3, last_seen = $3
                WHERE instrument_id = $1""",
             ident,
-            trace.at(NOW).value,
-            NOW,
+            trace.at(now).value,
+            now,
         )
     await conn.copy_records_to_table(
         "telemetry", records=rows, columns=["instrument_id", "ts", "state", "batch"]
     )
     for b in world.bookings:
-        if b.created >= NOW:
+        if b.created >= now or b.end <= since:
             continue
         trace = Trace(world.instruments[b.instrument])
         status, activated, running, flags = "confirmed", None, None, []
-        if b.start < NOW:
+        if b.start < now:
             # As the booking lifecycle measures: running inside the slot, the first run in
             # it, and an "overrun" flag when it is still running at the end.
-            stop = min(b.end, NOW)
+            stop = min(b.end, now)
             running = trace.seconds(InstrumentState.RUNNING, b.start, stop)
             activated = next(
                 (
@@ -227,7 +275,7 @@ async def store_history(conn: asyncpg.Connection, world: World) -> None:
                 ),
                 None if trace.at(b.start) is not InstrumentState.RUNNING else b.start,
             )
-            status = "active" if b.end > NOW else ("completed" if activated else "no_show")
+            status = "active" if b.end > now else ("completed" if activated else "no_show")
             if status == "completed" and trace.at(b.end) is InstrumentState.RUNNING:
                 flags = ["overrun"]
         await conn.execute(
@@ -245,6 +293,24 @@ async def store_history(conn: asyncpg.Connection, world: World) -> None:
         )
 
 
+async def forecast_at(
+    url: str, world: World, now: datetime, params: ForecastParams, *, workers: int = 1
+) -> dict[str, Any]:
+    """The forecast at ``now`` from the database at ``url`` (migrated, empty): the history
+    stored, the ingest's behaviour refresh, then ``compute`` from the database alone."""
+    pool = await create_pool(url, min_size=1, max_size=2)
+    try:
+        async with pool.acquire() as conn:
+            await store_history(conn, world, now)
+        for ident in world.instruments:  # what the ingest's background refresh stores
+            await refresh_behaviour(pool, ident, now, gap=SAMPLE, window=HISTORY)
+        async with pool.acquire() as conn:
+            result: dict[str, Any] = await compute(conn, params, now, workers=workers)
+    finally:
+        await pool.close()
+    return result
+
+
 def _open_seconds(
     hours: dict[str, Any] | None, a: datetime, b: datetime
 ) -> list[tuple[datetime, datetime]]:
@@ -252,19 +318,65 @@ def _open_seconds(
     return [(a, b)] if cal is None else cal.open_intervals(a, b)
 
 
-def truth_figures(world: World, result: dict[str, Any]) -> dict[str, Any]:
-    """Utilisation per kind and booking outcomes in the forecast week, from the truth."""
+def truth_figures(
+    world: World, result: dict[str, Any], now: datetime = NOW, end: datetime | None = None
+) -> dict[str, Any]:
+    """Utilisation per kind and booking outcomes in the forecast week, from the truth.
+
+    ``outcomes`` pairs each booking held at ``now`` and starting before ``end`` (default: a
+    week later) with whether it was served; ``detail`` says more of each (for diagnosis), and
+    ``history_served`` is the share served of the bookings the forecast's history held
+    (created in the four weeks before ``now``, started before it).
+    """
+    end = now + 7 * DAY if end is None else end
+    traces = {ident: Trace(inst) for ident, inst in world.instruments.items()}
     util: dict[str, list[float]] = {k: [0.0, 0.0] for k in KINDS}
-    for ident, inst in world.instruments.items():
-        trace = Trace(inst)
-        for a, b in _open_seconds(world.hours[ident], NOW, END):
+    for ident, trace in traces.items():
+        for a, b in _open_seconds(world.hours[ident], now, end):
             util[world.kind[ident]][0] += trace.seconds(InstrumentState.RUNNING, a, b)
             util[world.kind[ident]][1] += (b - a).total_seconds()
-    # Bookings held at NOW, as the forecast saw them (its booking ids are the database's).
+    # Bookings held at now, as the forecast saw them (its booking ids are the database's).
     predicted = {(b["instrument"], b["start"]): b["p_served"] for b in result["bookings"]}
-    outcomes = []
+    outcomes, detail = [], []
     for b in world.bookings:
-        if b.created < NOW <= b.start < END:
+        if b.created < now <= b.start < end:
             p = predicted[(b.instrument, b.start.isoformat())]
-            outcomes.append((p, served(Trace(world.instruments[b.instrument]), b)))
-    return {"utilisation": {k: v[0] / v[1] for k, v in util.items()}, "outcomes": outcomes}
+            trace = traces[b.instrument]
+            ok = served(trace, b)
+            outcomes.append((p, ok))
+            detail.append(
+                {
+                    "p": p,
+                    "served": ok,
+                    "kind": b.kind,
+                    "instrument": b.instrument,
+                    "ahead_h": (b.start - now).total_seconds() / 3600,
+                    "state_before": trace.before(b.start).value,
+                    "state_at_origin": trace.at(now).value,
+                    "first": not any(
+                        o.instrument == b.instrument and now <= o.start < b.start
+                        for o in world.bookings
+                        if o.created < now
+                    ),
+                    "gap_h": min(
+                        (
+                            (b.start - o.end).total_seconds() / 3600
+                            for o in world.bookings
+                            if o.instrument == b.instrument and o.end <= b.start
+                        ),
+                        default=None,
+                    ),
+                }
+            )
+    past = [
+        served(traces[b.instrument], b)
+        for b in world.bookings
+        if now - HISTORY <= b.created and b.start < now and b.start >= T0
+    ]
+    return {
+        "utilisation": {k: v[0] / v[1] for k, v in util.items()},
+        "outcomes": outcomes,
+        "detail": detail,
+        "history_served": sum(past) / len(past) if past else None,
+        "history_bookings": len(past),
+    }
