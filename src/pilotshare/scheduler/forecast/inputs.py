@@ -15,8 +15,12 @@ the bookings made in the last ``history_days``. ``build_site`` turns it into the
   relearns from raw telemetry;
 - usage per kind: the no-show share shrunk towards a prior, late starts and run ratios
   resampled from completed bookings (prior, flagged, with fewer than ``MIN_USAGE_OBS``);
-- demand per kind: a Poisson stream at the rate bookings were made in the history, with
-  their durations and lead times resampled; no history, no new demand (flagged).
+- demand per kind and organisation: a Poisson stream at the rate the organisation made
+  bookings in the history, with their durations and lead times resampled; no history, no
+  new demand (flagged);
+- who may book what: each instrument's qualified organisations and every organisation's
+  quotas (with what already counts against them), read in the same snapshot, so the
+  model's desk books each organisation's demand as the API would.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from pilotshare.twin.model import (
     DemandSpec,
     FailureSpec,
     InstrumentSpec,
+    QuotaSpec,
     SiteSpec,
     UsageSpec,
 )
@@ -67,6 +72,8 @@ class InstrumentInput:
     state: str | None
     behaviour: Behaviour | None
     maintenance: tuple[tuple[datetime, datetime], ...] = ()
+    requires_qualification: bool = False
+    timezone: str = "UTC"
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +90,7 @@ class HistoryBooking:
     #: Seconds it went on running past its end (bookings flagged ``overrun``), from telemetry.
     overrun_s: float | None = None
     instrument: str = ""
+    org: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +106,12 @@ class ForecastInputs:
     #: Whose each held booking is (id -> organisation): results say it, so that each
     #: organisation is shown only its own (``api.job_views``).
     owners: Mapping[str, str] = field(default_factory=dict)
+    #: Who may book what, and how much (the API's rules, in the same snapshot): the
+    #: organisations qualified per instrument, ``(org, period, max hours)`` quotas, and
+    #: ``(org, start, end)`` of done bookings that count against quotas at ``now``.
+    qualified: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    quotas: tuple[tuple[str, str, float], ...] = ()
+    quota_counted: tuple[tuple[str, datetime, datetime], ...] = ()
 
 
 # -- reading the database ------------------------------------------------------------------
@@ -120,6 +134,12 @@ async def load_inputs(
         maint = await store.maintenance(conn, (now, reach))
         held = await store.held_bookings(conn, (now, reach))
         hist = await store.history_rows(conn, (since, now))
+        qualified = await store.qualifications(conn)
+        quotas = await store.quotas(conn)
+        # A month is the longest quota period: what counts at now began at most 32 days ago.
+        counted = await store.quota_counted(
+            conn, sorted({q[0] for q in quotas}), (now - timedelta(days=32), now)
+        )
         instruments = []
         for r in rows:
             state = live.get(r["id"])
@@ -133,6 +153,8 @@ async def load_inputs(
                     state=state.value if state is not None else None,
                     behaviour=learned.get(r["id"]),
                     maintenance=tuple(maint.get(r["id"], ())),
+                    requires_qualification=r["requires_qualification"],
+                    timezone=r["timezone"],
                 )
             )
     return ForecastInputs(
@@ -151,10 +173,14 @@ async def load_inputs(
                 r["running_s"],
                 r["overrun_s"],
                 r["instrument_id"],
+                r["org_id"],
             )
             for r in hist
         ),
         history_days=history_days,
+        qualified=qualified,
+        quotas=tuple(quotas),
+        quota_counted=tuple(counted),
     )
 
 
@@ -250,17 +276,20 @@ def demand_specs(
     history_days: float,
     instruments: Sequence[InstrumentInput] = (),
 ) -> tuple[DemandSpec, ...]:
-    """Per kind: a Poisson stream at the rate bookings were made, with their durations
-    resampled from history, and lead times from the bookings that were not pushed (see
-    ``_pushed``; all of them when fewer than ``MIN_USAGE_OBS`` were not). A kind with no
-    bookings in history gets no stream (flagged in the result)."""
+    """Per kind and organisation: a Poisson stream at the rate the organisation made
+    bookings of the kind, with their durations resampled from its history, and lead times
+    from those that were not pushed (see ``_pushed``; all of them when fewer than
+    ``MIN_USAGE_OBS`` were not). A kind with no bookings in history gets no stream (flagged
+    in the result). Streams are per organisation because the scheduler books each one under
+    its own qualifications and quotas, and organisations book differently (durations, lead
+    times); the stream of ``(kind, org)`` keeps its random numbers when another
+    organisation's demand changes."""
     out = []
     hours = history_days * 24
     pushed = _pushed(history, instruments)
-    for kind in kinds:
-        made = [(n, h) for n, h in enumerate(history) if h.kind == kind]
-        if not made:
-            continue
+    groups = sorted({(h.kind, h.org) for h in history if h.kind in set(kinds)})
+    for kind, org in groups:
+        made = [(n, h) for n, h in enumerate(history) if h.kind == kind and h.org == org]
         leads = [
             max((h.start - h.created_at).total_seconds(), 0.0) for n, h in made if n not in pushed
         ]
@@ -273,6 +302,8 @@ def demand_specs(
                 duration=Empirical(tuple((h.end - h.start).total_seconds() for _, h in made)),
                 lead=Empirical(tuple(leads)),
                 window_s=REQUEST_WINDOW_S,
+                name=f"{kind}/{org}" if org else kind,
+                org=org,
             )
         )
     return tuple(out)
@@ -317,10 +348,14 @@ def build_site(inputs: ForecastInputs, horizon: timedelta) -> SiteSpec:
                 min_notice_s=inst.rules.min_notice.total_seconds(),
                 hourly_rate=inst.hourly_rate,
                 p_up=failures.availability,
+                qualified=inputs.qualified.get(inst.id, frozenset())
+                if inst.requires_qualification
+                else None,
+                timezone=inst.timezone,
             )
         )
     bookings = tuple(
-        BookingSpec(bid, inst, _seconds(origin, a), _seconds(origin, b))
+        BookingSpec(bid, inst, _seconds(origin, a), _seconds(origin, b), inputs.owners.get(bid, ""))
         for bid, inst, a, b in inputs.bookings
     )
     return SiteSpec(
@@ -330,4 +365,8 @@ def build_site(inputs: ForecastInputs, horizon: timedelta) -> SiteSpec:
         bookings=bookings,
         demand=demand,
         usage=usage_specs(inputs.history, kinds),
+        quotas=tuple(QuotaSpec(org, period, hours) for org, period, hours in inputs.quotas),
+        quota_counted=tuple(
+            (org, _seconds(origin, a), _seconds(origin, b)) for org, a, b in inputs.quota_counted
+        ),
     )
