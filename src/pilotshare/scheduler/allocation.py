@@ -180,7 +180,7 @@ def allocate(request: Request, candidates: Iterable[Candidate], now: datetime) -
     if duration <= _ZERO or lo + duration > hi:
         return None
     best: tuple[datetime, float, timedelta, timedelta, str] | None = None
-    chosen: Allocation | None = None
+    chosen: tuple[Candidate, datetime] | None = None
     for cand in candidates:
         if not eligible(request, cand):
             continue
@@ -197,9 +197,11 @@ def allocate(request: Request, candidates: Iterable[Candidate], now: datetime) -
         leftover = (b - a) - duration
         key = (end, -cand.p_up, fragment, leftover, cand.instrument)
         if best is None or key < best:
-            best = key
-            chosen = Allocation(request.id, cand.instrument, start, end, cand.p_up, fragment)
-    return chosen
+            best, chosen = key, (cand, start)
+    if best is None or chosen is None:
+        return None
+    cand, start = chosen
+    return Allocation(request.id, cand.instrument, start, best[0], cand.p_up, best[2])
 
 
 def take(candidate: Candidate, start: datetime, end: datetime) -> Candidate:

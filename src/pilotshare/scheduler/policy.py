@@ -25,7 +25,7 @@ the end of the day. An exception replaces that date's weekly hours (``[]``: clos
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final
@@ -33,7 +33,7 @@ from typing import Any, Final
 from pilotshare.core.domain import Row
 from pilotshare.core.errors import BadInput
 from pilotshare.core.intervals import merge, subtract
-from pilotshare.core.periods import zone
+from pilotshare.core.periods import period_of, zone
 
 Interval = tuple[datetime, datetime]
 Hours = tuple[tuple[time, time | None], ...]  # an end of None is 24:00
@@ -227,3 +227,38 @@ def overlapping(period: Interval, intervals: Iterable[Interval]) -> list[Interva
     """Those of ``intervals`` that overlap ``period``."""
     a, b = period
     return [(x, y) for x, y in intervals if x < b and a < y]
+
+
+def may_book(*, requires_qualification: bool, qualified: bool, admin: bool = False) -> bool:
+    """Whether an organisation may book an instrument: any may, unless the instrument
+    requires a qualification, which the organisation must hold (an admin books anything)."""
+    return admin or qualified or not requires_qualification
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaPiece:
+    """The part of a slot inside one period of one quota: ``hours`` of it count there."""
+
+    period: str
+    max_hours: float
+    window: Interval
+    hours: float
+
+    def exceeded(self, used: float) -> bool:
+        """Whether the slot takes the organisation past the quota, with ``used`` hours of
+        the period booked already (limits are inclusive)."""
+        return used + self.hours > self.max_hours + 1e-9
+
+
+def quota_pieces(
+    limits: Mapping[str, float], slot: Interval, timezone: str
+) -> Iterator[QuotaPiece]:
+    """Each period of each quota (``limits``: period -> max hours) that ``slot`` touches,
+    in periods of ``timezone`` (the instrument's site's): a slot across a period boundary
+    counts its part in each period, by period name and then time."""
+    for period, max_hours in sorted(limits.items()):
+        lo, hi = period_of(period, slot[0], timezone)
+        while lo < slot[1]:
+            hours = (min(hi, slot[1]) - max(lo, slot[0])).total_seconds() / 3600.0
+            yield QuotaPiece(period, max_hours, (lo, hi), hours)
+            lo, hi = period_of(period, hi, timezone)

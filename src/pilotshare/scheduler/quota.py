@@ -2,7 +2,9 @@
 
 The period is the booked instrument's site's local day, week (from Monday) or month containing
 the booking's start (``core.periods``): in Asia/Shanghai a booking at 02:00 on 1 December
-counts in December. Each booking of the organisation counts its part inside the period.
+counts in December. Each booking of the organisation counts its part inside the period. The
+rule itself is ``policy.quota_pieces`` and ``QuotaPiece.exceeded`` (pure), which the
+forecast's booking desk applies too.
 """
 
 from __future__ import annotations
@@ -12,9 +14,18 @@ from uuid import UUID
 
 from pilotshare.core.db import Connection
 from pilotshare.core.errors import Conflict
-from pilotshare.core.periods import period_of
 from pilotshare.scheduler import store
-from pilotshare.scheduler.policy import Interval
+from pilotshare.scheduler.policy import Interval, QuotaPiece, quota_pieces
+
+
+def quota_exceeded(org: str, piece: QuotaPiece, used: float) -> Conflict:
+    """The refusal of a slot that would take ``org`` past the quota of ``piece``."""
+    start = piece.window[0].astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return Conflict(
+        "quota_exceeded",
+        f"quota exceeded: organisation {org!r} may book {piece.max_hours:g} h per "
+        f"{piece.period} and has {used:g} h booked in the {piece.period} from {start}",
+    )
 
 
 async def check_quota(
@@ -32,16 +43,7 @@ async def check_quota(
     if not limits:
         return
     await store.lock_quotas(conn, org)
-    for period, max_hours in sorted(limits.items()):
-        lo, hi = period_of(period, slot[0], timezone)
-        while lo < slot[1]:
-            hours = (min(hi, slot[1]) - max(lo, slot[0])).total_seconds() / 3600.0
-            used = await store.booked_hours(conn, org, (lo, hi), exclude=exclude)
-            if used + hours > max_hours + 1e-9:
-                start = lo.astimezone(UTC).isoformat().replace("+00:00", "Z")
-                raise Conflict(
-                    "quota_exceeded",
-                    f"quota exceeded: organisation {org!r} may book {max_hours:g} h per "
-                    f"{period} and has {used:g} h booked in the {period} from {start}",
-                )
-            lo, hi = period_of(period, hi, timezone)
+    for piece in quota_pieces(limits, slot, timezone):
+        used = await store.booked_hours(conn, org, piece.window, exclude=exclude)
+        if piece.exceeded(used):
+            raise quota_exceeded(org, piece, used)

@@ -30,7 +30,7 @@ from pilotshare.scheduler import search, states, store
 from pilotshare.scheduler.allocation import Request
 from pilotshare.scheduler.checkin import booking_window
 from pilotshare.scheduler.metrics import BookingMetrics
-from pilotshare.scheduler.policy import Interval, check_slot
+from pilotshare.scheduler.policy import Interval, check_slot, may_book
 from pilotshare.scheduler.quota import check_quota
 from pilotshare.scheduler.requests import (
     BookingRequest,
@@ -334,7 +334,15 @@ class BookingService:
             return [one]
         assert kind is not None  # noqa: S101 - requests.check_target: one of the two
         found = await store.instruments_of_kind(self._pool, kind, caps, org=caller.org)
-        allowed = [i for i in found if caller.admin or i.qualified or not i.requires_qualification]
+        allowed = [
+            i
+            for i in found
+            if may_book(
+                requires_qualification=i.requires_qualification,
+                qualified=i.qualified,
+                admin=caller.admin,
+            )
+        ]
         if found and not allowed:
             raise NotQualified(f"organisation {caller.org!r} is not qualified for any {kind!r}")
         return allowed
@@ -343,7 +351,11 @@ class BookingService:
     def _authorise(caller: Caller, inst: Instrument) -> None:
         if inst.retired_at is not None:
             raise store.InstrumentRetired(inst.id)
-        if inst.requires_qualification and not inst.qualified and not caller.admin:
+        if not may_book(
+            requires_qualification=inst.requires_qualification,
+            qualified=inst.qualified,
+            admin=caller.admin,
+        ):
             raise NotQualified(
                 f"organisation {caller.org!r} is not qualified to book instrument {inst.id!r}"
             )

@@ -69,16 +69,12 @@ class _ByNameDesk:
     def place(
         self, request: model.SlotRequest, now: float, not_before: dict[int, float]
     ) -> model.Placement | None:
-        members = self.inner.by_kind.get(request.kind)
+        members = self.inner.members(request.kind, request.org)
         if not members:
             return None
         digest = hashlib.blake2b(f"{request.kind}/{request.id}".encode(), digest_size=8).digest()
         pick = members[int.from_bytes(digest, "big") % len(members)]
-        self.inner.by_kind[request.kind] = [pick]
-        try:
-            return self.inner.place(request, now, not_before)
-        finally:
-            self.inner.by_kind[request.kind] = members
+        return self.inner.place(request, now, not_before, among=(pick,))
 
 
 class ByNameDesks:

@@ -29,11 +29,11 @@ Events are kept few, because a forecast runs hundreds of replications:
   it ends (run ratio, repairs). Nothing needs to happen at its end: the next booking reads
   ``busy_until``. A booking that cannot start within ``UsageSpec.max_delay_s`` is lost,
   and its owner asks the scheduler again (a *rebook*).
-- *Demand costs one event per request*: one SimPy process per demand stream walks arrival
-  times drawn up front (a Poisson process thinned by the hour-of-week profile) and asks the
-  ``Desk`` to place each request. The desk is the scheduler: ``scheduler.forecast.desk`` wraps
-  ``scheduler.allocation.allocate`` (the function the API books with) so the model never
-  imports the scheduler (layers: twin sits below scheduler).
+- *Demand costs one event per request*: each demand stream walks arrival times drawn up
+  front (a Poisson process thinned by the hour-of-week profile), one timeout at a time
+  whose callback asks the ``Desk`` to place the request. The desk is the scheduler:
+  ``scheduler.forecast.desk`` wraps ``scheduler.allocation.allocate`` (the function the API
+  books with) so the model never imports the scheduler (layers: twin sits below scheduler).
 
 Random streams: every stream (one instrument's failures, one instrument's usage, one demand
 stream) gets its own generator derived from the replication's ``SeedSequence`` and a stable
@@ -53,7 +53,7 @@ from __future__ import annotations
 import math
 import zlib
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC
 
@@ -71,6 +71,7 @@ from pilotshare.twin.site import (
     FloatArray,
     InstrumentSpec,
     Placement,
+    QuotaSpec,
     Replication,
     SiteSpec,
     SlotRequest,
@@ -106,6 +107,7 @@ class _Booking:
     unit: _Unit
     existing: int  # index in SiteSpec.bookings, or -1
     request: int = -1  # index in SiteModel.req (a reported new request), or -1
+    org: str = ""
 
 
 class _Draws:
@@ -340,6 +342,7 @@ class SiteModel:
                     self.window.get(unit.spec.kind, 14 * DAY),
                     unit.spec.capabilities,
                     report=False,
+                    org=b.org,
                 )
             return
         ratio = unit.ratio.next() if use.run_ratio else 1.0
@@ -365,6 +368,7 @@ class SiteModel:
         caps: frozenset[str],
         *,
         report: bool,
+        org: str = "",
     ) -> None:
         now = self.env.now
         not_before = {}
@@ -373,12 +377,12 @@ class SiteModel:
                 if u.down_e and u.down_now(now):
                     not_before[u.index] = now + u.repair_mean
         self._next_id += 1
-        request = SlotRequest(self._next_id, kind, duration, earliest, earliest + window, caps)
+        request = SlotRequest(self._next_id, kind, duration, earliest, earliest + window, caps, org)
         got = self.desk.place(request, now, not_before)
         reported = report and now >= self.site.warmup_s
         if got is not None:
             index = len(self.req) if reported else -1
-            self._schedule(_Booking(got.start, got.end, self.units[got.instrument], -1, index))
+            self._schedule(_Booking(got.start, got.end, self.units[got.instrument], -1, index, org))
         if reported:
             wait = got.start - earliest if got is not None else math.nan
             self.req.append((self.kind_index[kind], now, duration, wait))
@@ -402,18 +406,25 @@ class SiteModel:
         leads = spec.lead.sample(rng, times.size) if spec.lead else np.zeros(times.size)
         return np.column_stack([times, durations, leads])
 
-    def _demand(self, spec: DemandSpec) -> simpy.events.ProcessGenerator:
-        for t, duration, lead in self._arrivals(spec):
-            self.events += 1
-            yield self.env.timeout(t - self.env.now)
-            self._request(
-                spec.kind,
-                float(duration),
-                float(t + lead),
-                spec.window_s,
-                spec.capabilities,
-                report=True,
-            )
+    def _demand(self, spec: DemandSpec) -> None:
+        """Walk the stream's arrivals: a timeout per request whose callback asks the desk
+        and schedules the next one (a callback costs less than resuming a process)."""
+        rows: Iterator[list[float]] = iter(self._arrivals(spec).tolist())
+        env = self.env
+        kind, window, caps, org = spec.kind, spec.window_s, spec.capabilities, spec.org
+
+        def arrive(event: simpy.Event) -> None:
+            t, duration, lead = event.value  # type: ignore[misc]  # the row nxt() passed
+            self._request(kind, duration, t + lead, window, caps, report=True, org=org)
+            nxt()
+
+        def nxt() -> None:
+            row = next(rows, None)
+            if row is not None:
+                self.events += 1
+                env.timeout(row[0] - env.now, row).callbacks.append(arrive)
+
+        nxt()
 
     # -- run --------------------------------------------------------------------------------
 
@@ -422,10 +433,9 @@ class SiteModel:
         for n, b in enumerate(self.site.bookings):
             unit = self.by_id[b.instrument]
             if b.end > 0 and not b.closed:  # a closed one stays unserved
-                self._schedule(_Booking(max(b.start, 0.0), b.end, unit, n))
+                self._schedule(_Booking(max(b.start, 0.0), b.end, unit, n, org=b.org))
         for spec in self.site.demand:
-            self.env.process(self._demand(spec))
-            self.events += 1
+            self._demand(spec)
         self.env.run(until=self.site.horizon_s)
         self.events = scheduled_events(self.env) or self.events
         return self._collect()
@@ -502,6 +512,7 @@ __all__: Sequence[str] = (
     "InstrumentSpec",
     "Lognormal",
     "Placement",
+    "QuotaSpec",
     "Replication",
     "Sampler",
     "SiteModel",

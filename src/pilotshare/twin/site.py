@@ -108,11 +108,16 @@ class InstrumentSpec:
     min_notice_s: float = 0.0
     hourly_rate: float = 0.0
     p_up: float = 1.0
+    #: The organisations qualified to book it, when it requires a qualification (None: any
+    #: organisation may book it). The desk applies the scheduler's rule to it.
+    qualified: frozenset[str] | None = None
+    #: Its site's IANA time zone: quota periods are local days, weeks and months.
+    timezone: str = "UTC"
 
 
 @dataclass(frozen=True, slots=True)
 class BookingSpec:
-    """A booking already held at the origin: ``[start, end)`` on ``instrument``."""
+    """A booking already held at the origin: ``[start, end)`` on ``instrument``, by ``org``."""
 
     id: str
     instrument: str
@@ -121,6 +126,7 @@ class BookingSpec:
     #: Why it cannot be served as booked (its instrument is closed over it, or retired), or
     #: "": the model does not run it, and it is never served.
     closed: str = ""
+    org: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +136,8 @@ class DemandSpec:
     Requests arrive as a Poisson process of ``rate_per_hour`` (times ``weekly_profile``
     [hour of week, Monday 00:00 UTC = 0; mean 1] when given), want ``duration`` seconds,
     starting no earlier than ``lead`` after they are made and finishing within ``window_s``
-    of that. ``name`` keys the stream's random numbers (default: the kind).
+    of that. ``name`` keys the stream's random numbers (default: the kind). ``org``: the
+    organisation that makes the requests (the desk books as it would be allowed to).
     """
 
     kind: str
@@ -141,6 +148,16 @@ class DemandSpec:
     weekly_profile: tuple[float, ...] | None = None
     capabilities: frozenset[str] = frozenset()
     name: str = ""
+    org: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaSpec:
+    """At most ``max_hours`` booked by ``org`` per ``period`` (``day``, ``week``, ``month``)."""
+
+    org: str
+    period: str
+    max_hours: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,6 +177,11 @@ class SiteSpec:
     avoid_down: bool = False
     #: Requests arriving before this are placed (they load the site) but not reported.
     warmup_s: float = 0.0
+    #: Booking quotas per organisation; the desk refuses a slot past one, as the API does.
+    quotas: tuple[QuotaSpec, ...] = ()
+    #: ``(org, start, end)`` of bookings that count against quotas but are not in
+    #: ``bookings`` (done before the origin, in periods still open at it).
+    quota_counted: tuple[tuple[str, float, float], ...] = ()
 
     @property
     def days(self) -> int:
@@ -198,6 +220,7 @@ class SlotRequest:
     earliest: float
     latest: float
     capabilities: frozenset[str]
+    org: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,18 +16,26 @@ would walk to find it. Every other instrument would lose on the first element of
 so the decision is the one ``allocate`` makes on the full candidate list; it is still
 ``allocate`` that makes it (``tests/unit/test_model_desk.py`` compares both on random
 sites).
+
+Who may book what, as the API decides it: a request of an organisation is offered only the
+instruments ``policy.may_book`` lets it book (qualifications), and a slot that would take
+it past one of its quotas (``policy.quota_pieces``, counted against what the organisation
+held at the origin plus what the desk booked for it since) is refused, as
+``scheduler.quota.check_quota`` refuses it with 409: not booked, and not searched for
+elsewhere.
 """
 
 from __future__ import annotations
 
 import math
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from pilotshare.core.intervals import subtract
 from pilotshare.scheduler.allocation import Allocation, Candidate, Request, allocate
+from pilotshare.scheduler.policy import Interval, may_book, quota_pieces
 from pilotshare.twin.model import Placement, SiteSpec, SlotRequest
 
 AllocateFn = Callable[[Request, Iterable[Candidate], datetime], Allocation | None]
@@ -50,6 +58,10 @@ class _Free:
     min_s: float
     max_s: float | None
     template: Candidate = field(repr=False)
+    #: Candidates built since the last hole, by (span, cut or -1): a Candidate costs more
+    #: to build than allocate spends on it, and the same one is offered again while
+    #: nothing is booked on the instrument.
+    made: dict[tuple[int, float], Candidate] = field(default_factory=dict, repr=False)
 
     def copy(self) -> _Free:
         return _Free(
@@ -64,12 +76,39 @@ class _Free:
             self.template,
         )
 
+    def candidate(self, k: int, avail: float, origin: datetime) -> Candidate:
+        """The instrument as ``allocate`` sees it for a fit in span ``k``: that span, cut at
+        ``avail`` when it starts earlier (as ``policy.free_intervals`` cuts at now +
+        notice). The spans before it are left out: none of them fits (``_fits``), so
+        ``first_fit`` finds the same slot without walking them."""
+        cut = avail if self.starts[k] < avail else -1.0
+        key = (k, cut)
+        made = self.made.get(key)
+        if made is None:
+            span = self.spans[k]
+            if cut >= 0:
+                span = (origin + timedelta(seconds=avail), span[1])
+            t = self.template
+            made = self.made[key] = Candidate(
+                t.instrument,
+                t.kind,
+                t.capabilities,
+                (span,),
+                t.p_up,
+                t.setup_buffer,
+                t.min_length,
+                t.max_length,
+            )
+        return made
+
     def hole(self, h0: float, h1: float, d0: datetime, d1: datetime) -> None:
         """Remove ``[h0, h1)`` (``d0``, ``d1`` the same instants as datetimes)."""
         k0 = bisect_right(self.ends, h0)
         k1 = bisect_left(self.starts, h1)
         if k0 >= k1:
             return
+        if self.made:
+            self.made = {}
         keep_f: list[tuple[float, float]] = []
         keep_d: list[tuple[datetime, datetime]] = []
         if self.starts[k0] < h0:
@@ -83,31 +122,151 @@ class _Free:
         self.spans[k0:k1] = keep_d
 
 
+def _hours(slot: Interval, window: Interval) -> float:
+    a, b = max(slot[0], window[0]), min(slot[1], window[1])
+    return (b - a).total_seconds() / 3600.0 if b > a else 0.0
+
+
+class _Counted:
+    """What counts against one organisation's quotas: its booked slots, and the hours of
+    them inside each period window asked about so far (kept up to date as it books)."""
+
+    __slots__ = ("hours", "slots")
+
+    def __init__(self, slots: list[Interval], hours: dict[Interval, float] | None = None) -> None:
+        self.slots = slots
+        self.hours = hours if hours is not None else {}
+
+    def copy(self) -> _Counted:
+        return _Counted(list(self.slots), dict(self.hours))
+
+    def used(self, window: Interval) -> float:
+        h = self.hours.get(window)
+        if h is None:
+            h = self.hours[window] = sum(_hours(s, window) for s in self.slots)
+        return h
+
+    def add(self, slot: Interval) -> None:
+        self.slots.append(slot)
+        for window in self.hours:
+            self.hours[window] += _hours(slot, window)
+
+
+@dataclass(slots=True)
+class _Access:
+    """Who may book what at the origin: the site's quotas and what counts against them."""
+
+    limits: dict[str, dict[str, float]]
+    counted: dict[str, _Counted]
+
+    def copy(self) -> _Access:
+        return _Access(self.limits, {org: c.copy() for org, c in self.counted.items()})
+
+
+def build_access(site: SiteSpec) -> _Access:
+    """Quotas per organisation, with the bookings that count against them at the origin."""
+    limits: dict[str, dict[str, float]] = {}
+    for q in site.quotas:
+        limits.setdefault(q.org, {})[q.period] = q.max_hours
+    origin = site.origin
+    slots: dict[str, list[Interval]] = {org: [] for org in limits}
+    spans = [(b.org, b.start, b.end) for b in site.bookings] + list(site.quota_counted)
+    for org, a, b in spans:
+        if org in slots:
+            slots[org].append((origin + a * _SECOND, origin + b * _SECOND))
+    return _Access(limits, {org: _Counted(s) for org, s in slots.items()})
+
+
 class SchedulerDesk:
     """A desk for one replication; build many cheaply with ``SchedulerDeskFactory``."""
 
-    def __init__(self, site: SiteSpec, free: list[_Free], allocate_fn: AllocateFn) -> None:
+    def __init__(
+        self,
+        site: SiteSpec,
+        free: list[_Free],
+        allocate_fn: AllocateFn,
+        access: _Access | None = None,
+    ) -> None:
         self.origin = site.origin
         self.free = free
         self.allocate = allocate_fn
+        self.instruments = site.instruments
         self.by_kind: dict[str, list[int]] = {}
         for n, spec in enumerate(site.instruments):
             self.by_kind.setdefault(spec.kind, []).append(n)
         self.index = {spec.id: n for n, spec in enumerate(site.instruments)}
+        self.access = access if access is not None else build_access(site)
+        self._members: dict[tuple[str, str], list[int]] = {}
+
+    def members(self, kind: str, org: str) -> list[int]:
+        """The instruments of ``kind`` that ``org`` may book (``policy.may_book``)."""
+        key = (kind, org)
+        found = self._members.get(key)
+        if found is None:
+            found = self._members[key] = [
+                n
+                for n in self.by_kind.get(kind, ())
+                if may_book(
+                    requires_qualification=(q := self.instruments[n].qualified) is not None,
+                    qualified=q is not None and org in q,
+                )
+            ]
+        return found
 
     def place(
-        self, request: SlotRequest, now: float, not_before: dict[int, float]
+        self,
+        request: SlotRequest,
+        now: float,
+        not_before: dict[int, float],
+        *,
+        among: Sequence[int] | None = None,
     ) -> Placement | None:
-        """The real allocator's choice among this kind's instruments; the slot is booked."""
+        """The real allocator's choice among the instruments of the request's kind that its
+        organisation may book (or ``among`` those named); the slot is booked."""
+        members = self.members(request.kind, request.org) if among is None else among
+        fits, best = self._fits(request, now, not_before, members)
+        if not fits:
+            return None
+        origin = self.origin
+        got = self.allocate(
+            Request(
+                str(request.id),
+                request.kind,
+                timedelta(seconds=request.duration),
+                origin + timedelta(seconds=request.earliest),
+                origin + timedelta(seconds=request.latest),
+                request.capabilities,
+                request.org or None,
+            ),
+            self._candidates(fits, best),
+            origin + timedelta(seconds=now),
+        )
+        if got is None:
+            return None
+        n = self.index[got.instrument]
+        if self._over_quota(request.org, n, got):
+            return None  # refused, as the API refuses it (409 quota_exceeded)
+        return self._book(n, got)
+
+    def _fits(
+        self,
+        request: SlotRequest,
+        now: float,
+        not_before: dict[int, float],
+        members: Sequence[int],
+    ) -> tuple[list[tuple[float, int, int, float]], float]:
+        """Each member's first fit (end, member, span, avail) that may finish first, and the
+        earliest end of all: ``allocation.eligible`` and ``allocation.first_fit``, inlined
+        in float seconds (this loop runs for every instrument of the kind)."""
         lo = max(request.earliest, now)
         hi = request.latest
         duration = request.duration
-        fits: list[tuple[float, int, int, int, float]] = []  # end, member, k0, k1, first
-        best = math.inf
+        fits: list[tuple[float, int, int, float]] = []
+        best = bound = math.inf  # bound: best + _TIE; a fit ending later cannot win
         caps = request.capabilities
-        for n in self.by_kind.get(request.kind, ()):
-            f = self.free[n]
-            # allocation.eligible, inlined: this loop runs for every instrument of the kind.
+        free = self.free
+        for n in members:
+            f = free[n]
             if caps and not caps <= f.template.capabilities:
                 continue
             if duration < f.min_s or (f.max_s is not None and duration > f.max_s):
@@ -116,62 +275,52 @@ class SchedulerDesk:
             # down instrument from its ``not_before``. The request's own bounds never cut a
             # span: allocate's tie-breaks (fragment, leftover) must see whole intervals.
             avail = now + f.notice_s
-            if not_before and n in not_before and not_before[n] > avail:
-                avail = not_before[n]
-            first = max(avail, lo)
-            # allocation.first_fit, in float seconds: the earliest end in [first, hi].
+            if not_before:
+                down = not_before.get(n)
+                if down is not None and down > avail:
+                    avail = down
+            first = max(lo, avail)
+            # The earliest end in [first, hi], and only if it can beat the best so far:
+            # ends only grow along the spans, so the walk stops at the first that cannot.
+            limit = min(bound, hi)
             starts, ends = f.starts, f.ends
             k0 = bisect_right(ends, first)
             for k in range(k0, len(starts)):
                 a = starts[k]
                 end = (max(first, a)) + duration
-                if end > hi:
+                if end > limit:
                     break
                 if end <= ends[k]:
-                    if end <= best + _TIE:
-                        best = min(best, end)
-                        fits.append((end, n, k0, k + 1, avail))
+                    fits.append((end, n, k, avail))
+                    if end < best:
+                        best = end
+                        bound = end + _TIE
                     break
-        if not fits:
-            return None
-        origin = self.origin
-        cands = []
-        for end, n, k0, k1, avail in fits:
-            if end > best + _TIE:
-                continue  # finishes later than another candidate: allocate would not pick it
-            f = self.free[n]
-            spans = f.spans[k0:k1]
-            if f.starts[k0] < avail:
-                spans[0] = (origin + timedelta(seconds=avail), spans[0][1])
-            t = f.template
-            cands.append(
-                Candidate(
-                    t.instrument,
-                    t.kind,
-                    t.capabilities,
-                    tuple(spans),
-                    t.p_up,
-                    t.setup_buffer,
-                    t.min_length,
-                    t.max_length,
-                )
-            )
-        got = self.allocate(
-            Request(
-                str(request.id),
-                request.kind,
-                timedelta(seconds=duration),
-                origin + timedelta(seconds=request.earliest),
-                origin + timedelta(seconds=hi),
-                request.capabilities,
-            ),
-            cands,
-            origin + timedelta(seconds=now),
-        )
-        return None if got is None else self._book(got)
+        return fits, best
 
-    def _book(self, got: Allocation) -> Placement:
-        n = self.index[got.instrument]
+    def _candidates(
+        self, fits: list[tuple[float, int, int, float]], best: float
+    ) -> list[Candidate]:
+        """The fits that finish first (within ``_TIE``) as ``allocate`` sees them: each with
+        the free spans ``first_fit`` walks, the first cut where it becomes bookable."""
+        origin, free, bound = self.origin, self.free, best + _TIE
+        # A fit finishing later than another cannot be allocate's choice: not offered.
+        return [free[n].candidate(k, avail, origin) for end, n, k, avail in fits if end <= bound]
+
+    def _over_quota(self, org: str, n: int, got: Allocation) -> bool:
+        """Whether the slot takes ``org`` past a quota (``policy.quota_pieces``, in the
+        instrument's site's periods); if not, it now counts against them."""
+        counted = self.access.counted.get(org)
+        if counted is None:
+            return False
+        slot = (got.start, got.end)
+        pieces = quota_pieces(self.access.limits[org], slot, self.instruments[n].timezone)
+        if any(p.exceeded(counted.used(p.window)) for p in pieces):
+            return True
+        counted.add(slot)
+        return False
+
+    def _book(self, n: int, got: Allocation) -> Placement:
         f = self.free[n]
         start = (got.start - self.origin) / _SECOND
         end = (got.end - self.origin) / _SECOND
@@ -188,6 +337,7 @@ class SchedulerDeskFactory:
         self.allocate_fn = allocate_fn
         self._site: SiteSpec | None = None
         self._free: list[_Free] = []
+        self._access = _Access({}, {})
 
     def __getstate__(self) -> dict[str, object]:
         return {"allocate_fn": self.allocate_fn}
@@ -198,8 +348,11 @@ class SchedulerDeskFactory:
     def __call__(self, site: SiteSpec) -> SchedulerDesk:
         if self._site is not site:
             self._free = build_free(site)
+            self._access = build_access(site)
             self._site = site
-        return SchedulerDesk(site, [f.copy() for f in self._free], self.allocate_fn)
+        return SchedulerDesk(
+            site, [f.copy() for f in self._free], self.allocate_fn, self._access.copy()
+        )
 
 
 def build_free(site: SiteSpec) -> list[_Free]:

@@ -15,8 +15,12 @@ the bookings made in the last ``history_days``. ``build_site`` turns it into the
   relearns from raw telemetry;
 - usage per kind: the no-show share shrunk towards a prior, late starts and run ratios
   resampled from completed bookings (prior, flagged, with fewer than ``MIN_USAGE_OBS``);
-- demand per kind: a Poisson stream at the rate bookings were made in the history, with
-  their durations and lead times resampled; no history, no new demand (flagged).
+- demand per kind and organisation: a Poisson stream at the rate the organisation made
+  bookings in the history, with their durations and lead times resampled; no history, no
+  new demand (flagged);
+- who may book what: each instrument's qualified organisations and every organisation's
+  quotas (with what already counts against them), read in the same snapshot, so the
+  model's desk books each organisation's demand as the API would.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from pilotshare.twin.model import (
     FailureClock,
     FailureSpec,
     InstrumentSpec,
+    QuotaSpec,
     SiteSpec,
     UsageSpec,
 )
@@ -79,6 +84,8 @@ class InstrumentInput:
     maintenance: tuple[tuple[datetime, datetime], ...] = ()
     #: Those of ``maintenance`` that are blackouts (a booking inside says which it was).
     blackouts: tuple[tuple[datetime, datetime], ...] = ()
+    requires_qualification: bool = False
+    timezone: str = "UTC"
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +102,7 @@ class HistoryBooking:
     #: Seconds it went on running past its end (bookings flagged ``overrun``), from telemetry.
     overrun_s: float | None = None
     instrument: str = ""
+    org: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +121,12 @@ class ForecastInputs:
     #: Retired instruments (id -> kind): not part of the site; a booking still held on one
     #: cannot be served (``closed_reason``).
     retired: Mapping[str, str] = field(default_factory=dict)
+    #: Who may book what, and how much (the API's rules, in the same snapshot): the
+    #: organisations qualified per instrument, ``(org, period, max hours)`` quotas, and
+    #: ``(org, start, end)`` of done bookings that count against quotas at ``now``.
+    qualified: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    quotas: tuple[tuple[str, str, float], ...] = ()
+    quota_counted: tuple[tuple[str, datetime, datetime], ...] = ()
 
 
 # -- reading the database ------------------------------------------------------------------
@@ -136,6 +150,12 @@ async def load_inputs(
         retired = await store.retired_kinds(conn)
         held = await store.held_bookings(conn, (now, reach))
         hist = await store.history_rows(conn, (since, now))
+        qualified = await store.qualifications(conn)
+        quotas = await store.quotas(conn)
+        # A month is the longest quota period: what counts at now began at most 32 days ago.
+        counted = await store.quota_counted(
+            conn, sorted({q[0] for q in quotas}), (now - timedelta(days=32), now)
+        )
         instruments = []
         for r in rows:
             state = live.get(r["id"])
@@ -152,6 +172,8 @@ async def load_inputs(
                     blackouts=tuple(
                         (a, b) for a, b, kind in maint.get(r["id"], ()) if kind == "blackout"
                     ),
+                    requires_qualification=r["requires_qualification"],
+                    timezone=r["timezone"],
                 )
             )
     return ForecastInputs(
@@ -171,10 +193,14 @@ async def load_inputs(
                 r["running_s"],
                 r["overrun_s"],
                 r["instrument_id"],
+                r["org_id"],
             )
             for r in hist
         ),
         history_days=history_days,
+        qualified=qualified,
+        quotas=tuple(quotas),
+        quota_counted=tuple(counted),
     )
 
 
@@ -404,20 +430,25 @@ def demand_specs(
     *,
     until: datetime | None = None,
 ) -> tuple[DemandSpec, ...]:
-    """Per kind: a Poisson stream at the rate bookings were made, with their durations
-    resampled from history, and lead times estimated from what each booking's start says
-    about the lead asked for (``lead_bounds``: exact, or bounds when something pushed it),
-    by ``interval_censored``; with ``until`` (the end of the history window), the hour of
-    the week requests are made in (``arrival_profile``). A kind with no bookings in history
-    gets no stream (flagged in the result)."""
+    """Per kind and organisation: a Poisson stream at the rate the organisation made
+    bookings of the kind, with its durations resampled from its history. Streams are per
+    organisation because the scheduler books each one under its own qualifications and
+    quotas, and organisations book differently; the stream of ``(kind, org)`` keeps its
+    random numbers when another organisation's demand changes. Lead times and the hour of
+    the week requests are made in are fitted per kind, pooling its organisations (one
+    organisation's few bookings would say little): leads from what each booking's start says
+    about the lead asked for (``lead_bounds``: exact, or bounds when something pushed it), by
+    ``interval_censored``; with ``until`` (the end of the history window), the hour-of-week
+    profile (``arrival_profile``). A kind with no bookings in history gets no stream (flagged
+    in the result)."""
     out = []
     hours = history_days * 24
     bounds = lead_bounds(history, instruments)
+    per_kind: dict[str, tuple[Sampler, tuple[float, ...] | None]] = {}
     for kind in kinds:
         made = [(n, h) for n, h in enumerate(history) if h.kind == kind]
         if not made:
             continue
-        leads = interval_censored([bounds[n] for n, _ in made])
         profile = (
             arrival_profile(
                 [h.created_at for _, h in made], until - timedelta(days=history_days), until
@@ -425,6 +456,11 @@ def demand_specs(
             if until is not None
             else None
         )
+        per_kind[kind] = (interval_censored([bounds[n] for n, _ in made]), profile)
+    groups = sorted({(h.kind, h.org) for h in history if h.kind in per_kind})
+    for kind, org in groups:
+        made = [(n, h) for n, h in enumerate(history) if h.kind == kind and h.org == org]
+        leads, profile = per_kind[kind]
         out.append(
             DemandSpec(
                 kind=kind,
@@ -433,6 +469,8 @@ def demand_specs(
                 lead=leads,
                 window_s=REQUEST_WINDOW_S,
                 weekly_profile=profile,
+                name=f"{kind}/{org}" if org else kind,
+                org=org,
             )
         )
     return tuple(out)
@@ -501,6 +539,10 @@ def build_site(inputs: ForecastInputs, horizon: timedelta) -> SiteSpec:
                 min_notice_s=inst.rules.min_notice.total_seconds(),
                 hourly_rate=inst.hourly_rate,
                 p_up=failures.availability,
+                qualified=inputs.qualified.get(inst.id, frozenset())
+                if inst.requires_qualification
+                else None,
+                timezone=inst.timezone,
             )
         )
     in_site = {i.id for i in inputs.instruments}
@@ -510,7 +552,8 @@ def build_site(inputs: ForecastInputs, horizon: timedelta) -> SiteSpec:
             held[1],
             _seconds(origin, held[2]),
             _seconds(origin, held[3]),
-            closed_reason(inputs, held),
+            closed=closed_reason(inputs, held),
+            org=inputs.owners.get(held[0], ""),
         )
         for held in inputs.bookings
         if held[1] in in_site  # one left on a retired instrument is reported, not simulated
@@ -522,4 +565,8 @@ def build_site(inputs: ForecastInputs, horizon: timedelta) -> SiteSpec:
         bookings=bookings,
         demand=demand,
         usage=usage_specs(inputs.history, kinds),
+        quotas=tuple(QuotaSpec(org, period, hours) for org, period, hours in inputs.quotas),
+        quota_counted=tuple(
+            (org, _seconds(origin, a), _seconds(origin, b)) for org, a, b in inputs.quota_counted
+        ),
     )

@@ -10,10 +10,10 @@ import asyncpg
 
 from pilotshare.core.db import Executor
 from pilotshare.scheduler.policy import Interval
-from pilotshare.scheduler.states import HELD_SQL
+from pilotshare.scheduler.states import HELD_SQL, QUOTA_COUNTED_SQL
 
 _HISTORY: Final = """
-SELECT i.kind, b.instrument_id, b.created_at, lower(b.period) AS a, upper(b.period) AS b,
+SELECT i.kind, b.instrument_id, b.org_id, b.created_at, lower(b.period) AS a, upper(b.period) AS b,
        b.status, b.activated_at, b.running_s,
        CASE WHEN 'overrun' = ANY(b.flags) THEN extract(epoch FROM (
            SELECT min(t.ts) FROM telemetry t
@@ -30,7 +30,6 @@ WHERE instrument_id = $1 AND status IN {HELD_SQL}
   AND period && tstzrange($2, $3)
 GROUP BY org_id ORDER BY min(lower(period)), org_id"""
 
-#: Take the instrument's trigger unless it fired within the quiet time (one process wins).
 #: Take the instrument's trigger unless it fired within the quiet time, or (catching up) since
 #: it went down at $4 (one process wins).
 _CLAIM: Final = """
@@ -97,6 +96,40 @@ async def affected_orgs(conn: Executor, instrument: str, window: Interval) -> li
     first booking first."""
     rows = await conn.fetch(_AFFECTED, instrument, window[0], window[1])
     return [r["org_id"] for r in rows]
+
+
+async def qualifications(conn: Executor) -> dict[str, frozenset[str]]:
+    """The organisations qualified for each instrument that has any qualification."""
+    found: dict[str, set[str]] = {}
+    for r in await conn.fetch("SELECT instrument_id, org_id FROM qualifications"):
+        found.setdefault(r["instrument_id"], set()).add(r["org_id"])
+    return {k: frozenset(v) for k, v in found.items()}
+
+
+async def quotas(conn: Executor) -> list[tuple[str, str, float]]:
+    """``(org, period, max hours)`` of every booking quota, by organisation and period."""
+    rows = await conn.fetch(
+        "SELECT org_id, period, max_hours::float8 AS h FROM booking_quotas ORDER BY 1, 2"
+    )
+    return [(r["org_id"], r["period"], r["h"]) for r in rows]
+
+
+async def quota_counted(
+    conn: Executor, orgs: list[str], window: Interval
+) -> list[tuple[str, datetime, datetime]]:
+    """``(org, start, end)`` of the bookings of ``orgs`` overlapping ``window`` (which ends
+    at the forecast's start) that count against quotas, but those that still hold their
+    instrument past the window's end (``held_bookings`` has them)."""
+    rows = await conn.fetch(
+        f"""SELECT org_id, lower(period) AS a, upper(period) AS b FROM bookings
+            WHERE org_id = ANY($1::text[]) AND status IN {QUOTA_COUNTED_SQL}
+              AND NOT (status IN {HELD_SQL} AND upper(period) > $3)
+              AND period && tstzrange($2, $3) ORDER BY lower(period), id""",
+        orgs,
+        window[0],
+        window[1],
+    )
+    return [(r["org_id"], r["a"], r["b"]) for r in rows]
 
 
 async def claim_trigger(
