@@ -40,12 +40,9 @@ from typing import Any
 
 import numpy as np
 
-from pilotshare.core.db.migrate import migrate
-from pilotshare.core.db.pool import connect
 from pilotshare.scheduler.forecast import ForecastParams
 from pilotshare.scheduler.forecast.summary import wilson
 from tests.support import backtest as tb
-from tests.support.databases import scratch_database
 
 Z95 = 1.959963984540054
 GOAL_BUCKET = (0.75, 0.85)
@@ -66,13 +63,7 @@ async def _forecast_at(
     url: str, world: tb.World, now: datetime, *, replications: int, seed: int
 ) -> dict[str, Any]:
     """The forecast of ``world`` at ``now``, from a scratch database of its own."""
-    async with scratch_database(url) as db:
-        conn = await connect(db)
-        try:
-            await migrate(conn)
-        finally:
-            await conn.close()
-        return await tb.forecast_at(db, world, now, ForecastParams(7, replications, seed))
+    return await tb.forecast_in_scratch(url, world, now, ForecastParams(7, replications, seed))
 
 
 async def _world_async(url: str, n: int, origins: int, replications: int) -> dict[str, Any]:

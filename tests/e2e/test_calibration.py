@@ -26,11 +26,8 @@ import random
 
 import numpy as np
 
-from pilotshare.core.db.migrate import migrate
-from pilotshare.core.db.pool import connect
 from pilotshare.scheduler.forecast import ForecastParams
 from tests.support import backtest as tb
-from tests.support.databases import scratch_database
 
 WORLDS = (1, 3, 7)
 ORIGINS = 2
@@ -46,15 +43,9 @@ async def _outcomes(admin_url: str) -> tuple[list[float], list[bool]]:
         world.run(tb.T0, tb.NOW, rng)
         for k in range(ORIGINS):
             now = tb.NOW + k * 7 * tb.DAY
-            async with scratch_database(admin_url) as url:
-                conn = await connect(url)
-                try:
-                    await migrate(conn)
-                finally:
-                    await conn.close()
-                result = await tb.forecast_at(
-                    url, world, now, ForecastParams(7, 100, 10 * n + k), workers=2
-                )
+            result = await tb.forecast_in_scratch(
+                admin_url, world, now, ForecastParams(7, 100, 10 * n + k), workers=2
+            )
             world.run(now, now + 7 * tb.DAY, rng)
             for p, s in tb.truth_figures(world, result, now)["outcomes"]:
                 predicted.append(p)

@@ -25,7 +25,8 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from pilotshare.core.db.pool import create_pool
+from pilotshare.core.db.migrate import migrate
+from pilotshare.core.db.pool import connect, create_pool
 from pilotshare.core.domain import InstrumentState
 from pilotshare.edge_agent.adapters.simulated import SimulatedInstrument, SimulatedParams
 from pilotshare.registry import ensure_organisation
@@ -33,6 +34,7 @@ from pilotshare.scheduler.allocation import Candidate, Request, allocate
 from pilotshare.scheduler.forecast import ForecastParams, compute
 from pilotshare.scheduler.policy import BookingRules, OperatingCalendar, free_intervals
 from pilotshare.twin.store import refresh_behaviour
+from tests.support.databases import scratch_database
 from tests.support.instruments import add_instrument
 
 H = timedelta(hours=1)
@@ -309,6 +311,20 @@ async def forecast_at(
     finally:
         await pool.close()
     return result
+
+
+async def forecast_in_scratch(
+    admin_url: str, world: World, now: datetime, params: ForecastParams, *, workers: int = 1
+) -> dict[str, Any]:
+    """``forecast_at`` on a scratch database of its own (created, migrated, then dropped), so
+    that the forecast sees only what the backend would hold at ``now``."""
+    async with scratch_database(admin_url) as url:
+        conn = await connect(url)
+        try:
+            await migrate(conn)
+        finally:
+            await conn.close()
+        return await forecast_at(url, world, now, params, workers=workers)
 
 
 def _open_seconds(
