@@ -69,15 +69,20 @@ async def forecast(client: httpx.AsyncClient, pool: asyncpg.Pool, clock: FakeClo
     return done["result"]
 
 
+async def lab(conn: asyncpg.Connection, *instruments: tuple[str, str, bool]) -> None:
+    """Site ``lab`` with acme and globex and ``(id, kind, requires_qualification)``."""
+    await conn.execute("INSERT INTO sites (id, name) VALUES ('lab', 'Lab')")
+    for org in ("acme", "globex"):
+        await ensure_organisation(conn, org, org.title())
+    for ident, kind, gated in instruments:
+        await add_instrument(conn, ident, site="lab", kind=kind, requires_qualification=gated)
+
+
 async def test_demand_goes_only_to_instruments_its_organisation_is_qualified_for(
     pool: asyncpg.Pool, client: httpx.AsyncClient, clock: FakeClock, admin: dict[str, str]
 ) -> None:
     async with pool.acquire() as conn:
-        await conn.execute("INSERT INTO sites (id, name) VALUES ('lab', 'Lab')")
-        for org in ("acme", "globex"):
-            await ensure_organisation(conn, org, org.title())
-        for ident in ("sem-x", "sem-y"):
-            await add_instrument(conn, ident, site="lab", kind="sem", requires_qualification=True)
+        await lab(conn, ("sem-x", "sem", True), ("sem-y", "sem", True))
     # acme may book sem-x only, globex sem-y only; only acme has booked (and will book).
     for inst, org in (("sem-x", "acme"), ("sem-y", "globex")):
         path = f"/api/v1/instruments/{inst}/qualifications/{org}"
@@ -96,11 +101,7 @@ async def test_demand_past_an_organisations_quota_is_refused(
     pool: asyncpg.Pool, client: httpx.AsyncClient, clock: FakeClock, admin: dict[str, str]
 ) -> None:
     async with pool.acquire() as conn:
-        await conn.execute("INSERT INTO sites (id, name) VALUES ('lab', 'Lab')")
-        for org in ("acme", "globex"):
-            await ensure_organisation(conn, org, org.title())
-        await add_instrument(conn, "oven-1", site="lab", kind="oven")
-        await add_instrument(conn, "sem-1", site="lab", kind="sem")
+        await lab(conn, ("oven-1", "oven", False), ("sem-1", "sem", False))
         # Held this week: 6 of acme's 10 hours.
         start = NOW + 26 * H
         await conn.execute(
