@@ -20,6 +20,7 @@ from pilotshare.core.jobs import Worker
 from pilotshare.registry import ensure_organisation
 from pilotshare.scheduler.forecast import forecast_handler
 from tests.support.api import auth as key
+from tests.support.api import book
 from tests.support.instruments import add_instrument
 
 NOW = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)  # a Monday
@@ -126,3 +127,21 @@ async def test_demand_past_an_organisations_quota_is_refused(
     kinds = {k["kind"]: k for k in result["kinds"]}
     assert kinds["oven"]["placed_share"] < 0.5  # the rest refused, as the API refuses them
     assert kinds["sem"]["placed_share"] > 0.9
+
+
+async def test_an_admins_demand_may_go_to_instruments_it_is_not_qualified_for(
+    pool: asyncpg.Pool, client: httpx.AsyncClient, clock: FakeClock, admin: dict[str, str]
+) -> None:
+    async with pool.acquire() as conn:
+        await lab(conn, ("sem-x", "sem", True))
+    # Nobody is qualified for sem-x; the platform's admin books it anyway, as the API lets
+    # an admin key book any instrument.
+    r = await book(client, admin, instrument="sem-x", start=NOW + 2 * H, end=NOW + 4 * H)
+    assert r.status_code == 201, r.text
+    await history(pool, "platform", "sem-x", per_day=2, hours=3)
+
+    result = await forecast(client, pool, clock)
+    (sem,) = result["instruments"]
+    assert sem["utilization"]["mean"] > 0.1  # the admin's demand: 6 h a day
+    (kind,) = result["kinds"]
+    assert kind["placed_share"] > 0.9

@@ -170,3 +170,27 @@ async def test_a_booking_left_on_a_retired_instrument_is_not_served(
     risky = {r["booking"]: r for r in result["at_risk"]}
     assert risky[kept]["cause"] == "instrument retired"
     assert {a["instrument"] for a in risky[kept]["alternatives"]} == {"sem-2"}
+
+
+async def test_hours_held_inside_a_closure_do_not_overload_the_week(
+    pool: asyncpg.Pool,
+    client: httpx.AsyncClient,
+    clock: FakeClock,
+    acme: dict[str, str],
+) -> None:
+    admin = await auth(pool, "platform", "admin")
+    await add_instrument(pool, "sem-1", site="lab", kind="sem")
+    held = [await _booked(client, acme, "sem-1", NOW + DAY + n * 3 * H) for n in range(3)]
+    # Closed for the whole horizon after the bookings were made: nothing can run, and the
+    # bookings it covers ask nothing of it.
+    r = await client.post(
+        "/api/v1/instruments/sem-1/closures",
+        json={"start": iso(NOW), "end": iso(NOW + 3 * DAY), "kind": "maintenance"},
+        headers=admin,
+    )
+    assert r.status_code == 201, r.text
+    assert sorted(r.json()["affected"]) == sorted(held)
+    planner = await auth(pool, "acme", "planner")
+    result = await _result(client, await _forecast(pool, client, clock, planner), planner)
+    assert {b["reason"] for b in result["bookings"]} == {"maintenance"}
+    assert result["overloaded_weeks"] == []

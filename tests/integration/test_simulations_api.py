@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import httpx
@@ -12,6 +12,7 @@ import pytest
 
 from pilotshare.core.clock import FakeClock
 from pilotshare.core.jobs import Worker
+from pilotshare.registry import ensure_organisation
 from pilotshare.simulations import experiment, report
 from pilotshare.simulations.job import KIND, simulation_handler
 from pilotshare.simulations.loader import parse_scenario
@@ -19,6 +20,7 @@ from pilotshare.simulations.runner import InlineRunner
 from pilotshare.simulations.scenario import Site
 from tests.support.api import api_client
 from tests.support.api import auth as _key
+from tests.support.instruments import add_instrument
 
 NOW = datetime(2026, 11, 30, 8, tzinfo=UTC)
 SCENARIO = """\
@@ -215,3 +217,44 @@ async def test_a_live_scenario_starts_from_the_database(
     failed = (await client.get(f"/api/v1/simulations/{job['id']}", headers=planner)).json()
     assert failed["status"] == "failed"
     assert "site 'nowhere' has no instruments" in failed["detail"]
+
+
+async def test_a_live_scenario_books_as_the_api_would_qualified_or_admin(
+    client: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
+    admin = await _key(pool, "platform", "admin")
+    async with pool.acquire() as conn:
+        await add_instrument(conn, "sem-x", site="lab", kind="sem", requires_qualification=True)
+        await ensure_organisation(conn, "acme", "Acme")
+    path = "/api/v1/instruments/sem-x/qualifications/acme"
+    assert (await client.put(path, headers=admin)).status_code == 204
+    # Four weeks of history: acme (qualified) and the platform (an admin, not qualified)
+    # each booked 3 h a day on the gated instrument.
+    async with pool.acquire() as conn:
+        for day in range(1, 28):
+            for n, org in enumerate(("acme", "platform")):
+                start = NOW - timedelta(days=day) + (1 + 4 * n) * timedelta(hours=1)
+                await conn.execute(
+                    """INSERT INTO bookings (instrument_id, org_id, period, status, created_at)
+                       VALUES ('sem-x', $1, tstzrange($2, $3), 'completed', $4)""",
+                    org,
+                    start,
+                    start + timedelta(hours=3),
+                    start - timedelta(days=2),
+                )
+    live = (
+        "name: live-access\nhorizon_days: 7\nwarmup_days: 0\nreplications: 2\n"
+        "live: {site: lab}\n"
+        "changes:\n"
+        "  - demand_growth: {factor: 1.0}\n"
+    )
+    planner = await _key(pool, "acme", "planner")
+    job = (
+        await client.post("/api/v1/simulations", json={"scenario": live}, headers=planner)
+    ).json()
+    assert await _worker(pool).run_once()
+    done = (await client.get(f"/api/v1/simulations/{job['id']}", headers=planner)).json()
+    assert done["status"] == "done", done
+    rows = {(r["metric"], r["kind"]): r for r in done["result"]["comparison"]}
+    # Both organisations' demand finds slots, as both may book sem-x through the API.
+    assert rows[("served_share", "sem")]["baseline"]["mean"] > 0.9

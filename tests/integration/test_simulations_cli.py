@@ -115,3 +115,27 @@ async def test_a_live_scenario_reads_the_database(db_url: str, tmp_path: Path) -
     assert rows[("revenue", "site")]["baseline"]["mean"] == 0
     assert rows[("revenue", "site")]["difference"]["mean"] > 0
     assert rows[("served_share", "site")]["scenario"]["mean"] > 0.9
+
+
+def test_a_booking_inside_planned_maintenance_is_not_served(tmp_path: Path) -> None:
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(
+        "name: closed-check\nhorizon_days: 7\nwarmup_days: 0\nreplications: 3\n"
+        "site:\n"
+        "  id: lab\n"
+        "  instruments:\n"
+        "    - {id: sem-1, kind: sem, maintenance: {every_days: 7, hours: 24, start_hour: 24}}\n"
+        "  bookings:\n"
+        "    - {id: in-maintenance, instrument: sem-1, start_hour: 30, hours: 4}\n"
+        "    - {id: plain, instrument: sem-1, start_hour: 60, hours: 4}\n"
+        "changes:\n"
+        "  - maintenance: {ids: [sem-1], plan: null}\n"
+    )
+    out = tmp_path / "out"
+    result = _simulate(str(scenario), "--out", str(out), "--workers", "1")
+    assert result.returncode == 0, result.stderr
+    rows = {r["booking"]: r for r in json.loads((out / "report.json").read_text())["bookings"]}
+    # Planned maintenance covers it in the baseline; the scenario drops the plan.
+    assert rows["in-maintenance"]["baseline"]["p_served"] == 0.0
+    assert rows["in-maintenance"]["scenario"]["p_served"] == 1.0
+    assert rows["plain"]["baseline"]["p_served"] == 1.0

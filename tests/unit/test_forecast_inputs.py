@@ -12,14 +12,18 @@ import pytest
 
 from pilotshare.core.domain import InstrumentState as S
 from pilotshare.scheduler.forecast.inputs import (
+    ForecastInputs,
     HistoryBooking,
     InstrumentInput,
     arrival_profile,
+    closed_reason,
     demand_specs,
     failure_clock,
     failure_spec,
     interval_censored,
 )
+from pilotshare.scheduler.policy import BookingRules
+from pilotshare.twin.model import closure_over
 from pilotshare.twin.stats import Interval, learn
 from tests.support import backtest as tb
 
@@ -139,3 +143,33 @@ def test_requests_made_in_office_hours_give_demand_an_hour_of_week_profile() -> 
     # At all hours alike: no profile (the constant rate the model assumed before).
     anytime = [T0 + timedelta(hours=float(h)) for h in rng.uniform(0, 28 * 24, 400)]
     assert arrival_profile(anytime, T0, until) is None
+
+
+def test_an_instruments_closures_are_one_list_whose_blackouts_say_so() -> None:
+    maint, blackout = (T0 + H, T0 + 3 * H), (T0 + 5 * H, T0 + 6 * H)
+    inst = InstrumentInput(
+        "sem-1",
+        "sem",
+        frozenset(),
+        BookingRules(),
+        0.0,
+        None,
+        None,
+        closures=((*maint, "maintenance"), (*blackout, "blackout")),
+    )
+    # Both close it (nothing is booked across either); the blackout is one of them.
+    assert inst.maintenance == (maint, blackout)
+    assert inst.blackouts == (blackout,)
+    inputs = ForecastInputs(T0, (inst,), (), (), retired={"old-1": "sem"})
+    assert closed_reason(inputs, ("a", "sem-1", T0 + 2 * H, T0 + 4 * H)) == "maintenance"
+    assert closed_reason(inputs, ("b", "sem-1", T0 + 2 * H, T0 + 6 * H)) == "blackout"
+    assert closed_reason(inputs, ("c", "sem-1", T0 + 3 * H, T0 + 5 * H)) == ""
+    assert closed_reason(inputs, ("d", "old-1", T0, T0 + H)) == "instrument_retired"
+
+
+def test_the_closure_rule_is_one_for_datetimes_and_seconds() -> None:
+    closures = ((1.0, 3.0, "maintenance"), (5.0, 6.0, "blackout"))
+    assert closure_over((2.0, 4.0), closures) == "maintenance"
+    assert closure_over((2.0, 6.0), closures) == "blackout"  # a blackout says so first
+    assert closure_over((3.0, 5.0), closures) == ""  # touching is not overlapping
+    assert closure_over((3.0, 5.0), closures, retired=True) == "instrument_retired"

@@ -137,3 +137,19 @@ def test_a_down_instrument_is_offered_only_from_its_not_before_time() -> None:
     again = desk.place(SlotRequest(2, "k", H, 0.0, 48 * H, frozenset()), 0.0, {0: 5 * H, 1: 9 * H})
     assert again is not None
     assert (again.instrument, again.start) == (0, 5 * H)
+
+
+def test_an_admin_organisation_may_book_an_instrument_that_requires_a_qualification() -> None:
+    gated = InstrumentSpec("sem-1", "sem", qualified=frozenset({"acme"}))
+    site = SiteSpec(
+        ORIGIN, 48 * H, (gated, InstrumentSpec("sem-2", "sem")), admins=frozenset({"platform"})
+    )
+    desk = SchedulerDeskFactory()(site)
+    assert desk.members("sem", "acme") == [0, 1]
+    assert desk.members("sem", "globex") == [1]
+    assert desk.members("sem", "platform") == [0, 1]  # an admin books anything, as the API
+    got = desk.place(
+        SlotRequest(1, "sem", 2 * H, 0.0, 4 * H, frozenset(), "platform"), 0.0, {}, among=(0,)
+    )
+    assert got is not None
+    assert got.instrument == 0

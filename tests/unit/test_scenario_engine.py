@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -204,3 +206,22 @@ def test_changes_on_a_live_site_replace_only_what_they_name() -> None:
     assert spec.demand[0].duration == Empirical((2 * H, 4 * H))
     result = engine.run_replication(site, 48, 0, np.random.SeedSequence(2))
     assert result.kinds["oven"].open_hours == pytest.approx(2 * 48)
+
+
+def test_a_booking_inside_a_maintenance_window_is_not_served_in_a_what_if() -> None:
+    # sem-1 is closed for maintenance from hour 24 to 48 of each week; b1 (30-34 h) lies
+    # inside, b2 (60-64 h) does not.
+    maintained = dataclasses.replace(
+        SITE.instruments[0], mtbf_hours=None, maintenance=MaintenancePlan(7, 24, start_hour=24)
+    )
+    site = SITE.with_(
+        instruments=(maintained, *SITE.instruments[1:]),
+        bookings=(Booking("b1", "sem-1", 30, 4), Booking("b2", "sem-1", 60, 4)),
+    )
+    spec = engine.site_spec(site, 7 * 24, 0)
+    assert [b.closed for b in spec.bookings] == ["maintenance", ""]
+    result = engine.run_replication(site, 7 * 24, 0, model.seeds(1, 1)[0])
+    assert result.bookings_served[0] is False
+    # Without the plan, the same booking is open again.
+    reopened = apply_changes(site, (Change(SetMaintenance(Selector(ids=("sem-1",)), None)),))
+    assert [b.closed for b in engine.site_spec(reopened, 7 * 24, 0).bookings] == ["", ""]

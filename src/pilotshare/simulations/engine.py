@@ -229,20 +229,34 @@ def site_spec(site: Site, horizon_hours: float, warmup_hours: float) -> model.Si
     template = site.model if isinstance(site.model, model.SiteSpec) else None
     demand = tuple(_demand(d, window) for d in site.demand if d.kind in kinds and d.per_week)
     reach = model.SiteSpec(origin, horizon_s, (), demand=demand).calendar_s
+    instruments = tuple(_instrument(i, origin, reach) for i in site.instruments)
     return model.SiteSpec(
         origin=origin,
         horizon_s=horizon_s,
-        instruments=tuple(_instrument(i, origin, reach) for i in site.instruments),
-        bookings=tuple(
-            model.BookingSpec(
-                b.id, b.instrument, b.start_hour * HOUR, (b.start_hour + b.hours) * HOUR
-            )
-            for b in site.bookings
-        ),
+        instruments=instruments,
+        bookings=_bookings(site, instruments),
         demand=demand,
         usage=template.usage if template is not None else (),
         warmup_s=warmup_hours * HOUR,
+        admins=template.admins if template is not None else frozenset(),
     )
+
+
+def _bookings(
+    site: Site, instruments: tuple[model.InstrumentSpec, ...]
+) -> tuple[model.BookingSpec, ...]:
+    """The site's bookings, each closed (``BookingSpec.closed``) when a closure of its
+    instrument in this arm covers any part of it, by the forecast's rule
+    (``model.closure_over``). A what-if's instruments keep their closures as one list of
+    intervals, so a live blackout is ``maintenance`` here; a booking of a removed instrument
+    is gone with it (``changes``)."""
+    closures = {i.id: tuple((a, b, "maintenance") for a, b in i.maintenance) for i in instruments}
+    out = []
+    for b in site.bookings:
+        start, end = b.start_hour * HOUR, (b.start_hour + b.hours) * HOUR
+        closed = model.closure_over((start, end), closures.get(b.instrument, ()))
+        out.append(model.BookingSpec(b.id, b.instrument, start, end, closed=closed))
+    return tuple(out)
 
 
 # --- Replication -> ReplicationResult ----------------------------------------------------

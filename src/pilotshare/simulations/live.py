@@ -10,6 +10,7 @@ twin's own spec, so changes alter only what they name and everything else stays 
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, time, timedelta
 
 from pilotshare.core.db import Connection
@@ -46,16 +47,15 @@ def weekly_hours(calendar: OperatingCalendar | None) -> WeeklyHours | None:
 
 
 def _restrict(inputs: ForecastInputs, ids: set[str]) -> ForecastInputs:
+    """The inputs of the instruments ``ids`` only; who may book what (qualifications,
+    admins, quotas) and what is retired stay as read."""
     instruments = tuple(i for i in inputs.instruments if i.id in ids)
     kinds = {i.kind for i in instruments}
-    return ForecastInputs(
-        now=inputs.now,
+    return dataclasses.replace(
+        inputs,
         instruments=instruments,
         bookings=tuple(b for b in inputs.bookings if b[1] in ids),
         history=tuple(h for h in inputs.history if h.kind in kinds),
-        history_days=inputs.history_days,
-        notes=inputs.notes,
-        owners=inputs.owners,
     )
 
 

@@ -76,6 +76,7 @@ from pilotshare.twin.site import (
     SiteSpec,
     SlotRequest,
     UsageSpec,
+    closure_over,
 )
 from pilotshare.twin.timeline import DAY, amounts_per_bin, cumulative, failure_timeline
 
@@ -519,6 +520,7 @@ __all__: Sequence[str] = (
     "SiteSpec",
     "SlotRequest",
     "UsageSpec",
+    "closure_over",
     "open_seconds",
     "replicate",
     "seeds",

@@ -11,10 +11,10 @@ one). The model itself is ``twin.model``, which re-exports all of these.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -109,7 +109,8 @@ class InstrumentSpec:
     hourly_rate: float = 0.0
     p_up: float = 1.0
     #: The organisations qualified to book it, when it requires a qualification (None: any
-    #: organisation may book it). The desk applies the scheduler's rule to it.
+    #: organisation may book it). The desk applies the scheduler's rule to it (an
+    #: organisation of ``SiteSpec.admins`` may book it anyway).
     qualified: frozenset[str] | None = None
     #: Its site's IANA time zone: quota periods are local days, weeks and months.
     timezone: str = "UTC"
@@ -127,6 +128,23 @@ class BookingSpec:
     #: "": the model does not run it, and it is never served.
     closed: str = ""
     org: str = ""
+
+
+T = TypeVar("T", float, datetime)
+
+
+def closure_over(
+    slot: tuple[T, T], closures: Iterable[tuple[T, T, str]], *, retired: bool = False
+) -> str:
+    """Why a held booking of ``slot`` cannot be served as booked (``BookingSpec.closed``),
+    or "": its instrument is retired (``instrument_retired``), or a closure ``(start, end,
+    kind)`` overlaps any part of the slot, a ``blackout`` saying so before any other kind
+    (``maintenance``). The one rule for the forecast (datetimes) and the what-ifs (seconds).
+    """
+    if retired:
+        return "instrument_retired"
+    kinds = {kind for a, b, kind in closures if a < slot[1] and slot[0] < b}
+    return "blackout" if "blackout" in kinds else min(kinds, default="")
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +200,9 @@ class SiteSpec:
     #: ``(org, start, end)`` of bookings that count against quotas but are not in
     #: ``bookings`` (done before the origin, in periods still open at it).
     quota_counted: tuple[tuple[str, float, float], ...] = ()
+    #: Organisations that book as admins (they hold an admin key): the desk lets them book
+    #: instruments that require a qualification they lack, as the API lets an admin key.
+    admins: frozenset[str] = frozenset()
 
     @property
     def days(self) -> int:

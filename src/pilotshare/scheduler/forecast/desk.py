@@ -18,7 +18,8 @@ so the decision is the one ``allocate`` makes on the full candidate list; it is 
 sites).
 
 Who may book what, as the API decides it: a request of an organisation is offered only the
-instruments ``policy.may_book`` lets it book (qualifications), and a slot that would take
+instruments ``policy.may_book`` lets it book (qualifications; an organisation that holds an
+admin key, ``SiteSpec.admins``, books as an admin), and a slot that would take
 it past one of its quotas (``policy.quota_pieces``, counted against what the organisation
 held at the origin plus what the desk booked for it since) is refused, as
 ``scheduler.quota.check_quota`` refuses it with 409: not booked, and not searched for
@@ -196,19 +197,23 @@ class SchedulerDesk:
             self.by_kind.setdefault(spec.kind, []).append(n)
         self.index = {spec.id: n for n, spec in enumerate(site.instruments)}
         self.access = access if access is not None else build_access(site)
+        self.admins = site.admins
         self._members: dict[tuple[str, str], list[int]] = {}
 
     def members(self, kind: str, org: str) -> list[int]:
-        """The instruments of ``kind`` that ``org`` may book (``policy.may_book``)."""
+        """The instruments of ``kind`` that ``org`` may book (``policy.may_book``, an
+        organisation of ``SiteSpec.admins`` as an admin)."""
         key = (kind, org)
         found = self._members.get(key)
         if found is None:
+            admin = org in self.admins
             found = self._members[key] = [
                 n
                 for n in self.by_kind.get(kind, ())
                 if may_book(
                     requires_qualification=(q := self.instruments[n].qualified) is not None,
                     qualified=q is not None and org in q,
+                    admin=admin,
                 )
             ]
         return found

@@ -18,9 +18,10 @@ the bookings made in the last ``history_days``. ``build_site`` turns it into the
 - demand per kind and organisation: a Poisson stream at the rate the organisation made
   bookings in the history, with their durations and lead times resampled; no history, no
   new demand (flagged);
-- who may book what: each instrument's qualified organisations and every organisation's
-  quotas (with what already counts against them), read in the same snapshot, so the
-  model's desk books each organisation's demand as the API would.
+- who may book what: each instrument's qualified organisations, the organisations that
+  hold an admin key (an admin books any instrument) and every organisation's quotas (with
+  what already counts against them), read in the same snapshot, so the model's desk books
+  each organisation's demand as the API would.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from pilotshare.twin.model import (
     QuotaSpec,
     SiteSpec,
     UsageSpec,
+    closure_over,
 )
 from pilotshare.twin.stats import Behaviour
 from pilotshare.twin.store import lives, stored_behaviours
@@ -80,12 +82,22 @@ class InstrumentInput:
     hourly_rate: float
     state: str | None
     behaviour: Behaviour | None
-    #: Its closures, maintenance windows and blackouts alike (nothing is booked across them).
-    maintenance: tuple[tuple[datetime, datetime], ...] = ()
-    #: Those of ``maintenance`` that are blackouts (a booking inside says which it was).
-    blackouts: tuple[tuple[datetime, datetime], ...] = ()
+    #: Its closures as stored, ``(start, end, kind)`` with kind ``maintenance`` or
+    #: ``blackout``: one list, so what closes it and which were blackouts cannot disagree.
+    closures: tuple[tuple[datetime, datetime, str], ...] = ()
     requires_qualification: bool = False
     timezone: str = "UTC"
+
+    @property
+    def maintenance(self) -> tuple[tuple[datetime, datetime], ...]:
+        """Every closure, maintenance windows and blackouts alike (nothing is booked across
+        them, and the model counts none of it as open time)."""
+        return tuple((a, b) for a, b, _ in self.closures)
+
+    @property
+    def blackouts(self) -> tuple[tuple[datetime, datetime], ...]:
+        """The closures that are blackouts (a booking inside one says so)."""
+        return tuple((a, b) for a, b, kind in self.closures if kind == "blackout")
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +139,9 @@ class ForecastInputs:
     qualified: Mapping[str, frozenset[str]] = field(default_factory=dict)
     quotas: tuple[tuple[str, str, float], ...] = ()
     quota_counted: tuple[tuple[str, datetime, datetime], ...] = ()
+    #: Organisations holding an admin key at ``now``: the API lets an admin book an
+    #: instrument that requires a qualification it lacks, so the desk does too.
+    admins: frozenset[str] = frozenset()
 
 
 # -- reading the database ------------------------------------------------------------------
@@ -152,6 +167,7 @@ async def load_inputs(
         hist = await store.history_rows(conn, (since, now))
         qualified = await store.qualifications(conn)
         quotas = await store.quotas(conn)
+        admins = await store.admin_orgs(conn, now)
         # A month is the longest quota period: what counts at now began at most 32 days ago.
         counted = await store.quota_counted(
             conn, sorted({q[0] for q in quotas}), (now - timedelta(days=32), now)
@@ -168,10 +184,7 @@ async def load_inputs(
                     hourly_rate=float(r["hourly_rate"]),
                     state=state.value if state is not None else None,
                     behaviour=learned.get(r["id"]),
-                    maintenance=tuple((a, b) for a, b, _ in maint.get(r["id"], ())),
-                    blackouts=tuple(
-                        (a, b) for a, b, kind in maint.get(r["id"], ()) if kind == "blackout"
-                    ),
+                    closures=tuple(maint.get(r["id"], ())),
                     requires_qualification=r["requires_qualification"],
                     timezone=r["timezone"],
                 )
@@ -201,6 +214,7 @@ async def load_inputs(
         qualified=qualified,
         quotas=tuple(quotas),
         quota_counted=tuple(counted),
+        admins=admins,
     )
 
 
@@ -476,26 +490,12 @@ def demand_specs(
     return tuple(out)
 
 
-def _overlaps(
-    slot: tuple[datetime, datetime], closures: Sequence[tuple[datetime, datetime]]
-) -> bool:
-    return any(a < slot[1] and slot[0] < b for a, b in closures)
-
-
 def closed_reason(inputs: ForecastInputs, booking: tuple[str, str, datetime, datetime]) -> str:
-    """Why a held booking cannot be served as booked, or "": its instrument is retired
-    (``instrument_retired``), or closed over any part of its slot by a blackout
-    (``blackout``) or a maintenance window (``maintenance``)."""
+    """Why a held booking cannot be served as booked, or "": the site model's rule
+    (``twin.model.closure_over``) on its instrument's closures, or ``instrument_retired``."""
     _, instrument, start, end = booking
-    if instrument in inputs.retired:
-        return "instrument_retired"
-    for inst in inputs.instruments:
-        if inst.id == instrument:
-            if _overlaps((start, end), inst.blackouts):
-                return "blackout"
-            if _overlaps((start, end), inst.maintenance):
-                return "maintenance"
-    return ""
+    closures = next((i.closures for i in inputs.instruments if i.id == instrument), ())
+    return closure_over((start, end), closures, retired=instrument in inputs.retired)
 
 
 def build_site(inputs: ForecastInputs, horizon: timedelta) -> SiteSpec:
@@ -569,4 +569,5 @@ def build_site(inputs: ForecastInputs, horizon: timedelta) -> SiteSpec:
         quota_counted=tuple(
             (org, _seconds(origin, a), _seconds(origin, b)) for org, a, b in inputs.quota_counted
         ),
+        admins=inputs.admins,
     )

@@ -16,7 +16,8 @@ Conventions of the result, documented in docs/forecasting.md:
   every placed request of every replication; ``placed_share`` is the share placed in the
   request's window at all.
 - A week is *overloaded* for a kind when the hours asked of it (bookings held plus new
-  requests made that week) exceed its up, open hours; ``p_exceeds`` is the share of
+  requests made that week) exceed its up, open hours; a held booking a closure covers
+  (``BookingSpec.closed``) is not run by the model and asks nothing; ``p_exceeds`` is the share of
   replications where that happened, reported when at least one half.
 """
 
@@ -234,6 +235,8 @@ def _overloaded(
     held = np.zeros((len(kinds), len(weeks)))
     kind_of = {s.id: kinds.index(s.kind) for s in site.instruments}
     for b in site.bookings:
+        if b.closed:
+            continue  # the model does not run it: it asks nothing of the week's capacity
         w = int(max(b.start, 0.0) // WEEK)
         if 0 <= w < len(weeks):
             held[kind_of[b.instrument], w] += b.end - max(b.start, 0.0)
