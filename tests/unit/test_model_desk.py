@@ -9,11 +9,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pilotshare.scheduler.allocation import Candidate, Request, allocate
-from pilotshare.scheduler.forecast.desk import SchedulerDesk, SchedulerDeskFactory
+from pilotshare.scheduler.forecast.desk import SchedulerDesk, SchedulerDeskFactory, us
 from pilotshare.twin.model import BookingSpec, InstrumentSpec, SiteSpec, SlotRequest
 
 H = 3600.0
 ORIGIN = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+
+
+def _at(seconds: float) -> datetime:
+    """A model time as the datetime the desk works on (``desk.us``)."""
+    return ORIGIN + us(seconds) * _US
 
 
 def _full(desk: SchedulerDesk, kind: str, now: datetime) -> list[Candidate]:
@@ -21,19 +27,19 @@ def _full(desk: SchedulerDesk, kind: str, now: datetime) -> list[Candidate]:
     out = []
     for n in desk.by_kind[kind]:
         f = desk.free[n]
-        t = f.template
-        cut = now + timedelta(seconds=f.notice_s)
-        spans = [(max(a, cut), b) for a, b in f.spans if b > cut]
+        spec = desk.instruments[n]
+        cut = now + timedelta(seconds=spec.min_notice_s)
+        spans = [(max(a, cut), b) for a, b in f.spans(desk.origin) if b > cut]
         out.append(
             Candidate(
-                t.instrument,
-                t.kind,
-                t.capabilities,
+                spec.id,
+                spec.kind,
+                spec.capabilities,
                 tuple(spans),
-                t.p_up,
-                t.setup_buffer,
-                t.min_length,
-                t.max_length,
+                spec.p_up,
+                timedelta(seconds=spec.setup_buffer_s),
+                timedelta(seconds=spec.min_booking_s),
+                None if spec.max_booking_s is None else timedelta(seconds=spec.max_booking_s),
             )
         )
     return out
@@ -105,6 +111,90 @@ def test_pruned_desk_decides_as_allocate_on_all_candidates(
         assert specs[got.instrument].id == expected.instrument
         assert ORIGIN + timedelta(seconds=got.start) == expected.start
         assert ORIGIN + timedelta(seconds=got.end) == expected.end
+
+
+fine_instrument = st.tuples(
+    st.sampled_from([0.0, 600.0, 900.0]),  # setup buffer
+    st.sampled_from([0.95, 0.99]),  # p_up: ties are frequent
+    st.sampled_from([0.0, 1800.0, 3600.0, 7200.0]),  # minimum booking: fragments matter
+    st.booleans(),  # office hours or always open
+)
+fine_request = st.tuples(
+    st.floats(0, 100 * H, allow_nan=False),  # arrival (s): any float, as the model draws
+    st.floats(0.25 * H, 8 * H, allow_nan=False),  # duration (s)
+    st.floats(0, 24 * H, allow_nan=False),  # lead (s)
+    st.floats(0, 48 * H, allow_nan=False),  # slack (s)
+    st.lists(st.integers(0, 4), max_size=2),  # instruments down now
+    st.floats(0, 6 * H, allow_nan=False),  # how long they stay down
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(fine_instrument, min_size=2, max_size=5),
+    st.lists(fine_request, min_size=1, max_size=30),
+)
+def test_the_desk_decides_as_allocate_to_the_microsecond(
+    instruments: list[tuple[float, float, float, bool]],
+    requests: list[tuple[float, float, float, float, list[int], float]],
+) -> None:
+    """Times of any float value (the model's draws), minimum bookings that make fragments
+    count, equal reliabilities and down instruments: the desk's decision and slot are
+    ``allocate``'s on the datetimes the API would hold, after every earlier booking."""
+    office = tuple((d * 24 * H + 2 * H, d * 24 * H + 12 * H) for d in range(60))
+    specs = tuple(
+        InstrumentSpec(
+            f"i{n}",
+            "k",
+            calendar=office if hours else None,
+            setup_buffer_s=buf,
+            p_up=p_up,
+            min_booking_s=least,
+        )
+        for n, (buf, p_up, least, hours) in enumerate(instruments)
+    )
+    site = SiteSpec(origin=ORIGIN, horizon_s=30 * 24 * H, instruments=specs)
+    desk = SchedulerDeskFactory()(site)
+    index = {spec.id: n for n, spec in enumerate(specs)}
+    for rid, (now, dur, lead, slack, down, repair) in enumerate(sorted(requests)):
+        not_before = {n: now + repair for n in down if n < len(specs)}
+        earliest = now + lead
+        latest = earliest + dur + slack
+        at = _at(now)
+        cands = [
+            c
+            if (n := index[c.instrument]) not in not_before
+            else Candidate(
+                c.instrument,
+                c.kind,
+                c.capabilities,
+                tuple((max(a, cut), b) for a, b in c.free if b > (cut := _at(not_before[n]))),
+                c.p_up,
+                c.setup_buffer,
+                c.min_length,
+                c.max_length,
+            )
+            for c in _full(desk, "k", at)
+        ]
+        expected = allocate(
+            Request(
+                str(rid),
+                "k",
+                us(dur) * _US,
+                _at(earliest),
+                _at(latest),
+            ),
+            cands,
+            at,
+        )
+        got = desk.place(SlotRequest(rid, "k", dur, earliest, latest, frozenset()), now, not_before)
+        if expected is None:
+            assert got is None
+            continue
+        assert got is not None
+        assert specs[got.instrument].id == expected.instrument
+        assert _at(got.start) == expected.start
+        assert _at(got.end) == expected.end
 
 
 def test_a_booked_slot_and_its_buffers_are_no_longer_free() -> None:

@@ -168,7 +168,8 @@ def first_fit(
     return None
 
 
-def _waste(piece: timedelta, min_length: timedelta) -> timedelta:
+def waste(piece: timedelta, min_length: timedelta) -> timedelta:
+    """The part of a free piece left too short to book (under the minimum), else zero."""
     return piece if _ZERO < piece < min_length else _ZERO
 
 
@@ -193,7 +194,7 @@ def allocate(request: Request, candidates: Iterable[Candidate], now: datetime) -
             continue
         buf = cand.setup_buffer
         before, after = start - buf - a, b - end - buf
-        fragment = _waste(before, cand.min_length) + _waste(after, cand.min_length)
+        fragment = waste(before, cand.min_length) + waste(after, cand.min_length)
         leftover = (b - a) - duration
         key = (end, -cand.p_up, fragment, leftover, cand.instrument)
         if best is None or key < best:

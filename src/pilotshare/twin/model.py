@@ -111,26 +111,15 @@ class _Booking:
     org: str = ""
 
 
-class _Draws:
-    """Values of one sampler drawn in blocks: one numpy call per block, not per value (a
-    numpy call for one value costs as much as a SimPy event)."""
-
-    __slots__ = ("block", "i", "rng", "sampler", "values")
-
-    def __init__(self, sampler: Sampler | None, rng: np.random.Generator, block: int = 64) -> None:
-        self.sampler, self.rng, self.block = sampler, rng, block
-        self.values: list[float] = []
-        self.i = 0
-
-    def next(self) -> float:
-        if self.i >= len(self.values):
-            if self.sampler is None:
-                self.values = self.rng.random(self.block).tolist()  # uniforms on [0, 1)
-            else:
-                self.values = self.sampler.sample(self.rng, self.block).tolist()
-            self.i = 0
-        self.i += 1
-        return self.values[self.i - 1]
+def _draws(sampler: Sampler | None, rng: np.random.Generator, block: int = 64) -> Iterator[float]:
+    """Values of one sampler (uniforms on [0, 1) for ``None``) drawn in blocks, one numpy
+    call per block, not per value (a numpy call for one value costs as much as a SimPy
+    event); ``next()`` on a generator is the cheapest way to hand them out one by one."""
+    while True:
+        if sampler is None:
+            yield from rng.random(block).tolist()
+        else:
+            yield from sampler.sample(rng, block).tolist()
 
 
 class _Unit:
@@ -151,6 +140,7 @@ class _Unit:
         "run_e",
         "run_s",
         "spec",
+        "stamp",
         "ttf",
         "uniform",
         "usage",
@@ -170,16 +160,19 @@ class _Unit:
         self.index, self.spec, self.kind, self.usage = index, spec, kind, usage
         self.busy_until = -math.inf
         self.cursor = 0
+        #: Shared by the units of a kind, bumped when a failure is added while running:
+        #: the model's cache of which of them are down (``SiteModel._down``) is then stale.
+        self.stamp = [0]
         self.run_s: list[float] = []
         self.run_e: list[float] = []
         # One stream per purpose, so that changing one behaviour leaves the others' draws.
-        self.uniform = _Draws(None, stream(seq, f"usage/{spec.id}"))
-        self.late = _Draws(usage.late_start, stream(seq, f"late/{spec.id}"))
-        self.ratio = _Draws(usage.run_ratio, stream(seq, f"ratio/{spec.id}"))
-        self.overrun = _Draws(usage.overrun, stream(seq, f"overrun/{spec.id}"))
+        self.uniform = _draws(None, stream(seq, f"usage/{spec.id}"))
+        self.late = _draws(usage.late_start, stream(seq, f"late/{spec.id}"))
+        self.ratio = _draws(usage.run_ratio, stream(seq, f"ratio/{spec.id}"))
+        self.overrun = _draws(usage.overrun, stream(seq, f"overrun/{spec.id}"))
         f = spec.failures
-        self.wear: _Draws | None = None  # running clock: running seconds to failure
-        self.repairs: _Draws | None = None
+        self.wear: Iterator[float] | None = None  # running clock: running seconds to failure
+        self.repairs: Iterator[float] | None = None
         self.ttf = math.inf
         if f is None:
             self.down_s: list[float] = []
@@ -188,13 +181,13 @@ class _Unit:
         elif f.clock == "running":
             # Failures come out of runs (``_run_wearing``): only the first repair, for an
             # instrument down at the start, is known before the run.
-            self.wear = _Draws(f.up, stream(seq, f"failures/{spec.id}"), block=16)
-            self.repairs = _Draws(f.repair, stream(seq, f"repairs/{spec.id}"), block=16)
-            self.ttf = self.wear.next()
+            self.wear = _draws(f.up, stream(seq, f"failures/{spec.id}"), block=16)
+            self.repairs = _draws(f.repair, stream(seq, f"repairs/{spec.id}"), block=16)
+            self.ttf = next(self.wear)
             self.down_s, self.down_e = [], []
             if spec.down_at_start:
                 self.down_s.append(0.0)
-                self.down_e.append(max(self.repairs.next(), 0.0))
+                self.down_e.append(max(next(self.repairs), 0.0))
             self.repair_mean = f.repair.mean_s
         else:
             s, e = failure_timeline(
@@ -267,10 +260,11 @@ class _Unit:
                 self.run_s.append(t)
                 self.run_e.append(fail)
             work -= ttf
-            t = fail + max(repairs.next(), 0.0)
+            t = fail + max(next(repairs), 0.0)
             self.down_s.append(fail)
+            self.stamp[0] += 1
             self.down_e.append(t)
-            ttf = max(wear.next(), 0.0)
+            ttf = max(next(wear), 0.0)
         self.ttf = ttf
         return t
 
@@ -299,11 +293,17 @@ class SiteModel:
         self.by_kind: dict[str, list[_Unit]] = {k: [] for k in self.kinds}
         for u in self.units:
             self.by_kind[u.spec.kind].append(u)
+        for members in self.by_kind.values():
+            stamp = [0]
+            for u in members:
+                u.stamp = stamp
+        self._down_cache: dict[str, tuple[float, int, list[_Unit]]] = {}
         self.kind_index = kind_index
         self.window = {d.kind: d.window_s for d in site.demand}
         self.served = np.zeros(len(site.bookings), dtype=bool)
-        self.rebooked = np.zeros(len(self.kinds), dtype=np.int64)
-        self.sessions = np.zeros(len(self.kinds), dtype=np.int64)
+        # Counters as lists: a numpy element += costs ten times a list's.
+        self.rebooked = [0] * len(self.kinds)
+        self.sessions = [0] * len(self.kinds)
         self.events = 0
         self.req: list[tuple[int, float, float, float]] = []
         self.req_delay: list[float] = []
@@ -312,8 +312,8 @@ class SiteModel:
     # -- bookings ---------------------------------------------------------------------------
 
     def _schedule(self, booking: _Booking) -> None:
-        delay = max(booking.start - self.env.now, 0.0)
-        ev = self.env.timeout(delay, booking)
+        delay = booking.start - self.env.now
+        ev = self.env.timeout(delay if delay > 0.0 else 0.0, booking)  # noqa: FURB136 - per booking
         ev.callbacks.append(self._on_start)
         self.events += 1
 
@@ -325,9 +325,9 @@ class SiteModel:
         if b.existing >= 0:
             self.served[b.existing] = up_at == t and unit.busy_until <= t
         use = unit.usage
-        if use.no_show_p > 0 and unit.uniform.next() < use.no_show_p:
+        if use.no_show_p > 0 and next(unit.uniform) < use.no_show_p:
             return
-        start = t + (unit.late.next() if use.late_start else 0.0)
+        start = t + (next(unit.late) if use.late_start else 0.0)
         start = unit.down_until(max(start, unit.busy_until))
         length = b.end - b.start
         limit = use.max_delay_s if use.max_delay_s is not None else length
@@ -346,19 +346,43 @@ class SiteModel:
                     org=b.org,
                 )
             return
-        ratio = unit.ratio.next() if use.run_ratio else 1.0
+        ratio = next(unit.ratio) if use.run_ratio else 1.0
         if use.ends_with_slot:  # runs for its share of what is left of the slot
             free_at = unit.run(start, max(ratio, 0.0) * max(b.end - start, 0.0), b.end)
         else:  # a queue: the whole work, however late
             free_at = unit.run(start, max(ratio, 0.0) * length)
-        if use.overrun is not None and use.overrun_p > 0 and unit.uniform.next() < use.overrun_p:
+        if use.overrun is not None and use.overrun_p > 0 and next(unit.uniform) < use.overrun_p:
             # Still running at the slot's end, and on for a while.
-            more = unit.overrun.next()
+            more = next(unit.overrun)
             free_at = max(free_at, unit.run(max(free_at, b.end), more))
         unit.busy_until = free_at
         self.sessions[unit.kind] += 1
 
     # -- demand -----------------------------------------------------------------------------
+
+    def _down(self, kind: str, now: float) -> list[_Unit]:
+        """The units of ``kind`` under repair at ``now``. Which they are changes only at a
+        failure or a repair's end, so the answer is kept until the next of those (or until
+        a running failure is added: ``_Unit.stamp``); most requests then skip the walk."""
+        units = self.by_kind.get(kind)
+        if not units:
+            return []
+        stamp = units[0].stamp[0]
+        kept = self._down_cache.get(kind)
+        if kept is not None and now < kept[0] and kept[1] == stamp:
+            return kept[2]
+        down, until = [], math.inf
+        for u in units:
+            if not u.down_e:
+                continue
+            if u.down_now(now):
+                down.append(u)
+                change = u.down_e[u.cursor]
+            else:
+                change = u.down_s[u.cursor] if u.cursor < len(u.down_s) else math.inf
+            until = min(until, change)
+        self._down_cache[kind] = (until, stamp, down)
+        return down
 
     def _request(
         self,
@@ -374,9 +398,8 @@ class SiteModel:
         now = self.env.now
         not_before = {}
         if self.site.avoid_down:
-            for u in self.by_kind.get(kind, ()):
-                if u.down_e and u.down_now(now):
-                    not_before[u.index] = now + u.repair_mean
+            for u in self._down(kind, now):
+                not_before[u.index] = now + u.repair_mean
         self._next_id += 1
         request = SlotRequest(self._next_id, kind, duration, earliest, earliest + window, caps, org)
         got = self.desk.place(request, now, not_before)
@@ -460,9 +483,9 @@ class SiteModel:
             req_time=req[:, 1].copy(),
             req_duration=req[:, 2].copy(),
             req_wait=req[:, 3].copy(),
-            rebooked=self.rebooked,
+            rebooked=np.asarray(self.rebooked, dtype=np.int64),
             events=self.events,
-            sessions=self.sessions,
+            sessions=np.asarray(self.sessions, dtype=np.int64),
             req_delay=np.asarray(self.req_delay, dtype=float),
         )
 

@@ -1,21 +1,22 @@
-"""The scheduler as the site model's booking desk: ``allocation.allocate`` in virtual time.
+"""The scheduler as the site model's booking desk: ``allocation.allocate``'s decision in
+virtual time.
 
 ``twin.model`` sits below the scheduler and may not import it, so it asks a ``Desk`` to place
 requests. ``SchedulerDesk`` is that desk for the forecast and the what-if simulations: it
 keeps each instrument's *bookable* time (open hours minus maintenance minus held bookings
 widened by the setup buffer, exactly what ``policy.free_intervals`` yields) as sorted
-datetime intervals, hands them to the real ``allocate`` as ``Candidate``s, and removes the
-chosen slot with its buffers, as ``allocation.take`` does, but in place, by bisection, so a
-booking costs O(log n) instead of a rebuild.
+intervals, and removes a booked slot with its buffers as ``allocation.take`` does, but in
+place, by bisection, so a booking costs O(log n) instead of a rebuild.
 
-Speed without changing a decision: ``allocate`` picks the slot that *finishes* first and
-breaks ties after that. The desk computes each instrument's first fit in float seconds (the
-same rule as ``allocation.first_fit``) and hands ``allocate`` only the instruments whose
-first fit finishes first (within a millisecond), each with the free spans ``first_fit``
-would walk to find it. Every other instrument would lose on the first element of the key,
-so the decision is the one ``allocate`` makes on the full candidate list; it is still
-``allocate`` that makes it (``tests/unit/test_model_desk.py`` compares both on random
-sites).
+Times are integer microseconds from the origin: what the API's datetimes are, so every sum
+and comparison is exact (floats would drift from the datetimes by a microsecond and flip a
+tie). On them the desk applies ``allocate``'s rule, which the API applies on datetimes: each
+instrument's first fit (``allocation.first_fit``), then the smallest key of
+``allocation.allocate`` (finish, -p_up, unusable fragment, leftover, instrument), with the
+walk cut short where a fit cannot finish first. Building ``Candidate``s and datetimes for
+``allocate`` itself would cost more than the whole rest of a request's simulation; the
+decision is property-tested against ``allocate`` on every instrument's full free time on
+random sites (``tests/unit/test_model_desk.py``), so the two cannot drift apart unseen.
 
 Who may book what, as the API decides it: a request of an organisation is offered only the
 instruments ``policy.may_book`` lets it book (qualifications; an organisation that holds an
@@ -28,99 +29,77 @@ elsewhere.
 
 from __future__ import annotations
 
-import math
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pilotshare.core.intervals import subtract
-from pilotshare.scheduler.allocation import Allocation, Candidate, Request, allocate
 from pilotshare.scheduler.policy import Interval, may_book, quota_pieces
 from pilotshare.twin.model import Placement, SiteSpec, SlotRequest
 
-AllocateFn = Callable[[Request, Iterable[Candidate], datetime], Allocation | None]
-
 _SECOND = timedelta(seconds=1)
-#: Float and datetime bounds agree to a microsecond; candidates this close tie.
-_TIE = 1e-3
+_US = timedelta(microseconds=1)
+_MICRO = 1_000_000
+
+
+def us(seconds: float) -> int:
+    """Seconds from the origin (the model's floats) as whole microseconds, the resolution
+    of the API's datetimes. Which microsecond a float rounds to is immaterial; what matters
+    is that every time the desk compares was rounded once, here."""
+    return round(seconds * _MICRO)
 
 
 @dataclass(slots=True)
 class _Free:
-    """One instrument's bookable time: float bounds for bisection, datetimes for allocate."""
+    """One instrument's bookable time (microseconds from the origin) and its rules."""
 
-    starts: list[float]
-    ends: list[float]
-    spans: list[tuple[datetime, datetime]]
-    buffer_s: float
-    buffer: timedelta
-    notice_s: float
-    min_s: float
-    max_s: float | None
-    template: Candidate = field(repr=False)
-    #: Candidates built since the last hole, by (span, cut or -1): a Candidate costs more
-    #: to build than allocate spends on it, and the same one is offered again while
-    #: nothing is booked on the instrument.
-    made: dict[tuple[int, float], Candidate] = field(default_factory=dict, repr=False)
+    starts: list[int]
+    ends: list[int]
+    buffer: int
+    notice: int
+    least: int  # minimum booking
+    most: int | None  # maximum booking
+    capabilities: frozenset[str]
+    p_up: float
+    name: str
 
     def copy(self) -> _Free:
         return _Free(
             list(self.starts),
             list(self.ends),
-            list(self.spans),
-            self.buffer_s,
             self.buffer,
-            self.notice_s,
-            self.min_s,
-            self.max_s,
-            self.template,
+            self.notice,
+            self.least,
+            self.most,
+            self.capabilities,
+            self.p_up,
+            self.name,
         )
 
-    def candidate(self, k: int, avail: float, origin: datetime) -> Candidate:
-        """The instrument as ``allocate`` sees it for a fit in span ``k``: that span, cut at
-        ``avail`` when it starts earlier (as ``policy.free_intervals`` cuts at now +
-        notice). The spans before it are left out: none of them fits (``_fits``), so
-        ``first_fit`` finds the same slot without walking them."""
-        cut = avail if self.starts[k] < avail else -1.0
-        key = (k, cut)
-        made = self.made.get(key)
-        if made is None:
-            span = self.spans[k]
-            if cut >= 0:
-                span = (origin + timedelta(seconds=avail), span[1])
-            t = self.template
-            made = self.made[key] = Candidate(
-                t.instrument,
-                t.kind,
-                t.capabilities,
-                (span,),
-                t.p_up,
-                t.setup_buffer,
-                t.min_length,
-                t.max_length,
-            )
-        return made
+    def spans(self, origin: datetime) -> list[tuple[datetime, datetime]]:
+        """The bookable time as datetimes (what ``policy.free_intervals`` would list)."""
+        return [
+            (origin + a * _US, origin + b * _US)
+            for a, b in zip(self.starts, self.ends, strict=True)
+        ]
 
-    def hole(self, h0: float, h1: float, d0: datetime, d1: datetime) -> None:
-        """Remove ``[h0, h1)`` (``d0``, ``d1`` the same instants as datetimes)."""
+    def hole(self, h0: int, h1: int) -> None:
+        """Remove ``[h0, h1)``."""
         k0 = bisect_right(self.ends, h0)
         k1 = bisect_left(self.starts, h1)
         if k0 >= k1:
             return
-        if self.made:
-            self.made = {}
-        keep_f: list[tuple[float, float]] = []
-        keep_d: list[tuple[datetime, datetime]] = []
+        keep_s: list[int] = []
+        keep_e: list[int] = []
         if self.starts[k0] < h0:
-            keep_f.append((self.starts[k0], h0))
-            keep_d.append((self.spans[k0][0], d0))
+            keep_s.append(self.starts[k0])
+            keep_e.append(h0)
         if self.ends[k1 - 1] > h1:
-            keep_f.append((h1, self.ends[k1 - 1]))
-            keep_d.append((d1, self.spans[k1 - 1][1]))
-        self.starts[k0:k1] = [a for a, _ in keep_f]
-        self.ends[k0:k1] = [b for _, b in keep_f]
-        self.spans[k0:k1] = keep_d
+            keep_s.append(h1)
+            keep_e.append(self.ends[k1 - 1])
+        self.starts[k0:k1] = keep_s
+        self.ends[k0:k1] = keep_e
 
 
 def _hours(slot: Interval, window: Interval) -> float:
@@ -181,21 +160,13 @@ def build_access(site: SiteSpec) -> _Access:
 class SchedulerDesk:
     """A desk for one replication; build many cheaply with ``SchedulerDeskFactory``."""
 
-    def __init__(
-        self,
-        site: SiteSpec,
-        free: list[_Free],
-        allocate_fn: AllocateFn,
-        access: _Access | None = None,
-    ) -> None:
+    def __init__(self, site: SiteSpec, free: list[_Free], access: _Access | None = None) -> None:
         self.origin = site.origin
         self.free = free
-        self.allocate = allocate_fn
         self.instruments = site.instruments
         self.by_kind: dict[str, list[int]] = {}
         for n, spec in enumerate(site.instruments):
             self.by_kind.setdefault(spec.kind, []).append(n)
-        self.index = {spec.id: n for n, spec in enumerate(site.instruments)}
         self.access = access if access is not None else build_access(site)
         self.admins = site.admins
         self._members: dict[tuple[str, str], list[int]] = {}
@@ -226,138 +197,141 @@ class SchedulerDesk:
         *,
         among: Sequence[int] | None = None,
     ) -> Placement | None:
-        """The real allocator's choice among the instruments of the request's kind that its
+        """``allocate``'s choice among the instruments of the request's kind that its
         organisation may book (or ``among`` those named); the slot is booked."""
         members = self.members(request.kind, request.org) if among is None else among
-        fits, best = self._fits(request, now, not_before, members)
+        now_us = round(now * _MICRO)  # us(), inlined: four per request
+        duration = round(request.duration * _MICRO)
+        lo = round(request.earliest * _MICRO)
+        if now_us > lo:  # noqa: PLR1730 - max() costs a call, four times per request
+            lo = now_us
+        hi = round(request.latest * _MICRO)
+        if duration <= 0 or lo + duration > hi:
+            return None
+        fits = self._fits(
+            request.capabilities,
+            duration,
+            lo,
+            hi,
+            now=now_us,
+            not_before=not_before,
+            members=members,
+        )
         if not fits:
             return None
-        origin = self.origin
-        got = self.allocate(
-            Request(
-                str(request.id),
-                request.kind,
-                timedelta(seconds=request.duration),
-                origin + timedelta(seconds=request.earliest),
-                origin + timedelta(seconds=request.latest),
-                request.capabilities,
-                request.org or None,
-            ),
-            self._candidates(fits, best),
-            origin + timedelta(seconds=now),
-        )
-        if got is None:
-            return None
-        n = self.index[got.instrument]
-        if self._over_quota(request.org, n, got):
+        n, start = self._choose(fits, duration) if len(fits) > 1 else fits[0][1:3]
+        end = start + duration
+        if self._over_quota(request.org, n, start, end):
             return None  # refused, as the API refuses it (409 quota_exceeded)
-        return self._book(n, got)
+        f = self.free[n]
+        f.hole(start - f.buffer, end + f.buffer)
+        return Placement(n, start / _MICRO, end / _MICRO)
 
     def _fits(
         self,
-        request: SlotRequest,
-        now: float,
+        caps: frozenset[str],
+        duration: int,
+        lo: int,
+        hi: int,
+        *,
+        now: int,
         not_before: dict[int, float],
         members: Sequence[int],
-    ) -> tuple[list[tuple[float, int, int, float]], float]:
-        """Each member's first fit (end, member, span, avail) that may finish first, and the
-        earliest end of all: ``allocation.eligible`` and ``allocation.first_fit``, inlined
-        in float seconds (this loop runs for every instrument of the kind)."""
-        lo = max(request.earliest, now)
-        hi = request.latest
-        duration = request.duration
-        fits: list[tuple[float, int, int, float]] = []
-        best = bound = math.inf  # bound: best + _TIE; a fit ending later cannot win
-        caps = request.capabilities
+    ) -> list[tuple[int, int, int, int, int]]:
+        """The members whose first fit finishes first: (end, member, start, span start as
+        offered, span end). ``allocation.eligible`` and ``allocation.first_fit``, inlined
+        (this loop runs for every instrument of the kind)."""
+        fits: list[tuple[int, int, int, int, int]] = []
+        bound = hi  # a fit ending later than the best so far cannot win
         free = self.free
         for n in members:
             f = free[n]
-            if caps and not caps <= f.template.capabilities:
+            if caps and not caps <= f.capabilities:
                 continue
-            if duration < f.min_s or (f.max_s is not None and duration > f.max_s):
+            if duration < f.least or (f.most is not None and duration > f.most):
                 continue
             # Bookable from ``avail``, as policy.free_intervals cuts at now + notice; a
             # down instrument from its ``not_before``. The request's own bounds never cut a
-            # span: allocate's tie-breaks (fragment, leftover) must see whole intervals.
-            avail = now + f.notice_s
+            # span: allocate's tie-breaks (fragment, leftover) see whole intervals.
+            avail = now + f.notice
             if not_before:
                 down = not_before.get(n)
-                if down is not None and down > avail:
-                    avail = down
-            first = max(lo, avail)
-            # The earliest end in [first, hi], and only if it can beat the best so far:
-            # ends only grow along the spans, so the walk stops at the first that cannot.
-            limit = min(bound, hi)
+                if down is not None and (d := round(down * _MICRO)) > avail:
+                    avail = d
+            first = lo if lo > avail else avail  # noqa: FURB136 - hot loop, as below
+            # Ends only grow along the spans, so the walk stops at the first that cannot
+            # fit or cannot beat the best. (Conditional expressions, not max/min: this is
+            # the innermost loop.)
             starts, ends = f.starts, f.ends
-            k0 = bisect_right(ends, first)
-            for k in range(k0, len(starts)):
+            for k in range(bisect_right(ends, first), len(starts)):
                 a = starts[k]
-                end = (max(first, a)) + duration
-                if end > limit:
+                start = a if a > first else first  # noqa: FURB136
+                end = start + duration
+                if end > bound:
                     break
                 if end <= ends[k]:
-                    fits.append((end, n, k, avail))
-                    if end < best:
-                        best = end
-                        bound = end + _TIE
+                    if end < bound:
+                        fits.clear()
+                        bound = end
+                    fits.append((end, n, start, a if a > avail else avail, ends[k]))  # noqa: FURB136
                     break
-        return fits, best
+        return fits
 
-    def _candidates(
-        self, fits: list[tuple[float, int, int, float]], best: float
-    ) -> list[Candidate]:
-        """The fits that finish first (within ``_TIE``) as ``allocate`` sees them: each with
-        the free spans ``first_fit`` walks, the first cut where it becomes bookable."""
-        origin, free, bound = self.origin, self.free, best + _TIE
-        # A fit finishing later than another cannot be allocate's choice: not offered.
-        return [free[n].candidate(k, avail, origin) for end, n, k, avail in fits if end <= bound]
+    def _choose(self, fits: list[tuple[int, int, int, int, int]], duration: int) -> tuple[int, int]:
+        """Among fits that finish together, ``allocate``'s tie-break: the instrument most
+        likely to be up, then the least unusable fragment, then the least leftover in its
+        interval, then the instrument id."""
+        best: tuple[float, int, int, str] | None = None
+        chosen = fits[0]
+        free = self.free
+        for fit in fits:
+            end, n, start, a, b = fit
+            f = free[n]
+            before, after = start - f.buffer - a, b - end - f.buffer
+            fragment = (before if 0 < before < f.least else 0) + (
+                after if 0 < after < f.least else 0
+            )
+            key = (-f.p_up, fragment, (b - a) - duration, f.name)
+            if best is None or key < best:
+                best, chosen = key, fit
+        return chosen[1], chosen[2]
 
-    def _over_quota(self, org: str, n: int, got: Allocation) -> bool:
+    def _over_quota(self, org: str, n: int, start: int, end: int) -> bool:
         """Whether the slot takes ``org`` past a quota (``policy.quota_pieces``, in the
         instrument's site's periods); if not, it now counts against them."""
         counted = self.access.counted.get(org)
         if counted is None:
             return False
-        slot = (got.start, got.end)
+        slot = (self.origin + start * _US, self.origin + end * _US)
         pieces = quota_pieces(self.access.limits[org], slot, self.instruments[n].timezone)
         if any(p.exceeded(counted.used(p.window)) for p in pieces):
             return True
         counted.add(slot)
         return False
 
-    def _book(self, n: int, got: Allocation) -> Placement:
-        f = self.free[n]
-        start = (got.start - self.origin) / _SECOND
-        end = (got.end - self.origin) / _SECOND
-        f.hole(start - f.buffer_s, end + f.buffer_s, got.start - f.buffer, got.end + f.buffer)
-        return Placement(n, start, end)
-
 
 class SchedulerDeskFactory:
     """``DeskFactory`` for ``twin.model.replicate``: picklable, builds the bookable time of a
     site once (calendar, maintenance, existing bookings with buffers) and copies it for each
-    replication. ``allocate_fn`` defaults to the API's own ``allocation.allocate``."""
+    replication."""
 
-    def __init__(self, allocate_fn: AllocateFn = allocate) -> None:
-        self.allocate_fn = allocate_fn
+    def __init__(self) -> None:
         self._site: SiteSpec | None = None
         self._free: list[_Free] = []
         self._access = _Access({}, {})
 
     def __getstate__(self) -> dict[str, object]:
-        return {"allocate_fn": self.allocate_fn}
+        return {}
 
     def __setstate__(self, state: dict[str, object]) -> None:
-        self.__init__(state["allocate_fn"])  # type: ignore[misc]
+        self.__init__()  # type: ignore[misc]
 
     def __call__(self, site: SiteSpec) -> SchedulerDesk:
         if self._site is not site:
             self._free = build_free(site)
             self._access = build_access(site)
             self._site = site
-        return SchedulerDesk(
-            site, [f.copy() for f in self._free], self.allocate_fn, self._access.copy()
-        )
+        return SchedulerDesk(site, [f.copy() for f in self._free], self._access.copy())
 
 
 def build_free(site: SiteSpec) -> list[_Free]:
@@ -370,28 +344,17 @@ def build_free(site: SiteSpec) -> list[_Free]:
         buf = spec.setup_buffer_s
         holes = [(a - buf, b + buf) for a, b in held.get(spec.id, ())]
         free = subtract(site.open_intervals(n, until=site.calendar_s), holes)
-        spans = [(site.origin + a * _SECOND, site.origin + b * _SECOND) for a, b in free]
-        template = Candidate(
-            instrument=spec.id,
-            kind=spec.kind,
-            capabilities=spec.capabilities,
-            free=(),
-            p_up=spec.p_up,
-            setup_buffer=buf * _SECOND,
-            min_length=spec.min_booking_s * _SECOND,
-            max_length=None if spec.max_booking_s is None else spec.max_booking_s * _SECOND,
-        )
         out.append(
             _Free(
-                [a for a, _ in free],
-                [b for _, b in free],
-                spans,
-                buf,
-                buf * _SECOND,
-                spec.min_notice_s,
-                spec.min_booking_s,
-                spec.max_booking_s,
-                template,
+                [us(a) for a, _ in free],
+                [us(b) for _, b in free],
+                us(buf),
+                us(spec.min_notice_s),
+                us(spec.min_booking_s),
+                None if spec.max_booking_s is None else us(spec.max_booking_s),
+                spec.capabilities,
+                spec.p_up,
+                spec.id,
             )
         )
     return out
