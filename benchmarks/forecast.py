@@ -409,7 +409,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "straightforward_wall_s_extrapolated": round(naive_wall, 1),
         "wall_ratio": round(naive_wall / wall, 1),
         "utilisation_by_kind": {k: kind_utilisation(site, v) for k, v in runs.items()},
-        "goal": {"wall_under_60_s": wall < 60, "at_least_5x": naive_wall / wall >= 5},
+        "goal": {"wall_under_30_s": wall < 30, "at_least_5x": naive_wall / wall >= 5},
     }
     text = json.dumps(result, indent=2)
     print(text)

@@ -3,6 +3,7 @@ over several independent worlds.
 
     .venv/bin/python -m benchmarks.forecast_validation [--out docs/forecasting]
         [--database-url URL] [--worlds 12] [--learned-seeds N] [--ciw-replications 20]
+        [--speed-replications 200]
 
 1. M/M/2 over a range of loads: mean wait of the model (scheduler's ``allocate`` as the
    desk) against Erlang C, with the standard error and 95% interval over replications.
@@ -18,6 +19,9 @@ over several independent worlds.
    (``benchmarks.learned``, ``--learned-seeds``; 0 skips it).
 6. A second simulator: the same queue-mode site in Ciw, side by side
    (``benchmarks.ciw_peer``, ``--ciw-replications``; 0 skips it).
+7. Speed: 50 instruments x 90 days x ``--speed-replications`` replications on both cores
+   against the straightforward SimPy model (``benchmarks.forecast``; 0 skips it, the default:
+   run it alone on a quiet machine, its figures are times).
 
 Writes ``validation.json`` and PNGs to ``--out``.
 """
@@ -269,6 +273,7 @@ def main() -> None:
     parser.add_argument("--worlds", type=int, default=calibration.WORLDS)
     parser.add_argument("--learned-seeds", type=int, default=0, help="benchmarks.learned")
     parser.add_argument("--ciw-replications", type=int, default=20)
+    parser.add_argument("--speed-replications", type=int, default=0, help="benchmarks.forecast")
     args = parser.parse_args()
     if args.learned_seeds:
         from benchmarks import learned
@@ -285,6 +290,12 @@ def main() -> None:
 
         data["ciw"] = ciw_peer.side_by_side(args.ciw_replications, hours=2000.0, seed=7)
         ciw_peer.figure(Path(args.out) / "ciw.png", data["ciw"])
+    if args.speed_replications:
+        from benchmarks import forecast
+
+        data["speed"] = forecast.main(
+            ["--replications", str(args.speed_replications), "--naive-replications", "1"]
+        )
     out = Path(args.out)
     if args.worlds:
         data |= calibration.run(args.database_url, args.worlds, out)

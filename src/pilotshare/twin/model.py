@@ -298,6 +298,7 @@ class SiteModel:
             for u in members:
                 u.stamp = stamp
         self._down_cache: dict[str, tuple[float, int, list[_Unit]]] = {}
+        self._on_start_cb = self._on_start  # one bound method, not one per booking
         self.kind_index = kind_index
         self.window = {d.kind: d.window_s for d in site.demand}
         self.served = np.zeros(len(site.bookings), dtype=bool)
@@ -314,16 +315,15 @@ class SiteModel:
     def _schedule(self, booking: _Booking) -> None:
         delay = booking.start - self.env.now
         ev = self.env.timeout(delay if delay > 0.0 else 0.0, booking)  # noqa: FURB136 - per booking
-        ev.callbacks.append(self._on_start)
+        ev.callbacks.append(self._on_start_cb)
         self.events += 1
 
     def _on_start(self, event: simpy.Event) -> None:
         b = event.value
         assert isinstance(b, _Booking)  # noqa: S101 - only _schedule creates these events
         unit, t = b.unit, self.env.now
-        up_at = unit.down_until(t)
         if b.existing >= 0:
-            self.served[b.existing] = up_at == t and unit.busy_until <= t
+            self.served[b.existing] = unit.down_until(t) == t and unit.busy_until <= t
         use = unit.usage
         if use.no_show_p > 0 and next(unit.uniform) < use.no_show_p:
             return

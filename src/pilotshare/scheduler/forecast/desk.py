@@ -243,7 +243,7 @@ class SchedulerDesk:
         (this loop runs for every instrument of the kind)."""
         fits: list[tuple[int, int, int, int, int]] = []
         bound = hi  # a fit ending later than the best so far cannot win
-        free = self.free
+        free, bisect = self.free, bisect_right
         for n in members:
             f = free[n]
             if caps and not caps <= f.capabilities:
@@ -263,7 +263,7 @@ class SchedulerDesk:
             # fit or cannot beat the best. (Conditional expressions, not max/min: this is
             # the innermost loop.)
             starts, ends = f.starts, f.ends
-            for k in range(bisect_right(ends, first), len(starts)):
+            for k in range(bisect(ends, first), len(starts)):
                 a = starts[k]
                 start = a if a > first else first  # noqa: FURB136
                 end = start + duration
