@@ -8,11 +8,11 @@ it rests on (``n``, ``failures``, ``observed_hours``) and how well a fit fits (`
 
 Assumptions, stated: failures are a Poisson process while the instrument operates, so the
 MTBF interval is the exact (Garwood) chi-square interval of a time-truncated test (``mtbf``
-says why it holds although the operating time is itself random). The MTTR interval is the hull of two: the
-interval of the mean of gamma-distributed repairs (exponential ones included; shape by
-maximum likelihood, corrected for small samples) and Student's t, which holds for large
-samples of any shape. Operating time is time running, idle or in setup: ``down`` is repair,
-``maintenance`` is planned and counts as neither.
+says why it holds although the operating time is itself random). The MTTR interval is the
+hull of two: the interval of the mean of gamma-distributed repairs (exponential ones
+included; shape by maximum likelihood, corrected for small samples) and Student's t, which
+holds for large samples of any shape. Operating time is time running, idle or in setup:
+``down`` is repair, ``maintenance`` is planned and counts as neither.
 
 Only what was seen counts. A failure is a ``down`` episode whose onset was observed (it
 follows another state without silence), so a repair already going when the window opens, or
