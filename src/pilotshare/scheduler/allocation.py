@@ -168,8 +168,7 @@ def first_fit(
     return None
 
 
-def waste(piece: timedelta, min_length: timedelta) -> timedelta:
-    """The part of a free piece left too short to book (under the minimum), else zero."""
+def _waste(piece: timedelta, min_length: timedelta) -> timedelta:
     return piece if _ZERO < piece < min_length else _ZERO
 
 
@@ -194,7 +193,7 @@ def allocate(request: Request, candidates: Iterable[Candidate], now: datetime) -
             continue
         buf = cand.setup_buffer
         before, after = start - buf - a, b - end - buf
-        fragment = waste(before, cand.min_length) + waste(after, cand.min_length)
+        fragment = _waste(before, cand.min_length) + _waste(after, cand.min_length)
         leftover = (b - a) - duration
         key = (end, -cand.p_up, fragment, leftover, cand.instrument)
         if best is None or key < best:

@@ -140,7 +140,6 @@ class _Unit:
         "run_e",
         "run_s",
         "spec",
-        "stamp",
         "ttf",
         "uniform",
         "usage",
@@ -160,9 +159,6 @@ class _Unit:
         self.index, self.spec, self.kind, self.usage = index, spec, kind, usage
         self.busy_until = -math.inf
         self.cursor = 0
-        #: Shared by the units of a kind, bumped when a failure is added while running:
-        #: the model's cache of which of them are down (``SiteModel._down``) is then stale.
-        self.stamp = [0]
         self.run_s: list[float] = []
         self.run_e: list[float] = []
         # One stream per purpose, so that changing one behaviour leaves the others' draws.
@@ -262,7 +258,6 @@ class _Unit:
             work -= ttf
             t = fail + max(next(repairs), 0.0)
             self.down_s.append(fail)
-            self.stamp[0] += 1
             self.down_e.append(t)
             ttf = max(next(wear), 0.0)
         self.ttf = ttf
@@ -293,18 +288,12 @@ class SiteModel:
         self.by_kind: dict[str, list[_Unit]] = {k: [] for k in self.kinds}
         for u in self.units:
             self.by_kind[u.spec.kind].append(u)
-        for members in self.by_kind.values():
-            stamp = [0]
-            for u in members:
-                u.stamp = stamp
-        self._down_cache: dict[str, tuple[float, int, list[_Unit]]] = {}
         self._on_start_cb = self._on_start  # one bound method, not one per booking
         self.kind_index = kind_index
         self.window = {d.kind: d.window_s for d in site.demand}
         self.served = np.zeros(len(site.bookings), dtype=bool)
-        # Counters as lists: a numpy element += costs ten times a list's.
-        self.rebooked = [0] * len(self.kinds)
-        self.sessions = [0] * len(self.kinds)
+        self.rebooked = np.zeros(len(self.kinds), dtype=np.int64)
+        self.sessions = np.zeros(len(self.kinds), dtype=np.int64)
         self.events = 0
         self.req: list[tuple[int, float, float, float]] = []
         self.req_delay: list[float] = []
@@ -313,8 +302,8 @@ class SiteModel:
     # -- bookings ---------------------------------------------------------------------------
 
     def _schedule(self, booking: _Booking) -> None:
-        delay = booking.start - self.env.now
-        ev = self.env.timeout(delay if delay > 0.0 else 0.0, booking)  # noqa: FURB136 - per booking
+        delay = max(booking.start - self.env.now, 0.0)
+        ev = self.env.timeout(delay, booking)
         ev.callbacks.append(self._on_start_cb)
         self.events += 1
 
@@ -360,30 +349,6 @@ class SiteModel:
 
     # -- demand -----------------------------------------------------------------------------
 
-    def _down(self, kind: str, now: float) -> list[_Unit]:
-        """The units of ``kind`` under repair at ``now``. Which they are changes only at a
-        failure or a repair's end, so the answer is kept until the next of those (or until
-        a running failure is added: ``_Unit.stamp``); most requests then skip the walk."""
-        units = self.by_kind.get(kind)
-        if not units:
-            return []
-        stamp = units[0].stamp[0]
-        kept = self._down_cache.get(kind)
-        if kept is not None and now < kept[0] and kept[1] == stamp:
-            return kept[2]
-        down, until = [], math.inf
-        for u in units:
-            if not u.down_e:
-                continue
-            if u.down_now(now):
-                down.append(u)
-                change = u.down_e[u.cursor]
-            else:
-                change = u.down_s[u.cursor] if u.cursor < len(u.down_s) else math.inf
-            until = min(until, change)
-        self._down_cache[kind] = (until, stamp, down)
-        return down
-
     def _request(
         self,
         kind: str,
@@ -398,8 +363,9 @@ class SiteModel:
         now = self.env.now
         not_before = {}
         if self.site.avoid_down:
-            for u in self._down(kind, now):
-                not_before[u.index] = now + u.repair_mean
+            for u in self.by_kind.get(kind, ()):
+                if u.down_e and u.down_now(now):
+                    not_before[u.index] = now + u.repair_mean
         self._next_id += 1
         request = SlotRequest(self._next_id, kind, duration, earliest, earliest + window, caps, org)
         got = self.desk.place(request, now, not_before)
@@ -483,9 +449,9 @@ class SiteModel:
             req_time=req[:, 1].copy(),
             req_duration=req[:, 2].copy(),
             req_wait=req[:, 3].copy(),
-            rebooked=np.asarray(self.rebooked, dtype=np.int64),
+            rebooked=self.rebooked,
             events=self.events,
-            sessions=np.asarray(self.sessions, dtype=np.int64),
+            sessions=self.sessions,
             req_delay=np.asarray(self.req_delay, dtype=float),
         )
 
