@@ -17,9 +17,14 @@ ORIGIN = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 
 
+def _at_us(micros: int) -> datetime:
+    """The desk's time (microseconds from the origin) as the API's datetime."""
+    return ORIGIN + micros * _US
+
+
 def _at(seconds: float) -> datetime:
     """A model time as the datetime the desk works on (``desk.us``)."""
-    return ORIGIN + us(seconds) * _US
+    return _at_us(us(seconds))
 
 
 def _full(desk: SchedulerDesk, kind: str, now: datetime) -> list[Candidate]:
@@ -29,7 +34,8 @@ def _full(desk: SchedulerDesk, kind: str, now: datetime) -> list[Candidate]:
         f = desk.free[n]
         spec = desk.instruments[n]
         cut = now + timedelta(seconds=spec.min_notice_s)
-        spans = [(max(a, cut), b) for a, b in f.spans(desk.origin) if b > cut]
+        free = [(_at_us(a), _at_us(b)) for a, b in zip(f.starts, f.ends, strict=True)]
+        spans = [(max(a, cut), b) for a, b in free if b > cut]
         out.append(
             Candidate(
                 spec.id,
@@ -43,6 +49,14 @@ def _full(desk: SchedulerDesk, kind: str, now: datetime) -> list[Candidate]:
             )
         )
     return out
+
+
+OFFICE = tuple((d * 24 * H + 2 * H, d * 24 * H + 12 * H) for d in range(60))
+
+
+def _spec(n: int, *, office: bool, **rules: float) -> InstrumentSpec:
+    """Instrument ``i{n}`` of kind ``k``, open ten hours a day or always, with ``rules``."""
+    return InstrumentSpec(f"i{n}", "k", calendar=OFFICE if office else None, **rules)
 
 
 instrument = st.tuples(
@@ -66,19 +80,9 @@ def test_pruned_desk_decides_as_allocate_on_all_candidates(
     instruments: list[tuple[float, float, float, bool, list[tuple[int, int]]]],
     requests: list[tuple[int, int, int, int]],
 ) -> None:
-    office = tuple((d * 24 * H + 2 * H, d * 24 * H + 12 * H) for d in range(60))
     specs, held = [], []
     for n, (buf, p_up, notice, hours, bookings) in enumerate(instruments):
-        specs.append(
-            InstrumentSpec(
-                f"i{n}",
-                "k",
-                calendar=office if hours else None,
-                setup_buffer_s=buf,
-                p_up=p_up,
-                min_notice_s=notice,
-            )
-        )
+        specs.append(_spec(n, office=hours, setup_buffer_s=buf, p_up=p_up, min_notice_s=notice))
         end = -1.0
         for start_h, length_h in sorted(bookings):
             start = max(start_h * H, end + 2 * buf + H)
@@ -141,16 +145,8 @@ def test_the_desk_decides_as_allocate_to_the_microsecond(
     """Times of any float value (the model's draws), minimum bookings that make fragments
     count, equal reliabilities and down instruments: the desk's decision and slot are
     ``allocate``'s on the datetimes the API would hold, after every earlier booking."""
-    office = tuple((d * 24 * H + 2 * H, d * 24 * H + 12 * H) for d in range(60))
     specs = tuple(
-        InstrumentSpec(
-            f"i{n}",
-            "k",
-            calendar=office if hours else None,
-            setup_buffer_s=buf,
-            p_up=p_up,
-            min_booking_s=least,
-        )
+        _spec(n, office=hours, setup_buffer_s=buf, p_up=p_up, min_booking_s=least)
         for n, (buf, p_up, least, hours) in enumerate(instruments)
     )
     site = SiteSpec(origin=ORIGIN, horizon_s=30 * 24 * H, instruments=specs)

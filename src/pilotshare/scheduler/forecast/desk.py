@@ -32,7 +32,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from pilotshare.core.intervals import subtract
 from pilotshare.scheduler.policy import Interval, may_book, quota_pieces
@@ -76,13 +76,6 @@ class _Free:
             self.p_up,
             self.name,
         )
-
-    def spans(self, origin: datetime) -> list[tuple[datetime, datetime]]:
-        """The bookable time as datetimes (what ``policy.free_intervals`` would list)."""
-        return [
-            (origin + a * _US, origin + b * _US)
-            for a, b in zip(self.starts, self.ends, strict=True)
-        ]
 
     def hole(self, h0: int, h1: int) -> None:
         """Remove ``[h0, h1)``."""
