@@ -37,6 +37,7 @@ from scipy import stats as st
 
 from pilotshare.core.db import Connection
 from pilotshare.core.domain import BookingStatus, InstrumentState
+from pilotshare.registry import list_keys
 from pilotshare.scheduler.forecast import store
 from pilotshare.scheduler.policy import BookingRules, OperatingCalendar
 from pilotshare.scheduler.states import ATTENDANCE
@@ -167,7 +168,13 @@ async def load_inputs(
         hist = await store.history_rows(conn, (since, now))
         qualified = await store.qualifications(conn)
         quotas = await store.quotas(conn)
-        admins = await store.admin_orgs(conn, now)
+        # Who books as an admin: an organisation with an admin key in force at now (the
+        # registry lists the unrevoked keys; an expired one no longer admits anyone).
+        admins = frozenset(
+            k.org
+            for k in await list_keys(conn)
+            if k.role == "admin" and (k.expires_at is None or k.expires_at > now)
+        )
         # A month is the longest quota period: what counts at now began at most 32 days ago.
         counted = await store.quota_counted(
             conn, sorted({q[0] for q in quotas}), (now - timedelta(days=32), now)

@@ -106,18 +106,6 @@ async def qualifications(conn: Executor) -> dict[str, frozenset[str]]:
     return {k: frozenset(v) for k, v in found.items()}
 
 
-async def admin_orgs(conn: Executor, now: datetime) -> frozenset[str]:
-    """The organisations holding an admin key that is in force at ``now`` (not revoked, not
-    expired): their bookings are made as admins (``policy.may_book``)."""
-    rows = await conn.fetch(
-        """SELECT DISTINCT org_id FROM api_keys
-           WHERE role = 'admin' AND revoked_at IS NULL
-             AND (expires_at IS NULL OR expires_at > $1)""",
-        now,
-    )
-    return frozenset(r["org_id"] for r in rows)
-
-
 async def quotas(conn: Executor) -> list[tuple[str, str, float]]:
     """``(org, period, max hours)`` of every booking quota, by organisation and period."""
     rows = await conn.fetch(
