@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 import httpx
@@ -48,6 +49,20 @@ async def client(pool: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
 
 def _worker(pool: asyncpg.Pool) -> Worker:
     return Worker(pool, {KIND: simulation_handler(pool, clock=FakeClock(NOW), workers=1)})
+
+
+async def _simulate(
+    client: httpx.AsyncClient, pool: asyncpg.Pool, scenario: str, headers: dict[str, str]
+) -> dict[str, Any]:
+    """Queue ``scenario`` through the API, let one worker run it, and read the job back."""
+    job = (
+        await client.post("/api/v1/simulations", json={"scenario": scenario}, headers=headers)
+    ).json()
+    assert await _worker(pool).run_once()
+    got: dict[str, Any] = (
+        await client.get(f"/api/v1/simulations/{job['id']}", headers=headers)
+    ).json()
+    return got
 
 
 async def test_a_planner_queues_a_scenario_and_reads_the_report(
@@ -197,11 +212,7 @@ async def test_a_live_scenario_starts_from_the_database(
         "      demand: [{kind: reflow-oven, per_week: 20, duration_hours: {mean: 3}}]\n"
     )
     planner = await _key(pool, "acme", "planner")
-    job = (
-        await client.post("/api/v1/simulations", json={"scenario": live}, headers=planner)
-    ).json()
-    assert await _worker(pool).run_once()
-    done = (await client.get(f"/api/v1/simulations/{job['id']}", headers=planner)).json()
+    done = await _simulate(client, pool, live, planner)
     assert done["status"] == "done", done
     sites = done["result"]["sites"]
     assert (sites["baseline"]["id"], sites["baseline"]["instruments"]) == ("line", 2)
@@ -210,11 +221,7 @@ async def test_a_live_scenario_starts_from_the_database(
     assert rows[("revenue", "site")]["scenario"]["mean"] > 0
 
     missing = live.replace("site: line", "site: nowhere")
-    job = (
-        await client.post("/api/v1/simulations", json={"scenario": missing}, headers=planner)
-    ).json()
-    assert await _worker(pool).run_once()
-    failed = (await client.get(f"/api/v1/simulations/{job['id']}", headers=planner)).json()
+    failed = await _simulate(client, pool, missing, planner)
     assert failed["status"] == "failed"
     assert "site 'nowhere' has no instruments" in failed["detail"]
 
@@ -249,11 +256,7 @@ async def test_a_live_scenario_books_as_the_api_would_qualified_or_admin(
         "  - demand_growth: {factor: 1.0}\n"
     )
     planner = await _key(pool, "acme", "planner")
-    job = (
-        await client.post("/api/v1/simulations", json={"scenario": live}, headers=planner)
-    ).json()
-    assert await _worker(pool).run_once()
-    done = (await client.get(f"/api/v1/simulations/{job['id']}", headers=planner)).json()
+    done = await _simulate(client, pool, live, planner)
     assert done["status"] == "done", done
     rows = {(r["metric"], r["kind"]): r for r in done["result"]["comparison"]}
     # Both organisations' demand finds slots, as both may book sem-x through the API.
