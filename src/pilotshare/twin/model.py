@@ -292,8 +292,9 @@ class SiteModel:
         self.kind_index = kind_index
         self.window = {d.kind: d.window_s for d in site.demand}
         self.served = np.zeros(len(site.bookings), dtype=bool)
-        self.rebooked = np.zeros(len(self.kinds), dtype=np.int64)
-        self.sessions = np.zeros(len(self.kinds), dtype=np.int64)
+        # Counters as lists, arrays at the end: a numpy element's += is a slow path.
+        self.rebooked = [0] * len(self.kinds)
+        self.sessions = [0] * len(self.kinds)
         self.events = 0
         self.req: list[tuple[int, float, float, float]] = []
         self.req_delay: list[float] = []
@@ -449,9 +450,9 @@ class SiteModel:
             req_time=req[:, 1].copy(),
             req_duration=req[:, 2].copy(),
             req_wait=req[:, 3].copy(),
-            rebooked=self.rebooked,
+            rebooked=np.asarray(self.rebooked, dtype=np.int64),
             events=self.events,
-            sessions=self.sessions,
+            sessions=np.asarray(self.sessions, dtype=np.int64),
             req_delay=np.asarray(self.req_delay, dtype=float),
         )
 
