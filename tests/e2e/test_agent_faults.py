@@ -132,10 +132,10 @@ async def test_broker_stopped_30_s_mid_stream_loses_nothing(
     agent = Agent(agent_config(tmp_path, site, broker.url()), adapter, clock)
     async with ingesting(pool, broker.url()), agent_running(agent):
         await eventually(lambda: stored_ts(pool), 15, "first rows stored")
-        broker.stop()
+        await broker.astop()
         down_at = datetime.now(UTC)
         await asyncio.sleep(30)
-        broker.start()
+        await broker.astart()
         up_at = datetime.now(UTC)
         await eventually(lambda: drained(agent, adapter, pool), 60, "outbox drained into the db")
     ts = await stored_ts(pool)

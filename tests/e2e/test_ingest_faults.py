@@ -183,10 +183,10 @@ async def test_broker_restarted_the_ingest_resubscribes_and_goes_on(
             for n in range(10):
                 agent.send(n, batch_bytes(n, start + timedelta(seconds=10 * n), 10))
             await deliver([agent], pool, per_batch=10, timeout=30)
-            mosquitto.stop()
+            await mosquitto.astop()
             await asyncio.sleep(1.0)
             assert not ingest.ready.is_set()
-            mosquitto.start()
+            await mosquitto.astart()
             await asyncio.wait_for(ingest.ready.wait(), 20)
             for n in range(10, 20):
                 agent.send(n, batch_bytes(n, start + timedelta(seconds=10 * n), 10))

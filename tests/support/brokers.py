@@ -6,6 +6,7 @@ configuration cannot share the session's broker; they start one of these on a fr
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
@@ -91,6 +92,14 @@ class PrivateMosquitto:
         log = self.log.read_text(errors="replace") if self.log.exists() else ""
         self.stop()
         raise RuntimeError(f"private mosquitto did not start: {log[-2000:]}")
+
+    async def astart(self) -> None:
+        """``start`` off the event loop: a test's agent keeps sampling while it waits."""
+        await asyncio.to_thread(self.start)
+
+    async def astop(self) -> None:
+        """``stop`` off the event loop, for the same reason."""
+        await asyncio.to_thread(self.stop)
 
     def stop(self) -> None:
         if self.proc is not None:
