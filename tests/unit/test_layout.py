@@ -28,6 +28,7 @@ STORES: dict[str, str] = {
     "twin/writer.py": "one transaction per flush: samples, live rows, rejects, NOTIFY",
     "twin/history.py": "telemetry history in buckets",
     "core/jobs.py": "the job queue on the jobs table",
+    "core/audit.py": "the audit log: one line per change, written in the change's transaction",
     "core/db/": "the pool, migrations, TimescaleDB policies, the LISTEN loop",
     "core/embedded.py": "creating the embedded server's database",
     "edge_agent/outbox.py": "the agent's SQLite outbox",

@@ -6,6 +6,7 @@ at startup; nothing is created at import time.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
@@ -15,10 +16,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CollectorRegistry
 
 from pilotshare.api.keys import KeyCache, Principal
+from pilotshare.core.audit import Actor
 from pilotshare.core.clock import Clock
 from pilotshare.core.domain import Role
 from pilotshare.core.errors import Forbidden, NotFound, Unauthorized
-from pilotshare.core.scope import may_see
+from pilotshare.core.scope import may_administer, may_see
 from pilotshare.core.settings import Settings
 from pilotshare.scheduler.service import BookingService, Caller
 
@@ -64,9 +66,11 @@ async def authenticated(
     request: Request,
     pool: Pool,
     clock: ClockDep,
+    settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The caller's principal; 401 without a valid key."""
+    """The caller's principal (``network`` set for the network operator's admins); 401
+    without a valid key."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthorized("no_key", "missing API key: send 'Authorization: Bearer <key>'")
     cache: KeyCache = request.app.state.key_cache
@@ -76,6 +80,8 @@ async def authenticated(
         raise Unauthorized("bad_key", "unknown or revoked API key")
     if principal.expired(now):
         raise Unauthorized("expired_key", "this API key has expired")
+    if principal.admin and principal.org == settings.operator_org:
+        return dataclasses.replace(principal, network=True)
     return principal
 
 
@@ -98,14 +104,8 @@ PlannerKey = Annotated[Principal, Depends(require(Role.PLANNER))]
 OperatorKey = Annotated[Principal, Depends(require(Role.OPERATOR))]
 
 
-def network_admin(principal: Principal, settings: Settings) -> bool:
-    """Whether the key is an admin key of the network operator (``PILOTSHARE_OPERATOR_ORG``),
-    which administers every organisation."""
-    return principal.role == Role.ADMIN and principal.org == settings.operator_org
-
-
 async def _network_admin(principal: CurrentKey, settings: SettingsDep) -> Principal:
-    if not network_admin(principal, settings):
+    if not principal.network:
         raise Forbidden(
             "not_network_admin",
             f"this needs an admin key of the network operator {settings.operator_org!r}",
@@ -117,12 +117,30 @@ NetworkAdminKey = Annotated[Principal, Depends(_network_admin)]
 
 
 def caller(principal: Principal) -> Caller:
-    """The scheduler's view of who asks."""
-    return Caller(principal.org, principal.role == Role.ADMIN, principal.key_id)
+    """The scheduler's view of who asks (``admin``: sees and acts for every organisation)."""
+    return Caller(principal.org, principal.network, principal.key_id)
+
+
+def actor(principal: Principal) -> Actor:
+    """The audit log's view of who asks."""
+    return Actor(principal.org, principal.key_id)
 
 
 def own_organisation(principal: Principal, org: str) -> None:
-    """``NotFound`` unless ``org`` is the caller's own organisation or the caller is an admin:
-    another organisation is invisible, not forbidden."""
-    if not may_see(org, org=principal.org, admin=principal.role == Role.ADMIN):
+    """``NotFound`` unless ``org`` is the caller's own organisation or the caller is the
+    network operator's admin: another organisation is invisible, not forbidden."""
+    if not may_see(org, org=principal.org, admin=principal.network):
         raise NotFound("no_organisation", f"no organisation {org!r}")
+
+
+def administers(principal: Principal, owner: str | None, what: str) -> None:
+    """``Forbidden`` unless the caller may administer a thing owned by ``owner`` (``what``
+    names it in the answer): the network operator's admins everything, a platform's admins
+    their platform's things (``core.scope.may_administer``)."""
+    if not may_administer(
+        owner, org=principal.org, admin=principal.admin, network=principal.network
+    ):
+        raise Forbidden(
+            "not_owner",
+            f"{what} belongs to another platform: its admins or the network operator's may",
+        )

@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from pilotshare.api.keys import Principal
 from pilotshare.core import jobs
-from pilotshare.core.domain import JobStatus, Role
+from pilotshare.core.domain import JobStatus
 from pilotshare.core.errors import NotFound
 from pilotshare.core.scope import own_rows, require_visible
 
@@ -56,7 +56,7 @@ async def visible_job(
         job,
         job.org if job is not None else None,
         org=principal.org,
-        admin=principal.role is Role.ADMIN,
+        admin=principal.network,
         missing=NotFound("no_job", f"no such {noun}"),
         shared_with=job.audience if job is not None else (),
     )
@@ -66,7 +66,7 @@ async def visible_job(
 def redacted(result: dict[str, Any], principal: Principal) -> dict[str, Any]:
     """``result`` as ``principal`` may see it: only its organisation's own booking rows
     (with a count of the others'), or everything for an admin."""
-    if principal.role is Role.ADMIN:
+    if principal.network:
         return result
     view = dict(result)
     for name in SHARED_ROWS:

@@ -39,12 +39,20 @@ CACHE_TTL_S: Final = 5.0
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who is calling: the key's organisation and role (and when the key expires)."""
+    """Who is calling: the key's organisation and role (and when the key expires); ``network``
+    when it is an admin key of the network operator (``PILOTSHARE_OPERATOR_ORG``), which sees
+    and administers everything (``core.scope``)."""
 
     org: str
     role: Role
     key_id: str
     expires_at: datetime | None = None
+    network: bool = False
+
+    @property
+    def admin(self) -> bool:
+        """Whether it is an admin key (of the network operator, or of its own platform)."""
+        return self.role is Role.ADMIN
 
     def expired(self, now: datetime) -> bool:
         """Whether the key has expired by ``now``."""

@@ -1,12 +1,13 @@
 """The shared kernel: wire contract, domain types, errors and their reasons, interval
 algebra, a site's calendar periods (``periods``), who may see what (``scope``), settings,
-clock, database access and the job queue.
+clock, database access, the job queue and the audit log (``audit``).
 
 Every package builds on it, so each of its modules is public; ``contract`` and ``db``
 re-export their names and keep their own modules behind them.
 """
 
 __all__ = [
+    "audit",
     "clock",
     "contract",
     "db",

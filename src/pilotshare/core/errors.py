@@ -34,6 +34,7 @@ REASONS: Final[tuple[Reason, ...]] = (
     Reason("expired_key", 401, "the API key has expired"),
     Reason("forbidden_role", 403, "the key's role may not do this"),
     Reason("not_network_admin", 403, "this needs an admin key of the network operator"),
+    Reason("not_owner", 403, "it belongs to another platform: only its own admins may change it"),
     Reason("not_qualified", 403, "the organisation is not qualified for the instrument"),
     Reason("no_route", 404, "no such path"),
     Reason("no_instrument", 404, "no such instrument"),

@@ -1,6 +1,14 @@
-"""Who sees what, the one rule: an admin sees every organisation's things, anyone else only
-their own organisation's, and anything else is answered as if it did not exist (a 404, not a
-403, so that another organisation's ids are not disclosed)."""
+"""Who sees and who administers what, the one rule.
+
+Seeing: the network operator's admins (``admin`` below: a key that sees everything) see
+every organisation's things, anyone else only their own organisation's and what is shared with
+it, and anything else is answered as if it did not exist (a 404, not a 403, so that another
+organisation's ids are not disclosed).
+
+Administering: the network operator's admins administer everything; a platform's admins what
+their platform owns (its instruments, their closures, qualifications, rates, service items and
+offers) and nothing else; other keys nothing (``may_administer``).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +24,12 @@ Row = TypeVar("Row", bound=Mapping[str, Any])
 def may_see(owner: str | None, *, org: str, admin: bool) -> bool:
     """Whether the caller of ``org`` may see a thing owned by ``owner`` (None: nobody's)."""
     return admin or (owner is not None and owner == org)
+
+
+def may_administer(owner: str | None, *, org: str, admin: bool, network: bool) -> bool:
+    """Whether a key of ``org`` (an admin key or not; the network operator's or not) may
+    administer a thing owned by ``owner`` (None: nobody's, so only the network's)."""
+    return network or (admin and owner is not None and owner == org)
 
 
 def require_visible(

@@ -17,7 +17,7 @@ from starlette.convertors import StringConvertor, register_url_convertor
 from pilotshare.api.deps import ClockDep, CurrentKey, Pool, own_organisation
 from pilotshare.api.ical import Event, calendar
 from pilotshare.api.schemas import Slug, problems
-from pilotshare.core.domain import BookingStatus, Role
+from pilotshare.core.domain import BookingStatus
 from pilotshare.registry import require_instrument, require_organisation
 from pilotshare.scheduler import feeds
 
@@ -73,7 +73,7 @@ async def create_feed(body: FeedCreate, pool: Pool, principal: CurrentKey) -> Fe
         scope, subject = "org", str(body.org)
         own_organisation(principal, subject)
         await require_organisation(pool, subject)
-    admin = principal.role == Role.ADMIN
+    admin = principal.network
     feed_id, token = await feeds.create(pool, feeds.Feed(scope, subject, principal.org, admin))
     return FeedPublic(id=feed_id, scope=scope, subject=subject, url=f"{router.prefix}/{token}.ics")
 
@@ -85,9 +85,7 @@ async def create_feed(body: FeedCreate, pool: Pool, principal: CurrentKey) -> Fe
 )
 async def revoke_feed(feed_id: str, pool: Pool, principal: CurrentKey, clock: ClockDep) -> Response:
     """Revoke a feed your organisation created (any, for an admin)."""
-    await feeds.revoke(
-        pool, feed_id, org=principal.org, admin=principal.role == Role.ADMIN, now=clock.now()
-    )
+    await feeds.revoke(pool, feed_id, org=principal.org, admin=principal.network, now=clock.now())
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -39,7 +39,6 @@ from pilotshare.api.deps import CurrentKey, Pool
 from pilotshare.api.schemas import Slug, problems
 from pilotshare.core.contract import BOOKING_CHANGES, JOB_CHANGES, TWIN_CHANGES
 from pilotshare.core.db import Listener
-from pilotshare.core.domain import Role
 from pilotshare.core.scope import may_see
 from pilotshare.scheduler import store as booking_store
 from pilotshare.scheduler.forecast.alerts import AtRiskAlert, at_risk_alerts
@@ -271,7 +270,7 @@ async def twin_events(
     """Server-Sent Events: ``snapshot`` per instrument, then ``twin`` on every change,
     ``booking`` when one of your organisation's bookings changes and ``at_risk`` when a
     finished forecast finds some of them at risk (admins: anyone's)."""
-    admin = principal.role is Role.ADMIN
+    admin = principal.network
     events = _events(request)
     queue = await events.subscribe()
 

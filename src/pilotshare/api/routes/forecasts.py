@@ -18,7 +18,6 @@ from pilotshare.api.deps import PlannerKey, Pool
 from pilotshare.api.job_views import JobPublic, JobQueued, queued, visible_job
 from pilotshare.api.schemas import problems
 from pilotshare.core import jobs
-from pilotshare.core.domain import Role
 from pilotshare.scheduler.forecast import HORIZON_DAYS, REPLICATIONS, SEED_MAX, ForecastParams
 
 router = APIRouter(prefix="/api/v1/forecasts", tags=["forecasts"])
@@ -80,7 +79,7 @@ async def list_forecasts(
 ) -> list[JobListed]:
     """The newest forecasts of the caller's organisation (admins: all), newest first;
     including those queued by themselves when an instrument went down."""
-    org = None if principal.role is Role.ADMIN else principal.org
+    org = None if principal.network else principal.org
     found = await jobs.recent(pool, kind="forecast", org=org, limit=limit)
     return [
         JobListed(

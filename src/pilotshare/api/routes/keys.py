@@ -17,7 +17,7 @@ from fastapi import APIRouter, Path, Request, Response, status
 from pydantic import BaseModel
 
 from pilotshare import registry
-from pilotshare.api.deps import AdminKey, ClockDep, Pool, SettingsDep, network_admin
+from pilotshare.api.deps import AdminKey, ClockDep, Pool
 from pilotshare.api.keys import KeyCache
 from pilotshare.api.schemas import problems
 from pilotshare.core.domain import Role
@@ -37,10 +37,10 @@ class KeyPublic(BaseModel):
 
 
 @router.get("", response_model=list[KeyPublic], responses=problems(401, 403))
-async def list_keys(pool: Pool, settings: SettingsDep, principal: AdminKey) -> list[KeyPublic]:
+async def list_keys(pool: Pool, principal: AdminKey) -> list[KeyPublic]:
     """Unrevoked keys of your organisation (every organisation's, for the network operator),
     with when each was last used (to the minute)."""
-    org = None if network_admin(principal, settings) else principal.org
+    org = None if principal.network else principal.org
     return [
         KeyPublic.model_validate(dataclasses.asdict(k)) for k in await registry.list_keys(pool, org)
     ]
@@ -55,11 +55,10 @@ async def revoke_key(
     request: Request,
     pool: Pool,
     clock: ClockDep,
-    settings: SettingsDep,
     principal: AdminKey,
 ) -> Response:
     """Revoke a key: from now on it answers 401, in every API process within seconds."""
-    org = None if network_admin(principal, settings) else principal.org
+    org = None if principal.network else principal.org
     await registry.revoke_key(pool, key_id, clock.now(), org)
     cache: KeyCache = request.app.state.key_cache
     cache.forget(key_id)
