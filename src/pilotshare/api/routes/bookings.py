@@ -37,6 +37,10 @@ class BookingCreate(BaseModel):
     earliest: Instant | None = None
     latest: Instant | None = Field(default=None, description="the booking ends by then")
     purpose: str = Field(default="", max_length=500)
+    service_item: Slug | None = Field(
+        default=None,
+        description="a priced service item (服务项目) of the platform owning the instrument",
+    )
 
 
 class InterlockPublic(BaseModel):
@@ -65,6 +69,9 @@ class BookingPublic(BaseModel):
     purpose: str
     flags: list[str] = Field(description="e.g. overrun: the instrument ran past the end")
     interlock: InterlockPublic
+    service_item: str | None = Field(
+        default=None, description="the service item it was booked for; null: instrument time"
+    )
 
 
 def _public(booking: Booking) -> BookingPublic:
@@ -83,6 +90,7 @@ def _public(booking: Booking) -> BookingPublic:
             reported=_REPORTED.get(booking.interlock_reported or ""),
             seq=booking.interlock_seq,
         ),
+        service_item=booking.service_item,
     )
 
 
@@ -128,6 +136,7 @@ async def create_booking(
         earliest=body.earliest,
         latest=body.latest,
         purpose=body.purpose,
+        service_item=body.service_item,
     )
     return _public(await svc.create(caller(principal), req))
 
