@@ -116,7 +116,7 @@ async def platforms(
     return [_platform(r) for r in rows]
 
 
-def _instrument(row: Mapping[str, Any], slot: search.Slot | None, now: datetime) -> InstrumentEntry:
+def _instrument(row: asyncpg.Record, slot: search.Slot | None, now: datetime) -> InstrumentEntry:
     status = live_status(
         online=row["online"],
         state=row["state"],
