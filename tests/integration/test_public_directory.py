@@ -161,8 +161,8 @@ async def test_no_public_answer_says_anything_about_clients(
     async with api_client(pool, clock=clock, settings=_nocache()) as client:
         await _network(pool, client)
         acme = await auth(pool, "acme", "operator")
-        made = await book(client, acme, instrument="sem-1", start=NOW, end=NOW + H,
-                          purpose="confidential battery cathode", service_item="sem-imaging")  # fmt: skip
+        secret = {"purpose": "confidential battery cathode", "service_item": "sem-imaging"}
+        made = await book(client, acme, instrument="sem-1", start=NOW, end=NOW + H, **secret)
         assert made.status_code == 201, made.text
         booking = made.json()["id"]
         answers = [

@@ -146,7 +146,7 @@ def _instrument(row: asyncpg.Record, slot: search.Slot | None, now: datetime) ->
 
 
 async def instruments(
-    conn: Executor,
+    pool: asyncpg.Pool,
     *,
     now: datetime,
     q: str | None = None,
@@ -155,16 +155,20 @@ async def instruments(
     site: str | None = None,
 ) -> list[InstrumentEntry]:
     """The public instruments matching ``q`` with every one of ``capabilities`` (of ``kind``,
-    at ``site``), by id, each with its live status and next free slot at ``now``."""
-    rows = await store.public_instruments(
-        conn,
-        patterns=patterns(q),
-        capabilities=sorted(set(capabilities or ())),
-        kind=kind,
-        site=site,
-        now=now,
-    )
-    free = await search.next_free(conn, [r["id"] for r in rows], now=now, horizon=NEXT_FREE_HORIZON)
+    at ``site``), by id, each with its live status and next free slot at ``now``.
+
+    One connection for its four statements: one round of acquiring and resetting it."""
+    async with pool.acquire() as conn:
+        rows = await store.public_instruments(
+            conn,
+            patterns=patterns(q),
+            capabilities=sorted(set(capabilities or ())),
+            kind=kind,
+            site=site,
+            now=now,
+        )
+        ids = [r["id"] for r in rows]
+        free = await search.next_free(conn, ids, now=now, horizon=NEXT_FREE_HORIZON)
     return [_instrument(r, free.get(r["id"]), now) for r in rows]
 
 
