@@ -409,3 +409,29 @@ async def test_instruments_carry_public_and_model(pool: asyncpg.Pool, clock: Fak
         assert (got.json()["public"], got.json()["model"]) == (True, None)
         bad = await client.patch("/api/v1/instruments/tem-1", json={"public": None}, headers=admin)
         assert bad.status_code == 422
+
+
+async def test_profiles_read_with_any_key_and_the_contract_declares_429(
+    pool: asyncpg.Pool, clock: FakeClock
+) -> None:
+    async with api_client(pool, clock=clock) as client:
+        await _network(pool, client)
+        acme = await auth(pool, "acme", "operator")
+        got = await client.get("/api/v1/organisations/songshan/profile", headers=acme)
+        assert (got.json()["accreditations"], got.json()["kind"]) == (["CMA", "CNAS"], "platform")
+        assert (await client.get("/api/v1/organisations/songshan/profile")).status_code == 401
+        r = await client.get("/api/v1/organisations/nobody/profile", headers=acme)
+        assert (r.status_code, r.json()["reason"]) == (404, "no_organisation")
+        network = await auth(pool, "platform", "admin")
+        r = await client.put(
+            "/api/v1/organisations/binhai/profile",
+            json={**PROFILES["binhai"], "site": "nowhere"},
+            headers=network,
+        )
+        assert (r.status_code, r.json()["reason"]) == (404, "no_site")
+        doc = (await client.get("/openapi.json")).json()
+    for path in ("platforms", "instruments", "service-items"):
+        answers = doc["paths"][f"{PUBLIC}/{path}"]["get"]["responses"]
+        assert {"200", "422", "429"} <= set(answers)
+        assert not {"401", "403"} & set(answers)  # no key needed
+        assert "Retry-After" in answers["429"]["headers"]
