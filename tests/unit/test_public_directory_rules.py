@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from pilotshare.api.gate import AnswerCache, RateLimiter
+from pilotshare.api.gate import AnswerCache, RateLimiter, json_bytes
 from pilotshare.core.clock import FakeClock
 from pilotshare.network.status import FREE_SOON, MAX_WORDS, live_status, patterns
 
@@ -130,11 +130,11 @@ async def test_the_cache_produces_once_per_key_and_ttl() -> None:
     cache = AnswerCache(ttl=5)
     calls = 0
 
-    async def produce() -> list[_Answer]:
+    async def produce() -> bytes:
         nonlocal calls
         calls += 1
         await asyncio.sleep(0.01)
-        return [_Answer(n=calls)]
+        return json_bytes([_Answer(n=calls)])
 
     got = await asyncio.gather(*(cache.get("k", produce, clock) for _ in range(20)))
     assert calls == 1
@@ -148,7 +148,7 @@ async def test_a_failure_reaches_every_waiter_and_is_not_kept() -> None:
     clock = FakeClock()
     cache = AnswerCache(ttl=5)
 
-    async def fail() -> _Answer:
+    async def fail() -> bytes:
         await asyncio.sleep(0.01)
         raise RuntimeError("database gone")
 
@@ -157,8 +157,8 @@ async def test_a_failure_reaches_every_waiter_and_is_not_kept() -> None:
     )
     assert all(isinstance(g, RuntimeError) for g in got)
 
-    async def fine() -> _Answer:
-        return _Answer(n=7)
+    async def fine() -> bytes:
+        return json_bytes(_Answer(n=7))
 
     assert await cache.get("k", fine, clock) == (b'{"n":7}', False)
 
@@ -166,9 +166,9 @@ async def test_a_failure_reaches_every_waiter_and_is_not_kept() -> None:
 async def test_no_cache_at_ttl_zero() -> None:
     cache, calls = AnswerCache(ttl=0), []
 
-    async def produce() -> _Answer:
+    async def produce() -> bytes:
         calls.append(1)
-        return _Answer(n=len(calls))
+        return json_bytes(_Answer(n=len(calls)))
 
     for _ in range(3):
         await cache.get("k", produce, FakeClock())

@@ -5,8 +5,9 @@ Theory of operation. A public route takes ``Public`` (``Depends(public_access)``
 takes a token from the caller's bucket (``PILOTSHARE_PUBLIC_BURST`` tokens, refilled at
 ``PILOTSHARE_PUBLIC_RATE_PER_MIN`` a minute; none left: 429 ``rate_limited`` with
 ``Retry-After``), then hands the route a ``PublicAnswer`` keyed by the path and the sorted
-query. The route passes it a function producing its models; ``PublicAnswer.answer`` serves the
-JSON stored under the key while it is younger than ``PILOTSHARE_PUBLIC_CACHE_S``, else runs the
+query. The route passes it a function producing its models (``PublicAnswer.answer``; or the
+bytes of another format such as a CSV export, ``PublicAnswer.body``); the gate serves the bytes
+stored under the key while it is younger than ``PILOTSHARE_PUBLIC_CACHE_S``, else runs the
 function once, however many identical requests arrive meanwhile: they all await the same task
 (single flight), so a burst of identical requests makes one round of database queries. The
 task is shielded, so a client that disconnects cancels only its own wait. Whatever is shown
@@ -39,7 +40,9 @@ from pilotshare.core.settings import Settings
 MAX_CLIENTS: Final = 10_000
 MAX_ANSWERS: Final = 1_024
 
+#: What a public route answers: its models (as JSON), or the bytes of another format (CSV).
 Produce = Callable[[], Awaitable[BaseModel | Sequence[BaseModel]]]
+ProduceBytes = Callable[[], Awaitable[bytes]]
 
 
 class GateMetrics:
@@ -109,7 +112,8 @@ class RateLimiter:
         return (1.0 - bucket.tokens) / self._rate
 
 
-def _json(value: BaseModel | Sequence[BaseModel]) -> bytes:
+def json_bytes(value: BaseModel | Sequence[BaseModel]) -> bytes:
+    """Models as the JSON a public answer holds: one model, or a list of them."""
     if isinstance(value, BaseModel):
         return value.model_dump_json().encode()
     return b"[" + b",".join(m.model_dump_json().encode() for m in value) + b"]"
@@ -124,10 +128,10 @@ class AnswerCache:
         self._answers: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
         self._flights: dict[str, asyncio.Task[bytes]] = {}
 
-    async def get(self, key: str, produce: Produce, clock: Clock) -> tuple[bytes, bool]:
+    async def get(self, key: str, produce: ProduceBytes, clock: Clock) -> tuple[bytes, bool]:
         """The answer under ``key`` and whether it was there (or being produced) already."""
         if self.ttl <= 0:
-            return _json(await produce()), False
+            return await produce(), False
         found = self._answers.get(key)
         if found is not None and clock.monotonic() < found[0]:
             return found[1], True
@@ -140,9 +144,9 @@ class AnswerCache:
         self._flights[key] = flight
         return await asyncio.shield(flight), False
 
-    async def _fly(self, key: str, produce: Produce, clock: Clock) -> bytes:
+    async def _fly(self, key: str, produce: ProduceBytes, clock: Clock) -> bytes:
         try:
-            body = _json(await produce())
+            body = await produce()
             self._answers.pop(key, None)
             self._answers[key] = (clock.monotonic() + self.ttl, body)
             while len(self._answers) > self._max:
@@ -172,11 +176,19 @@ class PublicAnswer:
 
     async def answer(self, produce: Produce) -> Response:
         """The JSON of ``produce()``'s models, from the cache while it is fresh."""
+
+        async def as_json() -> bytes:
+            return json_bytes(await produce())
+
+        return await self.body(as_json, "application/json")
+
+    async def body(self, produce: ProduceBytes, media_type: str) -> Response:
+        """The bytes ``produce()`` makes (a CSV export), from the cache while it is fresh."""
         body, hit = await self.gate.cache.get(self.key, produce, self.gate.clock)
         (self.gate.metrics.hits if hit else self.gate.metrics.misses).labels(self.route).inc()
         age = math.ceil(self.gate.cache.ttl)
         return Response(
-            body, media_type="application/json", headers={"Cache-Control": f"public, max-age={age}"}
+            body, media_type=media_type, headers={"Cache-Control": f"public, max-age={age}"}
         )
 
 
