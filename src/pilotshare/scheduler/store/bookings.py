@@ -17,7 +17,7 @@ import asyncpg
 
 from pilotshare.core.db import Connection, Executor
 from pilotshare.core.domain import BookingStatus, InstrumentState
-from pilotshare.core.errors import Conflict
+from pilotshare.core.errors import Conflict, NotFound
 from pilotshare.scheduler.policy import BookingRules, Interval
 from pilotshare.scheduler.states import FINAL, HELD_SQL, Event, apply
 from pilotshare.twin import store as twin_store
@@ -303,6 +303,9 @@ async def insert_booking(
         if getattr(exc, "hint", None) == _RETIRED_HINT:
             raise InstrumentRetired(instrument) from None
         raise
+    except asyncpg.ForeignKeyViolationError:
+        # the service item was deleted since the service checked it (nothing else can go)
+        raise NotFound("no_service_item", f"no service item {service_item!r}") from None
     assert row is not None  # noqa: S101 - INSERT … RETURNING gives one row
     return booking_from(row)
 
