@@ -42,6 +42,7 @@ from pilotshare.api.routes import (
     statements,
     telemetry,
     twin,
+    vouchers,
 )
 from pilotshare.api.schemas import Problem, problem_response
 from pilotshare.core.clock import Clock
@@ -67,6 +68,7 @@ ROUTERS = [
     availability.closures,
     qualifications.router,
     statements.router,
+    vouchers.router,
     calendars.router,
     forecasts.router,
     simulations.router,

@@ -15,4 +15,5 @@ __all__ = [
     "statements",
     "telemetry",
     "twin",
+    "vouchers",
 ]
