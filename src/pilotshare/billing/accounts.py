@@ -138,12 +138,13 @@ def accounts(
 
 
 def by_platform(lines: Iterable[Line], done: Redemptions, months: set[str]) -> dict[str, Decimal]:
-    """What vouchers paid of each platform's lines billed in ``months`` (lines of instruments
-    without an owning platform are not counted)."""
+    """What vouchers paid of each platform's lines billed in ``months``: platforms they paid
+    nothing of are absent, and so are lines of instruments no platform owns."""
     out: dict[str, Decimal] = {}
     for line in lines:
-        if line.platform is not None and _month(line) in months:
-            out[line.platform] = out.get(line.platform, ZERO) + done.paid(line.booking)
+        paid = done.paid(line.booking)
+        if line.platform is not None and paid > ZERO and _month(line) in months:
+            out[line.platform] = out.get(line.platform, ZERO) + paid
     return out
 
 

@@ -175,9 +175,15 @@ async def grant_voucher(
         assert row is not None  # noqa: S101 - INSERT … RETURNING
         issued = _voucher(row)
         await record(
-            conn, actor, "voucher.issue", "voucher", str(issued.id), owners=_owners(issued),
-            at=now, after=issued,
-        )  # fmt: skip
+            conn,
+            actor,
+            "voucher.issue",
+            "voucher",
+            str(issued.id),
+            owners=_owners(issued),
+            at=now,
+            after=issued,
+        )
     return issued
 
 
@@ -191,9 +197,16 @@ async def revoke_voucher(conn: Connection, voucher_id: int, actor: Actor, now: d
         await conn.execute("UPDATE vouchers SET revoked_at = $2 WHERE id = $1", voucher_id, now)
         after = replace(before, revoked_at=now)
         await record(
-            conn, actor, "voucher.revoke", "voucher", str(voucher_id), owners=_owners(after),
-            at=now, before=before, after=after,
-        )  # fmt: skip
+            conn,
+            actor,
+            "voucher.revoke",
+            "voucher",
+            str(voucher_id),
+            owners=_owners(after),
+            at=now,
+            before=before,
+            after=after,
+        )
     return after
 
 
@@ -206,7 +219,14 @@ async def edit_voucher(
         await conn.execute("UPDATE vouchers SET note = $2 WHERE id = $1", voucher_id, note)
         after = replace(before, note=note)
         await record(
-            conn, actor, "voucher.edit", "voucher", str(voucher_id), owners=_owners(after),
-            at=now, before=before, after=after,
-        )  # fmt: skip
+            conn,
+            actor,
+            "voucher.edit",
+            "voucher",
+            str(voucher_id),
+            owners=_owners(after),
+            at=now,
+            before=before,
+            after=after,
+        )
     return after
