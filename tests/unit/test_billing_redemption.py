@@ -238,7 +238,7 @@ def test_accounts_tie_out_issued_is_redeemed_plus_lapsed_plus_remaining() -> Non
         D(0),
     )
     assert (got[2].status, got[2].redeemed, got[2].lapsed, got[2].remaining) == (
-        "active",
+        "valid",
         D(300),
         D(0),
         D(700),

@@ -23,8 +23,8 @@ from pilotshare.billing.redemption import ZERO, Redemptions, Terms, lapses_at, r
 from pilotshare.billing.statements import Line
 from pilotshare.core.periods import month_of
 
-Status = Literal["active", "used", "lapsed", "revoked"]
-STATUSES: Final[tuple[Status, ...]] = ("active", "used", "lapsed", "revoked")
+Status = Literal["valid", "used", "lapsed", "revoked"]
+STATUSES: Final[tuple[Status, ...]] = ("valid", "used", "lapsed", "revoked")
 Programme = Literal["pilot", "testing"]
 
 
@@ -90,13 +90,13 @@ class Account:
 
 
 def status_of(voucher: Voucher, left: Decimal, as_of: datetime, zones: Iterable[str]) -> Status:
-    """revoked, lapsed (its validity has ended), used (nothing left) or active."""
+    """revoked, lapsed (its validity has ended), used (nothing left) or valid."""
     if voucher.revoked_at is not None and voucher.revoked_at <= as_of:
         return "revoked"
     lapse = lapses_at(voucher.terms(), zones)
     if lapse is not None and lapse <= as_of:
         return "lapsed"
-    return "used" if left <= ZERO else "active"
+    return "used" if left <= ZERO else "valid"
 
 
 def _month(line: Line) -> str:

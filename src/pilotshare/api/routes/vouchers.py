@@ -91,7 +91,7 @@ class VoucherPublic(BaseModel):
 class VoucherAccount(VoucherPublic):
     """A voucher with its figures now: amount = redeemed + lapsed + remaining."""
 
-    status: Literal["active", "used", "lapsed", "revoked"]
+    status: billing.Status
     redeemed: Money
     lapsed: Money
     remaining: Money
@@ -294,9 +294,7 @@ async def find_vouchers(
     principal: CurrentKey,
     client: Annotated[Slug | None, Query(description="one client's")] = None,
     platform: Annotated[Slug | None, Query(description="that may pay its lines")] = None,
-    voucher_status: Annotated[
-        Literal["active", "used", "lapsed", "revoked"] | None, Query(alias="status")
-    ] = None,
+    voucher_status: Annotated[billing.Status | None, Query(alias="status")] = None,
 ) -> list[VoucherAccount]:
     """Vouchers with their figures, oldest first: every one for the network operator, your
     organisation's for anyone else."""
