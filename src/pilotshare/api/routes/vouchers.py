@@ -301,6 +301,9 @@ async def find_vouchers(
     if not principal.network:
         own_organisation(principal, client or principal.org)
         client = principal.org
+    for named in (client, platform):
+        if named is not None:
+            await registry.require_organisation(pool, named)
     found = await billing.voucher_accounts(
         pool, clock.now(), client=client, platform=platform, status=voucher_status
     )
