@@ -46,6 +46,7 @@ from pilotshare.api.routes import (
     statements,
     telemetry,
     twin,
+    vouchers,
 )
 from pilotshare.api.schemas import Problem, problem_response
 from pilotshare.core.clock import Clock
@@ -71,6 +72,7 @@ ROUTERS = [
     availability.closures,
     qualifications.router,
     statements.router,
+    vouchers.router,
     calendars.router,
     forecasts.router,
     simulations.router,

@@ -18,4 +18,5 @@ __all__ = [
     "statements",
     "telemetry",
     "twin",
+    "vouchers",
 ]
