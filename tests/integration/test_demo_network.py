@@ -56,7 +56,8 @@ async def test_the_network_has_platforms_at_two_sites_named_in_both_languages(
     assert [o["kind"] for o in orgs if o["id"] == "platform"] == ["operator"]
     assert sum(k == "client" for k in kinds.values()) >= 4
     for o in platforms + [o for o in orgs if o["kind"] == "operator"]:
-        assert HAN.search(o["name"]) and LATIN.search(o["name"]), o
+        assert HAN.search(o["name"]), o
+        assert LATIN.search(o["name"]), o
     instruments = (await client.get("/api/v1/instruments", headers=keys["planner"])).json()
     assert {i["id"] for i in instruments} == {s.id for s in DEMO_INSTRUMENTS}
     assert {i["site"] for i in instruments} == {"songshan-lake", "binhaiwan"}
@@ -65,7 +66,8 @@ async def test_the_network_has_platforms_at_two_sites_named_in_both_languages(
     assert owners == {o["id"] for o in platforms}  # every platform owns some, nobody else
     for site in ("songshan-lake", "binhaiwan"):
         assert {i["owner_org"] for i in instruments if i["site"] == site} <= owners
-    assert all(HAN.search(i["name"]) and LATIN.search(i["name"]) for i in instruments)
+    assert all(HAN.search(i["name"]) for i in instruments)
+    assert all(LATIN.search(i["name"]) for i in instruments)
 
 
 async def test_the_banner_keys_have_their_roles(

@@ -21,7 +21,7 @@ from pilotshare.seeding.network import (
     seed_history,
     seed_network,
 )
-from pilotshare.seeding.past import Past, PastBooking, PastInstrument, simulate
+from pilotshare.seeding.past import InstrumentPast, PastBooking, PastInstrument, simulate
 
 __all__ = [
     "ALL_CLIENTS",
@@ -31,7 +31,7 @@ __all__ = [
     "ORGANISATIONS",
     "SITES",
     "DemoInstrument",
-    "Past",
+    "InstrumentPast",
     "PastBooking",
     "PastInstrument",
     "Stored",

@@ -9,23 +9,24 @@ whole history with the coarse gap the older samples were taken at, then
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import groupby
 
 import asyncpg
 
-from pilotshare.core.contract import Channel, TelemetryBatch, Topic
+from pilotshare.core.contract import Channel, Sample, TelemetryBatch, Topic
 from pilotshare.core.db import uses_timescale
 from pilotshare.seeding import store
-from pilotshare.seeding.past import COARSE, Past
+from pilotshare.seeding.past import COARSE, InstrumentPast
 from pilotshare.twin.store import refresh_behaviour, sync_intervals
 from pilotshare.twin.writer import Item, TelemetryItem, TelemetryWriter
 
-#: Samples per batch and batches per flush: what a busy agent and the ingest would send.
-BATCH = 500
-FLUSH = 20
+#: Batches per flush; a batch holds an hour's samples at most, as an agent's would.
+FLUSH = 400
 AGENT = "pilotshare-backfill"
 
 
@@ -40,7 +41,7 @@ class Stored:
 
 async def store_past(
     pool: asyncpg.Pool,
-    past: Past,
+    past: Sequence[InstrumentPast],
     *,
     sites: Mapping[str, str],
     start: datetime,
@@ -48,29 +49,36 @@ async def store_past(
     offline_after: timedelta,
 ) -> Stored:
     """Store ``past`` (simulated from ``start`` to ``now``); ``sites`` names each
-    instrument's site (its telemetry topic)."""
+    instrument's site (its telemetry topic). The next instrument's samples are made in a
+    thread while this one's are stored (the database's waits release it)."""
     began = time.perf_counter()
     async with pool.acquire() as conn:
         timescale = await uses_timescale(conn)
     writer = TelemetryWriter(pool, timescale=timescale, offline_after=offline_after)
     samples = 0
-    for instrument, rows in past.samples.items():
-        topic = Topic(sites[instrument], instrument, Channel.TELEMETRY)
+    making = [asyncio.create_task(asyncio.to_thread(p.samples)) for p in past[:1]]
+    for n, instrument in enumerate(past):
+        rows = await making[n]
+        if n + 1 < len(past):
+            making.append(asyncio.create_task(asyncio.to_thread(past[n + 1].samples)))
+        topic = Topic(sites[instrument.instrument], instrument.instrument, Channel.TELEMETRY)
         items: list[Item] = [
             TelemetryItem(
-                topic,
-                TelemetryBatch(agent=AGENT, batch=n, samples=tuple(rows[i : i + BATCH])),
-                b"",
-                rows[min(i + BATCH, len(rows)) - 1].ts,
-                0.0,
+                topic, TelemetryBatch(agent=AGENT, batch=k, samples=batch), b"", batch[-1].ts, 0.0
             )
-            for n, i in enumerate(range(0, len(rows), BATCH), start=1)
+            for k, batch in enumerate(_hourly(rows), start=1)
         ]
         for i in range(0, len(items), FLUSH):
             samples += (await writer.write(items[i : i + FLUSH], now)).stored
-    for instrument in past.samples:
-        await sync_intervals(pool, instrument, now, gap=COARSE, window=now - start)
-        await refresh_behaviour(pool, instrument, now, gap=COARSE)
+        await sync_intervals(pool, instrument.instrument, now, gap=COARSE, window=now - start)
+        await refresh_behaviour(pool, instrument.instrument, now, gap=COARSE)
+    bookings = [b for p in past for b in p.bookings]
     async with pool.acquire() as conn, conn.transaction():
-        booked = await store.insert_bookings(conn, past.bookings)
+        booked = await store.insert_bookings(conn, bookings)
     return Stored(samples, booked, time.perf_counter() - began)
+
+
+def _hourly(samples: Sequence[Sample]) -> Iterator[tuple[Sample, ...]]:
+    """``samples`` (time order) cut at every UTC hour."""
+    for _, batch in groupby(samples, key=lambda s: s.ts.timestamp() // 3600):
+        yield tuple(batch)

@@ -3,12 +3,12 @@
 ``simulate`` draws each instrument's bookings day by day inside its site's opening hours, some
 cancelled in advance and some given back mid-slot, and plays them on the instrument's
 ``SimulatedInstrument`` (``follow_bookings``: runs start only inside booked slots, with its own
-no-shows, late starts, overruns, failures and repairs). It returns
+no-shows, late starts, overruns, failures and repairs). It returns, per instrument,
 
 - the samples the instrument's agent would have sent: one at every transition, one per
-  ``COARSE`` step until ``DENSE_TAIL`` before ``now`` and one per ``FINE`` step after (the
-  ingest refreshes stored intervals a day back with the live gap, so the last days are
-  sampled as densely as a live agent samples them, or they would read as silence);
+  ``COARSE`` step and, from the interval in progress ``LOOKBACK`` before ``now``, one per
+  ``FINE`` step (the ingest recomputes stored intervals from there with the live gap, so that
+  stretch is sampled as densely as a live agent samples it, or it would read as silence);
 - every booking with the outcome the booking lifecycle gives it: completed (a run of its own
   inside its check-in window, ``overrun`` when still running at its end), no-show, cancelled
   before its start, or released when given back after a run began.
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
@@ -34,10 +34,12 @@ from pilotshare.edge_agent.adapters import SimulatedInstrument, SimulatedParams
 
 S = InstrumentState
 #: Sample spacing of the older history (the gap its intervals are computed with).
-COARSE: Final = timedelta(minutes=15)
-#: Sample spacing of the last ``DENSE_TAIL``: within the live offline gap (30 s).
+COARSE: Final = timedelta(minutes=30)
+#: Sample spacing of the recent history: within the live offline gap (30 s).
 FINE: Final = timedelta(seconds=30)
-DENSE_TAIL: Final = timedelta(days=2)
+#: The ingest recomputes stored intervals from the one in progress a day back (twin.store's
+#: ``LOOKBACK``); from there on the samples are fine, with an hour to spare.
+LOOKBACK: Final = timedelta(days=1, hours=1)
 #: The lifecycle's check-in window opens this early, and a booking unstarted this long after
 #: its start is a no-show (the settings' defaults).
 EARLY: Final = timedelta(minutes=10)
@@ -85,14 +87,6 @@ class PastBooking:
     flags: tuple[str, ...] = ()
 
 
-@dataclass(slots=True)
-class Past:
-    """What ``simulate`` made: samples by instrument (time order) and every booking."""
-
-    samples: dict[str, list[Sample]] = field(default_factory=dict)
-    bookings: list[PastBooking] = field(default_factory=list)
-
-
 @dataclass(frozen=True, slots=True)
 class _Planned:
     org: str
@@ -104,27 +98,59 @@ class _Planned:
     release_at: datetime | None  # given back during the slot
 
 
+@dataclass(frozen=True, slots=True)
+class InstrumentPast:
+    """One instrument's past: its settled bookings, and its samples made on demand (the
+    costly part: a loader makes the next instrument's while it stores this one's)."""
+
+    instrument: str
+    bookings: tuple[PastBooking, ...]
+    spec: PastInstrument
+    plan: tuple[_Planned, ...]
+    seed: int
+    start: datetime
+    dense: datetime  # fine samples from here on
+    now: datetime
+
+    def samples(self) -> list[Sample]:
+        """The samples its agent would have sent, in time order."""
+        sim = _machine(self.spec, self.plan, self.seed, self.start)
+        return _samples(sim, self.start, self.dense, self.now)
+
+
 def simulate(
     instruments: Sequence[PastInstrument],
     *,
     start: datetime,
     now: datetime,
     rng: np.random.Generator,
-) -> Past:
+) -> list[InstrumentPast]:
     """The past of ``instruments`` from ``start`` to ``now``."""
-    past = Past()
+    out = []
     for spec in instruments:
-        plan = _plan(spec, start, now, rng)
-        params = msgspec.structs.replace(spec.params, follow_bookings=True)
-        sim = SimulatedInstrument(params, int(rng.integers(2**31)), start=start, record=True)
-        for p in plan:
-            if p.cancel_at is None:
-                sim.add_booking(p.start, p.release_at or p.end, now=start)
-        past.samples[spec.id] = _samples(sim, start, now)
+        plan = tuple(_plan(spec, start, now, rng))
+        seed = int(rng.integers(2**31))
+        # the trace alone first (cheap: no samples); the samples replay the same machine
+        sim = _machine(spec, plan, seed, start)
+        sim.advance(now)
         played = sim.transitions or []  # recorded: record=True
         trace = _Trace([t.at for t in played], [t.state for t in played])
-        past.bookings += [_outcome(spec.id, p, trace) for p in plan]
-    return past
+        dense = max((t for t in trace.times if t <= now - LOOKBACK), default=now - LOOKBACK)
+        bookings = tuple(_outcome(spec.id, p, trace) for p in plan)
+        out.append(InstrumentPast(spec.id, bookings, spec, plan, seed, start, dense, now))
+    return out
+
+
+def _machine(
+    spec: PastInstrument, plan: Sequence[_Planned], seed: int, start: datetime
+) -> SimulatedInstrument:
+    """The instrument's simulated machine with every booking not cancelled beforehand."""
+    params = msgspec.structs.replace(spec.params, follow_bookings=True)
+    sim = SimulatedInstrument(params, seed, start=start, record=True)
+    for p in plan:
+        if p.cancel_at is None:
+            sim.add_booking(p.start, p.release_at or p.end, now=start)
+    return sim
 
 
 def _windows(spec: PastInstrument, day: date) -> Iterator[tuple[datetime, datetime, float]]:
@@ -190,12 +216,13 @@ def _draw(
     )
 
 
-def _samples(sim: SimulatedInstrument, start: datetime, now: datetime) -> list[Sample]:
-    """A sample at every transition and on the coarse, then fine, grid (times increase:
-    a step plays every transition due by its time)."""
-    dense = now - DENSE_TAIL
+def _samples(
+    sim: SimulatedInstrument, start: datetime, dense: datetime, now: datetime
+) -> list[Sample]:
+    """A sample at every transition, on the coarse grid before ``dense`` and the fine one
+    after (times increase: a step plays every transition due by its time)."""
     coarse = (start + k * COARSE for k in range(int((dense - start) / COARSE) + 1))
-    fine = (dense + k * FINE for k in range(1, int(DENSE_TAIL / FINE) + 1))
+    fine = (dense + k * FINE for k in range(1, int((now - dense) / FINE) + 1))
     grid = (t for part in (coarse, fine) for t in part if t < now)
     out: list[Sample] = []
     tick = next(grid, now)
