@@ -135,11 +135,12 @@ def banner(url: str, keys: dict[str, str] | None) -> str:
     """What the demo tells a person once everything is up (short; labels in both languages)."""
     per_site = {site: ", ".join(i.id for i in DEMO_INSTRUMENTS if i.site == site) for site in SITES}
     platforms, instruments = len(ORGANISATIONS) - len(ALL_CLIENTS), len(DEMO_INSTRUMENTS)
+    network = f"  中试平台网络 pilot network: {platforms} platforms, {instruments} simulated"
+    network += f" instruments, {HISTORY.days // 7} weeks of history"
     lines = [
         "",
         f"pilotshare demo 演示 is running: {url}/docs   (Ctrl-C stops it 停止)",
-        f"  中试平台网络 pilot network: {platforms} platforms, {instruments} simulated instruments,"
-         f" {HISTORY.days // 7} weeks of history",
+        network,
         *(f"    {site}: {ids}" for site, ids in per_site.items()),
     ]
     if keys:

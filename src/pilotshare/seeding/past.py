@@ -30,7 +30,9 @@ import numpy as np
 
 from pilotshare.core.contract import Sample
 from pilotshare.core.domain import BookingStatus, InstrumentState
-from pilotshare.edge_agent.adapters import SimulatedInstrument, SimulatedParams
+
+# the module, not the package: the package's other adapters would bring I/O libraries
+from pilotshare.edge_agent.adapters.simulated import SimulatedInstrument, SimulatedParams
 
 S = InstrumentState
 #: Sample spacing of the older history (the gap its intervals are computed with).
