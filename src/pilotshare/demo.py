@@ -121,8 +121,8 @@ async def seed(pool: asyncpg.Pool, clock: Clock, settings: Settings) -> dict[str
         pool, clock.now(), offline_after=timedelta(seconds=settings.offline_after_s)
     )
     log.info(
-        "seeded %s of history: %d samples, %d bookings in %.1f s",
-        HISTORY,
+        "seeded %d weeks of history: %d samples, %d bookings in %.1f s",
+        HISTORY.days // 7,
         stored.samples,
         stored.bookings,
         stored.seconds,
@@ -131,7 +131,7 @@ async def seed(pool: asyncpg.Pool, clock: Clock, settings: Settings) -> dict[str
     return keys
 
 
-def banner(url: str, keys: dict[str, str] | None) -> str:
+def banner(url: str, keys: dict[str, str] | None, *, operator: str = "platform") -> str:
     """What the demo tells a person once everything is up (short; labels in both languages)."""
     per_site = {site: ", ".join(i.id for i in DEMO_INSTRUMENTS if i.site == site) for site in SITES}
     platforms, instruments = len(ORGANISATIONS) - len(ALL_CLIENTS), len(DEMO_INSTRUMENTS)
@@ -148,7 +148,7 @@ def banner(url: str, keys: dict[str, str] | None) -> str:
         labels = {label: (zh, org) for label, zh, org, _ in KEYS}
         for label, key in keys.items():
             zh, org = labels[label]
-            lines.append(f"    {label:<14} {zh}  {org or 'network':<16} {key}")
+            lines.append(f"    {label:<14} {zh}  {org or operator:<16} {key}")
         example = keys["operator"]
     else:
         lines.append("  API keys were printed when this data directory was first seeded;")
@@ -262,7 +262,7 @@ async def run_demo(
                 publisher=ingest.publisher,
                 mqtt=rt.mqtt,
             )
-            text = banner(f"http://{host}:{port}", keys)
+            text = banner(f"http://{host}:{port}", keys, operator=settings.operator_org)
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(ingest.run(stop))
                 tasks.create_task(lifecycle.run(stop))

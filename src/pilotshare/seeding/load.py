@@ -27,6 +27,8 @@ from pilotshare.twin.writer import Item, TelemetryItem, TelemetryWriter
 
 #: Batches per flush; a batch holds an hour's samples at most, as an agent's would.
 FLUSH = 400
+#: Instruments stored at once (the pool's connections; the database works meanwhile).
+PARALLEL = 3
 AGENT = "pilotshare-backfill"
 
 
@@ -49,29 +51,34 @@ async def store_past(
     offline_after: timedelta,
 ) -> Stored:
     """Store ``past`` (simulated from ``start`` to ``now``); ``sites`` names each
-    instrument's site (its telemetry topic). The next instrument's samples are made in a
-    thread while this one's are stored (the database's waits release it)."""
+    instrument's site (its telemetry topic). ``PARALLEL`` instruments at a time: one's samples
+    are made in a thread while the others' are stored (the database's waits release it)."""
     began = time.perf_counter()
     async with pool.acquire() as conn:
         timescale = await uses_timescale(conn)
     writer = TelemetryWriter(pool, timescale=timescale, offline_after=offline_after)
-    samples = 0
-    making = [asyncio.create_task(asyncio.to_thread(p.samples)) for p in past[:1]]
-    for n, instrument in enumerate(past):
-        rows = await making[n]
-        if n + 1 < len(past):
-            making.append(asyncio.create_task(asyncio.to_thread(past[n + 1].samples)))
-        topic = Topic(sites[instrument.instrument], instrument.instrument, Channel.TELEMETRY)
-        items: list[Item] = [
-            TelemetryItem(
-                topic, TelemetryBatch(agent=AGENT, batch=k, samples=batch), b"", batch[-1].ts, 0.0
-            )
-            for k, batch in enumerate(_hourly(rows), start=1)
-        ]
-        for i in range(0, len(items), FLUSH):
-            samples += (await writer.write(items[i : i + FLUSH], now)).stored
-        await sync_intervals(pool, instrument.instrument, now, gap=COARSE, window=now - start)
-        await refresh_behaviour(pool, instrument.instrument, now, gap=COARSE)
+    turns = asyncio.Semaphore(PARALLEL)
+
+    async def one(instrument: InstrumentPast) -> int:
+        async with turns:
+            rows = await asyncio.to_thread(instrument.samples)
+            topic = Topic(sites[instrument.instrument], instrument.instrument, Channel.TELEMETRY)
+            items: list[Item] = [
+                TelemetryItem(
+                    topic, TelemetryBatch(agent=AGENT, batch=k, samples=b), b"", b[-1].ts, 0.0
+                )
+                for k, b in enumerate(_hourly(rows), start=1)
+            ]
+            stored = 0
+            for i in range(0, len(items), FLUSH):
+                stored += (await writer.write(items[i : i + FLUSH], now)).stored
+            await sync_intervals(pool, instrument.instrument, now, gap=COARSE, window=now - start)
+            await refresh_behaviour(pool, instrument.instrument, now, gap=COARSE)
+            return stored
+
+    async with asyncio.TaskGroup() as group:
+        tasks = [group.create_task(one(p)) for p in past]
+    samples = sum(t.result() for t in tasks)
     bookings = [b for p in past for b in p.bookings]
     async with pool.acquire() as conn, conn.transaction():
         booked = await store.insert_bookings(conn, bookings)
