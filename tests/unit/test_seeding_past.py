@@ -58,6 +58,7 @@ def test_bookings_and_samples_are_consistent(seed: int, days: int) -> None:
             assert start <= b.start < b.end <= NOW
             assert b.org in spec.clients
             assert b.created_at < b.start
+            assert b.start.timestamp() % 600 == 0  # on a whole ten minutes
             if spec.operating_hours is not None:  # inside the site's opening hours
                 local = b.start.astimezone(ZoneInfo(spec.timezone))
                 assert local.weekday() < 5

@@ -176,6 +176,12 @@ def _half_hours(rng: np.random.Generator, mean_s: float) -> timedelta:
     return timedelta(seconds=round(float(rng.exponential(mean_s)) / _HALF_HOUR) * _HALF_HOUR)
 
 
+def _ceil_half_hour(t: datetime) -> datetime:
+    """``t`` rounded up to a whole half hour: the first slot of a window starts on one."""
+    seconds = t.timestamp()
+    return t + timedelta(seconds=-seconds % _HALF_HOUR)
+
+
 def _plan(
     spec: PastInstrument, start: datetime, now: datetime, rng: np.random.Generator
 ) -> list[_Planned]:
@@ -184,7 +190,7 @@ def _plan(
     day = start.astimezone(ZoneInfo(spec.timezone)).date()
     while _at(day, "00:00", ZoneInfo(spec.timezone)) < now:
         for opens, closes, load in _windows(spec, day):
-            t = max(opens, start) + _half_hours(rng, 3600.0)
+            t = max(opens, _ceil_half_hour(start)) + _half_hours(rng, 3600.0)
             while True:
                 hours = float(rng.choice(spec.session_hours))
                 end = t + timedelta(hours=hours)
