@@ -283,7 +283,7 @@ def demo(
     host: Annotated[str, typer.Option(help="API listen address")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="API listen port", min=1, max=65535)] = 8000,
 ) -> None:
-    """Everything in one process on embedded defaults, with a seeded demo site."""
+    """Everything in one process on embedded defaults, with a seeded demo network."""
     from pilotshare.demo import run_demo
 
     _run(run_demo(_settings(), host=host, port=port))

@@ -1,10 +1,12 @@
 """``pilotshare demo``: the whole platform in one process, on embedded defaults.
 
 It starts (or joins) the embedded PostgreSQL and MQTT broker unless ``PILOTSHARE_DATABASE_URL``
-/ ``PILOTSHARE_MQTT_URL`` name real ones, migrates, seeds a demo site once (instruments of
-several kinds, two client organisations, one API key per role, printed only when created),
-then runs a simulated edge agent per instrument, the ingest with the live twin, the booking
-lifecycle, the job worker and the API. Ctrl-C stops everything; a second run reuses the data
+/ ``PILOTSHARE_MQTT_URL`` name real ones, migrates, seeds the city's pilot network once (the
+operator, three platforms at two sites with their instruments, client organisations,
+qualifications, one API key per role printed only when created, eight weeks of history through
+``backfill``, and the coming week's bookings), then runs a simulated edge agent per instrument
+at its own site, the ingest of every site with the live twin, the booking lifecycle, the job
+worker and the API. Ctrl-C stops everything; a second run reuses the data
 directory and its keys.
 """
 
@@ -13,128 +15,40 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from dataclasses import dataclass
 from datetime import timedelta
-from decimal import Decimal
 from typing import TextIO
 
 import asyncpg
 from prometheus_client import CollectorRegistry
 
 from pilotshare.api.app import create_app
-from pilotshare.api.catalog import create_instrument, list_instruments
-from pilotshare.api.keys import create_key
-from pilotshare.api.schemas import InstrumentCreate
+from pilotshare.api.catalog import list_instruments
 from pilotshare.core.clock import Clock, SystemClock
-from pilotshare.core.db import Connection, create_pool
-from pilotshare.core.domain import Role
+from pilotshare.core.db import create_pool
 from pilotshare.core.errors import PilotshareError
 from pilotshare.core.settings import Settings
 from pilotshare.edge_agent.adapters import SimulatedAdapter, SimulatedParams
 from pilotshare.edge_agent.config import AgentConfig
 from pilotshare.edge_agent.runner import Agent
-from pilotshare.registry import OrgKind, ensure_organisation, grant_qualification
 from pilotshare.runtime import Runtime, runtime, stop_on_signals
 from pilotshare.scheduler.lifecycle import BookingLifecycle
 from pilotshare.scheduler.requests import BookingRequest
 from pilotshare.scheduler.service import BookingService, Caller
+from pilotshare.seeding import (
+    ALL_CLIENTS,
+    DEMO_INSTRUMENTS,
+    HISTORY,
+    KEYS,
+    ORGANISATIONS,
+    SITES,
+    DemoInstrument,
+    seed_history,
+    seed_network,
+)
 from pilotshare.services import run_jobs, serve_app
 from pilotshare.twin.ingest import Ingest
 
 log = logging.getLogger(__name__)
-
-WEEKDAYS_8_TO_20 = {d: [("08:00", "20:00")] for d in ("mon", "tue", "wed", "thu", "fri")}
-ALWAYS = None
-
-
-@dataclass(frozen=True, slots=True)
-class DemoInstrument:
-    """One seeded instrument and how its simulated twin behaves (demo-fast dynamics)."""
-
-    id: str
-    name: str
-    kind: str
-    capabilities: tuple[str, ...]
-    hourly_rate: int
-    run_mean_s: float
-    idle_mean_s: float
-    mtbf_s: float
-    mttr_s: float
-    requires_qualification: bool = False
-    operating_hours: dict[str, list[tuple[str, str]]] | None = ALWAYS
-
-
-DEMO_INSTRUMENTS: tuple[DemoInstrument, ...] = (
-    DemoInstrument("sem-1", "Field-emission SEM", "sem", ("eds", "ebsd"), 650, 90, 40, 1800, 120),
-    DemoInstrument("sem-2", "Tabletop SEM", "sem", ("eds",), 380, 60, 60, 2400, 90),
-    DemoInstrument(
-        "reflow-1", "Reflow oven, 10 zones", "reflow-oven", ("nitrogen",), 180, 45, 30, 3600, 60
-    ),
-    DemoInstrument("reflow-2", "Reflow oven, 8 zones", "reflow-oven", (), 150, 45, 45, 3000, 60),
-    DemoInstrument(
-        "printer-1", "Metal 3D printer (LPBF)", "3d-printer", ("metal",), 420, 120, 30, 2700, 150
-    ),
-    DemoInstrument(
-        "printer-2", "Polymer 3D printer (SLS)", "3d-printer", ("polymer",), 160, 100, 40, 3600, 90
-    ),
-    DemoInstrument(
-        "coater-1",
-        "Roll-to-roll coating line",
-        "coating-line",
-        ("slot-die",),
-        520,
-        80,
-        50,
-        2000,
-        180,
-        operating_hours=WEEKDAYS_8_TO_20,
-    ),
-    DemoInstrument(
-        "bioreactor-1",
-        "50 L bioreactor",
-        "bioreactor",
-        ("gmp",),
-        300,
-        150,
-        30,
-        5400,
-        240,
-        requires_qualification=True,
-    ),
-)
-ORGANISATIONS: tuple[tuple[str, str, OrgKind], ...] = (
-    ("platform", "Songshan Lake Pilot Platform", "operator"),  # PILOTSHARE_OPERATOR_ORG's default
-    ("acme-electronics", "Acme Electronics", "client"),
-    ("greenbio", "GreenBio Lab", "client"),
-)
-KEYS = (("platform", Role.ADMIN), ("acme-electronics", Role.PLANNER), ("greenbio", Role.OPERATOR))
-
-
-async def seed(conn: Connection, site: str) -> dict[str, str] | None:
-    """Seed the demo site once; returns the new keys by role, or None when already seeded."""
-    if await list_instruments(conn, site=site, include_retired=True):
-        return None
-    for org, name, kind in ORGANISATIONS:
-        await ensure_organisation(conn, org, name, kind)
-    for spec in DEMO_INSTRUMENTS:
-        await create_instrument(
-            conn,
-            InstrumentCreate(
-                id=spec.id,
-                site=site,
-                site_timezone="Asia/Shanghai",
-                kind=spec.kind,
-                name=spec.name,
-                capabilities=list(spec.capabilities),
-                hourly_rate=Decimal(spec.hourly_rate),
-                owner_org="platform",
-                requires_qualification=spec.requires_qualification,
-                operating_hours=spec.operating_hours,
-                setup_buffer_s=600,
-            ),
-        )
-    await grant_qualification(conn, "bioreactor-1", "greenbio")
-    return {role.value: await create_key(conn, org=org, role=role) for org, role in KEYS}
 
 
 async def seed_bookings(pool: asyncpg.Pool, clock: Clock, *, days: int = 7) -> int:
@@ -164,6 +78,8 @@ async def seed_bookings(pool: asyncpg.Pool, clock: Clock, *, days: int = 7) -> i
         ("greenbio", "bioreactor", 10, "fed-batch run"),
         ("greenbio", "coating-line", 4, "barrier coating trial"),
         ("greenbio", "sem", 1, "cell morphology"),
+        ("pearl-robotics", "3d-printer", 4, "gripper prototypes"),
+        ("dg-newenergy", "coating-line", 3, "electrode coating"),
     )
     for day in range(days):
         for org, kind, hours, purpose in plan:
@@ -190,17 +106,49 @@ async def seed_bookings(pool: asyncpg.Pool, clock: Clock, *, days: int = 7) -> i
     return made
 
 
-def banner(url: str, keys: dict[str, str] | None, site: str) -> str:
-    """What the demo tells a person once everything is up."""
+async def seed(pool: asyncpg.Pool, clock: Clock, settings: Settings) -> dict[str, str] | None:
+    """Seed everything on first start (the new keys by label), nothing on a restart (None).
+
+    The order matters: the network, then its past, then the coming week's bookings; later
+    parts of the network (service items, requests with offers, vouchers) slot in as further
+    ``seed_…`` steps here.
+    """
+    async with pool.acquire() as conn:
+        keys = await seed_network(conn, operator=settings.operator_org)
+    if keys is None:
+        return None
+    stored = await seed_history(
+        pool, clock.now(), offline_after=timedelta(seconds=settings.offline_after_s)
+    )
+    log.info(
+        "seeded %d weeks of history: %d samples, %d bookings in %.1f s",
+        HISTORY.days // 7,
+        stored.samples,
+        stored.bookings,
+        stored.seconds,
+    )
+    log.info("seeded %d demo bookings", await seed_bookings(pool, clock))
+    return keys
+
+
+def banner(url: str, keys: dict[str, str] | None, *, operator: str = "platform") -> str:
+    """What the demo tells a person once everything is up (short; labels in both languages)."""
+    per_site = {site: ", ".join(i.id for i in DEMO_INSTRUMENTS if i.site == site) for site in SITES}
+    platforms, instruments = len(ORGANISATIONS) - len(ALL_CLIENTS), len(DEMO_INSTRUMENTS)
+    network = f"  中试平台网络 pilot network: {platforms} platforms, {instruments} simulated"
+    network += f" instruments, {HISTORY.days // 7} weeks of history"
     lines = [
         "",
-        f"pilotshare demo is running: {url}/docs   (Ctrl-C stops it)",
-        f"  site {site!r} with {len(DEMO_INSTRUMENTS)} simulated instruments: "
-        + ", ".join(i.id for i in DEMO_INSTRUMENTS),
+        f"pilotshare demo 演示 is running: {url}/docs   (Ctrl-C stops it 停止)",
+        network,
+        *(f"    {site}: {ids}" for site, ids in per_site.items()),
     ]
     if keys:
-        lines.append("  API keys (shown once; keep them):")
-        lines += [f"    {role:<9} {key}" for role, key in keys.items()]
+        lines.append("  API keys 密钥 (shown once; keep them 仅显示一次):")
+        labels = {label: (zh, org) for label, zh, org, _ in KEYS}
+        for label, key in keys.items():
+            zh, org = labels[label]
+            lines.append(f"    {label:<14} {zh}  {org or operator:<16} {key}")
         example = keys["operator"]
     else:
         lines.append("  API keys were printed when this data directory was first seeded;")
@@ -218,7 +166,7 @@ def _agent(
     spec: DemoInstrument,
     index: int,
     *,
-    site: str,
+    site: str,  # as the catalogue has it (a data directory seeded before may differ)
     runtime: Runtime,
     settings: Settings,
     clock: Clock,
@@ -274,15 +222,13 @@ async def run_demo(
 ) -> None:
     """Run the demo until ``stop`` is set (by default: until Ctrl-C or SIGTERM)."""
     stop = stop or stop_on_signals()
-    site = settings.site
     async with runtime(settings) as rt:
         pool = await create_pool(rt.database_url, min_size=2, max_size=20)
         try:
             clock = SystemClock()
+            keys = await seed(pool, clock, settings)
             async with pool.acquire() as conn:
-                keys = await seed(conn, site)
-            if keys is not None:
-                log.info("seeded %d demo bookings", await seed_bookings(pool, clock))
+                sites = {i.id: i.site for i in await list_instruments(conn)}
             registry = CollectorRegistry()
             ingest = Ingest(
                 pool,
@@ -303,9 +249,10 @@ async def run_demo(
                 max_gap=timedelta(seconds=settings.offline_after_s),
             )
             ingest.add_listener(lifecycle.on_twin_change)
-            agents = [
-                _agent(spec, n, site=site, runtime=rt, settings=settings, clock=clock)
+            agents = [  # the ingest takes every site's topics
+                _agent(spec, n, site=sites[spec.id], runtime=rt, settings=settings, clock=clock)
                 for n, spec in enumerate(DEMO_INSTRUMENTS)
+                if spec.id in sites
             ]
             app = create_app(
                 settings,
@@ -315,7 +262,7 @@ async def run_demo(
                 publisher=ingest.publisher,
                 mqtt=rt.mqtt,
             )
-            text = banner(f"http://{host}:{port}", keys, site)
+            text = banner(f"http://{host}:{port}", keys, operator=settings.operator_org)
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(ingest.run(stop))
                 tasks.create_task(lifecycle.run(stop))

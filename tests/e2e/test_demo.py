@@ -1,6 +1,7 @@
-"""``pilotshare demo`` as a newcomer meets it: embedded services, a seeded site, every
-instrument's twin live within 10 seconds of the banner, Ctrl-C stops it cleanly, and a second
-run reuses the data directory (and its keys)."""
+"""``pilotshare demo`` as a newcomer meets it: embedded services, the seeded network (two
+sites, weeks of history), every instrument's twin live within 10 seconds of the banner, the
+banner's keys working in their roles, Ctrl-C stops it cleanly, and a second run reuses the
+data directory (and its keys)."""
 
 from __future__ import annotations
 
@@ -105,21 +106,26 @@ def test_demo_runs_stops_and_runs_again(data_dir: Path) -> None:
     proc = _start(data_dir, port)
     try:
         banner = _banner(proc)
-        keys = dict(re.findall(r"^\s+(admin|planner|operator)\s+(ps_\S+)$", banner, re.MULTILINE))
-        assert set(keys) == {"admin", "planner", "operator"}
+        keys = dict(re.findall(r"^\s+([a-z-]+)\s+\S+\s+\S+\s+(ps_\S+)$", banner, re.MULTILINE))
+        assert set(keys) == {"network-admin", "platform-admin", "planner", "operator"}
         assert f"http://127.0.0.1:{port}/docs" in banner
         twins = _all_live(port, keys["operator"], within=10)
         assert len(twins) == len(DEMO_INSTRUMENTS) >= 8
         kinds = {spec.kind for spec in DEMO_INSTRUMENTS}
         assert len(kinds) >= 3
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
-            orgs = {
-                b["org"]
-                for b in client.get(
-                    "/api/v1/bookings", headers={"Authorization": f"Bearer {keys['admin']}"}
-                ).json()
+
+            def get(path: str, key: str) -> httpx.Response:
+                return client.get(path, headers={"Authorization": f"Bearer {keys[key]}"})
+
+            bookings = get("/api/v1/bookings", "network-admin").json()
+            assert len({b["org"] for b in bookings}) >= 3
+            assert {"completed", "no_show", "confirmed"} <= {b["status"] for b in bookings}
+            assert {k["org"] for k in get("/api/v1/keys", "platform-admin").json()} == {
+                "ssl-materials"
             }
-        assert len(orgs) >= 2
+            sites = {i["site"] for i in get("/api/v1/instruments", "planner").json()}
+            assert sites == {"songshan-lake", "binhaiwan"}
     finally:
         if proc.poll() is None:
             _stop(proc)

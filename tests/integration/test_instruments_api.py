@@ -10,7 +10,7 @@ import asyncpg
 import httpx
 import pytest
 
-from pilotshare import demo
+from pilotshare import seeding
 from pilotshare.api.catalog import retire_instrument
 from pilotshare.core.clock import FakeClock
 from pilotshare.core.contract import Sample, TelemetryBatch, Topic, encode
@@ -275,10 +275,10 @@ async def test_the_demo_is_not_seeded_again_over_its_retired_instruments(
     pool: asyncpg.Pool,
 ) -> None:
     async with pool.acquire() as conn:
-        assert await demo.seed(conn, "demo") is not None
-        for spec in demo.DEMO_INSTRUMENTS:
+        assert await seeding.seed_network(conn, operator="platform") is not None
+        for spec in seeding.DEMO_INSTRUMENTS:
             await retire_instrument(conn, spec.id, MON)
-        assert await demo.seed(conn, "demo") is None
+        assert await seeding.seed_network(conn, operator="platform") is None
 
 
 async def test_a_booking_racing_the_retirement_never_both_succeed(

@@ -29,6 +29,7 @@ STORES: dict[str, str] = {
     "twin/rows.py": "samples as rows: COPY, the idempotent staging path, the hourly rollup",
     "twin/writer.py": "one transaction per flush: samples, live rows, rejects, NOTIFY",
     "twin/history.py": "telemetry history in buckets",
+    "seeding/store.py": "the demo's past bookings, stored settled as the lifecycle leaves them",
     "core/jobs.py": "the job queue on the jobs table",
     "core/audit.py": "the audit log: one line per change, written in the change's transaction",
     "core/db/": "the pool, migrations, TimescaleDB policies, the LISTEN loop",

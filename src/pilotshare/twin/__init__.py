@@ -3,7 +3,8 @@ a SimPy model of the site.
 
 The ingest path is ``ingest`` -> ``buffer`` -> ``writer`` (``rows``: COPY), with ``state``
 (pure) moving the live rows; ``stats`` (pure) learns behaviour from state intervals and
-``store`` reads all of it back. ``site``, ``model``, ``timeline`` and ``distributions``
+``store`` reads all of it back; ``writer`` is public for back-fills that store a
+simulated past as the ingest would have. ``site``, ``model``, ``timeline`` and ``distributions``
 (pure) are the site model the forecast and the simulations replicate (``replications``).
 
 Public are the submodules in ``__all__`` (``model`` re-exports ``site``); nothing is
@@ -20,4 +21,5 @@ __all__ = [
     "stats",
     "store",
     "timeline",
+    "writer",
 ]

@@ -30,6 +30,7 @@ __all__ = [
     "Transition",
     "build_adapter",
     "parse_reading",
+    "simulated",
 ]
 
 
