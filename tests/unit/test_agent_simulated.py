@@ -217,3 +217,27 @@ def test_a_lock_received_as_the_previous_one_expires_holds() -> None:
     starts = [t.at for t in inst.transitions if t.state in (S.SETUP, S.RUNNING)]
     assert starts
     assert min(starts) >= T0 + timedelta(hours=2)
+
+
+def test_maintenance_due_during_a_locked_setup_starts_when_the_setup_ends() -> None:
+    """A lock holds a setup back after maintenance fell due during it: the maintenance then
+    starts at the setup's end, not back in time (an example the grammar test once found)."""
+    params = SimulatedParams(
+        run_mean_s=1800,
+        idle_mean_s=600,
+        setup_mean_s=120,
+        mtbf_s=7200,
+        mttr_s=900,
+        maintenance_every_s=30_000,
+        follow_bookings=True,
+    )
+    inst = SimulatedInstrument(params, 1695255129, start=T0, record=True)
+    for day in range(9):
+        inst.add_booking(T0 + timedelta(days=day, hours=8), T0 + timedelta(days=day, hours=16))
+    locks = [(3, 10, True), (30, 7, False), (90, 25, True), (99, 7, True), (126, 29, False)]
+    for hour, length, locked in [*locks, (184, 23, False), (186, 27, True)]:
+        at = T0 + timedelta(hours=hour)
+        inst.interlock(locked=locked, until=at + timedelta(hours=length), now=at)
+    inst.advance(T0 + timedelta(days=9))
+    assert inst.transitions is not None
+    assert all(b.at >= a.at for a, b in itertools.pairwise(inst.transitions))

@@ -214,7 +214,9 @@ class SimulatedInstrument:
         if state is not self.state:
             self.since = t
         self.state = state
-        self._until = until
+        # never schedule the past: a lock that holds a setup back may find maintenance fell
+        # due during the setup, and that maintenance then starts now, not back then
+        self._until = until if until is None or until >= t else t
 
     def _wake(self, now: datetime) -> None:
         """An idle instrument held back (lock, no booking) looks again: something changed."""
