@@ -14,7 +14,7 @@ import asyncio
 import logging
 import sys
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TextIO
 
@@ -25,6 +25,7 @@ from pilotshare.api.app import create_app
 from pilotshare.api.catalog import create_instrument, list_instruments
 from pilotshare.api.keys import create_key
 from pilotshare.api.schemas import InstrumentCreate
+from pilotshare.core.audit import SYSTEM
 from pilotshare.core.clock import Clock, SystemClock
 from pilotshare.core.db import Connection, create_pool
 from pilotshare.core.domain import Role
@@ -133,7 +134,7 @@ async def seed(conn: Connection, site: str) -> dict[str, str] | None:
                 setup_buffer_s=600,
             ),
         )
-    await grant_qualification(conn, "bioreactor-1", "greenbio")
+    await grant_qualification(conn, "bioreactor-1", "greenbio", actor=SYSTEM, at=datetime.now(UTC))
     return {role.value: await create_key(conn, org=org, role=role) for org, role in KEYS}
 
 

@@ -26,6 +26,7 @@ import pilotshare
 from pilotshare.api.deps import authenticated
 from pilotshare.api.keys import KeyCache
 from pilotshare.api.routes import (
+    audit,
     availability,
     bookings,
     calendars,
@@ -71,6 +72,7 @@ ROUTERS = [
     forecasts.router,
     simulations.router,
     dashboard.router,
+    audit.router,
 ]
 
 

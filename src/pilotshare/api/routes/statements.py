@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from pilotshare import billing, registry
-from pilotshare.api.deps import AdminKey, ClockDep, CurrentKey, Pool, own_organisation
+from pilotshare.api.deps import ClockDep, CurrentKey, NetworkAdminKey, Pool, own_organisation
 from pilotshare.api.schemas import Money, Slug, problems
 
 router = APIRouter(tags=["billing"])
@@ -78,7 +78,8 @@ async def get_statement(
     principal: CurrentKey,
     fmt: Annotated[Literal["json", "csv"], Query(alias="format")] = "json",
 ) -> Statement | Response:
-    """The monthly statement of your organisation (any organisation's, for an admin)."""
+    """The monthly statement of your organisation (any organisation's, for the network
+    operator's admins)."""
     own_organisation(principal, org)
     await registry.require_organisation(pool, org)
     body = await billing.statement(pool, org, month)
@@ -126,9 +127,10 @@ class Vouchers(BaseModel):
     responses=problems(401, 403, 404, 422),
 )
 async def grant_voucher(
-    org: OrgPath, body: VoucherCreate, pool: Pool, clock: ClockDep, _: AdminKey
+    org: OrgPath, body: VoucherCreate, pool: Pool, clock: ClockDep, _: NetworkAdminKey
 ) -> VoucherPublic:
-    """Grant an organisation voucher balance that pays its statements, oldest first (admin)."""
+    """Grant an organisation voucher balance that pays its statements, oldest first (the
+    network operator's admins: the programme issues vouchers, platforms do not)."""
     async with pool.acquire() as conn:
         voucher = await billing.grant_voucher(conn, org, body.amount, body.note, clock.now())
     return VoucherPublic.model_validate(voucher)
