@@ -164,7 +164,8 @@ async def test_a_platform_sees_and_runs_the_bookings_on_its_line_only(
             own,
         }
         page = await c.get("/api/v1/bookings", params={"limit": 1}, headers=n.lab_a)
-        assert len(page.json()) == 1 and "next" in page.headers["link"]
+        assert len(page.json()) == 1
+        assert "next" in page.headers["link"]
         for path in (f"/api/v1/bookings/{on_a}", f"/api/v1/bookings/{on_a}/usage"):
             assert (await c.get(path, headers=n.lab_a)).status_code == 200
             assert _reason(await c.get(path, headers=n.lab_b)) == (404, "no_booking")
