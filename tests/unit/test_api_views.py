@@ -16,7 +16,7 @@ from pilotshare.core.jobs import Job
 from pilotshare.twin.store import TwinView, Utilization
 
 NOW = datetime(2025, 3, 3, 12, tzinfo=UTC)
-ADMIN = Principal("platform", Role.ADMIN, "k1")
+ADMIN = Principal("platform", Role.ADMIN, "k1", network=True)  # the network operator's
 ACME = Principal("acme", Role.PLANNER, "k2")
 
 

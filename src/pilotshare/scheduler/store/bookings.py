@@ -379,7 +379,8 @@ async def list_bookings(
     step, order = _PAGE_SQL[descending]
     rows = await conn.fetch(
         f"""SELECT {BOOKING_COLUMNS} FROM bookings b JOIN instruments i ON i.id = b.instrument_id
-            WHERE ($1::text IS NULL OR b.org_id = $1 OR i.owner_org_id = $9::text)
+            WHERE ($1::text IS NULL OR b.org_id = $1
+                   OR ($9::text IS NOT NULL AND i.owner_org_id = $9))
               AND ($2::timestamptz IS NULL OR b.period && tstzrange($2, $3))
               AND ($4::text IS NULL OR b.instrument_id = $4)
               AND ($8::text[] IS NULL OR b.status = ANY($8::text[]))
