@@ -114,16 +114,13 @@ def keys_create(
     """Create an API key; prints the secret alone on standard output, once."""
     from datetime import UTC, datetime
 
-    from pilotshare.api.keys import create_key, expiry
-    from pilotshare.registry import ensure_organisation
+    from pilotshare.api.keys import expiry, issue_key
 
     settings = _settings()
     until = expiry(datetime.now(UTC), expires_in=expires_in, expires_at=expires_at)
 
     async def main(conn: Connection) -> tuple[str, bool]:
-        async with conn.transaction():
-            created = await ensure_organisation(conn, org) if is_slug(org) else False
-            return await create_key(conn, org=org, role=role.value, expires_at=until), created
+        return await issue_key(conn, org=org, role=role.value, expires_at=until)
 
     secret, created = _run(_on_database(settings, main))
     if created:
@@ -173,6 +170,7 @@ def keys_revoke(
     from datetime import UTC, datetime
 
     from pilotshare.api.keys import is_key_id
+    from pilotshare.core.audit import SYSTEM
     from pilotshare.registry import revoke_key
 
     if not is_key_id(key_id):
@@ -180,7 +178,7 @@ def keys_revoke(
     settings = _settings()
 
     async def main(conn: Connection) -> None:
-        await revoke_key(conn, key_id, datetime.now(UTC))
+        await revoke_key(conn, key_id, datetime.now(UTC), actor=SYSTEM)
 
     _run(_on_database(settings, main))
     print(f"revoked key {key_id}", file=sys.stderr)

@@ -27,6 +27,7 @@ from pilotshare.api.deps import authenticated
 from pilotshare.api.gate import PublicGate
 from pilotshare.api.keys import KeyCache
 from pilotshare.api.routes import (
+    audit,
     availability,
     bookings,
     calendars,
@@ -80,6 +81,7 @@ ROUTERS = [
     profiles.router,
     service_items.router,
     public.router,
+    audit.router,
 ]
 
 

@@ -1,17 +1,19 @@
 """The instrument catalogue as the API shows it: create, list, get, edit, retire.
 
 Used by the instruments routes and by ``pilotshare demo`` to seed its site, so both register
-instruments the same way; the SQL is the registry's.
+instruments the same way; the SQL is the registry's. Each change is written to the audit log
+in its transaction (owned by the instrument's platform), with the instrument before and after.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import asyncpg
 
 from pilotshare import registry
 from pilotshare.api.schemas import InstrumentCreate, InstrumentPatch, InstrumentPublic
+from pilotshare.core.audit import SYSTEM, Actor, record
 from pilotshare.core.db import Connection, Executor
 from pilotshare.core.errors import BadInput, Conflict
 from pilotshare.scheduler import store as scheduler_store
@@ -60,7 +62,35 @@ def _terms(body: InstrumentCreate | InstrumentPublic, *, name: str) -> registry.
     )
 
 
-async def create_instrument(conn: Connection, body: InstrumentCreate) -> InstrumentPublic:
+async def _audit(
+    conn: Connection,
+    actor: Actor,
+    action: str,
+    at: datetime,
+    *,
+    before: InstrumentPublic | None,
+    after: InstrumentPublic,
+) -> None:
+    await record(
+        conn,
+        actor,
+        action,
+        "instrument",
+        after.id,
+        owners=[after.owner_org],
+        at=at,
+        before=None if before is None else before.model_dump(mode="json"),
+        after=after.model_dump(mode="json"),
+    )
+
+
+async def create_instrument(
+    conn: Connection,
+    body: InstrumentCreate,
+    *,
+    actor: Actor = SYSTEM,
+    at: datetime | None = None,
+) -> InstrumentPublic:
     """Register an instrument (and its site, if new); ``Conflict`` when the id exists,
     ``NotFound`` when its owner is not a registered organisation."""
     if body.max_booking_s < body.min_booking_s:
@@ -77,7 +107,11 @@ async def create_instrument(conn: Connection, body: InstrumentCreate) -> Instrum
             owner_org=body.owner_org,
             terms=_terms(body, name=body.name or body.id),
         )
-    return await get_instrument(conn, body.id)
+        made = await get_instrument(conn, body.id)
+        await _audit(
+            conn, actor, "instrument.create", at or datetime.now(UTC), before=None, after=made
+        )
+    return made
 
 
 async def list_instruments(
@@ -101,7 +135,7 @@ async def get_instrument(conn: Executor, instrument: str) -> InstrumentPublic:
 
 
 async def update_instrument(
-    conn: Connection, instrument: str, patch: InstrumentPatch
+    conn: Connection, instrument: str, patch: InstrumentPatch, *, actor: Actor, at: datetime
 ) -> InstrumentPublic:
     """Change the fields ``patch`` sets; the result is validated as a new instrument's rules.
 
@@ -116,10 +150,14 @@ async def update_instrument(
         await registry.update_instrument(
             conn, instrument=instrument, terms=_terms(merged, name=merged.name)
         )
-    return await get_instrument(conn, instrument)
+        changed = await get_instrument(conn, instrument)
+        await _audit(conn, actor, "instrument.update", at, before=current, after=changed)
+    return changed
 
 
-async def retire_instrument(conn: Connection, instrument: str, now: datetime) -> None:
+async def retire_instrument(
+    conn: Connection, instrument: str, now: datetime, *, actor: Actor = SYSTEM
+) -> None:
     """Retire an instrument from ``now``: it takes no new bookings and keeps its history.
 
     ``NotFound`` for an unknown instrument; ``Conflict('future_bookings')`` while bookings
@@ -128,7 +166,7 @@ async def retire_instrument(conn: Connection, instrument: str, now: datetime) ->
     0044): either the booking is counted here, or it is refused.
     """
     async with conn.transaction():
-        await registry.catalogue_row(conn, instrument, for_update=True)
+        current = _public(await registry.catalogue_row(conn, instrument, for_update=True))
         held = await scheduler_store.held_from(conn, instrument, now)
         if held:
             raise Conflict(
@@ -136,4 +174,14 @@ async def retire_instrument(conn: Connection, instrument: str, now: datetime) ->
                 f"instrument {instrument!r} still holds {held} booking{'s' if held > 1 else ''}"
                 " now or later; cancel them before retiring it",
             )
+        if current.retired_at is not None:
+            return  # retired already: nothing changes, nothing to audit
         await registry.retire_instrument(conn, instrument, now)
+        await _audit(
+            conn,
+            actor,
+            "instrument.retire",
+            now,
+            before=current,
+            after=await get_instrument(conn, instrument),
+        )

@@ -15,6 +15,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CollectorRegistry
 
+from pilotshare import registry
 from pilotshare.api.keys import KeyCache, Principal
 from pilotshare.core.audit import Actor
 from pilotshare.core.clock import Clock
@@ -117,8 +118,9 @@ NetworkAdminKey = Annotated[Principal, Depends(_network_admin)]
 
 
 def caller(principal: Principal) -> Caller:
-    """The scheduler's view of who asks (``admin``: sees and acts for every organisation)."""
-    return Caller(principal.org, principal.network, principal.key_id)
+    """The scheduler's view of who asks (``admin``: sees and acts for every organisation;
+    ``platform_admin``: also for the bookings on its organisation's instruments)."""
+    return Caller(principal.org, principal.network, principal.key_id, principal.admin)
 
 
 def actor(principal: Principal) -> Actor:
@@ -144,3 +146,21 @@ def administers(principal: Principal, owner: str | None, what: str) -> None:
             "not_owner",
             f"{what} belongs to another platform: its admins or the network operator's may",
         )
+
+
+async def administers_instrument(pool: asyncpg.Pool, principal: Principal, instrument: str) -> None:
+    """``NotFound`` for an unknown instrument; ``Forbidden`` (``not_owner``) unless the caller
+    administers it: the network operator's admins, or the admins of the platform owning it.
+    Every route changing an instrument, its closures or qualifications asks this."""
+    owner = await registry.instrument_owner(pool, instrument)
+    administers(principal, owner, f"instrument {instrument!r}")
+
+
+def owner_of_new(principal: Principal, owner: str | None) -> str | None:
+    """The owner of an instrument ``principal`` registers: a platform's admin registers for
+    its own platform (the default; another owner is ``Forbidden``), the network operator's
+    admins for anyone (or no one)."""
+    if principal.network:
+        return owner
+    administers(principal, owner or principal.org, "the new instrument")
+    return principal.org

@@ -21,12 +21,13 @@ import re
 import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 import asyncpg
 
 from pilotshare import registry
+from pilotshare.core.audit import SYSTEM, Actor, record
 from pilotshare.core.db import RETRY_IN_TRANSACTION, Connection
 from pilotshare.core.domain import Role, is_slug
 from pilotshare.core.errors import ConfigError
@@ -103,16 +104,48 @@ def new_key() -> tuple[str, str]:
 
 
 async def create_key(
-    conn: Connection, *, org: str, role: Role | str, expires_at: datetime | None = None
+    conn: Connection,
+    *,
+    org: str,
+    role: Role | str,
+    expires_at: datetime | None = None,
+    actor: Actor = SYSTEM,
 ) -> str:
     """Store a new key for ``org`` (created if new: the command line's and test set-up's way,
     never the API's); returns the key, which is never stored."""
+    key, _ = await issue_key(conn, org=org, role=role, expires_at=expires_at, actor=actor)
+    return key
+
+
+async def issue_key(
+    conn: Connection,
+    *,
+    org: str,
+    role: Role | str,
+    expires_at: datetime | None = None,
+    actor: Actor = SYSTEM,
+) -> tuple[str, bool]:
+    """``create_key``, and whether it created the organisation; both changes are written to
+    the audit log by ``actor`` (the command line's is pilotshare itself) in their transaction."""
     if not is_slug(org):
         raise ConfigError(f"--org {org!r} is not a slug (lowercase letters, digits, - and _)")
     role = Role(role)
     key_id, key = new_key()
+    now = datetime.now(UTC)
     async with conn.transaction():
-        await registry.ensure_organisation(conn, org)
+        created = await registry.ensure_organisation(conn, org)
+        if created:
+            made = {"id": org, "name": org, "kind": "client"}
+            await record(
+                conn,
+                actor,
+                "organisation.create",
+                "organisation",
+                org,
+                owners=[org],
+                at=now,
+                after=made,
+            )
         await registry.insert_key(
             conn,
             key_id=key_id,
@@ -121,7 +154,9 @@ async def create_key(
             secret_hash=_hash(key),
             expires_at=expires_at,
         )
-    return key
+        after = {"id": key_id, "org": org, "role": role.value, "expires_at": expires_at}
+        await record(conn, actor, "key.create", "key", key_id, owners=[org], at=now, after=after)
+    return key, created
 
 
 class KeyCache:

@@ -8,6 +8,10 @@ organisation's ids are not disclosed).
 Administering: the network operator's admins administer everything; a platform's admins what
 their platform owns (its instruments, their closures, qualifications, rates, service items and
 offers) and nothing else; other keys nothing (``may_administer``).
+
+Sharing: a booking is its client's, and it is shared with the admins of the platform that owns
+its instrument, who run the line it is booked on (``run_by``): they see it and may cancel it,
+in listings, single reads and event streams alike.
 """
 
 from __future__ import annotations
@@ -30,6 +34,13 @@ def may_administer(owner: str | None, *, org: str, admin: bool, network: bool) -
     """Whether a key of ``org`` (an admin key or not; the network operator's or not) may
     administer a thing owned by ``owner`` (None: nobody's, so only the network's)."""
     return network or (admin and owner is not None and owner == org)
+
+
+def run_by(platform: str | None, *, admin: bool) -> tuple[str, ...]:
+    """The organisations a booking on an instrument of ``platform`` is shared with, for a
+    caller holding an admin key (``admin``) or not: the platform, to its admins only. Pass it
+    as ``shared_with``."""
+    return (platform,) if admin and platform is not None else ()
 
 
 def require_visible(

@@ -10,6 +10,7 @@ from typing import Any, Final, Literal
 
 import asyncpg
 
+from pilotshare.core.audit import Actor, record
 from pilotshare.core.db import Connection, Executor
 from pilotshare.core.errors import Conflict, NotFound
 
@@ -73,18 +74,25 @@ async def ensure_organisation(
     return bool(status == "INSERT 0 1")
 
 
-async def create_organisation(conn: Executor, org: str, name: str, kind: OrgKind) -> Organisation:
-    """Register an organisation; ``Conflict`` when the id exists."""
-    row = await conn.fetchrow(
-        "INSERT INTO organisations (id, name, kind) VALUES ($1, $2, $3) "
-        "ON CONFLICT (id) DO NOTHING RETURNING id, name, kind, created_at",
-        org,
-        name,
-        kind,
-    )
-    if row is None:
-        raise Conflict("organisation_exists", f"organisation {org!r} already exists")
-    return _organisation(row)
+async def create_organisation(
+    conn: Connection, org: str, name: str, kind: OrgKind, *, actor: Actor, at: datetime
+) -> Organisation:
+    """Register an organisation, with its audit line; ``Conflict`` when the id exists."""
+    async with conn.transaction():
+        row = await conn.fetchrow(
+            "INSERT INTO organisations (id, name, kind) VALUES ($1, $2, $3) "
+            "ON CONFLICT (id) DO NOTHING RETURNING id, name, kind, created_at",
+            org,
+            name,
+            kind,
+        )
+        if row is None:
+            raise Conflict("organisation_exists", f"organisation {org!r} already exists")
+        made = _organisation(row)
+        await record(
+            conn, actor, "organisation.create", "organisation", org, owners=[org], at=at, after=made
+        )
+    return made
 
 
 async def organisations(conn: Executor) -> list[Organisation]:
@@ -118,6 +126,16 @@ async def require_instrument(conn: Executor, instrument: str) -> None:
     """``NotFound`` unless the instrument is registered."""
     if not await instrument_exists(conn, instrument):
         raise NotFound("no_instrument", f"no instrument {instrument!r}")
+
+
+async def instrument_owner(conn: Executor, instrument: str) -> str | None:
+    """The platform owning an instrument (None: nobody's, the network's); ``NotFound`` when
+    the instrument is not registered."""
+    row = await conn.fetchrow("SELECT owner_org_id FROM instruments WHERE id = $1", instrument)
+    if row is None:
+        raise NotFound("no_instrument", f"no instrument {instrument!r}")
+    owner: str | None = row["owner_org_id"]
+    return owner
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,26 +268,54 @@ async def retire_instrument(conn: Executor, instrument: str, now: datetime) -> N
     )
 
 
-async def grant_qualification(conn: Connection, instrument: str, org: str) -> None:
-    """Qualify ``org`` for ``instrument`` (idempotent); ``NotFound`` for an unknown either."""
+async def _qualify(
+    conn: Connection, instrument: str, org: str, *, grant: bool, actor: Actor, at: datetime
+) -> None:
+    """Grant or withdraw a qualification, with its audit line when it changed anything."""
     async with conn.transaction():
-        await require_instrument(conn, instrument)
+        owner = await instrument_owner(conn, instrument)
         await require_organisation(conn, org)
-        await conn.execute(
-            "INSERT INTO qualifications (instrument_id, org_id) VALUES ($1, $2) "
-            "ON CONFLICT DO NOTHING",
-            instrument,
-            org,
+        if grant:
+            status = await conn.execute(
+                "INSERT INTO qualifications (instrument_id, org_id) VALUES ($1, $2) "
+                "ON CONFLICT DO NOTHING",
+                instrument,
+                org,
+            )
+        else:
+            status = await conn.execute(
+                "DELETE FROM qualifications WHERE instrument_id = $1 AND org_id = $2",
+                instrument,
+                org,
+            )
+        if status.endswith(" 0"):
+            return  # granted or withdrawn already: nothing changed, nothing to audit
+        line = {"instrument": instrument, "org": org}
+        await record(
+            conn,
+            actor,
+            "qualification.grant" if grant else "qualification.revoke",
+            "qualification",
+            f"{instrument}/{org}",
+            owners=[org, owner],
+            at=at,
+            before=None if grant else line,
+            after=line if grant else None,
         )
 
 
-async def revoke_qualification(conn: Executor, instrument: str, org: str) -> None:
+async def grant_qualification(
+    conn: Connection, instrument: str, org: str, *, actor: Actor, at: datetime
+) -> None:
+    """Qualify ``org`` for ``instrument`` (idempotent); ``NotFound`` for an unknown either."""
+    await _qualify(conn, instrument, org, grant=True, actor=actor, at=at)
+
+
+async def revoke_qualification(
+    conn: Connection, instrument: str, org: str, *, actor: Actor, at: datetime
+) -> None:
     """Withdraw a qualification, if it was granted; ``NotFound`` for an unknown either."""
-    await require_instrument(conn, instrument)
-    await require_organisation(conn, org)
-    await conn.execute(
-        "DELETE FROM qualifications WHERE instrument_id = $1 AND org_id = $2", instrument, org
-    )
+    await _qualify(conn, instrument, org, grant=False, actor=actor, at=at)
 
 
 async def insert_key(
@@ -338,14 +384,32 @@ async def list_keys(conn: Executor, org: str | None = None) -> list[KeyRecord]:
     ]
 
 
-async def revoke_key(conn: Executor, key_id: str, now: datetime, org: str | None = None) -> None:
-    """Revoke an unrevoked key (of ``org``, unless None); ``NotFound`` when there is none."""
-    done = await conn.fetchval(
-        "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL "
-        "AND ($3::text IS NULL OR org_id = $3) RETURNING true",
-        key_id,
-        now,
-        org,
-    )
-    if not done:
-        raise NotFound("no_such_key", f"no key {key_id!r}")
+async def revoke_key(
+    conn: Connection, key_id: str, now: datetime, org: str | None = None, *, actor: Actor
+) -> None:
+    """Revoke an unrevoked key (of ``org``, unless None), with its audit line; ``NotFound``
+    when there is none."""
+    async with conn.transaction():
+        row = await conn.fetchrow(
+            "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL "
+            "AND ($3::text IS NULL OR org_id = $3) "
+            "RETURNING id, org_id, role, created_at, expires_at, revoked_at",
+            key_id,
+            now,
+            org,
+        )
+        if row is None:
+            raise NotFound("no_such_key", f"no key {key_id!r}")
+        after = dict(row)
+        before = {**after, "revoked_at": None}
+        await record(
+            conn,
+            actor,
+            "key.revoke",
+            "key",
+            key_id,
+            owners=[row["org_id"]],
+            at=now,
+            before=before,
+            after=after,
+        )

@@ -6,12 +6,16 @@ holding bookings whose held ranges overlap cannot both commit (migration 0020). 
 slot it becomes a ``Conflict`` naming the booking in the way; for a slot the scheduler
 picked, the scheduler looks again. Serialisation failures and deadlocks are retried
 (``core.db.errors.RETRY_IN_TRANSACTION``).
+
+Who sees a booking is ``core.scope``'s one rule: its client, the network operator's admins, and
+the admins of the platform owning its instrument (it is shared with them: they run the line),
+who may then move, cancel and check it in as its client may. Every change is written to the
+audit log (``core.audit``) in the change's own transaction, owned by the client and the platform.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -22,11 +26,12 @@ from uuid import UUID
 import asyncpg
 
 from pilotshare import registry
+from pilotshare.core import audit
 from pilotshare.core.clock import Clock
-from pilotshare.core.db import RETRY_IN_TRANSACTION
+from pilotshare.core.db import RETRY_IN_TRANSACTION, Connection
 from pilotshare.core.domain import OFFLINE_AFTER, BookingStatus
 from pilotshare.core.errors import BadInput, Conflict, Forbidden, NotFound
-from pilotshare.core.scope import require_visible
+from pilotshare.core.scope import require_visible, run_by
 from pilotshare.scheduler import search, states, store
 from pilotshare.scheduler.allocation import Request
 from pilotshare.scheduler.checkin import booking_window
@@ -62,11 +67,43 @@ class NotQualified(Forbidden):
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """Who asks: their organisation, whether they are an admin, and their key."""
+    """Who asks: their organisation, whether they are the network operator's admin
+    (``admin``: sees and acts for every organisation), their key, and whether the key is an
+    admin key of their own organisation (``platform_admin``: it sees and acts on the
+    bookings made on the instruments its organisation owns)."""
 
     org: str
     admin: bool = False
     key_id: str | None = None
+    platform_admin: bool = False
+
+    @property
+    def actor(self) -> audit.Actor:
+        """The audit log's view of this caller."""
+        return audit.Actor(self.org, self.key_id)
+
+
+async def _audit(
+    conn: Connection,
+    caller: Caller,
+    action: str,
+    at: datetime,
+    *,
+    before: Booking | None = None,
+    after: Booking,
+) -> None:
+    """The audit line of a change to a booking, owned by its client and its platform."""
+    await audit.record(
+        conn,
+        caller.actor,
+        action,
+        "booking",
+        str(after.id),
+        owners=[after.org, after.platform],
+        at=at,
+        before=before,
+        after=after,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +184,8 @@ class BookingService:
     # -- reading ---------------------------------------------------------------------------
 
     async def get(self, caller: Caller, booking_id: UUID) -> Booking:
-        """A booking of the caller's organisation (any, for an admin); ``NotFound`` otherwise."""
+        """A booking the caller may see (``core.scope``: its client's, the network's, and
+        shared with its platform's admins); ``NotFound`` otherwise."""
         found = await store.get_booking(self._pool, booking_id)
         return require_visible(
             found,
@@ -155,6 +193,7 @@ class BookingService:
             org=caller.org,
             admin=caller.admin,
             missing=NotFound("no_booking", f"no booking {booking_id}"),
+            shared_with=run_by(found.platform, admin=caller.platform_admin) if found else (),
         )
 
     async def list_for(
@@ -168,12 +207,15 @@ class BookingService:
         cursor: str | None = None,
         descending: bool = False,
     ) -> BookingPage:
-        """One page of the caller's organisation's bookings (every organisation's, for an
-        admin) by (start, id), and the cursor of the next page while more remain."""
+        """One page of the bookings the caller may see (its organisation's and, for a
+        platform's admin, those on its instruments; every one for the network's) by (start,
+        id), and the cursor of the next page while more remain."""
         org = None if caller.admin else caller.org
+        shared = run_by(org, admin=caller.platform_admin)
         found = await store.list_bookings(
             self._pool,
             org=org,
+            platform=shared[0] if shared else None,
             window=window,
             instrument=instrument,
             limit=limit + 1,
@@ -276,7 +318,10 @@ class BookingService:
             async with self._pool.acquire() as conn, conn.transaction():
                 if inst.has_quota:
                     await check_quota(conn, booking.org, slot, inst.timezone, exclude=booking.id)
-                return await store.update_period(conn, booking.id, booking.status, slot, at=now)
+                moved = await store.update_period(conn, booking.id, booking.status, slot, at=now)
+                if moved is not None:
+                    await _audit(conn, caller, "booking.move", now, before=booking, after=moved)
+                return moved
 
         try:
             moved = await self._retrying(attempt)
@@ -303,9 +348,12 @@ class BookingService:
             usage = await store.measure(
                 self._pool, booking.instrument, booking.start, min(now, booking.end), self._max_gap
             )
-        done = await store.transition(
-            self._pool, booking.id, booking.status, Event.CANCEL, at=now, usage=usage
-        )
+        async with self._pool.acquire() as conn, conn.transaction():
+            done = await store.transition(
+                conn, booking.id, booking.status, Event.CANCEL, at=now, usage=usage
+            )
+            if done is not None:
+                await _audit(conn, caller, "booking.cancel", now, before=booking, after=done)
         if done is None:
             fresh = await store.get_booking(self._pool, booking.id)
             status = fresh.status if fresh else booking.status
@@ -332,9 +380,10 @@ class BookingService:
                 f"booking {booking.id} can be checked in from {_fmt(window.opens)} "
                 f"until {_fmt(window.closes)}",
             )
-        done = await store.transition(
-            self._pool, booking.id, booking.status, Event.CHECK_IN, at=now
-        )
+        async with self._pool.acquire() as conn, conn.transaction():
+            done = await store.transition(conn, booking.id, booking.status, Event.CHECK_IN, at=now)
+            if done is not None:
+                await _audit(conn, caller, "booking.check_in", now, before=booking, after=done)
         if done is None:  # the lifecycle moved it meanwhile: answer what it is now
             fresh = await store.get_booking(self._pool, booking.id)
             if fresh is not None and fresh.status is BookingStatus.ACTIVE:
@@ -397,23 +446,24 @@ class BookingService:
     async def _insert(
         self, caller: Caller, inst: Instrument, slot: Interval, purpose: str, item: str | None
     ) -> Booking:
-        """One INSERT (autocommit) when no quota applies; else a transaction that checks it."""
+        """The INSERT and its audit line in one transaction, with the quota check when one
+        applies."""
 
         async def attempt() -> Booking:
-            async with self._pool.acquire() as conn:
-                scope = conn.transaction() if inst.has_quota else contextlib.nullcontext()
-                async with scope:
-                    if inst.has_quota:
-                        await check_quota(conn, caller.org, slot, inst.timezone)
-                    return await store.insert_booking(
-                        conn,
-                        instrument=inst.id,
-                        org=caller.org,
-                        slot=slot,
-                        purpose=purpose,
-                        key_id=caller.key_id,
-                        service_item=item,
-                    )
+            async with self._pool.acquire() as conn, conn.transaction():
+                if inst.has_quota:
+                    await check_quota(conn, caller.org, slot, inst.timezone)
+                made = await store.insert_booking(
+                    conn,
+                    instrument=inst.id,
+                    org=caller.org,
+                    slot=slot,
+                    purpose=purpose,
+                    key_id=caller.key_id,
+                    service_item=item,
+                )
+                await _audit(conn, caller, "booking.create", self._clock.now(), after=made)
+                return made
 
         return await self._retrying(attempt)
 
@@ -525,7 +575,7 @@ class BookingService:
                 if instruments[0].has_quota:
                     zone = next(i.timezone for i in instruments if i.id == chosen.instrument)
                     await check_quota(conn, caller.org, slot, zone)
-                return await store.insert_booking(
+                made = await store.insert_booking(
                     conn,
                     instrument=chosen.instrument,
                     org=caller.org,
@@ -534,6 +584,8 @@ class BookingService:
                     key_id=caller.key_id,
                     service_item=req.service_item,
                 )
+                await _audit(conn, caller, "booking.create", now, after=made)
+                return made
 
         for _ in range(RETRIES):
             try:

@@ -469,17 +469,21 @@ def _reject(r: asyncpg.Record) -> StoredReject:
 
 
 async def recent_rejects(
-    conn: Executor, *, limit: int, shown_bytes: int, reason: str | None
+    conn: Executor, *, limit: int, shown_bytes: int, reason: str | None, owner: str | None = None
 ) -> list[StoredReject]:
-    """The newest rejects first (only of ``reason``, when given)."""
+    """The newest rejects first (only of ``reason``, when given; only those whose topic names
+    an instrument ``owner`` owns, when given)."""
     rows = await conn.fetch(
         """SELECT id, received_at, topic, reason, detail, substring(payload FROM 1 FOR $2)
                   AS payload, length(payload) AS size
-           FROM rejects WHERE $3::text IS NULL OR reason = $3
+           FROM rejects WHERE ($3::text IS NULL OR reason = $3)
+             AND ($4::text IS NULL OR split_part(topic, '/', 4) IN
+                  (SELECT id FROM instruments WHERE owner_org_id = $4))
            ORDER BY received_at DESC, id DESC LIMIT $1""",
         limit,
         shown_bytes,
         reason,
+        owner,
     )
     return [_reject(r) for r in rows]
 

@@ -1,6 +1,7 @@
 """One module per area of ``/api/v1``, each exposing ``router`` (``api.app.ROUTERS``)."""
 
 __all__ = [
+    "audit",
     "availability",
     "bookings",
     "calendars",

@@ -10,7 +10,16 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from pilotshare.api.deps import AdminKey, BookingsDep, ClockDep, CurrentKey, Pool, caller
+from pilotshare.api.deps import (
+    AdminKey,
+    BookingsDep,
+    ClockDep,
+    CurrentKey,
+    Pool,
+    actor,
+    administers_instrument,
+    caller,
+)
 from pilotshare.api.schemas import Duration, Instant, Slug, problems
 from pilotshare.registry import require_instrument
 from pilotshare.scheduler import store
@@ -101,13 +110,21 @@ closures = APIRouter(prefix="/api/v1/instruments", tags=["bookings"])
     responses=problems(401, 403, 404, 422),
 )
 async def add_closure(
-    instrument: str, body: ClosureCreate, pool: Pool, _: AdminKey
+    instrument: str, body: ClosureCreate, pool: Pool, clock: ClockDep, principal: AdminKey
 ) -> ClosurePublic:
-    """Close an instrument for maintenance or a blackout (admin); nothing can be booked
-    across it. Held bookings it overlaps stay and are listed in ``affected``."""
+    """Close an instrument for maintenance or a blackout (its platform's admins, or the
+    network's); nothing can be booked across it. Held bookings it overlaps stay and are
+    listed in ``affected``."""
+    await administers_instrument(pool, principal, instrument)
     async with pool.acquire() as conn:
         closure, affected = await store.add_closure(
-            conn, instrument, (body.start, body.end), body.kind, body.reason
+            conn,
+            instrument,
+            (body.start, body.end),
+            body.kind,
+            body.reason,
+            actor=actor(principal),
+            at=clock.now(),
         )
     return ClosurePublic.of(closure, affected)
 
@@ -133,8 +150,14 @@ async def list_closures(
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problems(401, 403, 404, 422),
 )
-async def remove_closure(instrument: str, closure_id: int, pool: Pool, _: AdminKey) -> Response:
-    """Reopen: remove a maintenance window or blackout."""
-    await require_instrument(pool, instrument)
-    await store.remove_closure(pool, instrument, closure_id)
+async def remove_closure(
+    instrument: str, closure_id: int, pool: Pool, clock: ClockDep, principal: AdminKey
+) -> Response:
+    """Reopen: remove a maintenance window or blackout (its platform's admins, or the
+    network's)."""
+    await administers_instrument(pool, principal, instrument)
+    async with pool.acquire() as conn:
+        await store.remove_closure(
+            conn, instrument, closure_id, actor=actor(principal), at=clock.now()
+        )
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -11,10 +11,11 @@ notification out to every stream. A stream starts with one ``snapshot`` event pe
 instrument, then sends ``twin`` and ``booking`` events as they happen, an ``at_risk`` event
 when a finished forecast finds bookings of the stream's organisation at risk
 (``scheduler.forecast.alerts``), and a comment every ``KEEPALIVE_S`` so proxies keep it open.
-Instruments are everyone's to watch; a ``booking`` event reaches only streams of its own
-organisation's keys (and admins'), and never says the booking's purpose; an ``at_risk`` event
-is one organisation's, carries only its bookings, and a stream of one site or instrument gets
-only those of its bookings there. If the listening connection is lost
+Instruments are everyone's to watch; a ``booking`` event reaches only the streams that may see
+the booking (``core.scope``: its organisation's keys, the admins of the platform owning its
+instrument, and the network operator's admins), and never says the booking's purpose; an
+``at_risk`` event is one organisation's, carries only its bookings, and a stream of one site or
+instrument gets only those of its bookings there. If the listening connection is lost
 (database restart) it listens again, and then the streams end; ``EventSource`` reconnects by
 itself after ``retry`` and starts from a fresh snapshot.
 """
@@ -39,7 +40,7 @@ from pilotshare.api.deps import CurrentKey, Pool
 from pilotshare.api.schemas import Slug, problems
 from pilotshare.core.contract import BOOKING_CHANGES, JOB_CHANGES, TWIN_CHANGES
 from pilotshare.core.db import Listener
-from pilotshare.core.scope import may_see
+from pilotshare.core.scope import may_see, run_by
 from pilotshare.scheduler import store as booking_store
 from pilotshare.scheduler.forecast.alerts import AtRiskAlert, at_risk_alerts
 from pilotshare.twin.store import lives
@@ -65,6 +66,7 @@ class Notice:
     instrument: str | None
     org: str | None = None
     alert: AtRiskAlert | None = None
+    platform: str | None = None  # a booking's: the platform owning its instrument
 
     def render(self, *, site: str | None, instrument: str | None) -> str | None:
         """The SSE text for a stream of ``site`` and ``instrument`` (None: all), or None
@@ -112,7 +114,14 @@ async def _booking_notice(pool: asyncpg.Pool, payload: str) -> Notice | None:
         "start": booking.start.isoformat(),
         "end": booking.end.isoformat(),
     }
-    return Notice("booking", json.dumps(data), booking.site, booking.instrument, booking.org)
+    return Notice(
+        "booking",
+        json.dumps(data),
+        booking.site,
+        booking.instrument,
+        booking.org,
+        platform=booking.platform,
+    )
 
 
 async def _alert_notices(pool: asyncpg.Pool, payload: str) -> list[Notice]:
@@ -268,9 +277,12 @@ async def twin_events(
     instrument: Annotated[Slug | None, Query(description="only this instrument")] = None,
 ) -> StreamingResponse:
     """Server-Sent Events: ``snapshot`` per instrument, then ``twin`` on every change,
-    ``booking`` when one of your organisation's bookings changes and ``at_risk`` when a
-    finished forecast finds some of them at risk (admins: anyone's)."""
+    ``booking`` when a booking you may see changes (your organisation's; a platform's admins
+    also those on its instruments; the network operator's admins anyone's) and ``at_risk``
+    when a finished forecast finds some of your organisation's at risk (the network operator's
+    admins: every organisation's)."""
     admin = principal.network
+    shared = run_by(principal.org, admin=principal.admin)  # a platform's admin: its line's
     events = _events(request)
     queue = await events.subscribe()
 
@@ -292,8 +304,11 @@ async def twin_events(
                 continue
             if notice is None:
                 return
-            if notice.org is not None and not may_see(notice.org, org=principal.org, admin=admin):
-                continue  # another organisation's booking
+            if notice.org is not None and not (
+                may_see(notice.org, org=principal.org, admin=admin)
+                or (notice.platform is not None and notice.platform in shared)
+            ):
+                continue  # another organisation's booking, not on the caller's instruments
             text = notice.render(site=site, instrument=instrument)
             if text is not None:
                 yield text

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Path, Request, Response, status
 from pydantic import BaseModel
 
 from pilotshare import registry
-from pilotshare.api.deps import AdminKey, ClockDep, Pool
+from pilotshare.api.deps import AdminKey, ClockDep, Pool, actor
 from pilotshare.api.keys import KeyCache
 from pilotshare.api.schemas import problems
 from pilotshare.core.domain import Role
@@ -59,7 +59,8 @@ async def revoke_key(
 ) -> Response:
     """Revoke a key: from now on it answers 401, in every API process within seconds."""
     org = None if principal.network else principal.org
-    await registry.revoke_key(pool, key_id, clock.now(), org)
+    async with pool.acquire() as conn:
+        await registry.revoke_key(conn, key_id, clock.now(), org, actor=actor(principal))
     cache: KeyCache = request.app.state.key_cache
     cache.forget(key_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,8 +1,8 @@
 """``/api/v1/organisations``: organisations are registered explicitly (CONTRACT §6).
 
 Nothing else creates one: any route that names an unknown organisation answers 404. Only the
-network operator's admins (``PILOTSHARE_OPERATOR_ORG``) register organisations; any admin may
-list them.
+network operator's admins (``PILOTSHARE_OPERATOR_ORG``) register organisations and list them
+all; any other admin lists its own.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from pilotshare import registry
-from pilotshare.api.deps import AdminKey, NetworkAdminKey, Pool
+from pilotshare.api.deps import AdminKey, ClockDep, NetworkAdminKey, Pool, actor
 from pilotshare.api.schemas import Slug, problems
+from pilotshare.core.scope import may_see
 from pilotshare.registry import OrgKind
 
 router = APIRouter(prefix="/api/v1/organisations", tags=["organisations"])
@@ -44,17 +45,22 @@ class OrganisationPublic(OrganisationCreate):
     responses=problems(401, 403, 409, 422),
 )
 async def create_organisation(
-    body: OrganisationCreate, pool: Pool, _: NetworkAdminKey
+    body: OrganisationCreate, pool: Pool, clock: ClockDep, principal: NetworkAdminKey
 ) -> OrganisationPublic:
     """Register an organisation (network operator's admins); 409 when the id exists."""
-    org = await registry.create_organisation(pool, body.id, body.name, body.kind)
+    async with pool.acquire() as conn:
+        org = await registry.create_organisation(
+            conn, body.id, body.name, body.kind, actor=actor(principal), at=clock.now()
+        )
     return OrganisationPublic.model_validate(dataclasses.asdict(org))
 
 
 @router.get("", response_model=list[OrganisationPublic], responses=problems(401, 403))
-async def list_organisations(pool: Pool, _: AdminKey) -> list[OrganisationPublic]:
-    """Every registered organisation, by id (admins)."""
+async def list_organisations(pool: Pool, principal: AdminKey) -> list[OrganisationPublic]:
+    """Every registered organisation, by id (the network operator's admins); another admin's
+    own organisation."""
     return [
         OrganisationPublic.model_validate(dataclasses.asdict(o))
         for o in await registry.organisations(pool)
+        if may_see(o.id, org=principal.org, admin=principal.network)
     ]

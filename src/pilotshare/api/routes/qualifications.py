@@ -1,4 +1,8 @@
-"""Who may book what, and how much: qualifications (CONTRACT §3) and quotas (admin)."""
+"""Who may book what, and how much: qualifications (CONTRACT §3) and quotas.
+
+Qualifications are the instrument's platform's to grant and revoke (its admins, or the network
+operator's). Quotas limit an organisation's hours on every instrument of the network, so only
+the network operator's admins set and drop them; an organisation reads its own."""
 
 from __future__ import annotations
 
@@ -9,7 +13,16 @@ from fastapi import APIRouter, Path, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from pilotshare import registry
-from pilotshare.api.deps import AdminKey, CurrentKey, Pool, own_organisation
+from pilotshare.api.deps import (
+    AdminKey,
+    ClockDep,
+    CurrentKey,
+    NetworkAdminKey,
+    Pool,
+    actor,
+    administers_instrument,
+    own_organisation,
+)
 from pilotshare.api.schemas import Money, Slug, problems
 from pilotshare.scheduler import store
 
@@ -24,10 +37,15 @@ OrgPath = Annotated[Slug, Path(description="an organisation")]
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problems(401, 403, 404, 422),
 )
-async def grant(instrument: str, org: OrgPath, pool: Pool, _: AdminKey) -> Response:
+async def grant(
+    instrument: str, org: OrgPath, pool: Pool, clock: ClockDep, principal: AdminKey
+) -> Response:
     """Qualify an organisation to book an instrument that requires it (idempotent)."""
+    await administers_instrument(pool, principal, instrument)
     async with pool.acquire() as conn:
-        await registry.grant_qualification(conn, instrument, org)
+        await registry.grant_qualification(
+            conn, instrument, org, actor=actor(principal), at=clock.now()
+        )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -36,9 +54,15 @@ async def grant(instrument: str, org: OrgPath, pool: Pool, _: AdminKey) -> Respo
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problems(401, 403, 404, 422),
 )
-async def revoke(instrument: str, org: OrgPath, pool: Pool, _: AdminKey) -> Response:
+async def revoke(
+    instrument: str, org: OrgPath, pool: Pool, clock: ClockDep, principal: AdminKey
+) -> Response:
     """Withdraw a qualification; existing bookings stay (cancel them if they must go)."""
-    await registry.revoke_qualification(pool, instrument, org)
+    await administers_instrument(pool, principal, instrument)
+    async with pool.acquire() as conn:
+        await registry.revoke_qualification(
+            conn, instrument, org, actor=actor(principal), at=clock.now()
+        )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -62,7 +86,7 @@ class QuotaPublic(Quota):
     responses=problems(401, 403, 404, 422),
 )
 async def list_quotas(org: OrgPath, pool: Pool, principal: CurrentKey) -> list[QuotaPublic]:
-    """An organisation's quotas (your own, or any for an admin)."""
+    """An organisation's quotas (your own, or any for the network operator's admins)."""
     own_organisation(principal, org)
     await registry.require_organisation(pool, org)
     limits = await store.quotas(pool, org)
@@ -78,10 +102,21 @@ async def list_quotas(org: OrgPath, pool: Pool, principal: CurrentKey) -> list[Q
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problems(401, 403, 404, 422),
 )
-async def set_quota(org: OrgPath, period: Period, body: Quota, pool: Pool, _: AdminKey) -> Response:
-    """Set an organisation's quota for a period; bookings past it are refused with 409."""
+async def set_quota(
+    *,
+    org: OrgPath,
+    period: Period,
+    body: Quota,
+    pool: Pool,
+    clock: ClockDep,
+    principal: NetworkAdminKey,
+) -> Response:
+    """Set an organisation's quota for a period (network operator's admins); bookings past
+    it are refused with 409."""
     async with pool.acquire() as conn:
-        await store.set_quota(conn, org, period, body.max_hours)
+        await store.set_quota(
+            conn, org, period, body.max_hours, actor=actor(principal), at=clock.now()
+        )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -90,8 +125,11 @@ async def set_quota(org: OrgPath, period: Period, body: Quota, pool: Pool, _: Ad
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problems(401, 403, 404, 422),
 )
-async def drop_quota(org: OrgPath, period: Period, pool: Pool, _: AdminKey) -> Response:
-    """Remove a quota."""
+async def drop_quota(
+    org: OrgPath, period: Period, pool: Pool, clock: ClockDep, principal: NetworkAdminKey
+) -> Response:
+    """Remove a quota (network operator's admins)."""
     await registry.require_organisation(pool, org)
-    await store.drop_quota(pool, org, period)
+    async with pool.acquire() as conn:
+        await store.drop_quota(conn, org, period, actor=actor(principal), at=clock.now())
     return Response(status_code=status.HTTP_204_NO_CONTENT)

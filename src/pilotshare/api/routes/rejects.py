@@ -1,5 +1,8 @@
 """``GET /api/v1/rejects``: the newest rejected MQTT messages, for admins (CONTRACT §3), and
-``POST /api/v1/rejects/replay``: store an instrument's rejects once it is registered."""
+``POST /api/v1/rejects/replay``: store an instrument's rejects once it is registered.
+
+A platform's admins see and replay the rejects of their own instruments (by the instrument the
+topic names); the network operator's admins every reject, those of unknown instruments too."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from pilotshare import registry
-from pilotshare.api.deps import AdminKey, ClockDep, Pool, SettingsDep
+from pilotshare.api.deps import AdminKey, ClockDep, Pool, SettingsDep, administers
 from pilotshare.api.schemas import Slug, problems
 from pilotshare.core.errors import NotFound
 from pilotshare.twin.ingest import replay_rejects
@@ -43,12 +46,18 @@ class RejectPublic(BaseModel):
 )
 async def list_rejects(
     pool: Pool,
-    _: AdminKey,
+    principal: AdminKey,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     reason: Annotated[Slug | None, Query(description="only this reason")] = None,
 ) -> list[RejectPublic]:
-    """The newest rejected messages first."""
-    found = await recent_rejects(pool, limit=limit, shown_bytes=SHOWN_BYTES, reason=reason)
+    """The newest rejected messages first (a platform's admins: of its instruments)."""
+    found = await recent_rejects(
+        pool,
+        limit=limit,
+        shown_bytes=SHOWN_BYTES,
+        reason=reason,
+        owner=None if principal.network else principal.org,
+    )
     return [
         RejectPublic(
             id=r.id,
@@ -94,12 +103,13 @@ class ReplayPublic(BaseModel):
     responses=problems(401, 403, 404, 422),
 )
 async def replay(
-    body: ReplayRequest, pool: Pool, clock: ClockDep, settings: SettingsDep, _: AdminKey
+    body: ReplayRequest, pool: Pool, clock: ClockDep, settings: SettingsDep, principal: AdminKey
 ) -> ReplayPublic:
     """Validate an instrument's kept rejects again and store what passes, once it is
     registered: nothing that arrived is lost, and a sample is never stored twice."""
     async with pool.acquire() as conn:
         row = await registry.catalogue_row(conn, body.instrument)
+    administers(principal, row["owner_org_id"], f"instrument {body.instrument!r}")
     site = str(row["site_id"])
     if body.site is not None and body.site != site:
         raise NotFound(

@@ -90,7 +90,8 @@ async def get_statement(
     principal: CurrentKey,
     fmt: Annotated[Literal["json", "csv"], Query(alias="format")] = "json",
 ) -> Statement | Response:
-    """The monthly statement of your organisation (any organisation's, for an admin)."""
+    """The monthly statement of your organisation (any organisation's, for the network
+    operator's admins)."""
     own_organisation(principal, org)
     await registry.require_organisation(pool, org)
     body = await billing.statement(pool, org, month)

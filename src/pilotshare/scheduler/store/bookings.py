@@ -25,7 +25,7 @@ from pilotshare.twin import store as twin_store
 BOOKING_COLUMNS: Final = """b.id, b.instrument_id, b.org_id, lower(b.period) AS start,
     upper(b.period) AS "end", b.status, b.purpose, b.flags, b.created_at, b.activated_at,
     b.ended_at, b.used_s, b.running_s, b.billing, b.hourly_rate, i.site_id, b.freed_at,
-    b.interlock_seq, b.service_item_id,
+    b.interlock_seq, b.service_item_id, i.owner_org_id AS platform,
     CASE WHEN b.locked_at IS NOT NULL THEN 'locked' WHEN b.unlocked_at IS NOT NULL THEN 'unlocked'
     END AS interlock_desired,
     (SELECT CASE WHEN l.interlock_seq <= b.interlock_seq THEN l.interlock_state
@@ -62,6 +62,8 @@ class Booking:
     interlock_seq: int | None = None
     #: The priced service item it was booked for (None: plain instrument time).
     service_item: str | None = None
+    #: The platform owning its instrument (None: nobody's but the network's).
+    platform: str | None = None
 
 
 def booking_from(row: asyncpg.Record) -> Booking:
@@ -87,6 +89,7 @@ def booking_from(row: asyncpg.Record) -> Booking:
         interlock_reported=row["interlock_reported"],
         interlock_seq=row["interlock_seq"],
         service_item=row["service_item_id"],
+        platform=row["platform"],
     )
 
 
@@ -389,14 +392,17 @@ async def list_bookings(
     statuses: frozenset[BookingStatus] | None = None,
     after: tuple[datetime, UUID] | None = None,
     descending: bool = False,
+    platform: str | None = None,
 ) -> list[Booking]:
-    """Bookings of ``org`` (None: every organisation) by (start, id), oldest first unless
-    ``descending``; ``after`` is the keyset position of the last one a page showed (the
-    ``bookings_*_start_id`` indexes of migration 0043 serve it)."""
+    """Bookings of ``org`` (None: every organisation), and those on instruments ``platform``
+    owns, by (start, id), oldest first unless ``descending``; ``after`` is the keyset position
+    of the last one a page showed (the ``bookings_*_start_id`` indexes of migration 0043 serve
+    it)."""
     step, order = _PAGE_SQL[descending]
     rows = await conn.fetch(
         f"""SELECT {BOOKING_COLUMNS} FROM bookings b JOIN instruments i ON i.id = b.instrument_id
-            WHERE ($1::text IS NULL OR b.org_id = $1)
+            WHERE ($1::text IS NULL OR b.org_id = $1
+                   OR ($9::text IS NOT NULL AND i.owner_org_id = $9))
               AND ($2::timestamptz IS NULL OR b.period && tstzrange($2, $3))
               AND ($4::text IS NULL OR b.instrument_id = $4)
               AND ($8::text[] IS NULL OR b.status = ANY($8::text[]))
@@ -410,6 +416,7 @@ async def list_bookings(
         after[0] if after else None,
         after[1] if after else None,
         sorted(s.value for s in statuses) if statuses is not None else None,
+        platform,
     )
     return [booking_from(r) for r in rows]
 

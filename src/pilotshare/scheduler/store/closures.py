@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from pilotshare.core.audit import Actor, record
 from pilotshare.core.db import Connection, Executor
 from pilotshare.core.errors import NotFound
-from pilotshare.registry import require_instrument
+from pilotshare.registry import instrument_owner
 from pilotshare.scheduler.policy import Interval
 from pilotshare.scheduler.states import HELD_SQL
 
@@ -25,11 +26,19 @@ class Closure:
 
 
 async def add_closure(
-    conn: Connection, instrument: str, slot: Interval, kind: str, reason: str
+    conn: Connection,
+    instrument: str,
+    slot: Interval,
+    kind: str,
+    reason: str,
+    *,
+    actor: Actor,
+    at: datetime,
 ) -> tuple[Closure, list[str]]:
-    """Close ``instrument`` over ``slot``; with the ids of the held bookings it overlaps."""
+    """Close ``instrument`` over ``slot``, with its audit line; with the ids of the held
+    bookings it overlaps."""
     async with conn.transaction():
-        await require_instrument(conn, instrument)
+        owner = await instrument_owner(conn, instrument)
         closure_id = await conn.fetchval(
             "INSERT INTO maintenance_windows (instrument_id, period, kind, reason) "
             "VALUES ($1, tstzrange($2, $3), $4, $5) RETURNING id",
@@ -46,7 +55,17 @@ async def add_closure(
             slot[0],
             slot[1],
         )
-    closure = Closure(closure_id, instrument, slot[0], slot[1], kind, reason)
+        closure = Closure(closure_id, instrument, slot[0], slot[1], kind, reason)
+        await record(
+            conn,
+            actor,
+            "closure.add",
+            "closure",
+            str(closure_id),
+            owners=[owner],
+            at=at,
+            after=closure,
+        )
     return closure, [r["id"] for r in affected]
 
 
@@ -64,12 +83,29 @@ async def open_closures(conn: Executor, instrument: str, now: datetime) -> list[
     ]
 
 
-async def remove_closure(conn: Executor, instrument: str, closure_id: int) -> None:
-    """Reopen: delete a closure; ``NotFound`` when the instrument has none of this id."""
-    done = await conn.fetchval(
-        "DELETE FROM maintenance_windows WHERE id = $1 AND instrument_id = $2 RETURNING true",
-        closure_id,
-        instrument,
-    )
-    if not done:
-        raise NotFound("no_closure", f"no closure {closure_id} of {instrument!r}")
+async def remove_closure(
+    conn: Connection, instrument: str, closure_id: int, *, actor: Actor, at: datetime
+) -> None:
+    """Reopen: delete a closure, with its audit line; ``NotFound`` when the instrument has
+    none of this id."""
+    async with conn.transaction():
+        owner = await instrument_owner(conn, instrument)
+        row = await conn.fetchrow(
+            "DELETE FROM maintenance_windows WHERE id = $1 AND instrument_id = $2 "
+            'RETURNING id, lower(period) AS start, upper(period) AS "end", kind, reason',
+            closure_id,
+            instrument,
+        )
+        if row is None:
+            raise NotFound("no_closure", f"no closure {closure_id} of {instrument!r}")
+        gone = Closure(row["id"], instrument, row["start"], row["end"], row["kind"], row["reason"])
+        await record(
+            conn,
+            actor,
+            "closure.remove",
+            "closure",
+            str(closure_id),
+            owners=[owner],
+            at=at,
+            before=gone,
+        )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from uuid import UUID
 
+from pilotshare.core.audit import Actor, record
 from pilotshare.core.db import Connection, Executor
 from pilotshare.registry import require_organisation
 from pilotshare.scheduler.policy import Interval
@@ -39,10 +41,24 @@ async def quotas(conn: Executor, org: str) -> dict[str, float]:
     return {r["period"]: float(r["max_hours"]) for r in rows}
 
 
-async def set_quota(conn: Connection, org: str, period: str, max_hours: Decimal) -> None:
-    """Set ``org``'s quota for ``period``; ``NotFound`` for an unknown organisation."""
+async def _quota(conn: Connection, org: str, period: str) -> dict[str, object] | None:
+    row = await conn.fetchrow(
+        "SELECT org_id, period, max_hours FROM booking_quotas WHERE org_id = $1 AND period = $2 "
+        "FOR UPDATE",
+        org,
+        period,
+    )
+    return None if row is None else dict(row)
+
+
+async def set_quota(
+    conn: Connection, org: str, period: str, max_hours: Decimal, *, actor: Actor, at: datetime
+) -> None:
+    """Set ``org``'s quota for ``period``, with its audit line; ``NotFound`` for an unknown
+    organisation."""
     async with conn.transaction():
         await require_organisation(conn, org)
+        before = await _quota(conn, org, period)
         await conn.execute(
             """INSERT INTO booking_quotas (org_id, period, max_hours) VALUES ($1, $2, $3)
                ON CONFLICT (org_id, period) DO UPDATE SET max_hours = EXCLUDED.max_hours""",
@@ -50,8 +66,38 @@ async def set_quota(conn: Connection, org: str, period: str, max_hours: Decimal)
             period,
             max_hours,
         )
+        after = {"org_id": org, "period": period, "max_hours": max_hours}
+        await record(
+            conn,
+            actor,
+            "quota.set",
+            "quota",
+            f"{org}/{period}",
+            owners=[org],
+            at=at,
+            before=before,
+            after=after,
+        )
 
 
-async def drop_quota(conn: Executor, org: str, period: str) -> None:
-    """Remove ``org``'s quota for ``period``, if it had one."""
-    await conn.execute("DELETE FROM booking_quotas WHERE org_id = $1 AND period = $2", org, period)
+async def drop_quota(
+    conn: Connection, org: str, period: str, *, actor: Actor, at: datetime
+) -> None:
+    """Remove ``org``'s quota for ``period``, if it had one (then with its audit line)."""
+    async with conn.transaction():
+        before = await _quota(conn, org, period)
+        if before is None:
+            return
+        await conn.execute(
+            "DELETE FROM booking_quotas WHERE org_id = $1 AND period = $2", org, period
+        )
+        await record(
+            conn,
+            actor,
+            "quota.drop",
+            "quota",
+            f"{org}/{period}",
+            owners=[org],
+            at=at,
+            before=before,
+        )
