@@ -11,7 +11,7 @@ bookings (``seeding.past`` simulates, ``seeding.load`` stores). Names people rea
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import asyncpg
@@ -20,6 +20,7 @@ import numpy as np
 from pilotshare.api.catalog import create_instrument, list_instruments
 from pilotshare.api.keys import create_key
 from pilotshare.api.schemas import InstrumentCreate
+from pilotshare.core.audit import SYSTEM
 from pilotshare.core.db import Connection
 from pilotshare.core.domain import Role
 from pilotshare.edge_agent.adapters import SimulatedParams
@@ -264,7 +265,7 @@ async def seed_network(conn: Connection, *, operator: str) -> dict[str, str] | N
         )
         if spec.requires_qualification:
             for org in spec.clients:
-                await grant_qualification(conn, spec.id, org)
+                await grant_qualification(conn, spec.id, org, actor=SYSTEM, at=datetime.now(UTC))
     return {
         label: await create_key(conn, org=org or operator, role=role)
         for label, _, org, role in KEYS
