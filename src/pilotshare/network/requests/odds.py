@@ -100,7 +100,8 @@ def served_odds(
         ta, ra = t[active], left[active]
         k = np.searchsorted(latest, ta, side="left")
         has = k < latest.size
-        s = np.where(has, np.maximum(ta, starts[np.minimum(k, latest.size - 1)]), np.inf)
+        # the slot's start (where none is left: ta itself, and the replication settles)
+        s = np.where(has, np.maximum(ta, starts[np.minimum(k, latest.size - 1)]), ta)
         worn = (s - ta) * share
         fails_before = has & (ra < worn)
         ok = has & ~fails_before & (ra - worn >= need_s)

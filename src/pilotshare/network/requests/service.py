@@ -503,25 +503,8 @@ class RequestService:
         holds is left for it."""
         for req in await store.unsettled(conn, now, request_id):
             offers = await store.offers_of(conn, req.id)
-            if due(req.status, req.deadline, now):
-                for o in offers:
-                    if o.status is OfferStatus.OPEN:
-                        await self._move_offer(
-                            conn,
-                            req,
-                            o,
-                            Event.EXPIRE,
-                            Step(audit.SYSTEM, req.deadline, "the request's deadline passed"),
-                        )
-                await self._move_request(
-                    conn,
-                    req,
-                    Event.EXPIRE,
-                    Step(
-                        audit.SYSTEM, req.deadline, "the deadline passed without an accepted offer"
-                    ),
-                )
-                continue
+            # an offer is valid until the deadline at the latest: a due request's open
+            # offers have all lapsed, each at its own time, before the request expires
             gone = [o for o in offers if lapsed_at(o, now)]
             for o in gone:
                 await self._move_offer(
@@ -534,8 +517,17 @@ class RequestService:
             left = sum(1 for o in offers if o.status is OfferStatus.OPEN) - len(gone)
             if gone and after_offer_gone(req.status, left) is not req.status:
                 last = max(o.valid_until for o in gone)
-                await self._move_request(
+                req = await self._move_request(
                     conn, req, Event.REOPEN, Step(audit.SYSTEM, last, "no open offer left")
+                )
+            if due(req.status, req.deadline, now):
+                await self._move_request(
+                    conn,
+                    req,
+                    Event.EXPIRE,
+                    Step(
+                        audit.SYSTEM, req.deadline, "the deadline passed without an accepted offer"
+                    ),
                 )
 
     async def _move_request(

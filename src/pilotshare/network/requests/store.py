@@ -216,7 +216,7 @@ async def list_requests(
                    OR EXISTS (SELECT 1 FROM instruments i
                               WHERE i.owner_org_id = $1 AND {CAPABLE}))
               AND ($2::text IS NULL OR r.status = $2)
-            ORDER BY r.created_at DESC, r.id LIMIT $3""",
+            ORDER BY r.created_at DESC, r.seq DESC LIMIT $3""",
         org,
         status.value if status is not None else None,
         limit,
@@ -322,7 +322,7 @@ async def insert_offer(
 async def offers_of(conn: Executor, request_id: UUID) -> list[Offer]:
     """A request's offers, oldest first."""
     rows = await conn.fetch(
-        f"SELECT {_OFFER} FROM request_offers WHERE request_id = $1 ORDER BY created_at, id",
+        f"SELECT {_OFFER} FROM request_offers WHERE request_id = $1 ORDER BY created_at, seq",
         request_id,
     )
     return [_offer(r) for r in rows]

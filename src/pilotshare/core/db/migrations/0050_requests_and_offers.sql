@@ -3,6 +3,7 @@
 -- network/requests/states.py (tests/unit/test_request_states.py holds them equal).
 CREATE TABLE IF NOT EXISTS pilot_requests (
     id            uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    seq           bigserial,                          -- the order of posting, within a clock tick
     client_org_id slug NOT NULL REFERENCES organisations(id),
     created_at    timestamptz NOT NULL DEFAULT now(),
     created_by    text,                               -- the public id of the key that posted it
@@ -27,6 +28,7 @@ CREATE INDEX IF NOT EXISTS pilot_requests_pending ON pilot_requests (deadline)
 
 CREATE TABLE IF NOT EXISTS request_offers (
     id              uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    seq             bigserial,                        -- the order of offering
     request_id      uuid NOT NULL REFERENCES pilot_requests(id),
     platform_org_id slug NOT NULL REFERENCES organisations(id),
     instrument_id   slug NOT NULL REFERENCES instruments(id),
