@@ -501,7 +501,8 @@ class RequestService:
         one request, or all), each at the moment it fell due. The request's row is locked
         first, as every change does (one lock order: no deadlock); one another transaction
         holds is left for it."""
-        for req in await store.unsettled(conn, now, request_id):
+        for found in await store.unsettled(conn, now, request_id):
+            req = found
             offers = await store.offers_of(conn, req.id)
             # an offer is valid until the deadline at the latest: a due request's open
             # offers have all lapsed, each at its own time, before the request expires
