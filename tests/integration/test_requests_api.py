@@ -72,7 +72,8 @@ async def store_history(
 @pytest.fixture
 async def world(pool: asyncpg.Pool) -> dict[str, dict[str, str]]:
     """Two platforms and two clients: lab-a's sem-a is reliable, lab-b's sem-b flaky and
-    its sem-c has never reported; lab-a's xrd-a cannot serve a SEM request."""
+    its sem-c has never reported; lab-a's sem-d reports but is not learned yet, its xrd-a
+    cannot serve a SEM request."""
     keys = {
         "lab-a": await auth(pool, "lab-a", "admin"),
         "lab-b": await auth(pool, "lab-b", "admin"),
@@ -86,12 +87,19 @@ async def world(pool: asyncpg.Pool) -> dict[str, dict[str, str]]:
         ("xrd-a", "lab-a", "xrd"),
         ("sem-b", "lab-b", "sem"),
         ("sem-c", "lab-b", "sem"),
+        ("sem-d", "lab-a", "sem"),
     ):
         await add_instrument(
             pool, ident, site="dongguan", kind=kind, capabilities=["eds"], owner_org=owner
         )
     await store_history(pool, "sem-a", reliable)
     await store_history(pool, "sem-b", flaky)
+    # sem-d's agent has just reported, before the twin's first refresh learned anything
+    await pool.execute(
+        "UPDATE instrument_live SET online = true, state = 'idle', since = $1, last_seen = $1"
+        " WHERE instrument_id = 'sem-d'",
+        NOW - STEP,
+    )
     return keys
 
 
@@ -137,8 +145,8 @@ async def test_matching_puts_the_reliable_instrument_first_and_marks_one_without
     m = await client.get(f"/api/v1/requests/{made['id']}/matches", headers=world["acme"])
     assert m.status_code == 200, m.text
     found = m.json()
-    assert [x["instrument"] for x in found] == ["sem-a", "sem-b", "sem-c"]
-    a, b, c = found
+    assert [x["instrument"] for x in found] == ["sem-a", "sem-b", "sem-c", "sem-d"]
+    a, b, c, d = found
     assert (a["platform"], b["platform"], c["platform"]) == ("lab-a", "lab-b", "lab-b")
     assert a["twin"]
     assert b["twin"]
@@ -148,6 +156,7 @@ async def test_matching_puts_the_reliable_instrument_first_and_marks_one_without
     assert a["first_slot"] == {"start": iso(NOW), "end": iso(NOW + 8 * H)}
     assert a["need_hours"] == 8
     assert (c["twin"], c["odds"], c["reason"]) == (False, None, "no_telemetry")
+    assert (d["twin"], d["odds"], d["reason"]) == (False, None, "not_learned")
     assert c["first_slot"] == {"start": iso(NOW), "end": iso(NOW + 8 * H)}
     # the same world gives the same odds
     again = await client.get(f"/api/v1/requests/{made['id']}/matches", headers=world["acme"])
@@ -421,3 +430,28 @@ async def test_an_offer_outside_the_window_or_valid_too_long_is_422(
     assert (r.status_code, r.json()["reason"]) == (422, "bad_request")
     r = await client.get(f"/api/v1/requests/{rid}/offers/x", headers=world["acme"])
     assert r.status_code in (404, 405)
+
+
+async def test_only_instruments_in_service_the_client_may_book_are_candidates(
+    client: httpx.AsyncClient, pool: asyncpg.Pool, world: dict[str, dict[str, str]]
+) -> None:
+    await add_instrument(
+        pool, "sem-q", site="dongguan", kind="sem", capabilities=["eds"], owner_org="lab-b",
+        requires_qualification=True,
+    )  # fmt: skip
+    await add_instrument(pool, "sem-x", site="dongguan", kind="sem", owner_org="lab-b")
+    rid = (await post(client, world["acme"])).json()["id"]
+
+    async def candidates() -> list[str]:
+        r = await client.get(f"/api/v1/requests/{rid}/matches", headers=world["acme"])
+        return sorted(x["instrument"] for x in r.json())
+
+    assert await candidates() == ["sem-a", "sem-b", "sem-c", "sem-d"]  # no eds on sem-x
+    qualified = await client.put(
+        "/api/v1/instruments/sem-q/qualifications/acme", headers=world["network"]
+    )
+    assert qualified.status_code == 204, qualified.text
+    assert await candidates() == ["sem-a", "sem-b", "sem-c", "sem-d", "sem-q"]
+    retired = await client.delete("/api/v1/instruments/sem-c", headers=world["network"])
+    assert retired.status_code == 204, retired.text
+    assert await candidates() == ["sem-a", "sem-b", "sem-d", "sem-q"]
