@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final, TypeVar
@@ -52,6 +52,10 @@ from pilotshare.scheduler.states import Event, IllegalTransition
 from pilotshare.scheduler.store import Booking, Instrument
 
 T = TypeVar("T")
+
+#: What a caller does in the transaction of a new booking (``BookingService.create``'s
+#: ``then``): it commits with the booking, and a refusal it raises undoes the booking.
+AfterInsert = Callable[[Connection, Booking], Awaitable[None]]
 
 RETRIES: Final = 8
 P_UP_HISTORY: Final = timedelta(days=30)
@@ -262,17 +266,52 @@ class BookingService:
             self._pool, instruments, window=window, now=now, duration=duration, limit=limit
         )
 
+    async def free_windows(
+        self,
+        org: str,
+        instruments: Sequence[str],
+        *,
+        duration: timedelta | None,
+        earliest: datetime | None,
+        latest: datetime | None,
+    ) -> dict[str, tuple[timedelta, list[Slot]]]:
+        """Per instrument of ``instruments`` that exists and is not retired: the time a
+        request needs on it (``duration``, else its minimum booking) and every free slot that
+        holds it in the window, earliest first (the availability search, for several
+        instruments at once; qualification is the caller's to judge, ``org`` only loads it)."""
+        check_duration(duration)
+        now = self._clock.now()
+        window = search_window(earliest, latest, now)
+        found = [
+            i
+            for i in await store.instruments_by_id(self._pool, instruments, org=org)
+            if i.retired_at is None
+        ]
+        slots = await search.free_slots(
+            self._pool, found, window=window, now=now, duration=duration, limit=len(found) * 5000
+        )
+        out: dict[str, tuple[timedelta, list[Slot]]] = {
+            i.id: (duration or i.rules.min_length, []) for i in found
+        }
+        for s in slots:
+            out[s.instrument][1].append(s)
+        return out
+
     # -- writing ---------------------------------------------------------------------------
 
-    async def create(self, caller: Caller, req: BookingRequest) -> Booking:
+    async def create(
+        self, caller: Caller, req: BookingRequest, *, then: AfterInsert | None = None
+    ) -> Booking:
         """Book an explicit slot, or let the scheduler choose one; see the module docstring.
 
-        ``req`` is valid by construction (``scheduler.requests``)."""
+        ``req`` is valid by construction (``scheduler.requests``). ``then`` runs in the
+        booking's transaction, after its INSERT: what it changes commits with the booking,
+        and a refusal it raises undoes the booking too (an accepted offer)."""
         slot = req.slot
         if slot is not None and req.instrument is not None:
-            booking = await self._create_explicit(caller, req.instrument, slot, req)
+            booking = await self._create_explicit(caller, req.instrument, slot, req, then)
         else:
-            booking = await self._create_allocated(caller, req)
+            booking = await self._create_allocated(caller, req, then)
         if self._metrics:
             self._metrics.transitions.labels(states.INITIAL).inc()
         return booking
@@ -444,10 +483,16 @@ class BookingService:
         return await attempt()
 
     async def _insert(
-        self, caller: Caller, inst: Instrument, slot: Interval, purpose: str, item: str | None
+        self,
+        caller: Caller,
+        inst: Instrument,
+        slot: Interval,
+        purpose: str,
+        item: str | None,
+        then: AfterInsert | None = None,
     ) -> Booking:
-        """The INSERT and its audit line in one transaction, with the quota check when one
-        applies."""
+        """The INSERT, its audit line and ``then`` (a caller's own steps) in one
+        transaction, with the quota check when one applies."""
 
         async def attempt() -> Booking:
             async with self._pool.acquire() as conn, conn.transaction():
@@ -463,12 +508,19 @@ class BookingService:
                     service_item=item,
                 )
                 await _audit(conn, caller, "booking.create", self._clock.now(), after=made)
+                if then is not None:
+                    await then(conn, made)
                 return made
 
         return await self._retrying(attempt)
 
     async def _create_explicit(
-        self, caller: Caller, instrument: str, slot: Interval, req: BookingRequest
+        self,
+        caller: Caller,
+        instrument: str,
+        slot: Interval,
+        req: BookingRequest,
+        then: AfterInsert | None = None,
     ) -> Booking:
         inst = await store.instrument_for_slot(self._pool, instrument, org=caller.org, slot=slot)
         if inst is None:
@@ -481,7 +533,7 @@ class BookingService:
         check_slot(inst.rules, slot[0], slot[1], now=self._clock.now())
         self._refuse_closures(inst)
         try:
-            return await self._insert(caller, inst, slot, req.purpose, req.service_item)
+            return await self._insert(caller, inst, slot, req.purpose, req.service_item, then)
         except asyncpg.ExclusionViolationError:
             raise await self._taken(inst, slot) from None
 
@@ -524,7 +576,9 @@ class BookingService:
                 self._p_up_cache[i] = (fresh.get(i, 1.0), now_m)
         return {i: self._p_up_cache[i][0] for i in instruments}
 
-    async def _create_allocated(self, caller: Caller, req: BookingRequest) -> Booking:
+    async def _create_allocated(
+        self, caller: Caller, req: BookingRequest, then: AfterInsert | None = None
+    ) -> Booking:
         """Choose and insert under a per-kind (or per-instrument) lock.
 
         Concurrent requests for one kind would otherwise all choose the same earliest slot
@@ -585,6 +639,8 @@ class BookingService:
                     service_item=req.service_item,
                 )
                 await _audit(conn, caller, "booking.create", now, after=made)
+                if then is not None:
+                    await then(conn, made)
                 return made
 
         for _ in range(RETRIES):

@@ -15,6 +15,7 @@ __all__ = [
     "qualifications",
     "rejects",
     "service_items",
+    "requests",
     "simulations",
     "statements",
     "telemetry",

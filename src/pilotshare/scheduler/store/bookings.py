@@ -7,6 +7,7 @@ exclusion constraint's GiST index.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -202,12 +203,11 @@ async def instruments_of_kind(
     return [_instrument(r) for r in rows]
 
 
-async def instruments_by_id(
-    conn: Executor, instrument_ids: list[str], *, org: str
-) -> list[Instrument]:
-    """The instruments of these ids (for ``org``'s qualifications), by id."""
+async def instruments_by_id(conn: Executor, ids: Sequence[str], *, org: str) -> list[Instrument]:
+    """The instruments of ``ids`` that exist (retired ones included: callers decide), by id,
+    each with whether ``org`` is qualified for it."""
     rows = await conn.fetch(
-        _INSTRUMENT_SQL + " WHERE i.id = ANY($2::text[]) ORDER BY i.id", org, instrument_ids
+        _INSTRUMENT_SQL + " WHERE i.id = ANY($2::text[]) ORDER BY i.id", org, list(ids)
     )
     return [_instrument(r) for r in rows]
 
