@@ -488,6 +488,7 @@ class BookingService:
         inst: Instrument,
         slot: Interval,
         purpose: str,
+        *,
         item: str | None,
         then: AfterInsert | None = None,
     ) -> Booking:
@@ -533,7 +534,9 @@ class BookingService:
         check_slot(inst.rules, slot[0], slot[1], now=self._clock.now())
         self._refuse_closures(inst)
         try:
-            return await self._insert(caller, inst, slot, req.purpose, req.service_item, then)
+            return await self._insert(
+                caller, inst, slot, req.purpose, item=req.service_item, then=then
+            )
         except asyncpg.ExclusionViolationError:
             raise await self._taken(inst, slot) from None
 
