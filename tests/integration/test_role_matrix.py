@@ -17,6 +17,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from prometheus_client import CollectorRegistry
 
 from pilotshare.api.app import create_app
 from pilotshare.core.clock import FakeClock
@@ -56,7 +57,7 @@ def app_routes(app: FastAPI) -> set[tuple[str, str]]:
 
 
 def test_every_route_has_a_row() -> None:
-    app = create_app(Settings(), pool=None, clock=FakeClock(MON), registry=None)  # type: ignore[arg-type]
+    app = create_app(Settings(), pool=None, clock=FakeClock(MON), registry=CollectorRegistry())  # type: ignore[arg-type]
     routes = app_routes(app)
     assert len(routes) > 40  # the enumeration itself works
     missing = sorted(routes - ROWS.keys())
