@@ -42,6 +42,9 @@ class World:
     forecast: str = ""  # a job of globex
     simulation: str = ""  # a job of globex
     feed_token: str = ""  # acme's feed
+    item: str = ""  # a service item of lab-a, on sem-a
+    request: str = ""  # acme's request for what only sem-a has (lab-a is concerned, lab-b not)
+    voucher: str = ""  # acme's
 
     def mine(self, who: str, name: str) -> str:
         return self.per_caller[who][name]
@@ -76,7 +79,30 @@ class Row:
 A = "/api/v1"
 B = f"{A}/bookings"
 IN = f"{A}/instruments"
+P = f"{A}/public"
+SI = f"{A}/service-items"
+R = f"{A}/requests"
+OFFER = f"{R}/{{request}}/offers/{{offer}}"
+V = f"{A}/vouchers"
 WEEK = f"start={iso(MON)}&end={iso(MON + 24 * H)}"
+
+PROFILE = {"name_zh": "甲平台", "name_en": "Lab A", "site": "lab", "public": True}
+ITEM = {
+    "platform": "lab-a",
+    "name_zh": "扫描电镜成像（每样品）",
+    "name_en": "SEM imaging, per sample",
+    "unit": "sample",
+    "price": "350.00",
+    "instrument": "sem-a",
+    "public": True,
+}
+REQUEST = {
+    "title": "能谱分析 EDS mapping",
+    "capabilities": ["eds"],
+    "hours": 1,
+    "deadline": iso(MON + 120 * H),
+}
+VOUCHER = {"amount": "100.00", "note": "中试服务券 pilot"}
 
 ROWS: dict[tuple[str, str], Row] = {
     ("GET", "/"): Row((307, 307, 307, 307, 307), fixed("/")),  # to the dashboard
@@ -213,6 +239,86 @@ ROWS: dict[tuple[str, str], Row] = {
     ),
     # the audit log: the network's, and each platform's own lines
     ("GET", f"{A}/audit"): Row((401, 200, 200, 403, 200), fixed(f"{A}/audit")),
+    # the public directory answers everyone, with or without a key
+    ("GET", f"{P}/platforms"): Row((200, 200, 200, 200, 200), fixed(f"{P}/platforms")),
+    ("GET", f"{P}/instruments"): Row((200, 200, 200, 200, 200), fixed(f"{P}/instruments")),
+    ("GET", f"{P}/service-items"): Row((200, 200, 200, 200, 200), fixed(f"{P}/service-items")),
+    # a platform's profile: any key reads it, its own admins (and the network's) write it
+    ("GET", f"{A}/organisations/{{org}}/profile"): Row(
+        (401, 200, 200, 200, 200), fixed(f"{A}/organisations/lab-a/profile")
+    ),
+    ("PUT", f"{A}/organisations/{{org}}/profile"): Row(
+        (401, 403, 200, 403, 200), fixed(f"{A}/organisations/lab-a/profile", PROFILE)
+    ),
+    # service items: any key reads them; lab-a's admins (and the network's) administer lab-a's
+    ("GET", SI): Row((401, 200, 200, 200, 200), fixed(SI)),
+    ("POST", SI): Row(
+        (401, 403, 201, 403, 201), lambda _w, who: Req(SI, {**ITEM, "id": f"new-item-{who}"})
+    ),
+    ("GET", f"{SI}/{{item}}"): Row(
+        (401, 200, 200, 200, 200), lambda w, _who: Req(f"{SI}/{w.item}")
+    ),
+    ("PATCH", f"{SI}/{{item}}"): Row(
+        (401, 403, 200, 403, 200), lambda w, _who: Req(f"{SI}/{w.item}", {"price": "380.00"})
+    ),
+    ("DELETE", f"{SI}/{{item}}"): Row(
+        (401, 403, 204, 403, 204), lambda w, who: Req(f"{SI}/{w.mine(who, 'item')}")
+    ),
+    # requests: acme's, which lab-a (owning the capable sem-a) sees and offers on and lab-b
+    # does not see at all; only the client (or the network) cancels, accepts and declines
+    ("POST", R): Row((401, 201, 201, 201, 201), fixed(R, REQUEST)),
+    ("GET", R): Row((401, 200, 200, 200, 200), fixed(R)),
+    ("GET", f"{R}/{{request}}"): Row(
+        (401, 404, 200, 200, 200), lambda w, _who: Req(f"{R}/{w.request}")
+    ),
+    ("GET", f"{R}/{{request}}/matches"): Row(
+        (401, 404, 200, 200, 200), lambda w, _who: Req(f"{R}/{w.request}/matches?seed=1")
+    ),
+    ("GET", f"{R}/{{request}}/history"): Row(
+        (401, 404, 200, 200, 200), lambda w, _who: Req(f"{R}/{w.request}/history")
+    ),
+    ("POST", f"{R}/{{request}}/cancel"): Row(
+        (401, 404, 403, 200, 200), lambda w, who: Req(f"{R}/{w.mine(who, 'cancel-request')}/cancel")
+    ),
+    # an offer of sem-a: lab-a's admins (or the network's); the client may not (not_owner)
+    ("POST", f"{R}/{{request}}/offers"): Row(
+        (401, 404, 201, 403, 201),
+        lambda w, _who: Req(
+            f"{R}/{w.request}/offers",
+            {
+                "instrument": "sem-a",
+                "start": iso(MON + 50 * H),
+                "end": iso(MON + 51 * H),
+                "price": "800.00",
+            },
+        ),
+    ),
+    ("POST", f"{OFFER}/accept"): Row(
+        (401, 404, 403, 200, 200),
+        lambda w, who: Req(f"{R}/{w.mine(who, 'accept')}/offers/{w.mine(who, 'offer')}/accept"),
+    ),
+    ("POST", f"{OFFER}/decline"): Row(
+        (401, 404, 403, 200, 200),
+        lambda w, who: Req(f"{R}/{w.request}/offers/{w.mine(who, 'decline')}/decline"),
+    ),
+    # the client sees the offer on its request but may not withdraw it: 403, not 404
+    ("POST", f"{OFFER}/withdraw"): Row(
+        (401, 404, 200, 403, 200),
+        lambda w, who: Req(f"{R}/{w.request}/offers/{w.mine(who, 'withdraw')}/withdraw"),
+    ),
+    # vouchers: each organisation reads its own; the network operator's admins change them
+    ("GET", V): Row((401, 200, 200, 200, 200), fixed(V)),
+    ("GET", f"{V}/report"): Row((401, 403, 403, 403, 200), fixed(f"{V}/report?period=2026-01")),
+    ("GET", f"{V}/{{voucher_id}}"): Row(
+        (401, 404, 404, 200, 200), lambda w, _who: Req(f"{V}/{w.voucher}")
+    ),
+    ("PATCH", f"{V}/{{voucher_id}}"): Row(
+        (401, 403, 403, 403, 200),
+        lambda w, _who: Req(f"{V}/{w.voucher}", {"note": "第一批 batch 1"}),
+    ),
+    ("POST", f"{V}/{{voucher_id}}/revoke"): Row(
+        (401, 403, 403, 403, 200), lambda w, who: Req(f"{V}/{w.mine(who, 'voucher')}/revoke")
+    ),
 }
 
 SCENARIO = """\

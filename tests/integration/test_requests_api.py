@@ -334,6 +334,21 @@ async def test_each_party_sees_only_its_own(
     assert (r.status_code, r.json()["reason"]) == (403, "not_owner")
 
 
+async def test_the_client_sees_an_offer_on_its_request_but_may_not_withdraw_it(
+    client: httpx.AsyncClient, world: dict[str, dict[str, str]]
+) -> None:
+    rid = (await post(client, world["acme"])).json()["id"]
+    oid = (await offer(client, world["lab-a"], rid, "sem-a")).json()["id"]
+    withdraw = f"/api/v1/requests/{rid}/offers/{oid}/withdraw"
+    r = await client.post(withdraw, headers=world["acme"])
+    assert (r.status_code, r.json()["reason"]) == (403, "not_owner")
+    seen = (await client.get(f"/api/v1/requests/{rid}", headers=world["acme"])).json()
+    assert [(o["id"], o["status"]) for o in seen["offers"]] == [(oid, "open")]
+    # a platform concerned that does not see the offer still finds none
+    r = await client.post(withdraw, headers=world["lab-b"])
+    assert (r.status_code, r.json()["reason"]) == (404, "no_offer")
+
+
 async def test_withdraw_decline_cancel_and_expiry_move_along_the_tables(
     client: httpx.AsyncClient, clock: FakeClock, world: dict[str, dict[str, str]]
 ) -> None:

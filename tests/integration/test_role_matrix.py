@@ -1,7 +1,8 @@
 """The role matrix: every route of the app × five callers, against ``role_matrix.ROWS``.
 
 Two platforms each own an instrument (``lab-a``: ``sem-a``, ``lab-b``: ``sem-b``), two clients
-book (``acme``, ``globex``). The routes are taken from the app itself (its API routes and its
+book (``acme``, ``globex``); lab-a has a service item, acme a voucher and a request only sem-a
+can serve, with offers of lab-a. The routes are taken from the app itself (its API routes and its
 OpenAPI document), so a route added without a row fails here with a message saying where to
 add it. One database, one app, no sleeps.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -22,7 +24,19 @@ from prometheus_client import CollectorRegistry
 from pilotshare.api.app import create_app
 from pilotshare.core.clock import FakeClock
 from pilotshare.core.settings import Settings
-from tests.integration.role_matrix import CALLERS, MON, ROWS, SCENARIO, H, Req, World, iso
+from tests.integration.role_matrix import (
+    CALLERS,
+    ITEM,
+    MON,
+    REQUEST,
+    ROWS,
+    SCENARIO,
+    VOUCHER,
+    H,
+    Req,
+    World,
+    iso,
+)
 from tests.support.api import api_client, auth, served
 
 Headers = dict[str, str]
@@ -88,8 +102,8 @@ async def _world(pool: asyncpg.Pool, c: httpx.AsyncClient, keys: dict[str, Heade
     keys["other"] = await auth(pool, "lab-b", "admin")
     keys["own"] = await auth(pool, "lab-a", "admin")
     keys["client"] = await auth(pool, "acme", "operator")
-    for ident, owner in (("sem-a", "lab-a"), ("sem-b", "lab-b")):
-        body = {"id": ident, "site": "lab", "kind": "sem", "owner_org": owner}
+    for ident, owner, caps in (("sem-a", "lab-a", ["eds"]), ("sem-b", "lab-b", [])):
+        body = {"id": ident, "site": "lab", "kind": "sem", "owner_org": owner, "capabilities": caps}
         await _ok(await c.post("/api/v1/instruments", json=body, headers=net))
     acme = keys["client"]
     w = World(slots=[MON + (30 + 2 * n) * H for n in range(40)])
@@ -100,7 +114,26 @@ async def _world(pool: asyncpg.Pool, c: httpx.AsyncClient, keys: dict[str, Heade
         body = {"instrument": "sem-a", "start": iso(start), "end": iso(start + H)}
         return str((await _ok(await c.post("/api/v1/bookings", json=body, headers=acme)))["id"])
 
+    async def item(ident: str) -> str:
+        body = {**ITEM, "id": ident}
+        return str((await _ok(await c.post("/api/v1/service-items", json=body, headers=net)))["id"])
+
+    async def request() -> str:
+        return str((await _ok(await c.post("/api/v1/requests", json=REQUEST, headers=acme)))["id"])
+
+    async def offer(rid: str, start: datetime) -> str:
+        body = {"instrument": "sem-a", "start": iso(start), "end": iso(start + H), "price": "1"}
+        made = await c.post(f"/api/v1/requests/{rid}/offers", json=body, headers=keys["own"])
+        return str((await _ok(made))["id"])
+
+    async def voucher() -> str:
+        made = await c.post("/api/v1/organisations/acme/vouchers", json=VOUCHER, headers=net)
+        return str((await _ok(made))["id"])
+
     w.booking = await booking()
+    w.item = await item("item-a")
+    w.request = await request()
+    w.voucher = await voucher()
     for who in CALLERS:
         key = (await auth(pool, "lab-a", "operator"))["Authorization"]
         old = {"id": f"old-{who}", "site": "lab", "kind": "sem", "owner_org": "lab-a"}
@@ -116,7 +149,14 @@ async def _world(pool: asyncpg.Pool, c: httpx.AsyncClient, keys: dict[str, Heade
             "booking": await booking(),
             "cancel": await booking(),
             "feed": feed["id"],
+            "item": await item(f"item-{who}"),
+            "cancel-request": await request(),
+            "voucher": await voucher(),
         }
+        accept = w.per_caller[who]["accept"] = await request()
+        w.per_caller[who]["offer"] = await offer(accept, next(free))  # free: it books
+        for name in ("decline", "withdraw"):
+            w.per_caller[who][name] = await offer(w.request, MON + 40 * H)
     feed = await _ok(await c.post("/api/v1/calendars", json={"org": "acme"}, headers=acme))
     w.feed_token = feed["url"].rsplit("/", 1)[1].removesuffix(".ics")
     planner = await auth(pool, "globex", "planner")

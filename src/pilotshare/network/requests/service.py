@@ -360,7 +360,9 @@ class RequestService:
             req, offers = await self._locked(conn, who, request_id, now)
             if event is Event.DECLINE:
                 self._client_only(who, req)
-            offer = self._offer_in(offers, offer_id, who=who if event is Event.WITHDRAW else None)
+            # the offers ``who`` sees (the client: all on its request), so that withdrawing an
+            # offer one sees but does not own is 403, and one that one does not see is 404
+            offer = self._offer_in(self._own_offers(who, req, offers), offer_id)
             if event is Event.WITHDRAW and not may_administer(
                 offer.platform_org, org=who.org, admin=who.admin, network=who.network
             ):
@@ -413,10 +415,10 @@ class RequestService:
         return [o for o in offers if o.platform_org == who.org]
 
     @staticmethod
-    def _offer_in(offers: Sequence[Offer], offer_id: UUID, *, who: Who | None = None) -> Offer:
-        """The offer of the request (one ``who`` may see, when given); ``no_offer`` if not."""
+    def _offer_in(offers: Sequence[Offer], offer_id: UUID) -> Offer:
+        """The offer of the request among ``offers``; ``no_offer`` if not."""
         for o in offers:
-            if o.id == offer_id and (who is None or who.network or o.platform_org == who.org):
+            if o.id == offer_id:
                 return o
         raise NotFound("no_offer", f"no offer {offer_id} on this request")
 
