@@ -435,3 +435,31 @@ async def test_profiles_read_with_any_key_and_the_contract_declares_429(
         assert {"200", "422", "429"} <= set(answers)
         assert not {"401", "403"} & set(answers)  # no key needed
         assert "Retry-After" in answers["429"]["headers"]
+
+
+async def test_only_platforms_publish_and_a_clients_profile_is_its_own(
+    pool: asyncpg.Pool, clock: FakeClock
+) -> None:
+    """A client's admin administers its own organisation, yet it is no platform: it neither
+    publishes a profile nor offers service items; and its profile (its name, its kind) is
+    nobody else's to read but the network operator's."""
+    async with api_client(pool, clock=clock, settings=_nocache()) as client:
+        keys = await _network(pool, client)
+        acme_admin = await auth(pool, "acme", "admin")
+        globex = await auth(pool, "globex", "operator")
+        r = await client.put(
+            "/api/v1/organisations/acme/profile", json=PROFILES["binhai"], headers=acme_admin
+        )
+        assert (r.status_code, r.json()["reason"]) == (422, "not_a_platform")
+        item = {"id": "acme-x", "platform": "acme", "name_zh": "x", "name_en": "x",
+                "unit": "hour", "price": 1, "site": "dg-b"}  # fmt: skip
+        r = await client.post("/api/v1/service-items", json=item, headers=acme_admin)
+        assert (r.status_code, r.json()["reason"]) == (422, "not_a_platform")
+        r = await client.get("/api/v1/organisations/acme/profile", headers=globex)
+        assert (r.status_code, r.json()["reason"]) == (404, "no_organisation")
+        for who in (acme_admin, keys["network"]):
+            r = await client.get("/api/v1/organisations/acme/profile", headers=who)
+            assert (r.status_code, r.json()["kind"]) == (200, "client")
+        r = await client.get("/api/v1/organisations/songshan/profile", headers=globex)
+        assert r.status_code == 200  # a platform's is everyone's
+    assert await pool.fetchval("SELECT count(*) FROM service_items WHERE id = 'acme-x'") == 0

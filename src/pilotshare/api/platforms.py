@@ -18,10 +18,12 @@ from typing import Annotated
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from pilotshare import registry
+from pilotshare.api.keys import Principal
 from pilotshare.api.schemas import Money, Slug
 from pilotshare.core import audit
 from pilotshare.core.db import Connection, Executor
-from pilotshare.core.errors import BadInput
+from pilotshare.core.errors import BadInput, NotFound
+from pilotshare.core.scope import may_see
 
 #: Called with the platform that owns what is about to change; raises when the caller may not.
 Authorise = Callable[[str], None]
@@ -87,9 +89,28 @@ def _profile(found: registry.Profile) -> ProfilePublic:
     )
 
 
-async def get_profile(conn: Executor, org: str) -> ProfilePublic:
-    """An organisation's profile; ``NotFound`` for an unknown organisation."""
-    return _profile(await registry.profile(conn, org))
+async def get_profile(conn: Executor, org: str, viewer: Principal | None = None) -> ProfilePublic:
+    """An organisation's profile; ``NotFound`` for an unknown organisation, and for a client
+    (or the operator) that is not ``viewer``'s own: only platforms' profiles are for
+    everyone to read, nothing about a client is."""
+    found = await registry.profile(conn, org)
+    if (
+        viewer is not None
+        and found.kind != "platform"
+        and not may_see(org, org=viewer.org, admin=viewer.network)
+    ):
+        raise NotFound("no_organisation", f"no organisation {org!r}")
+    return _profile(found)
+
+
+def _require_platform(found: registry.Profile, what: str) -> None:
+    """``BadInput`` (``not_a_platform``) unless ``found`` is a platform: only platforms
+    publish profiles and offer service items."""
+    if found.kind != "platform":
+        raise BadInput(
+            "not_a_platform",
+            f"{found.org!r} is a {found.kind}, not a platform: only platforms {what}",
+        )
 
 
 async def put_profile(
@@ -109,6 +130,7 @@ async def put_profile(
     )
     async with conn.transaction():
         before = await registry.profile(conn, org)
+        _require_platform(before, "publish a profile")
         await registry.put_profile(conn, org, terms, now)
         await audit.record(
             conn,
@@ -249,7 +271,7 @@ async def create_item(
     """Add a platform's service item, audited; ``Conflict`` for an existing id."""
     authorise(body.platform)
     async with conn.transaction():
-        await registry.require_organisation(conn, body.platform)
+        _require_platform(await registry.profile(conn, body.platform), "offer service items")
         item = await _resolved(
             conn,
             registry.ServiceItem(

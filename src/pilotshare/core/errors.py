@@ -107,6 +107,7 @@ REASONS: Final[tuple[Reason, ...]] = (
     Reason("bad_seed", 422, "seed out of range"),
     Reason("no_instruments", 422, "a forecast needs at least one instrument"),
     Reason("service_item_mismatch", 422, "the service item is not offered on that instrument"),
+    Reason("not_a_platform", 422, "only platforms publish profiles and offer service items"),
     Reason("no_item_site", 422, "the service item's site cannot be told: give one"),
     Reason("rate_limited", 429, "too many public requests from this address: see Retry-After"),
     Reason("kind_or_capabilities", 422, "a request names a kind, capabilities, or both"),

@@ -17,9 +17,9 @@ router = APIRouter(prefix="/api/v1/organisations", tags=["platforms"])
 
 
 @router.get("/{org}/profile", response_model=ProfilePublic, responses=problems(401, 403, 404, 422))
-async def get_profile(org: str, pool: Pool, _: CurrentKey) -> ProfilePublic:
-    """An organisation's profile (any key)."""
-    return await platforms.get_profile(pool, org)
+async def get_profile(org: str, pool: Pool, principal: CurrentKey) -> ProfilePublic:
+    """A platform's profile (any key); a client's only to itself and the network operator."""
+    return await platforms.get_profile(pool, org, principal)
 
 
 @router.put("/{org}/profile", response_model=ProfilePublic, responses=problems(401, 403, 404, 422))
