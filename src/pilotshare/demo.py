@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import time
 from datetime import timedelta
 from typing import TextIO
 
@@ -40,10 +41,16 @@ from pilotshare.seeding import (
     HISTORY,
     KEYS,
     ORGANISATIONS,
+    REQUESTS,
+    SERVICE_ITEMS,
     SITES,
+    VOUCHERS,
     DemoInstrument,
     seed_history,
     seed_network,
+    seed_platforms,
+    seed_requests,
+    seed_vouchers,
 )
 from pilotshare.services import run_jobs, serve_app
 from pilotshare.twin.ingest import Ingest
@@ -109,14 +116,15 @@ async def seed_bookings(pool: asyncpg.Pool, clock: Clock, *, days: int = 7) -> i
 async def seed(pool: asyncpg.Pool, clock: Clock, settings: Settings) -> dict[str, str] | None:
     """Seed everything on first start (the new keys by label), nothing on a restart (None).
 
-    The order matters: the network, then its past, then the coming week's bookings; later
-    parts of the network (service items, requests with offers, vouchers) slot in as further
-    ``seed_…`` steps here.
+    The order matters: the network with its profiles and service items, then its past and
+    the vouchers that paid it, then the coming week's bookings and the requests answered
+    around them.
     """
     async with pool.acquire() as conn:
         keys = await seed_network(conn, operator=settings.operator_org)
-    if keys is None:
-        return None
+        if keys is None:
+            return None
+        await seed_platforms(conn, clock.now())
     stored = await seed_history(
         pool, clock.now(), offline_after=timedelta(seconds=settings.offline_after_s)
     )
@@ -127,7 +135,19 @@ async def seed(pool: asyncpg.Pool, clock: Clock, settings: Settings) -> dict[str
         stored.bookings,
         stored.seconds,
     )
+    began = time.perf_counter()
+    async with pool.acquire() as conn:
+        await seed_vouchers(conn, clock.now())
     log.info("seeded %d demo bookings", await seed_bookings(pool, clock))
+    offers = await seed_requests(pool, clock)
+    log.info(
+        "seeded %d service items, %d vouchers, %d requests with %d offers (%.1f s)",
+        len(SERVICE_ITEMS),
+        len(VOUCHERS),
+        len(REQUESTS),
+        offers,
+        time.perf_counter() - began,
+    )
     return keys
 
 
