@@ -22,9 +22,9 @@ from pilotshare.seeding.network import (
     seed_history,
     seed_network,
 )
+from pilotshare.seeding.past import InstrumentPast, PastBooking, PastInstrument, simulate
 from pilotshare.seeding.platforms import PROFILES, SERVICE_ITEMS, seed_platforms
 from pilotshare.seeding.programme import REQUESTS, VOUCHERS, seed_requests, seed_vouchers
-from pilotshare.seeding.past import InstrumentPast, PastBooking, PastInstrument, simulate
 
 __all__ = [
     "ALL_CLIENTS",

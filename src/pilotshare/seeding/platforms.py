@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from pilotshare.api.platforms import Contact, ProfileBody, ServiceItemCreate
+from pilotshare.api.platforms import Contact, ProfileBody, ServiceItemCreate, put_profile
 from pilotshare.api.platforms import create_item as create_service_item
-from pilotshare.api.platforms import put_profile
 from pilotshare.core.audit import SYSTEM
 from pilotshare.core.db import Connection
 from pilotshare.seeding.network import BINHAIWAN, SONGSHAN_LAKE
@@ -175,7 +174,7 @@ SERVICE_ITEMS: tuple[DemoItem, ...] = (
 
 
 def _anyone(_: str) -> None:
-    """pilotshare seeds every platform's own things."""
+    """Nothing to refuse: the seed writes each platform's own things as pilotshare."""
 
 
 async def seed_platforms(conn: Connection, now: datetime) -> int:

@@ -10,6 +10,7 @@ dated at the start of the seeded history so the past weeks' statements show what
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -24,6 +25,8 @@ from pilotshare.core.periods import zone
 from pilotshare.network.requests.service import NewOffer, NewRequest, RequestService, Who
 from pilotshare.scheduler.service import BookingService
 from pilotshare.seeding.network import HISTORY, ZONE
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,8 +124,10 @@ async def seed_requests(pool: asyncpg.Pool, clock: Clock) -> int:
         }
         offers = []
         for instrument, price, conditions in spec.offers:
-            platform, slot = slots[instrument]
-            assert platform is not None and slot is not None  # noqa: S101 - seeded: it is free
+            platform, slot = slots.get(instrument, (None, None))
+            if platform is None or slot is None:  # nothing free before the deadline
+                log.info("demo offer of %s not made: no free slot", instrument)
+                continue
             offers.append(
                 await service.offer(
                     Who(platform, admin=True),
@@ -131,7 +136,7 @@ async def seed_requests(pool: asyncpg.Pool, clock: Clock) -> int:
                 )
             )
         made += len(offers)
-        if spec.accept:
+        if spec.accept and offers:
             await service.accept(client, view.request.id, offers[0].id)
     return made
 
