@@ -2,9 +2,10 @@
 
 It starts (or joins) the embedded PostgreSQL and MQTT broker unless ``PILOTSHARE_DATABASE_URL``
 / ``PILOTSHARE_MQTT_URL`` name real ones, migrates, seeds the city's pilot network once (the
-operator, three platforms at two sites with their instruments, client organisations,
-qualifications, one API key per role printed only when created, eight weeks of history through
-``backfill``, and the coming week's bookings), then runs a simulated edge agent per instrument
+operator, three platforms at two sites with their public profiles, instruments and service
+items, client organisations, qualifications, one API key per role printed only when created,
+eight weeks of history through ``backfill`` with the vouchers that paid it, the coming week's
+bookings, and requests with offers), then runs a simulated edge agent per instrument
 at its own site, the ingest of every site with the live twin, the booking lifecycle, the job
 worker and the API. Ctrl-C stops everything; a second run reuses the data
 directory and its keys.
@@ -162,6 +163,8 @@ def banner(url: str, keys: dict[str, str] | None, *, operator: str = "platform")
         f"pilotshare demo 演示 is running: {url}/docs   (Ctrl-C stops it 停止)",
         network,
         *(f"    {site}: {ids}" for site, ids in per_site.items()),
+        f"    {len(SERVICE_ITEMS)} service items 服务项目, {len(REQUESTS)} requests 中试需求 with"
+        f" offers, {len(VOUCHERS)} vouchers 服务券",
     ]
     if keys:
         lines.append("  API keys 密钥 (shown once; keep them 仅显示一次):")
@@ -177,6 +180,7 @@ def banner(url: str, keys: dict[str, str] | None, *, operator: str = "platform")
     lines += [
         "  try:",
         f"    curl -H 'Authorization: Bearer {example}' {url}/api/v1/instruments/sem-1/twin",
+        f"    curl {url}/api/v1/public/platforms   (公开目录 public directory, no key)",
         "",
     ]
     return "\n".join(lines)
