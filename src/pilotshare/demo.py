@@ -158,13 +158,14 @@ def banner(url: str, keys: dict[str, str] | None, *, operator: str = "platform")
     platforms, instruments = len(ORGANISATIONS) - len(ALL_CLIENTS), len(DEMO_INSTRUMENTS)
     network = f"  中试平台网络 pilot network: {platforms} platforms, {instruments} simulated"
     network += f" instruments, {HISTORY.days // 7} weeks of history"
+    market = f"    {len(SERVICE_ITEMS)} service items 服务项目, {len(REQUESTS)} requests 中试需求,"
+    market += f" {len(VOUCHERS)} vouchers 服务券"
     lines = [
         "",
         f"pilotshare demo 演示 is running: {url}/docs   (Ctrl-C stops it 停止)",
         network,
         *(f"    {site}: {ids}" for site, ids in per_site.items()),
-        f"    {len(SERVICE_ITEMS)} service items 服务项目, {len(REQUESTS)} requests 中试需求 with"
-        f" offers, {len(VOUCHERS)} vouchers 服务券",
+        market,
     ]
     if keys:
         lines.append("  API keys 密钥 (shown once; keep them 仅显示一次):")
