@@ -2,9 +2,10 @@
 
 It starts (or joins) the embedded PostgreSQL and MQTT broker unless ``PILOTSHARE_DATABASE_URL``
 / ``PILOTSHARE_MQTT_URL`` name real ones, migrates, seeds the city's pilot network once (the
-operator, three platforms at two sites with their instruments, client organisations,
-qualifications, one API key per role printed only when created, eight weeks of history through
-``backfill``, and the coming week's bookings), then runs a simulated edge agent per instrument
+operator, three platforms at two sites with their public profiles, instruments and service
+items, client organisations, qualifications, one API key per role printed only when created,
+eight weeks of history through ``backfill`` with the vouchers that paid it, the coming week's
+bookings, and requests with offers), then runs a simulated edge agent per instrument
 at its own site, the ingest of every site with the live twin, the booking lifecycle, the job
 worker and the API. Ctrl-C stops everything; a second run reuses the data
 directory and its keys.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import time
 from datetime import timedelta
 from typing import TextIO
 
@@ -40,10 +42,16 @@ from pilotshare.seeding import (
     HISTORY,
     KEYS,
     ORGANISATIONS,
+    REQUESTS,
+    SERVICE_ITEMS,
     SITES,
+    VOUCHERS,
     DemoInstrument,
     seed_history,
     seed_network,
+    seed_platforms,
+    seed_requests,
+    seed_vouchers,
 )
 from pilotshare.services import run_jobs, serve_app
 from pilotshare.twin.ingest import Ingest
@@ -109,14 +117,15 @@ async def seed_bookings(pool: asyncpg.Pool, clock: Clock, *, days: int = 7) -> i
 async def seed(pool: asyncpg.Pool, clock: Clock, settings: Settings) -> dict[str, str] | None:
     """Seed everything on first start (the new keys by label), nothing on a restart (None).
 
-    The order matters: the network, then its past, then the coming week's bookings; later
-    parts of the network (service items, requests with offers, vouchers) slot in as further
-    ``seed_…`` steps here.
+    The order matters: the network with its profiles and service items, then its past and
+    the vouchers that paid it, then the coming week's bookings and the requests answered
+    around them.
     """
     async with pool.acquire() as conn:
         keys = await seed_network(conn, operator=settings.operator_org)
-    if keys is None:
-        return None
+        if keys is None:
+            return None
+        await seed_platforms(conn, clock.now())
     stored = await seed_history(
         pool, clock.now(), offline_after=timedelta(seconds=settings.offline_after_s)
     )
@@ -127,7 +136,19 @@ async def seed(pool: asyncpg.Pool, clock: Clock, settings: Settings) -> dict[str
         stored.bookings,
         stored.seconds,
     )
+    began = time.perf_counter()
+    async with pool.acquire() as conn:
+        await seed_vouchers(conn, clock.now())
     log.info("seeded %d demo bookings", await seed_bookings(pool, clock))
+    offers = await seed_requests(pool, clock)
+    log.info(
+        "seeded %d service items, %d vouchers, %d requests with %d offers (%.1f s)",
+        len(SERVICE_ITEMS),
+        len(VOUCHERS),
+        len(REQUESTS),
+        offers,
+        time.perf_counter() - began,
+    )
     return keys
 
 
@@ -137,11 +158,14 @@ def banner(url: str, keys: dict[str, str] | None, *, operator: str = "platform")
     platforms, instruments = len(ORGANISATIONS) - len(ALL_CLIENTS), len(DEMO_INSTRUMENTS)
     network = f"  中试平台网络 pilot network: {platforms} platforms, {instruments} simulated"
     network += f" instruments, {HISTORY.days // 7} weeks of history"
+    market = f"    {len(SERVICE_ITEMS)} service items 服务项目, {len(REQUESTS)} requests 中试需求,"
+    market += f" {len(VOUCHERS)} vouchers 服务券"
     lines = [
         "",
         f"pilotshare demo 演示 is running: {url}/docs   (Ctrl-C stops it 停止)",
         network,
         *(f"    {site}: {ids}" for site, ids in per_site.items()),
+        market,
     ]
     if keys:
         lines.append("  API keys 密钥 (shown once; keep them 仅显示一次):")
@@ -157,6 +181,7 @@ def banner(url: str, keys: dict[str, str] | None, *, operator: str = "platform")
     lines += [
         "  try:",
         f"    curl -H 'Authorization: Bearer {example}' {url}/api/v1/instruments/sem-1/twin",
+        f"    curl {url}/api/v1/public/platforms   (公开目录 public directory, no key)",
         "",
     ]
     return "\n".join(lines)

@@ -5,8 +5,9 @@ models and the one error schema, ``routes/`` one thin module per area (parse, ca
 or a store, answer a typed model), ``ical`` the calendar rendering, ``dashboard/`` the static
 page. Routes run no SQL (``tests/unit/test_layout.py``).
 
-The composition root imports ``app``, and ``catalog``, ``keys`` and ``schemas`` to register
-instruments and keys the way the API does; nothing is re-exported here.
+The composition root imports ``app``, and ``catalog``, ``keys``, ``platforms`` and ``schemas``
+to register instruments, keys, profiles and service items the way the API does; nothing is
+re-exported here.
 """
 
-__all__ = ["app", "catalog", "keys", "schemas"]
+__all__ = ["app", "catalog", "keys", "platforms", "schemas"]

@@ -5,7 +5,8 @@ shares have something to say from the first minute.
 
 ``network`` holds the network's organisations, sites and instruments; ``past`` (pure)
 simulates their history; ``load`` stores it through the ingest's own writer; ``store`` holds
-the past bookings' SQL.
+the past bookings' SQL. ``platforms`` writes the platforms' profiles and service items,
+``programme`` the clients' requests with offers and the operator's vouchers.
 """
 
 from pilotshare.seeding.load import Stored, store_past
@@ -22,6 +23,8 @@ from pilotshare.seeding.network import (
     seed_network,
 )
 from pilotshare.seeding.past import InstrumentPast, PastBooking, PastInstrument, simulate
+from pilotshare.seeding.platforms import PROFILES, SERVICE_ITEMS, seed_platforms
+from pilotshare.seeding.programme import REQUESTS, VOUCHERS, seed_requests, seed_vouchers
 
 __all__ = [
     "ALL_CLIENTS",
@@ -29,7 +32,11 @@ __all__ = [
     "HISTORY",
     "KEYS",
     "ORGANISATIONS",
+    "PROFILES",
+    "REQUESTS",
+    "SERVICE_ITEMS",
     "SITES",
+    "VOUCHERS",
     "DemoInstrument",
     "InstrumentPast",
     "PastBooking",
@@ -38,6 +45,9 @@ __all__ = [
     "past_instruments",
     "seed_history",
     "seed_network",
+    "seed_platforms",
+    "seed_requests",
+    "seed_vouchers",
     "simulate",
     "store_past",
 ]

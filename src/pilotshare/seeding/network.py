@@ -78,6 +78,8 @@ class DemoInstrument:
     session_hours: tuple[float, ...] = (2.0, 3.0, 4.0)
     past_mtbf_h: float = 40.0  # running hours between failures, in the seeded past
     past_mttr_h: float = 3.0
+    model: str = ""  # the maker's model designation, shown in the public directory
+    public: bool = True  # listed in the public directory (its platform's profile is public)
 
 
 DEMO_INSTRUMENTS: tuple[DemoInstrument, ...] = (
@@ -93,6 +95,7 @@ DEMO_INSTRUMENTS: tuple[DemoInstrument, ...] = (
         120,
         past_mtbf_h=30.0,
         past_mttr_h=4.0,
+        model="ZEISS GeminiSEM 460",
     ),
     DemoInstrument(
         "sem-2",
@@ -107,6 +110,7 @@ DEMO_INSTRUMENTS: tuple[DemoInstrument, ...] = (
         session_hours=(1.0, 2.0, 3.0),
         past_mtbf_h=50.0,
         past_mttr_h=2.0,
+        model="Hitachi TM4000Plus II",
     ),
     DemoInstrument(
         "printer-1",
@@ -123,6 +127,7 @@ DEMO_INSTRUMENTS: tuple[DemoInstrument, ...] = (
         session_hours=(4.0, 6.0, 8.0),
         past_mtbf_h=25.0,
         past_mttr_h=6.0,
+        model="EOS M 290",
     ),
     DemoInstrument(
         "printer-2",
@@ -137,6 +142,7 @@ DEMO_INSTRUMENTS: tuple[DemoInstrument, ...] = (
         session_hours=(3.0, 5.0),
         past_mtbf_h=60.0,
         past_mttr_h=2.5,
+        model="EOS FORMIGA P 110 Velocis",
     ),
     DemoInstrument(
         "reflow-1",
@@ -151,6 +157,7 @@ DEMO_INSTRUMENTS: tuple[DemoInstrument, ...] = (
         platform="ssl-electronics",
         past_mtbf_h=45.0,
         past_mttr_h=2.0,
+        model="Heller 1936 MK7",
     ),
     DemoInstrument(
         "reflow-2",
@@ -166,6 +173,7 @@ DEMO_INSTRUMENTS: tuple[DemoInstrument, ...] = (
         site=BINHAIWAN,
         past_mtbf_h=35.0,
         past_mttr_h=3.0,
+        model="JT NS-800II",
     ),
     DemoInstrument(
         "coater-1",
@@ -183,6 +191,7 @@ DEMO_INSTRUMENTS: tuple[DemoInstrument, ...] = (
         session_hours=(3.0, 4.0, 6.0),
         past_mtbf_h=20.0,
         past_mttr_h=5.0,
+        model="Coatema Smartcoater",
     ),
     DemoInstrument(
         "bioreactor-1",
@@ -201,6 +210,7 @@ DEMO_INSTRUMENTS: tuple[DemoInstrument, ...] = (
         session_hours=(8.0, 10.0, 12.0),
         past_mtbf_h=80.0,
         past_mttr_h=8.0,
+        model="Sartorius BIOSTAT STR 50",
     ),
     DemoInstrument(
         "bioreactor-2",
@@ -219,6 +229,8 @@ DEMO_INSTRUMENTS: tuple[DemoInstrument, ...] = (
         session_hours=(10.0, 12.0),
         past_mtbf_h=70.0,
         past_mttr_h=6.0,
+        model="Sartorius BIOSTAT STR 200",
+        public=False,  # reserved for a partner programme: not in the directory
     ),
 )
 PURPOSES: dict[str, tuple[str, ...]] = {
@@ -261,6 +273,8 @@ async def seed_network(conn: Connection, *, operator: str) -> dict[str, str] | N
                 requires_qualification=spec.requires_qualification,
                 operating_hours=spec.operating_hours,
                 setup_buffer_s=600,
+                model=spec.model or None,
+                public=spec.public,
             ),
         )
         if spec.requires_qualification:
