@@ -24,7 +24,7 @@ async def org(pool: asyncpg.Pool) -> str:
     return "acme"
 
 
-ADMIN = Principal("platform", Role.ADMIN, "k")  # sees a result as stored
+ADMIN = Principal("platform", Role.ADMIN, "k", network=True)  # sees a result as stored
 
 
 async def test_concurrent_claims_never_take_the_same_job(pool: asyncpg.Pool, org: str) -> None:

@@ -59,7 +59,9 @@ async def write_history(
 @pytest.fixture
 async def api(pool: asyncpg.Pool, site: str) -> AsyncIterator[tuple[httpx.AsyncClient, FakeClock]]:
     clock = FakeClock(T0)
-    app = create_app(Settings(), pool=pool, clock=clock, registry=CollectorRegistry())
+    # the key is the network operator's admin: it reads every reject, unknown instruments' too
+    settings = Settings(operator_org=f"{site}-org")
+    app = create_app(settings, pool=pool, clock=clock, registry=CollectorRegistry())
     async with pool.acquire() as conn:
         key = await create_key(conn, org=f"{site}-org", role="admin")
     async with httpx.AsyncClient(
