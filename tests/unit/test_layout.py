@@ -27,6 +27,7 @@ STORES: dict[str, str] = {
     "twin/rows.py": "samples as rows: COPY, the idempotent staging path, the hourly rollup",
     "twin/writer.py": "one transaction per flush: samples, live rows, rejects, NOTIFY",
     "twin/history.py": "telemetry history in buckets",
+    "network/statistics/store.py": "the open statistics: platforms' instruments, bookings, offers",
     "core/jobs.py": "the job queue on the jobs table",
     "core/audit.py": "the audit log: one line per change, written in the change's transaction",
     "core/db/": "the pool, migrations, TimescaleDB policies, the LISTEN loop",

@@ -40,6 +40,7 @@ from pilotshare.api.routes import (
     rejects,
     simulations,
     statements,
+    statistics,
     telemetry,
     twin,
 )
@@ -67,6 +68,7 @@ ROUTERS = [
     availability.closures,
     qualifications.router,
     statements.router,
+    statistics.router,
     calendars.router,
     forecasts.router,
     simulations.router,

@@ -3,13 +3,14 @@
 ``statements`` is the arithmetic (pure); ``store`` its SQL.
 """
 
-from pilotshare.billing.statements import Statement, as_csv
+from pilotshare.billing.statements import Statement, as_csv, billed_hours
 from pilotshare.billing.store import Voucher, grant_voucher, statement, voucher_balance, vouchers
 
 __all__ = [
     "Statement",
     "Voucher",
     "as_csv",
+    "billed_hours",
     "grant_voucher",
     "statement",
     "voucher_balance",

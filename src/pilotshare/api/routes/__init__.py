@@ -13,6 +13,7 @@ __all__ = [
     "rejects",
     "simulations",
     "statements",
+    "statistics",
     "telemetry",
     "twin",
 ]

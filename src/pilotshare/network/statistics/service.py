@@ -1,0 +1,299 @@
+"""A month's open statistics: load the rows, compute each platform's figures, rank them.
+
+The figures are ``figures``' (pure), the ranking ``ranking``'s (pure); here they meet the
+database: ``store`` for instruments, bookings and request responses, ``twin.history`` for the
+hourly telemetry buckets (the ``/telemetry`` endpoint's own reading), ``billing`` for billed
+hours. Nothing is stored: the same month and clock give the same answer.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Final
+
+import asyncpg
+
+from pilotshare import billing
+from pilotshare.core.db import Executor
+from pilotshare.core.domain import BookingStatus
+from pilotshare.core.errors import BadInput
+from pilotshare.core.periods import month_bounds, month_of
+from pilotshare.core.settings import Settings
+from pilotshare.network.statistics import store
+from pilotshare.network.statistics.figures import (
+    HOUR,
+    WAIT_HORIZON,
+    BookingRow,
+    InstrumentRow,
+    Window,
+    booking_figures,
+    due,
+    in_month,
+    median,
+    open_spans,
+    typical_durations,
+    usage,
+    waits,
+)
+from pilotshare.network.statistics.ranking import Candidate, Method, Ranking, rank
+from pilotshare.scheduler.policy import BookingRules
+from pilotshare.scheduler.states import BILLABLE
+from pilotshare.twin.history import EARLIEST, LATEST, BucketQuery, buckets
+
+_DAY: Final = timedelta(days=1)
+_PLACES: Final = 4
+
+
+@dataclass(frozen=True, slots=True)
+class InstrumentFigures:
+    """One instrument's month."""
+
+    instrument: str
+    kind: str
+    utilisation: float | None
+    in_use_hours: float
+    open_hours: float
+    bookings: int
+    hours_served: Decimal
+    no_shows: int
+    cancellations: int
+
+
+@dataclass(frozen=True, slots=True)
+class PlatformFigures:
+    """One platform's month: the published figures and the counts behind them."""
+
+    platform: str
+    name: str
+    public: bool
+    instruments: int
+    utilisation: float | None
+    hours_served: Decimal
+    clients_served: int
+    bookings: int
+    on_time_share: float | None
+    no_show_share: float | None
+    cancellation_share: float | None
+    median_wait_hours: float | None
+    response_hours: float | None
+    voucher_redemptions: Decimal | None
+    per_instrument: list[InstrumentFigures] = field(default_factory=list)
+
+    def ranked_figures(self) -> dict[str, float | None]:
+        """The figures the ranking weighs, as floats."""
+        return {
+            "utilisation": self.utilisation,
+            "hours_served": float(self.hours_served),
+            "clients_served": float(self.clients_served),
+            "on_time_share": self.on_time_share,
+            "no_show_share": self.no_show_share,
+            "cancellation_share": self.cancellation_share,
+            "median_wait_hours": self.median_wait_hours,
+            "response_hours": self.response_hours,
+            "voucher_redemptions": None
+            if self.voucher_redemptions is None
+            else float(self.voucher_redemptions),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class MonthStatistics:
+    """Every platform's figures of a month and the ranking over them."""
+
+    month: str
+    platforms: list[PlatformFigures]
+    ranking: Ranking
+
+
+def _instrument(row: asyncpg.Record) -> InstrumentRow:
+    return InstrumentRow(
+        row["id"], row["platform"], row["kind"], row["timezone"],
+        BookingRules.from_row(row, row["timezone"]),
+    )  # fmt: skip
+
+
+def _booking(row: asyncpg.Record) -> BookingRow:
+    status = BookingStatus(row["status"])
+    hours = billing.billed_hours(row)[0] if status in BILLABLE else Decimal(0)
+    return BookingRow(
+        str(row["id"]), row["instrument_id"], row["org_id"], row["start"], row["end"],
+        status, row["activated_at"], hours,
+    )  # fmt: skip
+
+
+def _rounded(x: float | None) -> float | None:
+    return None if x is None else round(x, _PLACES)
+
+
+async def _usage(conn: Executor, inst: InstrumentRow, window: Window) -> tuple[float, float]:
+    if window.cut <= window.start:
+        return 0.0, 0.0
+    rows = await buckets(conn, BucketQuery(inst.id, window.start, window.cut, HOUR))
+    return usage(
+        [(b.bucket, b.state_seconds) for b in rows], open_spans(inst.rules, window), window
+    )
+
+
+async def _response_hours(
+    conn: Executor, month: str, wide: tuple[datetime, datetime]
+) -> Mapping[str, list[float]] | None:
+    found = await store.responses(conn, *wide)
+    if found is None:
+        return None
+    out: dict[str, list[float]] = {}
+    for r in found:
+        if month_of(r.asked, r.timezone) == month:
+            out.setdefault(r.platform, []).append((r.offered - r.asked).total_seconds() / 3600)
+    return out
+
+
+def method_of(settings: Settings) -> Method:
+    """The ranking method the settings configure."""
+    return Method(
+        weights=dict(settings.ranking_weights),
+        min_bookings=settings.ranking_min_bookings,
+        top=settings.ranking_top,
+        threshold=settings.ranking_threshold,
+        utilisation_target=settings.ranking_utilisation_target,
+    )
+
+
+async def month_statistics(
+    conn: Executor,
+    month: str,
+    now: datetime,
+    *,
+    grace: timedelta,
+    method: Method,
+    public_only: bool = False,
+) -> MonthStatistics:
+    """Every platform's figures of ``month`` (``YYYY-MM``, each site's zone) as of ``now``;
+    ``public_only``: only the platforms whose profile is public, ranked among themselves."""
+    utc = month_bounds(month, "UTC")  # refuses a malformed month
+    if not EARLIEST + _DAY <= utc[0] < utc[1] <= LATEST - WAIT_HORIZON - _DAY:
+        raise BadInput("bad_month", f"{month!r} is outside the months with statistics")
+    wide = (utc[0] - _DAY, utc[1] + _DAY)  # every zone's month lies inside
+    rows = [r for r in await store.platform_instruments(conn) if r["retired_at"] is None
+            or r["retired_at"] > month_bounds(month, r["timezone"])[0]]  # fmt: skip
+    if public_only:
+        rows = [r for r in rows if r["public"]]
+    insts = [_instrument(r) for r in rows]
+    names = {r["platform"]: (r["platform_name"], bool(r["public"])) for r in rows}
+    stored = [
+        _booking(b)
+        for b in await store.bookings_between(
+            conn, [i.id for i in insts], wide[0], wide[1] + WAIT_HORIZON
+        )
+    ]
+    held: dict[str, list[tuple[datetime, datetime]]] = {}
+    for b in stored:
+        if b.status in BILLABLE:
+            held.setdefault(b.instrument, []).append((b.start, b.end))
+    responses = await _response_hours(conn, month, wide)
+    platforms: list[PlatformFigures] = []
+    for platform in sorted(names):
+        mine = [i for i in insts if i.platform == platform]
+        per: list[InstrumentFigures] = []
+        month_due: list[BookingRow] = []
+        used_total = open_total = 0.0
+        for inst in mine:
+            window = Window.of(month, inst.timezone, now)
+            used, opened = await _usage(conn, inst, window)
+            used_total, open_total = used_total + used, open_total + opened
+            ds = due(
+                (
+                    b
+                    for b in stored
+                    if b.instrument == inst.id and in_month(b, month, inst.timezone)
+                ),
+                now,
+                grace,
+            )
+            month_due.extend(ds)
+            f = booking_figures(ds, grace)
+            per.append(
+                InstrumentFigures(
+                    inst.id,
+                    inst.kind,
+                    _rounded(used / opened) if opened else None,
+                    round(used / 3600, _PLACES),
+                    round(opened / 3600, _PLACES),
+                    f.bookings,
+                    f.hours_served,
+                    f.no_shows,
+                    f.cancellations,
+                )
+            )
+        f = booking_figures(month_due, grace)
+        waited = waits(mine, held, typical_durations(mine, month_due), month, now)
+        name, public = names[platform]
+        platforms.append(
+            PlatformFigures(
+                platform=platform,
+                name=name,
+                public=public,
+                instruments=len(mine),
+                utilisation=_rounded(used_total / open_total) if open_total else None,
+                hours_served=f.hours_served,
+                clients_served=f.clients_served,
+                bookings=f.bookings,
+                on_time_share=_rounded(f.on_time_share),
+                no_show_share=_rounded(f.no_show_share),
+                cancellation_share=_rounded(f.cancellation_share),
+                median_wait_hours=_rounded(median(waited)),
+                response_hours=None
+                if responses is None
+                else _rounded(median(responses.get(platform, []))),
+                voucher_redemptions=None,
+                per_instrument=per,
+            )
+        )
+    ranking = rank(
+        [Candidate(p.platform, p.ranked_figures(), p.bookings) for p in platforms], method
+    )
+    return MonthStatistics(month, platforms, ranking)
+
+
+_COLUMNS: Final = (
+    "period", "platform", "name", "instruments", "utilisation", "hours_served",
+    "clients_served", "bookings", "on_time_share", "no_show_share", "cancellation_share",
+    "median_wait_hours", "response_hours", "voucher_redemptions", "score", "rank",
+    "outstanding", "unranked_reason",
+)  # fmt: skip
+
+
+def as_csv(stats: MonthStatistics) -> str:
+    """One row per platform, in ranking order (the statements' CSV dialect: CRLF, empty for
+    unknown); the weights are the JSON answer's."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(_COLUMNS)
+    by_id = {p.platform: p for p in stats.platforms}
+    for placed in stats.ranking.placed:
+        p = by_id[placed.platform]
+        values = (
+            stats.month, p.platform, p.name, p.instruments, p.utilisation, p.hours_served,
+            p.clients_served, p.bookings, p.on_time_share, p.no_show_share,
+            p.cancellation_share, p.median_wait_hours, p.response_hours,
+            p.voucher_redemptions, placed.score, placed.rank, placed.outstanding,
+            placed.reason,
+        )  # fmt: skip
+        writer.writerow(["" if v is None else str(v).lower() if isinstance(v, bool) else v
+                         for v in values])  # fmt: skip
+    return out.getvalue()
+
+
+def only(stats: MonthStatistics, keep: Sequence[str]) -> MonthStatistics:
+    """The statistics of the platforms in ``keep``, ranked as they were among all."""
+    chosen = set(keep)
+    placed = [p for p in stats.ranking.placed if p.platform in chosen]
+    return MonthStatistics(
+        stats.month,
+        [p for p in stats.platforms if p.platform in chosen],
+        Ranking(placed, stats.ranking.weights, stats.ranking.dropped),
+    )
