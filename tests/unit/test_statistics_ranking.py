@@ -57,7 +57,9 @@ def test_every_configurable_figure_has_a_direction() -> None:
 
 @given(candidates(), st.randoms(use_true_random=False))
 @settings(max_examples=80, deadline=None)
-def test_the_order_of_the_platforms_does_not_matter(cs: list[Candidate], rnd: random.Random) -> None:
+def test_the_order_of_the_platforms_does_not_matter(
+    cs: list[Candidate], rnd: random.Random
+) -> None:
     shuffled = list(cs)
     rnd.shuffle(shuffled)
     assert rank(shuffled, METHOD) == rank(cs, METHOD)
@@ -78,7 +80,9 @@ def test_ranking_is_deterministic_and_complete(cs: list[Candidate]) -> None:
     ranks = [p.rank for p in a.placed if p.rank is not None]
     assert ranks == sorted(ranks)
     assert len(a.outstanding) <= METHOD.top
-    assert all(p.score is not None and p.score >= METHOD.threshold for p in a.placed if p.outstanding)
+    assert all(
+        p.score is not None and p.score >= METHOD.threshold for p in a.placed if p.outstanding
+    )
 
 
 def _better(value: float, figure: str) -> float:
