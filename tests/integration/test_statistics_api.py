@@ -66,12 +66,12 @@ async def write(
 class World:
     def __init__(self, pool: asyncpg.Pool, client: httpx.AsyncClient, clock: FakeClock) -> None:
         self.pool, self.client, self.clock = pool, client, clock
-        self.keys: dict[str, dict[str, str]] = {}
+        self.keys: dict[tuple[str, str], dict[str, str]] = {}
 
     async def key(self, org: str, role: str = "operator") -> dict[str, str]:
         if (org, role) not in self.keys:
-            self.keys[org, role] = await auth(self.pool, org, role)  # type: ignore[index]
-        return self.keys[org, role]  # type: ignore[index]
+            self.keys[org, role] = await auth(self.pool, org, role)
+        return self.keys[org, role]
 
     async def booking(self, org: str, inst: str, start: datetime, hours: float) -> str:
         r = await book(
@@ -124,7 +124,6 @@ async def world(pool: asyncpg.Pool) -> AsyncIterator[World]:
 
 async def seed(w: World) -> None:
     """Bookings of every outcome, their telemetry, and the lifecycle settling them at NOW."""
-    t = START
     # sem-a, Dongguan: the first is 23:00 local on 30 November (November), the next 00:30
     # local on 1 December: December there, though UTC still says November
     await w.booking("acme", "sem-a", datetime(2026, 11, 30, 15, 0, tzinfo=UTC), 0.5)  # no-show
@@ -142,20 +141,21 @@ async def seed(w: World) -> None:
 
     assert (
         await w.client.delete(f"/api/v1/bookings/{gone}", headers=await w.key("acme"))
-    ).status_code == 204  # noqa: E501
+    ).status_code == 204
     assert (
         await w.client.delete(f"/api/v1/bookings/{gone_b}", headers=await w.key("globex"))
-    ).status_code == 204  # noqa: E501
+    ).status_code == 204
 
-    run = datetime(2026, 11, 30, 16, 32, tzinfo=UTC)
-    await write(w.pool, "dg", "sem-a", every(run - 5 * M, run, S.IDLE)
-                + every(run, run + 48 * M, S.RUNNING) + every(run + 48 * M, run + 55 * M, S.IDLE))  # fmt: skip
-    run = datetime(2026, 12, 1, 4, 0, tzinfo=UTC)
-    await write(w.pool, "dg", "xrd-a", every(run, run + 5 * M, S.SETUP)
-                + every(run + 5 * M, run + 45 * M, S.RUNNING) + every(run + 45 * M, run + 50 * M, S.IDLE))  # fmt: skip
-    run = datetime(2026, 12, 1, 5, 58, tzinfo=UTC)
-    await write(w.pool, "hz", "oven-b", every(run, run + 3 * M, S.SETUP)
-                + every(run + 3 * M, run + 92 * M, S.RUNNING) + every(run + 92 * M, run + 97 * M, S.IDLE))  # fmt: skip
+    # (site, instrument, lead-in state, lead-in from, run from, run minutes), 5 idle minutes
+    for site, inst, lead, since, run, minutes in (
+        ("dg", "sem-a", S.IDLE, datetime(2026, 11, 30, 16, 27, tzinfo=UTC), 16 * H + 32 * M, 48),
+        ("dg", "xrd-a", S.SETUP, datetime(2026, 12, 1, 4, 0, tzinfo=UTC), 4 * H + 5 * M, 40),
+        ("hz", "oven-b", S.SETUP, datetime(2026, 12, 1, 5, 58, tzinfo=UTC), 6 * H + 1 * M, 89),
+    ):
+        began = datetime.combine(since.date(), time(0), UTC) + run
+        end = began + minutes * M
+        samples = every(since, began, lead) + every(began, end, S.RUNNING)
+        await write(w.pool, site, inst, samples + every(end, end + 5 * M, S.IDLE))
 
     await w.at(datetime(2026, 11, 30, 22, 10, tzinfo=UTC))
     r = await w.client.post(f"/api/v1/bookings/{by_hand}/check-in", headers=await w.key("globex"))
@@ -166,12 +166,11 @@ async def seed(w: World) -> None:
     await w.at(datetime(2026, 12, 1, 2, 30, tzinfo=UTC))
     assert (
         await w.client.delete(f"/api/v1/bookings/{released}", headers=await w.key("acme"))
-    ).status_code == 204  # noqa: E501
+    ).status_code == 204
 
     await w.at(NOW)
     lifecycle = BookingLifecycle(w.pool, None, w.clock, grace=GRACE)
     await lifecycle.settle()
-    _ = t
 
 
 # ---- the recomputation, from API answers only -------------------------------------------
@@ -189,8 +188,8 @@ def month_span(month: str, tz: str) -> tuple[datetime, datetime]:
     return lo.astimezone(UTC), hi.astimezone(UTC)
 
 
-def parse(t: str | None) -> datetime | None:
-    return None if t is None else datetime.fromisoformat(t)
+def parse(t: str) -> datetime:
+    return datetime.fromisoformat(t)
 
 
 def served(b: dict[str, Any]) -> bool:
@@ -200,8 +199,8 @@ def served(b: dict[str, Any]) -> bool:
 
 
 def on_time(b: dict[str, Any]) -> bool:
-    at = parse(b["checked_in_at"])
-    return served(b) and (at is None or at <= parse(b["start"]) + GRACE)  # type: ignore[operator]
+    at = b["checked_in_at"]
+    return served(b) and (at is None or parse(at) <= parse(b["start"]) + GRACE)
 
 
 def first_fit(held: list[tuple[datetime, datetime]], t: datetime, d: timedelta) -> timedelta:
@@ -230,7 +229,8 @@ async def recompute(w: World, month: str) -> dict[str, dict[str, Any]]:
         due: list[dict[str, Any]] = []
         waits: list[float] = []
         for i in mine:
-            assert i["operating_hours"] is None and i["min_notice_s"] == i["setup_buffer_s"] == 0
+            assert i["operating_hours"] is None
+            assert i["min_notice_s"] == i["setup_buffer_s"] == 0
             tz = i["site_timezone"]
             lo, hi = month_span(month, tz)
             cut = min(hi, NOW)
@@ -241,28 +241,27 @@ async def recompute(w: World, month: str) -> dict[str, dict[str, Any]]:
             )
             opened += (cut - lo).total_seconds()
             due += [b for b in bookings if b["instrument"] == i["id"]
-                    and month_of(parse(b["start"]), tz) == month  # type: ignore[arg-type]
-                    and parse(b["start"]) + GRACE <= NOW]  # type: ignore[operator]  # fmt: skip
+                    and month_of(parse(b["start"]), tz) == month
+                    and parse(b["start"]) + GRACE <= NOW]  # fmt: skip
         kinds = sorted({i["kind"] for i in mine})
         for kind in kinds:
             of_kind = sorted((i for i in mine if i["kind"] == kind), key=lambda i: i["id"])
-            lengths = [(parse(b["end"]) - parse(b["start"])).total_seconds()  # type: ignore[operator]
+            lengths = [(parse(b["end"]) - parse(b["start"])).total_seconds()
                        for b in due if b["status"] != "cancelled"
                        and b["instrument"] in {i["id"] for i in of_kind}]  # fmt: skip
             if not lengths:
                 continue
             d = timedelta(seconds=statistics.median(lengths))
-            tz = ZoneInfo(of_kind[0]["site_timezone"])
-            day = month_span(month, of_kind[0]["site_timezone"])[0].astimezone(tz).date()
-            while (t := datetime.combine(day, time(10), tz)) < min(
-                month_span(month, str(tz))[1], NOW
-            ):
+            name = of_kind[0]["site_timezone"]
+            first, last = month_span(month, name)
+            day = first.astimezone(ZoneInfo(name)).date()
+            while (t := datetime.combine(day, time(10), ZoneInfo(name))) < min(last, NOW):
                 held = {i["id"]: [(parse(b["start"]), parse(b["end"])) for b in bookings
                                   if b["instrument"] == i["id"] and b["status"] != "cancelled"]
                         for i in of_kind}  # fmt: skip
                 waits.append(
                     min(first_fit(held[i["id"]], t, d) for i in of_kind).total_seconds() / 3600
-                )  # type: ignore[arg-type]  # noqa: E501
+                )
                 day += timedelta(days=1)
         n = len(due)
         kept = [b for b in due if b["status"] != "cancelled"]
@@ -300,25 +299,28 @@ async def test_the_world_has_every_outcome_and_the_boundary_counts_locally(world
     dec = {
         p["platform"]: p
         for p in (await world.get("/api/v1/public/statistics", period="2026-12"))["platforms"]
-    }  # noqa: E501
+    }
     nov = {
         p["platform"]: p
         for p in (await world.get("/api/v1/public/statistics", period="2026-11"))["platforms"]
-    }  # noqa: E501
+    }
     # the 00:30-local booking of 1 December is December's (ran: served, on time); the
     # 23:00-local one of 30 November is November's, a no-show
-    assert nov["lab-a"]["bookings"] == 1 and nov["lab-a"]["no_show_share"] == 1.0
+    assert nov["lab-a"]["bookings"] == 1
+    assert nov["lab-a"]["no_show_share"] == 1.0
     assert dec["lab-a"]["bookings"] == 6
     assert dec["lab-a"]["clients_served"] == 2
     assert dec["lab-a"]["on_time_share"] == round(4 / 5, 4)  # ran, by hand, released, xrd
     assert dec["lab-b"]["bookings"] == 3  # the one on 20 December is not due yet
-    assert 0 < dec["lab-a"]["utilisation"] < 1 and 0 < dec["lab-b"]["utilisation"] < 1
+    assert 0 < dec["lab-a"]["utilisation"] < 1
+    assert 0 < dec["lab-b"]["utilisation"] < 1
 
 
 async def test_the_ranking_and_its_method_are_published(world: World) -> None:
     body = await world.get("/api/v1/public/statistics", period="2026-12")
     by = {p["platform"]: p for p in body["platforms"]}
-    assert by["lab-c"]["rank"] is None and by["lab-c"]["unranked_reason"] == "too_few_bookings"
+    assert by["lab-c"]["rank"] is None
+    assert by["lab-c"]["unranked_reason"] == "too_few_bookings"
     ranked = sorted((p for p in body["platforms"] if p["rank"]), key=lambda p: p["rank"])
     assert [p["rank"] for p in ranked] == [1, 2] or ranked[0]["score"] == ranked[1]["score"]
     assert body["ranking"]["outstanding"] == [ranked[0]["platform"]]  # top 1
@@ -334,7 +336,8 @@ async def test_the_ranking_and_its_method_are_published(world: World) -> None:
 async def test_public_statistics_say_nothing_about_clients(world: World) -> None:
     r = await world.client.get("/api/v1/public/statistics", params={"period": "2026-12"})
     assert r.status_code == 200
-    assert "acme" not in r.text and "globex" not in r.text
+    assert "acme" not in r.text
+    assert "globex" not in r.text
 
 
 async def test_the_csv_holds_the_same_figures(world: World) -> None:
@@ -371,7 +374,8 @@ async def test_platform_admins_see_their_own_platform_in_detail(world: World) ->
     assert [p["platform"] for p in body["platforms"]] == ["lab-a"]
     per = {i["instrument"]: i for i in body["platforms"][0]["per_instrument"]}
     assert set(per) == {"sem-a", "xrd-a"}
-    assert per["sem-a"]["bookings"] == 5 and per["sem-a"]["no_shows"] == 1
+    assert per["sem-a"]["bookings"] == 5
+    assert per["sem-a"]["no_shows"] == 1
     assert per["sem-a"]["cancellations"] == 1
     public = await world.get("/api/v1/public/statistics", period="2026-12")
     mine = next(p for p in public["platforms"] if p["platform"] == "lab-a")
@@ -379,14 +383,15 @@ async def test_platform_admins_see_their_own_platform_in_detail(world: World) ->
     r = await world.client.get(
         "/api/v1/statistics", params={"period": "2026-12", "platform": "lab-b"}, headers=lab_a
     )
-    assert r.status_code == 403 and r.json()["reason"] == "not_owner"
+    assert r.status_code == 403
+    assert r.json()["reason"] == "not_owner"
 
 
 async def test_the_network_admin_sees_every_platform(world: World) -> None:
     body = await world.get("/api/v1/statistics", "platform", period="2026-12")
     assert [p["platform"] for p in body["platforms"]] == [
         p["platform"]
-        for p in (await world.get("/api/v1/public/statistics", period="2026-12"))["platforms"]  # noqa: E501
+        for p in (await world.get("/api/v1/public/statistics", period="2026-12"))["platforms"]
     ]
     one = await world.get("/api/v1/statistics", "platform", period="2026-12", platform="lab-b")
     assert [p["platform"] for p in one["platforms"]] == ["lab-b"]
@@ -395,7 +400,8 @@ async def test_the_network_admin_sees_every_platform(world: World) -> None:
         params={"period": "2026-12", "platform": "acme"},
         headers=await world.key("platform", "admin"),
     )
-    assert r.status_code == 404 and r.json()["reason"] == "no_platform"
+    assert r.status_code == 404
+    assert r.json()["reason"] == "no_platform"
 
 
 @pytest.mark.parametrize("who", [None, "acme"])

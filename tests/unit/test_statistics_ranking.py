@@ -104,7 +104,8 @@ def test_a_platform_better_on_every_figure_ranks_above(cs: list[Candidate]) -> N
     best = Candidate("best", {f: _better(v, f) for f, v in figures.items()}, 10)
     out = rank([*cs, worse, best], METHOD)
     score = {p.platform: p.score for p in out.placed}
-    assert score["best"] is not None and score["worse"] is not None
+    assert score["best"] is not None
+    assert score["worse"] is not None
     assert score["best"] > score["worse"]
 
 
@@ -126,7 +127,7 @@ def test_a_weight_of_zero_drops_its_figure(cs: list[Candidate], figure: str) -> 
 
 
 def test_ties_share_a_rank_and_list_by_id() -> None:
-    same = {f: 1.0 for f in FIGURES}
+    same = dict.fromkeys(FIGURES, 1.0)
     out = rank([Candidate("b", same, 5), Candidate("a", same, 5), Candidate("c", same, 1)], METHOD)
     assert [(p.platform, p.rank, p.score) for p in out.placed] == [
         ("a", 1, 1.0),
