@@ -163,6 +163,71 @@ def method_of(settings: Settings) -> Method:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Month:
+    """What every platform's figures of one month read: the month, the clock, the grace,
+    each instrument's stored bookings and held slots, and the response times."""
+
+    month: str
+    now: datetime
+    grace: timedelta
+    bookings: Mapping[str, list[BookingRow]]
+    held: Mapping[str, list[tuple[datetime, datetime]]]
+    responses: Mapping[str, list[float]] | None
+
+
+async def _instrument_figures(
+    conn: Executor, inst: InstrumentRow, m: _Month
+) -> tuple[InstrumentFigures, list[BookingRow], float, float]:
+    """One instrument's figures, its due bookings, its seconds in use and open."""
+    used, opened = await _usage(conn, inst, Window.of(m.month, inst.timezone, m.now))
+    mine = (b for b in m.bookings.get(inst.id, ()) if in_month(b, m.month, inst.timezone))
+    ds = due(mine, m.now, m.grace)
+    f = booking_figures(ds, m.grace)
+    figures = InstrumentFigures(
+        inst.id, inst.kind, _rounded(used / opened) if opened else None,
+        round(used / 3600, _PLACES), round(opened / 3600, _PLACES),
+        f.bookings, f.hours_served, f.no_shows, f.cancellations,
+    )  # fmt: skip
+    return figures, ds, used, opened
+
+
+async def _platform_figures(
+    conn: Executor, platform: tuple[str, str, bool], mine: Sequence[InstrumentRow], m: _Month
+) -> PlatformFigures:
+    """One platform's figures (``platform``: its id, name and public flag)."""
+    platform_id, name, public = platform
+    per: list[InstrumentFigures] = []
+    month_due: list[BookingRow] = []
+    used = opened = 0.0
+    for inst in mine:
+        figures, ds, u, o = await _instrument_figures(conn, inst, m)
+        per.append(figures)
+        month_due.extend(ds)
+        used, opened = used + u, opened + o
+    f = booking_figures(month_due, m.grace)
+    waited = waits(mine, m.held, typical_durations(mine, month_due), m.month, m.now)
+    return PlatformFigures(
+        platform=platform_id,
+        name=name,
+        public=public,
+        instruments=len(mine),
+        utilisation=_rounded(used / opened) if opened else None,
+        hours_served=f.hours_served,
+        clients_served=f.clients_served,
+        bookings=f.bookings,
+        on_time_share=_rounded(f.on_time_share),
+        no_show_share=_rounded(f.no_show_share),
+        cancellation_share=_rounded(f.cancellation_share),
+        median_wait_hours=_rounded(median(waited)),
+        response_hours=None
+        if m.responses is None
+        else _rounded(median(m.responses.get(platform_id, []))),
+        voucher_redemptions=None,
+        per_instrument=per,
+    )
+
+
 async def month_statistics(
     conn: Executor,
     month: str,
@@ -184,75 +249,19 @@ async def month_statistics(
         rows = [r for r in rows if r["public"]]
     insts = [_instrument(r) for r in rows]
     names = {r["platform"]: (r["platform_name"], bool(r["public"])) for r in rows}
-    stored = [
-        _booking(b)
-        for b in await store.bookings_between(
-            conn, [i.id for i in insts], wide[0], wide[1] + WAIT_HORIZON
-        )
-    ]
+    bookings: dict[str, list[BookingRow]] = {}
     held: dict[str, list[tuple[datetime, datetime]]] = {}
-    for b in stored:
+    ids = [i.id for i in insts]
+    for row in await store.bookings_between(conn, ids, wide[0], wide[1] + WAIT_HORIZON):
+        b = _booking(row)
+        bookings.setdefault(b.instrument, []).append(b)
         if b.status in BILLABLE:
             held.setdefault(b.instrument, []).append((b.start, b.end))
-    responses = await _response_hours(conn, month, wide)
-    platforms: list[PlatformFigures] = []
-    for platform in sorted(names):
-        mine = [i for i in insts if i.platform == platform]
-        per: list[InstrumentFigures] = []
-        month_due: list[BookingRow] = []
-        used_total = open_total = 0.0
-        for inst in mine:
-            window = Window.of(month, inst.timezone, now)
-            used, opened = await _usage(conn, inst, window)
-            used_total, open_total = used_total + used, open_total + opened
-            ds = due(
-                (
-                    b
-                    for b in stored
-                    if b.instrument == inst.id and in_month(b, month, inst.timezone)
-                ),
-                now,
-                grace,
-            )
-            month_due.extend(ds)
-            f = booking_figures(ds, grace)
-            per.append(
-                InstrumentFigures(
-                    inst.id,
-                    inst.kind,
-                    _rounded(used / opened) if opened else None,
-                    round(used / 3600, _PLACES),
-                    round(opened / 3600, _PLACES),
-                    f.bookings,
-                    f.hours_served,
-                    f.no_shows,
-                    f.cancellations,
-                )
-            )
-        f = booking_figures(month_due, grace)
-        waited = waits(mine, held, typical_durations(mine, month_due), month, now)
-        name, public = names[platform]
-        platforms.append(
-            PlatformFigures(
-                platform=platform,
-                name=name,
-                public=public,
-                instruments=len(mine),
-                utilisation=_rounded(used_total / open_total) if open_total else None,
-                hours_served=f.hours_served,
-                clients_served=f.clients_served,
-                bookings=f.bookings,
-                on_time_share=_rounded(f.on_time_share),
-                no_show_share=_rounded(f.no_show_share),
-                cancellation_share=_rounded(f.cancellation_share),
-                median_wait_hours=_rounded(median(waited)),
-                response_hours=None
-                if responses is None
-                else _rounded(median(responses.get(platform, []))),
-                voucher_redemptions=None,
-                per_instrument=per,
-            )
-        )
+    m = _Month(month, now, grace, bookings, held, await _response_hours(conn, month, wide))
+    platforms = [
+        await _platform_figures(conn, (p, *names[p]), [i for i in insts if i.platform == p], m)
+        for p in sorted(names)
+    ]
     ranking = rank(
         [Candidate(p.platform, p.ranked_figures(), p.bookings) for p in platforms], method
     )
