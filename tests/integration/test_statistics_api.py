@@ -118,6 +118,12 @@ async def world(pool: asyncpg.Pool) -> AsyncIterator[World]:
                 headers=net,
             )  # fmt: skip
             assert r.status_code == 201, r.text
+        r = await client.post(  # pays half of each of acme's lines, up to 250 CNY in all
+            "/api/v1/organisations/acme/vouchers",
+            json={"amount": "250.00", "share": "0.5"},
+            headers=net,
+        )
+        assert r.status_code == 201, r.text
         await seed(w)
         yield w
 
@@ -219,9 +225,13 @@ async def recompute(w: World, month: str) -> dict[str, dict[str, Any]]:
     instruments = await w.get("/api/v1/instruments", "platform")
     bookings = await w.get("/api/v1/bookings", "platform")
     lines: dict[str, float] = {}
+    redeemed: dict[str, float] = {}
     for org in ("acme", "globex"):
         statement = await w.get(f"/api/v1/statements/{org}/{month}", "platform")
         lines |= {line["booking"]: float(line["hours"]) for line in statement["lines"]}
+        for line in statement["lines"]:
+            paid = sum(float(p["amount"]) for p in line["paid"])
+            redeemed[line["platform"]] = redeemed.get(line["platform"], 0.0) + paid
     out: dict[str, dict[str, Any]] = {}
     for platform in sorted({i["owner_org"] for i in instruments if i["owner_org"]}):
         mine = [i for i in instruments if i["owner_org"] == platform]
@@ -278,12 +288,14 @@ async def recompute(w: World, month: str) -> dict[str, dict[str, Any]]:
             if n
             else None,
             "median_wait_hours": round(statistics.median(waits), 4) if waits else None,
+            "voucher_redemptions": round(redeemed.get(platform, 0.0), 2),
         }
     return out
 
 
 FIGURES = ("utilisation", "hours_served", "clients_served", "bookings", "on_time_share",
-           "no_show_share", "cancellation_share", "median_wait_hours")  # fmt: skip
+           "no_show_share", "cancellation_share", "median_wait_hours",
+           "voucher_redemptions")  # fmt: skip
 
 
 @pytest.mark.parametrize("month", ["2026-12", "2026-11"])
@@ -312,6 +324,8 @@ async def test_the_world_has_every_outcome_and_the_boundary_counts_locally(world
     assert dec["lab-a"]["clients_served"] == 2
     assert dec["lab-a"]["on_time_share"] == round(4 / 5, 4)  # ran, by hand, released, xrd
     assert dec["lab-b"]["bookings"] == 3  # the one on 20 December is not due yet
+    assert dec["lab-a"]["voucher_redemptions"] > 0  # acme's voucher paid its settled lines
+    assert dec["lab-b"]["voucher_redemptions"] > 0
     assert 0 < dec["lab-a"]["utilisation"] < 1
     assert 0 < dec["lab-b"]["utilisation"] < 1
 
@@ -328,8 +342,7 @@ async def test_the_ranking_and_its_method_are_published(world: World) -> None:
     assert set(body["ranking"]["weights"]) | set(body["ranking"]["dropped"]) == set(
         SETTINGS.ranking_weights
     )
-    # nothing answers a response time or a redemption yet: those figures are dropped
-    assert {"response_hours", "voucher_redemptions"} <= set(body["ranking"]["dropped"])
+    assert "voucher_redemptions" in body["ranking"]["weights"]
     assert [p["platform"] for p in body["platforms"]][:2] == [p["platform"] for p in ranked]
 
 

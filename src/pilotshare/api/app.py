@@ -43,6 +43,7 @@ from pilotshare.api.routes import (
     statistics,
     telemetry,
     twin,
+    vouchers,
 )
 from pilotshare.api.schemas import Problem, problem_response
 from pilotshare.core.clock import Clock
@@ -69,6 +70,7 @@ ROUTERS = [
     qualifications.router,
     statements.router,
     statistics.router,
+    vouchers.router,
     calendars.router,
     forecasts.router,
     simulations.router,

@@ -11,12 +11,9 @@ policy at that time:
   slot, known once the booking has ended.
 
 A statement lists every billable booking of its month, also those still ahead (``final``
-false: their figure may change, or they may be cancelled). Vouchers are balance granted to an
-organisation; they pay only what has been billed, the lines of settled bookings, never a
-booking that has not happened yet. They pay statements oldest month first: a month's settled
-charges take what is left of every grant made before that month ends (for an organisation
-billed on sites in several zones, when it ends in the last of them). Recomputing is
-deterministic, so reading a statement never changes anything.
+false: their figure may change, or they may be cancelled). Vouchers pay only final lines, line
+by line, each line showing what each voucher paid of it (``billing.redemption`` has the
+rules). Recomputing is deterministic, so reading a statement never changes anything.
 
 This module is pure: ``billing.store`` loads the rows and hands them to ``compute``.
 """
@@ -26,11 +23,12 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Final
 
+from pilotshare.billing.redemption import Paid, Terms, lapses_at, redeem
 from pilotshare.core.domain import BookingStatus, Row
 from pilotshare.core.periods import month_bounds, month_of
 from pilotshare.scheduler.states import FINAL
@@ -53,6 +51,21 @@ class Line:
     rate: Decimal
     amount: Decimal
     final: bool  # false while the booking has not ended: the figure may still change
+    timezone: str = "UTC"  # of the instrument's site: the line's month and voucher dates
+    platform: str | None = None  # the organisation owning the instrument
+    kind: str = ""
+    service_item: str | None = None
+    paid: tuple[Paid, ...] = ()  # what each voucher paid of it
+
+    @property
+    def vouchers(self) -> Decimal:
+        """What vouchers paid of this line."""
+        return sum((p.amount for p in self.paid), _ZERO)
+
+    @property
+    def due(self) -> Decimal:
+        """What is left to pay of this line."""
+        return self.amount - self.vouchers
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,27 +132,11 @@ def line_of(row: Row) -> Line:
         rate,
         amount,
         final,
+        row["timezone"],
+        row["platform"],
+        row["kind"],
+        row["service_item_id"],
     )
-
-
-def apply_vouchers(
-    charges: list[tuple[datetime, Decimal]], grants: list[tuple[datetime, Decimal]]
-) -> list[tuple[Decimal, Decimal]]:
-    """For each (month end, settled charges), oldest first: (paid by vouchers, balance after).
-
-    A grant counts from its time on; a month may use grants made before the month ends.
-    """
-    grants = sorted(grants)
-    out: list[tuple[Decimal, Decimal]] = []
-    balance, g = _ZERO, 0
-    for end, amount in charges:
-        while g < len(grants) and grants[g][0] < end:
-            balance += grants[g][1]
-            g += 1
-        paid = min(balance, amount)
-        balance -= paid
-        out.append((paid, balance))
-    return out
 
 
 def _zones(rows: Sequence[Row], month: str) -> set[str]:
@@ -152,31 +149,40 @@ def current_month(rows: Sequence[Row], now: datetime) -> str:
     return max(month_of(now, z) for z in {r["timezone"] for r in rows} or {"UTC"})
 
 
-def compute(
-    org: str, month: str, rows: Sequence[Row], grants: list[tuple[datetime, Decimal]]
-) -> Statement:
-    """The statement of ``month`` from the organisation's billable booking ``rows`` (at least
-    those up to the month's end; later ones are ignored) and its voucher ``grants``.
+def lines_until(rows: Sequence[Row], month: str) -> list[Line]:
+    """The billed lines of ``rows`` up to and including ``month``."""
+    return [line_of(r) for r in rows if month_of_row(r) <= month]
 
-    Vouchers first pay the settled lines of every earlier month, then this month's."""
+
+def compute(org: str, month: str, rows: Sequence[Row], vouchers: Sequence[Terms]) -> Statement:
+    """The statement of ``month`` from the organisation's billable booking ``rows`` (at least
+    those up to the month's end; later ones are ignored) and its ``vouchers``.
+
+    Vouchers pay the final lines of every month up to this one, oldest line first."""
     zones = _zones(rows, month)
     end = max(month_range(month, z)[1] for z in zones)  # also refuses a bad month
-    by_month: dict[str, list[Line]] = {}
-    for r in rows:
-        billed = month_of_row(r)
-        if billed <= month:
-            by_month.setdefault(billed, []).append(line_of(r))
-    lines = by_month.pop(month, [])
-    charges = [
-        (max(month_range(m, z)[1] for z in zones), _settled(by_month[m])) for m in sorted(by_month)
+    every = lines_until(rows, month)
+    redeemed = redeem(every, vouchers)
+    lines = [
+        replace(line, paid=redeemed.by_line.get(line.booking, ()))
+        for line in every
+        if month_of(line.start, line.timezone) == month
     ]
-    charges.append((end, _settled(lines)))
-    paid, balance = apply_vouchers(charges, grants)[-1]
     total = sum((line.amount for line in lines), _ZERO)
+    paid = sum((line.vouchers for line in lines), _ZERO)
     per_instrument: dict[str, tuple[Decimal, Decimal]] = {}
     for line in lines:
         h, a = per_instrument.get(line.instrument, (_ZERO, _ZERO))
         per_instrument[line.instrument] = (h + line.hours, a + line.amount)
+    balance = sum(
+        (
+            redeemed.left[v.id]
+            for v in vouchers
+            if (v.issued_at is None or v.issued_at < end)
+            and ((lapse := lapses_at(v, zones)) is None or lapse > end)
+        ),
+        _ZERO,
+    )
     return Statement(
         org=org,
         month=month,
@@ -190,17 +196,27 @@ def compute(
     )
 
 
-def _settled(lines: Sequence[Line]) -> Decimal:
-    """What vouchers may pay of these lines: those of bookings that have ended."""
-    return sum((line.amount for line in lines if line.final), _ZERO)
-
-
 def as_csv(body: Statement) -> str:
-    """The statement's lines as CSV, with the totals as the last rows."""
+    """The statement's lines as CSV, with what vouchers paid of each (``paid_by``: voucher id
+    and amount, ``;``-separated, in the order they paid) and the totals as the last rows."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(
-        ["booking", "instrument", "start", "end", "status", "billing", "hours", "rate", "amount"]
+        [
+            "booking",
+            "instrument",
+            "start",
+            "end",
+            "status",
+            "billing",
+            "hours",
+            "rate",
+            "amount",
+            "platform",
+            "vouchers",
+            "due",
+            "paid_by",
+        ]
     )
     for line in body.lines:
         writer.writerow(
@@ -214,8 +230,12 @@ def as_csv(body: Statement) -> str:
                 line.hours,
                 line.rate,
                 line.amount,
+                line.platform or "",
+                line.vouchers,
+                line.due,
+                ";".join(f"{p.voucher}:{p.amount}" for p in line.paid),
             ]
         )
     for label, value in (("total", body.total), ("vouchers", body.vouchers), ("due", body.due)):
-        writer.writerow([label, "", "", "", "", "", "", "", value])
+        writer.writerow([label, "", "", "", "", "", "", "", value, "", "", "", ""])
     return out.getvalue()

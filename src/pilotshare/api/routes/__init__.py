@@ -16,4 +16,5 @@ __all__ = [
     "statistics",
     "telemetry",
     "twin",
+    "vouchers",
 ]

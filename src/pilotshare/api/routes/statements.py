@@ -1,16 +1,15 @@
-"""Monthly statements per organisation (JSON or CSV) and service vouchers."""
+"""Monthly statements per organisation (JSON or CSV), with what vouchers paid of each line."""
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from pilotshare import billing, registry
-from pilotshare.api.deps import AdminKey, ClockDep, CurrentKey, Pool, own_organisation
+from pilotshare.api.deps import CurrentKey, Pool, own_organisation
 from pilotshare.api.schemas import Money, Slug, problems
 
 router = APIRouter(tags=["billing"])
@@ -18,8 +17,17 @@ router = APIRouter(tags=["billing"])
 OrgPath = Annotated[Slug, Path(description="an organisation")]
 
 
+class LinePaid(BaseModel):
+    """What one voucher paid of a line."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    voucher: int
+    amount: Money
+
+
 class StatementLine(BaseModel):
-    """One billed booking."""
+    """One billed booking, and what vouchers paid of it."""
 
     model_config = ConfigDict(from_attributes=True)
 
@@ -33,6 +41,10 @@ class StatementLine(BaseModel):
     rate: Money
     amount: Money
     final: bool = Field(description="false while the booking has not ended")
+    platform: str | None = Field(description="the organisation owning the instrument")
+    paid: list[LinePaid] = Field(description="what each voucher paid, in the order they paid")
+    vouchers: Money = Field(description="paid by vouchers of this line")
+    due: Money = Field(description="left to pay of this line")
 
 
 class InstrumentTotal(BaseModel):
@@ -89,62 +101,3 @@ async def get_statement(
             headers={"Content-Disposition": f'attachment; filename="{org}-{month}.csv"'},
         )
     return Statement.model_validate(body)
-
-
-class VoucherCreate(BaseModel):
-    """A grant of voucher balance."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    amount: Decimal = Field(gt=0, max_digits=12, decimal_places=2)
-    note: str = Field(default="", max_length=500)
-
-
-class VoucherPublic(BaseModel):
-    """A voucher grant."""
-
-    model_config = ConfigDict(from_attributes=True)
-
-    id: int
-    org: str
-    amount: Money
-    note: str
-    granted_at: AwareDatetime
-
-
-class Vouchers(BaseModel):
-    """An organisation's grants and what is left of them."""
-
-    grants: list[VoucherPublic]
-    balance: Money = Field(description="left after every statement up to this month")
-
-
-@router.post(
-    "/api/v1/organisations/{org}/vouchers",
-    status_code=status.HTTP_201_CREATED,
-    response_model=VoucherPublic,
-    responses=problems(401, 403, 404, 422),
-)
-async def grant_voucher(
-    org: OrgPath, body: VoucherCreate, pool: Pool, clock: ClockDep, _: AdminKey
-) -> VoucherPublic:
-    """Grant an organisation voucher balance that pays its statements, oldest first (admin)."""
-    async with pool.acquire() as conn:
-        voucher = await billing.grant_voucher(conn, org, body.amount, body.note, clock.now())
-    return VoucherPublic.model_validate(voucher)
-
-
-@router.get(
-    "/api/v1/organisations/{org}/vouchers",
-    response_model=Vouchers,
-    responses=problems(401, 403, 404, 422),
-)
-async def list_vouchers(
-    org: OrgPath, pool: Pool, clock: ClockDep, principal: CurrentKey
-) -> Vouchers:
-    """Voucher grants and the balance left after this month's statement."""
-    own_organisation(principal, org)
-    await registry.require_organisation(pool, org)
-    grants = await billing.vouchers(pool, org)
-    balance = await billing.voucher_balance(pool, org, clock.now())
-    return Vouchers(grants=[VoucherPublic.model_validate(g) for g in grants], balance=balance)

@@ -3,7 +3,8 @@
 The figures are ``figures``' (pure), the ranking ``ranking``'s (pure); here they meet the
 database: ``store`` for instruments, bookings and request responses, ``twin.history`` for the
 hourly telemetry buckets (the ``/telemetry`` endpoint's own reading), ``billing`` for billed
-hours. Nothing is stored: the same month and clock give the same answer.
+hours and what vouchers paid (``billing.redeemed_by_platform``). Nothing is stored: the same
+month and clock give the same answer.
 """
 
 from __future__ import annotations
@@ -174,6 +175,7 @@ class _Month:
     bookings: Mapping[str, list[BookingRow]]
     held: Mapping[str, list[tuple[datetime, datetime]]]
     responses: Mapping[str, list[float]] | None
+    redeemed: Mapping[str, Decimal]
 
 
 async def _instrument_figures(
@@ -223,7 +225,7 @@ async def _platform_figures(
         response_hours=None
         if m.responses is None
         else _rounded(median(m.responses.get(platform_id, []))),
-        voucher_redemptions=None,
+        voucher_redemptions=m.redeemed.get(platform_id, Decimal(0)),
         per_instrument=per,
     )
 
@@ -257,7 +259,11 @@ async def month_statistics(
         bookings.setdefault(b.instrument, []).append(b)
         if b.status in BILLABLE:
             held.setdefault(b.instrument, []).append((b.start, b.end))
-    m = _Month(month, now, grace, bookings, held, await _response_hours(conn, month, wide))
+    m = _Month(
+        month, now, grace, bookings, held,
+        await _response_hours(conn, month, wide),
+        await billing.redeemed_by_platform(conn, month),
+    )  # fmt: skip
     platforms = [
         await _platform_figures(conn, (p, *names[p]), [i for i in insts if i.platform == p], m)
         for p in sorted(names)
