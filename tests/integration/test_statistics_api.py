@@ -114,7 +114,8 @@ async def world(pool: asyncpg.Pool) -> AsyncIterator[World]:
             r = await client.post(
                 "/api/v1/instruments",
                 json={"id": inst, "site": site, "site_timezone": SITES[site], "kind": kind,
-                      "owner_org": owner, "billing": billing, "hourly_rate": "100.00"},
+                      "owner_org": owner, "billing": billing, "hourly_rate": "100.00",
+                      "capabilities": ["pilot"]},
                 headers=net,
             )  # fmt: skip
             assert r.status_code == 201, r.text
@@ -174,9 +175,41 @@ async def seed(w: World) -> None:
         await w.client.delete(f"/api/v1/bookings/{released}", headers=await w.key("acme"))
     ).status_code == 204
 
+    await requests_and_offers(w)
+
     await w.at(NOW)
     lifecycle = BookingLifecycle(w.pool, None, w.clock, grace=GRACE)
     await lifecycle.settle()
+
+
+async def requests_and_offers(w: World) -> None:
+    """Two requests (中试需求) on 1 December; lab-a answers both, lab-b the first."""
+    asked: list[str] = []
+    for org, at in (("acme", datetime(2026, 12, 1, 2, 40, tzinfo=UTC)),
+                    ("globex", datetime(2026, 12, 1, 3, 45, tzinfo=UTC))):  # fmt: skip
+        await w.at(at)
+        r = await w.client.post(
+            "/api/v1/requests",
+            json={"title": f"试制 trial run for {org}", "hours": "1", "capabilities": ["pilot"],
+                  "deadline": iso(datetime(2026, 12, 15, tzinfo=UTC))},
+            headers=await w.key(org),
+        )  # fmt: skip
+        assert r.status_code == 201, r.text
+        asked.append(r.json()["id"])
+    for platform, inst, request, at, day in (
+        ("lab-a", "sem-a", asked[0], datetime(2026, 12, 1, 3, 10, tzinfo=UTC), 10),  # 0.5 h
+        ("lab-b", "oven-b", asked[0], datetime(2026, 12, 1, 3, 40, tzinfo=UTC), 10),  # 1 h
+        ("lab-a", "sem-a", asked[1], datetime(2026, 12, 1, 5, 45, tzinfo=UTC), 11),  # 2 h
+        ("lab-a", "xrd-a", asked[1], datetime(2026, 12, 1, 6, 0, tzinfo=UTC), 11),  # later
+    ):
+        await w.at(at)
+        start = datetime(2026, 12, day, 9, tzinfo=UTC)
+        r = await w.client.post(
+            f"/api/v1/requests/{request}/offers",
+            json={"instrument": inst, "start": iso(start), "end": iso(start + H), "price": 300},
+            headers=await w.key(platform, "admin"),
+        )
+        assert r.status_code == 201, r.text
 
 
 # ---- the recomputation, from API answers only -------------------------------------------
@@ -232,6 +265,16 @@ async def recompute(w: World, month: str) -> dict[str, dict[str, Any]]:
         for line in statement["lines"]:
             paid = sum(float(p["amount"]) for p in line["paid"])
             redeemed[line["platform"]] = redeemed.get(line["platform"], 0.0) + paid
+    zone_of = {i["id"]: i["site_timezone"] for i in instruments}
+    responses: dict[str, list[float]] = {}
+    for request in await w.get("/api/v1/requests", "platform"):
+        first: dict[str, dict[str, Any]] = {}
+        for o in sorted(request["offers"], key=lambda o: o["created_at"]):
+            first.setdefault(o["platform"], o)
+        for platform, o in first.items():
+            if month_of(parse(request["created_at"]), zone_of[o["instrument"]]) == month:
+                waited = parse(o["created_at"]) - parse(request["created_at"])
+                responses.setdefault(platform, []).append(waited.total_seconds() / 3600)
     out: dict[str, dict[str, Any]] = {}
     for platform in sorted({i["owner_org"] for i in instruments if i["owner_org"]}):
         mine = [i for i in instruments if i["owner_org"] == platform]
@@ -289,13 +332,16 @@ async def recompute(w: World, month: str) -> dict[str, dict[str, Any]]:
             else None,
             "median_wait_hours": round(statistics.median(waits), 4) if waits else None,
             "voucher_redemptions": round(redeemed.get(platform, 0.0), 2),
+            "response_hours": round(statistics.median(responses[platform]), 4)
+            if platform in responses
+            else None,
         }
     return out
 
 
 FIGURES = ("utilisation", "hours_served", "clients_served", "bookings", "on_time_share",
            "no_show_share", "cancellation_share", "median_wait_hours",
-           "voucher_redemptions")  # fmt: skip
+           "voucher_redemptions", "response_hours")  # fmt: skip
 
 
 @pytest.mark.parametrize("month", ["2026-12", "2026-11"])
@@ -326,6 +372,9 @@ async def test_the_world_has_every_outcome_and_the_boundary_counts_locally(world
     assert dec["lab-b"]["bookings"] == 3  # the one on 20 December is not due yet
     assert dec["lab-a"]["voucher_redemptions"] > 0  # acme's voucher paid its settled lines
     assert dec["lab-b"]["voucher_redemptions"] > 0
+    assert dec["lab-a"]["response_hours"] == 1.25  # 0.5 h and 2 h: its first offer each
+    assert dec["lab-b"]["response_hours"] == 1.0
+    assert dec["lab-c"]["response_hours"] is None
     assert 0 < dec["lab-a"]["utilisation"] < 1
     assert 0 < dec["lab-b"]["utilisation"] < 1
 
@@ -343,6 +392,8 @@ async def test_the_ranking_and_its_method_are_published(world: World) -> None:
         SETTINGS.ranking_weights
     )
     assert "voucher_redemptions" in body["ranking"]["weights"]
+    assert "response_hours" in body["ranking"]["weights"]
+    assert body["ranking"]["dropped"] == []
     assert [p["platform"] for p in body["platforms"]][:2] == [p["platform"] for p in ranked]
 
 

@@ -23,6 +23,7 @@ STORES: dict[str, str] = {
     "scheduler/forecast/store.py": "the forecast's snapshot and the risk watch's trigger",
     "scheduler/feeds.py": "calendar feeds: their tokens and what a feed shows",
     "billing/store.py": "what a statement bills, vouchers and their audit lines",
+    "network/requests/store.py": "requests (中试需求), their offers and their history",
     "twin/store.py": "the twin read back: intervals, learned behaviour, live rows, rejects",
     "twin/rows.py": "samples as rows: COPY, the idempotent staging path, the hourly rollup",
     "twin/writer.py": "one transaction per flush: samples, live rows, rejects, NOTIFY",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final, TypeVar
@@ -22,7 +22,7 @@ from uuid import UUID
 import asyncpg
 
 from pilotshare.core.clock import Clock
-from pilotshare.core.db import RETRY_IN_TRANSACTION
+from pilotshare.core.db import RETRY_IN_TRANSACTION, Connection
 from pilotshare.core.domain import OFFLINE_AFTER, BookingStatus
 from pilotshare.core.errors import BadInput, Conflict, Forbidden, NotFound
 from pilotshare.core.scope import require_visible
@@ -46,6 +46,10 @@ from pilotshare.scheduler.states import Event, IllegalTransition
 from pilotshare.scheduler.store import Booking, Instrument
 
 T = TypeVar("T")
+
+#: What a caller does in the transaction of a new booking (``BookingService.create``'s
+#: ``then``): it commits with the booking, and a refusal it raises undoes the booking.
+AfterInsert = Callable[[Connection, Booking], Awaitable[None]]
 
 RETRIES: Final = 8
 P_UP_HISTORY: Final = timedelta(days=30)
@@ -194,17 +198,52 @@ class BookingService:
             self._pool, instruments, window=window, now=now, duration=duration, limit=limit
         )
 
+    async def free_windows(
+        self,
+        org: str,
+        instruments: Sequence[str],
+        *,
+        duration: timedelta | None,
+        earliest: datetime | None,
+        latest: datetime | None,
+    ) -> dict[str, tuple[timedelta, list[Slot]]]:
+        """Per instrument of ``instruments`` that exists and is not retired: the time a
+        request needs on it (``duration``, else its minimum booking) and every free slot that
+        holds it in the window, earliest first (the availability search, for several
+        instruments at once; qualification is the caller's to judge, ``org`` only loads it)."""
+        check_duration(duration)
+        now = self._clock.now()
+        window = search_window(earliest, latest, now)
+        found = [
+            i
+            for i in await store.instruments_by_id(self._pool, instruments, org=org)
+            if i.retired_at is None
+        ]
+        slots = await search.free_slots(
+            self._pool, found, window=window, now=now, duration=duration, limit=len(found) * 5000
+        )
+        out: dict[str, tuple[timedelta, list[Slot]]] = {
+            i.id: (duration or i.rules.min_length, []) for i in found
+        }
+        for s in slots:
+            out[s.instrument][1].append(s)
+        return out
+
     # -- writing ---------------------------------------------------------------------------
 
-    async def create(self, caller: Caller, req: BookingRequest) -> Booking:
+    async def create(
+        self, caller: Caller, req: BookingRequest, *, then: AfterInsert | None = None
+    ) -> Booking:
         """Book an explicit slot, or let the scheduler choose one; see the module docstring.
 
-        ``req`` is valid by construction (``scheduler.requests``)."""
+        ``req`` is valid by construction (``scheduler.requests``). ``then`` runs in the
+        booking's transaction, after its INSERT: what it changes commits with the booking,
+        and a refusal it raises undoes the booking too (an accepted offer)."""
         slot = req.slot
         if slot is not None and req.instrument is not None:
-            booking = await self._create_explicit(caller, req.instrument, slot, req)
+            booking = await self._create_explicit(caller, req.instrument, slot, req, then)
         else:
-            booking = await self._create_allocated(caller, req)
+            booking = await self._create_allocated(caller, req, then)
         if self._metrics:
             self._metrics.transitions.labels(states.INITIAL).inc()
         return booking
@@ -369,17 +408,24 @@ class BookingService:
         return await attempt()
 
     async def _insert(
-        self, caller: Caller, inst: Instrument, slot: Interval, purpose: str
+        self,
+        caller: Caller,
+        inst: Instrument,
+        slot: Interval,
+        purpose: str,
+        then: AfterInsert | None = None,
     ) -> Booking:
-        """One INSERT (autocommit) when no quota applies; else a transaction that checks it."""
+        """One INSERT (autocommit) when no quota applies and nothing follows it; else a
+        transaction that checks the quota and runs ``then``."""
+        alone = not inst.has_quota and then is None
 
         async def attempt() -> Booking:
             async with self._pool.acquire() as conn:
-                scope = conn.transaction() if inst.has_quota else contextlib.nullcontext()
+                scope = contextlib.nullcontext() if alone else conn.transaction()
                 async with scope:
                     if inst.has_quota:
                         await check_quota(conn, caller.org, slot, inst.timezone)
-                    return await store.insert_booking(
+                    booking = await store.insert_booking(
                         conn,
                         instrument=inst.id,
                         org=caller.org,
@@ -387,11 +433,19 @@ class BookingService:
                         purpose=purpose,
                         key_id=caller.key_id,
                     )
+                    if then is not None:
+                        await then(conn, booking)
+                    return booking
 
         return await self._retrying(attempt)
 
     async def _create_explicit(
-        self, caller: Caller, instrument: str, slot: Interval, req: BookingRequest
+        self,
+        caller: Caller,
+        instrument: str,
+        slot: Interval,
+        req: BookingRequest,
+        then: AfterInsert | None = None,
     ) -> Booking:
         inst = await store.instrument_for_slot(self._pool, instrument, org=caller.org, slot=slot)
         if inst is None:
@@ -400,7 +454,7 @@ class BookingService:
         check_slot(inst.rules, slot[0], slot[1], now=self._clock.now())
         self._refuse_closures(inst)
         try:
-            return await self._insert(caller, inst, slot, req.purpose)
+            return await self._insert(caller, inst, slot, req.purpose, then)
         except asyncpg.ExclusionViolationError:
             raise await self._taken(inst, slot) from None
 
@@ -443,7 +497,9 @@ class BookingService:
                 self._p_up_cache[i] = (fresh.get(i, 1.0), now_m)
         return {i: self._p_up_cache[i][0] for i in instruments}
 
-    async def _create_allocated(self, caller: Caller, req: BookingRequest) -> Booking:
+    async def _create_allocated(
+        self, caller: Caller, req: BookingRequest, then: AfterInsert | None = None
+    ) -> Booking:
         """Choose and insert under a per-kind (or per-instrument) lock.
 
         Concurrent requests for one kind would otherwise all choose the same earliest slot
@@ -488,7 +544,7 @@ class BookingService:
                 if instruments[0].has_quota:
                     zone = next(i.timezone for i in instruments if i.id == chosen.instrument)
                     await check_quota(conn, caller.org, slot, zone)
-                return await store.insert_booking(
+                booking = await store.insert_booking(
                     conn,
                     instrument=chosen.instrument,
                     org=caller.org,
@@ -496,6 +552,9 @@ class BookingService:
                     purpose=req.purpose,
                     key_id=caller.key_id,
                 )
+                if then is not None:
+                    await then(conn, booking)
+                return booking
 
         for _ in range(RETRIES):
             try:

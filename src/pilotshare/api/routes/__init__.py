@@ -11,6 +11,7 @@ __all__ = [
     "instruments",
     "qualifications",
     "rejects",
+    "requests",
     "simulations",
     "statements",
     "statistics",

@@ -92,6 +92,9 @@ def _public(booking: Booking) -> BookingPublic:
     )
 
 
+#: A stored booking in its public shape, for other routes that answer one (an accepted offer).
+booking_public = _public
+
 #: The stored words as their API literals (the database's CHECK constraints allow no others).
 _DESIRED: Final[dict[str, Literal["unlocked", "locked"]]] = {
     "unlocked": "unlocked",

@@ -7,6 +7,7 @@ exclusion constraint's GiST index.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -190,6 +191,15 @@ async def instruments_of_kind(
         org,
         kind,
         sorted(capabilities),
+    )
+    return [_instrument(r) for r in rows]
+
+
+async def instruments_by_id(conn: Executor, ids: Sequence[str], *, org: str) -> list[Instrument]:
+    """The instruments of ``ids`` that exist (retired ones included: callers decide), by id,
+    each with whether ``org`` is qualified for it."""
+    rows = await conn.fetch(
+        _INSTRUMENT_SQL + " WHERE i.id = ANY($2::text[]) ORDER BY i.id", org, list(ids)
     )
     return [_instrument(r) for r in rows]
 

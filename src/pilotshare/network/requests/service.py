@@ -1,0 +1,609 @@
+"""Requests (中试需求) as a service: post, match, offer, accept (a booking), decline,
+withdraw, cancel; every change in one transaction with its history line and its audit line.
+
+Each change locks its request's row first, so the changes of one request and its offers
+happen one after another; what fell due meanwhile (a deadline, an offer's validity) is
+settled in the same transaction before anything is decided (``states``: expiry is applied on
+touch, with the app's clock). Accepting an offer is a booking made by the scheduler's
+``BookingService`` with every booking rule; the offer and request change inside the
+booking's transaction (its ``then``), so either the slot is booked and the offer accepted,
+or neither (a slot taken meanwhile is the booking's 409, and the offer stays open).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from uuid import UUID
+
+import asyncpg
+
+from pilotshare.core import audit
+from pilotshare.core.clock import Clock
+from pilotshare.core.db import Connection, Executor
+from pilotshare.core.domain import InstrumentState
+from pilotshare.core.errors import BadInput, Forbidden, NotFound
+from pilotshare.core.scope import may_administer, require_visible
+from pilotshare.network.requests import store
+from pilotshare.network.requests.matching import (
+    NO_TELEMETRY,
+    NOT_LEARNED,
+    Candidate,
+    Match,
+    check_request,
+    match,
+    ranked,
+    rng_for,
+)
+from pilotshare.network.requests.states import (
+    PENDING,
+    Event,
+    IllegalStep,
+    OfferStatus,
+    RequestStatus,
+    after_offer_gone,
+    apply_offer,
+    apply_request,
+    due,
+    lapsed,
+)
+from pilotshare.network.requests.store import CandidateRow, HistoryLine, Offer, PilotRequest
+from pilotshare.scheduler.forecast.inputs import failure_spec
+from pilotshare.scheduler.requests import BookingRequest, search_window
+from pilotshare.scheduler.service import BookingService, Caller
+from pilotshare.scheduler.store import Booking
+from pilotshare.twin.store import lives, stored_behaviours
+
+
+@dataclass(frozen=True, slots=True)
+class Who:
+    """Who asks: their organisation and key, whether the key is an admin one, and whether it
+    is the network operator's admin (sees and administers everything)."""
+
+    org: str
+    key: str | None = None
+    admin: bool = False
+    network: bool = False
+
+    @property
+    def actor(self) -> audit.Actor:
+        return audit.Actor(self.org, self.key)
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """Who makes a change, when it takes effect, and why (the history's note)."""
+
+    actor: audit.Actor
+    at: datetime
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class NewRequest:
+    """What a client posts."""
+
+    title: str
+    description: str
+    kind: str | None
+    capabilities: tuple[str, ...]
+    hours: Decimal | None
+    samples: int | None
+    service_item: str | None
+    earliest: datetime | None
+    deadline: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewOffer:
+    """What a platform offers."""
+
+    instrument: str
+    start: datetime
+    end: datetime
+    price: Decimal
+    conditions: str
+    valid_until: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class RequestView:
+    """A request and the offers the caller may see."""
+
+    request: PilotRequest
+    offers: list[Offer]
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """An accepted offer and the booking it made."""
+
+    offer: Offer
+    booking: Booking
+
+
+def lapsed_at(offer: Offer, now: datetime) -> bool:
+    """Whether the offer's validity has passed by ``now`` (``states.lapsed``)."""
+    return lapsed(offer.status, offer.valid_until, now)
+
+
+def _missing(request_id: UUID) -> NotFound:
+    return NotFound("no_request", f"no request {request_id}")
+
+
+class RequestService:
+    """Requests and offers on a pool; bookings through the scheduler's service."""
+
+    def __init__(self, pool: asyncpg.Pool, clock: Clock, bookings: BookingService) -> None:
+        self._pool = pool
+        self._clock = clock
+        self._bookings = bookings
+
+    # -- reading ---------------------------------------------------------------------------
+
+    async def post(self, who: Who, new: NewRequest) -> RequestView:
+        """Post a request for ``who``'s organisation (open, with its first history line)."""
+        now = self._clock.now()
+        check_request(
+            title=new.title,
+            kind=new.kind,
+            capabilities=new.capabilities,
+            hours=new.hours,
+            samples=new.samples,
+            deadline=new.deadline,
+            now=now,
+        )
+        earliest = new.earliest or now
+        search_window(earliest, new.deadline, now)  # the availability search's window rules
+        async with self._pool.acquire() as conn, conn.transaction():
+            req = await store.insert_request(
+                conn,
+                client_org=who.org,
+                created_by=who.key,
+                title=new.title.strip(),
+                description=new.description,
+                kind=new.kind,
+                capabilities=new.capabilities,
+                hours=new.hours,
+                samples=new.samples,
+                service_item=new.service_item,
+                earliest=earliest,
+                deadline=new.deadline,
+                at=now,
+            )
+            await self._line(
+                conn, Step(who.actor, now), req, None, Event.POST, before=None, after=req.status
+            )
+            await audit.record(
+                conn,
+                who.actor,
+                "request.post",
+                "request",
+                str(req.id),
+                owners=[req.client_org],
+                at=now,
+                after=req,
+            )
+        return RequestView(req, [])
+
+    async def list_for(
+        self, who: Who, *, status: RequestStatus | None = None, limit: int = 100
+    ) -> list[RequestView]:
+        """The newest requests ``who`` may see, each with the offers it may see."""
+        now = self._clock.now()
+        async with self._pool.acquire() as conn:
+            async with conn.transaction():
+                await self._settle(conn, now, None)
+            found = await store.list_requests(
+                conn, org=None if who.network else who.org, status=status, limit=limit
+            )
+            return [
+                RequestView(r, self._own_offers(who, r, await store.offers_of(conn, r.id)))
+                for r in found
+            ]
+
+    async def get(self, who: Who, request_id: UUID) -> RequestView:
+        """One request with the offers ``who`` may see; ``no_request`` if it may not see it."""
+        now = self._clock.now()
+        async with self._pool.acquire() as conn:
+            async with conn.transaction():
+                await self._settle(conn, now, request_id)
+            req, offers, _ = await self._visible(conn, who, request_id)
+            return RequestView(req, self._own_offers(who, req, offers))
+
+    async def history(self, who: Who, request_id: UUID) -> list[HistoryLine]:
+        """The request's history; a platform sees the lines of its own offers only."""
+        now = self._clock.now()
+        async with self._pool.acquire() as conn:
+            async with conn.transaction():
+                await self._settle(conn, now, request_id)
+            req, _, _ = await self._visible(conn, who, request_id)
+            lines = await store.history(conn, request_id)
+        if who.network or who.org == req.client_org:
+            return lines
+        return [x for x in lines if x.offer_platform is None or x.offer_platform == who.org]
+
+    async def matches(self, who: Who, request_id: UUID, *, seed: int | None = None) -> list[Match]:
+        """Every capable instrument with its first free slot and odds, best odds first (a
+        platform sees its own instruments only); none once the request has ended."""
+        now = self._clock.now()
+        async with self._pool.acquire() as conn:
+            async with conn.transaction():
+                await self._settle(conn, now, request_id)
+            req, _, cands = await self._visible(conn, who, request_id)
+            if not (who.network or who.org == req.client_org):
+                cands = [c for c in cands if c.platform == who.org]
+            if req.status not in PENDING or not cands:
+                return []
+            ids = [c.instrument for c in cands]
+            learned = await stored_behaviours(conn, ids)
+            down = {x.instrument for x in await lives(conn, current=InstrumentState.DOWN)}
+        need = timedelta(hours=float(req.hours)) if req.hours is not None else None
+        free = await self._bookings.free_windows(
+            req.client_org,
+            ids,
+            duration=need,
+            earliest=max(req.earliest, now),
+            latest=req.deadline,
+        )
+        base = seed if seed is not None else req.id.int & (2**63 - 1)
+        out = []
+        for c in cands:
+            if c.instrument not in free:
+                continue
+            length, slots = free[c.instrument]
+            behaviour = learned.get(c.instrument)
+            candidate = Candidate(
+                c.instrument,
+                c.platform,
+                c.site,
+                c.kind,
+                failure_spec(behaviour) if behaviour is not None else None,
+                reason=None
+                if behaviour is not None
+                else NOT_LEARNED
+                if c.ever_seen
+                else NO_TELEMETRY,
+                down_now=c.instrument in down,
+            )
+            windows = [(s.start, s.end) for s in slots]
+            out.append(
+                match(
+                    candidate,
+                    need=length,
+                    windows=windows,
+                    now=now,
+                    rng=rng_for(base, c.instrument),
+                )
+            )
+        return ranked(out)
+
+    # -- writing ---------------------------------------------------------------------------
+
+    async def cancel(self, who: Who, request_id: UUID, note: str = "") -> RequestView:
+        """The client cancels its request; its open offers are declined."""
+        now = self._clock.now()
+        async with self._pool.acquire() as conn, conn.transaction():
+            req, offers = await self._locked(conn, who, request_id, now)
+            self._client_only(who, req)
+            apply_request(req.status, Event.CANCEL)
+            for o in offers:
+                if o.status is OfferStatus.OPEN:
+                    await self._move_offer(
+                        conn,
+                        req,
+                        o,
+                        Event.DECLINE,
+                        Step(who.actor, now, "the request was cancelled"),
+                    )
+            req = await self._move_request(conn, req, Event.CANCEL, Step(who.actor, now, note))
+            return RequestView(req, await store.offers_of(conn, req.id))
+
+    async def offer(self, who: Who, request_id: UUID, new: NewOffer) -> Offer:
+        """A platform's admin offers one of its capable instruments for a slot in the
+        request's window, at a price, valid until a time (default: the slot's start)."""
+        now = self._clock.now()
+        async with self._pool.acquire() as conn, conn.transaction():
+            req, _ = await self._locked(conn, who, request_id, now)
+            cands = {c.instrument: c for c in await store.candidates(conn, request_id)}
+            cand = cands.get(new.instrument)
+            if cand is None:
+                raise BadInput(
+                    "not_capable",
+                    f"instrument {new.instrument!r} cannot serve this request (its kind, "
+                    "capabilities, retirement or the client's qualification)",
+                )
+            if not may_administer(cand.platform, org=who.org, admin=who.admin, network=who.network):
+                raise Forbidden(
+                    "not_owner",
+                    "the instrument belongs to another platform: its admins may offer it",
+                )
+            apply_request(req.status, Event.OFFER)
+            if not (req.earliest <= new.start < new.end <= req.deadline):
+                raise BadInput(
+                    "offer_outside_window",
+                    "an offer's slot must start after it starts and end before it ends: "
+                    "between the request's earliest start and its deadline",
+                )
+            valid = new.valid_until or min(new.start, req.deadline)
+            if not now < valid <= req.deadline:
+                raise BadInput(
+                    "bad_validity",
+                    "'valid_until' must be after now and not after the request's deadline",
+                )
+            offer = await store.insert_offer(
+                conn,
+                request_id=req.id,
+                platform_org=cand.platform or who.org,
+                instrument=new.instrument,
+                created_by=who.key,
+                start=new.start,
+                end=new.end,
+                price=new.price,
+                conditions=new.conditions,
+                valid_until=valid,
+                at=now,
+            )
+            await self._line(
+                conn, Step(who.actor, now), req, offer, Event.POST, before=None, after=offer.status
+            )
+            await audit.record(
+                conn,
+                who.actor,
+                "offer.make",
+                "offer",
+                str(offer.id),
+                owners=[req.client_org, offer.platform_org],
+                at=now,
+                after=offer,
+            )
+            if req.status is RequestStatus.OPEN:
+                await self._move_request(conn, req, Event.OFFER, Step(who.actor, now))
+            return offer
+
+    async def accept(self, who: Who, request_id: UUID, offer_id: UUID) -> Accepted:
+        """The client accepts an open offer: its slot is booked (every booking rule), the
+        offer accepted, the others declined and the request accepted, all at once."""
+        now = self._clock.now()
+        async with self._pool.acquire() as conn, conn.transaction():
+            req, offers = await self._locked(conn, who, request_id, now)
+            self._client_only(who, req)
+            offer = self._offer_in(offers, offer_id)
+            apply_offer(offer.status, Event.ACCEPT)
+            apply_request(req.status, Event.ACCEPT)
+
+        async def settle(conn: Connection, booking: Booking) -> None:
+            at = self._clock.now()
+            fresh, others = await self._locked(conn, who, request_id, at)
+            chosen = self._offer_in(others, offer_id)
+            await self._move_offer(
+                conn,
+                fresh,
+                chosen,
+                Event.ACCEPT,
+                Step(who.actor, at, f"booking {booking.id}"),
+                booking_id=booking.id,
+            )
+            for o in others:
+                if o.id != offer_id and o.status is OfferStatus.OPEN:
+                    await self._move_offer(
+                        conn,
+                        fresh,
+                        o,
+                        Event.DECLINE,
+                        Step(who.actor, at, "another offer was accepted"),
+                    )
+            await self._move_request(
+                conn, fresh, Event.ACCEPT, Step(who.actor, at, f"offer {offer_id}")
+            )
+
+        booking = await self._bookings.create(
+            Caller(req.client_org, who.network, who.key),
+            BookingRequest(
+                instrument=offer.instrument,
+                start=offer.start,
+                end=offer.end,
+                purpose=f"中试需求 request {req.id}: {req.title}"[:500],
+            ),
+            then=settle,
+        )
+        async with self._pool.acquire() as conn:
+            accepted = self._offer_in(await store.offers_of(conn, request_id), offer_id)
+        return Accepted(accepted, booking)
+
+    async def decline(self, who: Who, request_id: UUID, offer_id: UUID, note: str = "") -> Offer:
+        """The client declines an open offer."""
+        return await self._end_offer(who, request_id, offer_id, Event.DECLINE, note)
+
+    async def withdraw(self, who: Who, request_id: UUID, offer_id: UUID, note: str = "") -> Offer:
+        """The offer's platform withdraws it while it is open."""
+        return await self._end_offer(who, request_id, offer_id, Event.WITHDRAW, note)
+
+    # -- internals -------------------------------------------------------------------------
+
+    async def _end_offer(
+        self, who: Who, request_id: UUID, offer_id: UUID, event: Event, note: str
+    ) -> Offer:
+        now = self._clock.now()
+        async with self._pool.acquire() as conn, conn.transaction():
+            req, offers = await self._locked(conn, who, request_id, now)
+            if event is Event.DECLINE:
+                self._client_only(who, req)
+            offer = self._offer_in(offers, offer_id, who=who if event is Event.WITHDRAW else None)
+            if event is Event.WITHDRAW and not may_administer(
+                offer.platform_org, org=who.org, admin=who.admin, network=who.network
+            ):
+                raise Forbidden(
+                    "not_owner", "the offer belongs to another platform: its admins may withdraw it"
+                )
+            moved = await self._move_offer(conn, req, offer, event, Step(who.actor, now, note))
+            left = sum(1 for o in offers if o.status is OfferStatus.OPEN and o.id != offer.id)
+            if after_offer_gone(req.status, left) is not req.status:
+                await self._move_request(
+                    conn, req, Event.REOPEN, Step(who.actor, now, "no open offer left")
+                )
+            return moved
+
+    async def _visible(
+        self, conn: Executor, who: Who, request_id: UUID
+    ) -> tuple[PilotRequest, list[Offer], list[CandidateRow]]:
+        """The request, its offers and its candidates, if ``who`` may see it: its client, the
+        platforms concerned (a capable instrument, or an offer) and the network."""
+        req = await store.get_request(conn, request_id)
+        if req is None:
+            raise _missing(request_id)
+        offers = await store.offers_of(conn, request_id)
+        cands = await store.candidates(conn, request_id)
+        concerned = {c.platform for c in cands} | {o.platform_org for o in offers}
+        require_visible(
+            req,
+            req.client_org,
+            org=who.org,
+            admin=who.network,
+            missing=_missing(request_id),
+            shared_with={p for p in concerned if p is not None},
+        )
+        return req, offers, cands
+
+    async def _locked(
+        self, conn: Connection, who: Who, request_id: UUID, now: datetime
+    ) -> tuple[PilotRequest, list[Offer]]:
+        """Lock the request, settle what fell due, and answer it as ``who`` may see it."""
+        if await store.get_request(conn, request_id, lock=True) is None:
+            raise _missing(request_id)
+        await self._settle(conn, now, request_id)
+        req, offers, _ = await self._visible(conn, who, request_id)
+        return req, offers
+
+    @staticmethod
+    def _own_offers(who: Who, req: PilotRequest, offers: Sequence[Offer]) -> list[Offer]:
+        if who.network or who.org == req.client_org:
+            return list(offers)
+        return [o for o in offers if o.platform_org == who.org]
+
+    @staticmethod
+    def _offer_in(offers: Sequence[Offer], offer_id: UUID, *, who: Who | None = None) -> Offer:
+        """The offer of the request (one ``who`` may see, when given); ``no_offer`` if not."""
+        for o in offers:
+            if o.id == offer_id and (who is None or who.network or o.platform_org == who.org):
+                return o
+        raise NotFound("no_offer", f"no offer {offer_id} on this request")
+
+    @staticmethod
+    def _client_only(who: Who, req: PilotRequest) -> None:
+        if not (who.network or who.org == req.client_org):
+            raise Forbidden("not_client", "only the client that posted the request may do this")
+
+    async def _settle(self, conn: Connection, now: datetime, request_id: UUID | None) -> None:
+        """Expire the offers whose validity and the requests whose deadline has passed (of
+        one request, or all), each at the moment it fell due. The request's row is locked
+        first, as every change does (one lock order: no deadlock); one another transaction
+        holds is left for it."""
+        for req in await store.unsettled(conn, now, request_id):
+            offers = await store.offers_of(conn, req.id)
+            # an offer is valid until the deadline at the latest: a due request's open
+            # offers have all lapsed, each at its own time, before the request expires
+            gone = [o for o in offers if lapsed_at(o, now)]
+            for o in gone:
+                await self._move_offer(
+                    conn,
+                    req,
+                    o,
+                    Event.EXPIRE,
+                    Step(audit.SYSTEM, o.valid_until, "its validity passed"),
+                )
+            left = sum(1 for o in offers if o.status is OfferStatus.OPEN) - len(gone)
+            if gone and after_offer_gone(req.status, left) is not req.status:
+                last = max(o.valid_until for o in gone)
+                req = await self._move_request(
+                    conn, req, Event.REOPEN, Step(audit.SYSTEM, last, "no open offer left")
+                )
+            if due(req.status, req.deadline, now):
+                await self._move_request(
+                    conn,
+                    req,
+                    Event.EXPIRE,
+                    Step(
+                        audit.SYSTEM, req.deadline, "the deadline passed without an accepted offer"
+                    ),
+                )
+
+    async def _move_request(
+        self, conn: Connection, req: PilotRequest, event: Event, step: Step
+    ) -> PilotRequest:
+        actor, at = step.actor, step.at
+        to = apply_request(req.status, event)
+        moved = await store.move_request(conn, req.id, req.status, to, at=at)
+        if moved is None:  # the row is locked by this transaction: only a bug gets here
+            raise IllegalStep("request", "changed meanwhile", event)
+        await self._line(conn, step, req, None, event, before=req.status, after=to)
+        owners = [req.client_org, *(o.platform_org for o in await store.offers_of(conn, req.id))]
+        await audit.record(
+            conn,
+            actor,
+            f"request.{event.value}",
+            "request",
+            str(req.id),
+            owners=owners,
+            at=at,
+            before=req,
+            after=moved,
+        )
+        return moved
+
+    async def _move_offer(
+        self,
+        conn: Connection,
+        req: PilotRequest,
+        offer: Offer,
+        event: Event,
+        step: Step,
+        *,
+        booking_id: UUID | None = None,
+    ) -> Offer:
+        actor, at = step.actor, step.at
+        to = apply_offer(offer.status, event)
+        moved = await store.move_offer(
+            conn, offer.id, offer.status, to, at=at, booking_id=booking_id
+        )
+        if moved is None:
+            raise IllegalStep("offer", "changed meanwhile", event)
+        await self._line(conn, step, req, offer, event, before=offer.status, after=to)
+        await audit.record(
+            conn,
+            actor,
+            f"offer.{event.value}",
+            "offer",
+            str(offer.id),
+            owners=[req.client_org, offer.platform_org],
+            at=at,
+            before=offer,
+            after=moved,
+        )
+        return moved
+
+    @staticmethod
+    async def _line(
+        conn: Executor,
+        step: Step,
+        req: PilotRequest,
+        offer: Offer | None,
+        event: Event,
+        *,
+        before: str | None,
+        after: str,
+    ) -> None:
+        await store.add_line(
+            conn,
+            request_id=req.id,
+            offer_id=offer.id if offer is not None else None,
+            at=step.at,
+            actor_org=step.actor.org,
+            actor_key=step.actor.key,
+            event=event.value,
+            from_status=before,
+            to_status=after,
+            note=step.note,
+        )
