@@ -67,7 +67,11 @@ REASONS: Final[tuple[Reason, ...]] = (
     Reason("already_started", 409, "the booking is active: only its end may change"),
     Reason("voucher_revoked", 409, "the voucher was revoked already"),
     Reason("request_closed", 409, "the request was accepted, cancelled or has expired"),
-    Reason("offer_closed", 409, "the offer is no longer open (accepted, declined, withdrawn or expired)"),
+    Reason(
+        "offer_closed",
+        409,
+        "the offer is no longer open (accepted, declined, withdrawn or expired)",
+    ),
     Reason("unsupported_media_type", 415, "the body is neither JSON nor YAML"),
     Reason("bad_request", 422, "a field of the body or query is invalid (see ``errors``)"),
     Reason("bad_json", 422, "the body is not JSON"),
@@ -104,7 +108,9 @@ REASONS: Final[tuple[Reason, ...]] = (
     Reason("deadline_passed", 422, "the request's deadline has passed already"),
     Reason("not_capable", 422, "the instrument cannot serve the request"),
     Reason("offer_outside_window", 422, "the offer's slot is outside the request's window"),
-    Reason("bad_validity", 422, "the offer's validity has passed or outlasts the request's deadline"),
+    Reason(
+        "bad_validity", 422, "the offer's validity has passed or outlasts the request's deadline"
+    ),
     Reason("http_error", 400, "another refusal of the HTTP layer (its status as answered)"),
     Reason("database_unavailable", 503, "the database cannot be reached"),
 )

@@ -12,7 +12,6 @@ from pydantic import BaseModel, Field
 from pilotshare import registry
 from pilotshare.api.deps import AdminKey, ClockDep, Pool, SettingsDep, administers
 from pilotshare.api.schemas import Money, Slug, problems
-from pilotshare.core.errors import NotFound
 from pilotshare.core.settings import Settings
 from pilotshare.network.statistics.ranking import Placed
 from pilotshare.network.statistics.service import (
@@ -21,7 +20,6 @@ from pilotshare.network.statistics.service import (
     as_csv,
     method_of,
     month_statistics,
-    only,
 )
 
 router = APIRouter(tags=["statistics"])
@@ -214,12 +212,13 @@ async def statistics(
         await registry.require_organisation(pool, chosen)
         administers(principal, chosen, "this platform's statistics")
     stats = await month_statistics(
-        pool, period, clock.now(), grace=_grace(settings), method=method_of(settings)
+        pool,
+        period,
+        clock.now(),
+        grace=_grace(settings),
+        method=method_of(settings),
+        platform=chosen,
     )
-    if chosen is not None:
-        if all(p.platform != chosen for p in stats.platforms):
-            raise NotFound("no_platform", f"{chosen!r} owns no instruments")
-        stats = only(stats, [chosen])
     if fmt == "csv":
         return _csv(stats, chosen or "statistics")
     return StatisticsDetail(

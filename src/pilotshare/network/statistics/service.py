@@ -22,7 +22,7 @@ import asyncpg
 from pilotshare import billing
 from pilotshare.core.db import Executor
 from pilotshare.core.domain import BookingStatus
-from pilotshare.core.errors import BadInput
+from pilotshare.core.errors import BadInput, NotFound
 from pilotshare.core.periods import month_bounds, month_of
 from pilotshare.core.settings import Settings
 from pilotshare.network.statistics import store
@@ -238,9 +238,11 @@ async def month_statistics(
     grace: timedelta,
     method: Method,
     public_only: bool = False,
+    platform: str | None = None,
 ) -> MonthStatistics:
     """Every platform's figures of ``month`` (``YYYY-MM``, each site's zone) as of ``now``;
-    ``public_only``: only the platforms whose profile is public, ranked among themselves."""
+    ``public_only``: only the platforms whose profile is public, ranked among themselves;
+    ``platform``: only that one, ranked among all (``NotFound`` if it owns no instruments)."""
     utc = month_bounds(month, "UTC")  # refuses a malformed month
     if not EARLIEST + _DAY <= utc[0] < utc[1] <= LATEST - WAIT_HORIZON - _DAY:
         raise BadInput("bad_month", f"{month!r} is outside the months with statistics")
@@ -271,7 +273,12 @@ async def month_statistics(
     ranking = rank(
         [Candidate(p.platform, p.ranked_figures(), p.bookings) for p in platforms], method
     )
-    return MonthStatistics(month, platforms, ranking)
+    stats = MonthStatistics(month, platforms, ranking)
+    if platform is None:
+        return stats
+    if platform not in names:
+        raise NotFound("no_platform", f"{platform!r} owns no instruments")
+    return only(stats, [platform])
 
 
 _COLUMNS: Final = (
