@@ -157,3 +157,32 @@ def test_the_typical_duration_is_the_median_of_those_not_cancelled(hours: list[f
     n = len(ordered)
     want = ordered[n // 2] if n % 2 else (ordered[n // 2 - 1] + ordered[n // 2]) / 2
     assert abs(got - want) < 1e-6
+
+
+@st.composite
+def outcomes(draw: st.DrawFn) -> list[BookingRow]:
+    rows = []
+    for i in range(draw(st.integers(0, 12))):
+        status = draw(st.sampled_from(list(S)))
+        late = draw(st.sampled_from([None, 0, 10, 20, 40]))
+        checked = None if late is None else T0 + timedelta(minutes=late)
+        rows.append(
+            booking(status, start=T0 + i * H, org=draw(st.sampled_from("abc")), checked_in=checked)
+        )
+    return rows
+
+
+@given(outcomes())
+@settings(max_examples=150, deadline=None)
+def test_shares_are_shares_and_counts_agree(rows: list[BookingRow]) -> None:
+    f = booking_figures(rows, GRACE)
+    assert f.bookings == len(rows)
+    for share in (f.on_time_share, f.no_show_share, f.cancellation_share):
+        assert share is None or 0.0 <= share <= 1.0
+    if rows:
+        assert f.no_show_share is not None
+        assert f.cancellation_share is not None
+        assert f.no_show_share + f.cancellation_share <= 1.0 + 1e-12
+    assert f.clients_served <= len({b.org for b in rows})
+    assert all(served(b) for b in rows if on_time(b, GRACE))
+    assert f.hours_served == sum((b.hours for b in rows), Decimal(0))
