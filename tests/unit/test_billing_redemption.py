@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -173,6 +174,25 @@ def test_a_voucher_lapses_at_midnight_in_the_sites_zone_not_in_utc() -> None:
     assert done.paid("out") == D(0)
     assert lapses_at(v, {SH}) == datetime(2026, 3, 31, 16, tzinfo=UTC)
     assert lapses_at(v, {SH, "UTC"}) == datetime(2026, 4, 1, tzinfo=UTC)  # the last zone
+
+
+@given(
+    st.integers(min_value=0, max_value=120 * 24 * 60),
+    days,
+    st.sampled_from([SH, "UTC", "America/New_York", "Pacific/Kiritimati"]),
+)
+def test_validity_is_read_in_the_sites_zone_for_any_start(
+    minutes: int, last: int, timezone: str
+) -> None:
+    start = JAN + timedelta(minutes=minutes)
+    until = date(2026, 1, 1) + timedelta(days=last)
+    v = Terms(1, D(100), valid_until=until)
+    local_day = start.astimezone(ZoneInfo(timezone)).date()
+    c = Charge("x", start, D(10), timezone=timezone)
+    assert eligible(v, c) == (local_day <= until)
+    lapse = lapses_at(v, {timezone})
+    assert lapse is not None
+    assert eligible(v, c) == (start < lapse)
 
 
 def test_share_cap_order_and_the_month_close() -> None:

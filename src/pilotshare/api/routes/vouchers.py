@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from fastapi import APIRouter, Path, Query, status
 from fastapi.responses import Response
@@ -97,7 +97,7 @@ class VoucherAccount(VoucherPublic):
     remaining: Money
 
     @classmethod
-    def of(cls, account: billing.Account, **extra: Any) -> Any:
+    def of(cls, account: billing.Account, **extra: object) -> Self:
         """The answer for one account (``extra``: a subclass's fields)."""
         return cls.model_validate(
             {
@@ -301,6 +301,9 @@ async def find_vouchers(
     if not principal.network:
         own_organisation(principal, client or principal.org)
         client = principal.org
+    for named in (client, platform):
+        if named is not None:
+            await registry.require_organisation(pool, named)
     found = await billing.voucher_accounts(
         pool, clock.now(), client=client, platform=platform, status=voucher_status
     )
@@ -357,12 +360,11 @@ async def get_voucher(
         raise NotFound("no_voucher", f"no voucher {voucher_id}")
     account = await billing.voucher_account(pool, voucher_id, clock.now())
     audit = await billing.voucher_audit(pool, voucher_id) if principal.network else []
-    detail: VoucherDetail = VoucherDetail.of(
+    return VoucherDetail.of(
         account,
         redemptions=[Redemption.model_validate(u) for u in account.uses],
         audit=[AuditLine.model_validate(e) for e in audit],
     )
-    return detail
 
 
 @router.patch(
