@@ -72,7 +72,8 @@ async def store_history(
 @pytest.fixture
 async def world(pool: asyncpg.Pool) -> dict[str, dict[str, str]]:
     """Two platforms and two clients: lab-a's sem-a is reliable, lab-b's sem-b flaky and
-    its sem-c has never reported; lab-a's xrd-a cannot serve a SEM request."""
+    its sem-c has never reported; lab-a's sem-d reports but is not learned yet, its xrd-a
+    cannot serve a SEM request."""
     keys = {
         "lab-a": await auth(pool, "lab-a", "admin"),
         "lab-b": await auth(pool, "lab-b", "admin"),
@@ -86,12 +87,19 @@ async def world(pool: asyncpg.Pool) -> dict[str, dict[str, str]]:
         ("xrd-a", "lab-a", "xrd"),
         ("sem-b", "lab-b", "sem"),
         ("sem-c", "lab-b", "sem"),
+        ("sem-d", "lab-a", "sem"),
     ):
         await add_instrument(
             pool, ident, site="dongguan", kind=kind, capabilities=["eds"], owner_org=owner
         )
     await store_history(pool, "sem-a", reliable)
     await store_history(pool, "sem-b", flaky)
+    # sem-d's agent has just reported, before the twin's first refresh learned anything
+    await pool.execute(
+        "UPDATE instrument_live SET online = true, state = 'idle', since = $1, last_seen = $1"
+        " WHERE instrument_id = 'sem-d'",
+        NOW - STEP,
+    )
     return keys
 
 
@@ -137,15 +145,18 @@ async def test_matching_puts_the_reliable_instrument_first_and_marks_one_without
     m = await client.get(f"/api/v1/requests/{made['id']}/matches", headers=world["acme"])
     assert m.status_code == 200, m.text
     found = m.json()
-    assert [x["instrument"] for x in found] == ["sem-a", "sem-b", "sem-c"]
-    a, b, c = found
+    assert [x["instrument"] for x in found] == ["sem-a", "sem-b", "sem-c", "sem-d"]
+    a, b, c, d = found
     assert (a["platform"], b["platform"], c["platform"]) == ("lab-a", "lab-b", "lab-b")
-    assert a["twin"] and b["twin"]
-    assert a["odds"]["p"] > 0.8 > 0.5 > b["odds"]["p"]
+    assert a["twin"]
+    assert b["twin"]
+    assert a["odds"]["p"] > 0.8
+    assert b["odds"]["p"] < 0.5
     assert a["odds"]["interval"][0] <= a["odds"]["p"] <= a["odds"]["interval"][1]
     assert a["first_slot"] == {"start": iso(NOW), "end": iso(NOW + 8 * H)}
     assert a["need_hours"] == 8
     assert (c["twin"], c["odds"], c["reason"]) == (False, None, "no_telemetry")
+    assert (d["twin"], d["odds"], d["reason"]) == (False, None, "not_learned")
     assert c["first_slot"] == {"start": iso(NOW), "end": iso(NOW + 8 * H)}
     # the same world gives the same odds
     again = await client.get(f"/api/v1/requests/{made['id']}/matches", headers=world["acme"])
@@ -275,7 +286,7 @@ async def test_two_offers_accepted_at_once_book_one(
 
 
 async def test_each_party_sees_only_its_own(
-    client: httpx.AsyncClient, world: dict[str, dict[str, str]]
+    client: httpx.AsyncClient, pool: asyncpg.Pool, world: dict[str, dict[str, str]]
 ) -> None:
     rid = (await post(client, world["acme"])).json()["id"]
     await offer(client, world["lab-a"], rid, "sem-a")
@@ -312,15 +323,10 @@ async def test_each_party_sees_only_its_own(
     r = await client.post(f"/api/v1/requests/{rid}/offers/{oid}/withdraw", headers=world["lab-a"])
     assert (r.status_code, r.json()["reason"]) == (404, "no_offer")
     # an operator key of a platform may see, but only its admins offer
-    lab_a_operator = await auth_key(client, "lab-a")
+    lab_a_operator = await auth(pool, "lab-a", "operator")
     assert (await client.get(f"/api/v1/requests/{rid}", headers=lab_a_operator)).status_code == 200
     r = await offer(client, lab_a_operator, rid, "sem-a")
     assert (r.status_code, r.json()["reason"]) == (403, "not_owner")
-
-
-async def auth_key(client: httpx.AsyncClient, org: str) -> dict[str, str]:
-    pool: asyncpg.Pool = client._transport.app.state.pool  # type: ignore[attr-defined]  # noqa: SLF001
-    return await auth(pool, org, "operator")
 
 
 async def test_withdraw_decline_cancel_and_expiry_move_along_the_tables(
@@ -424,3 +430,28 @@ async def test_an_offer_outside_the_window_or_valid_too_long_is_422(
     assert (r.status_code, r.json()["reason"]) == (422, "bad_request")
     r = await client.get(f"/api/v1/requests/{rid}/offers/x", headers=world["acme"])
     assert r.status_code in (404, 405)
+
+
+async def test_only_instruments_in_service_the_client_may_book_are_candidates(
+    client: httpx.AsyncClient, pool: asyncpg.Pool, world: dict[str, dict[str, str]]
+) -> None:
+    await add_instrument(
+        pool, "sem-q", site="dongguan", kind="sem", capabilities=["eds"], owner_org="lab-b",
+        requires_qualification=True,
+    )  # fmt: skip
+    await add_instrument(pool, "sem-x", site="dongguan", kind="sem", owner_org="lab-b")
+    rid = (await post(client, world["acme"])).json()["id"]
+
+    async def candidates() -> list[str]:
+        r = await client.get(f"/api/v1/requests/{rid}/matches", headers=world["acme"])
+        return sorted(x["instrument"] for x in r.json())
+
+    assert await candidates() == ["sem-a", "sem-b", "sem-c", "sem-d"]  # no eds on sem-x
+    qualified = await client.put(
+        "/api/v1/instruments/sem-q/qualifications/acme", headers=world["network"]
+    )
+    assert qualified.status_code == 204, qualified.text
+    assert await candidates() == ["sem-a", "sem-b", "sem-c", "sem-d", "sem-q"]
+    retired = await client.delete("/api/v1/instruments/sem-c", headers=world["network"])
+    assert retired.status_code == 204, retired.text
+    assert await candidates() == ["sem-a", "sem-b", "sem-d", "sem-q"]

@@ -163,7 +163,9 @@ def _stray_literals(path: Path) -> list[str]:
     vocabulary = {  # the enum's own definition is where the words are spelt
         id(n)
         for cls in ast.walk(tree)
-        if isinstance(cls, ast.ClassDef) and cls.name == "BookingStatus"
+        # (a request's or an offer's statuses are their own words, spelt in their enums)
+        if isinstance(cls, ast.ClassDef)
+        and cls.name in {"BookingStatus", "RequestStatus", "OfferStatus"}
         for n in ast.walk(cls)
     }
     quoted = re.compile("'(" + "|".join(sorted(STATUS_VALUES)) + ")'")

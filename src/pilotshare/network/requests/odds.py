@@ -40,7 +40,9 @@ if TYPE_CHECKING:
 
 #: Replications of a match's odds: a 90 % interval of about ±0.02 at p = 0.5.
 REPLICATIONS: Final = 1000
-MAX_STEPS: Final = 10_000
+#: Steps of the walk (failures in the window) before the unsettled count as not served: only
+#: an instrument failing far more often than the need lasts gets there, whose odds are ~0.
+MAX_STEPS: Final = 2000
 #: z of a two-sided 90 % interval (the confidence of the twin's own intervals).
 Z90: Final = 1.6448536269514722
 

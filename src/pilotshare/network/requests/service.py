@@ -13,9 +13,7 @@ or neither (a slot taken meanwhile is the booking's 409, and the offer stays ope
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 from uuid import UUID
 
 import asyncpg
@@ -40,93 +38,28 @@ from pilotshare.network.requests.matching import (
 from pilotshare.network.requests.states import (
     PENDING,
     Event,
-    IllegalStep,
     OfferStatus,
     RequestStatus,
     after_offer_gone,
     apply_offer,
     apply_request,
-    due,
-    lapsed,
 )
+from pilotshare.network.requests.steps import Step, line, move_offer, move_request, settle
 from pilotshare.network.requests.store import CandidateRow, HistoryLine, Offer, PilotRequest
+from pilotshare.network.requests.values import (
+    Accepted,
+    NewOffer,
+    NewRequest,
+    RequestView,
+    Who,
+)
 from pilotshare.scheduler.forecast.inputs import failure_spec
 from pilotshare.scheduler.requests import BookingRequest, search_window
 from pilotshare.scheduler.service import BookingService, Caller
 from pilotshare.scheduler.store import Booking
+
+__all__ = ["Accepted", "NewOffer", "NewRequest", "RequestService", "RequestView", "Who"]
 from pilotshare.twin.store import lives, stored_behaviours
-
-
-@dataclass(frozen=True, slots=True)
-class Who:
-    """Who asks: their organisation and key, whether the key is an admin one, and whether it
-    is the network operator's admin (sees and administers everything)."""
-
-    org: str
-    key: str | None = None
-    admin: bool = False
-    network: bool = False
-
-    @property
-    def actor(self) -> audit.Actor:
-        return audit.Actor(self.org, self.key)
-
-
-@dataclass(frozen=True, slots=True)
-class Step:
-    """Who makes a change, when it takes effect, and why (the history's note)."""
-
-    actor: audit.Actor
-    at: datetime
-    note: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class NewRequest:
-    """What a client posts."""
-
-    title: str
-    description: str
-    kind: str | None
-    capabilities: tuple[str, ...]
-    hours: Decimal | None
-    samples: int | None
-    service_item: str | None
-    earliest: datetime | None
-    deadline: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class NewOffer:
-    """What a platform offers."""
-
-    instrument: str
-    start: datetime
-    end: datetime
-    price: Decimal
-    conditions: str
-    valid_until: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class RequestView:
-    """A request and the offers the caller may see."""
-
-    request: PilotRequest
-    offers: list[Offer]
-
-
-@dataclass(frozen=True, slots=True)
-class Accepted:
-    """An accepted offer and the booking it made."""
-
-    offer: Offer
-    booking: Booking
-
-
-def lapsed_at(offer: Offer, now: datetime) -> bool:
-    """Whether the offer's validity has passed by ``now`` (``states.lapsed``)."""
-    return lapsed(offer.status, offer.valid_until, now)
 
 
 def _missing(request_id: UUID) -> NotFound:
@@ -173,7 +106,7 @@ class RequestService:
                 deadline=new.deadline,
                 at=now,
             )
-            await self._line(
+            await line(
                 conn, Step(who.actor, now), req, None, Event.POST, before=None, after=req.status
             )
             await audit.record(
@@ -195,7 +128,7 @@ class RequestService:
         now = self._clock.now()
         async with self._pool.acquire() as conn:
             async with conn.transaction():
-                await self._settle(conn, now, None)
+                await settle(conn, now, None)
             found = await store.list_requests(
                 conn, org=None if who.network else who.org, status=status, limit=limit
             )
@@ -209,7 +142,7 @@ class RequestService:
         now = self._clock.now()
         async with self._pool.acquire() as conn:
             async with conn.transaction():
-                await self._settle(conn, now, request_id)
+                await settle(conn, now, request_id)
             req, offers, _ = await self._visible(conn, who, request_id)
             return RequestView(req, self._own_offers(who, req, offers))
 
@@ -218,7 +151,7 @@ class RequestService:
         now = self._clock.now()
         async with self._pool.acquire() as conn:
             async with conn.transaction():
-                await self._settle(conn, now, request_id)
+                await settle(conn, now, request_id)
             req, _, _ = await self._visible(conn, who, request_id)
             lines = await store.history(conn, request_id)
         if who.network or who.org == req.client_org:
@@ -231,7 +164,7 @@ class RequestService:
         now = self._clock.now()
         async with self._pool.acquire() as conn:
             async with conn.transaction():
-                await self._settle(conn, now, request_id)
+                await settle(conn, now, request_id)
             req, _, cands = await self._visible(conn, who, request_id)
             if not (who.network or who.org == req.client_org):
                 cands = [c for c in cands if c.platform == who.org]
@@ -291,14 +224,14 @@ class RequestService:
             apply_request(req.status, Event.CANCEL)
             for o in offers:
                 if o.status is OfferStatus.OPEN:
-                    await self._move_offer(
+                    await move_offer(
                         conn,
                         req,
                         o,
                         Event.DECLINE,
                         Step(who.actor, now, "the request was cancelled"),
                     )
-            req = await self._move_request(conn, req, Event.CANCEL, Step(who.actor, now, note))
+            req = await move_request(conn, req, Event.CANCEL, Step(who.actor, now, note))
             return RequestView(req, await store.offers_of(conn, req.id))
 
     async def offer(self, who: Who, request_id: UUID, new: NewOffer) -> Offer:
@@ -346,7 +279,7 @@ class RequestService:
                 valid_until=valid,
                 at=now,
             )
-            await self._line(
+            await line(
                 conn, Step(who.actor, now), req, offer, Event.POST, before=None, after=offer.status
             )
             await audit.record(
@@ -360,7 +293,7 @@ class RequestService:
                 after=offer,
             )
             if req.status is RequestStatus.OPEN:
-                await self._move_request(conn, req, Event.OFFER, Step(who.actor, now))
+                await move_request(conn, req, Event.OFFER, Step(who.actor, now))
             return offer
 
     async def accept(self, who: Who, request_id: UUID, offer_id: UUID) -> Accepted:
@@ -378,7 +311,7 @@ class RequestService:
             at = self._clock.now()
             fresh, others = await self._locked(conn, who, request_id, at)
             chosen = self._offer_in(others, offer_id)
-            await self._move_offer(
+            await move_offer(
                 conn,
                 fresh,
                 chosen,
@@ -388,16 +321,14 @@ class RequestService:
             )
             for o in others:
                 if o.id != offer_id and o.status is OfferStatus.OPEN:
-                    await self._move_offer(
+                    await move_offer(
                         conn,
                         fresh,
                         o,
                         Event.DECLINE,
                         Step(who.actor, at, "another offer was accepted"),
                     )
-            await self._move_request(
-                conn, fresh, Event.ACCEPT, Step(who.actor, at, f"offer {offer_id}")
-            )
+            await move_request(conn, fresh, Event.ACCEPT, Step(who.actor, at, f"offer {offer_id}"))
 
         booking = await self._bookings.create(
             Caller(req.client_org, who.network, who.key),
@@ -438,10 +369,10 @@ class RequestService:
                 raise Forbidden(
                     "not_owner", "the offer belongs to another platform: its admins may withdraw it"
                 )
-            moved = await self._move_offer(conn, req, offer, event, Step(who.actor, now, note))
+            moved = await move_offer(conn, req, offer, event, Step(who.actor, now, note))
             left = sum(1 for o in offers if o.status is OfferStatus.OPEN and o.id != offer.id)
             if after_offer_gone(req.status, left) is not req.status:
-                await self._move_request(
+                await move_request(
                     conn, req, Event.REOPEN, Step(who.actor, now, "no open offer left")
                 )
             return moved
@@ -473,7 +404,7 @@ class RequestService:
         """Lock the request, settle what fell due, and answer it as ``who`` may see it."""
         if await store.get_request(conn, request_id, lock=True) is None:
             raise _missing(request_id)
-        await self._settle(conn, now, request_id)
+        await settle(conn, now, request_id)
         req, offers, _ = await self._visible(conn, who, request_id)
         return req, offers
 
@@ -495,115 +426,3 @@ class RequestService:
     def _client_only(who: Who, req: PilotRequest) -> None:
         if not (who.network or who.org == req.client_org):
             raise Forbidden("not_client", "only the client that posted the request may do this")
-
-    async def _settle(self, conn: Connection, now: datetime, request_id: UUID | None) -> None:
-        """Expire the offers whose validity and the requests whose deadline has passed (of
-        one request, or all), each at the moment it fell due. The request's row is locked
-        first, as every change does (one lock order: no deadlock); one another transaction
-        holds is left for it."""
-        for req in await store.unsettled(conn, now, request_id):
-            offers = await store.offers_of(conn, req.id)
-            # an offer is valid until the deadline at the latest: a due request's open
-            # offers have all lapsed, each at its own time, before the request expires
-            gone = [o for o in offers if lapsed_at(o, now)]
-            for o in gone:
-                await self._move_offer(
-                    conn,
-                    req,
-                    o,
-                    Event.EXPIRE,
-                    Step(audit.SYSTEM, o.valid_until, "its validity passed"),
-                )
-            left = sum(1 for o in offers if o.status is OfferStatus.OPEN) - len(gone)
-            if gone and after_offer_gone(req.status, left) is not req.status:
-                last = max(o.valid_until for o in gone)
-                req = await self._move_request(
-                    conn, req, Event.REOPEN, Step(audit.SYSTEM, last, "no open offer left")
-                )
-            if due(req.status, req.deadline, now):
-                await self._move_request(
-                    conn,
-                    req,
-                    Event.EXPIRE,
-                    Step(
-                        audit.SYSTEM, req.deadline, "the deadline passed without an accepted offer"
-                    ),
-                )
-
-    async def _move_request(
-        self, conn: Connection, req: PilotRequest, event: Event, step: Step
-    ) -> PilotRequest:
-        actor, at = step.actor, step.at
-        to = apply_request(req.status, event)
-        moved = await store.move_request(conn, req.id, req.status, to, at=at)
-        if moved is None:  # the row is locked by this transaction: only a bug gets here
-            raise IllegalStep("request", "changed meanwhile", event)
-        await self._line(conn, step, req, None, event, before=req.status, after=to)
-        owners = [req.client_org, *(o.platform_org for o in await store.offers_of(conn, req.id))]
-        await audit.record(
-            conn,
-            actor,
-            f"request.{event.value}",
-            "request",
-            str(req.id),
-            owners=owners,
-            at=at,
-            before=req,
-            after=moved,
-        )
-        return moved
-
-    async def _move_offer(
-        self,
-        conn: Connection,
-        req: PilotRequest,
-        offer: Offer,
-        event: Event,
-        step: Step,
-        *,
-        booking_id: UUID | None = None,
-    ) -> Offer:
-        actor, at = step.actor, step.at
-        to = apply_offer(offer.status, event)
-        moved = await store.move_offer(
-            conn, offer.id, offer.status, to, at=at, booking_id=booking_id
-        )
-        if moved is None:
-            raise IllegalStep("offer", "changed meanwhile", event)
-        await self._line(conn, step, req, offer, event, before=offer.status, after=to)
-        await audit.record(
-            conn,
-            actor,
-            f"offer.{event.value}",
-            "offer",
-            str(offer.id),
-            owners=[req.client_org, offer.platform_org],
-            at=at,
-            before=offer,
-            after=moved,
-        )
-        return moved
-
-    @staticmethod
-    async def _line(
-        conn: Executor,
-        step: Step,
-        req: PilotRequest,
-        offer: Offer | None,
-        event: Event,
-        *,
-        before: str | None,
-        after: str,
-    ) -> None:
-        await store.add_line(
-            conn,
-            request_id=req.id,
-            offer_id=offer.id if offer is not None else None,
-            at=step.at,
-            actor_org=step.actor.org,
-            actor_key=step.actor.key,
-            event=event.value,
-            from_status=before,
-            to_status=after,
-            note=step.note,
-        )
