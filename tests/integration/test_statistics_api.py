@@ -40,6 +40,7 @@ GRACE = timedelta(minutes=15)
 START = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 NOW = datetime(2026, 12, 1, 13, 0, tzinfo=UTC)
 SITES = {"dg": "Asia/Shanghai", "hz": "UTC"}
+PUBLIC = ("lab-a", "lab-b", "lab-c")
 SETTINGS = Settings(ranking_min_bookings=2, ranking_top=1, ranking_threshold=0.0)
 _batches = itertools.count(1)
 
@@ -96,11 +97,15 @@ async def world(pool: asyncpg.Pool) -> AsyncIterator[World]:
     async with api_client(pool, clock=clock, settings=SETTINGS) as client:
         w = World(pool, client, clock)
         net = await w.key("platform", "admin")
+        names: dict[str, tuple[str, str]] = {}
         for org, name in (("lab-a", "东莞材料中试平台 Dongguan Materials Pilot"),
                           ("lab-b", "杭州工艺平台 Hangzhou Process Platform"),
                           ("lab-c", "空平台 Empty Platform"),
+                          ("lab-d", "内部平台 In-house Platform"),
                           ("acme", "Acme"), ("globex", "Globex")):  # fmt: skip
             kind = "platform" if org.startswith("lab") else "client"
+            zh, _, en = name.partition(" ")
+            names[org] = (zh, en)
             r = await client.post(
                 "/api/v1/organisations", json={"id": org, "name": name, "kind": kind}, headers=net
             )
@@ -110,6 +115,7 @@ async def world(pool: asyncpg.Pool) -> AsyncIterator[World]:
             ("xrd-a", "dg", "xrd", "lab-a", "measured"),
             ("oven-b", "hz", "oven", "lab-b", "booked"),
             ("oven-c", "hz", "oven", "lab-c", "booked"),
+            ("oven-d", "hz", "oven", "lab-d", "booked"),
         ):
             r = await client.post(
                 "/api/v1/instruments",
@@ -119,6 +125,14 @@ async def world(pool: asyncpg.Pool) -> AsyncIterator[World]:
                 headers=net,
             )  # fmt: skip
             assert r.status_code == 201, r.text
+        for org in PUBLIC:  # lab-d keeps its profile private
+            zh, en = names[org]
+            r = await client.put(
+                f"/api/v1/organisations/{org}/profile",
+                json={"name_zh": zh, "name_en": en, "public": True},
+                headers=net,
+            )
+            assert r.status_code == 200, r.text
         r = await client.post(  # pays half of each of acme's lines, up to 250 CNY in all
             "/api/v1/organisations/acme/vouchers",
             json={"amount": "250.00", "share": "0.5"},
@@ -348,7 +362,11 @@ FIGURES = ("utilisation", "hours_served", "clients_served", "bookings", "on_time
 async def test_every_figure_is_recomputed_from_the_api(world: World, month: str) -> None:
     public = await world.get("/api/v1/public/statistics", period=month)
     got = {p["platform"]: {f: p[f] for f in FIGURES} for p in public["platforms"]}
-    assert got == await recompute(world, month)
+    assert set(got) == set(PUBLIC)  # lab-d's profile is not public
+    want = await recompute(world, month)
+    assert got == {p: want[p] for p in PUBLIC}
+    detail = await world.get("/api/v1/statistics", "platform", period=month)
+    assert {p["platform"]: {f: p[f] for f in FIGURES} for p in detail["platforms"]} == want
 
 
 async def test_the_world_has_every_outcome_and_the_boundary_counts_locally(world: World) -> None:
@@ -453,10 +471,10 @@ async def test_platform_admins_see_their_own_platform_in_detail(world: World) ->
 
 async def test_the_network_admin_sees_every_platform(world: World) -> None:
     body = await world.get("/api/v1/statistics", "platform", period="2026-12")
-    assert [p["platform"] for p in body["platforms"]] == [
-        p["platform"]
-        for p in (await world.get("/api/v1/public/statistics", period="2026-12"))["platforms"]
-    ]
+    public = await world.get("/api/v1/public/statistics", period="2026-12")
+    # every platform, the private lab-d too; it ranks among all, so ranks may differ
+    assert [p["platform"] for p in body["platforms"]] == ["lab-a", "lab-b", "lab-c", "lab-d"]
+    assert [p["platform"] for p in public["platforms"]] == ["lab-a", "lab-b", "lab-c"]
     one = await world.get("/api/v1/statistics", "platform", period="2026-12", platform="lab-b")
     assert [p["platform"] for p in one["platforms"]] == ["lab-b"]
     r = await world.client.get(

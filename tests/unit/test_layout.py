@@ -19,6 +19,8 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "pilotshare"
 #: ``src/pilotshare`` calls their functions. A directory (``…/``) admits every module in it.
 STORES: dict[str, str] = {
     "registry/store.py": "organisations, sites, the catalogue, qualifications, API keys",
+    "registry/platforms.py": "platforms' profiles and service items",
+    "network/store.py": "the public directory: only what platforms mark public",
     "scheduler/store/": "bookings, closures, quotas and the lifecycle's set-based updates",
     "scheduler/forecast/store.py": "the forecast's snapshot and the risk watch's trigger",
     "scheduler/feeds.py": "calendar feeds: their tokens and what a feed shows",
@@ -106,6 +108,7 @@ _STATUS = {
         errors.NotFound,
         errors.Conflict,
         errors.Unsupported,
+        errors.TooManyRequests,
     )
 }
 

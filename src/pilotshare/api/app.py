@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import pilotshare
 from pilotshare.api.deps import authenticated
+from pilotshare.api.gate import PublicGate
 from pilotshare.api.keys import KeyCache
 from pilotshare.api.routes import (
     availability,
@@ -36,9 +37,12 @@ from pilotshare.api.routes import (
     instruments,
     keys,
     organisations,
+    profiles,
+    public,
     qualifications,
     rejects,
     requests,
+    service_items,
     simulations,
     statements,
     statistics,
@@ -49,7 +53,7 @@ from pilotshare.api.routes import (
 from pilotshare.api.schemas import Problem, problem_response
 from pilotshare.core.clock import Clock
 from pilotshare.core.db import TRANSIENT
-from pilotshare.core.errors import Refusal, Unauthorized
+from pilotshare.core.errors import Refusal, TooManyRequests, Unauthorized
 from pilotshare.core.messaging import Publisher
 from pilotshare.core.settings import MqttEndpoint, Settings
 from pilotshare.scheduler.metrics import booking_metrics
@@ -77,6 +81,9 @@ ROUTERS = [
     forecasts.router,
     simulations.router,
     dashboard.router,
+    profiles.router,
+    service_items.router,
+    public.router,
 ]
 
 
@@ -170,8 +177,10 @@ def _errors(app: FastAPI) -> None:
 
     async def refused(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, Refusal)  # noqa: S101 - registered for Refusal only
-        auth = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
-        return _answer(exc.status, exc.reason, exc.detail, headers=auth)
+        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, Unauthorized) else None
+        if isinstance(exc, TooManyRequests):
+            headers = {"Retry-After": str(exc.retry_after)}
+        return _answer(exc.status, exc.reason, exc.detail, headers=headers)
 
     async def invalid(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)  # noqa: S101
@@ -289,6 +298,7 @@ def create_app(
         early=timedelta(seconds=settings.booking_early_s),
     )
     app.state.twin_events = events.TwinEvents(pool)
+    app.state.public_gate = PublicGate(settings, clock, registry)
     _errors(app)
     app.add_middleware(_HttpMetrics, registry=registry)
     for router in ROUTERS:

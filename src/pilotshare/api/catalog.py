@@ -36,6 +36,8 @@ def _public(row: asyncpg.Record) -> InstrumentPublic:
         max_horizon_s=row["max_horizon_s"],
         site_timezone=row["site_timezone"],
         retired_at=row["retired_at"],
+        public=row["public"],
+        model=row["model"],
     )
 
 
@@ -53,6 +55,8 @@ def _terms(body: InstrumentCreate | InstrumentPublic, *, name: str) -> registry.
         max_booking_s=body.max_booking_s,
         min_notice_s=body.min_notice_s,
         max_horizon_s=body.max_horizon_s,
+        public=body.public,
+        model=body.model,
     )
 
 

@@ -152,6 +152,13 @@ class InstrumentBase(BaseModel):
     capabilities: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = []
     hourly_rate: Money = Field(default=Decimal(0), ge=0, max_digits=12, decimal_places=2)
     owner_org: Slug | None = Field(default=None, description="the organisation that owns it")
+    model: str | None = Field(
+        default=None, max_length=200, description="the maker's model designation, e.g. JSM-7900F"
+    )
+    public: bool = Field(
+        default=False,
+        description="shown in the public directory (when its platform's profile is public too)",
+    )
 
 
 class InstrumentCreate(InstrumentBase, BookingRules):
@@ -198,6 +205,8 @@ class InstrumentPatch(BaseModel):
     max_booking_s: int | None = Field(default=None, gt=0)
     min_notice_s: int | None = Field(default=None, ge=0)
     max_horizon_s: int | None = Field(default=None, gt=0)
+    model: str | None = Field(default=None, max_length=200, description="null: none")
+    public: bool | None = None
 
     @field_validator("operating_hours")
     @classmethod
@@ -206,9 +215,12 @@ class InstrumentPatch(BaseModel):
 
     @model_validator(mode="after")
     def _no_nulls(self) -> InstrumentPatch:
-        # only the calendar has a meaning for null; any other null would be a silent reset
+        # only the calendar and the model have a meaning for null; any other null would be a
+        # silent reset
         nulls = sorted(
-            f for f in self.model_fields_set if f != "operating_hours" and getattr(self, f) is None
+            f
+            for f in self.model_fields_set
+            if f not in {"operating_hours", "model"} and getattr(self, f) is None
         )
         if nulls:
             raise ValueError(f"{', '.join(nulls)} may not be null")

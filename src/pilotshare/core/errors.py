@@ -49,9 +49,13 @@ REASONS: Final[tuple[Reason, ...]] = (
     Reason("no_job", 404, "no such forecast or simulation (or another organisation's)"),
     Reason("no_request", 404, "no such request (or one the organisation is not concerned by)"),
     Reason("no_offer", 404, "no such offer on the request (or another platform's)"),
+    Reason("no_service_item", 404, "no such service item"),
+    Reason("no_site", 404, "no such site"),
     Reason("method_not_allowed", 405, "the path does not answer this method"),
     Reason("instrument_exists", 409, "an instrument of this id exists already"),
     Reason("organisation_exists", 409, "an organisation of this id exists already"),
+    Reason("service_item_exists", 409, "a service item of this id exists already"),
+    Reason("service_item_in_use", 409, "bookings name the service item: hide it instead"),
     Reason("instrument_retired", 409, "the instrument is retired: it takes no new bookings"),
     Reason("future_bookings", 409, "the instrument still holds bookings now or later"),
     Reason("slot_taken", 409, "the slot is booked or being booked"),
@@ -111,6 +115,9 @@ REASONS: Final[tuple[Reason, ...]] = (
     Reason(
         "bad_validity", 422, "the offer's validity has passed or outlasts the request's deadline"
     ),
+    Reason("service_item_mismatch", 422, "the service item is not offered on that instrument"),
+    Reason("no_item_site", 422, "the service item's site cannot be told: give one"),
+    Reason("rate_limited", 429, "too many public requests from this address: see Retry-After"),
     Reason("http_error", 400, "another refusal of the HTTP layer (its status as answered)"),
     Reason("database_unavailable", 503, "the database cannot be reached"),
 )
@@ -173,6 +180,17 @@ class Unsupported(Refusal):
     """A body of a media type the route does not read (415)."""
 
     status = 415
+
+
+class TooManyRequests(Refusal):
+    """Too many requests from one client in too short a time (429); ``retry_after`` says in
+    how many whole seconds the next one is admitted (the ``Retry-After`` header)."""
+
+    status = 429
+
+    def __init__(self, reason: str, detail: str, *, retry_after: int) -> None:
+        super().__init__(reason, detail)
+        self.retry_after = retry_after
 
 
 class ConfigError(PilotshareError):

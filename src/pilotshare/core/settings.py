@@ -135,6 +135,12 @@ class Settings(BaseSettings):
     #: The utilisation a platform scores best at: below it capacity idles, above it clients
     #: queue (the score falls linearly to 0 at 0 and at 1).
     ranking_utilisation_target: float = Field(default=0.8, gt=0, lt=1)
+    #: The public directory (``/api/v1/public/…``, no key): each client address may send
+    #: ``public_burst`` requests at once, refilled at ``public_rate_per_min`` a minute; answers
+    #: are cached this many seconds (0: no cache), which is also how stale a live status may be.
+    public_rate_per_min: float = Field(default=120.0, gt=0)
+    public_burst: int = Field(default=60, ge=1)
+    public_cache_s: float = Field(default=5.0, ge=0, le=3600)
     #: Shared-subscription group of the ingest processes (MQTT 5 brokers only).
     ingest_group: str = "pilotshare-ingest"
     #: TimescaleDB policies (ignored on plain PostgreSQL).

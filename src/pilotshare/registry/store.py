@@ -17,7 +17,8 @@ from pilotshare.core.errors import Conflict, NotFound
 #: The catalogue's columns, as ``catalogue_rows`` and ``catalogue_row`` answer them.
 _CATALOGUE = """i.id, i.site_id, i.name, i.kind, i.capabilities, i.owner_org_id, i.hourly_rate,
     i.billing, i.requires_qualification, i.operating_hours, i.setup_buffer_s, i.min_booking_s,
-    i.max_booking_s, i.min_notice_s, i.max_horizon_s, i.retired_at, s.timezone AS site_timezone
+    i.max_booking_s, i.min_notice_s, i.max_horizon_s, i.retired_at, i.public, i.model,
+    s.timezone AS site_timezone
     FROM instruments i JOIN sites s ON s.id = i.site_id"""
 
 
@@ -135,6 +136,10 @@ class InstrumentTerms:
     max_booking_s: int
     min_notice_s: int
     max_horizon_s: int
+    #: Shown in the public directory (when its platform's profile is public too).
+    public: bool = False
+    #: The maker's model designation ("JSM-7900F"), for the directory.
+    model: str | None = None
 
     def values(self) -> tuple[Any, ...]:
         """The fields as statement arguments, in ``_TERMS`` order."""
@@ -154,7 +159,13 @@ _TERMS: Final = (
     "max_booking_s",
     "min_notice_s",
     "max_horizon_s",
+    "public",
+    "model",
 )
+
+
+#: The placeholders of the editable columns after id, site, kind and owner.
+_TERM_MARKS: Final = ", ".join(f"${n}" for n in range(5, len(_TERMS) + 5))
 
 
 async def insert_instrument(
@@ -170,7 +181,7 @@ async def insert_instrument(
     try:
         await conn.execute(
             f"""INSERT INTO instruments (id, site_id, kind, owner_org_id, {", ".join(_TERMS)})
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)""",
+               VALUES ($1, $2, $3, $4, {_TERM_MARKS})""",
             instrument,
             site,
             kind,

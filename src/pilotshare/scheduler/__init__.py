@@ -7,8 +7,9 @@ database: ``service`` (load -> decide -> persist -> report), ``search``, ``quota
 ``feeds``, ``store`` (the SQL), and ``lifecycle`` (check-in, no-show, completion and the
 interlock, from telemetry). ``forecast`` is the capacity forecast of these bookings.
 
-Public are the submodules in ``__all__``; ``allocation``, ``search`` and ``quota`` are the
-service's own. Nothing is re-exported here, so the pure modules load without the database.
+Public are the submodules in ``__all__`` (``search`` for its free-slot reads, which the
+public directory shares); ``allocation`` and ``quota`` are the service's own. Nothing is
+re-exported here, so the pure modules load without the database.
 """
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "metrics",
     "policy",
     "requests",
+    "search",
     "service",
     "states",
     "store",

@@ -88,6 +88,9 @@ class BookingRequest:
     earliest: datetime | None = None
     latest: datetime | None = None
     purpose: str = ""
+    #: The priced service item (服务项目) the booking is made for: one of the platform's
+    #: owning the instrument (the service checks it against the stored items).
+    service_item: str | None = None
 
     def __post_init__(self) -> None:
         check_target(self.instrument, self.kind)

@@ -79,6 +79,29 @@ async def free_slots(
     return slots[:limit]
 
 
+async def next_free(
+    conn: Executor, instrument_ids: list[str], *, now: datetime, horizon: timedelta
+) -> dict[str, Slot]:
+    """Each instrument's first free slot that can hold its minimum booking, within
+    ``horizon`` of ``now`` (missing: nothing free in it); what ``free_slots`` offers, read
+    for many instruments in one pass (the public directory)."""
+    if not instrument_ids:
+        return {}
+    instruments = await store.instruments_by_id(conn, instrument_ids, org="")
+    slots = await free_slots(
+        conn,
+        instruments,
+        window=(now, now + horizon),
+        now=now,
+        duration=None,
+        limit=len(instruments) * 1000,
+    )
+    first: dict[str, Slot] = {}
+    for slot in slots:
+        first.setdefault(slot.instrument, slot)
+    return first
+
+
 async def choose(
     conn: Connection,
     *,

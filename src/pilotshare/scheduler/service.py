@@ -21,6 +21,7 @@ from uuid import UUID
 
 import asyncpg
 
+from pilotshare import registry
 from pilotshare.core.clock import Clock
 from pilotshare.core.db import RETRY_IN_TRANSACTION, Connection
 from pilotshare.core.domain import OFFLINE_AFTER, BookingStatus
@@ -98,6 +99,31 @@ def _not_changeable(booking_id: UUID, status: BookingStatus) -> Conflict:
     """The refusal of a change to a booking that no longer holds its instrument."""
     return Conflict(
         "not_changeable", f"booking {booking_id} is {status} and can no longer be changed"
+    )
+
+
+def _serves(item: registry.ServiceItem, inst: Instrument) -> bool:
+    """Whether a booking of ``inst`` may be made for ``item``: the item is its platform's,
+    and of its kind and for it where the item names a kind or an instrument."""
+    return (
+        inst.owner is not None
+        and item.platform_org_id == inst.owner
+        and item.kind in {None, inst.kind}
+        and item.instrument_id in {None, inst.id}
+    )
+
+
+def _mismatch(item: registry.ServiceItem, why: str) -> BadInput:
+    """The refusal of a booking naming a service item its instrument does not serve."""
+    scope = "".join(
+        [
+            f" for {item.kind!r} instruments" if item.kind else "",
+            f" on instrument {item.instrument_id!r}" if item.instrument_id else "",
+        ]
+    )
+    return BadInput(
+        "service_item_mismatch",
+        f"service item {item.id!r} is offered by {item.platform_org_id!r}{scope}; {why}",
     )
 
 
@@ -413,6 +439,8 @@ class BookingService:
         inst: Instrument,
         slot: Interval,
         purpose: str,
+        *,
+        item: str | None = None,
         then: AfterInsert | None = None,
     ) -> Booking:
         """One INSERT (autocommit) when no quota applies and nothing follows it; else a
@@ -432,6 +460,7 @@ class BookingService:
                         slot=slot,
                         purpose=purpose,
                         key_id=caller.key_id,
+                        service_item=item,
                     )
                     if then is not None:
                         await then(conn, booking)
@@ -451,10 +480,16 @@ class BookingService:
         if inst is None:
             raise NotFound("no_instrument", f"no instrument {instrument!r}")
         self._authorise(caller, inst)
+        if req.service_item is not None:
+            item = await registry.service_item(self._pool, req.service_item)
+            if not _serves(item, inst):
+                raise _mismatch(item, f"instrument {inst.id!r} does not serve it")
         check_slot(inst.rules, slot[0], slot[1], now=self._clock.now())
         self._refuse_closures(inst)
         try:
-            return await self._insert(caller, inst, slot, req.purpose, then)
+            return await self._insert(
+                caller, inst, slot, req.purpose, item=req.service_item, then=then
+            )
         except asyncpg.ExclusionViolationError:
             raise await self._taken(inst, slot) from None
 
@@ -510,6 +545,12 @@ class BookingService:
         now = self._clock.now()
         window = search_window(req.earliest, req.latest, now)
         instruments = await self._instruments(caller, req.instrument, req.kind, req.capabilities)
+        if req.service_item is not None:
+            item = await registry.service_item(self._pool, req.service_item)
+            serving = [i for i in instruments if _serves(item, i)]
+            if instruments and not serving:
+                raise _mismatch(item, "no instrument the request matches serves it")
+            instruments = serving
         if not instruments:
             raise Conflict("no_match", "no instrument matches the request")
         p_up = await self._p_up([i.id for i in instruments])
@@ -551,6 +592,7 @@ class BookingService:
                     slot=slot,
                     purpose=req.purpose,
                     key_id=caller.key_id,
+                    service_item=req.service_item,
                 )
                 if then is not None:
                     await then(conn, booking)

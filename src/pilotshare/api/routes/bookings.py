@@ -37,6 +37,10 @@ class BookingCreate(BaseModel):
     earliest: Instant | None = None
     latest: Instant | None = Field(default=None, description="the booking ends by then")
     purpose: str = Field(default="", max_length=500)
+    service_item: Slug | None = Field(
+        default=None,
+        description="a priced service item (服务项目) of the platform owning the instrument",
+    )
 
 
 class InterlockPublic(BaseModel):
@@ -70,6 +74,9 @@ class BookingPublic(BaseModel):
         description="when it became active (checked in by a run of its own or by hand); null"
         " before, or when it was settled from stored telemetry without a check-in",
     )
+    service_item: str | None = Field(
+        default=None, description="the service item it was booked for; null: instrument time"
+    )
 
 
 def _public(booking: Booking) -> BookingPublic:
@@ -89,6 +96,7 @@ def _public(booking: Booking) -> BookingPublic:
             seq=booking.interlock_seq,
         ),
         checked_in_at=booking.activated_at,
+        service_item=booking.service_item,
     )
 
 
@@ -137,6 +145,7 @@ async def create_booking(
         earliest=body.earliest,
         latest=body.latest,
         purpose=body.purpose,
+        service_item=body.service_item,
     )
     return _public(await svc.create(caller(principal), req))
 

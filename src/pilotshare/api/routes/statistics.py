@@ -11,6 +11,8 @@ from pydantic import BaseModel, Field
 
 from pilotshare import registry
 from pilotshare.api.deps import AdminKey, ClockDep, Pool, SettingsDep, administers
+from pilotshare.api.gate import Public
+from pilotshare.api.routes.public import LIMITED
 from pilotshare.api.schemas import Money, Slug, problems
 from pilotshare.core.settings import Settings
 from pilotshare.network.statistics.ranking import Placed
@@ -37,7 +39,8 @@ class PlatformStatistics(BaseModel):
     """One platform's month (docs/network.md defines each figure); counts only, no clients."""
 
     platform: str
-    name: str
+    name_zh: str
+    name_en: str
     instruments: int
     utilisation: float | None = Field(
         description="running + setup hours over open hours, from the hourly telemetry"
@@ -112,7 +115,8 @@ class StatisticsDetail(BaseModel):
 def _row(p: PlatformFigures, placed: Placed) -> dict[str, object]:
     return {
         "platform": p.platform,
-        "name": p.name,
+        "name_zh": p.name_zh,
+        "name_en": p.name_en,
         "instruments": p.instruments,
         "utilisation": p.utilisation,
         "hours_served": p.hours_served,
@@ -160,32 +164,48 @@ def _csv(stats: MonthStatistics, name: str) -> Response:
 @router.get(
     "/api/v1/public/statistics",
     response_model=StatisticsPublic,
-    responses={**_CSV, **problems(422)},
+    responses={**_CSV, **LIMITED},
 )
 async def public_statistics(
     period: Period,
     *,
+    public: Public,
     pool: Pool,
     clock: ClockDep,
     settings: SettingsDep,
     fmt: Format = "json",
-) -> StatisticsPublic | Response:
-    """Every public platform's figures of the month and the published ranking (no key)."""
-    stats = await month_statistics(
-        pool,
-        period,
-        clock.now(),
-        grace=_grace(settings),
-        method=method_of(settings),
-        public_only=True,
-    )
+) -> Response:
+    """Every public platform's figures of the month and the published ranking (no key;
+    rate-limited and cached as every public route)."""
+
+    async def stats() -> MonthStatistics:
+        return await month_statistics(
+            pool,
+            period,
+            clock.now(),
+            grace=_grace(settings),
+            method=method_of(settings),
+            public_only=True,
+        )
+
     if fmt == "csv":
-        return _csv(stats, "statistics")
-    return StatisticsPublic(
-        period=stats.month,
-        platforms=[PlatformStatistics.model_validate(_row(p, x)) for p, x in _ordered(stats)],
-        ranking=_method(stats, settings),
-    )
+
+        async def csv() -> bytes:
+            return as_csv(await stats()).encode()
+
+        answer = await public.body(csv, "text/csv")
+        answer.headers["Content-Disposition"] = f'attachment; filename="statistics-{period}.csv"'
+        return answer
+
+    async def body() -> StatisticsPublic:
+        found = await stats()
+        return StatisticsPublic(
+            period=found.month,
+            platforms=[PlatformStatistics.model_validate(_row(p, x)) for p, x in _ordered(found)],
+            ranking=_method(found, settings),
+        )
+
+    return await public.answer(body)
 
 
 @router.get(

@@ -70,7 +70,8 @@ class PlatformFigures:
     """One platform's month: the published figures and the counts behind them."""
 
     platform: str
-    name: str
+    name_zh: str
+    name_en: str
     public: bool
     instruments: int
     utilisation: float | None
@@ -142,10 +143,8 @@ async def _usage(conn: Executor, inst: InstrumentRow, window: Window) -> tuple[f
 
 async def _response_hours(
     conn: Executor, month: str, wide: tuple[datetime, datetime]
-) -> Mapping[str, list[float]] | None:
+) -> Mapping[str, list[float]]:
     found = await store.responses(conn, *wide)
-    if found is None:
-        return None
     out: dict[str, list[float]] = {}
     for r in found:
         if month_of(r.asked, r.timezone) == month:
@@ -174,7 +173,7 @@ class _Month:
     grace: timedelta
     bookings: Mapping[str, list[BookingRow]]
     held: Mapping[str, list[tuple[datetime, datetime]]]
-    responses: Mapping[str, list[float]] | None
+    responses: Mapping[str, list[float]]
     redeemed: Mapping[str, Decimal]
 
 
@@ -195,10 +194,10 @@ async def _instrument_figures(
 
 
 async def _platform_figures(
-    conn: Executor, platform: tuple[str, str, bool], mine: Sequence[InstrumentRow], m: _Month
+    conn: Executor, platform: tuple[str, str, str, bool], mine: Sequence[InstrumentRow], m: _Month
 ) -> PlatformFigures:
-    """One platform's figures (``platform``: its id, name and public flag)."""
-    platform_id, name, public = platform
+    """One platform's figures (``platform``: its id, names in 中文 and English, public flag)."""
+    platform_id, name_zh, name_en, public = platform
     per: list[InstrumentFigures] = []
     month_due: list[BookingRow] = []
     used = opened = 0.0
@@ -211,7 +210,8 @@ async def _platform_figures(
     waited = waits(mine, m.held, typical_durations(mine, month_due), m.month, m.now)
     return PlatformFigures(
         platform=platform_id,
-        name=name,
+        name_zh=name_zh,
+        name_en=name_en,
         public=public,
         instruments=len(mine),
         utilisation=_rounded(used / opened) if opened else None,
@@ -222,9 +222,7 @@ async def _platform_figures(
         no_show_share=_rounded(f.no_show_share),
         cancellation_share=_rounded(f.cancellation_share),
         median_wait_hours=_rounded(median(waited)),
-        response_hours=None
-        if m.responses is None
-        else _rounded(median(m.responses.get(platform_id, []))),
+        response_hours=_rounded(median(m.responses.get(platform_id, []))),
         voucher_redemptions=m.redeemed.get(platform_id, Decimal(0)),
         per_instrument=per,
     )
@@ -252,7 +250,7 @@ async def month_statistics(
     if public_only:
         rows = [r for r in rows if r["public"]]
     insts = [_instrument(r) for r in rows]
-    names = {r["platform"]: (r["platform_name"], bool(r["public"])) for r in rows}
+    names = {r["platform"]: (r["name_zh"], r["name_en"], bool(r["public"])) for r in rows}
     bookings: dict[str, list[BookingRow]] = {}
     held: dict[str, list[tuple[datetime, datetime]]] = {}
     ids = [i.id for i in insts]
@@ -282,7 +280,7 @@ async def month_statistics(
 
 
 _COLUMNS: Final = (
-    "period", "platform", "name", "instruments", "utilisation", "hours_served",
+    "period", "platform", "name_zh", "name_en", "instruments", "utilisation", "hours_served",
     "clients_served", "bookings", "on_time_share", "no_show_share", "cancellation_share",
     "median_wait_hours", "response_hours", "voucher_redemptions", "score", "rank",
     "outstanding", "unranked_reason",
@@ -299,8 +297,8 @@ def as_csv(stats: MonthStatistics) -> str:
     for placed in stats.ranking.placed:
         p = by_id[placed.platform]
         values = (
-            stats.month, p.platform, p.name, p.instruments, p.utilisation, p.hours_served,
-            p.clients_served, p.bookings, p.on_time_share, p.no_show_share,
+            stats.month, p.platform, p.name_zh, p.name_en, p.instruments, p.utilisation,
+            p.hours_served, p.clients_served, p.bookings, p.on_time_share, p.no_show_share,
             p.cancellation_share, p.median_wait_hours, p.response_hours,
             p.voucher_redemptions, placed.score, placed.rank, placed.outstanding,
             placed.reason,

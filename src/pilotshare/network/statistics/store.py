@@ -1,10 +1,7 @@
 """The SQL of the open statistics: platforms' instruments, their bookings, request responses.
 
-Platforms are the organisations that own instruments. Two inputs belong to other parts of
-the network and are read only where their tables exist, so this module answers the same on a
-database with or without them: the platform profile's ``organisations.public`` flag (without
-it every platform is public) and the requests' ``pilot_requests``/``request_offers`` (without
-them no platform has a response time).
+Platforms are the organisations that own instruments; their names and ``public`` flag are the
+directory's profile (migration 0049), the requests and offers the requests' (migration 0050).
 """
 
 from __future__ import annotations
@@ -17,12 +14,9 @@ import asyncpg
 
 from pilotshare.core.db import Executor
 
-_HAS_PUBLIC = """SELECT EXISTS (SELECT 1 FROM information_schema.columns
-    WHERE table_schema = current_schema() AND table_name = 'organisations'
-      AND column_name = 'public')"""
-
 _INSTRUMENTS = """
-SELECT i.id, i.owner_org_id AS platform, o.name AS platform_name, {public} AS public, i.kind,
+SELECT i.id, i.owner_org_id AS platform, coalesce(o.name_zh, o.name) AS name_zh,
+       coalesce(o.name_en, o.name) AS name_en, o.public, i.kind,
        s.timezone, i.operating_hours, i.setup_buffer_s, i.min_booking_s, i.max_booking_s,
        i.min_notice_s, i.max_horizon_s, i.retired_at
 FROM instruments i
@@ -37,19 +31,16 @@ FROM bookings b
 WHERE b.instrument_id = ANY($1::text[]) AND b.period && tstzrange($2, $3)
 ORDER BY lower(b.period), b.id"""
 
-_HAS_REQUESTS = """SELECT to_regclass('pilot_requests') IS NOT NULL
-    AND to_regclass('request_offers') IS NOT NULL"""
-
 #: Each (request, platform) with an offer: when it was asked, the platform's first offer,
-#: and the zone of the site of the instrument that first offer named (UTC without one).
+#: and the zone of the site of the instrument that first offer named.
 _RESPONSES = """
 SELECT o.platform_org_id AS platform, r.id AS request, r.created_at AS asked,
        min(o.created_at) AS offered,
-       coalesce((array_agg(s.timezone ORDER BY o.created_at, o.id))[1], 'UTC') AS timezone
+       (array_agg(s.timezone ORDER BY o.created_at, o.id))[1] AS timezone
 FROM request_offers o
 JOIN pilot_requests r ON r.id = o.request_id
-LEFT JOIN instruments i ON i.id = o.instrument_id
-LEFT JOIN sites s ON s.id = i.site_id
+JOIN instruments i ON i.id = o.instrument_id
+JOIN sites s ON s.id = i.site_id
 WHERE r.created_at >= $1 AND r.created_at < $2
 GROUP BY o.platform_org_id, r.id, r.created_at"""
 
@@ -67,8 +58,7 @@ class Response:
 
 async def platform_instruments(conn: Executor) -> list[asyncpg.Record]:
     """Every instrument with an owner, with its platform, site zone and booking rules."""
-    public = "o.public" if await conn.fetchval(_HAS_PUBLIC) else "true"
-    return list(await conn.fetch(_INSTRUMENTS.format(public=public)))
+    return list(await conn.fetch(_INSTRUMENTS))
 
 
 async def bookings_between(
@@ -78,11 +68,8 @@ async def bookings_between(
     return list(await conn.fetch(_BOOKINGS, list(instruments), since, until))
 
 
-async def responses(conn: Executor, since: datetime, until: datetime) -> list[Response] | None:
-    """First offers to requests asked in ``[since, until)``; None without the requests'
-    tables."""
-    if not await conn.fetchval(_HAS_REQUESTS):
-        return None
+async def responses(conn: Executor, since: datetime, until: datetime) -> list[Response]:
+    """Each platform's first offer to each request asked in ``[since, until)``."""
     rows = await conn.fetch(_RESPONSES, since, until)
     return [
         Response(r["platform"], str(r["request"]), r["asked"], r["offered"], r["timezone"])

@@ -18,7 +18,7 @@ import asyncpg
 
 from pilotshare.core.db import Connection, Executor
 from pilotshare.core.domain import BookingStatus, InstrumentState
-from pilotshare.core.errors import Conflict
+from pilotshare.core.errors import Conflict, NotFound
 from pilotshare.scheduler.policy import BookingRules, Interval
 from pilotshare.scheduler.states import FINAL, HELD_SQL, Event, apply
 from pilotshare.twin import store as twin_store
@@ -26,7 +26,7 @@ from pilotshare.twin import store as twin_store
 BOOKING_COLUMNS: Final = """b.id, b.instrument_id, b.org_id, lower(b.period) AS start,
     upper(b.period) AS "end", b.status, b.purpose, b.flags, b.created_at, b.activated_at,
     b.ended_at, b.used_s, b.running_s, b.billing, b.hourly_rate, i.site_id, b.freed_at,
-    b.interlock_seq,
+    b.interlock_seq, b.service_item_id,
     CASE WHEN b.locked_at IS NOT NULL THEN 'locked' WHEN b.unlocked_at IS NOT NULL THEN 'unlocked'
     END AS interlock_desired,
     (SELECT CASE WHEN l.interlock_seq <= b.interlock_seq THEN l.interlock_state
@@ -61,6 +61,8 @@ class Booking:
     interlock_desired: str | None = None
     interlock_reported: str | None = None
     interlock_seq: int | None = None
+    #: The priced service item it was booked for (None: plain instrument time).
+    service_item: str | None = None
 
 
 def booking_from(row: asyncpg.Record) -> Booking:
@@ -85,6 +87,7 @@ def booking_from(row: asyncpg.Record) -> Booking:
         interlock_desired=row["interlock_desired"],
         interlock_reported=row["interlock_reported"],
         interlock_seq=row["interlock_seq"],
+        service_item=row["service_item_id"],
     )
 
 
@@ -116,12 +119,13 @@ class Instrument:
     retired_at: datetime | None = None  # retired: it takes no new bookings
     has_quota: bool = False  # the organisation it was loaded for has quotas
     closures: tuple[tuple[str, str, datetime, datetime], ...] = ()  # (kind, reason, a, b)
+    owner: str | None = None  # the platform owning it
 
 
 _INSTRUMENT_SQL: Final = """
     SELECT i.id, i.site_id, i.kind, i.capabilities, i.requires_qualification, i.operating_hours,
            i.setup_buffer_s, i.min_booking_s, i.max_booking_s, i.min_notice_s, i.max_horizon_s,
-           s.timezone, i.retired_at,
+           s.timezone, i.retired_at, i.owner_org_id,
            EXISTS (SELECT 1 FROM qualifications q
                    WHERE q.instrument_id = i.id AND q.org_id = $1) AS qualified,
            EXISTS (SELECT 1 FROM booking_quotas bq WHERE bq.org_id = $1) AS has_quota
@@ -161,6 +165,7 @@ def _instrument(row: asyncpg.Record) -> Instrument:
         retired_at=row["retired_at"],
         has_quota=row["has_quota"],
         closures=_closures(row["closures"]) if "closures" in row else (),
+        owner=row["owner_org_id"],
     )
 
 
@@ -274,14 +279,17 @@ async def insert_booking(
     slot: Interval,
     purpose: str,
     key_id: str | None,
+    service_item: str | None = None,
 ) -> Booking:
-    """Insert a confirmed booking; the exclusion constraints may raise, and
-    ``InstrumentRetired`` when the instrument was retired meanwhile (migration 0044)."""
+    """Insert a confirmed booking (for ``service_item``, if given); the exclusion constraints
+    may raise, and ``InstrumentRetired`` when the instrument was retired meanwhile (migration
+    0044)."""
     try:
         row = await conn.fetchrow(
             f"""WITH b AS (
-                    INSERT INTO bookings (instrument_id, org_id, period, purpose, created_by)
-                    VALUES ($1, $2, tstzrange($3, $4), $5, $6) RETURNING *)
+                    INSERT INTO bookings (instrument_id, org_id, period, purpose, created_by,
+                                          service_item_id)
+                    VALUES ($1, $2, tstzrange($3, $4), $5, $6, $7) RETURNING *)
                 SELECT {BOOKING_COLUMNS} FROM b JOIN instruments i ON i.id = b.instrument_id""",
             instrument,
             org,
@@ -289,11 +297,15 @@ async def insert_booking(
             slot[1],
             purpose,
             key_id,
+            service_item,
         )
     except asyncpg.RaiseError as exc:
         if getattr(exc, "hint", None) == _RETIRED_HINT:
             raise InstrumentRetired(instrument) from None
         raise
+    except asyncpg.ForeignKeyViolationError:
+        # the service item was deleted since the service checked it (nothing else can go)
+        raise NotFound("no_service_item", f"no service item {service_item!r}") from None
     assert row is not None  # noqa: S101 - INSERT … RETURNING gives one row
     return booking_from(row)
 
