@@ -15,7 +15,12 @@ import pytest
 
 from pilotshare.core.audit import events
 from pilotshare.core.clock import FakeClock
+from pilotshare.core.db import Connection
 from pilotshare.core.domain import InstrumentState as S
+from pilotshare.core.errors import Conflict
+from pilotshare.scheduler.requests import BookingRequest
+from pilotshare.scheduler.service import BookingService, Caller
+from pilotshare.scheduler.store import Booking
 from pilotshare.twin.store import refresh_behaviour
 from tests.support.api import api_client, auth, book, iso
 from tests.support.instruments import add_instrument
@@ -455,3 +460,28 @@ async def test_only_instruments_in_service_the_client_may_book_are_candidates(
     retired = await client.delete("/api/v1/instruments/sem-c", headers=world["network"])
     assert retired.status_code == 204, retired.text
     assert await candidates() == ["sem-a", "sem-b", "sem-d", "sem-q"]
+
+
+async def test_a_refusal_in_the_bookings_own_transaction_undoes_the_booking(
+    pool: asyncpg.Pool, clock: FakeClock, world: dict[str, dict[str, str]]
+) -> None:
+    """``BookingService.create(then=…)``, which an acceptance rests on: what ``then`` writes
+    commits with the booking, and a refusal it raises leaves no booking behind."""
+    service = BookingService(pool, clock)
+    slot = BookingRequest(instrument="sem-a", start=NOW + H, end=NOW + 2 * H)
+
+    async def refuse(conn: Connection, booking: Booking) -> None:
+        assert await conn.fetchval("SELECT count(*) FROM bookings WHERE id = $1", booking.id) == 1
+        raise Conflict("offer_closed", "changed meanwhile")
+
+    with pytest.raises(Conflict):
+        await service.create(Caller("acme"), slot, then=refuse)
+    assert await pool.fetchval("SELECT count(*) FROM bookings") == 0
+    seen: list[Booking] = []
+
+    async def keep(_: Connection, booking: Booking) -> None:
+        seen.append(booking)
+
+    made = await service.create(Caller("acme"), slot, then=keep)
+    assert seen == [made]
+    assert await pool.fetchval("SELECT count(*) FROM bookings") == 1

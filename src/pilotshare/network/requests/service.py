@@ -57,9 +57,9 @@ from pilotshare.scheduler.forecast.inputs import failure_spec
 from pilotshare.scheduler.requests import BookingRequest, search_window
 from pilotshare.scheduler.service import BookingService, Caller
 from pilotshare.scheduler.store import Booking
+from pilotshare.twin.store import lives, stored_behaviours
 
 __all__ = ["Accepted", "NewOffer", "NewRequest", "RequestService", "RequestView", "Who"]
-from pilotshare.twin.store import lives, stored_behaviours
 
 
 def _missing(request_id: UUID) -> NotFound:
@@ -188,17 +188,14 @@ class RequestService:
                 continue
             length, slots = free[c.instrument]
             behaviour = learned.get(c.instrument)
+            unknown = NOT_LEARNED if c.ever_seen else NO_TELEMETRY
             candidate = Candidate(
                 c.instrument,
                 c.platform,
                 c.site,
                 c.kind,
                 failure_spec(behaviour) if behaviour is not None else None,
-                reason=None
-                if behaviour is not None
-                else NOT_LEARNED
-                if c.ever_seen
-                else NO_TELEMETRY,
+                reason=None if behaviour is not None else unknown,
                 down_now=c.instrument in down,
             )
             windows = [(s.start, s.end) for s in slots]
@@ -257,8 +254,8 @@ class RequestService:
             if not (req.earliest <= new.start < new.end <= req.deadline):
                 raise BadInput(
                     "offer_outside_window",
-                    "an offer's slot must start after it starts and end before it ends: "
-                    "between the request's earliest start and its deadline",
+                    "an offer's slot must lie between the request's earliest start and its "
+                    "deadline",
                 )
             valid = new.valid_until or min(new.start, req.deadline)
             if not now < valid <= req.deadline:
@@ -307,7 +304,8 @@ class RequestService:
             apply_offer(offer.status, Event.ACCEPT)
             apply_request(req.status, Event.ACCEPT)
 
-        async def settle(conn: Connection, booking: Booking) -> None:
+        async def booked(conn: Connection, booking: Booking) -> None:
+            # inside the booking's transaction: its refusal undoes the booking
             at = self._clock.now()
             fresh, others = await self._locked(conn, who, request_id, at)
             chosen = self._offer_in(others, offer_id)
@@ -338,7 +336,7 @@ class RequestService:
                 end=offer.end,
                 purpose=f"中试需求 request {req.id}: {req.title}"[:500],
             ),
-            then=settle,
+            then=booked,
         )
         async with self._pool.acquire() as conn:
             accepted = self._offer_in(await store.offers_of(conn, request_id), offer_id)
