@@ -243,6 +243,13 @@ ROWS: dict[tuple[str, str], Row] = {
     ("GET", f"{P}/platforms"): Row((200, 200, 200, 200, 200), fixed(f"{P}/platforms")),
     ("GET", f"{P}/instruments"): Row((200, 200, 200, 200, 200), fixed(f"{P}/instruments")),
     ("GET", f"{P}/service-items"): Row((200, 200, 200, 200, 200), fixed(f"{P}/service-items")),
+    ("GET", f"{P}/statistics"): Row(
+        (200, 200, 200, 200, 200), fixed(f"{P}/statistics?period=2026-01")
+    ),
+    # a platform's statistics in detail: its own admins and the network's
+    ("GET", f"{A}/statistics"): Row(
+        (401, 403, 200, 403, 200), fixed(f"{A}/statistics?period=2026-01&platform=lab-a")
+    ),
     # a platform's profile: any key reads it, its own admins (and the network's) write it
     ("GET", f"{A}/organisations/{{org}}/profile"): Row(
         (401, 200, 200, 200, 200), fixed(f"{A}/organisations/lab-a/profile")

@@ -31,6 +31,7 @@ STORES: dict[str, str] = {
     "twin/writer.py": "one transaction per flush: samples, live rows, rejects, NOTIFY",
     "twin/history.py": "telemetry history in buckets",
     "seeding/store.py": "the demo's past bookings, stored settled as the lifecycle leaves them",
+    "network/statistics/store.py": "the open statistics: platforms' instruments, bookings, offers",
     "core/jobs.py": "the job queue on the jobs table",
     "core/audit.py": "the audit log: one line per change, written in the change's transaction",
     "core/db/": "the pool, migrations, TimescaleDB policies, the LISTEN loop",

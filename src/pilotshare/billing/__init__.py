@@ -25,7 +25,7 @@ from pilotshare.billing.ledger import (
     voucher_report,
 )
 from pilotshare.billing.redemption import Paid
-from pilotshare.billing.statements import Line, Statement, as_csv
+from pilotshare.billing.statements import Line, Statement, as_csv, billed_hours
 from pilotshare.billing.store import (
     edit_voucher,
     grant_voucher,
@@ -50,6 +50,7 @@ __all__ = [
     "Voucher",
     "VoucherRow",
     "as_csv",
+    "billed_hours",
     "edit_voucher",
     "grant_voucher",
     "redeemed_by_platform",

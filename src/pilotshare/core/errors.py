@@ -44,6 +44,7 @@ REASONS: Final[tuple[Reason, ...]] = (
     Reason("no_closure", 404, "no such maintenance window or blackout"),
     Reason("no_feed", 404, "no such calendar feed, or it was revoked"),
     Reason("no_such_key", 404, "no such API key (or another organisation's), or it was revoked"),
+    Reason("no_platform", 404, "the organisation owns no instruments: it is not a platform"),
     Reason("no_voucher", 404, "no such voucher (or another organisation's)"),
     Reason("no_job", 404, "no such forecast or simulation (or another organisation's)"),
     Reason("no_service_item", 404, "no such service item"),

@@ -6,12 +6,15 @@ environment at import time.
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Any, Final
 from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from pilotshare.core.domain import OFFLINE_AFTER, is_slug
 from pilotshare.core.errors import ConfigError
@@ -54,6 +57,44 @@ class MqttEndpoint:
         return f"{'mqtts' if self.tls else 'mqtt'}://{user}{self.host}:{self.port}"
 
 
+#: The figures of the open statistics the ranking may weigh, with their default weights
+#: (``network.statistics.ranking``; docs/network.md). A configured set replaces these: a
+#: figure it leaves out weighs 0.
+RANKING_WEIGHTS: Final[dict[str, float]] = {
+    "utilisation": 0.15,
+    "hours_served": 0.10,
+    "clients_served": 0.15,
+    "on_time_share": 0.20,
+    "no_show_share": 0.05,
+    "cancellation_share": 0.05,
+    "median_wait_hours": 0.10,
+    "response_hours": 0.10,
+    "voucher_redemptions": 0.10,
+}
+
+
+def _weights(value: Any) -> dict[str, float]:
+    """``PILOTSHARE_RANKING_WEIGHTS``: a JSON object of known figures to weights >= 0, one > 0."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise ValueError('not JSON: give an object such as {"on_time_share": 1}') from None
+    if not isinstance(value, dict) or not value:
+        raise ValueError("a JSON object of figure names to weights")
+    unknown = sorted(set(value) - set(RANKING_WEIGHTS))
+    if unknown:
+        raise ValueError(f"unknown figures {unknown}; known: {sorted(RANKING_WEIGHTS)}")
+    out: dict[str, float] = {}
+    for name, w in value.items():
+        if isinstance(w, bool) or not isinstance(w, int | float) or not math.isfinite(w) or w < 0:
+            raise ValueError(f"{name}: the weight must be a finite number >= 0, not {w!r}")
+        out[name] = float(w)
+    if not any(out.values()):
+        raise ValueError("at least one weight must be above 0")
+    return out
+
+
 class Settings(BaseSettings):
     """Every setting of a pilotshare service; env vars are ``PILOTSHARE_<NAME>``."""
 
@@ -82,6 +123,18 @@ class Settings(BaseSettings):
     #: A run that starts this long before a booking's start already checks it in (and a
     #: check-in by hand is accepted from then); an earlier run carried over delays it.
     booking_early_s: float = Field(default=600.0, ge=0)
+    #: The open statistics' ranking (docs/network.md): weights per figure, the settled
+    #: bookings a platform needs in the month to be ranked, and who is published as
+    #: outstanding (the top ``ranking_top`` with a score of at least ``ranking_threshold``).
+    ranking_weights: Annotated[dict[str, float], NoDecode] = Field(
+        default_factory=lambda: dict(RANKING_WEIGHTS)
+    )
+    ranking_min_bookings: int = Field(default=10, ge=1)
+    ranking_top: int = Field(default=10, ge=1)
+    ranking_threshold: float = Field(default=0.6, ge=0, le=1)
+    #: The utilisation a platform scores best at: below it capacity idles, above it clients
+    #: queue (the score falls linearly to 0 at 0 and at 1).
+    ranking_utilisation_target: float = Field(default=0.8, gt=0, lt=1)
     #: The public directory (``/api/v1/public/…``, no key): each client address may send
     #: ``public_burst`` requests at once, refilled at ``public_rate_per_min`` a minute; answers
     #: are cached this many seconds (0: no cache), which is also how stale a live status may be.
@@ -107,6 +160,11 @@ class Settings(BaseSettings):
         if not is_slug(value):
             raise ValueError(f"{value!r} is not a slug (^[a-z0-9][a-z0-9_-]{{0,63}}$)")
         return value
+
+    @field_validator("ranking_weights", mode="before")
+    @classmethod
+    def _ranking_weights(cls, value: Any) -> dict[str, float]:
+        return _weights(value)
 
     @field_validator("database_url")
     @classmethod

@@ -5,4 +5,4 @@ It sits above the scheduler (an accepted offer is a booking), billing (voucher r
 count in the statistics) and the twin (a candidate's odds come from its learned behaviour).
 """
 
-__all__ = ["directory", "requests", "status", "store"]
+__all__ = ["directory", "requests", "statistics", "status", "store"]

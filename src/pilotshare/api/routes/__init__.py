@@ -18,6 +18,7 @@ __all__ = [
     "service_items",
     "simulations",
     "statements",
+    "statistics",
     "telemetry",
     "twin",
     "vouchers",

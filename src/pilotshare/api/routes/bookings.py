@@ -69,6 +69,11 @@ class BookingPublic(BaseModel):
     purpose: str
     flags: list[str] = Field(description="e.g. overrun: the instrument ran past the end")
     interlock: InterlockPublic
+    checked_in_at: AwareDatetime | None = Field(
+        default=None,
+        description="when it became active (checked in by a run of its own or by hand); null"
+        " before, or when it was settled from stored telemetry without a check-in",
+    )
     service_item: str | None = Field(
         default=None, description="the service item it was booked for; null: instrument time"
     )
@@ -90,6 +95,7 @@ def _public(booking: Booking) -> BookingPublic:
             reported=_REPORTED.get(booking.interlock_reported or ""),
             seq=booking.interlock_seq,
         ),
+        checked_in_at=booking.activated_at,
         service_item=booking.service_item,
     )
 
