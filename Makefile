@@ -27,7 +27,11 @@ install-dev: $(VENV)/.dev
 demo: install
 	$(BIN)/pilotshare demo
 
-# pytest exits 5 when it ran no test, which make treats as failure like any non-zero code.
+# One worker per core (at most 4: each test database is a clone on one server): most tests
+# wait on PostgreSQL, the broker or a staged outage, so two workers on CI's two cores halve
+# the wall time. PYTEST_ARGS="-n 0" runs in one process. pytest exits 5 when it ran no test,
+# which make treats as failure like any non-zero code (with workers too).
+PYTEST_ARGS ?= -n auto --maxprocesses=4 --durations=25
 test: install-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
