@@ -196,17 +196,7 @@ async def revoke_voucher(conn: Connection, voucher_id: int, actor: Actor, now: d
             raise Conflict("voucher_revoked", f"voucher {voucher_id} was revoked already")
         await conn.execute("UPDATE vouchers SET revoked_at = $2 WHERE id = $1", voucher_id, now)
         after = replace(before, revoked_at=now)
-        await record(
-            conn,
-            actor,
-            "voucher.revoke",
-            "voucher",
-            str(voucher_id),
-            owners=_owners(after),
-            at=now,
-            before=before,
-            after=after,
-        )
+        await _audited(conn, "voucher.revoke", before, after, actor=actor, now=now)
     return after
 
 
@@ -218,15 +208,22 @@ async def edit_voucher(
         before = await voucher(conn, voucher_id)
         await conn.execute("UPDATE vouchers SET note = $2 WHERE id = $1", voucher_id, note)
         after = replace(before, note=note)
-        await record(
-            conn,
-            actor,
-            "voucher.edit",
-            "voucher",
-            str(voucher_id),
-            owners=_owners(after),
-            at=now,
-            before=before,
-            after=after,
-        )
+        await _audited(conn, "voucher.edit", before, after, actor=actor, now=now)
     return after
+
+
+async def _audited(
+    conn: Connection, action: str, before: Voucher, after: Voucher, *, actor: Actor, now: datetime
+) -> None:
+    """The audit line of a change to a voucher, owned by its client and scoped platforms."""
+    await record(
+        conn,
+        actor,
+        action,
+        "voucher",
+        str(after.id),
+        owners=_owners(after),
+        at=now,
+        before=before,
+        after=after,
+    )

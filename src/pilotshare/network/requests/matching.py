@@ -109,22 +109,10 @@ def match(
     """One candidate's match (see the module docstring)."""
     first = (windows[0][0], windows[0][0] + need) if windows else None
     free = sum((b - a).total_seconds() for a, b in windows) / 3600
+    where = (cand.instrument, cand.platform, cand.site, cand.kind, need, first, free)
     if cand.failures is None:
         reason = cand.reason or NO_TELEMETRY
-        return Match(
-            cand.instrument,
-            cand.platform,
-            cand.site,
-            cand.kind,
-            need,
-            first,
-            free,
-            twin=False,
-            odds=None,
-            prior=False,
-            basis=WHY[reason],
-            reason=reason,
-        )
+        return Match(*where, twin=False, odds=None, prior=False, basis=WHY[reason], reason=reason)
     odds = served_odds(
         cand.failures,
         windows,
@@ -135,13 +123,7 @@ def match(
         replications=replications,
     )
     return Match(
-        cand.instrument,
-        cand.platform,
-        cand.site,
-        cand.kind,
-        need,
-        first,
-        free,
+        *where,
         twin=True,
         odds=odds,
         prior=cand.failures.prior,
