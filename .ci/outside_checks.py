@@ -288,6 +288,10 @@ def main() -> int:
             "PILOTSHARE_DATA_DIR": str(work / "data"),
             "PILOTSHARE_SITE": "outside",
             "PILOTSHARE_LOG_LEVEL": "WARNING",
+            # schemathesis is one address sending as fast as it can: the public routes'
+            # limit (tested in tests/integration/test_public_directory.py) would answer it 429
+            "PILOTSHARE_PUBLIC_RATE_PER_MIN": "1000000",
+            "PILOTSHARE_PUBLIC_BURST": "1000000",
         }
         mqtt = os.environ.get("PILOTSHARE_TEST_MQTT_URL")
         if mqtt:

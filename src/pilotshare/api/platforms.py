@@ -15,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from pilotshare import registry
 from pilotshare.api.keys import Principal
@@ -58,7 +58,7 @@ class ProfileBody(BaseModel):
     accreditations: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
         default=[], max_length=32, examples=[["CMA", "CNAS"]]
     )
-    public: bool = Field(
+    public: StrictBool = Field(
         default=False, description="listed in the public directory, with its public items"
     )
 
@@ -163,7 +163,7 @@ class ServiceItemFields(BaseModel):
         default=None,
         description="where it is offered; default: the instrument's site, else the platform's",
     )
-    public: bool = Field(default=False, description="shown in the public directory")
+    public: StrictBool = Field(default=False, description="shown in the public directory")
 
 
 class ServiceItemCreate(ServiceItemFields):
@@ -188,7 +188,7 @@ class ServiceItemPatch(BaseModel):
     kind: Slug | None = None
     instrument: Slug | None = None
     site: Slug | None = None
-    public: bool | None = None
+    public: StrictBool | None = None
 
 
 class ServiceItemPublic(ServiceItemFields):

@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    StrictBool,
     StringConstraints,
     field_validator,
     model_validator,
@@ -155,7 +156,7 @@ class InstrumentBase(BaseModel):
     model: str | None = Field(
         default=None, max_length=200, description="the maker's model designation, e.g. JSM-7900F"
     )
-    public: bool = Field(
+    public: StrictBool = Field(
         default=False,
         description="shown in the public directory (when its platform's profile is public too)",
     )
@@ -201,12 +202,12 @@ class InstrumentPatch(BaseModel):
         default=None, description="as in POST; null: always open"
     )
     setup_buffer_s: int | None = Field(default=None, ge=0, le=86400)
-    min_booking_s: int | None = Field(default=None, gt=0)
-    max_booking_s: int | None = Field(default=None, gt=0)
-    min_notice_s: int | None = Field(default=None, ge=0)
-    max_horizon_s: int | None = Field(default=None, gt=0)
+    min_booking_s: int | None = Field(default=None, gt=0, le=MAX_RULE_S)
+    max_booking_s: int | None = Field(default=None, gt=0, le=MAX_RULE_S)
+    min_notice_s: int | None = Field(default=None, ge=0, le=MAX_RULE_S)
+    max_horizon_s: int | None = Field(default=None, gt=0, le=MAX_RULE_S)
     model: str | None = Field(default=None, max_length=200, description="null: none")
-    public: bool | None = None
+    public: StrictBool | None = None
 
     @field_validator("operating_hours")
     @classmethod

@@ -346,7 +346,7 @@ async def voucher_report(
 
 
 @router.get(
-    "/api/v1/vouchers/{voucher_id}",
+    "/api/v1/vouchers/{voucher_id:int}",
     response_model=VoucherDetail,
     responses=problems(401, 404, 422),
 )
@@ -368,7 +368,7 @@ async def get_voucher(
 
 
 @router.patch(
-    "/api/v1/vouchers/{voucher_id}",
+    "/api/v1/vouchers/{voucher_id:int}",
     response_model=VoucherPublic,
     responses=problems(401, 403, 404, 422),
 )
@@ -388,7 +388,7 @@ async def edit_voucher(
 
 
 @router.post(
-    "/api/v1/vouchers/{voucher_id}/revoke",
+    "/api/v1/vouchers/{voucher_id:int}/revoke",
     response_model=VoucherPublic,
     responses=problems(401, 403, 404, 409, 422),
 )
