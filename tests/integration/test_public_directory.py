@@ -462,4 +462,10 @@ async def test_only_platforms_publish_and_a_clients_profile_is_its_own(
             assert (r.status_code, r.json()["kind"]) == (200, "client")
         r = await client.get("/api/v1/organisations/songshan/profile", headers=globex)
         assert r.status_code == 200  # a platform's is everyone's
+        r = await client.put(
+            "/api/v1/organisations/songshan/profile",
+            json={**PROFILES["songshan"], "public": 0},
+            headers=keys["network"],
+        )
+        assert (r.status_code, r.json()["reason"]) == (422, "bad_request")  # a boolean
     assert await pool.fetchval("SELECT count(*) FROM service_items WHERE id = 'acme-x'") == 0
