@@ -111,6 +111,8 @@ async def test_vouchers_pay_by_share_cap_scope_and_validity_and_the_report_ties_
     assert (bad.status_code, bad.json()["reason"]) == (422, "bad_voucher")
     unknown = await issue(client, admin, "acme", **{**march, "platforms": ["lab-z"]})
     assert (unknown.status_code, unknown.json()["reason"]) == (404, "no_organisation")
+    unknown = await issue(client, admin, "acme", **{**march, "service_items": ["no-such-item"]})
+    assert (unknown.status_code, unknown.json()["reason"]) == (404, "no_service_item")
 
     v1 = await issue(client, admin, "acme", **march)
     assert v1.status_code == 201, v1.text

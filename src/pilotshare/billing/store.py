@@ -16,7 +16,7 @@ from pilotshare.core.audit import SYSTEM, Actor, record
 from pilotshare.core.db import Connection, Executor
 from pilotshare.core.errors import BadInput, Conflict, NotFound
 from pilotshare.core.periods import month_of
-from pilotshare.registry import require_organisation
+from pilotshare.registry import require_organisation, service_item
 from pilotshare.scheduler.states import BILLABLE_SQL
 
 #: Every billable booking of some organisations that starts before $2, with its site's zone
@@ -153,6 +153,8 @@ async def grant_voucher(
     async with conn.transaction():
         for who in (org, *platforms):
             await require_organisation(conn, who)
+        for item in service_items:  # a scope naming no item would pay nothing, silently
+            await service_item(conn, item)
         row = await conn.fetchrow(
             "INSERT INTO vouchers (org_id, amount, note, granted_at, programme, share, cap, "
             "valid_from, valid_until, platforms, kinds, service_items, issued_by) "
