@@ -192,3 +192,38 @@ async def test_uids_of_hidden_bookings_differ_per_feed_and_do_not_reveal_the_id(
     assert len(first) == len(second) == 2
     assert not first & second  # two feeds cannot be joined on another org's booking
     assert all(re.fullmatch(r"booking-[0-9a-f]{32}@pilotshare", u) for u in first)
+
+
+async def test_the_platform_running_the_instrument_sees_its_bookings_in_full(
+    client: httpx.AsyncClient, pool: asyncpg.Pool
+) -> None:
+    """As in the API: a platform's admins see the bookings on its own instruments (who and
+    why), another platform's admins only that the slot is taken."""
+    network = await key(pool, "platform", "admin")
+    for org in ("lab-a", "lab-b"):
+        r = await client.post(
+            "/api/v1/organisations",
+            json={"id": org, "name": org, "kind": "platform"},
+            headers=network,
+        )
+        assert r.status_code == 201, r.text
+    own, other = await key(pool, "lab-a", "admin"), await key(pool, "lab-b", "admin")
+    acme = await key(pool, "acme", "operator")
+    body = {"id": "sem-a", "site": "lab", "kind": "sem", "owner_org": "lab-a"}
+    assert (await client.post("/api/v1/instruments", json=body, headers=own)).status_code == 201
+    start = MON + timedelta(days=1)
+    slot = {"instrument": "sem-a", "start": iso(start), "end": iso(start + 2 * H)}
+    r = await client.post("/api/v1/bookings", json={**slot, "purpose": SECRET}, headers=acme)
+    assert r.status_code == 201, r.text
+    booking = r.json()["id"]
+    texts = {}
+    for name, who in (("own", own), ("other", other)):
+        feed = await client.post("/api/v1/calendars", json={"instrument": "sem-a"}, headers=who)
+        assert feed.status_code == 201, feed.text
+        texts[name] = (await client.get(feed.json()["url"])).text
+    full = _events(texts["own"])[f"{booking}@pilotshare"]
+    assert (str(full["SUMMARY"]), str(full["DESCRIPTION"])) == ("sem-a: acme", SECRET)
+    for leaked in (booking, "acme", "合金"):
+        assert leaked not in texts["other"], leaked
+    [hidden] = _events(texts["other"]).values()
+    assert str(hidden["SUMMARY"]) == "sem-a: booked"

@@ -14,10 +14,12 @@ from fastapi import APIRouter, Path, Response, status
 from pydantic import BaseModel, ConfigDict, model_validator
 from starlette.convertors import StringConvertor, register_url_convertor
 
+from pilotshare import registry
 from pilotshare.api.deps import ClockDep, CurrentKey, Pool, own_organisation
 from pilotshare.api.ical import Event, calendar
 from pilotshare.api.schemas import Slug, problems
 from pilotshare.core.domain import BookingStatus
+from pilotshare.core.scope import may_administer
 from pilotshare.registry import require_instrument, require_organisation
 from pilotshare.scheduler import feeds
 
@@ -66,14 +68,19 @@ class FeedPublic(BaseModel):
 async def create_feed(body: FeedCreate, pool: Pool, principal: CurrentKey) -> FeedPublic:
     """A secret feed URL (shown once) of an instrument's bookings or your organisation's."""
     scope: feeds.Scope
+    admin = principal.network
     if body.instrument is not None:
         scope, subject = "instrument", body.instrument
         await require_instrument(pool, subject)
+        # the platform running the instrument sees its bookings in full, as in the API
+        owner = await registry.instrument_owner(pool, subject)
+        admin = may_administer(
+            owner, org=principal.org, admin=principal.admin, network=principal.network
+        )
     else:
         scope, subject = "org", str(body.org)
         own_organisation(principal, subject)
         await require_organisation(pool, subject)
-    admin = principal.network
     feed_id, token = await feeds.create(pool, feeds.Feed(scope, subject, principal.org, admin))
     return FeedPublic(id=feed_id, scope=scope, subject=subject, url=f"{router.prefix}/{token}.ics")
 
