@@ -256,3 +256,41 @@ async def test_statements_and_usage_are_each_organisations_own(
     assert (
         await client.get(f"/api/v1/bookings/{ids['globex'][0]}/usage", headers=admin)
     ).status_code == 200
+
+
+async def test_a_platforms_admin_sees_the_forecast_rows_of_bookings_on_its_instruments(
+    client: httpx.AsyncClient, pool: asyncpg.Pool, clock: FakeClock
+) -> None:
+    """As it sees those bookings through the API: its platform runs the instrument. The
+    bookings on the network's own instrument stay counted only."""
+    network = await key(pool, "platform", "admin")
+    r = await client.post(
+        "/api/v1/organisations",
+        json={"id": "lab-a", "name": "甲平台 Lab A", "kind": "platform"},
+        headers=network,
+    )
+    assert r.status_code == 201, r.text
+    lab_a = await key(pool, "lab-a", "admin")
+    for ident, who in (("sem-a", lab_a), ("sem-n", network)):
+        body = {"id": ident, "site": "lab", "kind": "sem", "hourly_rate": 100}
+        assert (await client.post("/api/v1/instruments", json=body, headers=who)).status_code == 201
+    acme = await key(pool, "acme", "operator")
+    booked = {}
+    for ident, day in (("sem-a", 1), ("sem-n", 2)):
+        start = NOW + timedelta(days=day)
+        slot = {"instrument": ident, "start": iso(start), "end": iso(start + 3 * H)}
+        r = await client.post(
+            "/api/v1/bookings", json={**slot, "purpose": "acme run"}, headers=acme
+        )
+        assert r.status_code == 201, r.text
+        booked[ident] = r.json()["id"]
+    r = await client.post(
+        "/api/v1/forecasts", json={"horizon_days": 7, "replications": 4, "seed": 3}, headers=lab_a
+    )
+    assert r.status_code == 202, r.text
+    worker = Worker(pool, {"forecast": forecast_handler(pool, clock=clock, workers=1)})
+    assert await worker.run_once()
+    result = (await client.get(f"/api/v1/forecasts/{r.json()['id']}", headers=lab_a)).json()
+    rows = result["result"]["bookings"]
+    assert [(b["booking"], b["instrument"]) for b in rows] == [(booked["sem-a"], "sem-a")]
+    assert result["result"]["other_organisations"] == {"bookings": 1}

@@ -57,6 +57,22 @@ def test_a_shared_result_shows_a_planner_only_its_own_booking_rows() -> None:
     assert redacted({"echo": 1}, ACME) == {"echo": 1, "other_organisations": {"bookings": 0}}
 
 
+def test_a_platforms_admin_also_sees_the_rows_of_bookings_on_its_instruments() -> None:
+    """As the API shares a booking with the platform running its instrument (``run_by``)."""
+    stored = {
+        "bookings": [
+            {"booking": "b1", "org": "acme", "instrument": "sem-a", "p_served": 0.9},
+            {"booking": "b2", "org": "globex", "instrument": "sem-b", "p_served": 0.4},
+            {"booking": "b3", "org": "lab-a", "instrument": "sem-b", "p_served": 0.5},
+        ],
+    }
+    lab_a = Principal("lab-a", Role.ADMIN, "k3")
+    shown = redacted(stored, lab_a, frozenset({"sem-a"}))
+    assert [r["booking"] for r in shown["bookings"]] == ["b1", "b3"]
+    assert shown["other_organisations"] == {"bookings": 1}
+    assert [r["booking"] for r in redacted(stored, lab_a)["bookings"]] == ["b3"]
+
+
 def test_the_twin_answers_utilisation_by_its_contract_keys() -> None:
     view = TwinView(
         instrument="sem-1",

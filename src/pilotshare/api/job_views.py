@@ -19,6 +19,7 @@ from uuid import UUID
 import asyncpg
 from pydantic import BaseModel
 
+from pilotshare import registry
 from pilotshare.api.keys import Principal
 from pilotshare.core import jobs
 from pilotshare.core.domain import JobStatus
@@ -60,30 +61,38 @@ async def visible_job(
         missing=NotFound("no_job", f"no such {noun}"),
         shared_with=job.audience if job is not None else (),
     )
-    return job_public(visible, principal)
+    # a platform's admins also see the rows of bookings on the instruments it runs
+    runs = await registry.instruments_owned(pool, principal.org) if principal.admin else frozenset()
+    return job_public(visible, principal, runs)
 
 
-def redacted(result: dict[str, Any], principal: Principal) -> dict[str, Any]:
-    """``result`` as ``principal`` may see it: only its organisation's own booking rows
-    (with a count of the others'), or everything for an admin."""
+def redacted(
+    result: dict[str, Any], principal: Principal, runs: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """``result`` as ``principal`` may see it: only its organisation's own booking rows and
+    those on the instruments of ``runs`` (its platform's, for a platform's admin), with a
+    count of the others'; everything for the network operator's admin."""
     if principal.network:
         return result
     view = dict(result)
     for name in SHARED_ROWS:
         rows = result.get(name)
         if isinstance(rows, list):
-            view[name] = own_rows(rows, org=principal.org, admin=False)
+            view[name] = own_rows(rows, org=principal.org, admin=False, runs=runs)
     shown, stored = view.get("bookings"), result.get("bookings")
     hidden = len(stored) - len(shown) if isinstance(stored, list) and isinstance(shown, list) else 0
     view["other_organisations"] = {"bookings": hidden}
     return view
 
 
-def job_public(job: jobs.Job, principal: Principal) -> JobPublic:
-    """The API's view of a job for ``principal``: its result redacted (``redacted``);
+def job_public(
+    job: jobs.Job, principal: Principal, runs: frozenset[str] = frozenset()
+) -> JobPublic:
+    """The API's view of a job for ``principal``: its result redacted (``redacted``, with the
+    instruments its platform ``runs``);
     ``detail`` only once it failed (a job queued again keeps the detail of its last run,
     which is not the caller's business)."""
-    result = redacted(job.result, principal) if job.result is not None else None
+    result = redacted(job.result, principal, runs) if job.result is not None else None
     public = JobPublic(
         id=job.id, status=job.status.value, progress=round(job.progress, 4), result=result
     )

@@ -60,8 +60,16 @@ def require_visible(
     return thing
 
 
-def own_rows(rows: Iterable[Row], *, org: str, admin: bool) -> list[Row]:
-    """The rows (of a shared result: one per booking, each saying its ``"org"``) the caller
-    of ``org`` may see: an admin all, anyone else only its organisation's. A row that does
-    not say whose it is is nobody's to see but an admin's."""
-    return [r for r in rows if may_see(r.get("org"), org=org, admin=admin)]
+def own_rows(
+    rows: Iterable[Row], *, org: str, admin: bool, runs: Collection[str] = ()
+) -> list[Row]:
+    """The rows (of a shared result: one per booking, each saying its ``"org"`` and
+    ``"instrument"``) the caller of ``org`` may see: an admin all, anyone else its
+    organisation's, and those on the instruments its platform ``runs`` (for a platform's
+    admins: as ``run_by`` shares a booking). A row that does not say whose it is is nobody's
+    to see but an admin's."""
+    return [
+        r
+        for r in rows
+        if may_see(r.get("org"), org=org, admin=admin) or r.get("instrument") in runs
+    ]

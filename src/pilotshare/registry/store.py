@@ -128,6 +128,12 @@ async def require_instrument(conn: Executor, instrument: str) -> None:
         raise NotFound("no_instrument", f"no instrument {instrument!r}")
 
 
+async def instruments_owned(conn: Executor, org: str) -> frozenset[str]:
+    """The ids of the instruments ``org`` owns (its platform runs them), retired ones too."""
+    rows = await conn.fetch("SELECT id FROM instruments WHERE owner_org_id = $1", org)
+    return frozenset(r["id"] for r in rows)
+
+
 async def instrument_owner(conn: Executor, instrument: str) -> str | None:
     """The platform owning an instrument (None: nobody's, the network's); ``NotFound`` when
     the instrument is not registered."""
