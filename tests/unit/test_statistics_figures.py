@@ -119,6 +119,30 @@ def test_a_window_cut_at_now_weighs_its_last_bucket_by_what_has_passed() -> None
     assert (used, opened) == (5400.0, 5400.0)
 
 
+def test_a_closure_halves_the_open_hours_and_doubles_the_utilisation() -> None:
+    """Open 09:00-12:30 Shanghai; a maintenance window over the second half of it (and a
+    blackout outside the opening) leaves half the open time for the same use."""
+    cal = OperatingCalendar.parse({"mon": [["09:00", "12:30"]]}, "Asia/Shanghai")
+    rules = BookingRules(calendar=cal)
+    window = Window(T0, T0 + 5 * H, T0 + 5 * H)
+    hourly = [(T0, {"running": 1800.0, "setup": 900.0})]  # the hour before the closure
+    used, opened = usage(hourly, open_spans(rules, window), window)
+    closures = [(T0 + 1.75 * H, T0 + 3.5 * H), (T0 + 4 * H, T0 + 9 * H)]
+    spans = open_spans(rules, window, closures)
+    assert spans == [(T0, T0 + 1.75 * H)]
+    used_closed, opened_closed = usage(hourly, spans, window)
+    assert opened_closed == opened / 2
+    assert used_closed == used
+    assert used_closed / opened_closed == 2 * (used / opened)
+
+
+def test_use_inside_a_closure_is_not_counted() -> None:
+    window = Window(T0, T0 + 4 * H, T0 + 4 * H)
+    spans = open_spans(ALWAYS, window, [(T0 + H, T0 + 2 * H)])
+    hourly = [(T0 + k * H, {"running": 3600.0}) for k in range(4)]
+    assert usage(hourly, spans, window) == (3 * 3600.0, 3 * 3600.0)
+
+
 def test_samples_are_ten_oclock_local_every_day_until_now() -> None:
     now = datetime(2026, 12, 3, 3, 0, tzinfo=UTC)  # 11:00 on 3 December in Shanghai
     ts = sample_times("2026-12", "Asia/Shanghai", now)
@@ -145,6 +169,19 @@ def test_a_kind_waits_for_its_first_free_instrument() -> None:
     now = at + H  # one sample, 1 November 10:00
     assert waits(insts, held, {"sem": H}, "2026-11", now) == [2.0]
     assert waits(insts, held, {}, "2026-11", now) == []
+
+
+def test_the_wait_does_not_start_inside_a_closure() -> None:
+    held = [(T0, T0 + 2 * H)]
+    closed = [(T0 + 2.5 * H, T0 + 6 * H)]
+    assert first_fit(ALWAYS, held, T0, H) == 2 * H
+    assert first_fit(ALWAYS, held, T0, H, closed) == 6 * H  # the half hour before is short
+    insts = [InstrumentRow("sem-1", "lab", "sem", "UTC", ALWAYS)]
+    at = datetime(2026, 11, 1, 10, tzinfo=UTC)
+    now = at + H
+    blackout = {"sem-1": [(at, at + 3 * H)]}
+    assert waits(insts, {}, {"sem": H}, "2026-11", now) == [0.0]
+    assert waits(insts, {}, {"sem": H}, "2026-11", now, closed=blackout) == [3.0]
 
 
 @given(st.lists(st.floats(0.25, 48), min_size=1, max_size=9))

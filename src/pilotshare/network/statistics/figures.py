@@ -3,10 +3,12 @@
 Every figure is computed from what the API also answers, so anyone can recompute it:
 
 - utilisation from the hourly telemetry buckets of ``GET /api/v1/instruments/{id}/telemetry``
-  (``twin.history``: running and setup seconds) over the instrument's open hours;
+  (``twin.history``: running and setup seconds) over the instrument's open hours: its
+  operating hours less its closures (``GET /api/v1/instruments/{id}/closures``);
 - hours served from the statements' billed hours (``billing.billed_hours``, given in);
 - the shares, clients served and the wait from the bookings as ``GET /api/v1/bookings`` lists
-  them (start, end, status, ``checked_in_at``) and the instruments' booking rules.
+  them (start, end, status, ``checked_in_at``), the instruments' booking rules and their
+  closures.
 
 A booking counts in the month its start is in, in its instrument's site's time zone
 (``core.periods``), once its verdict is due: when its start plus the no-show grace has passed.
@@ -22,6 +24,7 @@ from decimal import Decimal
 from typing import Final
 
 from pilotshare.core.domain import BookingStatus
+from pilotshare.core.intervals import subtract
 from pilotshare.core.periods import month_bounds, month_of, zone
 from pilotshare.scheduler.policy import BookingRules, free_intervals
 from pilotshare.scheduler.states import BILLABLE
@@ -105,13 +108,16 @@ def _overlap(a: Span, spans: Sequence[Span]) -> float:
     return sum(max((min(a[1], hi) - max(a[0], lo)).total_seconds(), 0.0) for lo, hi in spans)
 
 
-def open_spans(rules: BookingRules, window: Window) -> list[Span]:
-    """The instrument's open hours in the window (always open without a calendar)."""
+def open_spans(rules: BookingRules, window: Window, closures: Iterable[Span] = ()) -> list[Span]:
+    """The instrument's open hours in the window (always open without a calendar), less its
+    ``closures`` (maintenance windows and blackouts): a closed platform is not idle."""
     if window.cut <= window.start:
         return []
     if rules.calendar is None:
-        return [(window.start, window.cut)]
-    return rules.calendar.open_intervals(window.start, window.cut)
+        base = [(window.start, window.cut)]
+    else:
+        base = rules.calendar.open_intervals(window.start, window.cut)
+    return list(subtract(base, closures))
 
 
 def usage(
@@ -147,11 +153,18 @@ def sample_times(month: str, timezone: str, now: datetime) -> list[datetime]:
 
 
 def first_fit(
-    rules: BookingRules, held: Sequence[Span], at: datetime, length: timedelta
+    rules: BookingRules,
+    held: Sequence[Span],
+    at: datetime,
+    length: timedelta,
+    closures: Sequence[Span] = (),
 ) -> timedelta:
     """How long a request for ``length`` made ``at`` waits for its first free slot on one
-    instrument (its booking rules, the ``held`` bookings); ``WAIT_HORIZON`` at most."""
-    free = free_intervals(rules, window=(at, at + WAIT_HORIZON), now=at, bookings=held)
+    instrument (its booking rules, the ``held`` bookings, its ``closures``);
+    ``WAIT_HORIZON`` at most."""
+    free = free_intervals(
+        rules, window=(at, at + WAIT_HORIZON), now=at, bookings=held, closures=closures
+    )
     for lo, hi in free:
         if hi - lo >= length:
             return lo - at
@@ -164,16 +177,23 @@ def waits(
     typical: Mapping[str, timedelta],
     month: str,
     now: datetime,
+    *,
+    closed: Mapping[str, Sequence[Span]] | None = None,
 ) -> list[float]:
     """Hours waited at each sample time for each kind with a ``typical`` duration: the
-    first free slot on any instrument of that kind of the platform."""
+    first free slot on any instrument of that kind of the platform, none inside its
+    ``closed`` spans (closures per instrument)."""
+    closed = closed or {}
     out: list[float] = []
     for kind, length in sorted(typical.items()):
         of_kind = sorted((i for i in instruments if i.kind == kind), key=lambda i: i.id)
         if not of_kind:
             continue
         for t in sample_times(month, of_kind[0].timezone, now):
-            wait = min(first_fit(i.rules, held.get(i.id, ()), t, length) for i in of_kind)
+            wait = min(
+                first_fit(i.rules, held.get(i.id, ()), t, length, closed.get(i.id, ()))
+                for i in of_kind
+            )
             out.append(wait.total_seconds() / 3600.0)
     return out
 
@@ -236,6 +256,7 @@ __all__ = [
     "BookingFigures",
     "BookingRow",
     "InstrumentRow",
+    "Span",
     "Window",
     "booking_figures",
     "due",

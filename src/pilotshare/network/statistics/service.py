@@ -1,8 +1,10 @@
 """A month's open statistics: load the rows, compute each platform's figures, rank them.
 
 The figures are ``figures``' (pure), the ranking ``ranking``'s (pure); here they meet the
-database: ``store`` for instruments, bookings and request responses, ``twin.history`` for the
-hourly telemetry buckets (the ``/telemetry`` endpoint's own reading), ``billing`` for billed
+database: ``store`` for instruments, bookings and request responses, the scheduler's
+``store.busy`` for the closures (maintenance windows and blackouts, which close the
+instrument: out of its open hours and its free time), ``twin.history`` for the hourly
+telemetry buckets (the ``/telemetry`` endpoint's own reading), ``billing`` for billed
 hours and what vouchers paid (``billing.redeemed_by_platform``). Nothing is stored: the same
 month and clock give the same answer.
 """
@@ -31,6 +33,7 @@ from pilotshare.network.statistics.figures import (
     WAIT_HORIZON,
     BookingRow,
     InstrumentRow,
+    Span,
     Window,
     booking_figures,
     due,
@@ -44,6 +47,7 @@ from pilotshare.network.statistics.figures import (
 from pilotshare.network.statistics.ranking import Candidate, Method, Ranking, rank
 from pilotshare.scheduler.policy import BookingRules
 from pilotshare.scheduler.states import BILLABLE
+from pilotshare.scheduler.store import busy
 from pilotshare.twin.history import EARLIEST, LATEST, BucketQuery, buckets
 
 _DAY: Final = timedelta(days=1)
@@ -132,13 +136,14 @@ def _rounded(x: float | None) -> float | None:
     return None if x is None else round(x, _PLACES)
 
 
-async def _usage(conn: Executor, inst: InstrumentRow, window: Window) -> tuple[float, float]:
+async def _usage(
+    conn: Executor, inst: InstrumentRow, window: Window, closed: Sequence[Span]
+) -> tuple[float, float]:
     if window.cut <= window.start:
         return 0.0, 0.0
     rows = await buckets(conn, BucketQuery(inst.id, window.start, window.cut, HOUR))
-    return usage(
-        [(b.bucket, b.state_seconds) for b in rows], open_spans(inst.rules, window), window
-    )
+    spans = open_spans(inst.rules, window, closed)
+    return usage([(b.bucket, b.state_seconds) for b in rows], spans, window)
 
 
 async def _response_hours(
@@ -166,13 +171,14 @@ def method_of(settings: Settings) -> Method:
 @dataclass(frozen=True, slots=True)
 class _Month:
     """What every platform's figures of one month read: the month, the clock, the grace,
-    each instrument's stored bookings and held slots, and the response times."""
+    each instrument's stored bookings, held slots and closures, and the response times."""
 
     month: str
     now: datetime
     grace: timedelta
     bookings: Mapping[str, list[BookingRow]]
-    held: Mapping[str, list[tuple[datetime, datetime]]]
+    held: Mapping[str, list[Span]]
+    closed: Mapping[str, list[Span]]
     responses: Mapping[str, list[float]]
     redeemed: Mapping[str, Decimal]
 
@@ -181,7 +187,8 @@ async def _instrument_figures(
     conn: Executor, inst: InstrumentRow, m: _Month
 ) -> tuple[InstrumentFigures, list[BookingRow], float, float]:
     """One instrument's figures, its due bookings, its seconds in use and open."""
-    used, opened = await _usage(conn, inst, Window.of(m.month, inst.timezone, m.now))
+    window = Window.of(m.month, inst.timezone, m.now)
+    used, opened = await _usage(conn, inst, window, m.closed.get(inst.id, ()))
     mine = (b for b in m.bookings.get(inst.id, ()) if in_month(b, m.month, inst.timezone))
     ds = due(mine, m.now, m.grace)
     f = booking_figures(ds, m.grace)
@@ -207,7 +214,9 @@ async def _platform_figures(
         month_due.extend(ds)
         used, opened = used + u, opened + o
     f = booking_figures(month_due, m.grace)
-    waited = waits(mine, m.held, typical_durations(mine, month_due), m.month, m.now)
+    waited = waits(
+        mine, m.held, typical_durations(mine, month_due), m.month, m.now, closed=m.closed
+    )
     return PlatformFigures(
         platform=platform_id,
         name_zh=name_zh,
@@ -252,15 +261,16 @@ async def month_statistics(
     insts = [_instrument(r) for r in rows]
     names = {r["platform"]: (r["name_zh"], r["name_en"], bool(r["public"])) for r in rows}
     bookings: dict[str, list[BookingRow]] = {}
-    held: dict[str, list[tuple[datetime, datetime]]] = {}
+    held: dict[str, list[Span]] = {}
     ids = [i.id for i in insts]
+    _, closed = await busy(conn, ids, (wide[0], wide[1] + WAIT_HORIZON))
     for row in await store.bookings_between(conn, ids, wide[0], wide[1] + WAIT_HORIZON):
         b = _booking(row)
         bookings.setdefault(b.instrument, []).append(b)
         if b.status in BILLABLE:
             held.setdefault(b.instrument, []).append((b.start, b.end))
     m = _Month(
-        month, now, grace, bookings, held,
+        month, now, grace, bookings, held, closed,
         await _response_hours(conn, month, wide),
         await billing.redeemed_by_platform(conn, month),
     )  # fmt: skip
