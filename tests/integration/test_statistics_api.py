@@ -2,9 +2,10 @@
 
 Two platforms at two sites (Dongguan in Asia/Shanghai, one in UTC) and one with nothing
 booked; bookings of every outcome (completed by telemetry, completed after a check-in by hand,
-no-show, cancelled, released), stored telemetry, and the lifecycle settling them. The figures
-the statistics answer must equal those recomputed from the bookings list, the telemetry
-buckets, the instruments and the statements, as docs/network.md defines them.
+no-show, cancelled, released), stored telemetry, closures (a maintenance window, a blackout)
+and the lifecycle settling them. The figures the statistics answer must equal those
+recomputed from the bookings list, the telemetry buckets, the instruments, their closures and
+the statements, as docs/network.md defines them.
 """
 
 from __future__ import annotations
@@ -190,6 +191,7 @@ async def seed(w: World) -> None:
     ).status_code == 204
 
     await requests_and_offers(w)
+    await closures(w)
 
     await w.at(NOW)
     lifecycle = BookingLifecycle(w.pool, None, w.clock, grace=GRACE)
@@ -226,6 +228,24 @@ async def requests_and_offers(w: World) -> None:
         assert r.status_code == 201, r.text
 
 
+async def closures(w: World) -> None:
+    """A maintenance window on oven-b from 11:00 on 1 December to noon the next day (so the
+    wait at 10:00 that day finds one free hour before it, too short), and a blackout of
+    sem-a over NOW: both close part of the month so far."""
+    for inst, kind, start, end in (
+        ("oven-b", "maintenance", datetime(2026, 12, 1, 11, tzinfo=UTC),
+         datetime(2026, 12, 2, 12, tzinfo=UTC)),
+        ("sem-a", "blackout", datetime(2026, 12, 1, 12, 30, tzinfo=UTC),
+         datetime(2026, 12, 1, 14, tzinfo=UTC)),
+    ):  # fmt: skip
+        r = await w.client.post(
+            f"/api/v1/instruments/{inst}/closures",
+            json={"start": iso(start), "end": iso(end), "kind": kind, "reason": "检修 service"},
+            headers=await w.key("platform", "admin"),
+        )
+        assert r.status_code == 201, r.text
+
+
 # ---- the recomputation, from API answers only -------------------------------------------
 
 
@@ -256,8 +276,20 @@ def on_time(b: dict[str, Any]) -> bool:
     return served(b) and (at is None or parse(at) <= parse(b["start"]) + GRACE)
 
 
+def covered(span: tuple[datetime, datetime], closed: list[tuple[datetime, datetime]]) -> float:
+    """Seconds of ``span`` inside any of ``closed`` (they may overlap)."""
+    total, reached = 0.0, span[0]
+    for start, end in sorted(closed):
+        lo, hi = max(start, reached), min(end, span[1])
+        if lo < hi:
+            total += (hi - lo).total_seconds()
+            reached = hi
+    return total
+
+
 def first_fit(held: list[tuple[datetime, datetime]], t: datetime, d: timedelta) -> timedelta:
-    """Always open, no notice, no buffer: the first gap of ``d`` from ``t`` on."""
+    """Always open, no notice, no buffer: the first gap of ``d`` from ``t`` on (``held``:
+    the bookings holding their slots and the closures)."""
     at = t
     for lo, hi in sorted(held):
         if hi <= at:
@@ -295,7 +327,12 @@ async def recompute(w: World, month: str) -> dict[str, dict[str, Any]]:
         used = opened = 0.0
         due: list[dict[str, Any]] = []
         waits: list[float] = []
+        closed: dict[str, list[tuple[datetime, datetime]]] = {}
         for i in mine:
+            closed[i["id"]] = [
+                (parse(c["start"]), parse(c["end"]))
+                for c in await w.get(f"/api/v1/instruments/{i['id']}/closures", "platform")
+            ]
             assert i["operating_hours"] is None
             assert i["min_notice_s"] == i["setup_buffer_s"] == 0
             tz = i["site_timezone"]
@@ -303,10 +340,13 @@ async def recompute(w: World, month: str) -> dict[str, dict[str, Any]]:
             cut = min(hi, NOW)
             buckets = await w.get(f"/api/v1/instruments/{i['id']}/telemetry", "platform",
                                   start=iso(lo), end=iso(cut), bucket="PT1H")  # fmt: skip
-            used += sum(
-                b["state_seconds"]["running"] + b["state_seconds"]["setup"] for b in buckets
-            )
-            opened += (cut - lo).total_seconds()
+            for b in buckets:  # an hour partly closed counts its use by its open share
+                hour = (max(parse(b["bucket"]), lo), min(parse(b["bucket"]) + H, cut))
+                length = (hour[1] - hour[0]).total_seconds()
+                open_share = 1 - covered(hour, closed[i["id"]]) / length
+                seconds = b["state_seconds"]["running"] + b["state_seconds"]["setup"]
+                used += seconds * open_share
+            opened += (cut - lo).total_seconds() - covered((lo, cut), closed[i["id"]])
             due += [b for b in bookings if b["instrument"] == i["id"]
                     and month_of(parse(b["start"]), tz) == month
                     and parse(b["start"]) + GRACE <= NOW]  # fmt: skip
@@ -325,6 +365,7 @@ async def recompute(w: World, month: str) -> dict[str, dict[str, Any]]:
             while (t := datetime.combine(day, time(10), ZoneInfo(name))) < min(last, NOW):
                 held = {i["id"]: [(parse(b["start"]), parse(b["end"])) for b in bookings
                                   if b["instrument"] == i["id"] and b["status"] != "cancelled"]
+                                 + closed[i["id"]]
                         for i in of_kind}  # fmt: skip
                 waits.append(
                     min(first_fit(held[i["id"]], t, d) for i in of_kind).total_seconds() / 3600
