@@ -426,3 +426,22 @@ async def test_the_search_widens_past_busy_days(
     assert (r.json()["instrument"], r.json()["start"]) == ("sem-1", "2026-01-09T00:00:00Z")
     full = await book(client, acme, instrument="sem-2", duration="PT2H", latest=MON + 20 * 24 * H)
     assert full.json()["start"] == "2026-01-14T08:00:00Z"
+
+
+async def test_closures_that_ended_are_listed_since_a_time(
+    client: httpx.AsyncClient, admin: dict[str, str], acme: dict[str, str], clock: FakeClock
+) -> None:
+    """A past month's closures stay readable (the open statistics take them out of that
+    month's open hours): by default only those not ended yet, with ``since`` those ending
+    after it."""
+    await instrument(client, admin, "sem-1")
+    window = {"start": iso(MON + 9 * H), "end": iso(MON + 13 * H), "reason": "annual service"}
+    r = await client.post("/api/v1/instruments/sem-1/closures", json=window, headers=admin)
+    assert r.status_code == 201, r.text
+    clock.advance(86400)  # a day later: it has ended
+    path = "/api/v1/instruments/sem-1/closures"
+    assert (await client.get(path, headers=acme)).json() == []
+    past = await client.get(path, params={"since": iso(MON)}, headers=acme)
+    assert [c["reason"] for c in past.json()] == ["annual service"]
+    bad = await client.get(path, params={"since": "2026-01-05T08:00:00"}, headers=acme)
+    assert bad.status_code == 422  # a time without an offset

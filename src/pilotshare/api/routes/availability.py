@@ -139,10 +139,16 @@ async def list_closures(
     pool: Pool,
     clock: ClockDep,
     _: CurrentKey,
+    since: Annotated[
+        Instant | None,
+        Query(description="those that end after this time (a past month's too); default: now"),
+    ] = None,
 ) -> list[ClosurePublic]:
-    """Maintenance windows and blackouts that have not ended yet."""
+    """Maintenance windows and blackouts that have not ended yet (or by ``since``): the open
+    statistics take them out of a month's open hours, so a past month's are readable too."""
     await require_instrument(pool, instrument)
-    return [ClosurePublic.of(c) for c in await store.open_closures(pool, instrument, clock.now())]
+    after = since if since is not None else clock.now()
+    return [ClosurePublic.of(c) for c in await store.open_closures(pool, instrument, after)]
 
 
 @closures.delete(
