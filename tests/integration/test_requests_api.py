@@ -525,7 +525,8 @@ async def test_an_offer_for_a_service_item_is_on_an_instrument_that_serves_it(
     # lab-b's own capable instrument: the item is lab-a's
     r = await offer(client, world["lab-b"], rid, "sem-c")
     assert (r.status_code, r.json()["reason"]) == (422, "service_item_mismatch")
-    assert "'sem-imaging'" in r.json()["detail"] and "'lab-a'" in r.json()["detail"]
+    assert "'sem-imaging'" in r.json()["detail"]
+    assert "'lab-a'" in r.json()["detail"]
     only = (await post(client, world["globex"], service_item="sem-a-only")).json()["id"]
     r = await offer(client, world["lab-a"], only, "sem-d")  # lab-a's, but not the item's
     assert (r.status_code, r.json()["reason"]) == (422, "service_item_mismatch")
