@@ -13,6 +13,7 @@ import asyncpg
 import httpx
 import pytest
 
+from pilotshare import registry
 from pilotshare.core.audit import events
 from pilotshare.core.clock import FakeClock
 from pilotshare.core.db import Connection
@@ -79,6 +80,8 @@ async def world(pool: asyncpg.Pool) -> dict[str, dict[str, str]]:
     """Two platforms and two clients: lab-a's sem-a is reliable, lab-b's sem-b flaky and
     its sem-c has never reported; lab-a's sem-d reports but is not learned yet, its xrd-a
     cannot serve a SEM request."""
+    for lab in ("lab-a", "lab-b", "lab-z"):
+        await registry.ensure_organisation(pool, lab, lab, "platform")
     keys = {
         "lab-a": await auth(pool, "lab-a", "admin"),
         "lab-b": await auth(pool, "lab-b", "admin"),
@@ -429,6 +432,7 @@ async def test_a_request_that_does_not_fit_together_is_422(
 async def test_samples_without_hours_match_on_each_instruments_minimum_booking(
     client: httpx.AsyncClient, world: dict[str, dict[str, str]]
 ) -> None:
+    await add_item(client, world["lab-a"], "lab-a", "sem-imaging", kind="sem")
     r = await post(client, world["acme"], hours=None, samples=12, service_item="sem-imaging")
     assert r.status_code == 201, r.text
     assert (r.json()["samples"], r.json()["service_item"]) == (12, "sem-imaging")
@@ -500,3 +504,51 @@ async def test_a_refusal_in_the_bookings_own_transaction_undoes_the_booking(
     made = await service.create(Caller("acme"), slot, then=keep)
     assert seen == [made]
     assert await pool.fetchval("SELECT count(*) FROM bookings") == 1
+
+
+async def add_item(
+    client: httpx.AsyncClient, who: dict[str, str], platform: str, ident: str, **scope: str
+) -> None:
+    body = {"id": ident, "platform": platform, "name_zh": "扫描电镜成像（每样品）",
+            "name_en": "SEM imaging, per sample", "unit": "sample", "price": 350,
+            "site": "dongguan", **scope}  # fmt: skip
+    r = await client.post("/api/v1/service-items", json=body, headers=who)
+    assert r.status_code == 201, r.text
+
+
+async def test_an_offer_for_a_service_item_is_on_an_instrument_that_serves_it(
+    client: httpx.AsyncClient, world: dict[str, dict[str, str]]
+) -> None:
+    await add_item(client, world["lab-a"], "lab-a", "sem-imaging", kind="sem")
+    await add_item(client, world["lab-a"], "lab-a", "sem-a-only", instrument="sem-a")
+    rid = (await post(client, world["acme"], service_item="sem-imaging")).json()["id"]
+    # lab-b's own capable instrument: the item is lab-a's
+    r = await offer(client, world["lab-b"], rid, "sem-c")
+    assert (r.status_code, r.json()["reason"]) == (422, "service_item_mismatch")
+    assert "'sem-imaging'" in r.json()["detail"]
+    assert "'lab-a'" in r.json()["detail"]
+    only = (await post(client, world["globex"], service_item="sem-a-only")).json()["id"]
+    r = await offer(client, world["lab-a"], only, "sem-d")  # lab-a's, but not the item's
+    assert (r.status_code, r.json()["reason"]) == (422, "service_item_mismatch")
+    seen = (await client.get(f"/api/v1/requests/{rid}", headers=world["acme"])).json()
+    assert (seen["status"], seen["offers"]) == ("open", [])
+
+    mine = await offer(client, world["lab-a"], rid, "sem-a")
+    assert mine.status_code == 201, mine.text
+    r = await client.post(
+        f"/api/v1/requests/{rid}/offers/{mine.json()['id']}/accept", headers=world["acme"]
+    )
+    assert r.status_code == 200, r.text
+    booking = r.json()["booking"]
+    assert (booking["instrument"], booking["service_item"]) == ("sem-a", "sem-imaging")
+    got = await client.get(f"/api/v1/bookings/{booking['id']}", headers=world["acme"])
+    assert (got.status_code, got.json()["service_item"]) == (200, "sem-imaging")
+
+
+async def test_a_request_naming_an_unknown_service_item_is_404(
+    client: httpx.AsyncClient, world: dict[str, dict[str, str]]
+) -> None:
+    r = await post(client, world["acme"], service_item="no-such-item")
+    assert (r.status_code, r.json()["reason"]) == (404, "no_service_item")
+    listed = (await client.get("/api/v1/requests", headers=world["acme"])).json()
+    assert listed == []

@@ -64,6 +64,17 @@ class ServiceItem:
     instrument_id: str | None
     public: bool
 
+    def serves(self, owner: str | None, kind: str, instrument: str) -> bool:
+        """Whether the work may be done on an instrument (its owner, kind and id) for this
+        item: the item is its platform's, and of its kind and for it where the item names
+        a kind or an instrument. One rule for bookings and for offers on requests."""
+        return (
+            owner is not None
+            and self.platform_org_id == owner
+            and self.kind in {None, kind}
+            and self.instrument_id in {None, instrument}
+        )
+
 
 _ITEM: Final = tuple(f.name for f in fields(ServiceItem))
 

@@ -140,14 +140,8 @@ def _not_changeable(booking_id: UUID, status: BookingStatus) -> Conflict:
 
 
 def _serves(item: registry.ServiceItem, inst: Instrument) -> bool:
-    """Whether a booking of ``inst`` may be made for ``item``: the item is its platform's,
-    and of its kind and for it where the item names a kind or an instrument."""
-    return (
-        inst.owner is not None
-        and item.platform_org_id == inst.owner
-        and item.kind in {None, inst.kind}
-        and item.instrument_id in {None, inst.id}
-    )
+    """Whether a booking of ``inst`` may be made for ``item`` (``ServiceItem.serves``)."""
+    return item.serves(inst.owner, inst.kind, inst.id)
 
 
 def _mismatch(item: registry.ServiceItem, why: str) -> BadInput:

@@ -245,7 +245,7 @@ def _line(x: HistoryLine) -> HistoryPublic:
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=RequestPublic,
-    responses=problems(401, 403, 422),
+    responses=problems(401, 403, 404, 422),
 )
 async def post_request(body: RequestCreate, principal: OperatorKey, svc: Service) -> RequestPublic:
     """Post a request for your organisation (operator key or higher)."""

@@ -18,6 +18,7 @@ from uuid import UUID
 
 import asyncpg
 
+from pilotshare import registry
 from pilotshare.core import audit
 from pilotshare.core.clock import Clock
 from pilotshare.core.db import Connection, Executor
@@ -91,6 +92,8 @@ class RequestService:
         earliest = new.earliest or now
         search_window(earliest, new.deadline, now)  # the availability search's window rules
         async with self._pool.acquire() as conn, conn.transaction():
+            if new.service_item is not None:  # 404 no_service_item: a name that pays nothing
+                await registry.service_item(conn, new.service_item)
             req = await store.insert_request(
                 conn,
                 client_org=who.org,
@@ -250,6 +253,7 @@ class RequestService:
                     "not_owner",
                     "the instrument belongs to another platform: its admins may offer it",
                 )
+            await self._check_item(conn, req, cand)
             apply_request(req.status, Event.OFFER)
             if not (req.earliest <= new.start < new.end <= req.deadline):
                 raise BadInput(
@@ -335,6 +339,7 @@ class RequestService:
                 start=offer.start,
                 end=offer.end,
                 purpose=f"中试需求 request {req.id}: {req.title}"[:500],
+                service_item=req.service_item,
             ),
             then=booked,
         )
@@ -407,6 +412,21 @@ class RequestService:
         await settle(conn, now, request_id)
         req, offers, _ = await self._visible(conn, who, request_id)
         return req, offers
+
+    @staticmethod
+    async def _check_item(conn: Executor, req: PilotRequest, cand: CandidateRow) -> None:
+        """Refuse an offer on an instrument that does not serve the request's service item
+        (``ServiceItem.serves``, the booking's own rule): accepting it would be refused."""
+        if req.service_item is None:
+            return
+        item = await registry.service_item(conn, req.service_item)
+        if not item.serves(cand.platform, cand.kind, cand.instrument):
+            scope = item.instrument_id or (f"{item.kind!r} instruments" if item.kind else "any")
+            raise BadInput(
+                "service_item_mismatch",
+                f"the request names service item {item.id!r} of {item.platform_org_id!r} "
+                f"(done on: {scope}); instrument {cand.instrument!r} does not serve it",
+            )
 
     @staticmethod
     def _own_offers(who: Who, req: PilotRequest, offers: Sequence[Offer]) -> list[Offer]:
