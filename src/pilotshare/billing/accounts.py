@@ -215,7 +215,6 @@ def report(
     for client in sorted(ledger):
         vouchers, lines = ledger[client]
         lines = [line for line in lines if line.start < as_of and _month(line) <= last]
-        done = redeem(lines, [v.terms() for v in vouchers if v.granted_at <= as_of])
         for account in accounts(vouchers, lines, as_of, zones):
             in_period = sum((u.amount for u in account.uses if u.month in months), ZERO)
             figures = Figures(
@@ -227,11 +226,12 @@ def report(
             )
             rows.append(VoucherRow(account.voucher, account.status, figures))
             clients[client] = clients.get(client, Figures()) + figures
-        every = by_platform(lines, done, {_month(line) for line in lines})
-        period = by_platform(lines, done, months)
-        for platform, paid in every.items():
-            add = Figures(redeemed=paid, in_period=period.get(platform, ZERO))
-            platforms[platform] = platforms.get(platform, Figures()) + add
+            for u in account.uses:  # the uses are the redemption ``accounts`` already ran
+                if u.platform is not None:
+                    add = Figures(
+                        redeemed=u.amount, in_period=u.amount if u.month in months else ZERO
+                    )
+                    platforms[u.platform] = platforms.get(u.platform, Figures()) + add
     total = sum((r.figures for r in rows), Figures())
     return Report(first, last, as_of, rows, clients, dict(sorted(platforms.items())), total)
 
