@@ -58,8 +58,10 @@ async def voucher_accounts(
     wanted = await find_vouchers(conn, client=client, platform=platform)
     clients = {v.org for v in wanted}
     ids = {v.id for v in wanted}
-    # a voucher's figures depend on every voucher of its client: they share the lines
-    every = _by_client([v for v in await find_vouchers(conn, client=client) if v.org in clients])
+    # a voucher's figures depend on every voucher of its client: they share the lines (without
+    # a platform, ``wanted`` is already every voucher of those clients)
+    shared = wanted if platform is None else await find_vouchers(conn, client=client)
+    every = _by_client([v for v in shared if v.org in clients])
     zones = await site_zones(conn)
     lines = await _lines(conn, list(every), now)
     out = [
