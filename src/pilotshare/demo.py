@@ -121,8 +121,9 @@ async def seed(pool: asyncpg.Pool, clock: Clock, settings: Settings) -> dict[str
     the vouchers that paid it, then the coming week's bookings and the requests answered
     around them.
     """
-    async with pool.acquire() as conn:
-        keys = await seed_network(conn, operator=settings.operator_org)
+    # the network and its profiles all or nothing: a start failing there is seeded again
+    async with pool.acquire() as conn, conn.transaction():
+        keys = await seed_network(conn, operator=settings.operator_org, now=clock.now())
         if keys is None:
             return None
         await seed_platforms(conn, clock.now())

@@ -279,10 +279,10 @@ async def test_the_demo_is_not_seeded_again_over_its_retired_instruments(
     pool: asyncpg.Pool,
 ) -> None:
     async with pool.acquire() as conn:
-        assert await seeding.seed_network(conn, operator="platform") is not None
+        assert await seeding.seed_network(conn, operator="platform", now=MON) is not None
         for spec in seeding.DEMO_INSTRUMENTS:
             await retire_instrument(conn, spec.id, MON)
-        assert await seeding.seed_network(conn, operator="platform") is None
+        assert await seeding.seed_network(conn, operator="platform", now=MON) is None
 
 
 async def test_a_booking_racing_the_retirement_never_both_succeed(

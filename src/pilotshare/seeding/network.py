@@ -11,7 +11,7 @@ bookings (``seeding.past`` simulates, ``seeding.load`` stores). Names people rea
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import asyncpg
@@ -249,10 +249,10 @@ KEYS: tuple[tuple[str, str, str | None, Role], ...] = (
 )
 
 
-async def seed_network(conn: Connection, *, operator: str) -> dict[str, str] | None:
+async def seed_network(conn: Connection, *, operator: str, now: datetime) -> dict[str, str] | None:
     """Seed the network once: the operator, its platforms at two sites, their instruments,
-    clients and qualifications, and one key per role of ``KEYS``; returns the new keys by
-    label, or None when already seeded."""
+    clients and qualifications (granted at ``now``), and one key per role of ``KEYS``;
+    returns the new keys by label, or None when already seeded."""
     if await list_instruments(conn, include_retired=True):
         return None
     await ensure_organisation(conn, operator, OPERATOR_NAME, "operator")
@@ -279,7 +279,7 @@ async def seed_network(conn: Connection, *, operator: str) -> dict[str, str] | N
         )
         if spec.requires_qualification:
             for org in spec.clients:
-                await grant_qualification(conn, spec.id, org, actor=SYSTEM, at=datetime.now(UTC))
+                await grant_qualification(conn, spec.id, org, actor=SYSTEM, at=now)
     return {
         label: await create_key(conn, org=org or operator, role=role)
         for label, _, org, role in KEYS
