@@ -135,10 +135,8 @@ class RequestService:
             found = await store.list_requests(
                 conn, org=None if who.network else who.org, status=status, limit=limit
             )
-            return [
-                RequestView(r, self._own_offers(who, r, await store.offers_of(conn, r.id)))
-                for r in found
-            ]
+            offers = await store.offers_of_all(conn, [r.id for r in found])
+        return [RequestView(r, self._own_offers(who, r, offers[r.id])) for r in found]
 
     async def get(self, who: Who, request_id: UUID) -> RequestView:
         """One request with the offers ``who`` may see; ``no_request`` if it may not see it."""
