@@ -306,12 +306,14 @@ class RequestService:
             apply_offer(offer.status, Event.ACCEPT)
             apply_request(req.status, Event.ACCEPT)
 
+        accepted: list[Offer] = []  # the offer as ``booked`` left it (no second read)
+
         async def booked(conn: Connection, booking: Booking) -> None:
             # inside the booking's transaction: its refusal undoes the booking
             at = self._clock.now()
             fresh, others = await self._locked(conn, who, request_id, at)
             chosen = self._offer_in(others, offer_id)
-            await move_offer(
+            moved = await move_offer(
                 conn,
                 fresh,
                 chosen,
@@ -319,6 +321,7 @@ class RequestService:
                 Step(who.actor, at, f"booking {booking.id}"),
                 booking_id=booking.id,
             )
+            accepted.append(moved)
             for o in others:
                 if o.id != offer_id and o.status is OfferStatus.OPEN:
                     await move_offer(
@@ -341,9 +344,7 @@ class RequestService:
             ),
             then=booked,
         )
-        async with self._pool.acquire() as conn:
-            accepted = self._offer_in(await store.offers_of(conn, request_id), offer_id)
-        return Accepted(accepted, booking)
+        return Accepted(accepted[-1], booking)
 
     async def decline(self, who: Who, request_id: UUID, offer_id: UUID, note: str = "") -> Offer:
         """The client declines an open offer."""
