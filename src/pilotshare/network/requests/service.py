@@ -135,10 +135,8 @@ class RequestService:
             found = await store.list_requests(
                 conn, org=None if who.network else who.org, status=status, limit=limit
             )
-            return [
-                RequestView(r, self._own_offers(who, r, await store.offers_of(conn, r.id)))
-                for r in found
-            ]
+            offers = await store.offers_of_all(conn, [r.id for r in found])
+        return [RequestView(r, self._own_offers(who, r, offers[r.id])) for r in found]
 
     async def get(self, who: Who, request_id: UUID) -> RequestView:
         """One request with the offers ``who`` may see; ``no_request`` if it may not see it."""
@@ -219,7 +217,7 @@ class RequestService:
         """The client cancels its request; its open offers are declined."""
         now = self._clock.now()
         async with self._pool.acquire() as conn, conn.transaction():
-            req, offers = await self._locked(conn, who, request_id, now)
+            req, offers, _ = await self._locked(conn, who, request_id, now)
             self._client_only(who, req)
             apply_request(req.status, Event.CANCEL)
             for o in offers:
@@ -239,9 +237,8 @@ class RequestService:
         request's window, at a price, valid until a time (default: the slot's start)."""
         now = self._clock.now()
         async with self._pool.acquire() as conn, conn.transaction():
-            req, _ = await self._locked(conn, who, request_id, now)
-            cands = {c.instrument: c for c in await store.candidates(conn, request_id)}
-            cand = cands.get(new.instrument)
+            req, _, cands = await self._locked(conn, who, request_id, now)
+            cand = next((c for c in cands if c.instrument == new.instrument), None)
             if cand is None:
                 raise BadInput(
                     "not_capable",
@@ -302,18 +299,20 @@ class RequestService:
         offer accepted, the others declined and the request accepted, all at once."""
         now = self._clock.now()
         async with self._pool.acquire() as conn, conn.transaction():
-            req, offers = await self._locked(conn, who, request_id, now)
+            req, offers, _ = await self._locked(conn, who, request_id, now)
             self._client_only(who, req)
             offer = self._offer_in(offers, offer_id)
             apply_offer(offer.status, Event.ACCEPT)
             apply_request(req.status, Event.ACCEPT)
 
+        accepted: list[Offer] = []  # the offer as ``booked`` left it (no second read)
+
         async def booked(conn: Connection, booking: Booking) -> None:
             # inside the booking's transaction: its refusal undoes the booking
             at = self._clock.now()
-            fresh, others = await self._locked(conn, who, request_id, at)
+            fresh, others, _ = await self._locked(conn, who, request_id, at)
             chosen = self._offer_in(others, offer_id)
-            await move_offer(
+            moved = await move_offer(
                 conn,
                 fresh,
                 chosen,
@@ -321,6 +320,7 @@ class RequestService:
                 Step(who.actor, at, f"booking {booking.id}"),
                 booking_id=booking.id,
             )
+            accepted.append(moved)
             for o in others:
                 if o.id != offer_id and o.status is OfferStatus.OPEN:
                     await move_offer(
@@ -343,9 +343,7 @@ class RequestService:
             ),
             then=booked,
         )
-        async with self._pool.acquire() as conn:
-            accepted = self._offer_in(await store.offers_of(conn, request_id), offer_id)
-        return Accepted(accepted, booking)
+        return Accepted(accepted[-1], booking)
 
     async def decline(self, who: Who, request_id: UUID, offer_id: UUID, note: str = "") -> Offer:
         """The client declines an open offer."""
@@ -362,7 +360,7 @@ class RequestService:
     ) -> Offer:
         now = self._clock.now()
         async with self._pool.acquire() as conn, conn.transaction():
-            req, offers = await self._locked(conn, who, request_id, now)
+            req, offers, _ = await self._locked(conn, who, request_id, now)
             if event is Event.DECLINE:
                 self._client_only(who, req)
             # the offers ``who`` sees (the client: all on its request), so that withdrawing an
@@ -405,13 +403,13 @@ class RequestService:
 
     async def _locked(
         self, conn: Connection, who: Who, request_id: UUID, now: datetime
-    ) -> tuple[PilotRequest, list[Offer]]:
-        """Lock the request, settle what fell due, and answer it as ``who`` may see it."""
+    ) -> tuple[PilotRequest, list[Offer], list[CandidateRow]]:
+        """Lock the request, settle what fell due, and answer it (with its offers and
+        candidates, read once) as ``who`` may see it."""
         if await store.get_request(conn, request_id, lock=True) is None:
             raise _missing(request_id)
         await settle(conn, now, request_id)
-        req, offers, _ = await self._visible(conn, who, request_id)
-        return req, offers
+        return await self._visible(conn, who, request_id)
 
     @staticmethod
     async def _check_item(conn: Executor, req: PilotRequest, cand: CandidateRow) -> None:

@@ -328,6 +328,19 @@ async def offers_of(conn: Executor, request_id: UUID) -> list[Offer]:
     return [_offer(r) for r in rows]
 
 
+async def offers_of_all(conn: Executor, request_ids: Sequence[UUID]) -> dict[UUID, list[Offer]]:
+    """The offers of several requests in one query, each request's oldest first."""
+    rows = await conn.fetch(
+        f"SELECT {_OFFER} FROM request_offers WHERE request_id = ANY($1::uuid[])"
+        " ORDER BY created_at, seq",
+        list(request_ids),
+    )
+    out: dict[UUID, list[Offer]] = {i: [] for i in request_ids}
+    for r in rows:
+        out[r["request_id"]].append(_offer(r))
+    return out
+
+
 async def move_offer(
     conn: Executor,
     offer_id: UUID,

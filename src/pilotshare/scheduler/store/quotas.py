@@ -85,12 +85,15 @@ async def drop_quota(
 ) -> None:
     """Remove ``org``'s quota for ``period``, if it had one (then with its audit line)."""
     async with conn.transaction():
-        before = await _quota(conn, org, period)
-        if before is None:
-            return
-        await conn.execute(
-            "DELETE FROM booking_quotas WHERE org_id = $1 AND period = $2", org, period
+        row = await conn.fetchrow(
+            "DELETE FROM booking_quotas WHERE org_id = $1 AND period = $2 "
+            "RETURNING org_id, period, max_hours",
+            org,
+            period,
         )
+        if row is None:
+            return
+        before = dict(row)
         await record(
             conn,
             actor,
