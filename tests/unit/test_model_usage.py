@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from pilotshare.scheduler.forecast import run_replications
 from pilotshare.scheduler.forecast.desk import SchedulerDeskFactory
-from pilotshare.scheduler.forecast.summary import summarise, wilson
+from pilotshare.scheduler.forecast.summary import summarise
 from pilotshare.twin.model import (
     BookingSpec,
     Exponential,
@@ -24,6 +24,7 @@ from pilotshare.twin.model import (
     replicate,
     seeds,
 )
+from pilotshare.twin.stats import wilson
 
 H = 3600.0
 ORIGIN = datetime(2026, 3, 2, tzinfo=UTC)

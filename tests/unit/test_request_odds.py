@@ -12,9 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pilotshare.network.requests.matching import Candidate, match, ranked, rng_for
-from pilotshare.network.requests.odds import served_odds, wilson
+from pilotshare.network.requests.odds import served_odds
 from pilotshare.twin.distributions import Exponential, Fixed
 from pilotshare.twin.model import FailureSpec
+from pilotshare.twin.stats import wilson
 
 NOW = datetime(2026, 12, 7, 8, tzinfo=UTC)
 H = timedelta(hours=1)

@@ -29,6 +29,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Final
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -394,3 +395,20 @@ def learn(ivs: Sequence[Interval], *, timezone: str = "UTC") -> Behaviour:
         repairs=len(repairs),
         profile_timezone=timezone,
     )
+
+
+#: z of a two-sided 90 % interval: the confidence the twin and the forecast state.
+Z90: Final = 1.6448536269514722
+
+
+def wilson(successes: int, n: int, z: float = Z90) -> tuple[float, float]:
+    """Wilson score interval of a binomial share (90% by default)."""
+    if n == 0:
+        return 0.0, 1.0
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    lo = 0.0 if successes == 0 else max(0.0, min(p, centre - half))  # exact at the ends,
+    hi = 1.0 if successes == n else min(1.0, max(p, centre + half))  # despite rounding
+    return lo, hi

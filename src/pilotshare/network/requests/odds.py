@@ -27,13 +27,14 @@ not served (the odds err low, never high).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Final
 
 import numpy as np
+
+from pilotshare.twin.stats import wilson
 
 if TYPE_CHECKING:
     from pilotshare.twin.model import FailureSpec
@@ -43,8 +44,6 @@ REPLICATIONS: Final = 1000
 #: Steps of the walk (failures in the window) before the unsettled count as not served: only
 #: an instrument failing far more often than the need lasts gets there, whose odds are ~0.
 MAX_STEPS: Final = 2000
-#: z of a two-sided 90 % interval (the confidence of the twin's own intervals).
-Z90: Final = 1.6448536269514722
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,17 +54,6 @@ class Odds:
     p: float
     interval: tuple[float, float]
     replications: int
-
-
-def wilson(successes: int, n: int, z: float = Z90) -> tuple[float, float]:
-    """The Wilson score interval of a binomial share."""
-    if n == 0:
-        return 0.0, 1.0
-    p = successes / n
-    denom = 1 + z * z / n
-    mid = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, mid - half), min(1.0, mid + half)
 
 
 def served_odds(

@@ -34,28 +34,15 @@ import numpy.typing as npt
 
 from pilotshare.scheduler.allocation import Candidate, Request, allocate, take
 from pilotshare.twin.model import Replication, SiteSpec, open_seconds
+from pilotshare.twin.stats import wilson
 from pilotshare.twin.timeline import WEEK
 
-Z90: Final = 1.6448536269514722
 AT_RISK_BELOW: Final = 0.8
 ALTERNATIVES: Final = 3
 ALTERNATIVE_WINDOW: Final = timedelta(days=7)
 DURATION_BUCKETS_H: Final = (0.0, 2.0, 8.0, 24.0, math.inf)
 
 FloatArray = npt.NDArray[np.float64]
-
-
-def wilson(successes: int, n: int, z: float = Z90) -> tuple[float, float]:
-    """Wilson score interval of a binomial share (90% by default)."""
-    if n == 0:
-        return 0.0, 1.0
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    lo = 0.0 if successes == 0 else max(0.0, min(p, centre - half))  # exact at the ends,
-    hi = 1.0 if successes == n else min(1.0, max(p, centre + half))  # despite rounding
-    return lo, hi
 
 
 def _band(values: FloatArray) -> dict[str, float] | None:
