@@ -49,6 +49,10 @@ def test_a_bad_month_or_zone_is_refused() -> None:
     with pytest.raises(BadInput) as month:
         month_bounds("2026-13", "UTC")
     assert month.value.reason == "bad_month"
+    for edge in ("9999-12", "0001-01"):  # no UTC interval: the calendar ends there
+        with pytest.raises(BadInput) as end:
+            month_bounds(edge, "Asia/Shanghai" if edge == "0001-01" else "UTC")
+        assert end.value.reason == "bad_month"
     with pytest.raises(BadInput) as zone:
         month_of(datetime(2026, 1, 1, tzinfo=UTC), "Mars/Olympus")
     assert zone.value.reason == "bad_timezone"

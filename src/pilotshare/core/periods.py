@@ -59,9 +59,13 @@ def month_of(at: datetime, timezone: str) -> str:
 
 def month_bounds(month: str, timezone: str) -> tuple[datetime, datetime]:
     """``YYYY-MM`` as the UTC interval it spans in ``timezone``; ``BadInput`` otherwise."""
+    bad = BadInput("bad_month", f"{month!r} is not a month (YYYY-MM)")
     try:
         first = datetime.strptime(month + "-01", "%Y-%m-%d").date()  # noqa: DTZ007 - a date
     except ValueError:
-        raise BadInput("bad_month", f"{month!r} is not a month (YYYY-MM)") from None
+        raise bad from None
     tz = zone(timezone)
-    return _midnight(first, tz), _midnight(_next_month(first), tz)
+    try:
+        return _midnight(first, tz), _midnight(_next_month(first), tz)
+    except OverflowError:  # a month at the calendar's ends (9999-12) has no UTC interval
+        raise bad from None

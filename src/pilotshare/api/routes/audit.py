@@ -22,6 +22,8 @@ router = APIRouter(prefix="/api/v1/audit", tags=["organisations"])
 
 DEFAULT_PAGE: Final = 100
 MAX_PAGE: Final = 1000
+#: The largest id a line can have (``audit_events.id`` is a bigint).
+MAX_ID: Final = 2**63 - 1
 
 
 class AuditLine(BaseModel):
@@ -40,7 +42,8 @@ class AuditLine(BaseModel):
 
 
 def _cursor(text: str) -> int:
-    if not text.isdigit() or len(text) > 19:
+    # ASCII digits only ("²" is a digit to str.isdigit, not to int) and within a bigint
+    if not (text.isascii() and text.isdigit()) or int(text) > MAX_ID:
         raise BadInput("bad_cursor", "'cursor' is not one this listing gave (take it from 'Link')")
     return int(text)
 

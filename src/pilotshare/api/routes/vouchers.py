@@ -22,7 +22,7 @@ from pilotshare.api.deps import (
 )
 from pilotshare.api.schemas import Money, Slug, problems
 from pilotshare.core.errors import BadInput, NotFound
-from pilotshare.core.scope import may_see
+from pilotshare.core.scope import require_visible
 
 router = APIRouter(tags=["billing"])
 
@@ -356,8 +356,13 @@ async def get_voucher(
     """One voucher, its figures and the lines it paid (its client's, or the network
     operator's, who also sees its audit lines)."""
     voucher = await billing.voucher(pool, voucher_id)
-    if not may_see(voucher.org, org=principal.org, admin=principal.network):
-        raise NotFound("no_voucher", f"no voucher {voucher_id}")
+    require_visible(
+        voucher,
+        voucher.org,
+        org=principal.org,
+        admin=principal.network,
+        missing=NotFound("no_voucher", f"no voucher {voucher_id}"),
+    )
     account = await billing.voucher_account(pool, voucher_id, clock.now())
     audit = await billing.voucher_audit(pool, voucher_id) if principal.network else []
     return VoucherDetail.of(
