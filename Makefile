@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test check install install-dev bench clean
+.PHONY: demo test check install install-dev bench clean console console-docs wheel
 
 HOUSE_RULES := tests/unit/test_layout.py tests/unit/test_booking_states.py \
 	tests/unit/test_db_channels.py tests/unit/test_architecture_doc.py \
@@ -21,8 +21,22 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.embedded
 
-install: $(VENV)/.embedded
-install-dev: $(VENV)/.dev
+# The web console is TypeScript built by Vite (docs/console.md); its sources are the only input,
+# so it is rebuilt when one of them changes and never committed built.
+CONSOLE     := src/pilotshare/api/console
+CONSOLE_SRC := $(shell find $(CONSOLE)/src -type f 2>/dev/null) $(addprefix $(CONSOLE)/,index.html \
+	package.json package-lock.json vite.config.ts tsconfig.json build.sh)
+$(CONSOLE)/dist/index.html: $(CONSOLE_SRC) | $(BIN)/python
+	$(CONSOLE)/build.sh $(BIN)
+	touch $@
+console: $(CONSOLE)/dist/index.html
+
+install: $(VENV)/.embedded console
+install-dev: $(VENV)/.dev console
+
+# The wheel carries the built console (package data under pilotshare/api/console/dist).
+wheel: console | $(BIN)/python
+	$(BIN)/python -m pip wheel --quiet --no-deps --no-build-isolation -w dist .
 
 demo: install
 	$(BIN)/pilotshare demo
@@ -40,12 +54,17 @@ check: install-dev
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	cd $(CONSOLE) && PATH="$(abspath $(BIN)):$$PATH" npm run --silent check
 	@# the house rules a reading of the source can check (no database needed): SQL only in
 	@# stores, registered reason codes, status words only in states.py, the architecture page
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(HOUSE_RULES)
+
+# The console's pages as users see them, in both languages, into docs/console/ (docs/console.md).
+console-docs: install-dev
+	PILOTSHARE_SCREENSHOTS=docs/console $(BIN)/python -m pytest -q -p no:cacheprovider -n 0 tests/e2e/console
 
 bench: install-dev
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache $(CONSOLE)/dist $(CONSOLE)/node_modules

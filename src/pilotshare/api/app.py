@@ -31,6 +31,7 @@ from pilotshare.api.routes import (
     availability,
     bookings,
     calendars,
+    console,
     dashboard,
     events,
     forecasts,
@@ -82,6 +83,7 @@ ROUTERS = [
     forecasts.router,
     simulations.router,
     dashboard.router,
+    console.router,
     profiles.router,
     service_items.router,
     public.router,
@@ -307,4 +309,5 @@ def create_app(
         app.include_router(router)
     declare_problems(app)
     dashboard.mount(app)
+    console.mount(app)
     return app

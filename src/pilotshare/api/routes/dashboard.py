@@ -7,16 +7,9 @@ The page holds no secret and needs none to load; everything it shows comes from 
 from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 router = APIRouter(include_in_schema=False)
-
-
-@router.get("/")
-async def root() -> RedirectResponse:
-    """The dashboard is the front door; the API lives under ``/api/v1`` and ``/docs``."""
-    return RedirectResponse("/dashboard/")
 
 
 def mount(app: FastAPI) -> None:

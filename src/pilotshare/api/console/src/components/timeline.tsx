@@ -1,0 +1,150 @@
+// vis-timeline (Apache-2.0/MIT): rows of instruments, bookings as items, free slots and closures
+// as background. One Timeline per mount fed by DataSets, so a page updates items in place (an
+// SSE event moves one booking without redrawing the rest). The axis is the site's wall clock in
+// the reader's language: grid lines at the site's midnight, labels formatted by Intl.
+import type { JSX } from "preact";
+import { useEffect, useRef } from "preact/hooks";
+import * as vis from "vis-timeline/standalone";
+import "vis-timeline/styles/vis-timeline-graph2d.css";
+import { fmt, lang, siteTimeZone, t } from "../i18n";
+
+export interface Row {
+  id: string;
+  content: string;
+  className?: string;
+}
+
+export interface Item {
+  id: string | number;
+  group?: string;
+  start: Date | string;
+  end?: Date | string;
+  content?: string;
+  className?: string;
+  type?: "range" | "background" | "box" | "point";
+  title?: string;
+  editable?: boolean | { updateTime?: boolean; updateGroup?: boolean; remove?: boolean };
+}
+
+/** What the console uses of vis-data's DataSet. */
+export interface DataSet<T> {
+  add(items: T | T[]): void;
+  update(items: Partial<T> | Partial<T>[]): void;
+  remove(ids: string | number | (string | number)[]): void;
+  clear(): void;
+  get(): T[];
+  get(id: string | number): T | null;
+}
+
+/** The timeline's event: where the pointer was, in time and row, and what it hit. */
+export interface TimelineEvent {
+  item: string | number | null;
+  group: string | null;
+  time: Date;
+  what: string | null;
+  event: Event;
+}
+
+/** What the console uses of vis-timeline's Timeline. */
+export interface VisTimeline {
+  on(event: string, handler: (props: TimelineEvent & { items?: (string | number)[] }) => void): void;
+  destroy(): void;
+  setWindow(start: Date, end: Date, options?: { animation?: boolean }): void;
+  setSelection(ids: (string | number)[]): void;
+  fit(): void;
+}
+
+export type TimelineOptions = Record<string, unknown>;
+
+type Moment = { toDate(): Date; utcOffset(m: number): Moment };
+const V = vis as unknown as {
+  DataSet: new <T>(items?: T[]) => DataSet<T>;
+  Timeline: new (el: HTMLElement, items: unknown, groups: unknown, options: TimelineOptions) => VisTimeline;
+  moment: (d: unknown) => Moment;
+};
+
+export interface TimelineApi {
+  items: DataSet<Item>;
+  rows: DataSet<Row>;
+  timeline: VisTimeline;
+}
+
+/** The site zone's offset from UTC in minutes at `date` (DST-safe, from Intl). */
+export function zoneOffset(date: Date): number {
+  const parts = new Intl.DateTimeFormat("en-US", {
+    timeZone: siteTimeZone.value, hourCycle: "h23",
+    year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
+  }).formatToParts(date);
+  const get = (k: string): number => Number(parts.find((p) => p.type === k)?.value);
+  const wall = Date.UTC(get("year"), get("month") - 1, get("day"), get("hour"), get("minute"));
+  return Math.round((wall - Math.floor(date.getTime() / 60000) * 60000) / 60000);
+}
+
+const label = (scale: string, major: boolean) => (date: Date | Moment): string => {
+  const d = date instanceof Date ? date : date.toDate();
+  switch (scale) {
+    case "minute":
+    case "hour":
+      return major ? fmt.weekday(d) : fmt.time(d);
+    case "weekday":
+    case "day":
+      return major ? fmt.month(d) : fmt.weekday(d);
+    case "week":
+      return major ? fmt.month(d) : fmt.date(d);
+    default:
+      return major ? fmt.month(d) : fmt.date(d);
+  }
+};
+
+export function Timeline(props: {
+  rows: Row[];
+  items: Item[];
+  options?: TimelineOptions;
+  label: string;
+  onReady?: (api: TimelineApi) => void;
+  id?: string;
+}): JSX.Element {
+  const box = useRef<HTMLDivElement>(null);
+  const api = useRef<TimelineApi | null>(null);
+  const language = lang.value;
+  useEffect(() => {
+    if (!box.current) return;
+    const items = new V.DataSet<Item>(props.items);
+    const rows = new V.DataSet<Row>(props.rows);
+    const format = {
+      minorLabels: (d: Moment, scale: string) => label(scale, false)(d),
+      majorLabels: (d: Moment, scale: string) => label(scale, true)(d),
+    };
+    const timeline = new V.Timeline(box.current, items, rows, {
+      stack: false,
+      orientation: "top",
+      zoomKey: "ctrlKey",
+      // the axis in the site's zone: vis-timeline asks this for every date it lays out
+      moment: (date: unknown) => {
+        const m = V.moment(date);
+        return m.utcOffset(zoneOffset(m.toDate()));
+      },
+      format,
+      locale: language,
+      locales: {
+        [language]: { current: t("timeline.current"), time: t("timeline.time"), deleteSelected: t("timeline.delete_selected") },
+      },
+      ...props.options,
+    });
+    api.current = { items, rows, timeline };
+    props.onReady?.(api.current);
+    return () => {
+      timeline.destroy();
+      api.current = null;
+    };
+  }, [language]);
+  useEffect(() => {
+    const a = api.current;
+    if (!a) return;
+    a.rows.clear();
+    a.rows.add(props.rows);
+    a.items.clear();
+    a.items.add(props.items);
+  }, [props.rows, props.items]);
+  return <div class="timeline" id={props.id} ref={box} role="region" aria-label={props.label} />;
+}
