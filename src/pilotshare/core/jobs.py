@@ -210,12 +210,17 @@ async def claim(conn: Executor, kinds: Sequence[str], worker: str) -> Job | None
 async def set_progress(
     conn: Executor, job_id: UUID, worker: str, progress: float, *, announce: bool = False
 ) -> None:
-    """Record progress (clamped to [0, 1]) and beat; ``announce`` it on ``job_changes`` too
-    (the worker's ``ProgressThrottle`` says when)."""
-    update = """UPDATE jobs SET progress = greatest(0, least(1, $3::real)), heartbeat_at = now()
+    """Record progress (clamped to [0, 1]; never backwards: a handler's updates may land out
+    of order) and beat; ``announce`` it on ``job_changes`` too, unless a later update landed
+    first (the worker's ``ProgressThrottle`` says when)."""
+    update = """UPDATE jobs SET progress = greatest(progress, least(1, $3::real)),
+                       heartbeat_at = now()
                 WHERE id = $1 AND worker = $2 AND status = 'running'"""
     if announce:
-        update = f"WITH moved AS ({update} RETURNING *) SELECT {_ANNOUNCE} FROM moved"
+        update = (
+            f"WITH moved AS ({update} RETURNING *) SELECT {_ANNOUNCE} FROM moved "
+            "WHERE progress = greatest(0, least(1, $3::real))"
+        )
     await conn.execute(update, job_id, worker, progress)
 
 

@@ -150,20 +150,23 @@ async def _booking_notice(pool: asyncpg.Pool, payload: str) -> Notice | None:
 
 
 async def _job_notice(pool: asyncpg.Pool, payload: str) -> Notice | None:
-    """The ``job`` event of a ``job_changes`` notification, read back (without its result)
-    so that it says whose the job is and who shares it; its status and progress as now."""
+    """The ``job`` event of a ``job_changes`` notification: its status and progress as
+    announced (a later change has its own), the job read back (without its result) for whose
+    it is and who shares it."""
     try:
-        job_id = UUID(json.loads(payload)["id"])
+        event = json.loads(payload)
+        job_id = UUID(event["id"])
     except (ValueError, KeyError, TypeError):
         return None
     job = await jobs.get(pool, job_id, result=False)
     if job is None:
         return None
+    progress = event.get("progress")
     data = {
         "id": str(job.id),
         "kind": job.kind,
-        "status": job.status.value,
-        "progress": round(job.progress, 4),
+        "status": str(event.get("status", job.status.value)),
+        "progress": round(float(progress if progress is not None else job.progress), 4),
     }
     return Notice(
         "job",
