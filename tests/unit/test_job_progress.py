@@ -3,6 +3,8 @@ at most once a second per job, and only after a step of at least 1%."""
 
 from __future__ import annotations
 
+import itertools
+
 from pilotshare.core.jobs import PROGRESS_EVERY_S, PROGRESS_STEP, ProgressThrottle
 
 
@@ -26,4 +28,4 @@ def test_a_chatty_handler_gets_at_most_one_announcement_a_second() -> None:
     reports = [(n / 10_000, n / 1000) for n in range(1, 10_001)]  # 1000 reports a second
     announced = [t for p, t in reports if throttle.due(p, t)]
     assert len(announced) == 10
-    assert all(b - a >= PROGRESS_EVERY_S for a, b in zip(announced, announced[1:], strict=False))
+    assert all(b - a >= PROGRESS_EVERY_S for a, b in itertools.pairwise(announced))
