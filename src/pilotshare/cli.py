@@ -114,23 +114,23 @@ def keys_create(
     """Create an API key; prints the secret alone on standard output, once."""
     from datetime import UTC, datetime
 
-    from pilotshare.api.keys import expiry, issue_key
+    from pilotshare.api.keys import IssuedKey, expiry, issue_key
 
     settings = _settings()
     until = expiry(datetime.now(UTC), expires_in=expires_in, expires_at=expires_at)
 
-    async def main(conn: Connection) -> tuple[str, bool]:
+    async def main(conn: Connection) -> IssuedKey:
         return await issue_key(conn, org=org, role=role.value, expires_at=until)
 
-    secret, created = _run(_on_database(settings, main))
-    if created:
+    issued = _run(_on_database(settings, main))
+    if issued.created_organisation:
         print(f"created organisation {org} (a client, named {org})", file=sys.stderr)
     until_text = f", valid until {until.isoformat()}" if until else ""
     print(
         f"created a {role.value} key for organisation {org}{until_text}; it is shown once",
         file=sys.stderr,
     )
-    print(secret)
+    print(issued.key)
 
 
 @keys_app.command("list")

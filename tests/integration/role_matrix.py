@@ -118,6 +118,10 @@ ROWS: dict[tuple[str, str], Row] = {
         ),
     ),
     ("GET", f"{A}/keys"): Row((401, 200, 200, 403, 200), fixed(f"{A}/keys")),
+    # an admin makes keys of its own organisation (the body names none: the caller's)
+    ("POST", f"{A}/keys"): Row((401, 201, 201, 403, 201), fixed(f"{A}/keys", {"role": "operator"})),
+    # any key asks who it is
+    ("GET", f"{A}/me"): Row((401, 200, 200, 200, 200), fixed(f"{A}/me")),
     ("DELETE", f"{A}/keys/{{key_id}}"): Row(
         (401, 404, 204, 403, 204), lambda w, who: Req(f"{A}/keys/{w.mine(who, 'key')}")
     ),
@@ -233,6 +237,11 @@ ROWS: dict[tuple[str, str], Row] = {
     ),
     ("POST", f"{A}/simulations"): Row(
         (401, 202, 202, 403, 202), lambda _w, _who: Req(f"{A}/simulations", {"scenario": SCENARIO})
+    ),
+    ("GET", f"{A}/simulations"): Row((401, 200, 200, 403, 200), fixed(f"{A}/simulations")),
+    ("GET", f"{A}/scenarios"): Row((401, 200, 200, 403, 200), fixed(f"{A}/scenarios")),
+    ("GET", f"{A}/scenarios/{{name}}"): Row(
+        (401, 200, 200, 403, 200), fixed(f"{A}/scenarios/smt-second-reflow")
     ),
     ("GET", f"{A}/simulations/{{job_id}}"): Row(
         (401, 404, 404, 403, 200), lambda w, _who: Req(f"{A}/simulations/{w.simulation}")

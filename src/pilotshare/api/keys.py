@@ -113,8 +113,18 @@ async def create_key(
 ) -> str:
     """Store a new key for ``org`` (created if new: the command line's and test set-up's way,
     never the API's); returns the key, which is never stored."""
-    key, _ = await issue_key(conn, org=org, role=role, expires_at=expires_at, actor=actor)
-    return key
+    issued = await issue_key(conn, org=org, role=role, expires_at=expires_at, actor=actor)
+    return issued.key
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    """A key just made: its secret (shown once, never stored), the key as listed, and
+    whether its organisation was created with it."""
+
+    key: str
+    record: registry.KeyRecord
+    created_organisation: bool
 
 
 async def issue_key(
@@ -124,16 +134,20 @@ async def issue_key(
     role: Role | str,
     expires_at: datetime | None = None,
     actor: Actor = SYSTEM,
-) -> tuple[str, bool]:
-    """``create_key``, and whether it created the organisation; both changes are written to
-    the audit log by ``actor`` (the command line's is pilotshare itself) in their transaction."""
+    create_organisation: bool = True,
+    now: datetime | None = None,
+) -> IssuedKey:
+    """The one way a key is made (``pilotshare keys create``, ``POST /api/v1/keys``, test
+    set-up): store it for ``org``, which is created if new when ``create_organisation`` (the
+    command line's way; the API's is ``NotFound``), and write both changes to the audit log by
+    ``actor`` (the command line's is pilotshare itself) in their transaction, at ``now``."""
     if not is_slug(org):
         raise ConfigError(f"--org {org!r} is not a slug (lowercase letters, digits, - and _)")
     role = Role(role)
     key_id, key = new_key()
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     async with conn.transaction():
-        created = await registry.ensure_organisation(conn, org)
+        created = create_organisation and await registry.ensure_organisation(conn, org)
         if created:
             made = {"id": org, "name": org, "kind": "client"}
             await record(
@@ -146,7 +160,7 @@ async def issue_key(
                 at=now,
                 after=made,
             )
-        await registry.insert_key(
+        stored = await registry.insert_key(
             conn,
             key_id=key_id,
             org=org,
@@ -156,7 +170,7 @@ async def issue_key(
         )
         after = {"id": key_id, "org": org, "role": role.value, "expires_at": expires_at}
         await record(conn, actor, "key.create", "key", key_id, owners=[org], at=now, after=after)
-    return key, created
+    return IssuedKey(key, stored, created)
 
 
 class KeyCache:

@@ -5,6 +5,12 @@ Lifecycle (CONTRACT §3): ``queued`` → ``running`` (``progress`` 0..1) → ``d
 
 - ``enqueue`` inserts a queued job and notifies ``pilotshare_jobs`` so an idle worker wakes
   at once (workers also poll, so a lost notification only delays).
+- Every change of a job's status or progress is announced on ``job_changes``
+  (``{"id","kind","status","progress"}``) for the API's event streams: ``done`` and
+  ``failed`` by the table's trigger (migration 0045), the rest by the statements here.
+  Progress is announced through ``ProgressThrottle``, the one place that decides how often
+  (at most once a second per job, and only after a 1% step), so a handler may report
+  progress as often as it likes.
 - ``claim`` takes the oldest queued job of the kinds a worker serves with
   ``FOR UPDATE SKIP LOCKED``: any number of workers, in any number of processes, never run
   one job twice at the same time.
@@ -31,6 +37,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,7 +46,7 @@ from uuid import UUID
 
 import asyncpg
 
-from pilotshare.core.contract import JOB_QUEUE
+from pilotshare.core.contract import JOB_CHANGES, JOB_QUEUE
 from pilotshare.core.db import Executor
 from pilotshare.core.db.errors import TRANSIENT, Retry
 from pilotshare.core.db.listen import Listener
@@ -53,7 +60,41 @@ _COLUMNS: Final = (
     "finished_at, attempts, audience"
 )
 
+#: A job's announcement on ``job_changes``, from the row a statement changed (the trigger of
+#: migration 0045 sends the same keys but ``progress`` for ``done`` and ``failed``).
+_ANNOUNCE: Final = (
+    f"pg_notify('{JOB_CHANGES}', json_build_object('id', id, 'kind', kind, 'status', status, "
+    "'progress', progress)::text)"
+)
+
+#: A running job's progress is announced at most once per ``PROGRESS_EVERY_S`` seconds, and
+#: only once it moved by ``PROGRESS_STEP`` since the last announcement.
+PROGRESS_EVERY_S: Final = 1.0
+PROGRESS_STEP: Final = 0.01
+
 Progress = Callable[[float], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class ProgressThrottle:
+    """Whether a job's progress is worth announcing: the one rule of how often.
+
+    ``due(progress, now)`` (``now``: monotonic seconds) is true at most once per ``every_s``
+    and only when ``progress`` moved by ``step`` since the last announcement: ``last`` at
+    ``at`` (to begin with, the job's ``running`` at progress 0 when it was claimed).
+    """
+
+    at: float
+    every_s: float = PROGRESS_EVERY_S
+    step: float = PROGRESS_STEP
+    last: float = 0.0
+
+    def due(self, progress: float, now: float) -> bool:
+        """Whether to announce ``progress`` now; if so, it counts as announced."""
+        if abs(progress - self.last) < self.step or now - self.at < self.every_s:
+            return False
+        self.at, self.last = now, progress
+        return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,15 +163,26 @@ async def enqueue(
         sorted(set(audience) - {org}),
     )
     assert row is not None  # noqa: S101 - INSERT … RETURNING
-    await conn.execute("SELECT pg_notify($1, $2)", JOB_QUEUE, kind)
+    await conn.execute(
+        "SELECT pg_notify($1, $2), pg_notify($3, json_build_object("
+        "'id', $4::uuid, 'kind', $2::text, 'status', 'queued', 'progress', 0)::text)",
+        JOB_QUEUE,
+        kind,
+        JOB_CHANGES,
+        row["id"],
+    )
     return Job.from_row(row)
 
 
-async def get(conn: Executor, job_id: UUID, *, kind: str | None = None) -> Job | None:
-    """A job by id; ``kind`` (when given) must match, else None. Who may see it is the
+async def get(
+    conn: Executor, job_id: UUID, *, kind: str | None = None, result: bool = True
+) -> Job | None:
+    """A job by id; ``kind`` (when given) must match, else None; without its ``result``
+    (None) when ``result`` is false, for who only needs its state. Who may see it is the
     caller's to decide (``core.scope``)."""
+    columns = _COLUMNS if result else _COLUMNS.replace(" result,", " NULL::jsonb AS result,")
     row = await conn.fetchrow(
-        f"SELECT {_COLUMNS} FROM jobs WHERE id = $1 AND ($2::text IS NULL OR kind = $2)",
+        f"SELECT {columns} FROM jobs WHERE id = $1 AND ($2::text IS NULL OR kind = $2)",
         job_id,
         kind,
     )
@@ -138,28 +190,38 @@ async def get(conn: Executor, job_id: UUID, *, kind: str | None = None) -> Job |
 
 
 async def claim(conn: Executor, kinds: Sequence[str], worker: str) -> Job | None:
-    """Take the oldest queued job of ``kinds`` (skipping jobs other workers are claiming)."""
+    """Take the oldest queued job of ``kinds`` (skipping jobs other workers are claiming),
+    announcing it ``running``."""
     row = await conn.fetchrow(
-        f"""UPDATE jobs SET status = 'running', started_at = now(), heartbeat_at = now(),
-                   worker = $2, attempts = attempts + 1, progress = 0, detail = NULL
-            WHERE id = (SELECT id FROM jobs WHERE status = 'queued' AND kind = ANY($1::text[])
-                        ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)
-            RETURNING {_COLUMNS}""",
+        f"""WITH claimed AS (
+              UPDATE jobs SET status = 'running', started_at = now(), heartbeat_at = now(),
+                     worker = $2, attempts = attempts + 1, progress = 0, detail = NULL
+              WHERE id = (SELECT id FROM jobs WHERE status = 'queued'
+                            AND kind = ANY($1::text[])
+                          ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)
+              RETURNING {_COLUMNS})
+            SELECT *, {_ANNOUNCE} AS announced FROM claimed""",
         list(kinds),
         worker,
     )
     return None if row is None else Job.from_row(row)
 
 
-async def set_progress(conn: Executor, job_id: UUID, worker: str, progress: float) -> None:
-    """Record progress (clamped to [0, 1]) and beat."""
-    await conn.execute(
-        """UPDATE jobs SET progress = greatest(0, least(1, $3::real)), heartbeat_at = now()
-           WHERE id = $1 AND worker = $2 AND status = 'running'""",
-        job_id,
-        worker,
-        progress,
-    )
+async def set_progress(
+    conn: Executor, job_id: UUID, worker: str, progress: float, *, announce: bool = False
+) -> None:
+    """Record progress (clamped to [0, 1]; never backwards: a handler's updates may land out
+    of order) and beat; ``announce`` it on ``job_changes`` too, unless a later update landed
+    first (the worker's ``ProgressThrottle`` says when)."""
+    update = """UPDATE jobs SET progress = greatest(progress, least(1, $3::real)),
+                       heartbeat_at = now()
+                WHERE id = $1 AND worker = $2 AND status = 'running'"""
+    if announce:
+        update = (
+            f"WITH moved AS ({update} RETURNING *) SELECT {_ANNOUNCE} FROM moved "
+            "WHERE progress = greatest(0, least(1, $3::real))"
+        )
+    await conn.execute(update, job_id, worker, progress)
 
 
 async def finish(conn: Executor, job_id: UUID, worker: str, result: Mapping[str, Any]) -> None:
@@ -185,29 +247,35 @@ async def fail(conn: Executor, job_id: UUID, worker: str, detail: str) -> None:
 
 
 async def release(conn: Executor, job_id: UUID, worker: str) -> None:
-    """Put a job back in the queue (its worker is stopping); this run is not counted."""
+    """Put a job back in the queue (its worker is stopping), announced; this run is not
+    counted."""
     await conn.execute(
-        """UPDATE jobs SET status = 'queued', worker = NULL, progress = 0,
-                  attempts = greatest(attempts - 1, 0)
-           WHERE id = $1 AND worker = $2 AND status = 'running'""",
+        f"""WITH back AS (
+              UPDATE jobs SET status = 'queued', worker = NULL, progress = 0,
+                     attempts = greatest(attempts - 1, 0)
+              WHERE id = $1 AND worker = $2 AND status = 'running' RETURNING *)
+            SELECT {_ANNOUNCE} FROM back""",
         job_id,
         worker,
     )
 
 
 async def requeue_stale(conn: Executor, *, stale_after_s: float, max_attempts: int) -> int:
-    """Queue again (or fail, after ``max_attempts``) running jobs whose worker went silent."""
+    """Queue again (or fail, after ``max_attempts``) running jobs whose worker went silent;
+    those queued again are announced (the failed ones by the trigger)."""
     rows = await conn.fetch(
-        """UPDATE jobs SET
-               status = CASE WHEN attempts >= $2 THEN 'failed' ELSE 'queued' END,
-               detail = CASE WHEN attempts >= $2
-                        THEN 'the worker running it stopped ' || attempts || ' times'
-                        ELSE detail END,
-               finished_at = CASE WHEN attempts >= $2 THEN now() ELSE NULL END,
-               worker = NULL
-           WHERE status = 'running'
-             AND heartbeat_at < now() - make_interval(secs => $1)
-           RETURNING id""",
+        f"""WITH stale AS (
+              UPDATE jobs SET
+                 status = CASE WHEN attempts >= $2 THEN 'failed' ELSE 'queued' END,
+                 detail = CASE WHEN attempts >= $2
+                          THEN 'the worker running it stopped ' || attempts || ' times'
+                          ELSE detail END,
+                 finished_at = CASE WHEN attempts >= $2 THEN now() ELSE NULL END,
+                 worker = NULL
+              WHERE status = 'running'
+                AND heartbeat_at < now() - make_interval(secs => $1)
+              RETURNING *)
+            SELECT id, CASE WHEN status = 'queued' THEN {_ANNOUNCE} END FROM stale""",
         stale_after_s,
         max_attempts,
     )
@@ -235,12 +303,14 @@ class Worker:
         heartbeat_s: float = 5.0,
         stale_after_s: float = 60.0,
         max_attempts: int = 3,
+        progress_every_s: float = PROGRESS_EVERY_S,
     ) -> None:
         self.pool = pool
         self.handlers = dict(handlers)
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self.poll_s, self.heartbeat_s = poll_s, heartbeat_s
         self.stale_after_s, self.max_attempts = stale_after_s, max_attempts
+        self.progress_every_s = progress_every_s
         self._wake = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -293,8 +363,11 @@ class Worker:
             return False
         log.info("job %s (%s) started by %s", job.id, job.kind, self.name)
 
+        throttle = ProgressThrottle(time.monotonic(), every_s=self.progress_every_s)
+
         async def progress(fraction: float) -> None:
-            await set_progress(self.pool, job.id, self.name, fraction)
+            announce = throttle.due(fraction, time.monotonic())
+            await set_progress(self.pool, job.id, self.name, fraction, announce=announce)
 
         task = asyncio.ensure_future(self.handlers[job.kind](job, progress))
         beat = asyncio.ensure_future(self._beat(job.id))

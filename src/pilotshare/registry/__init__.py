@@ -22,6 +22,7 @@ from pilotshare.registry.platforms import (
 from pilotshare.registry.store import (
     TOUCH_EVERY_S,
     InstrumentTerms,
+    KeyHolder,
     KeyRecord,
     Organisation,
     OrgKind,
@@ -36,6 +37,7 @@ from pilotshare.registry.store import (
     instrument_exists,
     instrument_owner,
     instruments_owned,
+    key_holder,
     list_keys,
     live_key,
     organisations,
@@ -51,6 +53,7 @@ from pilotshare.registry.store import (
 __all__ = [
     "TOUCH_EVERY_S",
     "InstrumentTerms",
+    "KeyHolder",
     "KeyRecord",
     "OrgKind",
     "Organisation",
@@ -70,6 +73,7 @@ __all__ = [
     "instrument_exists",
     "instrument_owner",
     "instruments_owned",
+    "key_holder",
     "list_keys",
     "live_key",
     "organisations",

@@ -332,12 +332,14 @@ async def insert_key(
     role: str,
     secret_hash: bytes,
     expires_at: datetime | None = None,
-) -> None:
-    """Store an API key's hash for ``org`` (which must exist)."""
+) -> KeyRecord:
+    """Store an API key's hash for ``org``; the key as listed. ``NotFound`` for an unknown
+    organisation."""
     try:
-        await conn.execute(
+        row = await conn.fetchrow(
             "INSERT INTO api_keys (id, org_id, role, secret_hash, expires_at) "
-            "VALUES ($1, $2, $3, $4, $5)",
+            "VALUES ($1, $2, $3, $4, $5) RETURNING id, org_id, role, created_at, last_used_at, "
+            "expires_at",
             key_id,
             org,
             role,
@@ -346,6 +348,47 @@ async def insert_key(
         )
     except asyncpg.ForeignKeyViolationError:
         raise NotFound("no_organisation", f"no organisation {org!r}") from None
+    assert row is not None  # noqa: S101 - INSERT … RETURNING
+    return _key(row)
+
+
+def _key(row: asyncpg.Record) -> KeyRecord:
+    return KeyRecord(
+        row["id"],
+        row["org_id"],
+        row["role"],
+        row["created_at"],
+        row["last_used_at"],
+        row["expires_at"],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class KeyHolder:
+    """Who holds a key: the key as listed, its organisation, and the site the organisation
+    names in its profile (a platform's) with that site's time zone."""
+
+    key: KeyRecord
+    organisation: Organisation
+    site: str | None
+    site_timezone: str | None
+
+
+async def key_holder(conn: Executor, key_id: str) -> KeyHolder | None:
+    """The unrevoked key ``key_id`` with its organisation (None: no such key)."""
+    row = await conn.fetchrow(
+        """SELECT k.id, k.org_id, k.role, k.created_at, k.last_used_at, k.expires_at,
+                  o.id AS org, o.name, o.kind, o.created_at AS org_created_at,
+                  o.site_id, s.timezone
+           FROM api_keys k JOIN organisations o ON o.id = k.org_id
+           LEFT JOIN sites s ON s.id = o.site_id
+           WHERE k.id = $1 AND k.revoked_at IS NULL""",
+        key_id,
+    )
+    if row is None:
+        return None
+    org = Organisation(row["org"], row["name"], row["kind"], row["org_created_at"])
+    return KeyHolder(_key(row), org, row["site_id"], row["timezone"])
 
 
 async def live_key(
@@ -382,12 +425,7 @@ async def list_keys(conn: Executor, org: str | None = None) -> list[KeyRecord]:
            ORDER BY org_id, created_at, id""",
         org,
     )
-    return [
-        KeyRecord(
-            r["id"], r["org_id"], r["role"], r["created_at"], r["last_used_at"], r["expires_at"]
-        )
-        for r in rows
-    ]
+    return [_key(r) for r in rows]
 
 
 async def revoke_key(

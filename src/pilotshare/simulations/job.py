@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Final, TypedDict
 
 import asyncpg
+import yaml
 
 from pilotshare.core.clock import Clock
 from pilotshare.core.db import Connection
@@ -43,6 +44,7 @@ class StoredRequest(TypedDict):
     scenario: str
     replications: int | None
     seed: int | None
+    name: str | None  # the scenario's name, for listings (absent in jobs queued before it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +54,7 @@ class SimulationRequest:
     text: str
     replications: int | None = None
     seed: int | None = None
+    name: str | None = None
 
     @classmethod
     def parse(
@@ -78,15 +81,37 @@ class SimulationRequest:
                 "too_many_replications",
                 f"the scenario needs {tasks} replications in all; at most {MAX_TASKS}",
             )
-        return cls(text, replications, seed), parsed
+        return cls(text, replications, seed, parsed.name), parsed
 
     def as_dict(self) -> StoredRequest:
         """What the job stores; ``from_stored`` reads it back."""
-        return {"scenario": self.text, "replications": self.replications, "seed": self.seed}
+        return {
+            "scenario": self.text,
+            "replications": self.replications,
+            "seed": self.seed,
+            "name": self.name,
+        }
 
     @classmethod
     def from_stored(cls, stored: Mapping[str, Any]) -> SimulationRequest:
-        return cls(str(stored["scenario"]), stored.get("replications"), stored.get("seed"))
+        name = stored.get("name")
+        return cls(
+            str(stored["scenario"]),
+            stored.get("replications"),
+            stored.get("seed"),
+            name if isinstance(name, str) else _name_of(str(stored["scenario"])),
+        )
+
+
+def _name_of(text: str) -> str | None:
+    """The ``name`` of stored scenario text, without checking the rest (jobs queued before
+    the name was stored beside it)."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+    name = data.get("name") if isinstance(data, dict) else None
+    return name if isinstance(name, str) else None
 
 
 async def resolve_base(conn: Connection, scenario: Scenario, clock: Clock) -> Site:

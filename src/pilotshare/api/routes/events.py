@@ -4,13 +4,17 @@ for dashboards.
 The ingest sends ``NOTIFY twin_changes`` in every transaction that changes an instrument's
 online flag or state; the bookings table's trigger sends ``NOTIFY booking_changes`` when a
 booking that starts within 15 minutes is made or changes, or one whose interlock is open
-stops holding its instrument (the lifecycle's wake-ups); the jobs table's trigger sends
-``NOTIFY job_changes`` when a job finishes. The API holds one ``LISTEN``
+stops holding its instrument (the lifecycle's wake-ups); ``core.jobs`` and the jobs table's
+trigger send ``NOTIFY job_changes`` when a job's status or (throttled) progress changes. The
+API holds one ``LISTEN``
 connection (taken from the pool while at least one stream is open) and fans each
 notification out to every stream. A stream starts with one ``snapshot`` event per
 instrument, then sends ``twin`` and ``booking`` events as they happen, an ``at_risk`` event
 when a finished forecast finds bookings of the stream's organisation at risk
-(``scheduler.forecast.alerts``), and a comment every ``KEEPALIVE_S`` so proxies keep it open.
+(``scheduler.forecast.alerts``), a ``job`` event when a forecast or simulation the caller may
+see (as ``GET /forecasts/{id}``: planner keys and up, the job's organisation and audience, the
+network operator's admins) is queued, runs, progresses or ends, and a comment every
+``KEEPALIVE_S`` so proxies keep it open.
 Instruments are everyone's to watch; a ``booking`` event reaches only the streams that may see
 the booking (``core.scope``: its organisation's keys, the admins of the platform owning its
 instrument, and the network operator's admins), and never says the booking's purpose; an
@@ -37,9 +41,12 @@ from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from pilotshare.api.deps import CurrentKey, Pool
+from pilotshare.api.keys import Principal
 from pilotshare.api.schemas import Slug, problems
+from pilotshare.core import jobs
 from pilotshare.core.contract import BOOKING_CHANGES, JOB_CHANGES, TWIN_CHANGES
 from pilotshare.core.db import Listener
+from pilotshare.core.domain import Role
 from pilotshare.core.scope import may_see, run_by
 from pilotshare.scheduler import store as booking_store
 from pilotshare.scheduler.forecast.alerts import AtRiskAlert, at_risk_alerts
@@ -67,6 +74,22 @@ class Notice:
     org: str | None = None
     alert: AtRiskAlert | None = None
     platform: str | None = None  # a booking's: the platform owning its instrument
+    audience: tuple[str, ...] = ()  # a job's: the organisations it is shared with
+    role: Role | None = None  # the least role that may see it (a job's: planner)
+    located: bool = True  # False: sent whatever site or instrument the stream watches
+
+    def visible_to(self, principal: Principal) -> bool:
+        """Whether ``principal``'s stream may see it (``core.scope``): anyone's when it is
+        nobody's, else its organisation's, its audience's, a booking's platform's admins' and
+        the network operator's admins'; never below ``role``."""
+        if self.role is not None and not principal.role.at_least(self.role):
+            return False
+        if self.org is None or principal.org in self.audience:
+            return True
+        return may_see(self.org, org=principal.org, admin=principal.network) or (
+            self.platform is not None
+            and self.platform in run_by(principal.org, admin=principal.admin)
+        )
 
     def render(self, *, site: str | None, instrument: str | None) -> str | None:
         """The SSE text for a stream of ``site`` and ``instrument`` (None: all), or None
@@ -74,6 +97,8 @@ class Notice:
         if self.alert is not None:
             kept = [b for b in self.alert.bookings if _here(b, site=site, instrument=instrument)]
             return _sse(self.event, self.alert.as_event(kept)) if kept else None
+        if not self.located:
+            return _sse(self.event, self.data)
         if site is not None and self.site != site:
             return None
         if instrument is not None and self.instrument != instrument:
@@ -121,6 +146,37 @@ async def _booking_notice(pool: asyncpg.Pool, payload: str) -> Notice | None:
         booking.instrument,
         booking.org,
         platform=booking.platform,
+    )
+
+
+async def _job_notice(pool: asyncpg.Pool, payload: str) -> Notice | None:
+    """The ``job`` event of a ``job_changes`` notification: its status and progress as
+    announced (a later change has its own), the job read back (without its result) for whose
+    it is and who shares it."""
+    try:
+        event = json.loads(payload)
+        job_id = UUID(event["id"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    job = await jobs.get(pool, job_id, result=False)
+    if job is None:
+        return None
+    progress = event.get("progress")
+    data = {
+        "id": str(job.id),
+        "kind": job.kind,
+        "status": str(event.get("status", job.status.value)),
+        "progress": round(float(progress if progress is not None else job.progress), 4),
+    }
+    return Notice(
+        "job",
+        json.dumps(data),
+        None,
+        None,
+        job.org,
+        audience=job.audience,
+        role=Role.PLANNER,
+        located=False,
     )
 
 
@@ -196,6 +252,9 @@ class TwinEvents:
         if not self._queues:
             return
         if channel == JOB_CHANGES:
+            job = await _job_notice(self._pool, payload)
+            if job is not None:
+                self._fan_out(job)
             for alert in await _alert_notices(self._pool, payload):
                 self._fan_out(alert)
             return
@@ -280,9 +339,10 @@ async def twin_events(
     ``booking`` when a booking you may see changes (your organisation's; a platform's admins
     also those on its instruments; the network operator's admins anyone's) and ``at_risk``
     when a finished forecast finds some of your organisation's at risk (the network operator's
-    admins: every organisation's)."""
-    admin = principal.network
-    shared = run_by(principal.org, admin=principal.admin)  # a platform's admin: its line's
+    admins: every organisation's), and ``job`` ``{"id","kind","status","progress"}`` when a
+    forecast or simulation you may see (planner keys and up) is queued, runs, progresses (at
+    most once a second, in steps of 1% or more) or ends, whatever ``site`` and ``instrument``
+    say."""
     events = _events(request)
     queue = await events.subscribe()
 
@@ -304,11 +364,8 @@ async def twin_events(
                 continue
             if notice is None:
                 return
-            if notice.org is not None and not (
-                may_see(notice.org, org=principal.org, admin=admin)
-                or (notice.platform is not None and notice.platform in shared)
-            ):
-                continue  # another organisation's booking, not on the caller's instruments
+            if not notice.visible_to(principal):
+                continue  # another organisation's, not on the caller's instruments
             text = notice.render(site=site, instrument=instrument)
             if text is not None:
                 yield text

@@ -1,4 +1,4 @@
-"""``POST /api/v1/simulations`` and ``GET /api/v1/simulations/{id}`` (CONTRACT §3).
+"""``POST /api/v1/simulations``, ``GET /api/v1/simulations[/{id}]`` (CONTRACT §3).
 
 A what-if simulation is a job, like a forecast: the POST checks the scenario and queues it
 (202 ``{"id","status":"queued"}``), a ``core.jobs.Worker`` runs it, and the GET answers
@@ -6,16 +6,18 @@ A what-if simulation is a job, like a forecast: the POST checks the scenario and
 report of ``pilotshare simulate``. The body is either JSON ``{"scenario": …, "replications",
 "seed"}``, where ``scenario`` is the YAML text or the same document as a JSON object, or the
 YAML file itself with ``Content-Type: application/yaml``. A bad scenario is a 422 whose detail
-names the line and key. Planners and admins only; a job is visible to its organisation.
+names the line and key. Planners and admins only; a job is visible to its organisation (the
+network operator's admins: every job), and the listing shows those, newest first.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
 from pilotshare.api.deps import PlannerKey, Pool
@@ -103,6 +105,43 @@ async def create_simulation(request: Request, pool: Pool, principal: PlannerKey)
     checked, _ = SimulationRequest.parse(body.scenario, body.replications, body.seed)
     job = await jobs.enqueue(pool, kind=KIND, org=principal.org, request=checked.as_dict())
     return queued(job)
+
+
+class SimulationListed(BaseModel):
+    """A simulation in a listing: its state and what it runs, not its scenario text nor its
+    report (fetch the job for them)."""
+
+    id: UUID
+    status: str
+    progress: float
+    created_at: datetime
+    scenario: str | None = Field(description="the scenario's name")
+    replications: int | None = Field(description="as asked; null: the scenario's own")
+    seed: int | None = Field(description="as asked; null: the scenario's own")
+
+
+@router.get("", response_model=list[SimulationListed], responses=problems(401, 403, 422))
+async def list_simulations(
+    pool: Pool, principal: PlannerKey, limit: Annotated[int, Query(ge=1, le=200)] = 20
+) -> list[SimulationListed]:
+    """The newest simulations of the caller's organisation (the network operator's admins:
+    everyone's), newest first."""
+    org = None if principal.network else principal.org
+    listed = []
+    for job in await jobs.recent(pool, kind=KIND, org=org, limit=limit):
+        asked = SimulationRequest.from_stored(job.request)
+        listed.append(
+            SimulationListed(
+                id=job.id,
+                status=job.status.value,
+                progress=round(job.progress, 4),
+                created_at=job.created_at,
+                scenario=asked.name,
+                replications=asked.replications,
+                seed=asked.seed,
+            )
+        )
+    return listed
 
 
 @router.get(

@@ -17,8 +17,11 @@ TWIN_CHANGES: Final = "twin_changes"
 #: 0020-0022, heard by the booking lifecycle.
 BOOKING_CHANGES: Final = "booking_changes"
 
-#: A job finished (done or failed); the payload is ``{"id","kind","status"}``. Sent by the
-#: trigger of migration 0045, heard by the API's event streams (a forecast's ``at_risk``).
+#: A job's status or progress changed; the payload is ``{"id","kind","status","progress"}``.
+#: Sent by the trigger of migration 0045 when a job finishes (done or failed; no
+#: ``progress``) and by ``core.jobs`` when one is queued, claimed, released or progresses
+#: (throttled by ``core.jobs.ProgressThrottle``); heard by the API's event streams (``job``
+#: events, and a finished forecast's ``at_risk``).
 JOB_CHANGES: Final = "job_changes"
 
 #: A job was queued; the payload is its kind. Sent by ``core.jobs.enqueue``, heard by workers.
