@@ -66,7 +66,9 @@ async def test_the_directory_needs_no_key_and_speaks_both_languages(pool: asyncp
         await set_language(page, "en")
         await page.wait_for_selector("text=Public directory")
         assert "Songshan Lake Materials Analysis Pilot Platform" in await page.inner_text(row)
-        assert "CN¥480.00 / h" in await page.inner_text(row) or "¥480.00 / h" in await page.inner_text(row)
+        assert "CN¥480.00 / h" in await page.inner_text(
+            row
+        ) or "¥480.00 / h" in await page.inner_text(row)
         await screenshot(page, "directory.en")
 
 
