@@ -91,7 +91,8 @@ def test_the_fail_safe_lock_is_reported_without_a_seq_and_not_remembered(
     memory.record(cmd(5), "unlocked")
     memory.failed_safe()
     assert memory.report() == Interlock(state="locked", seq=None)
-    assert memory.wants(cmd(5)) and memory.wants(cmd(6))  # the desired state is still wanted
+    assert memory.wants(cmd(5))
+    assert memory.wants(cmd(6))
     memory.close()
     assert InterlockMemory(path).seq == 5
 
