@@ -109,6 +109,62 @@ def test_mistakes_are_one_line_naming_the_key(
     assert len(err_text.splitlines()) == 1
 
 
+MODBUS = """
+[agent]
+site = "demo"
+instrument = "press-1"
+mqtt_url = "mqtt://127.0.0.1:1883"
+
+[adapter]
+type = "modbus"
+host = "127.0.0.1"
+state = { address = 0 }
+state_map = { "0" = "idle" }
+
+[adapter.interlock]
+address = 100
+"""
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            ("address = 100", "address = 100\nlock = 2"),
+            "adapter.interlock.lock: a coil takes 0 or 1",
+        ),
+        (("address = 100", "address = 100\nunlock = 1"), "adapter.interlock.unlock: must differ"),
+        (("address = 100", "address = 70000"), "adapter.interlock.address: expected int <= 65535"),
+        (("address = 100", ""), "adapter.interlock.address: required key is missing"),
+        (
+            ("address = 100", 'address = 100\non_start = "unlock"'),
+            "adapter.interlock.on_start: invalid enum value 'unlock'",
+        ),
+        (("address = 100", "address = 100\nretry_s = 0"), "adapter.interlock.retry_s: expected"),
+        (("address = 100", "address = 100\ncoil = 1"), "adapter.interlock.coil: unknown key"),
+    ],
+)
+def test_interlock_mistakes_name_their_key(
+    tmp_path: Path, edit: tuple[str, str], message: str
+) -> None:
+    path = tmp_path / "agent.toml"
+    path.write_text(MODBUS.replace(*edit, 1))
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert message in str(err.value)
+
+
+def test_interlock_defaults_fail_safe(tmp_path: Path) -> None:
+    path = tmp_path / "agent.toml"
+    path.write_text(MODBUS)
+    adapter = load_config(path).adapter
+    assert isinstance(adapter, ModbusConfig)
+    assert adapter.interlock is not None
+    lock = adapter.interlock
+    assert (lock.table, lock.lock, lock.unlock) == ("coil", 1, 0)
+    assert (lock.on_start, lock.start_wait_s, lock.retry_s) == ("lock", 10.0, 5.0)
+
+
 def test_a_missing_file_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
         main(["agent", "--config", str(tmp_path / "nope.toml")])

@@ -43,9 +43,11 @@ def test_a_command_without_seq_from_an_older_backend_is_always_applied() -> None
     assert should_apply(17, cmd(None))
 
 
-def test_the_applied_seq_survives_a_restart_so_the_retained_copy_is_not_applied_again(
+def test_the_applied_seq_survives_a_restart_and_its_retained_copy_is_applied_once_more(
     tmp_path: Path,
 ) -> None:
+    """The device may have lost the state while the agent was away: the retained copy is
+    applied again once; nothing older ever is, and nothing is claimed before it is."""
     path = tmp_path / "oven.outbox.sqlite"
     memory = InterlockMemory(path)
     assert memory.report() is None  # nothing seen: the status says nothing about it
@@ -55,9 +57,12 @@ def test_the_applied_seq_survives_a_restart_so_the_retained_copy_is_not_applied_
     again = InterlockMemory(path)
     assert again.seq == 17
     assert again.applied is not None
-    assert again.applied.command == cmd(17)  # what the adapter is given back on start
-    assert not again.wants(cmd(17))  # the retained copy arrives on subscribing: ignored
+    assert again.applied.command == cmd(17)
+    assert again.report() is None  # not confirmed in this run: nothing claimed
+    assert again.wants(cmd(17))  # the retained copy arrives on subscribing: applied again
     assert not again.wants(cmd(12))  # a late re-send of an older state: ignored
+    again.record(cmd(17), "unlocked")
+    assert not again.wants(cmd(17))  # confirmed now: its re-sends are ignored
     assert again.wants(cmd(18, "lock"))
     assert again.report() == Interlock(state="unlocked", seq=17)
     again.record(cmd(18, "lock"), "locked")
@@ -72,7 +77,24 @@ def test_a_command_without_seq_is_reported_but_not_remembered(tmp_path: Path) ->
     memory.record(cmd(None, "lock"), "locked")
     assert memory.report() == Interlock(state="locked", seq=5)
     memory.close()
-    assert InterlockMemory(path).report() == Interlock(state="unlocked", seq=5)
+    again = InterlockMemory(path)
+    assert again.applied is not None
+    assert again.applied.state == "unlocked"
+    assert again.seq == 5
+
+
+def test_the_fail_safe_lock_is_reported_without_a_seq_and_not_remembered(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "o.sqlite"
+    memory = InterlockMemory(path)
+    memory.record(cmd(5), "unlocked")
+    memory.failed_safe()
+    assert memory.report() == Interlock(state="locked", seq=None)
+    assert memory.wants(cmd(5))
+    assert memory.wants(cmd(6))
+    memory.close()
+    assert InterlockMemory(path).seq == 5
 
 
 def test_an_adapter_that_cannot_switch_reports_unsupported() -> None:

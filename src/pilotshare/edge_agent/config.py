@@ -20,6 +20,7 @@ from pilotshare.core.contract import MetricName
 from pilotshare.core.domain import InstrumentState, is_slug
 from pilotshare.core.errors import ConfigError
 from pilotshare.core.settings import MqttEndpoint
+from pilotshare.edge_agent.adapters.base import InterlockPolicy
 from pilotshare.edge_agent.adapters.simulated import SimulatedParams
 
 Pos = Annotated[float, msgspec.Meta(gt=0)]
@@ -87,6 +88,14 @@ class SimulatedConfig(
         return SimulatedParams(**fields)
 
 
+class CommandInterlock(InterlockPolicy, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``[adapter.interlock]`` of ``command``: a program per switch; exit 0 confirms it."""
+
+    lock: Annotated[list[str], msgspec.Meta(min_length=1)]
+    unlock: Annotated[list[str], msgspec.Meta(min_length=1)]
+    timeout_s: Pos = 10.0
+
+
 class CommandConfig(
     msgspec.Struct,
     frozen=True,
@@ -99,6 +108,21 @@ class CommandConfig(
 
     command: Annotated[list[str], msgspec.Meta(min_length=1)]
     timeout_s: Pos = 10.0
+    interlock: CommandInterlock | None = None
+
+
+class HttpInterlock(InterlockPolicy, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``[adapter.interlock]`` of ``http``: one request per switch; a 2xx answer confirms it.
+
+    An empty body sends the command itself (``{"v":1,"cmd":"lock",…}``) as JSON.
+    """
+
+    url: str
+    method: Literal["POST", "PUT"] = "POST"
+    lock_body: str = ""
+    unlock_body: str = ""
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
+    timeout_s: Pos = 5.0
 
 
 class HttpConfig(
@@ -119,6 +143,7 @@ class HttpConfig(
     metrics: dict[MetricName, str] = {}
     headers: dict[str, str] = {}
     timeout_s: Pos = 5.0
+    interlock: HttpInterlock | None = None
 
 
 class ModbusPoint(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -129,6 +154,25 @@ class ModbusPoint(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_on
     type: Literal["uint16", "int16", "uint32", "int32", "float32"] = "uint16"
     scale: float = 1.0
     word_order: Literal["big", "little"] = "big"
+
+
+Word = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+
+
+class ModbusInterlock(InterlockPolicy, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``[adapter.interlock]`` of ``modbus``: a coil or holding register written per switch
+    and read back to confirm it."""
+
+    table: Literal["coil", "holding"] = "coil"
+    address: Word
+    lock: Word = 1
+    unlock: Word = 0
+
+    def __post_init__(self) -> None:
+        if self.table == "coil" and not {self.lock, self.unlock} <= {0, 1}:
+            raise ValueError("lock: a coil takes 0 or 1 (lock and unlock)")
+        if self.lock == self.unlock:
+            raise ValueError("unlock: must differ from lock, or the switch cannot be read back")
 
 
 class ModbusConfig(
@@ -149,6 +193,7 @@ class ModbusConfig(
     state_map: dict[str, InstrumentState]
     utilization: ModbusPoint | None = None
     metrics: dict[MetricName, ModbusPoint] = {}
+    interlock: ModbusInterlock | None = None
 
 
 AdapterConfig = SimulatedConfig | CommandConfig | HttpConfig | ModbusConfig

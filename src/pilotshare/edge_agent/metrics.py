@@ -49,6 +49,12 @@ class AgentMetrics:
         self.dropped = counter("dropped_samples", "Samples dropped because the outbox was full.")
         self.connects = counter("connects", "Successful connections to the broker.")
         self.bad_messages = counter("bad_messages", "Malformed ack or cmd messages ignored.")
+        self.interlock_failures = counter(
+            "interlock_failures", "Interlock switches that failed or were not confirmed (retried)."
+        )
+        self.interlock_pending = gauge(
+            "interlock_pending", "1 while a desired interlock state (or the fail-safe lock) waits."
+        )
         self.depth = gauge("outbox_samples", "Samples held in the outbox, unacknowledged.")
         self.batches = gauge("outbox_batches", "Sealed batches not yet acknowledged.")
         self.oldest = gauge(

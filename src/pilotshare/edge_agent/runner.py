@@ -13,10 +13,12 @@ In-process use (the demo starts one per simulated instrument, no file needed)::
 ``config.metrics_port`` unless 0), ``rng`` seeds the reconnect jitter. ``agent.stats`` has the
 counters for tests. ``run_from_config(path)`` is what ``pilotshare agent --config FILE`` runs.
 
-Three tasks share one event loop and so need no locks: the sampler (``recorder.Recorder``:
+Four tasks share one event loop and so need no locks: the sampler (``recorder.Recorder``:
 reads the adapter, commits each sample, feeds the protocol), the link (connects with backoff,
-publishes the retained status, reads ``…/ack`` and ``…/cmd``) and the pump (seals, sends and
-resends as the protocol says). This module is the only place the agent touches aiomqtt.
+publishes the retained status, reads ``…/ack`` and ``…/cmd``), the pump (seals, sends and
+resends as the protocol says) and the interlock driver (``interlock.InterlockDriver``: switches
+through the adapter, retries, fails safe; a slow switch never holds up the acks). This module
+is the only place the agent touches aiomqtt.
 """
 
 from __future__ import annotations
@@ -42,7 +44,6 @@ from prometheus_client import CollectorRegistry
 from pilotshare.core.clock import Clock, SystemClock
 from pilotshare.core.contract import (
     Channel,
-    Command,
     Status,
     Topic,
     decode_ack,
@@ -53,7 +54,7 @@ from pilotshare.core.errors import BadInput
 from pilotshare.core.settings import MqttEndpoint
 from pilotshare.edge_agent.adapters import Adapter, build_adapter
 from pilotshare.edge_agent.config import AgentConfig, load_config
-from pilotshare.edge_agent.interlock import InterlockMemory, state_after
+from pilotshare.edge_agent.interlock import InterlockDriver, InterlockMemory
 from pilotshare.edge_agent.metrics import AgentMetrics
 from pilotshare.edge_agent.protocol import (
     Send,
@@ -104,6 +105,9 @@ class Agent:
         self.outbox = self.recorder.outbox
         self.protocol = self.recorder.protocol
         self.interlock = InterlockMemory(self.recorder.outbox.path)
+        self.interlock_driver = InterlockDriver(
+            adapter, self.interlock, self.clock, self.metrics, report=self._report_interlock
+        )
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not a secret
         self._topic = Topic(config.site, config.instrument, Channel.TELEMETRY)
         self._client_id = f"pilotshare-agent-{config.site}-{config.instrument}"
@@ -129,17 +133,17 @@ class Agent:
             self.metrics.serve(cfg.metrics_host, cfg.metrics_port) if cfg.metrics_port else None
         )
         try:
-            await self._restore_interlock()
             async with asyncio.TaskGroup() as tasks:
                 workers = [
                     tasks.create_task(self.recorder.sample_forever(stop)),
                     tasks.create_task(self._pump(stop)),
+                    tasks.create_task(self.interlock_driver.run(stop)),
                     tasks.create_task(self._link(stop)),
                 ]
                 await stop.wait()
                 self._down.set()
                 self._wake.set()
-                for task in workers[:2]:
+                for task in workers[:3]:
                     task.cancel()
         finally:
             if server is not None:
@@ -393,7 +397,7 @@ class Agent:
                         self.recorder.rejected(ack.rejections)
                     self._wake.set()
                 elif message.topic.value == self._cmd_topic and raw:  # b"": cleared
-                    await self._command(client, decode_command(raw))
+                    self.interlock_driver.offer(decode_command(raw))
             except BadInput as exc:
                 self.stats.bad_messages += 1
                 self.metrics.bad_messages.inc()
@@ -406,45 +410,19 @@ class Agent:
 
     # -- interlock -----------------------------------------------------------------------------
 
-    async def _restore_interlock(self) -> None:
-        """Give the adapter back the interlock state applied before a restart."""
-        applied = self.interlock.applied
-        if applied is None:
+    async def _report_interlock(self) -> None:
+        """Publish the status after a confirmed switch (when offline, the next connect does)."""
+        client = self._client
+        if client is None:
             return
-        try:
-            await self.adapter.command(applied.command, self.clock.now())
-        except Exception:
-            log.exception("%s: the adapter failed to restore the interlock", self.config.instrument)
-
-    async def _command(self, client: aiomqtt.Client, cmd: Command) -> None:
-        """Apply a desired interlock state newer than the last applied, then report it.
-
-        A failed adapter is not recorded: the backend sends the state again until the status
-        reports its ``seq``, and then it is tried again.
-        """
-        if not self.interlock.wants(cmd):
-            log.debug("%s: interlock seq %s already applied", self.config.instrument, cmd.seq)
-            return
-        log.info(
-            "%s: interlock %s (seq %s) until %s",
-            self.config.instrument,
-            cmd.cmd,
-            cmd.seq,
-            cmd.until.isoformat() if cmd.until else "further notice",
-        )
-        try:
-            await self.adapter.command(cmd, self.clock.now())
-        except Exception:
-            log.exception("%s: the adapter failed on %s", self.config.instrument, cmd)
-            return
-        self.interlock.record(cmd, state_after(cmd, switches=self.adapter.switches_interlock))
-        await client.publish(
-            str(self._topic.sibling(Channel.STATUS)),
-            self._status(online=True),
-            qos=1,
-            retain=True,
-            timeout=PUBLISH_TIMEOUT_S,
-        )
+        with contextlib.suppress(aiomqtt.MqttError):
+            await client.publish(
+                str(self._topic.sibling(Channel.STATUS)),
+                self._status(online=True),
+                qos=1,
+                retain=True,
+                timeout=PUBLISH_TIMEOUT_S,
+            )
 
 
 def _refused_version(exc: aiomqtt.MqttError) -> bool:

@@ -9,7 +9,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from pilotshare.edge_agent.adapters.base import Adapter, AdapterError, Reading, parse_reading
+from pilotshare.edge_agent.adapters.base import (
+    Adapter,
+    AdapterError,
+    InterlockPolicy,
+    Reading,
+    parse_reading,
+)
 from pilotshare.edge_agent.adapters.simulated import (
     SimulatedAdapter,
     SimulatedInstrument,
@@ -23,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Adapter",
     "AdapterError",
+    "InterlockPolicy",
     "Reading",
     "SimulatedAdapter",
     "SimulatedInstrument",
@@ -41,7 +48,9 @@ def build_adapter(config: AdapterConfig, *, now: datetime) -> Adapter:
     if isinstance(config, CommandConfig):
         from pilotshare.edge_agent.adapters.command import CommandAdapter
 
-        return CommandAdapter(config.command, timeout_s=config.timeout_s)
+        return CommandAdapter(
+            config.command, timeout_s=config.timeout_s, interlock=config.interlock
+        )
     if isinstance(config, HttpConfig):
         from pilotshare.edge_agent.adapters.http import HttpAdapter
 
@@ -54,6 +63,7 @@ def build_adapter(config: AdapterConfig, *, now: datetime) -> Adapter:
             metrics=config.metrics,
             headers=config.headers,
             timeout_s=config.timeout_s,
+            interlock=config.interlock,
         )
     if isinstance(config, ModbusConfig):
         from pilotshare.edge_agent.adapters.modbus import ModbusAdapter

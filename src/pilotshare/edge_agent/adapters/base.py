@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Annotated, ClassVar
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -58,12 +58,35 @@ def check_finite(metrics: dict[str, float]) -> None:
             raise AdapterError(f"metric {name} is not finite")
 
 
+class InterlockPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """How the agent drives an adapter's interlock when the backend is not heard from.
+
+    ``on_start = "lock"``: lock ``start_wait_s`` after the agent starts unless a desired state
+    has arrived by then (the fail-safe; a lock never claims a ``seq``); ``"none"``: leave the
+    instrument as it is until one arrives. An unlock is only ever applied from a desired
+    state. A switch that fails is tried again every ``retry_s`` until it works or a newer
+    desired state replaces it.
+    """
+
+    on_start: Literal["lock", "none"] = "lock"
+    start_wait_s: Annotated[float, msgspec.Meta(ge=0)] = 10.0
+    retry_s: Annotated[float, msgspec.Meta(gt=0)] = 5.0
+
+
+#: The policy of an adapter whose resting state needs no fail-safe (the simulated one).
+NO_FAIL_SAFE = InterlockPolicy(on_start="none")
+
+
 class Adapter:
     """Base of adapters: ``read`` is required; the rest have sensible no-op defaults."""
 
     #: Whether ``command`` really switches an interlock; the agent reports ``unsupported``
-    #: for the commands of an adapter that does not.
-    switches_interlock: ClassVar[bool] = False
+    #: for the commands of an adapter that does not. An adapter may set it per instance
+    #: (when its config has an interlock section).
+    switches_interlock: bool = False
+    #: What the agent does about the interlock while no desired state has arrived, and how
+    #: often it retries a failed switch (only used when ``switches_interlock``).
+    interlock_policy: InterlockPolicy = NO_FAIL_SAFE
 
     async def read(self, now: datetime) -> Sample | None:
         """Observe the instrument at ``now``; None: nothing to report this time."""
@@ -74,7 +97,13 @@ class Adapter:
         return None
 
     async def command(self, cmd: Command, now: datetime) -> None:  # noqa: ARG002 - ignored here
-        """An interlock command (``lock``/``unlock``) from the backend; ignored by default."""
+        """Switch the interlock to ``cmd.cmd`` (``lock``/``unlock``); ignored by default.
+
+        Return only once the switch is confirmed (read back, exit status, HTTP status): the
+        agent then reports the new state. Raise ``AdapterError`` when it is not; the agent
+        reports the state it last confirmed and tries again. ``cmd.seq`` is None for the
+        fail-safe lock and for commands of an older backend.
+        """
         return
 
     async def aclose(self) -> None:

@@ -4,6 +4,10 @@
 words or codes), ``utilization`` (optional, times ``utilization_scale``) at a number in
 [0, 1], and each ``metrics`` entry at a number. A failed request, a non-2xx answer or a missing
 field is an ``AdapterError`` (that sample is skipped and counted).
+
+With an ``[adapter.interlock]`` section, ``lock``/``unlock`` send one ``POST`` (or ``PUT``) to
+its ``url`` with the configured body (by default the command itself as JSON); only a 2xx answer
+confirms the switch.
 """
 
 from __future__ import annotations
@@ -14,9 +18,10 @@ from typing import Any
 
 import httpx
 
-from pilotshare.core.contract import Sample
+from pilotshare.core.contract import Command, Sample, encode
 from pilotshare.core.domain import InstrumentState
 from pilotshare.edge_agent.adapters.base import Adapter, AdapterError
+from pilotshare.edge_agent.config import HttpInterlock
 
 
 def resolve_pointer(document: Any, pointer: str) -> Any:
@@ -57,6 +62,7 @@ class HttpAdapter(Adapter):
         metrics: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
         timeout_s: float = 5.0,
+        interlock: HttpInterlock | None = None,
     ) -> None:
         self.url = url
         self.state = state
@@ -65,6 +71,10 @@ class HttpAdapter(Adapter):
         self.utilization_scale = utilization_scale
         self.metrics = dict(metrics or {})
         self._client = httpx.AsyncClient(headers=headers or {}, timeout=timeout_s)
+        self.interlock = interlock
+        if interlock is not None:
+            self.switches_interlock = True
+            self.interlock_policy = interlock
 
     async def read(self, now: datetime) -> Sample:
         try:
@@ -90,6 +100,30 @@ class HttpAdapter(Adapter):
             for name, pointer in self.metrics.items()
         }
         return Sample(ts=now, state=state, utilization=utilization, metrics=metrics)
+
+    async def command(self, cmd: Command, now: datetime) -> None:  # noqa: ARG002 - no clock
+        """Send the ``lock`` or ``unlock`` request; a 2xx answer confirms the switch."""
+        lock = self.interlock
+        if lock is None:
+            return
+        body = (lock.lock_body if cmd.cmd == "lock" else lock.unlock_body).encode()
+        headers = httpx.Headers({"Content-Type": "application/json"})
+        headers.update(lock.headers)  # case-insensitively: a configured content-type wins
+        try:
+            response = await self._client.request(
+                lock.method,
+                lock.url,
+                content=body or encode(cmd),
+                headers=headers,
+                timeout=lock.timeout_s,
+            )
+        except httpx.HTTPError as exc:
+            raise AdapterError(f"{lock.method} {lock.url}: {exc}") from None
+        if not response.is_success:
+            raise AdapterError(
+                f"{lock.method} {lock.url} answered {response.status_code}: "
+                f"{response.text.strip()[:200]}"
+            )
 
     async def aclose(self) -> None:
         await self._client.aclose()

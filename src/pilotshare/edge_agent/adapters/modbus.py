@@ -4,6 +4,9 @@ The state register's value is looked up in ``state_map`` (``{"0": "idle", "1": "
 utilisation and metrics are read as ``uint16``/``int16``/``uint32``/``int32``/``float32`` and
 multiplied by their ``scale``. A lost connection is retried on the next sample; any failed read
 is an ``AdapterError`` (the sample is skipped and counted).
+
+With an ``[adapter.interlock]`` section, ``lock``/``unlock`` write its value to a coil or a
+holding register and read it back: the switch is confirmed only when the device holds it.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from datetime import datetime
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
-from pilotshare.core.contract import Sample
+from pilotshare.core.contract import Command, Sample
 from pilotshare.core.domain import InstrumentState
 from pilotshare.edge_agent.adapters.base import Adapter, AdapterError
 from pilotshare.edge_agent.config import ModbusConfig, ModbusPoint
@@ -28,6 +31,13 @@ class ModbusAdapter(Adapter):
     def __init__(self, config: ModbusConfig) -> None:
         self.config = config
         self._client = AsyncModbusTcpClient(config.host, port=config.port, timeout=config.timeout_s)
+        if config.interlock is not None:
+            self.switches_interlock = True
+            self.interlock_policy = config.interlock
+
+    async def _connected(self) -> None:
+        if not self._client.connected and not await self._client.connect():
+            raise AdapterError(f"cannot connect to {self.config.host}:{self.config.port}")
 
     async def _value(self, point: ModbusPoint) -> float:
         c = self._client
@@ -42,8 +52,7 @@ class ModbusAdapter(Adapter):
         return float(value) * point.scale
 
     async def read(self, now: datetime) -> Sample:
-        if not self._client.connected and not await self._client.connect():
-            raise AdapterError(f"cannot connect to {self.config.host}:{self.config.port}")
+        await self._connected()
         try:
             code = await self._value(self.config.state)
             key = str(int(code)) if code == int(code) else str(code)
@@ -58,6 +67,35 @@ class ModbusAdapter(Adapter):
             self._client.close()
             raise AdapterError(f"modbus {self.config.host}:{self.config.port}: {exc}") from None
         return Sample(ts=now, state=state, utilization=util, metrics=metrics)
+
+    async def command(self, cmd: Command, now: datetime) -> None:  # noqa: ARG002 - no clock
+        """Write the interlock's value for ``cmd`` and read it back."""
+        lock = self.config.interlock
+        if lock is None:
+            return
+        want = lock.lock if cmd.cmd == "lock" else lock.unlock
+        where = f"{lock.table} {lock.address}"
+        unit = self.config.unit
+        await self._connected()
+        c = self._client
+        try:
+            if lock.table == "coil":
+                wrote = await c.write_coil(lock.address, bool(want), device_id=unit)
+                back = await c.read_coils(lock.address, count=1, device_id=unit)
+                got = None if back.isError() else int(back.bits[0])
+            else:
+                wrote = await c.write_register(lock.address, want, device_id=unit)
+                back = await c.read_holding_registers(lock.address, count=1, device_id=unit)
+                got = None if back.isError() else back.registers[0]
+        except ModbusException as exc:
+            self._client.close()
+            raise AdapterError(f"modbus {self.config.host}:{self.config.port}: {exc}") from None
+        if wrote.isError():
+            raise AdapterError(f"writing {want} to {where}: {wrote}")
+        if got != want:
+            raise AdapterError(
+                f"wrote {want} to {where} but read back {back if got is None else got}"
+            )
 
     async def aclose(self) -> None:
         self._client.close()

@@ -1,0 +1,214 @@
+"""Clients that are not ours speak the contract to the real ingest, as docs/agent.md shows.
+
+``mosquitto_pub`` publishes a telemetry batch numbered by epoch milliseconds and
+``mosquitto_sub`` reads the ack; the batch is sent again until the ack names it (at least once,
+stored once), and the API shows the stored samples. MQTT.js (npm ``mqtt``) does the same from
+node, installed into a temporary directory; that test is skipped when npm or its registry is
+not to be had.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from pilotshare.core.clock import SystemClock
+from pilotshare.core.settings import MqttEndpoint
+from tests.support.api import auth
+from tests.support.ingest import running_ingest, topic
+from tests.support.instruments import add_instrument
+
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture
+def clock() -> SystemClock:
+    return SystemClock()
+
+
+def samples(n: int) -> list[dict[str, object]]:
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=n)
+    return [
+        {
+            "ts": (start + timedelta(seconds=i)).isoformat().replace("+00:00", "Z"),
+            "state": "running",
+            "utilization": 0.5,
+            "metrics": {"power_w": 1000.0 + i},
+        }
+        for i in range(n)
+    ]
+
+
+def broker_args(endpoint: MqttEndpoint) -> list[str]:
+    args = ["-h", endpoint.host, "-p", str(endpoint.port), "-V", "mqttv311"]
+    if endpoint.username:
+        args += ["-u", endpoint.username, "-P", endpoint.password or ""]
+    return args
+
+
+async def stored(client: httpx.AsyncClient, instrument: str, key: dict[str, str]) -> int:
+    start = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    r = await client.get(
+        f"/api/v1/instruments/{instrument}/telemetry",
+        params={"start": start, "bucket": "PT5M"},
+        headers=key,
+    )
+    assert r.status_code == 200, r.text
+    return sum(int(b["samples"]) for b in r.json())
+
+
+@pytest.mark.skipif(shutil.which("mosquitto_pub") is None, reason="no mosquitto clients")
+async def test_mosquitto_pub_publishes_and_mosquitto_sub_reads_the_ack(
+    *,
+    pool: asyncpg.Pool,
+    client: httpx.AsyncClient,
+    mqtt_endpoint: MqttEndpoint,
+    site: str,
+) -> None:
+    instrument = f"{site}-gauge"
+    await add_instrument(pool, instrument, site=site)
+    key = await auth(pool, "acme", "operator")
+    number = time.time_ns() // 1_000_000  # epoch milliseconds: rises across restarts
+    batch = {"v": 1, "agent": "shell-gauge", "batch": number, "samples": samples(5)}
+    telemetry, ack_topic = topic(site, instrument), topic(site, instrument, "ack")
+    async with running_ingest(pool, mqtt_endpoint, site):
+        sub = await asyncio.create_subprocess_exec(
+            "mosquitto_sub",
+            *broker_args(mqtt_endpoint),
+            "-q",
+            "1",
+            "-t",
+            ack_topic,
+            "-C",
+            "2",  # the ack of the first send and of the resend
+            "-W",
+            "60",
+            stdout=asyncio.subprocess.PIPE,
+        )
+        try:
+            acks: list[dict[str, object]] = []
+            assert sub.stdout is not None
+            for _send in range(2):  # the second send is a resend: acknowledged, stored once
+                while True:
+                    pub = await asyncio.create_subprocess_exec(
+                        "mosquitto_pub",
+                        *broker_args(mqtt_endpoint),
+                        "-q",
+                        "1",
+                        "-t",
+                        telemetry,
+                        "-m",
+                        json.dumps(batch),
+                    )
+                    assert await pub.wait() == 0
+                    with contextlib.suppress(TimeoutError):
+                        line = await asyncio.wait_for(sub.stdout.readline(), 3)
+                        acks.append(json.loads(line))
+                        break  # no ack in 3 s (mosquitto_sub not yet subscribed): send again
+            assert await asyncio.wait_for(sub.wait(), 10) == 0
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                sub.kill()
+        assert all(ack["batches"] == [number] for ack in acks), acks
+        assert all("rejected" not in ack for ack in acks)
+    assert await stored(client, instrument, key) == 5
+    assert (
+        await pool.fetchval("SELECT count(*) FROM telemetry WHERE instrument_id = $1", instrument)
+        == 5
+    )
+
+
+MQTT_JS = r"""
+const mqtt = require("mqtt");
+const [url, site, instrument] = process.argv.slice(2);
+const root = `pilotshare/v1/${site}/${instrument}`;
+const batch = Date.now(); // epoch milliseconds: rises across restarts
+const start = Date.now() - 10000;
+const samples = [0, 1, 2].map((i) => ({
+  ts: new Date(start + i * 1000).toISOString(),
+  state: "idle",
+  metrics: { chamber_c: 20.5 + i },
+}));
+const payload = JSON.stringify({ v: 1, agent: "node-gauge", batch, samples });
+const client = mqtt.connect(url, { protocolVersion: 4, clean: true });
+let timer;
+const guard = setTimeout(() => process.exit(3), 60000);
+client.on("connect", () => {
+  client.subscribe(`${root}/ack`, { qos: 1 }, () => {
+    const send = () => client.publish(`${root}/telemetry`, payload, { qos: 1 });
+    send();
+    timer = setInterval(send, 3000); // no durable outbox: resend until the ack names it
+  });
+});
+client.on("message", (_topic, message) => {
+  const ack = JSON.parse(message.toString());
+  if ((ack.batches || []).includes(batch)) {
+    clearInterval(timer);
+    clearTimeout(guard);
+    console.log(JSON.stringify({ batch, ack }));
+    client.end();
+  }
+});
+"""
+
+
+def _npm_install(into: Path) -> bool:
+    npm = shutil.which("npm")
+    if npm is None or shutil.which("node") is None:
+        return False
+    try:
+        done = subprocess.run(
+            [npm, "install", "--no-audit", "--no-fund", "--silent", "mqtt@5"],
+            cwd=into,
+            capture_output=True,
+            timeout=120,
+            check=False,
+            env={**os.environ, "npm_config_update_notifier": "false"},
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+async def test_mqtt_js_publishes_and_reads_its_ack(
+    *,
+    pool: asyncpg.Pool,
+    client: httpx.AsyncClient,
+    mqtt_url: str,
+    mqtt_endpoint: MqttEndpoint,
+    site: str,
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "package.json").write_text('{"name": "gauge", "private": true}')
+    if not await asyncio.to_thread(_npm_install, tmp_path):
+        pytest.skip("npm, node or the npm registry is not available")
+    (tmp_path / "gauge.js").write_text(MQTT_JS)
+    instrument = f"{site}-node"
+    await add_instrument(pool, instrument, site=site)
+    key = await auth(pool, "acme", "operator")
+    async with running_ingest(pool, mqtt_endpoint, site):
+        node = await asyncio.create_subprocess_exec(
+            "node",
+            "gauge.js",
+            mqtt_url,
+            site,
+            instrument,
+            cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        out, _ = await asyncio.wait_for(node.communicate(), 90)
+        assert node.returncode == 0, out
+    said = json.loads(out)
+    assert said["ack"]["batches"] == [said["batch"]]
+    assert await stored(client, instrument, key) == 3
