@@ -275,6 +275,9 @@ class Host:
         elif kind is MessageType.DDATA:
             assert topic.device is not None  # noqa: S101
             known = node.devices.get(topic.device)
+            if known is None and self._mapping.find(*key, topic.device) is None:
+                self._observe(msg, _Metrics())  # nothing to read it for: unmapped
+                return
             if known is None:
                 raise Refused("no_birth", f"DDATA of device {topic.device!r} before its DBIRTH")
             known.update(payload.metrics)

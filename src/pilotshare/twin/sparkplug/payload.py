@@ -95,6 +95,7 @@ class Payload:
     body: bytes | None = None
 
 
+_DATATYPES = {int(t): t for t in DataType}
 _SIGNED_BITS = {DataType.INT8: 8, DataType.INT16: 16, DataType.INT32: 32, DataType.INT64: 64}
 _UNSIGNED_BITS = {DataType.UINT8: 8, DataType.UINT16: 16, DataType.UINT32: 32}
 
@@ -111,8 +112,7 @@ def scalar(metric: Metric, datatype: int | None) -> Scalar | None:
         return None
     if metric.kind in {Kind.INT, Kind.LONG}:
         assert isinstance(value, int)  # noqa: S101 - the reader stores ints for these kinds
-        known = datatype is not None and datatype in DataType._value2member_map_
-        kind = DataType(datatype) if known else None
+        kind = _DATATYPES.get(datatype) if datatype is not None else None
         if kind == DataType.BOOLEAN:
             return value != 0
         if kind in _SIGNED_BITS:
