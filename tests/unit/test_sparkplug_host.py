@@ -59,9 +59,7 @@ def host(**config: object) -> Host:
     return h
 
 
-def m(
-    name: str | None, value: float | str, *, alias: int | None = None, dt: DataType
-) -> Metric:
+def m(name: str | None, value: float | str, *, alias: int | None = None, dt: DataType) -> Metric:
     kind = {
         DataType.INT32: Kind.INT,
         DataType.INT64: Kind.LONG,
