@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 
 from pilotshare.core.domain import InstrumentState
 from pilotshare.twin.sparkplug.host import (
+    REASONS,
     REBIRTH,
     Effect,
     Host,
@@ -246,3 +248,8 @@ def test_a_rebirth_is_asked_exactly_at_each_gap(seqs: list[int]) -> None:
         asked += len(rebirths(h.receive(NODE.format("NDATA"), pb(seq), now)))
     gaps = sum(1 for a, b in itertools.pairwise(seqs) if b != (a + 1) % 256)
     assert asked == gaps
+
+
+def test_every_sparkplug_reject_reason_is_documented() -> None:
+    docs = (Path(__file__).parents[2] / "docs" / "sparkplug.md").read_text(encoding="utf-8")
+    assert [code for code in REASONS if f"| `{code}` |" not in docs] == []
