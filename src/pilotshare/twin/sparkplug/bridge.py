@@ -19,6 +19,7 @@ requests (NCMD) go out on the same connection. On stop it publishes its STATE de
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 from datetime import datetime, timedelta
@@ -168,6 +169,11 @@ class SparkplugBridge:
             if reader.done():
                 reader.result()
                 return
+            # read no more first: our own death, read back, would make the host announce
+            # itself again
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
             await client.publish(
                 self._host.state_topic, self._host.state(online=False), qos=1, retain=True
             )

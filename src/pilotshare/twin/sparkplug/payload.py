@@ -152,14 +152,22 @@ def _fields(data: bytes) -> list[tuple[int, int, int | bytes]]:
     fixed-width ones as their little-endian integer."""
     out: list[tuple[int, int, int | bytes]] = []
     pos = 0
-    while pos < len(data):
-        key, pos = _varint(data, pos)
+    end = len(data)
+    while pos < end:
+        key = data[pos]
+        if key < 0x80:  # one-byte varints (field keys, flags, small numbers): the usual case
+            pos += 1
+        else:
+            key, pos = _varint(data, pos)
         number, wire = key >> 3, key & 7
         if number == 0:
             raise PayloadError("field number 0")
         value: int | bytes
         if wire == 0:
-            value, pos = _varint(data, pos)
+            if pos < end and data[pos] < 0x80:
+                value, pos = data[pos], pos + 1
+            else:
+                value, pos = _varint(data, pos)
         elif wire == 1:
             if pos + 8 > len(data):
                 raise PayloadError("truncated 64-bit field")
