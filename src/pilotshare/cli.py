@@ -249,6 +249,21 @@ def agent(
     _run(run_from_config(config))
 
 
+@app.command()
+def sparkplug(
+    config: Annotated[
+        Path,
+        typer.Option("--config", help="mapping TOML file (docs/sparkplug.md)", dir_okay=False),
+    ],
+) -> None:
+    """Run a Sparkplug B host application: mapped metrics become instruments' telemetry."""
+    from pilotshare.services import run_sparkplug
+
+    if not config.is_file():
+        raise ConfigError(f"--config {config}: no such file")
+    _run(run_sparkplug(_settings(), config))
+
+
 @app.command("mqtt-credentials")
 def mqtt_credentials(
     passwd: Annotated[Path, typer.Option("--passwd", help="Mosquitto password file to write")],

@@ -12,6 +12,7 @@ import contextlib
 import logging
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import asyncpg
 import uvicorn
@@ -181,3 +182,40 @@ async def run_ingest(
             await pool.close()
             if metrics is not None:
                 metrics.shutdown()
+
+
+async def run_sparkplug(
+    settings: Settings,
+    mapping_file: Path,
+    *,
+    stop: asyncio.Event | None = None,
+    registry: CollectorRegistry | None = None,
+) -> None:
+    """``pilotshare sparkplug --config FILE``: a Sparkplug B host application whose mapped
+    metrics become telemetry of registered instruments (docs/sparkplug.md).
+
+    The mapping is read before anything starts (a bad file is exit 2); the database and the
+    broker come from ``PILOTSHARE_DATABASE_URL`` and ``PILOTSHARE_MQTT_URL``. Stops cleanly
+    (announcing the host offline, storing what it holds) on Ctrl-C, SIGTERM or ``stop``.
+    """
+    from pilotshare.twin.sparkplug.bridge import SparkplugBridge
+    from pilotshare.twin.sparkplug.mapping import load_mapping
+
+    mapping = load_mapping(mapping_file)
+    stop = stop or stop_on_signals()
+    async with runtime(settings) as rt:
+        pool = await create_pool(rt.database_url, min_size=1, max_size=4)
+        try:
+            bridge = SparkplugBridge(
+                pool,
+                rt.mqtt,
+                mapping,
+                site=mapping.host.site or settings.site,
+                clock=SystemClock(),
+                registry=registry,
+                offline_after_s=settings.offline_after_s,
+            )
+            log.info("Sparkplug host %s from %s", bridge.host_id, rt.mqtt.url())
+            await bridge.run(stop)
+        finally:
+            await pool.close()

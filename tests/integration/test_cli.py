@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import typer.main
@@ -57,6 +58,8 @@ def test_the_contract_commands_exist() -> None:
         ["keys", "create", "--role", "admin"],
         ["agent", "--config", "/nonexistent/agent.toml"],
         ["api", "--port", "99999"],
+        ["sparkplug", "--config", "/nonexistent/sparkplug.toml"],
+        ["sparkplug"],
         ["no-such-command"],
     ],
 )
@@ -68,6 +71,16 @@ def test_bad_arguments_exit_2_with_one_line(args: list[str]) -> None:
     assert lines[0].startswith("pilotshare: error: ")
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
+
+
+def test_a_bad_sparkplug_mapping_exits_2_naming_the_key(tmp_path: Path) -> None:
+    mapping = tmp_path / "sparkplug.toml"
+    mapping.write_text('[host]\nhost_id = "a/b"\n', encoding="utf-8")
+    result = _run("sparkplug", "--config", str(mapping))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("pilotshare: error: ")
+    assert "host_id" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_bad_setting_exits_2_naming_the_variable() -> None:

@@ -6,6 +6,7 @@ The ingest path is ``ingest`` -> ``buffer`` -> ``writer`` (``rows``: COPY), with
 ``store`` reads all of it back; ``writer`` is public for back-fills that store a
 simulated past as the ingest would have. ``site``, ``model``, ``timeline`` and ``distributions``
 (pure) are the site model the forecast and the simulations replicate (``replications``).
+``sparkplug`` is a Sparkplug B host application that feeds the same writer.
 
 Public are the submodules in ``__all__`` (``model`` re-exports ``site``); nothing is
 re-exported here, so a replication's worker process loads the model without asyncpg or MQTT.
@@ -17,6 +18,7 @@ __all__ = [
     "ingest",
     "model",
     "replications",
+    "sparkplug",
     "state",
     "stats",
     "store",
