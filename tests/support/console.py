@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import os
 import shutil
 from collections.abc import AsyncIterator
@@ -199,10 +200,10 @@ _TEXTS = """() => {
 async def untranslated(page: Any) -> list[str]:
     """The English words left on a page shown in 中文 (data is marked ``translate="no"``)."""
     texts: list[str] = await page.evaluate(_TEXTS)
-    import re
 
     left = []
     for text in texts:
+        text = re.sub(r"\b[A-Z][a-z]+/[A-Za-z_]+\b", "", text)  # an IANA zone is a name
         words = [w for w in re.findall(r"[A-Za-z][A-Za-z_]+", text) if w not in SAME_IN_BOTH]
         if words:
             left.append(text)

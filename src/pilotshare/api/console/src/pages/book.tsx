@@ -236,7 +236,7 @@ function Book(): JSX.Element {
           <input id="book-end" type="datetime-local" value={end} disabled={any} onChange={(e) => setEnd(value(e))} />
         </Field>
         <Field id="book-duration" label={t("book.duration")} hint={t("book.duration_hint")}>
-          <input id="book-duration" type="number" min="1" step="15" value={minutes} aria-describedby="book-duration-hint" onInput={(e) => setMinutes(value(e))} />
+          <input id="book-duration" type="number" min="15" step="15" value={minutes} aria-describedby="book-duration-hint" onInput={(e) => setMinutes(value(e))} />
         </Field>
         <Field id="book-purpose" label={t("book.purpose")}>
           <input id="book-purpose" value={purpose} onInput={(e) => setPurpose(value(e))} />
