@@ -119,6 +119,8 @@ export function Timeline(props: {
       stack: false,
       orientation: "top",
       zoomKey: "ctrlKey",
+      // its "now" bar titles itself through moment in English only
+      showCurrentTime: false,
       // the axis in the site's zone: vis-timeline asks this for every date it lays out
       moment: (date: unknown) => {
         const m = V.moment(date);
