@@ -8,7 +8,7 @@ import { Chart } from "../components/chart";
 import type { ChartOptions } from "../components/chart";
 import { Empty, ErrorBox, Field, Loading, Raw, Title, useAsync } from "../components/ui";
 import { on } from "../events";
-import { fmt, t } from "../i18n";
+import { fmt, lang, t } from "../i18n";
 import type { RouteDef } from "../pages";
 
 interface Band { mean: number | null; p05: number | null; p95: number | null }
@@ -47,13 +47,14 @@ function bandOptions(kind: KindRow, overloaded: Overloaded[]): ChartOptions {
     return [{ xAxis: label, name: t("forecast.shortfall") }, { xAxis: label }];
   });
   return {
+    aria: { enabled: true, label: { description: t("forecast.chart_label", { kind: kind.kind }) } },
     tooltip: { trigger: "axis", valueFormatter: (v: unknown) => (typeof v === "number" ? fmt.percent(v) : "") },
     legend: { data: [t("forecast.mean"), t("forecast.band")] },
     grid: { left: 56, right: 16, top: 40, bottom: 40 },
     xAxis: { type: "category", data: weeks, boundaryGap: false, name: t("forecast.week") },
     yAxis: { type: "value", min: 0, max: 1, axisLabel: { formatter: (v: number) => fmt.percent(v) } },
     series: [
-      { name: "lower", type: "line", data: lo, stack: "band", lineStyle: { opacity: 0 }, symbol: "none", tooltip: { show: false } },
+      { name: t("forecast.lower"), type: "line", data: lo, stack: "band", lineStyle: { opacity: 0 }, symbol: "none", tooltip: { show: false } },
       {
         name: t("forecast.band"), type: "line", data: hi, stack: "band", lineStyle: { opacity: 0 }, symbol: "none",
         areaStyle: { color: "#5470c6", opacity: 0.25 }, tooltip: { show: false },
@@ -68,7 +69,7 @@ function Result({ job }: { job: Job }): JSX.Element {
   const r = job.result!;
   const [kind, setKind] = useState(r.kinds[0]?.kind ?? "");
   const row = r.kinds.find((k) => k.kind === kind) ?? r.kinds[0];
-  const options = useMemo(() => (row ? bandOptions(row, r.overloaded_weeks) : null), [row, r]);
+  const options = useMemo(() => (row ? bandOptions(row, r.overloaded_weeks) : null), [row, r, lang.value]);
   return (
     <section class="forecast-result" data-job={job.id} aria-labelledby="forecast-result-title">
       <h2 id="forecast-result-title">{t("forecast.result_title", { from: fmt.date(r.origin), to: fmt.date(r.horizon_end) })}</h2>

@@ -8,7 +8,7 @@ import { Chart } from "../components/chart";
 import type { ChartOptions } from "../components/chart";
 import { Empty, ErrorBox, Field, Loading, Raw, Title, useAsync } from "../components/ui";
 import { on } from "../events";
-import { fmt, t } from "../i18n";
+import { fmt, lang, t } from "../i18n";
 import type { RouteDef } from "../pages";
 import { JobStatus } from "./forecast";
 
@@ -28,6 +28,7 @@ function weeklyOptions(report: Report, kind: string): ChartOptions {
   const s = report.weekly_utilisation.scenario[kind];
   const n = Math.max(b?.mean.length ?? 0, s?.mean.length ?? 0);
   return {
+    aria: { enabled: true, label: { description: t("whatif.weekly_chart", { kind }) } },
     tooltip: { trigger: "axis", valueFormatter: (v: unknown) => (typeof v === "number" ? fmt.percent(v) : "") },
     legend: { data: [t("whatif.baseline"), t("whatif.scenario")] },
     grid: { left: 56, right: 16, top: 40, bottom: 40 },
@@ -44,17 +45,18 @@ function Comparison({ job }: { job: Job }): JSX.Element {
   const r = job.result!;
   const kinds = Object.keys(r.weekly_utilisation?.baseline ?? {});
   const [kind, setKind] = useState(kinds[0] ?? "");
-  const options = useMemo(() => (kind ? weeklyOptions(r, kind) : null), [r, kind]);
+  const options = useMemo(() => (kind ? weeklyOptions(r, kind) : null), [r, kind, lang.value]);
   const diffs: ChartOptions = useMemo(() => {
     const rows = r.comparison.filter((c) => c.kind === "site");
     return {
+      aria: { enabled: true, label: { description: t("whatif.differences_chart") } },
       grid: { left: 120, right: 16, top: 16, bottom: 32 },
       tooltip: { trigger: "axis" },
       xAxis: { type: "value" },
       yAxis: { type: "category", data: rows.map((c) => t(`whatif.metric_${c.metric}`)) },
       series: [{ name: t("whatif.difference"), type: "bar", data: rows.map((c) => ({ value: c.difference.mean, itemStyle: { color: c.significant ? "#ee6666" : "#91cc75" } })) }],
     };
-  }, [r]);
+  }, [r, lang.value]);
   return (
     <section id="whatif-result" data-job={job.id} aria-labelledby="whatif-result-title">
       <h2 id="whatif-result-title">{t("whatif.comparison")} <Raw>{r.scenario?.name}</Raw></h2>
