@@ -13,7 +13,7 @@ interface Key {
 }
 interface Issued extends Key { key: string }
 
-const ROLES = ["viewer", "operator", "planner", "admin"];
+const ROLES = ["operator", "planner", "admin"];
 
 function Keys(): JSX.Element {
   const keys = useAsync((signal) => get<Key[]>("/api/v1/keys", { signal }), []);
