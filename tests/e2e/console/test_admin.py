@@ -1,6 +1,5 @@
 """The platform admins' console pages in a real chromium: the live board follows a twin change
-published over MQTT, a key made in the console works over HTTP, and the pages read in 中文
-with no English left and no serious axe-core violation."""
+published over MQTT and reads in 中文 with no English left and no serious axe-core violation."""
 
 from __future__ import annotations
 
