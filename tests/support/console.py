@@ -8,8 +8,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import re
 import os
+import re
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -203,8 +203,8 @@ async def untranslated(page: Any) -> list[str]:
 
     left = []
     for text in texts:
-        text = re.sub(r"\b[A-Z][a-z]+/[A-Za-z_]+\b", "", text)  # an IANA zone is a name
-        words = [w for w in re.findall(r"[A-Za-z][A-Za-z_]+", text) if w not in SAME_IN_BOTH]
+        bare = re.sub(r"\b[A-Z][a-z]+/[A-Za-z_]+\b", "", text)  # an IANA zone is a name
+        words = [w for w in re.findall(r"[A-Za-z][A-Za-z_]+", bare) if w not in SAME_IN_BOTH]
         if words:
             left.append(text)
     return left

@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
-import pytest
 
 from pilotshare import registry
 from tests.support.api import auth
