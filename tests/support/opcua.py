@@ -82,7 +82,11 @@ class PasswordUsers:
         self.password = password
 
     def get_user(
-        self, iserver: Any, username: str | None = None, password: str | None = None, **_: Any
+        self,
+        iserver: Any,  # noqa: ARG002 - asyncua's interface
+        username: str | None = None,
+        password: str | None = None,
+        **_: Any,
     ) -> User | None:
         if username == self.username and password == self.password:
             return User(role=UserRole.User, name=username)
@@ -156,14 +160,14 @@ class Plc:
         await var(ua.NodeId(3, idx), "Load", 83.0, ua.VariantType.Double)
         await var(ua.NodeId(7, idx), "Power", 1512.5, ua.VariantType.Double)
         await var(ua.NodeId("Oven.Chamber", idx), "Chamber", 240.5, ua.VariantType.Float)
-        lock = await var(ua.NodeId("Oven.Lock", idx), "Lock", False, ua.VariantType.Boolean)  # noqa: FBT003
+        lock = await var(ua.NodeId("Oven.Lock", idx), "Lock", False, ua.VariantType.Boolean)
         code = await var(ua.NodeId("Oven.LockCode", idx), "LockCode", 0, ua.VariantType.Int16)
-        locked = await var(ua.NodeId("Oven.Locked", idx), "Locked", False, ua.VariantType.Boolean)  # noqa: FBT003
+        locked = await var(ua.NodeId("Oven.Locked", idx), "Locked", False, ua.VariantType.Boolean)
         await lock.set_writable()
         await code.set_writable()
 
         @uamethod
-        async def set_lock(parent: ua.NodeId, value: bool) -> bool:  # noqa: ARG001, FBT001
+        async def set_lock(parent: ua.NodeId, value: bool) -> bool:
             self.calls.append(value)
             await locked.write_value(ua.Variant(value, ua.VariantType.Boolean))
             return True

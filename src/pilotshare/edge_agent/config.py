@@ -160,9 +160,14 @@ OpcUaNode = Annotated[str, msgspec.Meta(min_length=1)]
 OpcUaValue = bool | int | float | str
 
 
+def is_node_id(value: str) -> bool:
+    """Whether ``value`` names a node by id (else it is a browse path)."""
+    return _NODE_ID.match(value) is not None
+
+
 def check_node(value: str, what: str) -> None:
     """``ValueError`` naming ``what`` unless ``value`` is a node id or a browse path."""
-    if not (_NODE_ID.match(value) or _BROWSE_PATH.match(value)):
+    if not (is_node_id(value) or _BROWSE_PATH.match(value)):
         raise ValueError(
             f"{what}: {value!r} is neither a node id (ns=2;i=7, ns=2;s=Oven.State) nor a "
             "browse path (0:Objects/2:Oven/2:State)"

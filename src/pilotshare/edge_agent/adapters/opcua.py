@@ -28,16 +28,20 @@ import random
 from collections.abc import Sequence
 from datetime import datetime
 from enum import Enum
+from pathlib import Path
 from typing import Any, ClassVar
 
-from asyncua import Client, Node, ua
+from asyncua import ua
+from asyncua.client.client import Client
+from asyncua.common.node import Node
 from asyncua.crypto import security_policies
+from asyncua.ua.uaerrors import UaError, UaStatusCodeError
 from cryptography import x509
 
 from pilotshare.core.contract import Command, Sample
 from pilotshare.core.domain import InstrumentState
 from pilotshare.edge_agent.adapters.base import Adapter, AdapterError
-from pilotshare.edge_agent.config import OpcUaConfig, OpcUaInterlock, OpcUaValue
+from pilotshare.edge_agent.config import OpcUaConfig, OpcUaInterlock, OpcUaValue, is_node_id
 from pilotshare.edge_agent.protocol import backoff_delay
 
 log = logging.getLogger(__name__)
@@ -85,8 +89,8 @@ for _name in ("asyncua.client.ua_session", "asyncua.client.ua_session.UaSession"
 
 def describe(exc: BaseException) -> str:
     """One short line for a failure: the OPC UA status name, or the OS error."""
-    if isinstance(exc, ua.UaStatusCodeError):
-        return type(exc).__name__ if type(exc) is not ua.UaStatusCodeError else str(exc)
+    if isinstance(exc, UaStatusCodeError):
+        return type(exc).__name__ if type(exc) is not UaStatusCodeError else str(exc)
     if isinstance(exc, TimeoutError):
         return "timed out"
     if isinstance(exc, OSError) and exc.strerror:
@@ -166,7 +170,7 @@ def same(read: object, wanted: OpcUaValue) -> bool:
 
 def _application_uri(path: str) -> str:
     """The URI in a certificate's subjectAltName: a server checks the client's against it."""
-    data = open(path, "rb").read()  # noqa: PTH123, ASYNC230 - once per connect, a few kB
+    data = Path(path).read_bytes()  # once per connect, a few kB
     try:
         cert = x509.load_der_x509_certificate(data)
     except ValueError:
@@ -243,16 +247,16 @@ class OpcUaAdapter(Adapter):
                 values = await asyncio.wait_for(
                     client.read_attributes(self._nodes), self.config.timeout_s
                 )
-            except (OSError, TimeoutError, ua.UaError) as exc:
+            except (OSError, TimeoutError, UaError) as exc:
                 self._lost.set()
                 raise AdapterError(f"reading {self.config.endpoint}: {describe(exc)}") from None
         return self._sample(now, values)
 
-    async def wait_connected(self, timeout: float) -> bool:
-        """Start connecting (if not yet) and wait up to ``timeout`` s for a connection."""
+    async def wait_connected(self, seconds: float) -> bool:
+        """Start connecting (if not yet) and wait up to ``seconds`` for a connection."""
         self._start()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._connected.wait(), timeout)
+            await asyncio.wait_for(self._connected.wait(), seconds)
         return self._connected.is_set()
 
     async def aclose(self) -> None:
@@ -373,7 +377,7 @@ class OpcUaAdapter(Adapter):
         interval_ms = self.config.publishing_interval_s * 1000
         try:
             subscription = await client.create_subscription(interval_ms, notified)
-        except ua.UaStatusCodeError as exc:
+        except UaStatusCodeError as exc:
             log.info(
                 "%s refused a subscription (%s); polling instead",
                 self.config.endpoint,
@@ -381,10 +385,9 @@ class OpcUaAdapter(Adapter):
             )
             return
         results = await subscription.subscribe_data_change(
-            unique, queuesize=1, sampling_interval=interval_ms
+            unique, queuesize=1, sampling_interval=ua.Double(interval_ms)
         )
-        listed = results if isinstance(results, list) else [results]
-        for node, result in zip(unique, listed, strict=True):
+        for node, result in zip(unique, results, strict=True):
             if isinstance(result, ua.StatusCode):
                 raise AdapterError(f"node {node.nodeid.to_string()}: {result.name}")
         await asyncio.wait_for(notified.complete.wait(), _FIRST_VALUES_S)
@@ -394,12 +397,12 @@ class OpcUaAdapter(Adapter):
         """The node a configured node id or browse path names (browse paths translated)."""
         client = self._client
         assert client is not None  # noqa: S101 - only called while connecting
-        if "=" in path.split(";")[0] or path.startswith(("i=", "s=", "g=", "b=")):
+        if is_node_id(path):
             return client.get_node(path)
         parts = [p for p in path.split("/") if p]
         try:
             return await client.nodes.root.get_child(parts)
-        except ua.UaStatusCodeError as exc:
+        except UaStatusCodeError as exc:
             raise AdapterError(f"browse path {path}: {describe(exc)}") from None
 
     async def _watch(self) -> str:
@@ -414,7 +417,7 @@ class OpcUaAdapter(Adapter):
                 return "the server ended the session"
             try:
                 await asyncio.wait_for(client.nodes.server_state.read_value(), cfg.timeout_s)
-            except (OSError, TimeoutError, ua.UaError) as exc:
+            except (OSError, TimeoutError, UaError) as exc:
                 return describe(exc)
             await self._tick()
 
@@ -462,11 +465,13 @@ class OpcUaInterlockAdapter(OpcUaAdapter):
 
     async def _apply(self, cmd: Command) -> None:
         async with self._applying:
+            if cmd is self._desired and not self._pending:
+                return  # applied meanwhile, on (re)connecting
             try:
                 await asyncio.wait_for(self._switch(cmd.cmd == "lock"), self.config.timeout_s)
             except AdapterError:
                 raise
-            except (OSError, TimeoutError, ua.UaError) as exc:
+            except (OSError, TimeoutError, UaError) as exc:
                 raise AdapterError(f"interlock {cmd.cmd}: {describe(exc)}") from None
             if cmd is self._desired:
                 self._pending = False
@@ -494,12 +499,13 @@ class OpcUaInterlockAdapter(OpcUaAdapter):
         parent = await self.node(spec.object) if spec.object else await method.get_parent()
         if parent is None:
             raise AdapterError(f"interlock method {spec.method} has no parent: set object")
-        kinds: list[ua.VariantType | None] = [None] * len(args)
-        with contextlib.suppress(ua.UaError):
+        kinds: list[ua.VariantType | None] = [None] * len(args)  # None: as Python sees it
+        with contextlib.suppress(UaError):
             declared = await (await method.get_child("0:InputArguments")).read_value()
             for i, argument in enumerate(declared[: len(args)]):
                 with contextlib.suppress(Exception):
-                    kinds[i] = ua.datatype_to_varianttype(argument.DataType)
+                    kind = ua.datatype_to_varianttype(argument.DataType)
+                    kinds[i] = kind if isinstance(kind, ua.VariantType) else None
         variants = [
             _convert(value, kind) if kind is not None else ua.Variant(value)
             for value, kind in zip(args, kinds, strict=True)
