@@ -4,7 +4,7 @@
 ``ns=2;s=Oven.State``), ``Mode`` (String), ``Load`` (Double, per cent), ``Power`` (Double,
 ``ns=2;i=7``), ``Chamber`` (Float), the interlock's ``Lock`` (Boolean, writable) and
 ``LockCode`` (Int16, writable), and the method ``SetLock(Boolean)`` which sets ``Locked``.
-``restart()`` stops the server and starts a fresh one on the same port: the values come back
+``Lock`` starts at ``lock_default``. ``restart()`` stops the server and starts a fresh one on the same port: the values come back
 at their defaults, as after a controller's reboot.
 """
 
@@ -102,6 +102,7 @@ class Plc:
     pki: Pki | None = None
     user_cert: Path | None = None
     max_subscriptions: int | None = None
+    lock_default: bool = False
     server: Server | None = None
     nodes: dict[str, Node] = field(default_factory=dict)
     calls: list[bool] = field(default_factory=list)
@@ -160,7 +161,9 @@ class Plc:
         await var(ua.NodeId(3, idx), "Load", 83.0, ua.VariantType.Double)
         await var(ua.NodeId(7, idx), "Power", 1512.5, ua.VariantType.Double)
         await var(ua.NodeId("Oven.Chamber", idx), "Chamber", 240.5, ua.VariantType.Float)
-        lock = await var(ua.NodeId("Oven.Lock", idx), "Lock", False, ua.VariantType.Boolean)
+        lock = await var(
+            ua.NodeId("Oven.Lock", idx), "Lock", self.lock_default, ua.VariantType.Boolean
+        )
         code = await var(ua.NodeId("Oven.LockCode", idx), "LockCode", 0, ua.VariantType.Int16)
         locked = await var(ua.NodeId("Oven.Locked", idx), "Locked", False, ua.VariantType.Boolean)
         await lock.set_writable()
