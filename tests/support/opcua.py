@@ -3,9 +3,9 @@
 ``Oven`` (namespace 2) holds ``State`` (Int32, a PackML state number; node id
 ``ns=2;s=Oven.State``), ``Mode`` (String), ``Load`` (Double, per cent), ``Power`` (Double,
 ``ns=2;i=7``), ``Chamber`` (Float), the interlock's ``Lock`` (Boolean, writable) and
-``LockCode`` (Int16, writable), and the method ``SetLock(Boolean)`` which sets ``Locked``.
-``Lock`` starts at ``lock_default``. ``restart()`` stops the server and starts a fresh one on the same port: the values come back
-at their defaults, as after a controller's reboot.
+``LockCode`` (Int16, writable), and the method ``SetLock(Boolean)`` which sets ``Locked``;
+``Lock`` starts at ``lock_default``. ``restart()`` stops the server and starts a fresh one
+on the same port: the values come back at their defaults, as after a controller's reboot.
 """
 
 from __future__ import annotations
