@@ -14,6 +14,7 @@ from pilotshare.edge_agent.config import (
     CommandConfig,
     HttpConfig,
     ModbusConfig,
+    OpcUaConfig,
     SimulatedConfig,
     load_config,
 )
@@ -37,6 +38,7 @@ type = "simulated"
         ("command", CommandConfig),
         ("http", HttpConfig),
         ("modbus", ModbusConfig),
+        ("opcua", OpcUaConfig),
     ],
 )
 def test_every_example_loads(name: str, kind: type) -> None:
@@ -76,7 +78,7 @@ def test_defaults_are_the_contract_defaults(tmp_path: Path) -> None:
         (('site = "demo"', 'site = "Demo Site"'), "agent.site: 'Demo Site' is not a slug"),
         (('mqtt_url = "mqtt://127.0.0.1:1883"', 'mqtt_url = "http://x"'), "agent.mqtt_url:"),
         (('mqtt_url = "mqtt://127.0.0.1:1883"', ""), "agent.mqtt_url: required key is missing"),
-        (('type = "simulated"', 'type = "opcua"'), "adapter.type: invalid value 'opcua'"),
+        (('type = "simulated"', 'type = "profinet"'), "adapter.type: invalid value 'profinet'"),
         (
             ('type = "simulated"', 'type = "simulated"\nmtbf_s = -1.0'),
             "adapter.mtbf_s: expected float > 0",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 import msgspec
 
@@ -28,7 +28,7 @@ NonNeg = Annotated[float, msgspec.Meta(ge=0)]
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 AtLeastOne = Annotated[int, msgspec.Meta(ge=1)]
 
-ADAPTER_TYPES = ("simulated", "command", "http", "modbus")
+ADAPTER_TYPES = ("simulated", "command", "http", "modbus", "opcua")
 
 
 class AgentConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -196,7 +196,155 @@ class ModbusConfig(
     interlock: ModbusInterlock | None = None
 
 
-AdapterConfig = SimulatedConfig | CommandConfig | HttpConfig | ModbusConfig
+#: An OPC UA node by id (``ns=2;i=7``, ``ns=2;s=Oven.State``, ``i=2258``,
+#: ``nsu=urn:plc;s=State``) or by browse path from the Root folder (``0:Objects/2:Oven/2:State``).
+_NODE_ID = re.compile(r"^(?:(?:ns=\d+|nsu=[^;]+);)?[isgb]=.+$")
+_BROWSE_PATH = re.compile(r"^/?\d+:[^/]+(?:/\d+:[^/]+)*$")
+OpcUaNode = Annotated[str, msgspec.Meta(min_length=1)]
+#: A value written to a node or passed to a method.
+OpcUaValue = bool | int | float | str
+
+
+def is_node_id(value: str) -> bool:
+    """Whether ``value`` names a node by id (else it is a browse path)."""
+    return _NODE_ID.match(value) is not None
+
+
+def check_node(value: str, what: str) -> None:
+    """``ValueError`` naming ``what`` unless ``value`` is a node id or a browse path."""
+    if not (is_node_id(value) or _BROWSE_PATH.match(value)):
+        raise ValueError(
+            f"{what}: {value!r} is neither a node id (ns=2;i=7, ns=2;s=Oven.State) nor a "
+            "browse path (0:Objects/2:Oven/2:State)"
+        )
+
+
+class OpcUaInterlock(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``[adapter.interlock]``: what ``lock``/``unlock`` do on the server, and the read-back.
+
+    Either ``node`` is written (``lock_value``/``unlock_value``, converted to the node's data
+    type) or ``method`` is called (``lock_args``/``unlock_args``, on ``object``, by default the
+    method's parent). ``confirm`` is read back afterwards and must equal ``lock_value`` or
+    ``unlock_value``; it defaults to ``node``, and a method without it is confirmed by its
+    status alone.
+    """
+
+    node: str = ""
+    method: str = ""
+    object: str = ""
+    lock_value: OpcUaValue = True
+    unlock_value: OpcUaValue = False
+    lock_args: list[OpcUaValue] = []
+    unlock_args: list[OpcUaValue] = []
+    confirm: str = ""
+
+    def __post_init__(self) -> None:
+        if bool(self.node) == bool(self.method):
+            raise ValueError("node: set either node (written) or method (called)")
+        for key in ("node", "method", "object", "confirm"):
+            if getattr(self, key):
+                check_node(getattr(self, key), key)
+        if self.node and (self.lock_args or self.unlock_args or self.object):
+            raise ValueError("method: lock_args, unlock_args and object go with method")
+
+    @property
+    def confirm_node(self) -> str:
+        """The node read back after a lock or unlock ("": the method's status is enough)."""
+        return self.confirm or self.node
+
+
+SecurityPolicy = Literal["None", "Basic256Sha256", "Aes128_Sha256_RsaOaep", "Aes256_Sha256_RsaPss"]
+
+
+class OpcUaConfig(
+    msgspec.Struct,
+    frozen=True,
+    forbid_unknown_fields=True,
+    kw_only=True,
+    tag_field="type",
+    tag="opcua",
+):
+    """``type = "opcua"``: nodes of an OPC UA server mapped to state, utilisation and metrics.
+
+    Read by subscription (data-change notifications; ``read = "poll"`` or a server that
+    refuses subscriptions: one Read request per sample). ``state_map`` maps the machine's own
+    values (numbers or strings) to our states, before the PackML defaults of
+    ``state_defaults = "packml"``. Files (certificates, keys) are taken from the config
+    file's directory when relative.
+    """
+
+    endpoint: str
+    state: OpcUaNode
+    state_map: dict[str, InstrumentState] = {}
+    state_defaults: Literal["packml", "none"] = "packml"
+    utilization: str = ""
+    utilization_scale: float = 1.0
+    metrics: Annotated[dict[MetricName, OpcUaNode], msgspec.Meta(max_length=64)] = {}
+    read: Literal["subscribe", "poll"] = "subscribe"
+    publishing_interval_s: Annotated[float, msgspec.Meta(ge=0)] = 0.25
+    timeout_s: Pos = 5.0
+    watchdog_s: Pos = 2.0
+    reconnect_min_s: Pos = 1.0
+    reconnect_max_s: Pos = 30.0
+    security_policy: SecurityPolicy = "None"
+    security_mode: Literal["None", "Sign", "SignAndEncrypt"] | None = None
+    certificate: str = ""
+    private_key: str = ""
+    private_key_password: str = ""
+    server_certificate: str = ""
+    application_uri: str = ""
+    username: str = ""
+    password: str = ""
+    user_certificate: str = ""
+    user_private_key: str = ""
+    interlock: OpcUaInterlock | None = None
+
+    def __post_init__(self) -> None:
+        if not self.endpoint.startswith("opc.tcp://"):
+            raise ValueError(f"endpoint: {self.endpoint!r} is not an opc.tcp:// URL")
+        check_node(self.state, "state")
+        if self.utilization:
+            check_node(self.utilization, "utilization")
+        for name, node in self.metrics.items():
+            check_node(node, f"metrics.{name}")
+        if (self.security_policy == "None") != (self.mode == "None"):
+            raise ValueError(
+                "security_mode: must be None with security_policy None, and Sign or "
+                "SignAndEncrypt with any other policy"
+            )
+        if self.security_policy != "None" and not (self.certificate and self.private_key):
+            raise ValueError(
+                f"certificate: security_policy {self.security_policy} needs the agent's "
+                "certificate and private_key"
+            )
+        if bool(self.certificate) != bool(self.private_key):
+            raise ValueError("private_key: certificate and private_key go together")
+        if bool(self.user_certificate) != bool(self.user_private_key):
+            raise ValueError("user_private_key: user_certificate and user_private_key go together")
+        if self.username and self.user_certificate:
+            raise ValueError("username: use either username/password or user_certificate")
+        if self.password and not self.username:
+            raise ValueError("password: set username too")
+        if self.reconnect_max_s < self.reconnect_min_s:
+            raise ValueError("reconnect_max_s: must be at least reconnect_min_s")
+
+    @property
+    def mode(self) -> str:
+        """The message security mode: as set, or implied by the policy."""
+        if self.security_mode is not None:
+            return self.security_mode
+        return "None" if self.security_policy == "None" else "SignAndEncrypt"
+
+    FILES: ClassVar[tuple[str, ...]] = (
+        "certificate",
+        "private_key",
+        "server_certificate",
+        "user_certificate",
+        "user_private_key",
+    )
+
+
+AdapterConfig = SimulatedConfig | CommandConfig | HttpConfig | ModbusConfig | OpcUaConfig
 
 
 class ConfigFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -205,7 +353,7 @@ class ConfigFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 _UNKNOWN = re.compile(r"Object contains unknown field `([^`]*)`")
-_KEYED = re.compile(r"^([a-z_]+): (.*)$")
+_KEYED = re.compile(r"^([a-z_][a-z0-9_.]*): (.*)$")
 _MISSING = re.compile(r"Object missing required field `([^`]*)`")
 
 
@@ -239,7 +387,22 @@ def parse_config(raw: dict[str, object], *, base: Path) -> ConfigFile:
         agent = msgspec.structs.replace(agent, tls_ca_file=str(base / agent.tls_ca_file))
         if not Path(agent.tls_ca_file).is_file():
             raise ConfigError(f"agent.tls_ca_file: {agent.tls_ca_file} is not a file")
-    return ConfigFile(agent=agent, adapter=config.adapter)
+    adapter = config.adapter
+    if isinstance(adapter, OpcUaConfig):
+        adapter = _opcua_files(adapter, base)
+    return ConfigFile(agent=agent, adapter=adapter)
+
+
+def _opcua_files(adapter: OpcUaConfig, base: Path) -> OpcUaConfig:
+    """Certificate and key paths taken from ``base``, each an existing file."""
+    paths: dict[str, str] = {}
+    for key in OpcUaConfig.FILES:
+        if value := getattr(adapter, key):
+            path = base / value
+            if not path.is_file():
+                raise ConfigError(f"adapter.{key}: {path} is not a file")
+            paths[key] = str(path)
+    return msgspec.structs.replace(adapter, **paths)
 
 
 def load_config(path: Path) -> ConfigFile:

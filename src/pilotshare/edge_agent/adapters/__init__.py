@@ -1,7 +1,7 @@
 """Adapters: what turns an instrument's own interface into samples.
 
 ``build_adapter`` picks one from the ``[adapter]`` config; the protocol libraries (httpx,
-pymodbus) are imported only when their adapter is chosen.
+pymodbus, asyncua) are imported only when their adapter is chosen.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ __all__ = [
 
 def build_adapter(config: AdapterConfig, *, now: datetime) -> Adapter:
     """The adapter an ``[adapter]`` section describes (``now`` starts a simulation)."""
-    from pilotshare.edge_agent.config import CommandConfig, HttpConfig, ModbusConfig
+    from pilotshare.edge_agent.config import CommandConfig, HttpConfig, ModbusConfig, OpcUaConfig
 
     if isinstance(config, CommandConfig):
         from pilotshare.edge_agent.adapters.command import CommandAdapter
@@ -69,4 +69,8 @@ def build_adapter(config: AdapterConfig, *, now: datetime) -> Adapter:
         from pilotshare.edge_agent.adapters.modbus import ModbusAdapter
 
         return ModbusAdapter(config)
+    if isinstance(config, OpcUaConfig):
+        from pilotshare.edge_agent.adapters import opcua
+
+        return opcua.build(config)
     return SimulatedAdapter(config.params(), config.seed, start=now)
