@@ -88,16 +88,13 @@ export function App(): JSX.Element {
   const found = resolve(path);
   const me = session.value?.me;
   void route.value;
-  const first = useRef(true);
+  const focused = useRef(path);
   useEffect(() => {
     document.title = found ? `${t(found.def.title)} · pilotshare` : "pilotshare";
     // after a navigation, a screen reader starts at the new page's heading (not on first load)
-    if (!first.current) (document.querySelector("main h1") as HTMLElement | null)?.focus();
-    first.current = false;
-  }, [path]);
-  useEffect(() => {
-    document.title = found ? `${t(found.def.title)} · pilotshare` : "pilotshare";
-  }, [lang.value]);
+    if (focused.current !== path) (document.querySelector("main h1") as HTMLElement | null)?.focus();
+    focused.current = path;
+  }, [path, lang.value]);
   let body: JSX.Element;
   if (!found) body = <p class="alert error" role="alert">{t("common.not_found")}</p>;
   else if (!allowed(found.def)) {

@@ -101,17 +101,23 @@ export const fmt = {
   hours: (seconds: number, digits = 1): string => t("common.hours_value", { h: fmt.number(seconds / 3600, digits) }),
 };
 
-/** A local wall time in the site's zone as an ISO instant ("2026-12-04T09:00" → UTC). */
-export function siteToInstant(local: string): string {
-  // the offset of the zone at that wall time: format the naive guess back and correct by the gap
-  const guess = new Date(`${local}:00Z`);
+/** The site zone's offset from UTC in minutes at `date` (DST-safe, from Intl). */
+export function zoneOffset(date: Date): number {
   const parts = new Intl.DateTimeFormat("en-US", {
     timeZone: siteTimeZone.value, hourCycle: "h23",
-    year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit",
-  }).formatToParts(guess);
+    year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
+  }).formatToParts(date);
   const get = (type: string): number => Number(parts.find((p) => p.type === type)?.value);
-  const seen = Date.UTC(get("year"), get("month") - 1, get("day"), get("hour"), get("minute"), get("second"));
-  return new Date(guess.getTime() - (seen - guess.getTime())).toISOString();
+  const wall = Date.UTC(get("year"), get("month") - 1, get("day"), get("hour"), get("minute"));
+  return Math.round((wall - Math.floor(date.getTime() / 60000) * 60000) / 60000);
+}
+
+/** A local wall time in the site's zone as an ISO instant ("2026-12-04T09:00" → UTC). */
+export function siteToInstant(local: string): string {
+  // the zone's offset at the naive guess, corrected once more for a change of offset between
+  const guess = new Date(`${local}:00Z`);
+  const first = new Date(guess.getTime() - zoneOffset(guess) * 60000);
+  return new Date(guess.getTime() - zoneOffset(first) * 60000).toISOString();
 }
 
 /** An instant as the site's wall time for an <input type="datetime-local">. */

@@ -6,7 +6,7 @@ import type { JSX } from "preact";
 import { useEffect, useRef } from "preact/hooks";
 import * as vis from "vis-timeline/standalone";
 import "vis-timeline/styles/vis-timeline-graph2d.css";
-import { fmt, lang, siteTimeZone, t } from "../i18n";
+import { fmt, lang, t, zoneOffset } from "../i18n";
 
 export interface Row {
   id: string;
@@ -67,17 +67,6 @@ export interface TimelineApi {
   items: DataSet<Item>;
   rows: DataSet<Row>;
   timeline: VisTimeline;
-}
-
-/** The site zone's offset from UTC in minutes at `date` (DST-safe, from Intl). */
-export function zoneOffset(date: Date): number {
-  const parts = new Intl.DateTimeFormat("en-US", {
-    timeZone: siteTimeZone.value, hourCycle: "h23",
-    year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
-  }).formatToParts(date);
-  const get = (k: string): number => Number(parts.find((p) => p.type === k)?.value);
-  const wall = Date.UTC(get("year"), get("month") - 1, get("day"), get("hour"), get("minute"));
-  return Math.round((wall - Math.floor(date.getTime() / 60000) * 60000) / 60000);
 }
 
 const label = (scale: string, major: boolean) => (date: Date | Moment): string => {

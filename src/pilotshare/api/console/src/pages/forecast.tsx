@@ -2,12 +2,12 @@
 // stream (never polling), then read utilisation per kind and week with its 90% band, the weeks
 // demand may exceed capacity, and the bookings at risk with their odds and alternatives.
 import type { JSX } from "preact";
-import { useEffect, useMemo, useRef, useState } from "preact/hooks";
+import { useMemo, useState } from "preact/hooks";
 import { get, post } from "../api";
 import { Chart } from "../components/chart";
+import { CurrentJob, JobStatus, type JobView, useJob } from "../components/job";
 import type { ChartOptions } from "../components/chart";
 import { Empty, ErrorBox, Field, Loading, Raw, Title, useAsync } from "../components/ui";
-import { on } from "../events";
 import { fmt, lang, t } from "../i18n";
 import type { RouteDef } from "../pages";
 
@@ -24,18 +24,8 @@ export interface ForecastResult {
   bookings: { booking: string }[];
   other_organisations?: { bookings: number };
 }
-interface Job { id: string; status: string; progress?: number; result?: ForecastResult | null; detail?: string; created_at?: string; request?: Record<string, unknown> }
+interface Job extends JobView<ForecastResult> { request?: Record<string, unknown> }
 
-export function JobStatus({ ns, status, progress }: { ns: string; status: string; progress?: number }): JSX.Element {
-  return (
-    <span class="job-status">
-      <span class={`pill s-${status}`} data-value={status}>{t(`${ns}.status_${status}`)}</span>{" "}
-      {status === "running" || status === "queued" ? (
-        <progress max={1} value={progress ?? 0} aria-label={t(`${ns}.progress`)}>{fmt.percent(progress ?? 0)}</progress>
-      ) : null}
-    </span>
-  );
-}
 
 function bandOptions(kind: KindRow, overloaded: Overloaded[]): ChartOptions {
   const weeks = kind.weekly.map((w) => fmt.date(w.week_start));
@@ -154,32 +144,8 @@ function Forecast(): JSX.Element {
   const [seed, setSeed] = useState("");
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
-  const [current, setCurrent] = useState<Job | null>(null);
   const past = useAsync((signal) => get<Job[]>("/api/v1/forecasts", { query: { limit: 20 }, signal }), []);
-  const [live, setLive] = useState<Record<string, { status: string; progress: number }>>({});
-
-  const shown = useRef<string | null>(null);
-  const open = async (id: string): Promise<void> => {
-    setError(null);
-    try {
-      shown.current = id;
-      setCurrent(await get<Job>(`/api/v1/forecasts/${id}`));
-    } catch (err) {
-      setError(err);
-    }
-  };
-
-  useEffect(() => on("job", (e) => {
-    if (e.kind !== "forecast") return;
-    const id = String(e.id);
-    const status = String(e.status);
-    const progress = Number(e.progress ?? 0);
-    setLive((m) => ({ ...m, [id]: { status, progress } }));
-    if (shown.current !== id) return;
-    // the result is read once, when the job says it is over
-    if (status === "done" || status === "failed") void open(id);
-    else setCurrent((c) => (c && c.id === id ? { ...c, status, progress } : c));
-  }), []);
+  const { current, live, error: openError, open, started } = useJob<Job>("forecast", "/api/v1/forecasts");
 
   const submit = async (ev: Event): Promise<void> => {
     ev.preventDefault();
@@ -188,9 +154,7 @@ function Forecast(): JSX.Element {
     try {
       const body: Record<string, number> = { horizon_days: horizon, replications: reps };
       if (seed.trim()) body.seed = Number(seed);
-      const job = await post<Job>("/api/v1/forecasts", body);
-      shown.current = job.id;
-      setCurrent({ ...job, progress: 0 });
+      started(await post<Job>("/api/v1/forecasts", body));
       past.reload();
     } catch (err) {
       setError(err);
@@ -216,13 +180,8 @@ function Forecast(): JSX.Element {
         <button type="submit" disabled={busy}>{t("forecast.run")}</button>
       </form>
       <ErrorBox error={error} />
-      {current ? (
-        <div id="forecast-current" data-job={current.id} data-status={current.status} aria-live="polite">
-          <p><Raw>{current.id.slice(0, 8)}</Raw> <JobStatus ns="forecast" status={current.status} progress={current.progress} /></p>
-          {current.status === "failed" ? <p class="alert error" role="alert"><Raw>{current.detail ?? ""}</Raw></p> : null}
-          {current.status === "done" && current.result ? <Result job={current} key={current.id} /> : null}
-        </div>
-      ) : null}
+      <ErrorBox error={openError} />
+      {current ? <CurrentJob id="forecast-current" job={current}>{() => <Result job={current} key={current.id} />}</CurrentJob> : null}
       <h2>{t("forecast.past")}</h2>
       {past.loading && !past.data ? <Loading /> : null}
       <ErrorBox error={past.error} />

@@ -2,22 +2,21 @@
 // progress from the `job` events (never polling), and read the paired comparison and the
 // report's weekly utilisation, baseline against scenario.
 import type { JSX } from "preact";
-import { useEffect, useMemo, useRef, useState } from "preact/hooks";
+import { useMemo, useState } from "preact/hooks";
 import { get, post, text } from "../api";
 import { Chart } from "../components/chart";
 import type { ChartOptions } from "../components/chart";
 import { Empty, ErrorBox, Field, Loading, Raw, Title, useAsync } from "../components/ui";
-import { on } from "../events";
 import { fmt, lang, t } from "../i18n";
 import type { RouteDef } from "../pages";
-import { JobStatus } from "./forecast";
+import { CurrentJob, JobStatus, type JobView, useJob } from "../components/job";
 
 interface Scenario { name: string; title: string; description: string; horizon_days: number; replications: number }
 interface Ci { mean: number | null; lo: number | null; hi: number | null; n: number }
 interface Row { metric: string; kind: string; baseline: Ci; scenario: Ci; difference: Ci; significant: boolean }
 type Weekly = Record<string, { mean: (number | null)[]; p05: (number | null)[]; p95: (number | null)[] }>;
 interface Report { scenario: { name: string }; comparison: Row[]; weekly_utilisation: { baseline: Weekly; scenario: Weekly } }
-interface Job { id: string; status: string; progress?: number; result?: Report | null; detail?: string; created_at?: string; scenario?: string }
+interface Job extends JobView<Report> { scenario?: string }
 
 const num = (v: number | null, metric: string): string =>
   v == null ? "—" : metric === "utilisation" || metric === "served_share" || metric === "booking_odds" ? fmt.percent(v, 1) : fmt.number(v, 1);
@@ -96,25 +95,7 @@ function WhatIf(): JSX.Element {
   const [yaml, setYaml] = useState("");
   const [reps, setReps] = useState("");
   const [error, setError] = useState<unknown>(null);
-  const [current, setCurrent] = useState<Job | null>(null);
-  const shown = useRef<string | null>(null);
-
-  const open = async (id: string): Promise<void> => {
-    try {
-      shown.current = id;
-      setCurrent(await get<Job>(`/api/v1/simulations/${id}`));
-    } catch (err) {
-      setError(err);
-    }
-  };
-  useEffect(() => on("job", (e) => {
-    if (e.kind !== "simulation" || shown.current !== String(e.id)) return;
-    const status = String(e.status);
-    if (status === "done" || status === "failed") {
-      void open(String(e.id));
-      past.reload();
-    } else setCurrent((c) => (c ? { ...c, status, progress: Number(e.progress ?? 0) } : c));
-  }), []);
+  const { current, error: openError, open, started } = useJob<Job>("simulation", "/api/v1/simulations", () => past.reload());
 
   const pick = async (name: string): Promise<void> => {
     if (!name) return;
@@ -134,9 +115,7 @@ function WhatIf(): JSX.Element {
     try {
       const body: Record<string, unknown> = { scenario: yaml };
       if (reps.trim()) body.replications = Number(reps);
-      const job = await post<Job>("/api/v1/simulations", body);
-      shown.current = job.id;
-      setCurrent({ ...job, progress: 0 });
+      started(await post<Job>("/api/v1/simulations", body));
       past.reload();
     } catch (err) {
       setError(err);
@@ -167,13 +146,8 @@ function WhatIf(): JSX.Element {
         <button type="submit" disabled={!yaml.trim()}>{t("whatif.run")}</button>
       </form>
       <ErrorBox error={error} />
-      {current ? (
-        <div id="whatif-current" data-job={current.id} data-status={current.status} aria-live="polite">
-          <p><Raw>{current.id.slice(0, 8)}</Raw> <JobStatus ns="forecast" status={current.status} progress={current.progress} /></p>
-          {current.status === "failed" ? <p class="alert error" role="alert"><Raw>{current.detail ?? ""}</Raw></p> : null}
-          {current.status === "done" && current.result ? <Comparison job={current} key={current.id} /> : null}
-        </div>
-      ) : null}
+      <ErrorBox error={openError} />
+      {current ? <CurrentJob id="whatif-current" job={current}>{() => <Comparison job={current} key={current.id} />}</CurrentJob> : null}
       <h2>{t("whatif.past")}</h2>
       {past.loading && !past.data ? <Loading /> : null}
       <ErrorBox error={past.error} />
