@@ -66,7 +66,7 @@ async def test_a_state_change_reaches_the_page(
         async with playwright_api.async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
             page = await browser.new_page()
-            await page.goto(f"http://127.0.0.1:{port}/")
+            await page.goto(f"http://127.0.0.1:{port}/dashboard/")
             await page.fill("#key", "ps_wrong_key")
             await page.click("#key-form button")
             await page.wait_for_selector("#message:not([hidden])")
