@@ -51,8 +51,11 @@ async def list_scenarios(_principal: PlannerKey) -> list[ScenarioListed]:
     response_class=Response,
     responses={
         200: {
-            "content": {"application/yaml": {"schema": {"type": "string"}}},
-            "description": "the scenario's YAML text, as shipped",
+            # The YAML text is one mapping (a scenario document), so a client that parses
+            # the body by its media type gets an object, as the schema says.
+            "content": {"application/yaml": {"schema": {"type": "object"}}},
+            "description": "the scenario's YAML text, as shipped: one mapping with "
+            "description, horizon_days, replications, base and changes",
         },
         **problems(401, 403, 404),
     },
