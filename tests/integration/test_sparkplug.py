@@ -94,6 +94,11 @@ async def stored_samples(client: httpx.AsyncClient, who: dict[str, str], inst: s
     return sum(b["samples"] for b in r.json())
 
 
+#: Room for each step: the edge node is a second Python in its own venv, and under the whole
+#: suite's load on two cores one step once took over 20 s (alone, the whole test takes about 14 s).
+SETTLE_S = 60.0
+
+
 async def test_births_data_gap_and_deaths_of_a_pysparkplug_edge_node(
     pool: asyncpg.Pool,
     mqtt_endpoint: MqttEndpoint,
@@ -120,7 +125,7 @@ async def test_births_data_gap_and_deaths_of_a_pysparkplug_edge_node(
             t = await twin(client, admin, oven)
             return t["online"] is True and t["state"] == "running"
 
-        await wait_for(oven_running)
+        await wait_for(oven_running, timeout=SETTLE_S)
         assert (await twin(client, admin, plc))["state"] == "running"  # the node's own metrics
 
         await edge.do("ddata 2 50 900")  # by alias: idle
@@ -128,22 +133,22 @@ async def test_births_data_gap_and_deaths_of_a_pysparkplug_edge_node(
         async def oven_idle() -> bool:
             return (await twin(client, admin, oven))["state"] == "idle"
 
-        await wait_for(oven_idle)
+        await wait_for(oven_idle, timeout=SETTLE_S)
         assert (await twin(client, admin, oven))["utilization"]["1h"] is not None  # type: ignore[index]
 
         # a lost sequence number: the host asks for a rebirth, the node is born again
         await edge.do("skip")
         mark = len(edge.lines)
         await edge.do("ddata 1 90 1600")
-        await edge.wait_for("rebirth", after=mark)
-        await edge.wait_for("reborn", after=mark)
+        await edge.wait_for("rebirth", after=mark, timeout=SETTLE_S)
+        await edge.wait_for("reborn", after=mark, timeout=SETTLE_S)
         await edge.do("ddata 2 40 800")  # after the rebirth: in sequence again
 
         async def all_stored() -> bool:  # DBIRTH, DDATA, DDATA, DBIRTH, DDATA, each once
             times = edge.sample_times()
             return len(times) == 5 and await stored_samples(client, admin, oven) == len(set(times))
 
-        await wait_for(all_stored)
+        await wait_for(all_stored, timeout=SETTLE_S)
         times = edge.sample_times()
         rows = await pool.fetch(
             "SELECT ts, state, metrics FROM telemetry WHERE instrument_id = $1 ORDER BY ts", oven
@@ -157,7 +162,7 @@ async def test_births_data_gap_and_deaths_of_a_pysparkplug_edge_node(
         async def oven_offline() -> bool:
             return (await twin(client, admin, oven))["online"] is False
 
-        await wait_for(oven_offline)
+        await wait_for(oven_offline, timeout=SETTLE_S)
         assert (await twin(client, admin, plc))["online"] is True
 
         await edge.do("ndeath")
@@ -165,7 +170,7 @@ async def test_births_data_gap_and_deaths_of_a_pysparkplug_edge_node(
         async def plc_offline() -> bool:
             return (await twin(client, admin, plc))["online"] is False
 
-        await wait_for(plc_offline)
+        await wait_for(plc_offline, timeout=SETTLE_S)
         assert (await twin(client, admin, oven))["state"] == "offline"
         assert await stored_samples(client, admin, oven) == len(set(times))  # nothing twice
         rejects = await pool.fetchval("SELECT count(*) FROM rejects")
