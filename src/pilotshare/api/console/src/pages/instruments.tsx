@@ -238,7 +238,7 @@ function InstrumentSettings({ params }: { params: Record<string, string> }): JSX
   return (
     <section>
       <Title actions={<a class="button secondary" href="#/instruments">{t("instruments.back")}</a>}>
-        {t("instruments.settings_title", { id })}
+        {t("instruments.settings")} · <Raw>{id}</Raw>
       </Title>
       <ErrorBox error={loaded.error} />
       {loaded.loading && !inst ? <Loading /> : null}
