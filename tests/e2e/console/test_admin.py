@@ -17,7 +17,7 @@ import httpx
 from pilotshare import registry
 from pilotshare.core.settings import MqttEndpoint
 from tests.e2e.test_dashboard import _publish_running
-from tests.support.api import auth
+from tests.support.api import auth, book
 from tests.support.console import (
     axe_violations,
     browser_page,
@@ -157,6 +157,10 @@ async def test_a_platform_admin_edits_closes_and_qualifies_its_instrument(
         for slot in slots:
             s, e = datetime.fromisoformat(slot["start"]), datetime.fromisoformat(slot["end"])
             assert e <= start or s >= end, slot
+        async with httpx.AsyncClient(base_url=base) as c:
+            held = await book(c, acme, instrument="oven-a", start=slots[0]["start"],
+                              end=slots[0]["end"])  # fmt: skip
+            assert held.status_code == 201, held.text
 
         # a second client qualified through the page; the first one revoked there
         await page.fill("#qual-org", "globex")
@@ -172,6 +176,11 @@ async def test_a_platform_admin_edits_closes_and_qualifies_its_instrument(
             assert [q["org"] for q in (await c.get(path, headers=lab_a)).json()] == ["globex"]
         await screenshot(page, "instrument-settings")
         assert await axe_violations(page) == []
+        # retiring it is refused while acme's booking holds it, and the page says why
+        await page.click("#inst-retire")
+        alert = await page.wait_for_selector("section[aria-labelledby=retire-title] [role=alert]")
+        assert await alert.get_attribute("data-reason") == "future_bookings"
+        assert await alert.inner_text() == "The instrument still holds bookings now or later."
 
 
 async def test_a_platform_admin_makes_a_key_that_works(pool: asyncpg.Pool) -> None:
@@ -227,8 +236,8 @@ async def test_another_platforms_instrument_is_refused_in_chinese(pool: asyncpg.
             await sign_in(page, base, _key(lab_a), lang="zh")
             for path in ("#/instruments", "#/instruments/oven-a"):
                 await page.goto(f"{base}/console/{path}")
-                await page.wait_for_selector("#instruments, #closures, #closures-title")
-                await page.wait_for_load_state("networkidle")
+                await page.wait_for_selector("#instruments, #inst-summary")
+                await page.wait_for_function("() => !document.querySelector('main .loading')")
                 overflow = await page.evaluate(
                     "() => document.documentElement.scrollWidth"
                     " - document.documentElement.clientWidth"
