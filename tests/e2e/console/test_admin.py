@@ -59,12 +59,14 @@ async def test_the_board_follows_a_twin_change(
         await screenshot(page, "board.zh")
 
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+#: the instruments' site is not in the console's default zone (Asia/Shanghai) nor the browser's
+#: (Europe/London): a closure entered in site time proves the page uses the instrument's zone
+SITE_ZONE = ZoneInfo("Asia/Tokyo")
 ZH_NOT_OWNER = "它属于其他平台：只有该平台的管理员可以修改。"
 
 
 async def _two_platforms(pool: asyncpg.Pool) -> dict[str, str]:
-    """lab-a owns oven-a, lab-b owns oven-b (both at a Shanghai site), acme and globex are
+    """lab-a owns oven-a, lab-b owns oven-b (both at a site in Tokyo time), acme and globex are
     clients; the key of lab-a's admin."""
     for org, name, kind in (
         ("platform", "Network operator", "platform"),
@@ -78,7 +80,7 @@ async def _two_platforms(pool: asyncpg.Pool) -> dict[str, str]:
         await add_instrument(pool, ident, site="dg-a", kind="oven", name=f"Reflow {ident}",
                              owner_org=owner, hourly_rate=180, min_notice_s=0,
                              requires_qualification=True,
-                             site_timezone="Asia/Shanghai")  # fmt: skip
+                             site_timezone="Asia/Tokyo")  # fmt: skip
     return await auth(pool, "lab-a", "admin")
 
 
@@ -95,7 +97,7 @@ async def test_a_platform_admin_edits_closes_and_qualifies_its_instrument(
 ) -> None:
     lab_a = await _two_platforms(pool)
     acme = await auth(pool, "acme", "operator")
-    tomorrow = (datetime.now(SHANGHAI) + timedelta(days=1)).replace(
+    tomorrow = (datetime.now(SITE_ZONE) + timedelta(days=1)).replace(
         hour=10, minute=0, second=0, microsecond=0
     )
     async with console_server(pool) as base, browser_page() as page:
