@@ -159,6 +159,9 @@ ROWS: dict[tuple[str, str], Row] = {
         (401, 403, 204, 403, 204),
         lambda w, who: Req(f"{IN}/sem-a/closures/{w.mine(who, 'closure')}"),
     ),
+    ("GET", f"{IN}/{{instrument}}/qualifications"): Row(
+        (401, 403, 200, 403, 200), fixed(f"{IN}/sem-a/qualifications")
+    ),
     ("PUT", f"{IN}/{{instrument}}/qualifications/{{org}}"): Row(
         (401, 403, 204, 403, 204), fixed(f"{IN}/sem-a/qualifications/globex")
     ),

@@ -134,6 +134,32 @@ async def test_a_platform_administers_only_its_own_instruments(
         assert {"lab-a", "lab-b", "acme", "globex", "platform"} <= {o["id"] for o in listed}
 
 
+async def test_a_platform_lists_who_is_qualified_for_its_instrument_only(
+    pool: asyncpg.Pool, clock: FakeClock
+) -> None:
+    async with api_client(pool, clock=clock) as c:
+        n = await network(pool, c)
+        path = "/api/v1/instruments/lab-sem-a/qualifications"
+        assert (await c.get(path, headers=n.lab_a)).json() == []
+        for org in ("globex", "acme"):
+            r = await c.put(f"{path}/{org}", headers=n.lab_a)
+            assert r.status_code == 204, r.text
+        listed = (await c.get(path, headers=n.lab_a)).json()
+        assert [(q["org"], q["name"]) for q in listed] == [
+            ("acme", "acme 名"),
+            ("globex", "globex 名"),
+        ]
+        assert all(q["granted_at"] for q in listed)
+        # the network sees it too; the other platform and the client are refused
+        assert len((await c.get(path, headers=n.network)).json()) == 2
+        assert _reason(await c.get(path, headers=n.lab_b)) == (403, "not_owner")
+        assert (await c.get(path, headers=n.acme)).status_code == 403
+        assert (await c.delete(f"{path}/acme", headers=n.lab_a)).status_code == 204
+        assert [q["org"] for q in (await c.get(path, headers=n.lab_a)).json()] == ["globex"]
+        r = await c.get("/api/v1/instruments/nope/qualifications", headers=n.network)
+        assert _reason(r) == (404, "no_instrument")
+
+
 async def test_a_platform_sees_and_runs_the_bookings_on_its_line_only(
     pool: asyncpg.Pool, clock: FakeClock
 ) -> None:

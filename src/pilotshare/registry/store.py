@@ -310,6 +310,26 @@ async def _qualify(
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Qualification:
+    """An organisation qualified to book an instrument, since when."""
+
+    org: str
+    name: str
+    granted_at: datetime
+
+
+async def qualifications(conn: Executor, instrument: str) -> list[Qualification]:
+    """Who is qualified for ``instrument``, by organisation id; ``NotFound`` when unknown."""
+    await require_instrument(conn, instrument)
+    rows = await conn.fetch(
+        "SELECT q.org_id, o.name, q.granted_at FROM qualifications q "
+        "JOIN organisations o ON o.id = q.org_id WHERE q.instrument_id = $1 ORDER BY q.org_id",
+        instrument,
+    )
+    return [Qualification(r["org_id"], r["name"], r["granted_at"]) for r in rows]
+
+
 async def grant_qualification(
     conn: Connection, instrument: str, org: str, *, actor: Actor, at: datetime
 ) -> None:

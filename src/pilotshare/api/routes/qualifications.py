@@ -6,6 +6,7 @@ the network operator's admins set and drop them; an organisation reads its own."
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -30,6 +31,31 @@ router = APIRouter(tags=["access"])
 
 Period = Literal["day", "week", "month"]
 OrgPath = Annotated[Slug, Path(description="an organisation")]
+
+
+class QualificationPublic(BaseModel):
+    """An organisation qualified to book the instrument, since when."""
+
+    org: str
+    name: str
+    granted_at: datetime
+
+
+@router.get(
+    "/api/v1/instruments/{instrument}/qualifications",
+    response_model=list[QualificationPublic],
+    responses=problems(401, 403, 404, 422),
+)
+async def list_qualifications(
+    instrument: str, pool: Pool, principal: AdminKey
+) -> list[QualificationPublic]:
+    """The organisations qualified for an instrument (its platform's admins, or the
+    network's): who its clients are is the platform's to know, not another's."""
+    await administers_instrument(pool, principal, instrument)
+    return [
+        QualificationPublic(org=q.org, name=q.name, granted_at=q.granted_at)
+        for q in await registry.qualifications(pool, instrument)
+    ]
 
 
 @router.put(

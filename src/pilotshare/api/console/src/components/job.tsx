@@ -16,12 +16,13 @@ export interface JobView<R> {
   created_at?: string;
 }
 
-export function JobStatus({ ns, status, progress }: { ns: string; status: string; progress?: number }): JSX.Element {
+/** A job's state (the `states` labels, shared with bookings) and, while it runs, its progress. */
+export function JobStatus({ status, progress }: { status: string; progress?: number }): JSX.Element {
   return (
     <span class="job-status">
-      <span class={`pill s-${status}`} data-value={status}>{t(`${ns}.status_${status}`)}</span>{" "}
+      <span class={`pill s-${status}`} data-value={status}>{t(`states.${status}`)}</span>{" "}
       {status === "running" || status === "queued" ? (
-        <progress max={1} value={progress ?? 0} aria-label={t(`${ns}.progress`)}>{fmt.percent(progress ?? 0)}</progress>
+        <progress max={1} value={progress ?? 0} aria-label={t("common.progress")}>{fmt.percent(progress ?? 0)}</progress>
       ) : null}
     </span>
   );
@@ -72,7 +73,7 @@ export function CurrentJob<R>(props: { id: string; job: JobView<R>; children: (j
   const { job } = props;
   return (
     <div id={props.id} data-job={job.id} data-status={job.status} aria-live="polite">
-      <p><Raw>{job.id.slice(0, 8)}</Raw> <JobStatus ns="forecast" status={job.status} progress={job.progress} /></p>
+      <p><Raw>{job.id.slice(0, 8)}</Raw> <JobStatus status={job.status} progress={job.progress} /></p>
       {job.status === "failed" ? <p class="alert error" role="alert"><Raw>{job.detail ?? ""}</Raw></p> : null}
       {job.status === "done" && job.result ? props.children(job) : null}
     </div>

@@ -1,8 +1,8 @@
-// Small shared pieces: loading and error states, form fields, tables. Pages stay short and
+// Small shared pieces: loading and error states, form fields, tables (one <DataTable>). Pages stay short and
 // every one behaves alike for a keyboard and a screen reader.
 import type { ComponentChildren, JSX } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import { ApiError } from "../api";
+import { ApiError, page } from "../api";
 import { t } from "../i18n";
 
 /** Load `fn` when `deps` change; the page re-renders with its data, its error or a spinner. */
@@ -79,4 +79,97 @@ export function Empty({ children }: { children: ComponentChildren }): JSX.Elemen
 /** A status word of the API as a coloured pill with its label. */
 export function Pill({ value, ns }: { value: string; ns: string }): JSX.Element {
   return <span class={`pill s-${value}`} data-value={value}>{t(`${ns}.${value}`)}</span>;
+}
+
+/** One column of a <DataTable>: its header and how a row fills its cell. */
+export interface Column<T> {
+  label: string;
+  /** the header is read by screen readers only (a column of buttons) */
+  hideLabel?: boolean;
+  /** right-aligned figures */
+  num?: boolean;
+  cell: (row: T) => ComponentChildren;
+}
+
+/** The console's one table: a caption for screen readers (shown when `showCaption`), a
+ * header row, one row per item, a sentence when there is none, and "load more" when the
+ * listing has a next page (`usePaged`). `rows` undefined: not loaded yet, nothing shown. */
+export function DataTable<T>(props: {
+  id: string;
+  caption: string;
+  columns: Column<T>[];
+  rows: T[] | undefined;
+  rowKey: (row: T) => string | number;
+  /** data-* attributes of a row (tests and styles find rows by them) */
+  rowAttrs?: (row: T) => Record<string, string | number | undefined>;
+  empty: string;
+  showCaption?: boolean;
+  more?: { load: () => void; busy?: boolean } | null;
+}): JSX.Element | null {
+  const { rows, columns } = props;
+  if (!rows) return null;
+  if (!rows.length) return <Empty>{props.empty}</Empty>;
+  return (
+    <>
+      <div class="table-wrap">
+        <table class="data" id={props.id}>
+          <caption class={props.showCaption ? undefined : "visually-hidden"}>{props.caption}</caption>
+          <thead>
+            <tr>
+              {columns.map((c, i) => (
+                <th key={i} scope="col" class={c.num ? "num" : undefined}>
+                  {c.hideLabel ? <span class="visually-hidden">{c.label}</span> : c.label}
+                </th>
+              ))}
+            </tr>
+          </thead>
+          <tbody>
+            {rows.map((r) => (
+              <tr key={props.rowKey(r)} {...(props.rowAttrs?.(r) ?? {})}>
+                {columns.map((c, i) => <td key={i} class={c.num ? "num" : undefined}>{c.cell(r)}</td>)}
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+      {props.more ? (
+        <p>
+          <button type="button" class="secondary" id={`${props.id}-more`} disabled={props.more.busy} onClick={props.more.load}>
+            {t("common.more")}
+          </button>
+        </p>
+      ) : null}
+    </>
+  );
+}
+
+/** A listing a page at a time (the API's `Link: rel="next"`): its rows so far, and `more`
+ * while a next page remains; reloaded from the first page when `deps` change. */
+export function usePaged<T>(path: string, query: Record<string, string | number | undefined>, deps: unknown[]): {
+  rows: T[] | undefined; error: unknown; loading: boolean; more: { load: () => void; busy: boolean } | null; reload: () => void;
+} {
+  const [rows, setRows] = useState<T[] | undefined>(undefined);
+  const [next, setNext] = useState<string | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [loading, setLoading] = useState(true);
+  const [tick, setTick] = useState(0);
+  useEffect(() => {
+    const c = new AbortController();
+    setLoading(true);
+    setError(null);
+    page<T>(path, { signal: c.signal, query }).then(
+      (p) => { setRows(p.items); setNext(p.next); setLoading(false); },
+      (err: unknown) => { if (!c.signal.aborted) { setError(err); setLoading(false); } },
+    );
+    return () => c.abort();
+  }, [...deps, tick]);
+  const load = (): void => {
+    if (!next) return;
+    setLoading(true);
+    page<T>(next).then(
+      (p) => { setRows((r) => [...(r ?? []), ...p.items]); setNext(p.next); setLoading(false); },
+      (err: unknown) => { setError(err); setLoading(false); },
+    );
+  };
+  return { rows, error, loading, more: next ? { load, busy: loading } : null, reload: () => setTick((n) => n + 1) };
 }

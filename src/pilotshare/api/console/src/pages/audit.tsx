@@ -1,9 +1,8 @@
 // The audit log: who changed what, newest first, a page at a time (the API's Link header), with
 // the object before and after. A platform's admins see the lines about their own objects.
 import type { JSX } from "preact";
-import { useEffect, useState } from "preact/hooks";
-import { page } from "../api";
-import { Empty, ErrorBox, Field, Loading, Raw, Title } from "../components/ui";
+import { useState } from "preact/hooks";
+import { type Column, DataTable, ErrorBox, Field, Loading, Raw, Title, usePaged } from "../components/ui";
 import { fmt, t } from "../i18n";
 import type { RouteDef } from "../pages";
 
@@ -14,37 +13,33 @@ interface Line {
 
 const KINDS = ["", "booking", "instrument", "closure", "qualification", "key", "quota", "voucher", "organisation"];
 
+const COLUMNS = (): Column<Line>[] => [
+  { label: t("audit.at"), cell: (l) => fmt.dateTime(l.at) },
+  {
+    label: t("audit.who"),
+    cell: (l) => <>{l.actor_org ? <Raw>{l.actor_org}</Raw> : t("audit.system")}{l.actor_key ? <><br /><small><Raw>{l.actor_key}</Raw></small></> : null}</>,
+  },
+  { label: t("audit.action"), cell: (l) => <Raw>{l.action}</Raw> },
+  { label: t("audit.object"), cell: (l) => <><Raw>{l.object_kind}</Raw> <Raw>{l.object_id}</Raw></> },
+  {
+    label: t("audit.change"),
+    cell: (l) => (
+      <details>
+        <summary>{t("audit.show")}</summary>
+        <p>{t("audit.before")}</p>
+        <pre translate={false}>{JSON.stringify(l.before, null, 1)}</pre>
+        <p>{t("audit.after")}</p>
+        <pre translate={false}>{JSON.stringify(l.after, null, 1)}</pre>
+      </details>
+    ),
+  },
+];
+
 function Audit(): JSX.Element {
   const [kind, setKind] = useState("");
   const [object, setObject] = useState("");
   const [filters, setFilters] = useState({ kind: "", object: "" });
-  const [lines, setLines] = useState<Line[]>([]);
-  const [next, setNext] = useState<string | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  const [loading, setLoading] = useState(true);
-  useEffect(() => {
-    const c = new AbortController();
-    setLoading(true);
-    setError(null);
-    page<Line>("/api/v1/audit", { signal: c.signal, query: { ...filters, limit: 50 } }).then(
-      (p) => { setLines(p.items); setNext(p.next); setLoading(false); },
-      (err: unknown) => { if (!c.signal.aborted) { setError(err); setLoading(false); } },
-    );
-    return () => c.abort();
-  }, [filters.kind, filters.object]);
-  const more = async (): Promise<void> => {
-    if (!next) return;
-    setLoading(true);
-    try {
-      const p = await page<Line>(next);
-      setLines((l) => [...l, ...p.items]);
-      setNext(p.next);
-    } catch (err) {
-      setError(err);
-    } finally {
-      setLoading(false);
-    }
-  };
+  const lines = usePaged<Line>("/api/v1/audit", { ...filters, limit: 50 }, [filters.kind, filters.object]);
   return (
     <section>
       <Title>{t("audit.title")}</Title>
@@ -61,45 +56,11 @@ function Audit(): JSX.Element {
         </Field>
         <button type="submit">{t("audit.filter")}</button>
       </form>
-      <ErrorBox error={error} />
-      {loading && !lines.length ? <Loading /> : null}
-      {!loading && !lines.length && !error ? <Empty>{t("audit.none")}</Empty> : null}
-      {lines.length ? (
-        <div class="table-wrap">
-          <table class="data" id="audit">
-            <caption class="visually-hidden">{t("audit.title")}</caption>
-            <thead>
-              <tr>
-                <th scope="col">{t("audit.at")}</th>
-                <th scope="col">{t("audit.who")}</th>
-                <th scope="col">{t("audit.action")}</th>
-                <th scope="col">{t("audit.object")}</th>
-                <th scope="col">{t("audit.change")}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {lines.map((l) => (
-                <tr key={l.id} data-audit={l.id} data-kind={l.object_kind} data-object={l.object_id}>
-                  <td>{fmt.dateTime(l.at)}</td>
-                  <td>{l.actor_org ? <Raw>{l.actor_org}</Raw> : t("audit.system")}{l.actor_key ? <><br /><small><Raw>{l.actor_key}</Raw></small></> : null}</td>
-                  <td><Raw>{l.action}</Raw></td>
-                  <td><Raw>{l.object_kind}</Raw> <Raw>{l.object_id}</Raw></td>
-                  <td>
-                    <details>
-                      <summary>{t("audit.show")}</summary>
-                      <p>{t("audit.before")}</p>
-                      <pre translate={false}>{JSON.stringify(l.before, null, 1)}</pre>
-                      <p>{t("audit.after")}</p>
-                      <pre translate={false}>{JSON.stringify(l.after, null, 1)}</pre>
-                    </details>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      ) : null}
-      {next ? <p><button type="button" class="secondary" id="audit-more" disabled={loading} onClick={() => void more()}>{t("common.more")}</button></p> : null}
+      <ErrorBox error={lines.error} />
+      {lines.loading && !lines.rows ? <Loading /> : null}
+      <DataTable id="audit" caption={t("audit.title")} rows={lines.rows} empty={t("audit.none")} columns={COLUMNS()}
+        rowKey={(l) => l.id} rowAttrs={(l) => ({ "data-audit": l.id, "data-kind": l.object_kind, "data-object": l.object_id })}
+        more={lines.more} />
     </section>
   );
 }

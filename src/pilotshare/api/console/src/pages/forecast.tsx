@@ -189,7 +189,7 @@ function Forecast(): JSX.Element {
       {past.data?.length ? (
         <div class="table-wrap">
           <table id="forecast-list">
-            <thead><tr><th>{t("forecast.job")}</th><th>{t("forecast.created")}</th><th>{t("forecast.status")}</th><th><span class="visually-hidden">{t("forecast.open")}</span></th></tr></thead>
+            <thead><tr><th>{t("forecast.job")}</th><th>{t("forecast.created")}</th><th>{t("common.status")}</th><th><span class="visually-hidden">{t("common.open")}</span></th></tr></thead>
             <tbody>
               {past.data.map((j) => {
                 const l = live[j.id];
@@ -197,8 +197,8 @@ function Forecast(): JSX.Element {
                   <tr key={j.id} data-job={j.id}>
                     <td><Raw>{j.id.slice(0, 8)}</Raw></td>
                     <td>{j.created_at ? fmt.dateTime(j.created_at) : "—"}</td>
-                    <td><JobStatus ns="forecast" status={l?.status ?? j.status} progress={l?.progress ?? j.progress} /></td>
-                    <td><button type="button" class="secondary" onClick={() => void open(j.id)}>{t("forecast.open")}</button></td>
+                    <td><JobStatus status={l?.status ?? j.status} progress={l?.progress ?? j.progress} /></td>
+                    <td><button type="button" class="secondary" onClick={() => void open(j.id)}>{t("common.open")}</button></td>
                   </tr>
                 );
               })}

@@ -3,7 +3,7 @@
 import type { JSX } from "preact";
 import { useState } from "preact/hooks";
 import { del, get, post } from "../api";
-import { Empty, ErrorBox, Field, Loading, Raw, Title, useAsync } from "../components/ui";
+import { type Column, DataTable, ErrorBox, Field, Loading, Raw, Title, useAsync } from "../components/ui";
 import { fmt, siteToInstant, t } from "../i18n";
 import type { RouteDef } from "../pages";
 import { session } from "../session";
@@ -52,6 +52,21 @@ function Keys(): JSX.Element {
     }
   };
 
+  const COLUMNS: Column<Key>[] = [
+    { label: t("keys.id"), cell: (k) => <Raw>{k.id}</Raw> },
+    { label: t("keys.org"), cell: (k) => <Raw>{k.org}</Raw> },
+    { label: t("keys.role"), cell: (k) => t(`common.role_${k.role}`) },
+    { label: t("keys.created"), cell: (k) => fmt.dateTime(k.created_at) },
+    { label: t("keys.last_used"), cell: (k) => (k.last_used_at ? fmt.dateTime(k.last_used_at) : t("keys.never")) },
+    { label: t("keys.expires"), cell: (k) => (k.expires_at ? fmt.dateTime(k.expires_at) : t("keys.no_expiry")) },
+    {
+      label: t("keys.actions"), hideLabel: true,
+      cell: (k) => (k.id === session.value?.me.key.id ? t("keys.this_key") : (
+        <button type="button" class="danger" onClick={() => void revoke(k)}>{t("keys.revoke")}</button>
+      )),
+    },
+  ];
+
   return (
     <section>
       <Title>{t("keys.title")}</Title>
@@ -86,42 +101,8 @@ function Keys(): JSX.Element {
       <h2>{t("keys.list")}</h2>
       <ErrorBox error={keys.error} />
       {keys.loading && !keys.data ? <Loading /> : null}
-      {keys.data && !keys.data.length ? <Empty>{t("keys.none")}</Empty> : null}
-      {keys.data?.length ? (
-        <div class="table-wrap">
-          <table class="data" id="keys">
-            <caption class="visually-hidden">{t("keys.list")}</caption>
-            <thead>
-              <tr>
-                <th scope="col">{t("keys.id")}</th>
-                <th scope="col">{t("keys.org")}</th>
-                <th scope="col">{t("keys.role")}</th>
-                <th scope="col">{t("keys.created")}</th>
-                <th scope="col">{t("keys.last_used")}</th>
-                <th scope="col">{t("keys.expires")}</th>
-                <th scope="col"><span class="visually-hidden">{t("keys.actions")}</span></th>
-              </tr>
-            </thead>
-            <tbody>
-              {keys.data.map((k) => (
-                <tr key={k.id} data-key={k.id}>
-                  <td><Raw>{k.id}</Raw></td>
-                  <td><Raw>{k.org}</Raw></td>
-                  <td>{t(`common.role_${k.role}`)}</td>
-                  <td>{fmt.dateTime(k.created_at)}</td>
-                  <td>{k.last_used_at ? fmt.dateTime(k.last_used_at) : t("keys.never")}</td>
-                  <td>{k.expires_at ? fmt.dateTime(k.expires_at) : t("keys.no_expiry")}</td>
-                  <td>
-                    {k.id === session.value?.me.key.id ? t("keys.this_key") : (
-                      <button type="button" class="danger" onClick={() => void revoke(k)}>{t("keys.revoke")}</button>
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      ) : null}
+      <DataTable id="keys" caption={t("keys.list")} rows={keys.data} empty={t("keys.none")}
+        rowKey={(k) => k.id} rowAttrs={(k) => ({ "data-key": k.id })} columns={COLUMNS} />
     </section>
   );
 }

@@ -3,7 +3,7 @@
 import type { JSX } from "preact";
 import { useState } from "preact/hooks";
 import { get, post } from "../api";
-import { Empty, ErrorBox, Field, Loading, Notice, Raw, Title, useAsync } from "../components/ui";
+import { type Column, DataTable, ErrorBox, Field, Loading, Notice, Raw, Title, useAsync } from "../components/ui";
 import { fmt, t } from "../i18n";
 import type { RouteDef } from "../pages";
 
@@ -37,6 +37,23 @@ function Rejects(): JSX.Element {
       setBusy(false);
     }
   };
+  const columns: Column<Reject>[] = [
+    { label: t("rejects.received"), cell: (r) => fmt.dateTime(r.received_at) },
+    { label: t("rejects.topic"), cell: (r) => <Raw>{r.topic}</Raw> },
+    { label: t("rejects.reason"), cell: (r) => <><Raw>{r.reason}</Raw><br /><small><Raw>{r.detail}</Raw></small></> },
+    {
+      label: t("rejects.payload"),
+      cell: (r) => <><code translate={false}>{r.payload.slice(0, 120)}</code><br /><small>{t("rejects.bytes", { n: fmt.number(r.payload_size) })}</small></>,
+    },
+    {
+      label: t("rejects.actions"), hideLabel: true,
+      cell: (r) => (instrumentOf(r.topic) ? (
+        <button type="button" class="secondary" disabled={busy} onClick={() => void replay(instrumentOf(r.topic))}>
+          {t("rejects.replay")}
+        </button>
+      ) : null),
+    },
+  ];
   return (
     <section>
       <Title actions={<button type="button" class="secondary" onClick={rejects.reload}>{t("common.refresh")}</button>}>
@@ -63,40 +80,8 @@ function Rejects(): JSX.Element {
       ) : null}
       <ErrorBox error={rejects.error} />
       {rejects.loading && !rejects.data ? <Loading /> : null}
-      {rejects.data && !rejects.data.length ? <Empty>{t("rejects.none")}</Empty> : null}
-      {rejects.data?.length ? (
-        <div class="table-wrap">
-          <table class="data" id="rejects">
-            <caption class="visually-hidden">{t("rejects.title")}</caption>
-            <thead>
-              <tr>
-                <th scope="col">{t("rejects.received")}</th>
-                <th scope="col">{t("rejects.topic")}</th>
-                <th scope="col">{t("rejects.reason")}</th>
-                <th scope="col">{t("rejects.payload")}</th>
-                <th scope="col"><span class="visually-hidden">{t("rejects.actions")}</span></th>
-              </tr>
-            </thead>
-            <tbody>
-              {rejects.data.map((r) => (
-                <tr key={r.id} data-reject={r.id}>
-                  <td>{fmt.dateTime(r.received_at)}</td>
-                  <td><Raw>{r.topic}</Raw></td>
-                  <td><Raw>{r.reason}</Raw><br /><small><Raw>{r.detail}</Raw></small></td>
-                  <td><code translate={false}>{r.payload.slice(0, 120)}</code><br /><small>{t("rejects.bytes", { n: fmt.number(r.payload_size) })}</small></td>
-                  <td>
-                    {instrumentOf(r.topic) ? (
-                      <button type="button" class="secondary" disabled={busy} onClick={() => void replay(instrumentOf(r.topic))}>
-                        {t("rejects.replay")}
-                      </button>
-                    ) : null}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      ) : null}
+      <DataTable id="rejects" caption={t("rejects.title")} rows={rejects.data} empty={t("rejects.none")}
+        rowKey={(r) => r.id} rowAttrs={(r) => ({ "data-reject": r.id })} columns={columns} />
     </section>
   );
 }

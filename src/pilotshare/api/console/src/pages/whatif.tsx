@@ -155,14 +155,14 @@ function WhatIf(): JSX.Element {
       {past.data?.length ? (
         <div class="table-wrap">
           <table id="whatif-list">
-            <thead><tr><th>{t("whatif.scenario")}</th><th>{t("whatif.created")}</th><th>{t("forecast.status")}</th><th><span class="visually-hidden">{t("forecast.open")}</span></th></tr></thead>
+            <thead><tr><th>{t("whatif.scenario")}</th><th>{t("whatif.created")}</th><th>{t("common.status")}</th><th><span class="visually-hidden">{t("common.open")}</span></th></tr></thead>
             <tbody>
               {past.data.map((j) => (
                 <tr key={j.id} data-job={j.id}>
                   <td><Raw>{j.scenario ?? j.id.slice(0, 8)}</Raw></td>
                   <td>{j.created_at ? fmt.dateTime(j.created_at) : "—"}</td>
-                  <td><JobStatus ns="forecast" status={j.status} progress={j.progress} /></td>
-                  <td><button type="button" class="secondary" onClick={() => void open(j.id)}>{t("forecast.open")}</button></td>
+                  <td><JobStatus status={j.status} progress={j.progress} /></td>
+                  <td><button type="button" class="secondary" onClick={() => void open(j.id)}>{t("common.open")}</button></td>
                 </tr>
               ))}
             </tbody>
