@@ -50,15 +50,16 @@ function options(profile: Profile): ChartOptions {
   };
 }
 
-/** What a screen reader hears of a chart: the busiest and the quietest hour, and the mean. */
-function describe(name: string, profile: Profile): string {
+/** What a screen reader hears of a chart (the card's heading names the instrument): the
+ * busiest and the quietest hour, and the mean. */
+function describe(profile: Profile): string {
   const v = profile.values;
   const at = (n: number): string => `${t(`heatmap.day_${DAYS[Math.floor(n / 24)]}`)} ${HOURS[n % 24]}:00`;
   const peak = v.indexOf(Math.max(...v));
   const low = v.indexOf(Math.min(...v));
   const mean = v.reduce((a, b) => a + b, 0) / v.length;
   return t("heatmap.describe", {
-    name, peak: at(peak), peak_share: fmt.percent(v[peak]), low: at(low), low_share: fmt.percent(v[low]), mean: fmt.percent(mean),
+    peak: at(peak), peak_share: fmt.percent(v[peak]), low: at(low), low_share: fmt.percent(v[low]), mean: fmt.percent(mean),
   });
 }
 
@@ -78,14 +79,14 @@ function Heat({ instrument, twin }: { instrument: Instrument; twin: Twin | undef
             {t("common.times_in_zone", { zone: profile.timezone })}
           </p>
           <Chart
-            id={`heatmap-${instrument.id}`} height={300} label={describe(name, profile)}
-            options={{ ...chart, aria: { enabled: true, label: { description: describe(name, profile) } } }}
+            id={`heatmap-${instrument.id}`} height={300} label={describe(profile)}
+            options={{ ...chart, aria: { enabled: true, label: { description: describe(profile) } } }}
           />
           <details class="heat-table">
             <summary>{t("heatmap.show_table")}</summary>
-            <div class="table-wrap">
+            <div class="table-wrap" tabIndex={0} role="group" aria-label={t("heatmap.show_table")}>
               <table class="data" id={`heatmap-table-${instrument.id}`}>
-                <caption class="visually-hidden">{t("heatmap.table_caption", { name })}</caption>
+                <caption class="visually-hidden">{t("heatmap.table_caption")} <Raw>{name}</Raw></caption>
                 <thead>
                   <tr>
                     <th scope="col">{t("heatmap.day")}</th>

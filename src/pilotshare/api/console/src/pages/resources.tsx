@@ -8,7 +8,7 @@ import { all, get } from "../api";
 import { Timeline, type Item, type TimelineApi } from "../components/timeline";
 import { Empty, ErrorBox, Field, Loading, Pill, Raw, Title, useAsync } from "../components/ui";
 import { on } from "../events";
-import { fmt, instantToSite, siteTimeZone, siteToInstant, t } from "../i18n";
+import { fmt, instantToSite, lang, siteTimeZone, siteToInstant, t } from "../i18n";
 import type { RouteDef } from "../pages";
 import { go } from "../router";
 import { administered, type Instrument } from "./heatmap";
@@ -40,11 +40,22 @@ function range(from: string, to: string): { start: string; end: string } | null 
   }
 }
 
+/** Data (an organisation, an instrument's name) kept from translation, then a label. */
+function raw(data: string, label?: string): HTMLElement {
+  const out = document.createElement("span");
+  const name = document.createElement("span");
+  name.translate = false;
+  name.textContent = data;
+  out.append(name);
+  if (label) out.append(` · ${label}`);
+  return out;
+}
+
 function bookingItem(b: Booking): Item {
   return {
-    id: b.id, group: b.instrument, start: b.start, end: b.end, className: `booking b-${b.status}`,
-    content: `<span translate="no">${escapeHtml(b.org)}</span> · ${escapeHtml(t(`states.${b.status}`))}`,
-    title: `${b.org} · ${t(`states.${b.status}`)} · ${fmt.dateTime(b.start)}–${fmt.time(b.end)}`,
+    id: b.id, group: b.instrument, start: b.start, end: b.end, className: `booking b-${b.status} bk-${b.id}`,
+    content: raw(b.org, t(`states.${b.status}`)),
+    title: `${t(`states.${b.status}`)} · ${fmt.dateTime(b.start)}–${fmt.time(b.end)}`,
     editable: false,
   };
 }
@@ -81,7 +92,6 @@ function Resources(): JSX.Element {
     for (const b of loaded.data?.bookings ?? []) next[b.id] = b;
     setLive(next);
   }, [loaded.data]);
-  const tl = useRef<TimelineApi | null>(null);
   const watch = useRef({ ids: new Set<string>(), w });
   watch.current = { ids: new Set(shown.map((i) => i.id)), w };
   useEffect(() => on("booking", (d) => {
@@ -92,31 +102,21 @@ function Resources(): JSX.Element {
     };
     if (!b.id || !rows.has(b.instrument) || !now) return;
     const inside = Date.parse(b.start) < Date.parse(now.end) && Date.parse(b.end) > Date.parse(now.start);
-    const items = tl.current?.items;
-    if (inside && DRAWN.has(b.status)) {
-      if (items?.get(b.id)) items.update(bookingItem(b));
-      else items?.add(bookingItem(b));
-      setLive((m) => ({ ...m, [b.id]: b }));
-    } else {
-      items?.remove(b.id);
-      setLive((m) => {
-        const { [b.id]: _, ...rest } = m;
-        return rest;
-      });
-    }
+    setLive((m) => {
+      const { [b.id]: _, ...rest } = m;
+      return inside ? { ...rest, [b.id]: b } : rest;
+    });
   }), []);
 
-  const rows = useMemo(() => shown.map((i) => ({ id: i.id, content: `<span translate="no">${escapeHtml(i.name || i.id)}</span>` })), [ids]);
+  const rows = useMemo(() => shown.map((i) => ({ id: i.id, content: raw(i.name || i.id) })), [ids]);
   const items = useMemo<Item[]>(() => [
     ...(loaded.data?.closures ?? []).map((c) => ({
       id: `closure-${c.id}`, group: c.instrument, start: c.start, end: c.end, type: "background" as const,
-      className: `closure ${c.kind}`, content: escapeHtml(t(`resources.${c.kind}`)),
-      title: c.reason ? `${t(`resources.${c.kind}`)}: ${c.reason}` : t(`resources.${c.kind}`),
+      className: `closure ${c.kind}`, content: escapeHtml(t(`resources.${c.kind}`)), title: t(`resources.${c.kind}`),
     })),
-    ...(loaded.data?.bookings ?? []).filter((b) => DRAWN.has(b.status)).map(bookingItem),
-  ], [loaded.data]);
+    ...Object.values(live).filter((b) => DRAWN.has(b.status)).map(bookingItem),
+  ], [loaded.data, live, lang.value]);
   const ready = (api: TimelineApi): void => {
-    tl.current = api;
     api.timeline.on("click", (p) => {
       if (p.item !== null && p.item !== undefined && !String(p.item).startsWith("closure-")) go(`/bookings/${p.item}`);
     });
@@ -152,7 +152,7 @@ function Resources(): JSX.Element {
         <li><span class="swatch closure blackout" aria-hidden="true" /> {t("resources.blackout")}</li>
       </ul>
       {shown.length ? (
-        <div class="scroll-x">
+        <div class="scroll-x" tabIndex={0} role="group" aria-label={t("resources.timeline")}>
           <div class="scroll-x-inner">
             <Timeline rows={rows} items={items} options={options} label={t("resources.timeline")} onReady={ready} id="resources-timeline" />
           </div>
@@ -161,7 +161,7 @@ function Resources(): JSX.Element {
       <h2>{t("resources.bookings")}</h2>
       {!loaded.loading && !table.length ? <Empty>{t("resources.no_bookings")}</Empty> : null}
       {table.length ? (
-        <div class="table-wrap">
+        <div class="table-wrap" tabIndex={0} role="group" aria-label={t("resources.bookings")}>
           <table class="data" id="resources-bookings">
             <caption class="visually-hidden">{t("resources.bookings")}</caption>
             <thead>
@@ -190,7 +190,7 @@ function Resources(): JSX.Element {
       <h2>{t("resources.closures")}</h2>
       {!loaded.loading && !closures.length ? <Empty>{t("resources.no_closures")}</Empty> : null}
       {closures.length ? (
-        <div class="table-wrap">
+        <div class="table-wrap" tabIndex={0} role="group" aria-label={t("resources.closures")}>
           <table class="data" id="resources-closures">
             <caption class="visually-hidden">{t("resources.closures")}</caption>
             <thead>
