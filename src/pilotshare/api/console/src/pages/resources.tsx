@@ -20,6 +20,9 @@ interface Closure { id: number; instrument: string; start: string; end: string; 
 const DRAWN = new Set(["confirmed", "delayed", "active", "completed", "no_show", "released"]);
 const LEGEND = ["confirmed", "delayed", "active", "completed", "no_show", "released"];
 const DAY = 24 * 3600_000;
+const VIEW_DAYS = 2;
+/** Table rows shown at first and added per "more" (the timeline draws them all). */
+const TABLE_PAGE = 200;
 
 const escapeHtml = (s: string): string =>
   s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
@@ -76,14 +79,15 @@ function Resources(): JSX.Element {
   const loaded = useAsync(async (signal) => {
     if (!w || !shown.length) return { bookings: [] as Booking[], closures: [] as Closure[] };
     const wanted = new Set(shown.map((i) => i.id));
-    const bookings = await all<Booking>("/api/v1/bookings", { signal, query: { start: w.start, end: w.end, limit: 1000 } });
-    const closures = (await Promise.all(shown.map((i) =>
-      get<Closure[]>(`/api/v1/instruments/${encodeURIComponent(i.id)}/closures`, { signal, query: { since: w.start } })))).flat();
+    const [bookings, closures] = await Promise.all([
+      all<Booking>("/api/v1/bookings", { signal, query: { start: w.start, end: w.end, limit: 1000 } }),
+      get<Closure[]>("/api/v1/closures", { signal, query: { site: here, start: w.start, end: w.end } }),
+    ]);
     return {
       bookings: bookings.filter((b) => wanted.has(b.instrument)),
-      closures: closures.filter((c) => Date.parse(c.start) < Date.parse(w.end)),
+      closures: closures.filter((c) => wanted.has(c.instrument)),
     };
-  }, [ids, w?.start, w?.end]);
+  }, [here, ids, w?.start, w?.end]);
 
   // the table and the timeline both follow the stream; the timeline in place, item by item
   const [live, setLive] = useState<Record<string, Booking>>({});
@@ -121,7 +125,16 @@ function Resources(): JSX.Element {
       if (p.item !== null && p.item !== undefined && !String(p.item).startsWith("closure-")) go(`/bookings/${p.item}`);
     });
   };
-  const options = { start: w ? new Date(w.start) : undefined, end: w ? new Date(w.end) : undefined, selectable: true };
+  // the view opens on the range's first two days (a week of a full site is thousands of items
+  // to lay out at once); the whole range is loaded, to scroll or zoom out to (ctrl + wheel)
+  const options = {
+    start: w ? new Date(w.start) : undefined,
+    end: w ? new Date(Math.min(Date.parse(w.end), Date.parse(w.start) + VIEW_DAYS * DAY)) : undefined,
+    min: w ? new Date(w.start) : undefined,
+    max: w ? new Date(w.end) : undefined,
+    selectable: true,
+  };
+  const [rowsShown, setRowsShown] = useState(TABLE_PAGE);
   const table = Object.values(live).filter((b) => DRAWN.has(b.status)).sort((a, b) => a.start.localeCompare(b.start) || a.id.localeCompare(b.id));
   const closures = loaded.data?.closures ?? [];
 
@@ -174,7 +187,7 @@ function Resources(): JSX.Element {
               </tr>
             </thead>
             <tbody>
-              {table.map((b) => (
+              {table.slice(0, rowsShown).map((b) => (
                 <tr key={b.id} data-booking={b.id}>
                   <td><a href={`#/bookings/${b.id}`}><Raw>{b.instrument}</Raw></a></td>
                   <td><Raw>{b.org}</Raw></td>
@@ -186,6 +199,14 @@ function Resources(): JSX.Element {
             </tbody>
           </table>
         </div>
+      ) : null}
+      {table.length > rowsShown ? (
+        <p>
+          <button type="button" class="secondary" id="resources-more" onClick={() => setRowsShown((n) => n + TABLE_PAGE)}>
+            {t("common.more")}
+          </button>{" "}
+          {t("resources.shown", { shown: fmt.number(rowsShown), total: fmt.number(table.length) })}
+        </p>
       ) : null}
       <h2>{t("resources.closures")}</h2>
       {!loaded.loading && !closures.length ? <Empty>{t("resources.no_closures")}</Empty> : null}
