@@ -148,6 +148,9 @@ ROWS: dict[tuple[str, str], Row] = {
     ("GET", f"{IN}/{{instrument}}/closures"): Row(
         (401, 200, 200, 200, 200), fixed(f"{IN}/sem-a/closures")
     ),
+    ("GET", "/api/v1/closures"): Row(
+        (401, 200, 200, 200, 200), fixed(f"/api/v1/closures?site=lab&{WEEK}")
+    ),
     ("POST", f"{IN}/{{instrument}}/closures"): Row(
         (401, 403, 201, 403, 201),
         fixed(

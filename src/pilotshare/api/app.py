@@ -77,6 +77,7 @@ ROUTERS = [
     bookings.router,
     availability.router,
     availability.closures,
+    availability.site_closures,
     qualifications.router,
     statements.router,
     statistics.router,

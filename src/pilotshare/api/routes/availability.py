@@ -1,5 +1,6 @@
 """``GET /api/v1/availability``: free slots across matching instruments (CONTRACT §3), and the
-maintenance windows and blackouts that close instruments (``/api/v1/instruments/{id}/closures``).
+maintenance windows and blackouts that close instruments (``/api/v1/instruments/{id}/closures``,
+and a site's at once: ``/api/v1/closures``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pilotshare.api.deps import (
     caller,
 )
 from pilotshare.api.schemas import Duration, Instant, Slug, problems
+from pilotshare.core.errors import BadInput
 from pilotshare.registry import require_instrument
 from pilotshare.scheduler import store
 
@@ -101,6 +103,7 @@ class ClosurePublic(BaseModel):
 
 
 closures = APIRouter(prefix="/api/v1/instruments", tags=["bookings"])
+site_closures = APIRouter(prefix="/api/v1/closures", tags=["bookings"])
 
 
 @closures.post(
@@ -167,3 +170,19 @@ async def remove_closure(
             conn, instrument, closure_id, actor=actor(principal), at=clock.now()
         )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@site_closures.get("", response_model=list[ClosurePublic], responses=problems(401, 422))
+async def list_site_closures(
+    pool: Pool,
+    _: CurrentKey,
+    site: Annotated[Slug, Query(description="the site whose instruments' closures to list")],
+    start: Annotated[Instant, Query(description="those overlapping [start, end)")],
+    end: Annotated[Instant, Query()],
+) -> list[ClosurePublic]:
+    """Every closure of a site's instruments overlapping a window, past ones too, by start:
+    one question where a view of the site would ask each instrument (any key, as the
+    instruments' own listing)."""
+    if end <= start:
+        raise BadInput("bad_window", "'end' must be after 'start'")
+    return [ClosurePublic.of(c) for c in await store.site_closures(pool, site, start, end)]

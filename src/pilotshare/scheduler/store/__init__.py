@@ -31,6 +31,7 @@ from pilotshare.scheduler.store.closures import (
     add_closure,
     open_closures,
     remove_closure,
+    site_closures,
 )
 from pilotshare.scheduler.store.interlock import (
     Desired,
@@ -102,6 +103,7 @@ __all__ = [
     "sent",
     "set_quota",
     "settle_reported",
+    "site_closures",
     "taken_until",
     "transition",
     "update_period",

@@ -83,6 +83,24 @@ async def open_closures(conn: Executor, instrument: str, now: datetime) -> list[
     ]
 
 
+async def site_closures(conn: Executor, site: str, start: datetime, end: datetime) -> list[Closure]:
+    """The closures of the site's instruments overlapping ``[start, end)``, by start: one
+    question for a view of the whole site (the resource timeline)."""
+    rows = await conn.fetch(
+        'SELECT w.id, w.instrument_id, lower(w.period) AS start, upper(w.period) AS "end", '
+        "w.kind, w.reason FROM maintenance_windows w JOIN instruments i ON i.id = w.instrument_id "
+        "WHERE i.site_id = $1 AND w.period && tstzrange($2, $3) "
+        "ORDER BY lower(w.period), w.id",
+        site,
+        start,
+        end,
+    )
+    return [
+        Closure(r["id"], r["instrument_id"], r["start"], r["end"], r["kind"], r["reason"])
+        for r in rows
+    ]
+
+
 async def remove_closure(
     conn: Connection, instrument: str, closure_id: int, *, actor: Actor, at: datetime
 ) -> None:

@@ -10,7 +10,8 @@ import { fmt, lang, t, zoneOffset } from "../i18n";
 
 export interface Row {
   id: string;
-  content: string;
+  /** HTML (vis-timeline filters it and drops attributes such as translate), or an element as is */
+  content: string | HTMLElement;
   className?: string;
 }
 
@@ -19,7 +20,7 @@ export interface Item {
   group?: string;
   start: Date | string;
   end?: Date | string;
-  content?: string;
+  content?: string | HTMLElement;
   className?: string;
   type?: "range" | "background" | "box" | "point";
   title?: string;
@@ -132,10 +133,14 @@ export function Timeline(props: {
   useEffect(() => {
     const a = api.current;
     if (!a) return;
-    a.rows.clear();
-    a.rows.add(props.rows);
-    a.items.clear();
-    a.items.add(props.items);
+    // in place: what is gone is removed, the rest added or updated (no redraw of the others)
+    const sync = <T extends { id: string | number }>(set: DataSet<T>, next: T[]): void => {
+      const keep = new Set(next.map((x) => x.id));
+      set.remove(set.get().map((x) => x.id).filter((id) => !keep.has(id)));
+      set.update(next);
+    };
+    sync(a.rows, props.rows);
+    sync(a.items, props.items);
   }, [props.rows, props.items]);
   return <div class="timeline" id={props.id} ref={box} role="region" aria-label={props.label} />;
 }
