@@ -107,6 +107,8 @@ VOUCHER = {"amount": "100.00", "note": "中试服务券 pilot"}
 ROWS: dict[tuple[str, str], Row] = {
     ("GET", "/"): Row((307, 307, 307, 307, 307), fixed("/")),  # to the console
     ("GET", "/console"): Row((307, 307, 307, 307, 307), fixed("/console")),  # to /console/
+    ("GET", "/dashboard"): Row((301, 301, 301, 301, 301), fixed("/dashboard")),  # the board
+    ("GET", "/dashboard/{rest}"): Row((301, 301, 301, 301, 301), fixed("/dashboard/")),
     ("GET", "/healthz"): Row((200, 200, 200, 200, 200), fixed("/healthz")),
     ("GET", "/readyz"): Row((200, 200, 200, 200, 200), fixed("/readyz")),
     ("GET", "/metrics"): Row((200, 200, 200, 200, 200), fixed("/metrics")),

@@ -212,3 +212,15 @@ async def test_the_console_needs_no_cors_it_is_served_by_the_same_app(pool: asyn
         assert preflight.status_code == 405
         assert preflight.json()["reason"] == "method_not_allowed"
         assert "access-control-allow-origin" not in preflight.headers
+
+
+async def test_the_front_door_and_the_old_boards_address_lead_to_the_console(
+    pool: asyncpg.Pool,
+) -> None:
+    async with api_client(pool, clock=FakeClock(NOW)) as c:
+        assert (await c.get("/")).headers["location"] == "/console/"
+        assert (await c.get("/console")).headers["location"] == "/console/"
+        for old in ("/dashboard", "/dashboard/", "/dashboard/index.html"):
+            r = await c.get(old)
+            assert r.status_code == 301, old
+            assert r.headers["location"] == "/console/#/board"

@@ -14,12 +14,13 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
+import aiomqtt
 import asyncpg
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from pilotshare.core.clock import Clock
-from pilotshare.core.contract import Sample, TelemetryBatch, decode_ack, encode
+from pilotshare.core.contract import Sample, Status, TelemetryBatch, decode_ack, encode
 from pilotshare.core.domain import InstrumentState
 from pilotshare.core.settings import MqttEndpoint
 from pilotshare.twin.ingest import Ingest
@@ -207,3 +208,23 @@ class OutboxAgent:
 
     def close(self) -> None:
         self._client.close()
+
+
+async def publish_running(endpoint: MqttEndpoint, site: str, instrument: str) -> None:
+    """An agent's birth and one ``running`` sample for ``instrument``, as an agent sends them
+    (aiomqtt); the retained status is cleared after, so no later test sees it."""
+    root = f"pilotshare/v1/{site}/{instrument}"
+    now = datetime.now(UTC)
+    # the status and the first sample carry the same instant: the sample still sets the state
+    status = Status(online=True, agent="browser-test", agent_version="0", ts=now)
+    sample = Sample(ts=now, state=InstrumentState.RUNNING, utilization=0.7)
+    async with aiomqtt.Client(
+        endpoint.host,
+        endpoint.port,
+        protocol=aiomqtt.ProtocolVersion.V311,
+        identifier=f"board-{secrets.token_hex(3)}",
+    ) as client:
+        await client.publish(f"{root}/status", encode(status), qos=1, retain=True)
+        batch = TelemetryBatch(agent="browser-test", batch=1, samples=(sample,))
+        await client.publish(f"{root}/telemetry", encode(batch), qos=1)
+        await client.publish(f"{root}/status", b"", qos=1, retain=True)  # leave no retained state

@@ -32,7 +32,6 @@ from pilotshare.api.routes import (
     bookings,
     calendars,
     console,
-    dashboard,
     events,
     forecasts,
     health,
@@ -87,7 +86,6 @@ ROUTERS = [
     forecasts.router,
     simulations.router,
     scenarios.router,
-    dashboard.router,
     console.router,
     profiles.router,
     service_items.router,
@@ -313,6 +311,5 @@ def create_app(
     for router in ROUTERS:
         app.include_router(router)
     declare_problems(app)
-    dashboard.mount(app)
     console.mount(app)
     return app

@@ -16,7 +16,6 @@ import httpx
 
 from pilotshare import registry
 from pilotshare.core.settings import MqttEndpoint
-from tests.e2e.test_dashboard import _publish_running
 from tests.support.api import auth, book
 from tests.support.console import (
     axe_violations,
@@ -28,6 +27,7 @@ from tests.support.console import (
     sign_in,
     untranslated,
 )
+from tests.support.ingest import publish_running
 from tests.support.instruments import add_instrument
 
 pytestmark = needs_browser
@@ -49,7 +49,7 @@ async def test_the_board_follows_a_twin_change(
         card = f'article[data-instrument="{instrument}"]'
         await page.wait_for_selector(f'{card}[data-state="offline"]')
         await page.wait_for_selector(".pill.conn-live")
-        await _publish_running(mqtt_endpoint, site, instrument)
+        await publish_running(mqtt_endpoint, site, instrument)
         await page.wait_for_selector(f'{card}[data-state="running"]', timeout=15_000)
         assert await page.inner_text(f"{card} .util") == "70%"
         assert await page.inner_text("#n-running") == "1"

@@ -5,7 +5,6 @@ __all__ = [
     "availability",
     "bookings",
     "calendars",
-    "dashboard",
     "events",
     "forecasts",
     "health",

@@ -31,6 +31,14 @@ async def bare() -> RedirectResponse:
     return RedirectResponse("/console/")
 
 
+@router.get("/dashboard")
+@router.get("/dashboard/{rest:path}")
+async def dashboard(rest: str = "") -> RedirectResponse:  # noqa: ARG001 - any path under it
+    """The earlier live board's address: its cards are the console's board now, so old
+    bookmarks land there (permanently moved)."""
+    return RedirectResponse("/console/#/board", status_code=301)
+
+
 async def _not_built() -> PlainTextResponse:
     return PlainTextResponse(
         "The web console is not built in this installation: run `make console`.\n"

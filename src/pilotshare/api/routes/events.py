@@ -1,5 +1,5 @@
 """``GET /api/v1/events``: twin changes, bookings and bookings at risk as Server-Sent Events,
-for dashboards.
+for the console's live pages.
 
 The ingest sends ``NOTIFY twin_changes`` in every transaction that changes an instrument's
 online flag or state; the bookings table's trigger sends ``NOTIFY booking_changes`` when a
