@@ -219,8 +219,9 @@ def check_node(value: str, what: str) -> None:
         )
 
 
-class OpcUaInterlock(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """``[adapter.interlock]``: what ``lock``/``unlock`` do on the server, and the read-back.
+class OpcUaInterlock(InterlockPolicy, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``[adapter.interlock]`` of ``opcua``: what ``lock``/``unlock`` do on the server, and the
+    read-back; the fail-safe keys come from ``InterlockPolicy``, as for the other adapters.
 
     Either ``node`` is written (``lock_value``/``unlock_value``, converted to the node's data
     type) or ``method`` is called (``lock_args``/``unlock_args``, on ``object``, by default the
