@@ -458,5 +458,5 @@ async def test_on_start_none_leaves_the_node_alone(
             await asyncio.wait_for(task, 10)
 
 
-async def _true(value: bool) -> bool:  # noqa: FBT001
+async def _true(value: bool) -> bool:
     return value

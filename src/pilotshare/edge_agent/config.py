@@ -235,8 +235,8 @@ class OpcUaInterlock(InterlockPolicy, frozen=True, forbid_unknown_fields=True, k
     object: str = ""
     lock_value: OpcUaValue = True
     unlock_value: OpcUaValue = False
-    lock_args: list[OpcUaValue] = []
-    unlock_args: list[OpcUaValue] = []
+    lock_args: list[OpcUaValue] = msgspec.field(default_factory=list)
+    unlock_args: list[OpcUaValue] = msgspec.field(default_factory=list)
     confirm: str = ""
 
     def __post_init__(self) -> None:
