@@ -1,7 +1,7 @@
 """Metric series end to end: batches published over MQTT to the real ingest, read back over
 HTTP as min/mean/max per bucket and checked against the samples; a resent batch and a late one
 keep the hourly rollup exact; two organisations' keys read the same series; bad queries are
-422 with their reason."""
+422 with their reason; and the migration rolls up what was stored before it."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import pytest
 
 from pilotshare.core.clock import FakeClock
 from pilotshare.core.contract import Sample, TelemetryBatch, decode_ack, encode
+from pilotshare.core.db.migrate import migrate, uses_timescale
 from pilotshare.core.domain import InstrumentState
 from pilotshare.core.settings import MqttEndpoint
 from tests.support.api import api_client, auth
@@ -202,3 +203,37 @@ async def test_metric_series_from_mqtt_to_http(
         missing = await client.get("/api/v1/instruments/nope/metrics", headers=acme)
         assert (missing.status_code, missing.json()["reason"]) == (404, "no_instrument")
         assert (await client.get(url)).status_code == 401
+
+
+async def test_the_migration_rolls_up_the_samples_stored_before_it(pool: asyncpg.Pool) -> None:
+    """Upgrading a database that holds telemetry: 0052 fills the plain rollup from it."""
+    if await uses_timescale(pool):  # type: ignore[arg-type]
+        pytest.skip("TimescaleDB: the continuous aggregate reads the samples itself")
+    await pool.execute(
+        "DROP TABLE telemetry_metrics_hourly; DELETE FROM schema_migrations WHERE version = 52"
+    )
+    await pool.execute(
+        """INSERT INTO telemetry (instrument_id, ts, state, metrics, batch)
+           SELECT 'old-oven', $1::timestamptz + i * interval '20 minutes', 'running',
+                  jsonb_build_object('power_w', i, 'chamber_c', 10 * i), 1
+           FROM generate_series(0, 5) AS i""",
+        T0,
+    )
+    await pool.execute(
+        "INSERT INTO telemetry (instrument_id, ts, state, batch) "
+        "VALUES ('old-oven', $1, 'idle', 1)",
+        T0 + timedelta(hours=3),
+    )
+    async with pool.acquire() as conn:
+        applied = await migrate(conn)
+    assert [m.version for m in applied] == [52]
+    rows = await pool.fetch(
+        "SELECT bucket, name, n, total, lo, hi FROM telemetry_metrics_hourly "
+        "WHERE instrument_id = 'old-oven' ORDER BY name, bucket"
+    )
+    assert [tuple(r) for r in rows] == [
+        (T0, "chamber_c", 3, 30.0, 0.0, 20.0),
+        (T0 + timedelta(hours=1), "chamber_c", 3, 120.0, 30.0, 50.0),
+        (T0, "power_w", 3, 3.0, 0.0, 2.0),
+        (T0 + timedelta(hours=1), "power_w", 3, 12.0, 3.0, 5.0),
+    ]
