@@ -204,8 +204,8 @@ def _agent(
         site=site,
         instrument=spec.id,
         mqtt_url=runtime.mqtt_url,
-        # the embedded broker speaks 3.1.1 only: skip the MQTT 5 attempt
-        mqtt_protocol="3.1.1" if runtime.embedded_broker else "auto",
+        # the embedded amqtt speaks 3.1.1 only: skip the MQTT 5 attempt
+        mqtt_protocol="3.1.1" if runtime.mqtt_311_only else "auto",
         sample_interval_s=1.0,
         batch_max_age_s=1.0,
         metrics_port=0,

@@ -11,27 +11,31 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
-from prometheus_client import CollectorRegistry
 
 from pilotshare.core.clock import SystemClock
 from pilotshare.core.settings import MqttEndpoint
 from pilotshare.edge_agent.adapters import SimulatedAdapter, SimulatedParams
 from pilotshare.edge_agent.runner import Agent
-from pilotshare.scheduler.lifecycle import BookingLifecycle
-from tests.support.agents import quick_agent_config
+from tests.support.agents import (
+    S,
+    agent_running,
+    booking_interlock,
+    lifecycle_running,
+    new_agent,
+    quick_agent_config,
+)
 from tests.support.api import auth, iso
-from tests.support.ingest import raw_client, running_ingest, topic, wait_for
+from tests.support.ingest import topic, wait_for
 from tests.support.instruments import add_instrument
 
 pytestmark = pytest.mark.timeout(120)
 
-S = timedelta(seconds=1)
 LOCKED = SimulatedParams(
     follow_bookings=True,
     locked_at_start=True,
@@ -72,27 +76,14 @@ async def test_the_agent_applies_the_desired_interlock_and_catches_up_after_a_re
     )
 
     def agent() -> Agent:
-        adapter = SimulatedAdapter(LOCKED, seed=3, start=datetime.now(UTC))
-        return Agent(config, adapter, registry=CollectorRegistry())
+        return new_agent(config, SimulatedAdapter(LOCKED, seed=3, start=datetime.now(UTC)))
 
     async def interlock(booking: str) -> dict[str, object]:
-        r = await client.get(f"/api/v1/bookings/{booking}", headers=acme)
-        assert r.status_code == 200, r.text
-        return dict(r.json()["interlock"])
+        return await booking_interlock(client, acme, booking)
 
-    stop = asyncio.Event()
-    async with (
-        running_ingest(pool, mqtt_endpoint, site) as ingest,
-        raw_client(mqtt_endpoint) as watcher,
-    ):
-        lifecycle = BookingLifecycle(
-            pool, ingest.publisher, SystemClock(), resend=0.5 * S, resend_max=2 * S
-        )
-        ingest.add_listener(lifecycle.on_twin_change)
-        background = [asyncio.create_task(lifecycle.run(stop))]
-        first, first_stop = agent(), asyncio.Event()
-        running = asyncio.create_task(first.run(first_stop))
-        try:
+    async with lifecycle_running(pool, mqtt_endpoint, site) as world:
+        watcher = world.watcher
+        async with agent_running(agent()) as first:
             await asyncio.wait_for(first.connected.wait(), 20)
             assert first.adapter.instrument.locked(datetime.now(UTC))  # type: ignore[attr-defined]
             t0 = datetime.now(UTC).replace(microsecond=0) + 2 * S
@@ -128,52 +119,40 @@ async def test_the_agent_applies_the_desired_interlock_and_catches_up_after_a_re
             status = json.loads(retained[topic(site, instrument, "status")])
             assert status["interlock"] == {"state": "unlocked", "seq": n}
 
-            # The agent goes away; its booking ends (lock, seq N+1) while nobody listens.
-            first_stop.set()
-            await running
+        # The agent has gone away; its booking ends (lock, seq N+1) while nobody listens.
+        async def locked_while_away() -> bool:
+            return (await interlock(booking))["desired"] == "locked"
 
-            async def locked_while_away() -> bool:
-                return (await interlock(booking))["desired"] == "locked"
+        await wait_for(locked_while_away, timeout=15)
+        # What the instrument last reported is shown: the lock has not reached it.
+        assert await interlock(booking) == {
+            "desired": "locked",
+            "reported": "unlocked",
+            "seq": n + 1,
+        }
 
-            await wait_for(locked_while_away, timeout=15)
-            # What the instrument last reported is shown: the lock has not reached it.
-            assert await interlock(booking) == {
-                "desired": "locked",
-                "reported": "unlocked",
-                "seq": n + 1,
-            }
+        # Back on the same outbox: the retained lock is applied on subscribing.
+        async with agent_running(agent()) as second:
 
-            # Back on the same outbox: the retained lock is applied on subscribing.
-            second, second_stop = agent(), asyncio.Event()
-            running = asyncio.create_task(second.run(second_stop))
-            try:
+            async def caught_up() -> bool:
+                return await interlock(booking) == {
+                    "desired": "locked",
+                    "reported": "locked",
+                    "seq": n + 1,
+                }
 
-                async def caught_up() -> bool:
-                    return await interlock(booking) == {
-                        "desired": "locked",
-                        "reported": "locked",
-                        "seq": n + 1,
-                    }
+            await wait_for(caught_up, timeout=20)
+            assert second.interlock.seq == n + 1
+            assert second.adapter.instrument.locked(datetime.now(UTC))  # type: ignore[attr-defined]
 
-                await wait_for(caught_up, timeout=20)
-                assert second.interlock.seq == n + 1
-                assert second.adapter.instrument.locked(datetime.now(UTC))  # type: ignore[attr-defined]
+            async def settled() -> bool:  # reported: the lifecycle stops re-sending
+                done: bool = await pool.fetchval(
+                    "SELECT next_send_at IS NULL FROM interlocks WHERE instrument_id = $1",
+                    instrument,
+                )
+                return done
 
-                async def settled() -> bool:  # reported: the lifecycle stops re-sending
-                    done: bool = await pool.fetchval(
-                        "SELECT next_send_at IS NULL FROM interlocks WHERE instrument_id = $1",
-                        instrument,
-                    )
-                    return done
-
-                await wait_for(settled, timeout=5)
-            finally:
-                second_stop.set()
-                await running
-        finally:
-            first_stop.set()
-            stop.set()
-            await asyncio.gather(*background, running, return_exceptions=True)
+            await wait_for(settled, timeout=5)
 
 
 async def _true(value: bool) -> bool:

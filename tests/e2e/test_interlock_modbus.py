@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
-from prometheus_client import CollectorRegistry
 
 from pilotshare.core.clock import SystemClock
 from pilotshare.core.domain import InstrumentState
@@ -25,16 +24,21 @@ from pilotshare.core.settings import MqttEndpoint
 from pilotshare.edge_agent.adapters import build_adapter
 from pilotshare.edge_agent.config import ModbusConfig, ModbusInterlock, ModbusPoint
 from pilotshare.edge_agent.runner import Agent
-from pilotshare.scheduler.lifecycle import BookingLifecycle
-from tests.support.agents import quick_agent_config
+from tests.support.agents import (
+    S,
+    agent_running,
+    booking_interlock,
+    lifecycle_running,
+    new_agent,
+    quick_agent_config,
+)
 from tests.support.api import auth, iso
-from tests.support.ingest import raw_client, running_ingest, topic, wait_for
+from tests.support.ingest import topic, wait_for
 from tests.support.instruments import add_instrument
 from tests.support.modbus import ModbusDevice
 
 pytestmark = pytest.mark.timeout(120)
 
-S = timedelta(seconds=1)
 COIL = 3
 
 
@@ -76,63 +80,47 @@ async def test_a_booking_unlocks_the_coil_across_plc_and_agent_restarts_and_lock
     )
 
     def agent() -> Agent:
-        adapter = build_adapter(adapter_config, now=datetime.now(UTC))
-        return Agent(config, adapter, registry=CollectorRegistry())
+        return new_agent(config, build_adapter(adapter_config, now=datetime.now(UTC)))
 
     async def interlock(booking: str) -> dict[str, object]:
-        r = await client.get(f"/api/v1/bookings/{booking}", headers=acme)
-        assert r.status_code == 200, r.text
-        return dict(r.json()["interlock"])
+        return await booking_interlock(client, acme, booking)
 
-    stop = asyncio.Event()
-    async with (
-        running_ingest(pool, mqtt_endpoint, site) as ingest,
-        raw_client(mqtt_endpoint) as watcher,
-    ):
-        lifecycle = BookingLifecycle(
-            pool, ingest.publisher, SystemClock(), resend=0.5 * S, resend_max=2 * S
-        )
-        ingest.add_listener(lifecycle.on_twin_change)
-        background = asyncio.create_task(lifecycle.run(stop))
-        first, first_stop = agent(), asyncio.Event()
-        running = asyncio.create_task(first.run(first_stop))
-        try:
-            await asyncio.wait_for(first.connected.wait(), 20)
-            t0 = datetime.now(UTC).replace(microsecond=0) + 2 * S
-            end = t0 + 16 * S
-            r = await client.post(
-                "/api/v1/bookings",
-                json={"instrument": instrument, "start": iso(t0), "end": iso(end)},
-                headers=acme,
-            )
-            assert r.status_code == 201, r.text
-            booking = r.json()["id"]
+    try:
+        async with lifecycle_running(pool, mqtt_endpoint, site) as world:
+            watcher = world.watcher
+            async with agent_running(agent()) as first:
+                await asyncio.wait_for(first.connected.wait(), 20)
+                t0 = datetime.now(UTC).replace(microsecond=0) + 2 * S
+                end = t0 + 16 * S
+                r = await client.post(
+                    "/api/v1/bookings",
+                    json={"instrument": instrument, "start": iso(t0), "end": iso(end)},
+                    headers=acme,
+                )
+                assert r.status_code == 201, r.text
+                booking = r.json()["id"]
 
-            async def unlocked() -> bool:
-                view = await interlock(booking)
-                return view["desired"] == view["reported"] == "unlocked"
+                async def unlocked() -> bool:
+                    view = await interlock(booking)
+                    return view["desired"] == view["reported"] == "unlocked"
 
-            await wait_for(unlocked, timeout=15)
-            n = (await interlock(booking))["seq"]
-            assert isinstance(n, int)
-            assert await plc.coil(COIL) is False  # the agent wrote it and read it back
-            await watcher.subscribe(topic(site, instrument, "status"))
-            await wait_for(lambda: _true(bool(watcher.messages())), timeout=5)
-            status = json.loads(dict(watcher.messages())[topic(site, instrument, "status")])
-            assert status["interlock"] == {"state": "unlocked", "seq": n}
+                await wait_for(unlocked, timeout=15)
+                n = (await interlock(booking))["seq"]
+                assert isinstance(n, int)
+                assert await plc.coil(COIL) is False  # the agent wrote it and read it back
+                await watcher.subscribe(topic(site, instrument, "status"))
+                await wait_for(lambda: _true(bool(watcher.messages())), timeout=5)
+                status = json.loads(dict(watcher.messages())[topic(site, instrument, "status")])
+                assert status["interlock"] == {"state": "unlocked", "seq": n}
 
-            # The agent goes away and the PLC restarts: its coil is back at power-on, locked.
-            first_stop.set()
-            await running
+            # The agent has gone away and the PLC restarts: its coil is back at power-on, locked.
             await plc.stop()
             await plc.start()
             assert await plc.coil(COIL) is True
             watcher.take()
 
             # Back on the same outbox: the retained unlock is applied again, and reported.
-            second, second_stop = agent(), asyncio.Event()
-            running = asyncio.create_task(second.run(second_stop))
-            try:
+            async with agent_running(agent()) as second:
 
                 async def unlocked_again() -> bool:
                     return not await plc.coil(COIL)
@@ -166,14 +154,8 @@ async def test_a_booking_unlocks_the_coil_across_plc_and_agent_restarts_and_lock
                 await wait_for(locked, timeout=40)
                 assert await plc.coil(COIL) is True
                 assert second.interlock.seq == n + 1
-            finally:
-                second_stop.set()
-                await running
-        finally:
-            first_stop.set()
-            stop.set()
-            await asyncio.gather(background, running, return_exceptions=True)
-            await plc.stop()
+    finally:
+        await plc.stop()
 
 
 async def _true(value: bool) -> bool:

@@ -9,28 +9,31 @@ booking and is unlocked again, and the booking's end locks it.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
-from prometheus_client import CollectorRegistry
 
 from pilotshare.core.clock import SystemClock
 from pilotshare.core.settings import MqttEndpoint
 from pilotshare.edge_agent.adapters import build_adapter
 from pilotshare.edge_agent.config import OpcUaConfig, OpcUaInterlock
-from pilotshare.edge_agent.runner import Agent
-from pilotshare.scheduler.lifecycle import BookingLifecycle
-from tests.support.agents import agent_running, quick_agent_config
+from tests.support.agents import (
+    S,
+    agent_running,
+    booking_interlock,
+    lifecycle_running,
+    new_agent,
+    quick_agent_config,
+)
 from tests.support.api import auth, iso
 from tests.support.ingest import running_ingest, wait_for
 from tests.support.instruments import add_instrument
 from tests.support.opcua import LOAD, LOCK, POWER, STATE, running_plc
 
 pytestmark = pytest.mark.timeout(180)
-S = timedelta(seconds=1)
 
 
 @pytest.fixture
@@ -84,7 +87,7 @@ async def test_the_plcs_state_shows_in_the_twin(
 
     async with running_plc() as plc, running_ingest(pool, mqtt_endpoint, site):
         adapter = build_adapter(opcua(plc.endpoint), now=datetime.now(UTC))
-        async with agent_running(Agent(config, adapter, registry=CollectorRegistry())) as agent:
+        async with agent_running(new_agent(config, adapter)) as agent:
 
             async def shows(state: str) -> bool:
                 body = await twin()
@@ -128,64 +131,52 @@ async def test_a_booking_unlocks_the_plc_across_its_reboot_and_its_end_locks_it(
     )
 
     async def interlock(booking: str) -> dict[str, object]:
-        r = await client.get(f"/api/v1/bookings/{booking}", headers=acme)
-        assert r.status_code == 200, r.text
-        return dict(r.json()["interlock"])
+        return await booking_interlock(client, acme, booking)
 
-    stop = asyncio.Event()
     async with (
         running_plc(lock_default=True) as plc,
-        running_ingest(pool, mqtt_endpoint, site) as ingest,
+        lifecycle_running(pool, mqtt_endpoint, site),
     ):
-        lifecycle = BookingLifecycle(
-            pool, ingest.publisher, SystemClock(), resend=0.5 * S, resend_max=2 * S
-        )
-        ingest.add_listener(lifecycle.on_twin_change)
-        background = asyncio.create_task(lifecycle.run(stop))
         adapter = build_adapter(
             opcua(plc.endpoint, interlock=OpcUaInterlock(node=LOCK)), now=datetime.now(UTC)
         )
-        try:
-            async with agent_running(Agent(config, adapter, registry=CollectorRegistry())) as agent:
-                await asyncio.wait_for(agent.connected.wait(), 20)
-                assert await plc.get("Lock") is True  # the PLC boots locked
-                t0 = datetime.now(UTC).replace(microsecond=0) + 2 * S
-                r = await client.post(
-                    "/api/v1/bookings",
-                    json={"instrument": instrument, "start": iso(t0), "end": iso(t0 + 12 * S)},
-                    headers=acme,
-                )
-                assert r.status_code == 201, r.text
-                booking = r.json()["id"]
+        async with agent_running(new_agent(config, adapter)) as agent:
+            await asyncio.wait_for(agent.connected.wait(), 20)
+            assert await plc.get("Lock") is True  # the PLC boots locked
+            t0 = datetime.now(UTC).replace(microsecond=0) + 2 * S
+            r = await client.post(
+                "/api/v1/bookings",
+                json={"instrument": instrument, "start": iso(t0), "end": iso(t0 + 12 * S)},
+                headers=acme,
+            )
+            assert r.status_code == 201, r.text
+            booking = r.json()["id"]
 
-                async def unlocked() -> bool:
-                    view = await interlock(booking)
-                    return view["desired"] == view["reported"] == "unlocked"
+            async def unlocked() -> bool:
+                view = await interlock(booking)
+                return view["desired"] == view["reported"] == "unlocked"
 
-                await wait_for(unlocked, timeout=20)
-                n = (await interlock(booking))["seq"]
-                assert await plc.get("Lock") is False  # written and read back on the PLC
+            await wait_for(unlocked, timeout=20)
+            n = (await interlock(booking))["seq"]
+            assert await plc.get("Lock") is False  # written and read back on the PLC
 
-                # the PLC reboots, locked by its own default; the agent unlocks it again
-                await plc.restart()
-                assert await plc.get("Lock") is True
+            # the PLC reboots, locked by its own default; the agent unlocks it again
+            await plc.restart()
+            assert await plc.get("Lock") is True
 
-                async def lock_is(value: bool) -> bool:
-                    return bool(plc.nodes) and await plc.get("Lock") is value
+            async def lock_is(value: bool) -> bool:
+                return bool(plc.nodes) and await plc.get("Lock") is value
 
-                await wait_for(lambda: lock_is(False), timeout=15)
-                assert datetime.now(UTC) < t0 + 12 * S  # still inside the booking
+            await wait_for(lambda: lock_is(False), timeout=15)
+            assert datetime.now(UTC) < t0 + 12 * S  # still inside the booking
 
-                async def locked_again() -> bool:
-                    return await interlock(booking) == {
-                        "desired": "locked",
-                        "reported": "locked",
-                        "seq": n + 1,  # type: ignore[operator]
-                    }
+            async def locked_again() -> bool:
+                return await interlock(booking) == {
+                    "desired": "locked",
+                    "reported": "locked",
+                    "seq": n + 1,  # type: ignore[operator]
+                }
 
-                await wait_for(locked_again, timeout=30)
-                assert await plc.get("Lock") is True
-                assert agent.interlock.seq == n + 1  # type: ignore[operator]
-        finally:
-            stop.set()
-            await asyncio.gather(background, return_exceptions=True)
+            await wait_for(locked_again, timeout=30)
+            assert await plc.get("Lock") is True
+            assert agent.interlock.seq == n + 1  # type: ignore[operator]

@@ -147,6 +147,9 @@ ROWS: dict[tuple[str, str], Row] = {
     ("GET", f"{IN}/{{instrument}}/telemetry"): Row(
         (401, 200, 200, 200, 200), fixed(f"{IN}/sem-a/telemetry?{WEEK}")
     ),
+    ("GET", f"{IN}/{{instrument}}/metrics"): Row(
+        (401, 200, 200, 200, 200), fixed(f"{IN}/sem-a/metrics?{WEEK}&bucket=PT1H")
+    ),
     ("GET", f"{IN}/{{instrument}}/closures"): Row(
         (401, 200, 200, 200, 200), fixed(f"{IN}/sem-a/closures")
     ),

@@ -1,18 +1,31 @@
 """Agents as the end-to-end tests run them: on the session's broker, a known number of
-reads, and a run in a block."""
+reads, and a run in a block; and the site they run against in the interlock tests (the
+ingest, the booking lifecycle re-sending quickly, a client watching the broker)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
+import asyncpg
+import httpx
+from prometheus_client import CollectorRegistry
+
+from pilotshare.core.clock import SystemClock
 from pilotshare.core.contract import Sample
+from pilotshare.core.settings import MqttEndpoint
 from pilotshare.edge_agent.adapters import Adapter
 from pilotshare.edge_agent.config import AgentConfig
 from pilotshare.edge_agent.runner import Agent
+from pilotshare.scheduler.lifecycle import BookingLifecycle
+from pilotshare.twin.ingest import Ingest
+from tests.support.ingest import RawClient, raw_client, running_ingest
+
+S = timedelta(seconds=1)
 
 
 def quick_agent_config(
@@ -66,3 +79,46 @@ async def agent_running(agent: Agent) -> AsyncIterator[Agent]:
     finally:
         stop.set()
         await asyncio.wait_for(task, 30)
+
+
+def new_agent(config: AgentConfig, adapter: Adapter) -> Agent:
+    """An agent with a registry of its own (several agents of one test never collide)."""
+    return Agent(config, adapter, registry=CollectorRegistry())
+
+
+@dataclass(frozen=True)
+class BookedSite:
+    """What an interlock test runs against: the ingest, the lifecycle and a watcher."""
+
+    ingest: Ingest
+    lifecycle: BookingLifecycle
+    watcher: RawClient
+
+
+@contextlib.asynccontextmanager
+async def lifecycle_running(
+    pool: asyncpg.Pool, endpoint: MqttEndpoint, site: str
+) -> AsyncIterator[BookedSite]:
+    """The ingest of ``site`` and the booking lifecycle on the wall clock, re-sending the
+    desired interlock state every 0.5 s (at most 2 s), for the block; stopped after it."""
+    stop = asyncio.Event()
+    async with running_ingest(pool, endpoint, site) as ingest, raw_client(endpoint) as watcher:
+        lifecycle = BookingLifecycle(
+            pool, ingest.publisher, SystemClock(), resend=0.5 * S, resend_max=2 * S
+        )
+        ingest.add_listener(lifecycle.on_twin_change)
+        task = asyncio.create_task(lifecycle.run(stop))
+        try:
+            yield BookedSite(ingest, lifecycle, watcher)
+        finally:
+            stop.set()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+async def booking_interlock(
+    client: httpx.AsyncClient, who: dict[str, str], booking: str
+) -> dict[str, object]:
+    """A booking's ``interlock`` view (desired, reported, seq) as ``who`` reads it."""
+    r = await client.get(f"/api/v1/bookings/{booking}", headers=who)
+    assert r.status_code == 200, r.text
+    return dict(r.json()["interlock"])

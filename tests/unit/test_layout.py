@@ -30,6 +30,7 @@ STORES: dict[str, str] = {
     "twin/rows.py": "samples as rows: COPY, the idempotent staging path, the hourly rollup",
     "twin/writer.py": "one transaction per flush: samples, live rows, rejects, NOTIFY",
     "twin/history.py": "telemetry history in buckets",
+    "twin/series.py": "metric series in buckets, from the hourly metric rollup or raw samples",
     "seeding/store.py": "the demo's past bookings, stored settled as the lifecycle leaves them",
     "network/statistics/store.py": "the open statistics: platforms' instruments, bookings, offers",
     "core/jobs.py": "the job queue on the jobs table",

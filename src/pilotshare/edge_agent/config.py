@@ -219,8 +219,9 @@ def check_node(value: str, what: str) -> None:
         )
 
 
-class OpcUaInterlock(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    """``[adapter.interlock]``: what ``lock``/``unlock`` do on the server, and the read-back.
+class OpcUaInterlock(InterlockPolicy, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """``[adapter.interlock]`` of ``opcua``: what ``lock``/``unlock`` do on the server, and the
+    read-back; the fail-safe keys come from ``InterlockPolicy``, as for the other adapters.
 
     Either ``node`` is written (``lock_value``/``unlock_value``, converted to the node's data
     type) or ``method`` is called (``lock_args``/``unlock_args``, on ``object``, by default the
@@ -234,8 +235,8 @@ class OpcUaInterlock(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw
     object: str = ""
     lock_value: OpcUaValue = True
     unlock_value: OpcUaValue = False
-    lock_args: list[OpcUaValue] = []
-    unlock_args: list[OpcUaValue] = []
+    lock_args: list[OpcUaValue] = msgspec.field(default_factory=list)
+    unlock_args: list[OpcUaValue] = msgspec.field(default_factory=list)
     confirm: str = ""
 
     def __post_init__(self) -> None:

@@ -3,7 +3,8 @@ a SimPy model of the site.
 
 The ingest path is ``ingest`` -> ``buffer`` -> ``writer`` (``rows``: COPY), with ``state``
 (pure) moving the live rows; ``stats`` (pure) learns behaviour from state intervals and
-``store`` reads all of it back; ``writer`` is public for back-fills that store a
+``store`` reads all of it back (``history`` and ``series``: telemetry and its metrics in
+buckets); ``writer`` is public for back-fills that store a
 simulated past as the ingest would have. ``site``, ``model``, ``timeline`` and ``distributions``
 (pure) are the site model the forecast and the simulations replicate (``replications``).
 ``sparkplug`` is a Sparkplug B host application that feeds the same writer.
@@ -18,6 +19,7 @@ __all__ = [
     "ingest",
     "model",
     "replications",
+    "series",
     "sparkplug",
     "state",
     "stats",

@@ -3,9 +3,10 @@
 A flush is first COPYed straight into ``telemetry``; if it holds a sample stored before (a
 resent batch) the COPY fails on the primary key and the flush goes through a per-connection
 temporary staging table and ``INSERT … ON CONFLICT DO NOTHING RETURNING``, so nothing is
-stored twice. On plain PostgreSQL, ``telemetry_hourly`` gets exactly the new rows: counted in
-Python on the fast path, from ``RETURNING`` on the slow one (TimescaleDB's continuous
-aggregate needs neither).
+stored twice. On plain PostgreSQL, ``telemetry_hourly`` and ``telemetry_metrics_hourly`` get
+exactly the new rows: counted in Python on the fast path, from ``RETURNING`` on the slow one
+(TimescaleDB's continuous aggregates need neither). So a resent or duplicated sample is never
+counted twice, and a late one is added to its own hour.
 """
 
 from __future__ import annotations
@@ -67,8 +68,26 @@ _FROM_INSERTED = f"""SELECT instrument_id, date_trunc('hour', ts, 'UTC'), count(
         avg(utilization)
     FROM ins GROUP BY 1, 2 ORDER BY 1, 2"""
 
-MOVE_AND_ROLL = f"""WITH ins AS ({_MOVE} RETURNING instrument_id, ts, state, utilization),
-roll AS ({_roll_up(_FROM_INSERTED)} RETURNING 1)
+
+def _roll_up_metrics(select: str) -> str:
+    """Add ``select``'s rows (instrument, hour, name, count, sum, least, greatest) to
+    ``telemetry_metrics_hourly``: the one metric rollup upsert."""
+    return f"""INSERT INTO telemetry_metrics_hourly AS h (instrument_id, bucket, name, n, total,
+        lo, hi)
+    {select}
+    ON CONFLICT (instrument_id, bucket, name) DO UPDATE SET
+        n = h.n + excluded.n, total = h.total + excluded.total,
+        lo = least(h.lo, excluded.lo), hi = greatest(h.hi, excluded.hi)"""
+
+
+_METRICS_INSERTED = """SELECT instrument_id, date_trunc('hour', ts, 'UTC'), m.name, count(*),
+        sum((m.value)::float8), min((m.value)::float8), max((m.value)::float8)
+    FROM ins CROSS JOIN LATERAL jsonb_each(ins.metrics) AS m(name, value)
+    WHERE ins.metrics IS NOT NULL GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"""
+
+MOVE_AND_ROLL = f"""WITH ins AS ({_MOVE} RETURNING instrument_id, ts, state, utilization, metrics),
+roll AS ({_roll_up(_FROM_INSERTED)} RETURNING 1),
+mroll AS ({_roll_up_metrics(_METRICS_INSERTED)} RETURNING 1)
 SELECT count(*) FROM ins"""
 
 _FROM_ARRAYS = f"""SELECT *, CASE WHEN u_n > 0 THEN u_sum / u_n END FROM unnest($1::text[],
@@ -78,6 +97,10 @@ _FROM_ARRAYS = f"""SELECT *, CASE WHEN u_n > 0 THEN u_sum / u_n END FROM unnest(
     ORDER BY 1, 2"""
 
 ROLL_UP = _roll_up(_FROM_ARRAYS)
+
+ROLL_UP_METRICS = _roll_up_metrics("""SELECT * FROM unnest($1::text[], $2::timestamptz[],
+        $3::text[], $4::bigint[], $5::float8[], $6::float8[], $7::float8[])
+    ORDER BY 1, 2, 3""")
 
 
 async def binary_jsonb(conn: Connection) -> None:
@@ -159,6 +182,37 @@ class Rows:
         row[8] += sum(reported)
         row[9] += len(reported)
 
+    def hourly_metrics(self) -> list[list[object]]:
+        """The metric rollup rows, as the unnest arrays of ``ROLL_UP_METRICS``.
+
+        Counted from the records only when asked (plain PostgreSQL): TimescaleDB's flushes
+        do not pay for it.
+        """
+        acc: dict[tuple[str, int, str], list[float]] = {}
+        for instrument, ts, _, _, metrics, _ in self.records:
+            if not metrics:
+                continue
+            hour = _hour(ts)
+            for name, value in metrics.items():
+                row = acc.get((instrument, hour, name))
+                if row is None:
+                    acc[(instrument, hour, name)] = [1, value, value, value]
+                else:
+                    row[0] += 1
+                    row[1] += value
+                    row[2] = min(row[2], value)
+                    row[3] = max(row[3], value)
+        columns: list[list[object]] = [[] for _ in range(7)]
+        for (instrument, hour, name), (n, total, lo, hi) in acc.items():
+            columns[0].append(instrument)
+            columns[1].append(datetime.fromtimestamp(hour, UTC))
+            columns[2].append(name)
+            columns[3].append(int(n))
+            columns[4].append(float(total))
+            columns[5].append(float(lo))
+            columns[6].append(float(hi))
+        return columns
+
     def hourly(self) -> list[list[object]]:
         """The rollup rows, as the unnest arrays of ``ROLL_UP``."""
         columns: list[list[object]] = [[] for _ in range(12)]
@@ -200,6 +254,9 @@ async def store(conn: Connection, rows: Rows, *, timescale: bool) -> int:
             await conn.copy_records_to_table("telemetry", records=records, columns=COLUMNS)
             if not timescale:
                 await conn.execute(ROLL_UP, *rows.hourly())
+                metrics = rows.hourly_metrics()
+                if metrics[0]:
+                    await conn.execute(ROLL_UP_METRICS, *metrics)
     except asyncpg.UniqueViolationError:
         await conn.execute(STAGE)
         await conn.copy_records_to_table("ingest_stage", records=records, columns=COLUMNS)

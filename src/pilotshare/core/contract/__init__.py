@@ -14,7 +14,9 @@ from pilotshare.core.contract.channels import (
 )
 from pilotshare.core.contract.payloads import (
     MAX_FUTURE,
+    MAX_METRICS,
     MAX_PAYLOAD_BYTES,
+    METRIC_NAME,
     Ack,
     Command,
     Interlock,
@@ -39,7 +41,9 @@ __all__ = [
     "JOB_CHANGES",
     "JOB_QUEUE",
     "MAX_FUTURE",
+    "MAX_METRICS",
     "MAX_PAYLOAD_BYTES",
+    "METRIC_NAME",
     "TWIN_CHANGES",
     "Ack",
     "Channel",

@@ -4,7 +4,8 @@ Migration 0002 creates the policies with fixed defaults; ``apply_policies`` then
 match the deployment's settings (``PILOTSHARE_COMPRESS_AFTER_DAYS``,
 ``PILOTSHARE_RETENTION_DAYS``). It runs after every ``pilotshare migrate``, changes only what
 differs, and does nothing on plain PostgreSQL, where telemetry is neither compressed nor
-dropped. The continuous aggregate's refresh window follows retention: every hour whose raw
+dropped. The continuous aggregates' refresh window (``telemetry_hourly`` and
+``telemetry_metrics_hourly``) follows retention: every hour whose raw
 samples are still kept is refreshed when late samples arrive for it (an agent that was offline
 for days resends its outbox), and hours whose raw samples were dropped are never recomputed,
 so ``telemetry_hourly`` keeps them.
@@ -28,6 +29,8 @@ _LOCK_KEY = 0x706F6C69  # "poli": one writer of the policies at a time per datab
 
 HYPERTABLE = "telemetry"
 AGGREGATE = "telemetry_hourly"
+#: Every continuous aggregate over telemetry: each one's refresh window follows retention.
+AGGREGATES = (AGGREGATE, "telemetry_metrics_hourly")
 #: The newest hour is left to real-time aggregation; the policy materialises older ones.
 REFRESH_END_OFFSET = timedelta(hours=1)
 REFRESH_SCHEDULE = timedelta(minutes=15)
@@ -70,6 +73,28 @@ async def _interval(conn: Connection, config: dict[str, object], key: str) -> ti
     return value if isinstance(value, timedelta) else None
 
 
+async def _refresh_policy(conn: Connection, aggregate: str, retention: timedelta) -> bool:
+    """Make ``aggregate``'s refresh policy cover ``retention``; whether it changed."""
+    row = await conn.fetchrow(_JOB, "policy_refresh_continuous_aggregate", aggregate)
+    config = _config(row)
+    start = await _interval(conn, config, "start_offset")
+    end = await _interval(conn, config, "end_offset")
+    if (start, end) == (retention, REFRESH_END_OFFSET):
+        return False
+    if row is not None:
+        await conn.execute("SELECT remove_continuous_aggregate_policy($1::regclass)", aggregate)
+    await conn.execute(
+        "SELECT add_continuous_aggregate_policy($1::regclass, "
+        "start_offset => $2::interval, end_offset => $3::interval, "
+        "schedule_interval => $4::interval)",
+        aggregate,
+        retention,
+        REFRESH_END_OFFSET,
+        REFRESH_SCHEDULE,
+    )
+    return True
+
+
 async def apply_policies(
     conn: Connection, *, compress_after_days: int, retention_days: int
 ) -> Policies | None:
@@ -110,24 +135,8 @@ async def apply_policies(
             )
             changed.append("retention")
 
-        row = await conn.fetchrow(_JOB, "policy_refresh_continuous_aggregate", AGGREGATE)
-        config = _config(row)
-        start = await _interval(conn, config, "start_offset")
-        end = await _interval(conn, config, "end_offset")
-        if (start, end) != (retention, REFRESH_END_OFFSET):
-            if row is not None:
-                await conn.execute(
-                    "SELECT remove_continuous_aggregate_policy($1::regclass)", AGGREGATE
-                )
-            await conn.execute(
-                "SELECT add_continuous_aggregate_policy($1::regclass, "
-                "start_offset => $2::interval, end_offset => $3::interval, "
-                "schedule_interval => $4::interval)",
-                AGGREGATE,
-                retention,
-                REFRESH_END_OFFSET,
-                REFRESH_SCHEDULE,
-            )
+        refreshed = [await _refresh_policy(conn, a, retention) for a in AGGREGATES]
+        if any(refreshed):
             changed.append("refresh")
     policies = Policies(compress_after, retention, retention, tuple(changed))
     log.info("TimescaleDB policies: %s", policies.describe())

@@ -447,6 +447,7 @@ class OpcUaInterlockAdapter(OpcUaAdapter):
         self.switches_interlock = True
         assert config.interlock is not None  # noqa: S101 - build_adapter picks this class
         self.interlock: OpcUaInterlock = config.interlock
+        self.interlock_policy = config.interlock
         self._desired: Command | None = None
         self._pending = False  # the desired state is not confirmed on this connection
         self._applying = asyncio.Lock()
