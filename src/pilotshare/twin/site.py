@@ -14,7 +14,7 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Protocol, TypeVar
+from typing import Literal, NamedTuple, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -231,9 +231,10 @@ class SiteSpec:
         return min(reach, _MAX_REACH_S)
 
 
-@dataclass(frozen=True, slots=True)
-class SlotRequest:
-    """A request as the desk sees it (seconds from the origin); ``latest`` bounds the end."""
+class SlotRequest(NamedTuple):
+    """A request as the desk sees it (seconds from the origin); ``latest`` bounds the end.
+    A named tuple, not a frozen dataclass: one is built per request, and a frozen
+    dataclass's ``__init__`` costs three times as much."""
 
     id: int
     kind: str
@@ -244,9 +245,9 @@ class SlotRequest:
     org: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class Placement:
-    """The desk's answer: instrument index and slot ``[start, end)``."""
+class Placement(NamedTuple):
+    """The desk's answer: instrument index and slot ``[start, end)`` (a named tuple, as
+    ``SlotRequest``)."""
 
     instrument: int
     start: float

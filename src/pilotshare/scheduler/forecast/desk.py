@@ -162,17 +162,22 @@ class SchedulerDesk:
             self.by_kind.setdefault(spec.kind, []).append(n)
         self.access = access if access is not None else build_access(site)
         self.admins = site.admins
-        self._members: dict[tuple[str, str], list[int]] = {}
+        self._members: dict[tuple[str, str], list[tuple[int, _Free]]] = {}
 
     def members(self, kind: str, org: str) -> list[int]:
         """The instruments of ``kind`` that ``org`` may book (``policy.may_book``, an
         organisation of ``SiteSpec.admins`` as an admin)."""
+        return [n for n, _ in self._pairs(kind, org)]
+
+    def _pairs(self, kind: str, org: str) -> list[tuple[int, _Free]]:
+        """``members`` with each one's free time: the desk's own lists, which ``place``
+        changes in place, so the pairs stay valid for the whole replication."""
         key = (kind, org)
         found = self._members.get(key)
         if found is None:
             admin = org in self.admins
             found = self._members[key] = [
-                n
+                (n, self.free[n])
                 for n in self.by_kind.get(kind, ())
                 if may_book(
                     requires_qualification=(q := self.instruments[n].qualified) is not None,
@@ -192,7 +197,11 @@ class SchedulerDesk:
     ) -> Placement | None:
         """``allocate``'s choice among the instruments of the request's kind that its
         organisation may book (or ``among`` those named); the slot is booked."""
-        members = self.members(request.kind, request.org) if among is None else among
+        members = (
+            self._pairs(request.kind, request.org)
+            if among is None
+            else [(n, self.free[n]) for n in among]
+        )
         now_us = round(now * _MICRO)  # us(), inlined: four per request
         duration = round(request.duration * _MICRO)
         lo = round(request.earliest * _MICRO)
@@ -229,16 +238,15 @@ class SchedulerDesk:
         *,
         now: int,
         not_before: dict[int, float],
-        members: Sequence[int],
+        members: Sequence[tuple[int, _Free]],
     ) -> list[tuple[int, int, int, int, int]]:
         """The members whose first fit finishes first: (end, member, start, span start as
         offered, span end). ``allocation.eligible`` and ``allocation.first_fit``, inlined
-        (this loop runs for every instrument of the kind)."""
+        (this loop runs for every instrument of the kind, for every request)."""
         fits: list[tuple[int, int, int, int, int]] = []
         bound = hi  # a fit ending later than the best so far cannot win
-        free, bisect = self.free, bisect_right
-        for n in members:
-            f = free[n]
+        bisect = bisect_right
+        for n, f in members:
             if caps and not caps <= f.capabilities:
                 continue
             if duration < f.least or (f.most is not None and duration > f.most):
@@ -253,21 +261,25 @@ class SchedulerDesk:
                     avail = d
             first = lo if lo > avail else avail  # noqa: FURB136 - hot loop, as below
             # Ends only grow along the spans, so the walk stops at the first that cannot
-            # fit or cannot beat the best. (Conditional expressions, not max/min: this is
-            # the innermost loop.)
+            # fit or cannot beat the best. (Conditional expressions, not max/min, and an
+            # index, not a range: this is the innermost loop.)
             starts, ends = f.starts, f.ends
-            for k in range(bisect(ends, first), len(starts)):
+            k = bisect(ends, first)
+            last = len(ends)
+            while k < last:
                 a = starts[k]
                 start = a if a > first else first  # noqa: FURB136
                 end = start + duration
                 if end > bound:
                     break
-                if end <= ends[k]:
+                b = ends[k]
+                if end <= b:
                     if end < bound:
                         fits.clear()
                         bound = end
-                    fits.append((end, n, start, a if a > avail else avail, ends[k]))  # noqa: FURB136
+                    fits.append((end, n, start, a if a > avail else avail, b))  # noqa: FURB136
                     break
+                k += 1
         return fits
 
     def _choose(self, fits: list[tuple[int, int, int, int, int]], duration: int) -> tuple[int, int]:
