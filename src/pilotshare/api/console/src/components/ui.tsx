@@ -72,6 +72,14 @@ export function Raw({ children }: { children: ComponentChildren }): JSX.Element 
   return <span translate={false}>{children}</span>;
 }
 
+/** A label with data in it (`"欢迎，{org}"`): the label translated, each value shown as it is
+ * (`Raw`), so neither a translator nor the untranslated-label check takes a name for text. */
+export function Trans({ k, data }: { k: string; data: Record<string, ComponentChildren> }): JSX.Element {
+  const template = t(k, Object.fromEntries(Object.keys(data).map((n) => [n, `\u0000${n}\u0000`])));
+  const parts = template.split("\u0000");
+  return <>{parts.map((p, i) => (i % 2 ? <Raw key={i}>{data[p]}</Raw> : p))}</>;
+}
+
 export function Empty({ children }: { children: ComponentChildren }): JSX.Element {
   return <p class="empty">{children}</p>;
 }

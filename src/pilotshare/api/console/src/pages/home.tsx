@@ -4,7 +4,7 @@ import { t } from "../i18n";
 import type { RouteDef } from "../pages";
 import { ROUTES, GROUPS } from "../pages";
 import { atLeast, session } from "../session";
-import { Raw, Title } from "../components/ui";
+import { Raw, Title, Trans } from "../components/ui";
 
 function Home(): JSX.Element {
   const me = session.value?.me;
@@ -22,7 +22,7 @@ function Home(): JSX.Element {
   }
   return (
     <section>
-      <Title>{t("home.hello", { org: me.org.name || me.org.id })}</Title>
+      <Title><Trans k="home.hello" data={{ org: me.org.name || me.org.id }} /></Title>
       <p>{t("home.signed_in_as", { role: t(`common.role_${me.role}`) })} <Raw>{me.org.id}</Raw></p>
       <div class="cards">
         {GROUPS.filter((g) => g !== "explore").map((g) => {

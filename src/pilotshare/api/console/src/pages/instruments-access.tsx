@@ -147,7 +147,7 @@ export function Qualifications({ inst }: { inst: Instrument }): JSX.Element {
           <input id="qual-org" required list="qual-orgs" value={org} translate={false} onInput={(e) => setOrg((e.target as HTMLInputElement).value)} />
         </Field>
         <datalist id="qual-orgs">
-          {(orgs.data ?? []).map((o) => <option key={o.id} value={o.id}>{o.name}</option>)}
+          {(orgs.data ?? []).map((o) => <option key={o.id} value={o.id} translate={false}>{o.name}</option>)}
         </datalist>
         <button type="submit" disabled={busy}>{t("instruments.grant")}</button>
       </form>
