@@ -98,6 +98,9 @@ class BookingTail:
             except TRANSIENT as exc:
                 log.warning("booking event tail: %s; reading again in %ss", exc, TAIL_S)
                 full = False
+            except Exception:  # a bug must not end booking events for good
+                log.exception("booking event tail: a read failed; reading again in %ss", TAIL_S)
+                full = False
             if full or stop.is_set():
                 continue
             with contextlib.suppress(TimeoutError):
