@@ -6,9 +6,11 @@ online flag or state; the bookings table's trigger sends ``NOTIFY booking_change
 booking that starts within 15 minutes is made or changes, or one whose interlock is open
 stops holding its instrument (the lifecycle's wake-ups); ``core.jobs`` and the jobs table's
 trigger send ``NOTIFY job_changes`` when a job's status or (throttled) progress changes. The
-API holds one ``LISTEN``
-connection (taken from the pool while at least one stream is open) and fans each
-notification out to every stream. A stream starts with one ``snapshot`` event per
+API holds one ``LISTEN`` connection (taken from the pool while at least one stream is open)
+and fans each notification out to every stream. Booking events come from every change the
+trigger records in ``booking_events``, tailed by ``api.booking_tail`` (a ``booking_changes``
+notification only wakes the tail), so a booking days ahead reaches the streams too, within
+about ``TAIL_S``. A stream starts with one ``snapshot`` event per
 instrument, then sends ``twin`` and ``booking`` events as they happen, an ``at_risk`` event
 when a finished forecast finds bookings of the stream's organisation at risk
 (``scheduler.forecast.alerts``), a ``job`` event when a forecast or simulation the caller may
@@ -40,16 +42,17 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from pilotshare.api.booking_tail import BookingTail
 from pilotshare.api.deps import CurrentKey, Pool
 from pilotshare.api.keys import Principal
 from pilotshare.api.schemas import Slug, problems
 from pilotshare.core import jobs
 from pilotshare.core.contract import BOOKING_CHANGES, JOB_CHANGES, TWIN_CHANGES
-from pilotshare.core.db import Listener
+from pilotshare.core.db import TRANSIENT, Listener
 from pilotshare.core.domain import Role
 from pilotshare.core.scope import may_see, run_by
-from pilotshare.scheduler import store as booking_store
 from pilotshare.scheduler.forecast.alerts import AtRiskAlert, at_risk_alerts
+from pilotshare.scheduler.store import Booking
 from pilotshare.twin.store import lives
 
 log = logging.getLogger(__name__)
@@ -120,16 +123,9 @@ def _twin_notice(payload: str) -> Notice | None:
     return Notice("twin", payload, event.get("site"), event.get("instrument"))
 
 
-async def _booking_notice(pool: asyncpg.Pool, payload: str) -> Notice | None:
-    """The booking event of a ``booking_changes`` notification, read back so that it says
-    whose the booking is (its organisation, which the stream filters on) and where."""
-    try:
-        booking_id = UUID(json.loads(payload)["id"])
-    except (ValueError, KeyError, TypeError):
-        return None
-    booking = await booking_store.get_booking(pool, booking_id)
-    if booking is None:
-        return None
+def _booking_notice(booking: Booking) -> Notice:
+    """The booking event of a change, from the booking as read back (by ``BookingTail``):
+    whose it is (its organisation, which the stream filters on) and where."""
     data = {
         "booking": str(booking.id),
         "instrument": booking.instrument,
@@ -200,9 +196,9 @@ class TwinEvents:
     """One ``Listener`` on ``twin_changes``, ``booking_changes`` and ``job_changes``, fanned
     out to every open stream (each stream then keeps what its caller may see).
 
-    It listens only while at least one stream is open. After the listener reconnects, the
-    open streams end (they may have missed changes); their clients reconnect and start again
-    from a fresh snapshot.
+    It listens, and tails ``booking_events``, only while at least one stream is open. After
+    the listener reconnects, the open streams end (they may have missed changes); their
+    clients reconnect and start again from a fresh snapshot.
     """
 
     def __init__(self, pool: asyncpg.Pool) -> None:
@@ -214,10 +210,12 @@ class TwinEvents:
             on_connect=self._on_connect,
             name="twin event streams",
         )
+        self._tail = BookingTail(pool, self._on_bookings)
         self._queues: set[asyncio.Queue[Notice | None]] = set()
         self._lock = asyncio.Lock()
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._tailing: asyncio.Task[None] | None = None
 
     async def subscribe(self) -> asyncio.Queue[Notice | None]:
         """A queue of notifications, once the listener is in place (``TimeoutError`` if it
@@ -229,10 +227,13 @@ class TwinEvents:
                 self._task = asyncio.create_task(self._listener.run(self._stop))
             try:
                 await asyncio.wait_for(self._listener.ready.wait(), CONNECT_S)
-            except TimeoutError:
+                if self._tailing is None:
+                    await asyncio.wait_for(self._tail.start(), CONNECT_S)
+                    self._tailing = asyncio.create_task(self._tail.run(self._stop))
+            except TRANSIENT as exc:  # TimeoutError among them (an OSError)
                 if not self._queues:
                     await self._halt()
-                raise
+                raise TimeoutError("the database is unavailable") from exc
             self._queues.add(queue)
         return queue
 
@@ -244,9 +245,12 @@ class TwinEvents:
 
     async def _halt(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
-            self._stop.set()
-            await task
+        tailing, self._tailing = self._tailing, None
+        self._stop.set()
+        self._tail.wake.set()
+        for running in (task, tailing):
+            if running is not None:
+                await running
 
     async def _on_notify(self, channel: str, payload: str) -> None:
         if not self._queues:
@@ -259,11 +263,16 @@ class TwinEvents:
                 self._fan_out(alert)
             return
         if channel == BOOKING_CHANGES:
-            notice = await _booking_notice(self._pool, payload)
-        else:
-            notice = _twin_notice(payload)
+            self._tail.wake.set()  # its event comes from the tail, once
+            return
+        notice = _twin_notice(payload)
         if notice is not None:
             self._fan_out(notice)
+
+    def _on_bookings(self, bookings: list[Booking]) -> None:
+        if self._queues:
+            for booking in bookings:
+                self._fan_out(_booking_notice(booking))
 
     async def _on_connect(self) -> None:
         if self._queues:

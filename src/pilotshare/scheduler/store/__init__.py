@@ -5,6 +5,11 @@ Rows come back as frozen dataclasses; the decisions (rules, allocation, lifecycl
 ``policy``, ``allocation``, ``service`` and ``lifecycle``.
 """
 
+from pilotshare.scheduler.store.booking_events import (
+    booking_events_after,
+    get_bookings,
+    last_booking_event,
+)
 from pilotshare.scheduler.store.bookings import (
     Booking,
     Instrument,
@@ -70,11 +75,13 @@ __all__ = [
     "InstrumentRetired",
     "add_closure",
     "booked_hours",
+    "booking_events_after",
     "busy",
     "close_for",
     "drop_quota",
     "ended_held",
     "get_booking",
+    "get_bookings",
     "held_from",
     "holder_of",
     "in_progress",
@@ -83,6 +90,7 @@ __all__ = [
     "instrument_for_slot",
     "instruments_by_id",
     "instruments_of_kind",
+    "last_booking_event",
     "list_bookings",
     "live_state",
     "lock_allocation",
