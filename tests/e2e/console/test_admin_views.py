@@ -179,11 +179,15 @@ async def test_a_platform_admin_sees_its_heatmap_and_timeline_live(pool: asyncpg
             assert "Diffractometer" not in await page.inner_text("#resources-timeline")
             await page.wait_for_selector(".pill.conn-live")
 
-            # a booking made over HTTP arrives from the event stream, no reload
+            # bookings made over HTTP arrive from the event stream, no reload: one soon, one
+            # days ahead (beyond what the database announces itself)
             soon = (datetime.now(UTC) + timedelta(minutes=5)).replace(second=0, microsecond=0)
             live = await _book(c, globex, "a-sem", soon, 1)
             await page.wait_for_selector(f".vis-item.bk-{live}.b-confirmed", timeout=15_000)
             await page.wait_for_selector(f'#resources-bookings tr[data-booking="{live}"]')
+            later = (datetime.now(UTC) + timedelta(days=4)).replace(second=0, microsecond=0)
+            ahead = await _book(c, acme, "a-oven", later, 1)
+            await page.wait_for_selector(f'#resources-bookings tr[data-booking="{ahead}"]')
             assert await axe_violations(page) == []
             await screenshot(page, "resources.en")
 
