@@ -3,18 +3,22 @@
 ``mosquitto_pub`` publishes a telemetry batch numbered by epoch milliseconds and
 ``mosquitto_sub`` reads the ack; the batch is sent again until the ack names it (at least once,
 stored once), and the API shows the stored samples. MQTT.js (npm ``mqtt``) does the same from
-node, installed into a temporary directory; that test is skipped when npm or its registry is
-not to be had.
+node, installed into a temporary directory. Node-RED 4 runs the flow shown in docs/agent.md,
+taken from the page itself so the two cannot drift apart, headless and restarted once. The npm
+tests are skipped when npm or its registry is not to be had.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import os
+import re
 import shutil
 import subprocess
+import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -163,16 +167,16 @@ client.on("message", (_topic, message) => {
 """
 
 
-def _npm_install(into: Path) -> bool:
+def _npm_install(into: Path, package: str = "mqtt@5", timeout: float = 120) -> bool:
     npm = shutil.which("npm")
     if npm is None or shutil.which("node") is None:
         return False
     try:
         done = subprocess.run(
-            [npm, "install", "--no-audit", "--no-fund", "--silent", "mqtt@5"],
+            [npm, "install", "--no-audit", "--no-fund", "--silent", package],
             cwd=into,
             capture_output=True,
-            timeout=120,
+            timeout=timeout,
             check=False,
             env={**os.environ, "npm_config_update_notifier": "false"},
         )
@@ -212,3 +216,105 @@ async def test_mqtt_js_publishes_and_reads_its_ack(
     said = json.loads(out)
     assert said["ack"]["batches"] == [said["batch"]]
     assert await stored(client, instrument, key) == 3
+
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "agent.md"
+NODE_RED_HOME = Path(tempfile.gettempdir()) / "pilotshare-node-red-4"
+ACKED = re.compile(r"\[function:forget acknowledged\] acknowledged (\[[0-9, ]*\]), (\d+) pending")
+
+
+def doc_flow() -> list[dict[str, object]]:
+    """The Node-RED flow docs/agent.md shows: the first JSON block after its heading."""
+    text = DOC.read_text()
+    start = text.index("```json\n", text.index("**Node-RED 4.x**")) + len("```json\n")
+    flow: list[dict[str, object]] = json.loads(text[start : text.index("```\n", start)])
+    return flow
+
+
+def _node_red() -> Path | None:
+    """Node-RED 4 installed once into a directory outside the repository, shared by runs
+    (a lock keeps parallel workers from installing over each other); None without npm."""
+    red = NODE_RED_HOME / "node_modules" / "node-red" / "red.js"
+    NODE_RED_HOME.mkdir(exist_ok=True)
+    with (NODE_RED_HOME / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        package = NODE_RED_HOME / "node_modules" / "node-red" / "package.json"
+        if not (package.exists() and json.loads(package.read_text())["version"].startswith("4.")):
+            (NODE_RED_HOME / "package.json").write_text('{"name": "nodered", "private": true}')
+            if not _npm_install(NODE_RED_HOME, "node-red@4", timeout=300):
+                return None
+    return red if red.exists() else None
+
+
+async def _run_flow_until_acked(red: Path, user_dir: Path, env: dict[str, str]) -> list[int]:
+    """Start Node-RED on the flow, wait for the first ack it logs, stop it: the numbers."""
+    proc = await asyncio.create_subprocess_exec(
+        "node",
+        str(red),
+        "--settings",
+        str(user_dir / "settings.js"),
+        "--userDir",
+        str(user_dir),
+        str(user_dir / "flows.json"),
+        env={**os.environ, **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    assert proc.stdout is not None
+    log: list[str] = []
+    try:
+        async with asyncio.timeout(60):
+            while not (found := ACKED.search(log[-1] if log else "")):
+                line = await proc.stdout.readline()
+                assert line, "Node-RED ended:\n" + "".join(log)
+                log.append(line.decode())
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            proc.terminate()
+        rest, _ = await asyncio.wait_for(proc.communicate(), 30)
+        log.append(rest.decode())
+    assert "rejected for good" not in "".join(log), log
+    assert found.group(2) == "0", log  # nothing left unacknowledged
+    numbers: list[int] = json.loads(found.group(1))
+    return numbers
+
+
+@pytest.mark.timeout(420)  # the first run installs Node-RED
+async def test_node_red_runs_the_documented_flow_and_reads_its_acks(
+    *,
+    pool: asyncpg.Pool,
+    client: httpx.AsyncClient,
+    mqtt_endpoint: MqttEndpoint,
+    site: str,
+    tmp_path: Path,
+) -> None:
+    red = await asyncio.to_thread(_node_red)
+    if red is None:
+        pytest.skip("npm, node or the npm registry is not available to install node-red@4")
+    (tmp_path / "flows.json").write_text(json.dumps(doc_flow()))
+    if mqtt_endpoint.username:  # a flows file's own credentials are ignored: Node-RED's store
+        creds = {"user": mqtt_endpoint.username, "password": mqtt_endpoint.password or ""}
+        (tmp_path / "flows_cred.json").write_text(json.dumps({"ps-broker": creds}))
+    (tmp_path / "settings.js").write_text(
+        "module.exports = { httpAdminRoot: false, httpNodeRoot: false, credentialSecret: false,"
+        " telemetry: { enabled: false }, logging: { console: { level: 'info' } } };\n"
+    )
+    instrument = f"{site}-red"
+    await add_instrument(pool, instrument, site=site)
+    key = await auth(pool, "acme", "operator")
+    env = {
+        "MQTT_HOST": mqtt_endpoint.host,
+        "MQTT_PORT": str(mqtt_endpoint.port),
+        "SITE": site,
+        "INSTRUMENT": instrument,
+    }
+    async with running_ingest(pool, mqtt_endpoint, site):
+        first = await _run_flow_until_acked(red, tmp_path, env)
+        second = await _run_flow_until_acked(red, tmp_path, env)  # a restart: memory is gone
+    assert len(first) == len(second) == 1, (first, second)
+    assert second[0] > first[0] > time.time_ns() // 1_000_000 - 600_000  # epoch ms, rising
+    rows = await pool.fetch(
+        "SELECT ts, state FROM telemetry WHERE instrument_id = $1 ORDER BY ts", instrument
+    )
+    assert [r["state"] for r in rows] == ["running", "running"]  # one sample per batch, once
+    assert await stored(client, instrument, key) == 2
