@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -30,7 +31,7 @@ import pytest
 from pilotshare.core.clock import SystemClock
 from pilotshare.core.settings import MqttEndpoint
 from tests.support.api import auth
-from tests.support.ingest import running_ingest, topic
+from tests.support.ingest import raw_client, running_ingest, topic, wait_for
 from tests.support.instruments import add_instrument
 
 pytestmark = pytest.mark.timeout(180)
@@ -246,8 +247,31 @@ def _node_red() -> Path | None:
     return red if red.exists() else None
 
 
-async def _run_flow_until_acked(red: Path, user_dir: Path, env: dict[str, str]) -> list[int]:
-    """Start Node-RED on the flow, wait for the first ack it logs, stop it: the numbers."""
+class NodeRed:
+    """A running Node-RED whose log the test reads line by line."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.log: list[str] = []
+
+    async def acked_until_none_pending(self) -> list[int]:
+        """The batch numbers the flow logs as acknowledged until it holds none."""
+        assert self.proc.stdout is not None
+        numbers: list[int] = []
+        async with asyncio.timeout(60):
+            while True:
+                line = await self.proc.stdout.readline()
+                assert line, "Node-RED ended:\n" + "".join(self.log)
+                self.log.append(line.decode())
+                if found := ACKED.search(self.log[-1]):
+                    numbers += json.loads(found.group(1))
+                    if found.group(2) == "0":
+                        return numbers
+
+
+@contextlib.asynccontextmanager
+async def node_red(red: Path, user_dir: Path, env: dict[str, str]) -> AsyncIterator[NodeRed]:
+    """Node-RED headless on ``user_dir``'s settings and flows, stopped on leaving."""
     proc = await asyncio.create_subprocess_exec(
         "node",
         str(red),
@@ -260,23 +284,15 @@ async def _run_flow_until_acked(red: Path, user_dir: Path, env: dict[str, str]) 
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
-    assert proc.stdout is not None
-    log: list[str] = []
+    running = NodeRed(proc)
     try:
-        async with asyncio.timeout(60):
-            while not (found := ACKED.search(log[-1] if log else "")):
-                line = await proc.stdout.readline()
-                assert line, "Node-RED ended:\n" + "".join(log)
-                log.append(line.decode())
+        yield running
     finally:
         with contextlib.suppress(ProcessLookupError):
             proc.terminate()
         rest, _ = await asyncio.wait_for(proc.communicate(), 30)
-        log.append(rest.decode())
-    assert "rejected for good" not in "".join(log), log
-    assert found.group(2) == "0", log  # nothing left unacknowledged
-    numbers: list[int] = json.loads(found.group(1))
-    return numbers
+        running.log.append(rest.decode())
+    assert "rejected for good" not in "".join(running.log), running.log
 
 
 @pytest.mark.timeout(420)  # the first run installs Node-RED
@@ -308,13 +324,27 @@ async def test_node_red_runs_the_documented_flow_and_reads_its_acks(
         "SITE": site,
         "INSTRUMENT": instrument,
     }
-    async with running_ingest(pool, mqtt_endpoint, site):
-        first = await _run_flow_until_acked(red, tmp_path, env)
-        second = await _run_flow_until_acked(red, tmp_path, env)  # a restart: memory is gone
-    assert len(first) == len(second) == 1, (first, second)
-    assert second[0] > first[0] > time.time_ns() // 1_000_000 - 600_000  # epoch ms, rising
+    async with raw_client(mqtt_endpoint) as watch:
+        await watch.subscribe(topic(site, instrument))
+        async with node_red(red, tmp_path, env) as flow:
+
+            async def published() -> bool:
+                return bool(watch.messages())
+
+            await wait_for(published, timeout=60)  # nobody acknowledges it yet
+            async with running_ingest(pool, mqtt_endpoint, site):
+                first = await flow.acked_until_none_pending()  # resent on the next tick
+        unacked = watch.messages()[0][1]
+        assert [m for _, m in watch.messages()].count(unacked) >= 2  # same batch, same bytes
+        assert json.loads(unacked)["batch"] in first
+        async with running_ingest(pool, mqtt_endpoint, site), node_red(red, tmp_path, env) as flow:
+            second = await flow.acked_until_none_pending()  # a restart: memory is gone
+    assert len(set(first)) >= 2, first  # the unacknowledged one and the next
+    assert second, second
+    assert min(second) > max(first) > time.time_ns() // 1_000_000 - 600_000  # epoch ms, rising
+    batches = len(set(first) | set(second))
     rows = await pool.fetch(
         "SELECT ts, state FROM telemetry WHERE instrument_id = $1 ORDER BY ts", instrument
     )
-    assert [r["state"] for r in rows] == ["running", "running"]  # one sample per batch, once
-    assert await stored(client, instrument, key) == 2
+    assert [r["state"] for r in rows] == ["running"] * batches  # one sample a batch, once
+    assert await stored(client, instrument, key) == batches
