@@ -23,7 +23,8 @@ from pilotshare.edge_agent.config import AgentConfig
 from pilotshare.edge_agent.runner import Agent
 from pilotshare.scheduler.lifecycle import BookingLifecycle
 from pilotshare.twin.ingest import Ingest
-from tests.support.ingest import RawClient, raw_client, running_ingest
+from tests.support.api import iso
+from tests.support.ingest import RawClient, raw_client, running_ingest, wait_for
 
 S = timedelta(seconds=1)
 
@@ -122,3 +123,29 @@ async def booking_interlock(
     r = await client.get(f"/api/v1/bookings/{booking}", headers=who)
     assert r.status_code == 200, r.text
     return dict(r.json()["interlock"])
+
+
+async def book_until_unlocked(
+    client: httpx.AsyncClient,
+    who: dict[str, str],
+    instrument: str,
+    start: datetime,
+    end: datetime,
+    *,
+    timeout: float = 15.0,
+) -> tuple[str, int]:
+    """Book ``[start, end)`` as ``who`` over HTTP, then wait until the booking's interlock is
+    unlocked as desired and as the agent reports it; the booking's id and the ``seq``."""
+    body = {"instrument": instrument, "start": iso(start), "end": iso(end)}
+    r = await client.post("/api/v1/bookings", json=body, headers=who)
+    assert r.status_code == 201, r.text
+    booking = str(r.json()["id"])
+
+    async def unlocked() -> bool:
+        view = await booking_interlock(client, who, booking)
+        return view["desired"] == view["reported"] == "unlocked"
+
+    await wait_for(unlocked, timeout=timeout)
+    seq = (await booking_interlock(client, who, booking))["seq"]
+    assert isinstance(seq, int)
+    return booking, seq
