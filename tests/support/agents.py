@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -85,6 +86,32 @@ async def agent_running(agent: Agent) -> AsyncIterator[Agent]:
 def new_agent(config: AgentConfig, adapter: Adapter) -> Agent:
     """An agent with a registry of its own (several agents of one test never collide)."""
     return Agent(config, adapter, registry=CollectorRegistry())
+
+
+def interlock_agent(
+    tmp_path: Path, site: str, mqtt_url: str, adapter: Adapter, instrument: str = "oven-1"
+) -> Agent:
+    """An agent of ``instrument`` sampling every 0.5 s over MQTT 3.1.1, for the interlock
+    tests of each adapter."""
+    config = AgentConfig(
+        site=site,
+        instrument=instrument,
+        mqtt_url=mqtt_url,
+        mqtt_protocol="3.1.1",
+        sample_interval_s=0.5,
+        metrics_port=0,
+        outbox_path=str(tmp_path / f"{instrument}.outbox.sqlite"),
+    )
+    return new_agent(config, adapter)
+
+
+def reported_interlocks(messages: list[tuple[str, bytes]]) -> list[object]:
+    """The ``interlock`` of every online status among ``(topic, payload)`` messages."""
+    return [
+        json.loads(raw).get("interlock")
+        for name, raw in messages
+        if name.endswith("/status") and json.loads(raw)["online"]
+    ]
 
 
 @dataclass(frozen=True)
