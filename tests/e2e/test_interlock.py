@@ -25,6 +25,7 @@ from pilotshare.edge_agent.runner import Agent
 from tests.support.agents import (
     S,
     agent_running,
+    book_until_unlocked,
     booking_interlock,
     lifecycle_running,
     new_agent,
@@ -87,21 +88,7 @@ async def test_the_agent_applies_the_desired_interlock_and_catches_up_after_a_re
             await asyncio.wait_for(first.connected.wait(), 20)
             assert first.adapter.instrument.locked(datetime.now(UTC))  # type: ignore[attr-defined]
             t0 = datetime.now(UTC).replace(microsecond=0) + 2 * S
-            r = await client.post(
-                "/api/v1/bookings",
-                json={"instrument": instrument, "start": iso(t0), "end": iso(t0 + 6 * S)},
-                headers=acme,
-            )
-            assert r.status_code == 201, r.text
-            booking = r.json()["id"]
-
-            async def unlocked() -> bool:
-                view = await interlock(booking)
-                return view["desired"] == view["reported"] == "unlocked"
-
-            await wait_for(unlocked, timeout=15)
-            n = (await interlock(booking))["seq"]
-            assert isinstance(n, int)
+            booking, n = await book_until_unlocked(client, acme, instrument, t0, t0 + 6 * S)
             assert first.interlock.seq == n
             assert not first.adapter.instrument.locked(datetime.now(UTC))  # type: ignore[attr-defined]
             # On the broker: the retained desired state, and the agent's retained report.

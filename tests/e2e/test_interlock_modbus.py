@@ -27,12 +27,13 @@ from pilotshare.edge_agent.runner import Agent
 from tests.support.agents import (
     S,
     agent_running,
+    book_until_unlocked,
     booking_interlock,
     lifecycle_running,
     new_agent,
     quick_agent_config,
 )
-from tests.support.api import auth, iso
+from tests.support.api import auth
 from tests.support.ingest import topic, wait_for
 from tests.support.instruments import add_instrument
 from tests.support.modbus import ModbusDevice
@@ -92,21 +93,7 @@ async def test_a_booking_unlocks_the_coil_across_plc_and_agent_restarts_and_lock
                 await asyncio.wait_for(first.connected.wait(), 20)
                 t0 = datetime.now(UTC).replace(microsecond=0) + 2 * S
                 end = t0 + 16 * S
-                r = await client.post(
-                    "/api/v1/bookings",
-                    json={"instrument": instrument, "start": iso(t0), "end": iso(end)},
-                    headers=acme,
-                )
-                assert r.status_code == 201, r.text
-                booking = r.json()["id"]
-
-                async def unlocked() -> bool:
-                    view = await interlock(booking)
-                    return view["desired"] == view["reported"] == "unlocked"
-
-                await wait_for(unlocked, timeout=15)
-                n = (await interlock(booking))["seq"]
-                assert isinstance(n, int)
+                booking, n = await book_until_unlocked(client, acme, instrument, t0, end)
                 assert await plc.coil(COIL) is False  # the agent wrote it and read it back
                 await watcher.subscribe(topic(site, instrument, "status"))
                 await wait_for(lambda: _true(bool(watcher.messages())), timeout=5)

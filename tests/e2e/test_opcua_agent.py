@@ -23,12 +23,13 @@ from pilotshare.edge_agent.config import OpcUaConfig, OpcUaInterlock
 from tests.support.agents import (
     S,
     agent_running,
+    book_until_unlocked,
     booking_interlock,
     lifecycle_running,
     new_agent,
     quick_agent_config,
 )
-from tests.support.api import auth, iso
+from tests.support.api import auth
 from tests.support.ingest import running_ingest, wait_for
 from tests.support.instruments import add_instrument
 from tests.support.opcua import LOAD, LOCK, POWER, STATE, running_plc
@@ -144,20 +145,9 @@ async def test_a_booking_unlocks_the_plc_across_its_reboot_and_its_end_locks_it(
             await asyncio.wait_for(agent.connected.wait(), 20)
             assert await plc.get("Lock") is True  # the PLC boots locked
             t0 = datetime.now(UTC).replace(microsecond=0) + 2 * S
-            r = await client.post(
-                "/api/v1/bookings",
-                json={"instrument": instrument, "start": iso(t0), "end": iso(t0 + 12 * S)},
-                headers=acme,
+            booking, n = await book_until_unlocked(
+                client, acme, instrument, t0, t0 + 12 * S, timeout=20
             )
-            assert r.status_code == 201, r.text
-            booking = r.json()["id"]
-
-            async def unlocked() -> bool:
-                view = await interlock(booking)
-                return view["desired"] == view["reported"] == "unlocked"
-
-            await wait_for(unlocked, timeout=20)
-            n = (await interlock(booking))["seq"]
             assert await plc.get("Lock") is False  # written and read back on the PLC
 
             # the PLC reboots, locked by its own default; the agent unlocks it again

@@ -8,14 +8,11 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry
-
 from pilotshare.core.contract import Command, Sample, encode
 from pilotshare.core.domain import InstrumentState
 from pilotshare.core.settings import MqttEndpoint
 from pilotshare.edge_agent.adapters import Adapter, SimulatedAdapter, SimulatedParams
-from pilotshare.edge_agent.config import AgentConfig
-from pilotshare.edge_agent.runner import Agent
+from tests.support.agents import interlock_agent
 from tests.support.ingest import raw_client, topic, wait_for
 
 
@@ -24,19 +21,6 @@ class Gauge(Adapter):
 
     async def read(self, now: datetime) -> Sample:
         return Sample(ts=now, state=InstrumentState.IDLE)
-
-
-def agent(tmp_path: Path, site: str, mqtt_url: str, adapter: Adapter) -> Agent:
-    config = AgentConfig(
-        site=site,
-        instrument="oven-1",
-        mqtt_url=mqtt_url,
-        mqtt_protocol="3.1.1",
-        sample_interval_s=0.5,
-        metrics_port=0,
-        outbox_path=str(tmp_path / "oven-1.outbox.sqlite"),
-    )
-    return Agent(config, adapter, registry=CollectorRegistry())
 
 
 def desired(cmd: str, seq: int) -> bytes:
@@ -48,7 +32,7 @@ async def test_an_older_seq_arriving_late_does_not_undo_the_newer_state(
     tmp_path: Path, site: str, mqtt_url: str, mqtt_endpoint: MqttEndpoint
 ) -> None:
     sim = SimulatedAdapter(SimulatedParams(locked_at_start=True), seed=1, start=datetime.now(UTC))
-    runner = agent(tmp_path, site, mqtt_url, sim)
+    runner = interlock_agent(tmp_path, site, mqtt_url, sim)
     stop = asyncio.Event()
     task = asyncio.create_task(runner.run(stop))
     try:
@@ -82,7 +66,7 @@ async def test_an_older_seq_arriving_late_does_not_undo_the_newer_state(
 async def test_an_adapter_without_an_interlock_reports_unsupported_with_the_seq_it_saw(
     tmp_path: Path, site: str, mqtt_url: str, mqtt_endpoint: MqttEndpoint
 ) -> None:
-    runner = agent(tmp_path, site, mqtt_url, Gauge())
+    runner = interlock_agent(tmp_path, site, mqtt_url, Gauge())
     stop = asyncio.Event()
     task = asyncio.create_task(runner.run(stop))
     try:

@@ -15,14 +15,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from prometheus_client import CollectorRegistry
 
 from pilotshare.core.contract import Command, Interlock, encode
 from pilotshare.core.embedded import free_port
 from pilotshare.core.settings import MqttEndpoint
-from pilotshare.edge_agent.adapters import Adapter, AdapterError, build_adapter
+from pilotshare.edge_agent.adapters import AdapterError, build_adapter
 from pilotshare.edge_agent.config import (
-    AgentConfig,
     CommandConfig,
     CommandInterlock,
     HttpConfig,
@@ -31,7 +29,7 @@ from pilotshare.edge_agent.config import (
     ModbusInterlock,
     ModbusPoint,
 )
-from pilotshare.edge_agent.runner import Agent
+from tests.support.agents import interlock_agent, reported_interlocks
 from tests.support.ingest import raw_client, topic, wait_for
 from tests.support.modbus import ModbusDevice, modbus_device
 
@@ -277,34 +275,13 @@ async def test_http_device_gone_is_a_failed_switch() -> None:
 # -- the agent's driver on a real broker ---------------------------------------------------------
 
 
-def agent(tmp_path: Path, site: str, mqtt_url: str, adapter: Adapter) -> Agent:
-    config = AgentConfig(
-        site=site,
-        instrument="press-1",
-        mqtt_url=mqtt_url,
-        mqtt_protocol="3.1.1",
-        sample_interval_s=0.5,
-        metrics_port=0,
-        outbox_path=str(tmp_path / "press-1.outbox.sqlite"),
-    )
-    return Agent(config, adapter, registry=CollectorRegistry())
-
-
-def reports(messages: list[tuple[str, bytes]]) -> list[object]:
-    return [
-        json.loads(raw).get("interlock")
-        for name, raw in messages
-        if name.endswith("/status") and json.loads(raw)["online"]
-    ]
-
-
 async def test_the_fail_safe_locks_when_no_desired_state_comes_and_never_unlocks(
     tmp_path: Path, site: str, mqtt_url: str, mqtt_endpoint: MqttEndpoint
 ) -> None:
     async with modbus_device(coils=[False] * 20) as device, raw_client(mqtt_endpoint) as backend:
         await backend.subscribe(topic(site, "press-1", "status"))
         adapter = build_adapter(modbus(device.port, address=3, start_wait_s=1.0), now=NOW)
-        runner = agent(tmp_path, site, mqtt_url, adapter)
+        runner = interlock_agent(tmp_path, site, mqtt_url, adapter, "press-1")
         stop = asyncio.Event()
         task = asyncio.create_task(runner.run(stop))
         try:
@@ -313,7 +290,7 @@ async def test_the_fail_safe_locks_when_no_desired_state_comes_and_never_unlocks
             locked = {"state": "locked", "seq": None}
 
             async def failed_safe() -> bool:
-                return locked in reports(backend.messages())
+                return locked in reported_interlocks(backend.messages())
 
             await wait_for(failed_safe, timeout=10)
             assert await device.coil(3) is True
@@ -321,7 +298,7 @@ async def test_the_fail_safe_locks_when_no_desired_state_comes_and_never_unlocks
             await backend.publish(topic(site, "press-1", "cmd"), encode(cmd("unlock", 4)))
 
             async def unlocked() -> bool:
-                return {"state": "unlocked", "seq": 4} in reports(backend.messages())
+                return {"state": "unlocked", "seq": 4} in reported_interlocks(backend.messages())
 
             await wait_for(unlocked, timeout=10)
             assert await device.coil(3) is False
@@ -335,7 +312,9 @@ async def test_on_start_none_leaves_the_instrument_alone(
 ) -> None:
     async with modbus_device(coils=[False] * 20) as device:
         config = modbus(device.port, address=3, on_start="none", start_wait_s=0.2)
-        runner = agent(tmp_path, site, mqtt_url, build_adapter(config, now=NOW))
+        runner = interlock_agent(
+            tmp_path, site, mqtt_url, build_adapter(config, now=NOW), "press-1"
+        )
         stop = asyncio.Event()
         task = asyncio.create_task(runner.run(stop))
         try:
@@ -358,7 +337,9 @@ async def test_a_failed_switch_is_not_claimed_and_is_retried_until_the_device_is
     async with raw_client(mqtt_endpoint) as backend:
         await backend.subscribe(topic(site, "press-1", "status"))
         config = modbus(device.port, address=5, start_wait_s=0.0, retry_s=0.3)
-        runner = agent(tmp_path, site, mqtt_url, build_adapter(config, now=NOW))
+        runner = interlock_agent(
+            tmp_path, site, mqtt_url, build_adapter(config, now=NOW), "press-1"
+        )
         stop = asyncio.Event()
         task = asyncio.create_task(runner.run(stop))
         try:
@@ -367,7 +348,7 @@ async def test_a_failed_switch_is_not_claimed_and_is_retried_until_the_device_is
             await asyncio.wait_for(runner.connected.wait(), 10)
             await backend.publish(topic(site, "press-1", "cmd"), encode(cmd("unlock", 6)))
             await wait_for(lambda: _true(runner.interlock_driver.failures >= 2), timeout=10)
-            assert {"state": "unlocked", "seq": 6} not in reports(backend.messages())
+            assert {"state": "unlocked", "seq": 6} not in reported_interlocks(backend.messages())
             assert runner.interlock.report() == Interlock(state="locked", seq=None)
             failures = runner.metrics.registry.get_sample_value(
                 "pilotshare_agent_interlock_failures_total", {"instrument": "press-1"}
@@ -381,7 +362,7 @@ async def test_a_failed_switch_is_not_claimed_and_is_retried_until_the_device_is
             await device.start()  # its coils at power-on: locked
 
             async def unlocked() -> bool:
-                return {"state": "unlocked", "seq": 6} in reports(backend.messages())
+                return {"state": "unlocked", "seq": 6} in reported_interlocks(backend.messages())
 
             await wait_for(unlocked, timeout=10)
             assert await device.coil(5) is False
@@ -403,7 +384,9 @@ async def test_after_a_restart_the_retained_state_is_applied_again_to_a_restarte
             await backend.publish(cmd_topic, encode(cmd("unlock", 11)), retain=True)
             config = modbus(device.port, address=1, start_wait_s=30.0)
             for run in range(2):
-                runner = agent(tmp_path, site, mqtt_url, build_adapter(config, now=NOW))
+                runner = interlock_agent(
+                    tmp_path, site, mqtt_url, build_adapter(config, now=NOW), "press-1"
+                )
                 stop = asyncio.Event()
                 task = asyncio.create_task(runner.run(stop))
                 try:

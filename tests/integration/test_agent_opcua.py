@@ -5,7 +5,6 @@ of the server on the same port, and the interlock confirmed on the server's side
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 import time
@@ -16,7 +15,6 @@ from typing import Any
 
 import msgspec
 import pytest
-from prometheus_client import CollectorRegistry
 
 from pilotshare.core.contract import Command, Sample, encode
 from pilotshare.core.domain import InstrumentState
@@ -24,8 +22,8 @@ from pilotshare.core.embedded import free_port
 from pilotshare.core.settings import MqttEndpoint
 from pilotshare.edge_agent.adapters import AdapterError, build_adapter
 from pilotshare.edge_agent.adapters.opcua import OpcUaAdapter, OpcUaInterlockAdapter
-from pilotshare.edge_agent.config import AgentConfig, OpcUaConfig, OpcUaInterlock
-from pilotshare.edge_agent.runner import Agent
+from pilotshare.edge_agent.config import OpcUaConfig, OpcUaInterlock
+from tests.support.agents import interlock_agent, reported_interlocks
 from tests.support.ingest import raw_client, topic, wait_for
 from tests.support.opcua import (
     CHAMBER,
@@ -392,27 +390,6 @@ async def test_the_desired_interlock_is_applied_again_after_a_server_restart() -
             await adapter.aclose()
 
 
-def opcua_agent(tmp_path: Path, site: str, mqtt_url: str, adapter: OpcUaAdapter) -> Agent:
-    config = AgentConfig(
-        site=site,
-        instrument="oven-1",
-        mqtt_url=mqtt_url,
-        mqtt_protocol="3.1.1",
-        sample_interval_s=0.5,
-        metrics_port=0,
-        outbox_path=str(tmp_path / "oven-1.outbox.sqlite"),
-    )
-    return Agent(config, adapter, registry=CollectorRegistry())
-
-
-def reported(messages: list[tuple[str, bytes]]) -> list[object]:
-    return [
-        json.loads(raw).get("interlock")
-        for name, raw in messages
-        if name.endswith("/status") and json.loads(raw)["online"]
-    ]
-
-
 async def test_the_fail_safe_locks_the_node_when_no_desired_state_comes(
     tmp_path: Path, site: str, mqtt_url: str, mqtt_endpoint: MqttEndpoint
 ) -> None:
@@ -422,18 +399,22 @@ async def test_the_fail_safe_locks_the_node_when_no_desired_state_comes(
         await backend.subscribe(topic(site, "oven-1", "status"))
         adapter = interlocked(plc, node=LOCK, start_wait_s=1.0, retry_s=0.3)
         assert adapter.interlock_policy.on_start == "lock"
-        runner = opcua_agent(tmp_path, site, mqtt_url, adapter)
+        runner = interlock_agent(tmp_path, site, mqtt_url, adapter)
         stop = asyncio.Event()
         task = asyncio.create_task(runner.run(stop))
         try:
             await asyncio.wait_for(runner.connected.wait(), 10)
             assert await plc.get("Lock") is False  # nothing switched before the wait is over
             locked = {"state": "locked", "seq": None}
-            await wait_for(lambda: _true(locked in reported(backend.messages())), timeout=10)
+            await wait_for(
+                lambda: _true(locked in reported_interlocks(backend.messages())), timeout=10
+            )
             assert await plc.get("Lock") is True
             await backend.publish(topic(site, "oven-1", "cmd"), encode(cmd("unlock", 4)))
             unlocked = {"state": "unlocked", "seq": 4}
-            await wait_for(lambda: _true(unlocked in reported(backend.messages())), timeout=10)
+            await wait_for(
+                lambda: _true(unlocked in reported_interlocks(backend.messages())), timeout=10
+            )
             assert await plc.get("Lock") is False
         finally:
             stop.set()
@@ -445,7 +426,7 @@ async def test_on_start_none_leaves_the_node_alone(
 ) -> None:
     async with running_plc() as plc:
         adapter = interlocked(plc, node=LOCK, on_start="none", start_wait_s=0.2)
-        runner = opcua_agent(tmp_path, site, mqtt_url, adapter)
+        runner = interlock_agent(tmp_path, site, mqtt_url, adapter)
         stop = asyncio.Event()
         task = asyncio.create_task(runner.run(stop))
         try:

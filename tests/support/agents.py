@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,7 +24,8 @@ from pilotshare.edge_agent.config import AgentConfig
 from pilotshare.edge_agent.runner import Agent
 from pilotshare.scheduler.lifecycle import BookingLifecycle
 from pilotshare.twin.ingest import Ingest
-from tests.support.ingest import RawClient, raw_client, running_ingest
+from tests.support.api import iso
+from tests.support.ingest import RawClient, raw_client, running_ingest, wait_for
 
 S = timedelta(seconds=1)
 
@@ -86,6 +88,32 @@ def new_agent(config: AgentConfig, adapter: Adapter) -> Agent:
     return Agent(config, adapter, registry=CollectorRegistry())
 
 
+def interlock_agent(
+    tmp_path: Path, site: str, mqtt_url: str, adapter: Adapter, instrument: str = "oven-1"
+) -> Agent:
+    """An agent of ``instrument`` sampling every 0.5 s over MQTT 3.1.1, for the interlock
+    tests of each adapter."""
+    config = AgentConfig(
+        site=site,
+        instrument=instrument,
+        mqtt_url=mqtt_url,
+        mqtt_protocol="3.1.1",
+        sample_interval_s=0.5,
+        metrics_port=0,
+        outbox_path=str(tmp_path / f"{instrument}.outbox.sqlite"),
+    )
+    return new_agent(config, adapter)
+
+
+def reported_interlocks(messages: list[tuple[str, bytes]]) -> list[object]:
+    """The ``interlock`` of every online status among ``(topic, payload)`` messages."""
+    return [
+        json.loads(raw).get("interlock")
+        for name, raw in messages
+        if name.endswith("/status") and json.loads(raw)["online"]
+    ]
+
+
 @dataclass(frozen=True)
 class BookedSite:
     """What an interlock test runs against: the ingest, the lifecycle and a watcher."""
@@ -122,3 +150,29 @@ async def booking_interlock(
     r = await client.get(f"/api/v1/bookings/{booking}", headers=who)
     assert r.status_code == 200, r.text
     return dict(r.json()["interlock"])
+
+
+async def book_until_unlocked(
+    client: httpx.AsyncClient,
+    who: dict[str, str],
+    instrument: str,
+    start: datetime,
+    end: datetime,
+    *,
+    timeout: float = 15.0,
+) -> tuple[str, int]:
+    """Book ``[start, end)`` as ``who`` over HTTP, then wait until the booking's interlock is
+    unlocked as desired and as the agent reports it; the booking's id and the ``seq``."""
+    body = {"instrument": instrument, "start": iso(start), "end": iso(end)}
+    r = await client.post("/api/v1/bookings", json=body, headers=who)
+    assert r.status_code == 201, r.text
+    booking = str(r.json()["id"])
+
+    async def unlocked() -> bool:
+        view = await booking_interlock(client, who, booking)
+        return view["desired"] == view["reported"] == "unlocked"
+
+    await wait_for(unlocked, timeout=timeout)
+    seq = (await booking_interlock(client, who, booking))["seq"]
+    assert isinstance(seq, int)
+    return booking, seq

@@ -26,6 +26,22 @@ MAX_BUCKETS: Final = 10_000
 #: overflows (a 500) or bins millennia of empty buckets.
 EARLIEST: Final = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST: Final = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def check_range(start: datetime, end: datetime) -> None:
+    """The rule every stored-history query applies to its window (``bad_query``): aware
+    times, between ``EARLIEST`` and ``LATEST``, ``end`` after ``start``."""
+    if start.tzinfo is None or end.tzinfo is None:
+        raise BadInput("bad_query", "start and end need a time zone offset")
+    for name, t in (("start", start), ("end", end)):
+        if not EARLIEST <= t <= LATEST:
+            raise BadInput(
+                "bad_query", f"{name} must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}"
+            )
+    if end <= start:
+        raise BadInput("bad_query", "end must be after start")
+
+
 HOUR: Final = timedelta(hours=1)
 
 _STATES = [s.value for s in InstrumentState]
@@ -74,15 +90,7 @@ class BucketQuery:
     bucket: timedelta
 
     def __post_init__(self) -> None:
-        if self.start.tzinfo is None or self.end.tzinfo is None:
-            raise BadInput("bad_query", "start and end need a time zone offset")
-        for name, t in (("start", self.start), ("end", self.end)):
-            if not EARLIEST <= t <= LATEST:
-                raise BadInput(
-                    "bad_query", f"{name} must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}"
-                )
-        if self.end <= self.start:
-            raise BadInput("bad_query", "end must be after start")
+        check_range(self.start, self.end)
         if self.bucket < MIN_BUCKET:
             raise BadInput("bad_query", f"bucket must be at least {MIN_BUCKET.total_seconds():g} s")
         if self.bucket > MAX_BUCKET:

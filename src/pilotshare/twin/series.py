@@ -20,7 +20,7 @@ from typing import Final
 from pilotshare.core.contract import MAX_METRICS, METRIC_NAME
 from pilotshare.core.db import Executor
 from pilotshare.core.errors import BadInput
-from pilotshare.twin.history import EARLIEST, LATEST
+from pilotshare.twin.history import check_range
 
 MINUTE: Final = timedelta(minutes=1)
 HOUR: Final = timedelta(hours=1)
@@ -85,15 +85,7 @@ class SeriesQuery:
     names: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
-        if self.start.tzinfo is None or self.end.tzinfo is None:
-            raise BadInput("bad_query", "start and end need a time zone offset")
-        for name, t in (("start", self.start), ("end", self.end)):
-            if not EARLIEST <= t <= LATEST:
-                raise BadInput(
-                    "bad_query", f"{name} must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}"
-                )
-        if self.end <= self.start:
-            raise BadInput("bad_query", "end must be after start")
+        check_range(self.start, self.end)
         if self.bucket not in BUCKETS.values():
             raise BadInput("bad_bucket", f"bucket must be one of {', '.join(BUCKETS)}")
         if not self.from_rollup and self.end - self.start > MAX_RAW_SPAN:

@@ -5,7 +5,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { get } from "../api";
 import { on } from "../events";
 import { fmt, t } from "../i18n";
-import { Raw } from "./ui";
+import { DataTable, Raw } from "./ui";
 
 export interface JobView<R> {
   id: string;
@@ -77,5 +77,43 @@ export function CurrentJob<R>(props: { id: string; job: JobView<R>; children: (j
       {job.status === "failed" ? <p class="alert error" role="alert"><Raw>{job.detail ?? ""}</Raw></p> : null}
       {job.status === "done" && job.result ? props.children(job) : null}
     </div>
+  );
+}
+
+/** A planner's past jobs of one kind: a name, when, the live status, and a button to open it
+ * (the forecast and what-if pages' one list). */
+export function JobList<J extends JobView<unknown>>(props: {
+  id: string;
+  caption: string;
+  nameLabel: string;
+  name: (job: J) => string;
+  jobs: J[] | undefined;
+  live: Record<string, { status: string; progress: number }>;
+  open: (id: string) => void;
+  empty: string;
+}): JSX.Element | null {
+  const { live } = props;
+  return (
+    <DataTable<J>
+      id={props.id}
+      caption={props.caption}
+      rows={props.jobs}
+      rowKey={(j) => j.id}
+      rowAttrs={(j) => ({ "data-job": j.id })}
+      empty={props.empty}
+      columns={[
+        { label: props.nameLabel, cell: (j) => <Raw>{props.name(j)}</Raw> },
+        { label: t("common.created"), cell: (j) => (j.created_at ? fmt.dateTime(j.created_at) : "—") },
+        {
+          label: t("common.status"),
+          cell: (j) => <JobStatus status={live[j.id]?.status ?? j.status} progress={live[j.id]?.progress ?? j.progress} />,
+        },
+        {
+          label: t("common.open"),
+          hideLabel: true,
+          cell: (j) => <button type="button" class="secondary" onClick={() => props.open(j.id)}>{t("common.open")}</button>,
+        },
+      ]}
+    />
   );
 }

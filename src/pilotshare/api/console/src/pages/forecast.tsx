@@ -5,7 +5,7 @@ import type { JSX } from "preact";
 import { useMemo, useState } from "preact/hooks";
 import { get, post } from "../api";
 import { Chart } from "../components/chart";
-import { CurrentJob, JobStatus, type JobView, useJob } from "../components/job";
+import { CurrentJob, JobList, type JobView, useJob } from "../components/job";
 import type { ChartOptions } from "../components/chart";
 import { Empty, ErrorBox, Field, Loading, Raw, Title, useAsync } from "../components/ui";
 import { fmt, lang, t } from "../i18n";
@@ -185,27 +185,8 @@ function Forecast(): JSX.Element {
       <h2>{t("forecast.past")}</h2>
       {past.loading && !past.data ? <Loading /> : null}
       <ErrorBox error={past.error} />
-      {past.data && !past.data.length ? <Empty>{t("forecast.none")}</Empty> : null}
-      {past.data?.length ? (
-        <div class="table-wrap">
-          <table id="forecast-list">
-            <thead><tr><th>{t("forecast.job")}</th><th>{t("forecast.created")}</th><th>{t("common.status")}</th><th><span class="visually-hidden">{t("common.open")}</span></th></tr></thead>
-            <tbody>
-              {past.data.map((j) => {
-                const l = live[j.id];
-                return (
-                  <tr key={j.id} data-job={j.id}>
-                    <td><Raw>{j.id.slice(0, 8)}</Raw></td>
-                    <td>{j.created_at ? fmt.dateTime(j.created_at) : "—"}</td>
-                    <td><JobStatus status={l?.status ?? j.status} progress={l?.progress ?? j.progress} /></td>
-                    <td><button type="button" class="secondary" onClick={() => void open(j.id)}>{t("common.open")}</button></td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-        </div>
-      ) : null}
+      <JobList<Job> id="forecast-list" caption={t("forecast.past")} nameLabel={t("forecast.job")} name={(j) => j.id.slice(0, 8)}
+        jobs={past.data} live={live} open={(id) => void open(id)} empty={t("forecast.none")} />
     </section>
   );
 }

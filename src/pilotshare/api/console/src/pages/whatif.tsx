@@ -6,10 +6,10 @@ import { useMemo, useState } from "preact/hooks";
 import { get, post, text } from "../api";
 import { Chart } from "../components/chart";
 import type { ChartOptions } from "../components/chart";
-import { Empty, ErrorBox, Field, Loading, Raw, Title, useAsync } from "../components/ui";
+import { ErrorBox, Field, Loading, Raw, Title, useAsync } from "../components/ui";
 import { fmt, lang, t } from "../i18n";
 import type { RouteDef } from "../pages";
-import { CurrentJob, JobStatus, type JobView, useJob } from "../components/job";
+import { CurrentJob, JobList, type JobView, useJob } from "../components/job";
 
 interface Scenario { name: string; title: string; description: string; horizon_days: number; replications: number }
 interface Ci { mean: number | null; lo: number | null; hi: number | null; n: number }
@@ -95,7 +95,7 @@ function WhatIf(): JSX.Element {
   const [yaml, setYaml] = useState("");
   const [reps, setReps] = useState("");
   const [error, setError] = useState<unknown>(null);
-  const { current, error: openError, open, started } = useJob<Job>("simulation", "/api/v1/simulations", () => past.reload());
+  const { current, live, error: openError, open, started } = useJob<Job>("simulation", "/api/v1/simulations", () => past.reload());
 
   const pick = async (name: string): Promise<void> => {
     if (!name) return;
@@ -151,24 +151,8 @@ function WhatIf(): JSX.Element {
       <h2>{t("whatif.past")}</h2>
       {past.loading && !past.data ? <Loading /> : null}
       <ErrorBox error={past.error} />
-      {past.data && !past.data.length ? <Empty>{t("whatif.none")}</Empty> : null}
-      {past.data?.length ? (
-        <div class="table-wrap">
-          <table id="whatif-list">
-            <thead><tr><th>{t("whatif.scenario")}</th><th>{t("whatif.created")}</th><th>{t("common.status")}</th><th><span class="visually-hidden">{t("common.open")}</span></th></tr></thead>
-            <tbody>
-              {past.data.map((j) => (
-                <tr key={j.id} data-job={j.id}>
-                  <td><Raw>{j.scenario ?? j.id.slice(0, 8)}</Raw></td>
-                  <td>{j.created_at ? fmt.dateTime(j.created_at) : "—"}</td>
-                  <td><JobStatus status={j.status} progress={j.progress} /></td>
-                  <td><button type="button" class="secondary" onClick={() => void open(j.id)}>{t("common.open")}</button></td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      ) : null}
+      <JobList<Job> id="whatif-list" caption={t("whatif.past")} nameLabel={t("whatif.scenario")} name={(j) => j.scenario ?? j.id.slice(0, 8)}
+        jobs={past.data} live={live} open={(id) => void open(id)} empty={t("whatif.none")} />
     </section>
   );
 }
