@@ -257,5 +257,6 @@ async def materialise(pool: asyncpg.Pool) -> None:
     test's database is its own)."""
     await pool.execute("CALL refresh_continuous_aggregate('telemetry_metrics_hourly', NULL, NULL)")
     await pool.execute(
-        "ALTER MATERIALIZED VIEW telemetry_metrics_hourly SET (timescaledb.materialized_only = true)"
+        "ALTER MATERIALIZED VIEW telemetry_metrics_hourly "
+        "SET (timescaledb.materialized_only = true)"
     )
