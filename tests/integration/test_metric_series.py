@@ -181,6 +181,14 @@ async def test_metric_series_from_mqtt_to_http(
         ]
         same(got, expected(chambers, local_day))
 
+        if await uses_timescale(pool):  # type: ignore[arg-type]
+            # the continuous aggregate's materialised rows answer the same as real time did
+            await materialise(pool)
+            rolled = await client.get(url, params={**window, "bucket": "PT1H"}, headers=acme)
+            assert rolled.json()["series"] == body["series"]
+            day = await client.get(url, params=daily.request.url.params, headers=acme)
+            assert day.json()["series"] == daily.json()["series"]
+
         # a name asked for without samples answers an empty list
         none = await client.get(
             url, params={**window, "names": "power_w,humidity_pct"}, headers=acme
@@ -206,11 +214,12 @@ async def test_metric_series_from_mqtt_to_http(
 
 
 async def test_the_migration_rolls_up_the_samples_stored_before_it(pool: asyncpg.Pool) -> None:
-    """Upgrading a database that holds telemetry: 0052 fills the plain rollup from it."""
-    if await uses_timescale(pool):  # type: ignore[arg-type]
-        pytest.skip("TimescaleDB: the continuous aggregate reads the samples itself")
+    """Upgrading a database that holds telemetry: 0052 fills the plain rollup from it; on
+    TimescaleDB the continuous aggregate answers for it, in real time and once materialised."""
+    timescale = await uses_timescale(pool)  # type: ignore[arg-type]
+    kind = "MATERIALIZED VIEW" if timescale else "TABLE"
     await pool.execute(
-        "DROP TABLE telemetry_metrics_hourly; DELETE FROM schema_migrations WHERE version = 52"
+        f"DROP {kind} telemetry_metrics_hourly; DELETE FROM schema_migrations WHERE version = 52"
     )
     await pool.execute(
         """INSERT INTO telemetry (instrument_id, ts, state, metrics, batch)
@@ -227,13 +236,27 @@ async def test_the_migration_rolls_up_the_samples_stored_before_it(pool: asyncpg
     async with pool.acquire() as conn:
         applied = await migrate(conn)
     assert [m.version for m in applied] == [52]
-    rows = await pool.fetch(
-        "SELECT bucket, name, n, total, lo, hi FROM telemetry_metrics_hourly "
-        "WHERE instrument_id = 'old-oven' ORDER BY name, bucket"
-    )
-    assert [tuple(r) for r in rows] == [
+    want = [
         (T0, "chamber_c", 3, 30.0, 0.0, 20.0),
         (T0 + timedelta(hours=1), "chamber_c", 3, 120.0, 30.0, 50.0),
         (T0, "power_w", 3, 3.0, 0.0, 2.0),
         (T0 + timedelta(hours=1), "power_w", 3, 12.0, 3.0, 5.0),
     ]
+    rollup = (
+        "SELECT bucket, name, n, total, lo, hi FROM telemetry_metrics_hourly "
+        "WHERE instrument_id = 'old-oven' ORDER BY name, bucket"
+    )
+    assert [tuple(r) for r in await pool.fetch(rollup)] == want
+    if timescale:
+        await materialise(pool)
+        assert [tuple(r) for r in await pool.fetch(rollup)] == want
+
+
+async def materialise(pool: asyncpg.Pool) -> None:
+    """Materialise the metric aggregate and read only what it materialised from now on (this
+    test's database is its own)."""
+    await pool.execute("CALL refresh_continuous_aggregate('telemetry_metrics_hourly', NULL, NULL)")
+    await pool.execute(
+        "ALTER MATERIALIZED VIEW telemetry_metrics_hourly "
+        "SET (timescaledb.materialized_only = true)"
+    )

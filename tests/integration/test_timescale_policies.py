@@ -42,10 +42,21 @@ async def _jobs(conn: asyncpg.Connection) -> dict[str, tuple[int, dict[str, obje
     return {r["proc_name"]: (r["job_id"], json.loads(r["config"])) for r in rows}
 
 
+async def _metrics_refresh(conn: asyncpg.Connection) -> tuple[int, dict[str, object]]:
+    """The refresh job of the metric aggregate (``telemetry_metrics_hourly``)."""
+    row = await conn.fetchrow(
+        "SELECT job_id, config::text AS config FROM timescaledb_information.jobs "
+        "WHERE hypertable_name = 'telemetry_metrics_hourly'"
+    )
+    assert row is not None
+    return row["job_id"], json.loads(row["config"])
+
+
 async def _insert(conn: asyncpg.Connection, start: datetime, n: int, batch: int) -> None:
     await conn.execute(
-        "INSERT INTO telemetry (instrument_id, ts, state, utilization, batch) "
-        "SELECT 'oven-1', $1::timestamptz + i * interval '1 minute', 'running', 0.5, $3 "
+        "INSERT INTO telemetry (instrument_id, ts, state, utilization, metrics, batch) "
+        "SELECT 'oven-1', $1::timestamptz + i * interval '1 minute', 'running', 0.5, "
+        "jsonb_build_object('power_w', i), $3 "
         "FROM generate_series(0, $2 - 1) i",
         start,
         n,
@@ -86,6 +97,7 @@ async def test_policies_follow_the_settings_idempotently(conn: asyncpg.Connectio
     assert jobs["policy_compression"][1]["compress_after"] == "3 days"
     assert jobs["policy_retention"][1]["drop_after"] == "90 days"
     assert jobs["policy_refresh_continuous_aggregate"][1]["start_offset"] == "90 days"
+    assert (await _metrics_refresh(conn))[1]["start_offset"] == "90 days"
     assert jobs_before["policy_compression"][0] != jobs["policy_compression"][0]
 
     same = await apply_policies(conn, compress_after_days=3, retention_days=90)
@@ -109,7 +121,9 @@ async def test_policy_jobs_compress_drop_and_materialise_late_samples(
     await _insert(conn, NOW - timedelta(days=10), 60, 2)  # to compress
     await _insert(conn, NOW - timedelta(hours=5), 60, 3)  # recent
 
+    metrics_job = (await _metrics_refresh(conn))[0]
     await _run(conn, jobs["policy_refresh_continuous_aggregate"][0])
+    await _run(conn, metrics_job)
     await _run(conn, jobs["policy_retention"][0])
     await _run(conn, jobs["policy_compression"][0])
 
@@ -125,14 +139,22 @@ async def test_policy_jobs_compress_drop_and_materialise_late_samples(
     # An agent back after a week offline resends an old hour: the refresh policy covers it.
     await _insert(conn, NOW - timedelta(days=10) + timedelta(seconds=30), 10, 4)
     await _run(conn, jobs["policy_refresh_continuous_aggregate"][0])
-    await conn.execute(
-        "ALTER MATERIALIZED VIEW telemetry_hourly SET (timescaledb.materialized_only = true)"
-    )
+    await _run(conn, metrics_job)
+    for view in ("telemetry_hourly", "telemetry_metrics_hourly"):
+        await conn.execute(f"ALTER MATERIALIZED VIEW {view} SET (timescaledb.materialized_only)")
     samples = await conn.fetchval(
         "SELECT samples FROM telemetry_hourly WHERE instrument_id = 'oven-1' AND bucket = $1",
         NOW - timedelta(days=10),
     )
     assert samples == 70
+    # the metric rollup too: 0..59 from the first batch, 0..9 from the resend
+    rollup = await conn.fetchrow(
+        "SELECT n, total, lo, hi FROM telemetry_metrics_hourly "
+        "WHERE instrument_id = 'oven-1' AND bucket = $1 AND name = 'power_w'",
+        NOW - timedelta(days=10),
+    )
+    assert rollup is not None
+    assert tuple(rollup) == (70, sum(range(60)) + sum(range(10)), 0.0, 59.0)
 
 
 def test_migrate_command_applies_the_policies_from_the_environment(empty_db_url: str) -> None:
