@@ -98,9 +98,15 @@ _FROM_ARRAYS = f"""SELECT *, CASE WHEN u_n > 0 THEN u_sum / u_n END FROM unnest(
 
 ROLL_UP = _roll_up(_FROM_ARRAYS)
 
-ROLL_UP_METRICS = _roll_up_metrics("""SELECT * FROM unnest($1::text[], $2::timestamptz[],
-        $3::text[], $4::bigint[], $5::float8[], $6::float8[], $7::float8[])
-    ORDER BY 1, 2, 3""")
+#: Both rollups of a flush in one statement (one round trip): ``ROLL_UP``'s twelve arrays,
+#: then the metric rollup's seven as $13 to $19.
+ROLL_UP_BOTH = f"""WITH states AS ({ROLL_UP} RETURNING 1),
+metrics AS ({
+    _roll_up_metrics('''SELECT * FROM unnest($13::text[], $14::timestamptz[],
+        $15::text[], $16::bigint[], $17::float8[], $18::float8[], $19::float8[])
+    ORDER BY 1, 2, 3''')
+} RETURNING 1)
+SELECT (SELECT count(*) FROM states), (SELECT count(*) FROM metrics)"""
 
 
 async def binary_jsonb(conn: Connection) -> None:
@@ -135,11 +141,14 @@ Record = tuple[str, datetime, InstrumentState, float | None, dict[str, float] | 
 class Rows:
     """A flush's samples as COPY records, and their hourly rollup counted on the way."""
 
-    __slots__ = ("_acc", "records")
+    __slots__ = ("_acc", "_groups", "records")
 
     def __init__(self, items: list[TelemetryItem | StatusItem]) -> None:
         records: list[Record] = []
         self._acc: dict[tuple[str, int], list[Any]] = {}
+        #: (instrument, hour, samples) of each batch, or each sample of a batch across hours:
+        #: the metric rollup is counted from them only when asked (plain PostgreSQL)
+        self._groups: list[tuple[str, int, Sequence[Sample]]] = []
         batches = [i for i in items if isinstance(i, TelemetryItem)]
         # one order of rows for every writer (instrument, batch), so two flushes that hold
         # the same resent batches lock their keys in the same order
@@ -157,9 +166,11 @@ class Rows:
             hour = _hour(first)
             if _hour(last) == hour:  # the usual case: one batch, one hour
                 self._count(instrument, hour, samples, first, last)
+                self._groups.append((instrument, hour, samples))
             else:
                 for s in samples:
                     self._count(instrument, _hour(s.ts), (s,), s.ts, s.ts)
+                    self._groups.append((instrument, _hour(s.ts), (s,)))
         self.records = records
 
     def _count(
@@ -183,27 +194,35 @@ class Rows:
         row[9] += len(reported)
 
     def hourly_metrics(self) -> list[list[object]]:
-        """The metric rollup rows, as the unnest arrays of ``ROLL_UP_METRICS``.
+        """The metric rollup rows, as the unnest arrays ($13 to $19) of ``ROLL_UP_BOTH``.
 
-        Counted from the records only when asked (plain PostgreSQL): TimescaleDB's flushes
-        do not pay for it.
+        Counted per batch (one instrument, one hour: values gathered per name, then ``len``,
+        ``sum``, ``min`` and ``max`` once each), and only when asked (plain PostgreSQL):
+        TimescaleDB's flushes do not pay for it.
         """
         acc: dict[tuple[str, int, str], list[float]] = {}
-        for instrument, ts, _, _, metrics, _ in self.records:
-            if not metrics:
-                continue
-            hour = _hour(ts)
-            for name, value in metrics.items():
-                row = acc.get((instrument, hour, name))
+        for instrument, hour, samples in self._groups:
+            values: dict[str, list[float]] = {}
+            for sample in samples:
+                if sample.metrics:
+                    for name, value in sample.metrics.items():
+                        found = values.get(name)
+                        if found is None:
+                            values[name] = [value]
+                        else:
+                            found.append(value)
+            for name, vs in values.items():
+                key = (instrument, hour, name)
+                row = acc.get(key)
                 if row is None:
-                    acc[(instrument, hour, name)] = [1, value, value, value]
+                    acc[key] = [len(vs), sum(vs), min(vs), max(vs)]
                 else:
-                    row[0] += 1
-                    row[1] += value
-                    row[2] = min(row[2], value)
-                    row[3] = max(row[3], value)
+                    row[0] += len(vs)
+                    row[1] += sum(vs)
+                    row[2] = min(row[2], *vs)
+                    row[3] = max(row[3], *vs)
         columns: list[list[object]] = [[] for _ in range(7)]
-        for (instrument, hour, name), (n, total, lo, hi) in acc.items():
+        for (instrument, hour, name), (n, total, lo, hi) in sorted(acc.items()):
             columns[0].append(instrument)
             columns[1].append(datetime.fromtimestamp(hour, UTC))
             columns[2].append(name)
@@ -253,10 +272,11 @@ async def store(conn: Connection, rows: Rows, *, timescale: bool) -> int:
         async with conn.transaction():  # a savepoint: the slow path follows a failure
             await conn.copy_records_to_table("telemetry", records=records, columns=COLUMNS)
             if not timescale:
-                await conn.execute(ROLL_UP, *rows.hourly())
                 metrics = rows.hourly_metrics()
                 if metrics[0]:
-                    await conn.execute(ROLL_UP_METRICS, *metrics)
+                    await conn.execute(ROLL_UP_BOTH, *rows.hourly(), *metrics)
+                else:
+                    await conn.execute(ROLL_UP, *rows.hourly())
     except asyncpg.UniqueViolationError:
         await conn.execute(STAGE)
         await conn.copy_records_to_table("ingest_stage", records=records, columns=COLUMNS)
