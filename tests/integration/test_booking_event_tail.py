@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,7 +18,7 @@ import pytest
 from pilotshare.core.clock import FakeClock
 from pilotshare.core.domain import BookingStatus
 from pilotshare.scheduler import store as booking_store
-from tests.support.api import book, iso, served
+from tests.support.api import book, iso, served, sse_events
 from tests.support.instruments import add_instrument
 
 WAIT_S = 15.0  # how long a test waits for an event that must come (about a second)
@@ -50,17 +49,13 @@ class Watch:
             ) as stream,
         ):
             assert stream.status_code == 200
-            kind = ""
-            async for line in stream.aiter_lines():
-                if line.startswith("event: "):
-                    kind = line[7:]
-                elif line.startswith("data: "):
-                    if kind == "snapshot":
-                        self.opened.set()
-                    elif kind == "booking":
-                        async with self._got:
-                            self.events.append(json.loads(line[6:]))
-                            self._got.notify_all()
+            async for kind, data in sse_events(stream):
+                if kind == "snapshot":
+                    self.opened.set()
+                elif kind == "booking":
+                    async with self._got:
+                        self.events.append(data)
+                        self._got.notify_all()
 
     async def wait(self, test: Callable[[Event], bool]) -> Event:
         """The first event passing ``test`` (waiting for it if need be)."""

@@ -3,7 +3,6 @@ server, bookings made over HTTP, booking events from the database's ``booking_ch
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,7 +13,7 @@ import pytest
 
 from pilotshare.core.clock import FakeClock
 from tests.support.api import auth as key
-from tests.support.api import iso, served
+from tests.support.api import iso, served, sse_events
 from tests.support.instruments import add_instrument
 
 
@@ -36,17 +35,13 @@ async def _first_booking_event(
         client.stream("GET", "/api/v1/events", params={"site": site}, headers=headers) as stream,
     ):
         assert stream.status_code == 200
-        kind, started = "", False
-        async for line in stream.aiter_lines():
-            if line.startswith("event: "):
-                kind = line[7:]
-            elif line.startswith("data: "):
-                if kind == "booking":
-                    data: dict[str, Any] = json.loads(line[6:])
-                    return data
-                if kind == "snapshot" and not started:
-                    started = True
-                    await then()
+        started = False
+        async for kind, data in sse_events(stream):
+            if kind == "booking":
+                return dict(data)
+            if kind == "snapshot" and not started:
+                started = True
+                await then()
     raise AssertionError("the stream ended")
 
 

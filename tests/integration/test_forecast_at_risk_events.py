@@ -24,7 +24,7 @@ from pilotshare.core.jobs import Worker
 from pilotshare.core.settings import MqttEndpoint
 from pilotshare.scheduler.forecast import forecast_handler
 from pilotshare.scheduler.forecast.risk_watch import RiskWatch
-from tests.support.api import auth, iso, served
+from tests.support.api import auth, iso, served, sse_events
 from tests.support.ingest import batch_bytes, raw_client, running_ingest, topic, wait_for
 from tests.support.instruments import add_instrument
 
@@ -44,15 +44,11 @@ class Stream:
             client.stream("GET", "/api/v1/events", params=params, headers=headers) as r,
         ):
             assert r.status_code == 200
-            kind = ""
-            async for line in r.aiter_lines():
-                if line.startswith("event: "):
-                    kind = line[7:]
-                elif line.startswith("data: "):
-                    if kind == "snapshot":
-                        self.snapshot.set()
-                    elif kind == "at_risk":
-                        self.at_risk.append(json.loads(line[6:]))
+            async for kind, data in sse_events(r):
+                if kind == "snapshot":
+                    self.snapshot.set()
+                elif kind == "at_risk":
+                    self.at_risk.append(data)
 
 
 @contextlib.asynccontextmanager

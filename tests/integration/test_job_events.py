@@ -5,7 +5,6 @@ both. A real uvicorn server, a real job worker, notifications from the database.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -16,7 +15,7 @@ import httpx
 from pilotshare.core.clock import FakeClock
 from pilotshare.core.jobs import Worker
 from pilotshare.simulations.job import KIND, simulation_handler
-from tests.support.api import auth, served
+from tests.support.api import auth, served, sse_events
 
 NOW = datetime(2026, 11, 30, 8, tzinfo=UTC)
 SCENARIO = """\
@@ -49,12 +48,9 @@ async def _watch(
     ):
         assert stream.status_code == 200
         ready.set()  # subscribed before the answer began
-        kind = ""
-        async for line in stream.aiter_lines():
-            if line.startswith("event: "):
-                kind = line[7:]
-            elif line.startswith("data: ") and kind == "job":
-                seen.append(json.loads(line[6:]))
+        async for kind, data in sse_events(stream):
+            if kind == "job":
+                seen.append(data)
                 if until(seen[-1]):
                     return seen
     raise AssertionError(f"the stream ended after {seen}")

@@ -21,7 +21,7 @@ from pilotshare.core.settings import Settings
 from pilotshare.edge_agent.adapters.simulated import SimulatedParams
 from pilotshare.twin.items import RejectItem, TelemetryItem
 from pilotshare.twin.stats import intervals, learn
-from tests.support.api import served
+from tests.support.api import served, sse_events
 from tests.support.ingest import register
 from tests.support.instruments import add_instrument
 from tests.support.learned import samples, simulate
@@ -234,18 +234,14 @@ async def test_event_stream_sends_snapshot_then_changes(pool: asyncpg.Pool, site
         ):
             assert response.status_code == 200
             assert response.headers["content-type"].startswith("text/event-stream")
-            kind = ""
-            async for line in response.aiter_lines():
-                if line.startswith("event: "):
-                    kind = line[7:]
-                elif line.startswith("data: "):
-                    events.append((kind, json.loads(line[6:])))
-                    if kind == "snapshot":
-                        later = now + timedelta(seconds=1)
-                        running = [Sample(ts=later, state=S.RUNNING)]
-                        await writer.write([_item(site, inst, 2, running)], later)
-                    if kind == "twin":
-                        break
+            async for kind, data in sse_events(response):
+                events.append((kind, data))
+                if kind == "snapshot":
+                    later = now + timedelta(seconds=1)
+                    running = [Sample(ts=later, state=S.RUNNING)]
+                    await writer.write([_item(site, inst, 2, running)], later)
+                if kind == "twin":
+                    break
         assert events[0] == ("snapshot", events[0][1])
         assert events[0][1]["state"] == "idle"
         assert events[1][0] == "twin"

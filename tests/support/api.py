@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
@@ -110,3 +111,13 @@ async def acme(pool: asyncpg.Pool) -> dict[str, str]:
 async def globex(pool: asyncpg.Pool) -> dict[str, str]:
     """An operator key of ``globex``, the other tenant."""
     return await auth(pool, "globex", "operator")
+
+
+async def sse_events(response: httpx.Response) -> AsyncIterator[tuple[str, Any]]:
+    """The events of an open ``GET /api/v1/events`` stream as ``(kind, data)``, data parsed."""
+    kind = ""
+    async for line in response.aiter_lines():
+        if line.startswith("event: "):
+            kind = line[7:]
+        elif line.startswith("data: "):
+            yield kind, json.loads(line[6:])

@@ -42,6 +42,16 @@ def check_range(start: datetime, end: datetime) -> None:
         raise BadInput("bad_query", "end must be after start")
 
 
+def check_buckets(start: datetime, end: datetime, bucket: timedelta, most: int) -> None:
+    """At most ``most`` buckets of ``bucket`` in ``[start, end)`` (``bad_query``): what bounds
+    the work of one history query."""
+    n = (end - start) / bucket
+    if n > most:
+        raise BadInput(
+            "bad_query", f"{int(n)} buckets asked for, at most {most}: use a larger bucket"
+        )
+
+
 HOUR: Final = timedelta(hours=1)
 
 _STATES = [s.value for s in InstrumentState]
@@ -95,12 +105,7 @@ class BucketQuery:
             raise BadInput("bad_query", f"bucket must be at least {MIN_BUCKET.total_seconds():g} s")
         if self.bucket > MAX_BUCKET:
             raise BadInput("bad_query", f"bucket must be at most {MAX_BUCKET.days} days")
-        n = (self.end - self.start) / self.bucket
-        if n > MAX_BUCKETS:
-            raise BadInput(
-                "bad_query",
-                f"{int(n)} buckets asked for, at most {MAX_BUCKETS}: use a larger bucket",
-            )
+        check_buckets(self.start, self.end, self.bucket, MAX_BUCKETS)
 
     @property
     def from_rollup(self) -> bool:

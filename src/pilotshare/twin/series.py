@@ -20,7 +20,7 @@ from typing import Final
 from pilotshare.core.contract import MAX_METRICS, METRIC_NAME
 from pilotshare.core.db import Executor
 from pilotshare.core.errors import BadInput
-from pilotshare.twin.history import check_range
+from pilotshare.twin.history import check_buckets, check_range
 
 MINUTE: Final = timedelta(minutes=1)
 HOUR: Final = timedelta(hours=1)
@@ -94,12 +94,7 @@ class SeriesQuery:
                 f"buckets under an hour read raw samples: at most {MAX_RAW_SPAN.days} day of"
                 " range; use PT1H or more for longer ranges",
             )
-        n = (self.end - self.start) / self.bucket
-        if n > MAX_BUCKETS:
-            raise BadInput(
-                "bad_query",
-                f"{int(n)} buckets asked for, at most {MAX_BUCKETS}: use a larger bucket",
-            )
+        check_buckets(self.start, self.end, self.bucket, MAX_BUCKETS)
 
     @property
     def from_rollup(self) -> bool:
