@@ -14,8 +14,16 @@ import aiomqtt
 from pilotshare.core.settings import MqttEndpoint
 
 
-def make_client(endpoint: MqttEndpoint, client_id: str, *, v5: bool, queue: int) -> aiomqtt.Client:
-    """A client for the ingest: MQTT 5 or 3.1.1, a bounded incoming queue, a quiet logger."""
+def make_client(
+    endpoint: MqttEndpoint,
+    client_id: str,
+    *,
+    v5: bool,
+    queue: int,
+    will: aiomqtt.Will | None = None,
+) -> aiomqtt.Client:
+    """A client for the twin's readers (the ingest, the Sparkplug bridge): MQTT 5 or 3.1.1, a
+    bounded incoming queue, a quiet logger, and a last will when given."""
     return aiomqtt.Client(
         endpoint.host,
         endpoint.port,
@@ -26,8 +34,15 @@ def make_client(endpoint: MqttEndpoint, client_id: str, *, v5: bool, queue: int)
         tls_params=aiomqtt.TLSParameters() if endpoint.tls else None,
         max_queued_incoming_messages=queue,
         logger=_QUIET_MQTT,
+        will=will,
         timeout=10,
     )
+
+
+def payload_bytes(message: aiomqtt.Message) -> bytes:
+    """A received message's payload as bytes (aiomqtt types it wider than the wire is)."""
+    payload = message.payload
+    return payload if isinstance(payload, bytes) else str(payload or "").encode()
 
 
 class MqttPublisher:

@@ -67,7 +67,7 @@ from pilotshare.core.domain import OFFLINE_AFTER
 from pilotshare.core.errors import BadInput
 from pilotshare.core.settings import MqttEndpoint
 from pilotshare.twin.buffer import ItemBuffer
-from pilotshare.twin.connection import MqttPublisher, make_client
+from pilotshare.twin.connection import MqttPublisher, make_client, payload_bytes
 from pilotshare.twin.items import FlushResult, Item, RejectItem, StatusItem, TelemetryItem
 from pilotshare.twin.metrics import IngestMetrics
 from pilotshare.twin.state import Live
@@ -332,9 +332,7 @@ class Ingest:
     async def _read(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
             await self._buffer.room()
-            payload = message.payload
-            raw = payload if isinstance(payload, bytes) else str(payload or "").encode()
-            self._accept(str(message.topic), raw)
+            self._accept(str(message.topic), payload_bytes(message))
 
     def _accept(self, topic_text: str, raw: bytes) -> None:
         """Validate one message and queue it (as a reject if it is bad)."""

@@ -36,6 +36,7 @@ from pilotshare.core.domain import OFFLINE_AFTER
 from pilotshare.core.errors import BadInput
 from pilotshare.core.settings import MqttEndpoint
 from pilotshare.twin.buffer import ItemBuffer
+from pilotshare.twin.connection import make_client, payload_bytes
 from pilotshare.twin.items import Item, RejectItem, StatusItem, TelemetryItem
 from pilotshare.twin.sparkplug.host import Effect, Host, Observe, Presence, Publish, Refuse
 from pilotshare.twin.sparkplug.mapping import Mapping
@@ -46,6 +47,9 @@ log = logging.getLogger(__name__)
 
 #: What a status from Sparkplug reports as the agent's version.
 AGENT_VERSION = "spBv1.0"
+#: Messages aiomqtt holds before the reader takes them, as the ingest bounds them: memory stays
+#: bounded, and what overflows is a sequence gap, which the host answers with a rebirth request.
+MQTT_QUEUE = 20_000
 
 _json = msgspec.json.Encoder()
 
@@ -124,21 +128,10 @@ class SparkplugBridge:
     # -- MQTT -----------------------------------------------------------------------------
 
     def _client(self) -> aiomqtt.Client:
-        e = self._mqtt
-        return aiomqtt.Client(
-            e.host,
-            e.port,
-            username=e.username,
-            password=e.password,
-            identifier=self.client_id,
-            protocol=aiomqtt.ProtocolVersion.V311,
-            clean_session=True,
-            tls_params=aiomqtt.TLSParameters() if e.tls else None,
-            will=aiomqtt.Will(
-                self._host.state_topic, self._host.state(online=False), qos=1, retain=True
-            ),
-            timeout=10,
+        will = aiomqtt.Will(
+            self._host.state_topic, self._host.state(online=False), qos=1, retain=True
         )
+        return make_client(self._mqtt, self.client_id, v5=False, queue=MQTT_QUEUE, will=will)
 
     async def _mqtt_loop(self, stop: asyncio.Event) -> None:
         backoff = Backoff()
@@ -184,8 +177,7 @@ class SparkplugBridge:
     async def _read(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
             await self._buffer.room()
-            payload = message.payload
-            raw = payload if isinstance(payload, bytes) else str(payload or "").encode()
+            raw = payload_bytes(message)
             now = self._clock.now()
             self.metrics.messages.inc()
             for effect in self._host.receive(str(message.topic), raw, now):
