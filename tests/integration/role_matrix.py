@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from tests.support.scenarios import lab_scenario
+
 CALLERS = ("none", "other", "own", "client", "network")
 
 MON = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday; the clock stands at 08:00
@@ -349,18 +351,4 @@ ROWS: dict[tuple[str, str], Row] = {
     ),
 }
 
-SCENARIO = """\
-name: matrix
-horizon_days: 7
-warmup_days: 1
-replications: 2
-seed: 1
-site:
-  id: lab
-  instruments:
-    - {kind: sem, count: 1, hourly_rate: 100, mtbf_hours: 120, mttr_hours: 4}
-  demand:
-    - {kind: sem, per_week: 10, duration_hours: {mean: 2}}
-changes:
-  - add_instruments: {kind: sem, count: 1}
-"""
+SCENARIO = lab_scenario("matrix")

@@ -12,23 +12,9 @@ import httpx
 from pilotshare import registry
 from pilotshare.core.clock import FakeClock
 from tests.support.api import api_client, auth
+from tests.support.scenarios import lab_scenario
 
 NOW = datetime(2026, 11, 30, 8, tzinfo=UTC)
-SCENARIO = """\
-name: {name}
-horizon_days: 7
-warmup_days: 1
-replications: 2
-seed: 1
-site:
-  id: lab
-  instruments:
-    - {{kind: sem, count: 1, hourly_rate: 100, mtbf_hours: 120, mttr_hours: 4}}
-  demand:
-    - {{kind: sem, per_week: 10, duration_hours: {{mean: 2}}}}
-changes:
-  - add_instruments: {{kind: sem, count: 1}}
-"""
 YAML = {"Content-Type": "application/yaml"}
 
 
@@ -114,7 +100,7 @@ async def test_each_organisation_lists_its_own_simulations_newest_first(pool: as
         keys = await _orgs(pool, c)
         made: dict[str, list[str]] = {"acme-planner": [], "globex-planner": []}
         for n, who in enumerate(["acme-planner", "globex-planner", "acme-planner"]):
-            body = {"scenario": SCENARIO.format(name=f"{who}-{n}"), "seed": n}
+            body = {"scenario": lab_scenario(f"{who}-{n}"), "seed": n}
             r = await c.post("/api/v1/simulations", json=body, headers=keys[who])
             assert r.status_code == 202, r.text
             made[who].append(r.json()["id"])

@@ -16,23 +16,10 @@ from pilotshare.core.clock import FakeClock
 from pilotshare.core.jobs import Worker
 from pilotshare.simulations.job import KIND, simulation_handler
 from tests.support.api import auth, served, sse_events
+from tests.support.scenarios import lab_scenario
 
 NOW = datetime(2026, 11, 30, 8, tzinfo=UTC)
-SCENARIO = """\
-name: watched
-horizon_days: 14
-warmup_days: 1
-replications: 4
-seed: 3
-site:
-  id: lab
-  instruments:
-    - {kind: sem, count: 1, hourly_rate: 100, mtbf_hours: 120, mttr_hours: 4}
-  demand:
-    - {kind: sem, per_week: 20, duration_hours: {mean: 2}}
-changes:
-  - add_instruments: {kind: sem, count: 1}
-"""
+SCENARIO = lab_scenario("watched", horizon_days=14, replications=4, seed=3, per_week=20)
 
 Event = dict[str, Any]
 

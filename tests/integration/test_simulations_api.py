@@ -22,23 +22,12 @@ from pilotshare.simulations.scenario import Site
 from tests.support.api import api_client
 from tests.support.api import auth as _key
 from tests.support.instruments import add_instrument
+from tests.support.scenarios import lab_scenario
 
 NOW = datetime(2026, 11, 30, 8, tzinfo=UTC)
-SCENARIO = """\
-name: api-check
-horizon_days: 14
-warmup_days: 2
-replications: 3
-seed: 5
-site:
-  id: lab
-  instruments:
-    - {kind: sem, count: 1, hourly_rate: 100, mtbf_hours: 120, mttr_hours: 4}
-  demand:
-    - {kind: sem, per_week: 30, duration_hours: {mean: 3}}
-changes:
-  - add_instruments: {kind: sem, count: 1}
-"""
+SCENARIO = lab_scenario(
+    "api-check", horizon_days=14, warmup_days=2, replications=3, seed=5, per_week=30, hours=3
+)
 
 
 @pytest.fixture

@@ -29,24 +29,11 @@ from tests.support.console import (
     untranslated,
 )
 from tests.support.instruments import add_instrument
+from tests.support.scenarios import lab_scenario
 
 pytestmark = needs_browser
 
-SCENARIO = """\
-name: watched
-horizon_days: 14
-warmup_days: 1
-replications: 2
-seed: 3
-site:
-  id: lab
-  instruments:
-    - {kind: sem, count: 1, hourly_rate: 100, mtbf_hours: 120, mttr_hours: 4}
-  demand:
-    - {kind: sem, per_week: 20, duration_hours: {mean: 2}}
-changes:
-  - add_instruments: {kind: sem, count: 1}
-"""
+SCENARIO = lab_scenario("watched", horizon_days=14, seed=3, per_week=20)
 
 
 @pytest.fixture
