@@ -6,8 +6,11 @@ aiomqtt stays inside the twin (DESIGN.md); the scheduler sends interlock command
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import aiomqtt
 
@@ -43,6 +46,24 @@ def payload_bytes(message: aiomqtt.Message) -> bytes:
     """A received message's payload as bytes (aiomqtt types it wider than the wire is)."""
     payload = message.payload
     return payload if isinstance(payload, bytes) else str(payload or "").encode()
+
+
+async def read_until(read: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
+    """Run a connection's reader until it ends (its error raised: the connection is lost) or
+    ``stop`` is set; then it is cancelled and awaited. Whether ``stop`` ended it."""
+    reader = asyncio.create_task(read)
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait([reader, stopping], return_when=asyncio.FIRST_COMPLETED)
+        if reader.done():
+            reader.result()
+            return False
+        return True
+    finally:
+        reader.cancel()
+        stopping.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
 
 
 class MqttPublisher:

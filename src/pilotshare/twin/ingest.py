@@ -67,7 +67,7 @@ from pilotshare.core.domain import OFFLINE_AFTER
 from pilotshare.core.errors import BadInput
 from pilotshare.core.settings import MqttEndpoint
 from pilotshare.twin.buffer import ItemBuffer
-from pilotshare.twin.connection import MqttPublisher, make_client, payload_bytes
+from pilotshare.twin.connection import MqttPublisher, make_client, payload_bytes, read_until
 from pilotshare.twin.items import FlushResult, Item, RejectItem, StatusItem, TelemetryItem
 from pilotshare.twin.metrics import IngestMetrics
 from pilotshare.twin.state import Live
@@ -316,18 +316,8 @@ class Ingest:
         self._client = client
         self.ready.set()
         log.info("ingest subscribed to %s on %s", telemetry, self._mqtt.url())
-        reader = asyncio.create_task(self._read(client))
-        stopping = asyncio.create_task(self._stopping.wait())
-        try:
-            await asyncio.wait([reader, stopping], return_when=asyncio.FIRST_COMPLETED)
-            if reader.done():
-                reader.result()
-                return
-            reader.cancel()
+        if await read_until(self._read(client), self._stopping):
             await self._drained.wait()  # stay connected: the last acks go out on it
-        finally:
-            reader.cancel()
-            stopping.cancel()
 
     async def _read(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:

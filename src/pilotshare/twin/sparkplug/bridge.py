@@ -19,7 +19,6 @@ requests (NCMD) go out on the same connection. On stop it publishes its STATE de
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 from datetime import datetime, timedelta
@@ -36,7 +35,7 @@ from pilotshare.core.domain import OFFLINE_AFTER
 from pilotshare.core.errors import BadInput
 from pilotshare.core.settings import MqttEndpoint
 from pilotshare.twin.buffer import ItemBuffer
-from pilotshare.twin.connection import make_client, payload_bytes
+from pilotshare.twin.connection import make_client, payload_bytes, read_until
 from pilotshare.twin.items import Item, RejectItem, StatusItem, TelemetryItem
 from pilotshare.twin.sparkplug.host import Effect, Host, Observe, Presence, Publish, Refuse
 from pilotshare.twin.sparkplug.mapping import Mapping
@@ -155,24 +154,12 @@ class SparkplugBridge:
         )
         self.ready.set()
         log.info("Sparkplug host %s online on %s", self.host_id, self._mqtt.url())
-        reader = asyncio.create_task(self._read(client))
-        stopping = asyncio.create_task(stop.wait())
-        try:
-            await asyncio.wait([reader, stopping], return_when=asyncio.FIRST_COMPLETED)
-            if reader.done():
-                reader.result()
-                return
-            # read no more first: our own death, read back, would make the host announce
-            # itself again
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
+        # read no more before our own death: read back, it would make the host announce
+        # itself again
+        if await read_until(self._read(client), stop):
             await client.publish(
                 self._host.state_topic, self._host.state(online=False), qos=1, retain=True
             )
-        finally:
-            reader.cancel()
-            stopping.cancel()
 
     async def _read(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
