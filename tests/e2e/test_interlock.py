@@ -30,6 +30,7 @@ from tests.support.agents import (
     lifecycle_running,
     new_agent,
     quick_agent_config,
+    until_interlock,
 )
 from tests.support.api import auth, iso
 from tests.support.ingest import topic, wait_for
@@ -120,15 +121,7 @@ async def test_the_agent_applies_the_desired_interlock_and_catches_up_after_a_re
 
         # Back on the same outbox: the retained lock is applied on subscribing.
         async with agent_running(agent()) as second:
-
-            async def caught_up() -> bool:
-                return await interlock(booking) == {
-                    "desired": "locked",
-                    "reported": "locked",
-                    "seq": n + 1,
-                }
-
-            await wait_for(caught_up, timeout=20)
+            await until_interlock(client, acme, booking, "locked", seq=n + 1, timeout=20)
             assert second.interlock.seq == n + 1
             assert second.adapter.instrument.locked(datetime.now(UTC))  # type: ignore[attr-defined]
 

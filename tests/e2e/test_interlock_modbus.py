@@ -32,6 +32,7 @@ from tests.support.agents import (
     lifecycle_running,
     new_agent,
     quick_agent_config,
+    until_interlock,
 )
 from tests.support.api import auth
 from tests.support.ingest import topic, wait_for
@@ -131,14 +132,7 @@ async def test_a_booking_unlocks_the_coil_across_plc_and_agent_restarts_and_lock
                 }
 
                 # The booking ends: lock (seq N+1) reaches the coil and is reported.
-                async def locked() -> bool:
-                    return await interlock(booking) == {
-                        "desired": "locked",
-                        "reported": "locked",
-                        "seq": n + 1,
-                    }
-
-                await wait_for(locked, timeout=40)
+                await until_interlock(client, acme, booking, "locked", seq=n + 1, timeout=40)
                 assert await plc.coil(COIL) is True
                 assert second.interlock.seq == n + 1
     finally:

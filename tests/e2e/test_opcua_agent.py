@@ -24,10 +24,10 @@ from tests.support.agents import (
     S,
     agent_running,
     book_until_unlocked,
-    booking_interlock,
     lifecycle_running,
     new_agent,
     quick_agent_config,
+    until_interlock,
 )
 from tests.support.api import auth
 from tests.support.ingest import running_ingest, wait_for
@@ -131,9 +131,6 @@ async def test_a_booking_unlocks_the_plc_across_its_reboot_and_its_end_locks_it(
         sample_interval_s=0.2,
     )
 
-    async def interlock(booking: str) -> dict[str, object]:
-        return await booking_interlock(client, acme, booking)
-
     async with (
         running_plc(lock_default=True) as plc,
         lifecycle_running(pool, mqtt_endpoint, site),
@@ -160,13 +157,6 @@ async def test_a_booking_unlocks_the_plc_across_its_reboot_and_its_end_locks_it(
             await wait_for(lambda: lock_is(False), timeout=15)
             assert datetime.now(UTC) < t0 + 12 * S  # still inside the booking
 
-            async def locked_again() -> bool:
-                return await interlock(booking) == {
-                    "desired": "locked",
-                    "reported": "locked",
-                    "seq": n + 1,  # type: ignore[operator]
-                }
-
-            await wait_for(locked_again, timeout=30)
+            await until_interlock(client, acme, booking, "locked", seq=n + 1, timeout=30)
             assert await plc.get("Lock") is True
             assert agent.interlock.seq == n + 1  # type: ignore[operator]

@@ -168,11 +168,29 @@ async def book_until_unlocked(
     assert r.status_code == 201, r.text
     booking = str(r.json()["id"])
 
-    async def unlocked() -> bool:
-        view = await booking_interlock(client, who, booking)
-        return view["desired"] == view["reported"] == "unlocked"
-
-    await wait_for(unlocked, timeout=timeout)
-    seq = (await booking_interlock(client, who, booking))["seq"]
+    view = await until_interlock(client, who, booking, "unlocked", timeout=timeout)
+    seq = view["seq"]
     assert isinstance(seq, int)
     return booking, seq
+
+
+async def until_interlock(
+    client: httpx.AsyncClient,
+    who: dict[str, str],
+    booking: str,
+    state: str,
+    *,
+    seq: int | None = None,
+    timeout: float = 15.0,
+) -> dict[str, object]:
+    """Wait until the booking's interlock is ``state`` as desired and as the agent reports
+    it (and at ``seq`` when given); that view."""
+    found: dict[str, object] = {}
+
+    async def reached() -> bool:
+        nonlocal found
+        found = await booking_interlock(client, who, booking)
+        return found["desired"] == found["reported"] == state and seq in (None, found["seq"])
+
+    await wait_for(reached, timeout=timeout)
+    return found
