@@ -3,9 +3,7 @@
 // SSE event moves one booking without redrawing the rest). The axis is the site's wall clock in
 // the reader's language: grid lines at the site's midnight, labels formatted by Intl.
 import type { JSX } from "preact";
-import { useEffect, useRef } from "preact/hooks";
-import * as vis from "vis-timeline/standalone";
-import "vis-timeline/styles/vis-timeline-graph2d.css";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { fmt, lang, t, zoneOffset } from "../i18n";
 
 export interface Row {
@@ -58,11 +56,13 @@ export interface VisTimeline {
 export type TimelineOptions = Record<string, unknown>;
 
 type Moment = { toDate(): Date; utcOffset(m: number): Moment };
-const V = vis as unknown as {
+/** The library as the console types it (./vis, loaded by the first timeline a page draws). */
+interface Vis {
   DataSet: new <T>(items?: T[]) => DataSet<T>;
   Timeline: new (el: HTMLElement, items: unknown, groups: unknown, options: TimelineOptions) => VisTimeline;
   moment: (d: unknown) => Moment;
-};
+}
+const loadVis = (): Promise<Vis> => import("./vis").then(({ vis }) => vis as unknown as Vis);
 
 export interface TimelineApi {
   items: DataSet<Item>;
@@ -96,37 +96,47 @@ export function Timeline(props: {
 }): JSX.Element {
   const box = useRef<HTMLDivElement>(null);
   const api = useRef<TimelineApi | null>(null);
+  // the rows and items of the latest render: the library may arrive after several
+  const latest = useRef(props);
+  latest.current = props;
+  const [ready, setReady] = useState(0);
   const language = lang.value;
   useEffect(() => {
-    if (!box.current) return;
-    const items = new V.DataSet<Item>(props.items);
-    const rows = new V.DataSet<Row>(props.rows);
-    const format = {
-      minorLabels: (d: Moment, scale: string) => label(scale, false)(d),
-      majorLabels: (d: Moment, scale: string) => label(scale, true)(d),
-    };
-    const timeline = new V.Timeline(box.current, items, rows, {
-      stack: false,
-      orientation: "top",
-      zoomKey: "ctrlKey",
-      // its "now" bar titles itself through moment in English only
-      showCurrentTime: false,
-      // the axis in the site's zone: vis-timeline asks this for every date it lays out
-      moment: (date: unknown) => {
-        const m = V.moment(date);
-        return m.utcOffset(zoneOffset(m.toDate()));
-      },
-      format,
-      locale: language,
-      locales: {
-        [language]: { current: t("timeline.current"), time: t("timeline.time"), deleteSelected: t("timeline.delete_selected") },
-      },
-      ...props.options,
+    let timeline: VisTimeline | null = null;
+    let gone = false;
+    void loadVis().then((V) => {
+      if (gone || !box.current) return;
+      const items = new V.DataSet<Item>(latest.current.items);
+      const rows = new V.DataSet<Row>(latest.current.rows);
+      const format = {
+        minorLabels: (d: Moment, scale: string) => label(scale, false)(d),
+        majorLabels: (d: Moment, scale: string) => label(scale, true)(d),
+      };
+      timeline = new V.Timeline(box.current, items, rows, {
+        stack: false,
+        orientation: "top",
+        zoomKey: "ctrlKey",
+        // its "now" bar titles itself through moment in English only
+        showCurrentTime: false,
+        // the axis in the site's zone: vis-timeline asks this for every date it lays out
+        moment: (date: unknown) => {
+          const m = V.moment(date);
+          return m.utcOffset(zoneOffset(m.toDate()));
+        },
+        format,
+        locale: language,
+        locales: {
+          [language]: { current: t("timeline.current"), time: t("timeline.time"), deleteSelected: t("timeline.delete_selected") },
+        },
+        ...latest.current.options,
+      });
+      api.current = { items, rows, timeline };
+      latest.current.onReady?.(api.current);
+      setReady((n) => n + 1);
     });
-    api.current = { items, rows, timeline };
-    props.onReady?.(api.current);
     return () => {
-      timeline.destroy();
+      gone = true;
+      timeline?.destroy();
       api.current = null;
     };
   }, [language]);
@@ -141,6 +151,6 @@ export function Timeline(props: {
     };
     sync(a.rows, props.rows);
     sync(a.items, props.items);
-  }, [props.rows, props.items]);
+  }, [props.rows, props.items, ready]);
   return <div class="timeline" id={props.id} ref={box} role="region" aria-label={props.label} />;
 }
